@@ -1,0 +1,73 @@
+//! `/v1/broadcasts` handlers.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::broadcast::request::BroadcastRequest;
+use crate::broadcast::spec::BroadcastSpec;
+use crate::broadcast::status::BroadcastStatus;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media(
+            "Content-Type must be application/json",
+        ))
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<BroadcastStatus>), ApiError> {
+    require_json(&headers)?;
+    let request: BroadcastRequest = super::json_body::parse(&body)?;
+    let spec = BroadcastSpec::try_from(request)?;
+    Ok((StatusCode::CREATED, Json(state.broadcasts.start(spec))))
+}
+
+pub async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "broadcasts": state.broadcasts.list() }))
+}
+
+fn known_id(id: &str) -> Result<(), ApiError> {
+    if crate::ids::is_valid_id("bc", id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("broadcast"))
+    }
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<BroadcastStatus>, ApiError> {
+    known_id(&id)?;
+    state
+        .broadcasts
+        .get(&id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("broadcast"))
+}
+
+pub async fn stop(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<BroadcastStatus>, ApiError> {
+    known_id(&id)?;
+    state
+        .broadcasts
+        .stop(&id)
+        .await
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("broadcast"))
+}

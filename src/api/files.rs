@@ -1,0 +1,66 @@
+//! Files served over HTTP: HLS playlists and segments, the watch page and hls.js.
+
+use super::error::ApiError;
+use super::AppState;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+async fn send_file(
+    path: std::path::PathBuf,
+    content_type: &'static str,
+    cache: &'static str,
+) -> Result<Response, ApiError> {
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => Ok((
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, cache),
+            ],
+            bytes,
+        )
+            .into_response()),
+        Err(_) => Err(ApiError::not_found("file")),
+    }
+}
+
+pub async fn hls(
+    State(state): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    // Only names we write, under an id we issued: nothing else on disk is reachable.
+    if !crate::ids::is_valid_id("bc", &id) || !crate::output::hls::is_servable(&file) {
+        return Err(ApiError::not_found("file"));
+    }
+    let (content_type, cache) = if file.ends_with(".m3u8") {
+        ("application/vnd.apple.mpegurl", "no-cache")
+    } else {
+        ("video/mp2t", "max-age=60")
+    };
+    send_file(
+        state.broadcasts.hls_dir(&id).join(file),
+        content_type,
+        cache,
+    )
+    .await
+}
+
+pub async fn watch_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if !crate::ids::is_valid_id("bc", &id) {
+        return Err(ApiError::not_found("broadcast"));
+    }
+    send_file(
+        state.assets_dir.join("watch.html"),
+        "text/html; charset=utf-8",
+        "no-cache",
+    )
+    .await
+}
+
+pub async fn hls_js(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let path = state.assets_dir.join("node_modules/hls.js/dist/hls.min.js");
+    send_file(path, "text/javascript", "max-age=3600").await
+}

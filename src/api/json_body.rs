@@ -1,0 +1,85 @@
+//! Parses a JSON body so that errors name the field (`video.width`, `outputs[1].url`), not a byte offset.
+
+use super::error::ApiError;
+use serde::de::DeserializeOwned;
+
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "body",
+            "request body is empty; expected JSON",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::bad_request("body", format!("malformed JSON: {inner}"));
+        }
+        let message = strip_position(&inner.to_string());
+        // serde reports an unknown `kind` tag at the enum itself; point at the tag.
+        let field =
+            if message.contains("unknown variant") || message.contains("missing field `kind`") {
+                join(&path, "kind")
+            } else if let Some(name) = missing_field(&message) {
+                join(&path, name)
+            } else {
+                path
+            };
+        ApiError::bad_request(field, message)
+    })
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() || path == "." {
+        field.to_string()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broadcast::request::BroadcastRequest;
+
+    fn field_of(json: &str) -> String {
+        parse::<BroadcastRequest>(json.as_bytes())
+            .unwrap_err()
+            .field
+            .unwrap()
+    }
+
+    #[test]
+    fn errors_point_at_the_field() {
+        assert_eq!(field_of("{not json"), "body");
+        assert_eq!(field_of(""), "body");
+        assert_eq!(
+            field_of(r#"{"source":{"kind":"zoom"},"outputs":[]}"#),
+            "source.kind"
+        );
+        assert_eq!(field_of(r#"{"outputs":[]}"#), "source");
+        assert_eq!(
+            field_of(
+                r#"{"source":{"kind":"room","room":"a"},"video":{"width":"big"},"outputs":[]}"#
+            ),
+            "video.width"
+        );
+        assert_eq!(
+            field_of(r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"ftp"}]}"#),
+            "outputs[0].kind"
+        );
+    }
+}

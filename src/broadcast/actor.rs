@@ -1,0 +1,229 @@
+//! One task per broadcast owns its mixer and outputs. The API talks to it over a channel; the pipeline talks
+//! back through its bus.
+
+use super::spec::{BroadcastSpec, Source};
+use super::status::{BroadcastState, ParticipantStatus, SharedStatus};
+use crate::call::room::{RoomEvent, Rooms};
+use crate::layout::{grid, Canvas};
+use crate::mix::{Attachment, Mixer};
+use crate::output::hub::EncodedHub;
+use crate::output::runner::OutputRunner;
+use anyhow::Result;
+use futures::StreamExt;
+use gst::prelude::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::Instrument;
+
+/// Pixels between tiles and around the grid.
+const TILE_GAP: i32 = 8;
+/// How long stopping may take before the outputs are closed regardless.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+const OUTPUTS_TIMEOUT: Duration = Duration::from_secs(6);
+
+pub enum Command {
+    Stop,
+}
+
+pub struct Actor {
+    pub id: String,
+    pub spec: BroadcastSpec,
+    pub dir: PathBuf,
+    pub rooms: Arc<Rooms>,
+    pub status: SharedStatus,
+    pub participant_latency_ms: u32,
+}
+
+struct Running {
+    mixer: Mixer,
+    attached: Vec<(Arc<crate::call::leg::Leg>, Attachment)>,
+    canvas: Canvas,
+}
+
+impl Running {
+    fn relayout(&self, status: &SharedStatus) {
+        let tiles = grid(self.attached.len(), self.canvas, TILE_GAP);
+        for ((_, attachment), rect) in self.attached.iter().zip(tiles) {
+            self.mixer.place(attachment, rect);
+        }
+        status.set_participants(
+            self.attached
+                .iter()
+                .map(|(leg, _)| ParticipantStatus {
+                    id: leg.id.clone(),
+                    name: leg.name.clone(),
+                })
+                .collect(),
+        );
+    }
+
+    fn join(&mut self, leg: Arc<crate::call::leg::Leg>, status: &SharedStatus) {
+        if self.attached.iter().any(|(l, _)| l.id == leg.id) {
+            return;
+        }
+        // Placed in the next tile for now; relayout moves everyone into the new grid.
+        let rect = grid(self.attached.len() + 1, self.canvas, TILE_GAP)[self.attached.len()];
+        match self.mixer.attach(&leg, rect) {
+            Ok(attachment) => self.attached.push((leg, attachment)),
+            Err(err) => tracing::warn!(participant_id = %leg.id, "cannot add participant: {err:#}"),
+        }
+        self.relayout(status);
+    }
+
+    fn leave(&mut self, id: &str, status: &SharedStatus) {
+        if let Some(pos) = self.attached.iter().position(|(l, _)| l.id == id) {
+            let (_, attachment) = self.attached.remove(pos);
+            self.mixer.detach(attachment);
+            self.relayout(status);
+        }
+    }
+}
+
+impl Actor {
+    pub async fn run(self, commands: mpsc::Receiver<Command>) {
+        let span = tracing::info_span!("broadcast", broadcast_id = %self.id);
+        async move {
+            if let Err(err) = self.run_inner(commands).await {
+                tracing::error!("broadcast failed: {err:#}");
+                self.status
+                    .advance(BroadcastState::Failed, Some(format!("{err:#}")));
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_inner(&self, mut commands: mpsc::Receiver<Command>) -> Result<()> {
+        let mixer = Mixer::new(
+            &self.spec.video,
+            &self.spec.audio,
+            self.participant_latency_ms,
+        )?;
+        let hub = EncodedHub::new();
+        hub.attach(&mixer.video_out, &mixer.audio_out);
+        let mut bus = mixer.pipeline.bus().expect("pipeline has a bus").stream();
+        let (stop_outputs, outputs) = self.start_outputs(&hub);
+        let Source::Room(room) = &self.spec.source;
+        let (legs, mut events) = self.rooms.watch(room);
+        let mut running = Running {
+            mixer,
+            attached: Vec::new(),
+            canvas: Canvas {
+                width: self.spec.video.width as i32,
+                height: self.spec.video.height as i32,
+            },
+        };
+        running.mixer.play()?;
+        for leg in legs {
+            running.join(leg, &self.status);
+        }
+        running.relayout(&self.status);
+        let mut frames = hub.frames();
+
+        let failure = loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Stop) | None => break None,
+                },
+                event = events.recv() => match event {
+                    Ok(RoomEvent::Joined(leg)) => running.join(leg, &self.status),
+                    Ok(RoomEvent::Left(id)) => running.leave(&id, &self.status),
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.resync(&mut running, room),
+                    Err(broadcast::error::RecvError::Closed) => {}
+                },
+                msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
+                    Some(gst::MessageView::Error(err)) => break Some(crate::gst_util::describe_error(&err)),
+                    None => break Some("mixer bus closed".into()),
+                    _ => {}
+                },
+                _ = frames.changed(), if self.status.state() == BroadcastState::Starting => {
+                    self.status.advance(BroadcastState::Live, None);
+                    tracing::info!("broadcast live");
+                }
+            }
+        };
+
+        self.status.advance(BroadcastState::Stopping, None);
+        if failure.is_none() {
+            // EOS through the mixer drains the encoders; the hub then ends every output.
+            running.mixer.pipeline.send_event(gst::event::Eos::new());
+            let mut drained = hub.drained();
+            if tokio::time::timeout(DRAIN_TIMEOUT, drained.wait_for(|d| *d))
+                .await
+                .is_err()
+            {
+                tracing::warn!("mixer did not drain in time; closing outputs anyway");
+            }
+        }
+        hub.finish();
+        let _ = stop_outputs.send(true);
+        if tokio::time::timeout(OUTPUTS_TIMEOUT, futures::future::join_all(outputs))
+            .await
+            .is_err()
+        {
+            tracing::warn!("outputs did not finish in time");
+        }
+        for (_, attachment) in running.attached.drain(..) {
+            running.mixer.detach(attachment);
+        }
+        let _ = running.mixer.pipeline.set_state(gst::State::Null);
+        match failure {
+            Some(reason) => self.status.advance(BroadcastState::Failed, Some(reason)),
+            None => self
+                .status
+                .advance(BroadcastState::Ended, Some("stopped".into())),
+        }
+        tracing::info!("broadcast ended");
+        Ok(())
+    }
+
+    fn resync(&self, running: &mut Running, room: &str) {
+        let (legs, _) = self.rooms.watch(room);
+        let gone: Vec<String> = running
+            .attached
+            .iter()
+            .filter(|(l, _)| !legs.iter().any(|n| n.id == l.id))
+            .map(|(l, _)| l.id.clone())
+            .collect();
+        for id in gone {
+            running.leave(&id, &self.status);
+        }
+        for leg in legs {
+            running.join(leg, &self.status);
+        }
+    }
+
+    fn start_outputs(
+        &self,
+        hub: &EncodedHub,
+    ) -> (watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let ids: Vec<String> = self
+            .status
+            .snapshot()
+            .outputs
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        let handles = self
+            .spec
+            .outputs
+            .iter()
+            .zip(ids)
+            .map(|(spec, id)| {
+                let runner = OutputRunner {
+                    id: id.clone(),
+                    spec: spec.clone(),
+                    hls_dir: self.dir.join("hls"),
+                    hub: hub.clone(),
+                    status: self.status.clone(),
+                };
+                let span = tracing::info_span!("output", output_id = %id, kind = spec.kind());
+                tokio::spawn(runner.run(stop_rx.clone()).instrument(span))
+            })
+            .collect();
+        (stop_tx, handles)
+    }
+}

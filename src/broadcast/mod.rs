@@ -1,0 +1,166 @@
+//! Broadcasts: validated specs, their status, and the actors that run them.
+
+pub mod actor;
+pub mod request;
+pub mod spec;
+pub mod status;
+
+use crate::call::room::Rooms;
+use crate::call::tap::now_ms;
+use actor::{Actor, Command};
+use spec::{BroadcastSpec, OutputSpec, Source};
+use status::{BroadcastState, BroadcastStatus, OutputState, OutputStatus, SharedStatus};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+struct Handle {
+    status: SharedStatus,
+    commands: mpsc::Sender<Command>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Every broadcast of this server.
+pub struct Broadcasts {
+    rooms: Arc<Rooms>,
+    data_dir: PathBuf,
+    participant_latency_ms: u32,
+    handles: Mutex<HashMap<String, Handle>>,
+}
+
+impl Broadcasts {
+    pub fn new(rooms: Arc<Rooms>, data_dir: PathBuf, participant_latency_ms: u32) -> Self {
+        Self {
+            rooms,
+            data_dir,
+            participant_latency_ms,
+            handles: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn hls_dir(&self, id: &str) -> PathBuf {
+        self.data_dir.join("broadcasts").join(id).join("hls")
+    }
+
+    /// Starts a broadcast; returns its first status.
+    pub fn start(&self, spec: BroadcastSpec) -> BroadcastStatus {
+        let id = crate::ids::new_id("bc");
+        let status = SharedStatus::new(initial_status(&id, &spec));
+        let (tx, rx) = mpsc::channel(8);
+        let actor = Actor {
+            id: id.clone(),
+            spec,
+            dir: self.data_dir.join("broadcasts").join(&id),
+            rooms: self.rooms.clone(),
+            status: status.clone(),
+            participant_latency_ms: self.participant_latency_ms,
+        };
+        let task = tokio::spawn(actor.run(rx));
+        let first = status.snapshot();
+        self.handles.lock().unwrap().insert(
+            id,
+            Handle {
+                status,
+                commands: tx,
+                task: Some(task),
+            },
+        );
+        first
+    }
+
+    pub fn get(&self, id: &str) -> Option<BroadcastStatus> {
+        self.handles
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|h| h.status.snapshot())
+    }
+
+    pub fn list(&self) -> Vec<BroadcastStatus> {
+        let mut all: Vec<_> = self
+            .handles
+            .lock()
+            .unwrap()
+            .values()
+            .map(|h| h.status.snapshot())
+            .collect();
+        all.sort_by_key(|s| s.created_at_ms);
+        all
+    }
+
+    /// Asks a broadcast to stop and waits until it has finalised its outputs. None if unknown.
+    pub async fn stop(&self, id: &str) -> Option<BroadcastStatus> {
+        let (commands, task, status) = {
+            let mut handles = self.handles.lock().unwrap();
+            let handle = handles.get_mut(id)?;
+            (
+                handle.commands.clone(),
+                handle.task.take(),
+                handle.status.clone(),
+            )
+        };
+        let _ = commands.send(Command::Stop).await;
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        Some(status.snapshot())
+    }
+
+    /// Stops every broadcast (server shutdown).
+    pub async fn stop_all(&self) {
+        let ids: Vec<String> = self.handles.lock().unwrap().keys().cloned().collect();
+        futures::future::join_all(ids.iter().map(|id| self.stop(id))).await;
+    }
+
+    pub fn running_count(&self) -> usize {
+        self.handles
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|h| !h.status.state().is_final())
+            .count()
+    }
+}
+
+fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
+    let Source::Room(room) = &spec.source;
+    let outputs = spec
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(i, out)| OutputStatus {
+            id: format!("out_{i}"),
+            kind: out.kind(),
+            url: match out {
+                OutputSpec::Rtmp { url } => Some(url.redacted().to_string()),
+                OutputSpec::Hls { .. } => None,
+            },
+            playlist: match out {
+                OutputSpec::Hls { .. } => Some(format!(
+                    "/v1/broadcasts/{id}/hls/{}",
+                    crate::output::hls::PLAYLIST
+                )),
+                OutputSpec::Rtmp { .. } => None,
+            },
+            state: OutputState::Starting,
+            error: None,
+            reconnects: 0,
+            bytes: 0,
+        })
+        .collect();
+    BroadcastStatus {
+        id: id.to_string(),
+        state: BroadcastState::Starting,
+        reason: None,
+        source: serde_json::json!({"kind": "room", "room": room}),
+        layout: serde_json::json!({"template": spec.template}),
+        video: spec.video,
+        audio: spec.audio,
+        participants: Vec::new(),
+        outputs,
+        created_at_ms: now_ms(),
+        live_at_ms: None,
+        ended_at_ms: None,
+    }
+}

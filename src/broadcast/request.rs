@@ -1,0 +1,57 @@
+//! The JSON body of `POST /v1/broadcasts` as it arrives, before validation. Also the job-file schema.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastRequest {
+    pub source: SourceRequest,
+    #[serde(default)]
+    pub layout: LayoutRequest,
+    #[serde(default)]
+    pub video: VideoRequest,
+    #[serde(default)]
+    pub audio: AudioRequest,
+    pub outputs: Vec<OutputRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceRequest {
+    /// A call in the built-in WHIP room of this server.
+    Room { room: String },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutRequest {
+    pub template: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoRequest {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub fps: Option<u32>,
+    pub bitrate_kbps: Option<u32>,
+    pub keyframe_interval_s: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioRequest {
+    pub bitrate_kbps: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OutputRequest {
+    Rtmp {
+        url: String,
+    },
+    Hls {
+        segment_seconds: Option<u32>,
+        window: Option<u32>,
+    },
+}

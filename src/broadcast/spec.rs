@@ -1,0 +1,289 @@
+//! A validated broadcast: once a `BroadcastSpec` exists, every value in it is in range.
+
+use super::request::{BroadcastRequest, OutputRequest, SourceRequest};
+use crate::secret::RtmpUrl;
+use std::ops::RangeInclusive;
+
+pub const DEFAULT_WIDTH: u32 = 1280;
+pub const DEFAULT_HEIGHT: u32 = 720;
+pub const DEFAULT_FPS: u32 = 30;
+pub const DEFAULT_VIDEO_KBPS: u32 = 2500;
+pub const DEFAULT_KEYFRAME_INTERVAL_S: u32 = 2;
+pub const DEFAULT_AUDIO_KBPS: u32 = 128;
+pub const DEFAULT_SEGMENT_SECONDS: u32 = 2;
+pub const DEFAULT_HLS_WINDOW: u32 = 6;
+pub const DEFAULT_TEMPLATE: &str = "grid";
+pub const MAX_OUTPUTS: usize = 8;
+
+/// Layout templates this build knows.
+pub const TEMPLATES: &[&str] = &["grid"];
+
+/// A request that cannot become a broadcast: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SpecError {
+    pub field: String,
+    pub message: String,
+}
+
+impl SpecError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BroadcastSpec {
+    pub source: Source,
+    pub template: String,
+    pub video: VideoSpec,
+    pub audio: AudioSpec,
+    pub outputs: Vec<OutputSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Room(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct VideoSpec {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+    pub keyframe_interval_s: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct AudioSpec {
+    pub bitrate_kbps: u32,
+}
+
+#[derive(Debug, Clone)]
+pub enum OutputSpec {
+    Rtmp { url: RtmpUrl },
+    Hls { segment_seconds: u32, window: u32 },
+}
+
+impl OutputSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OutputSpec::Rtmp { .. } => "rtmp",
+            OutputSpec::Hls { .. } => "hls",
+        }
+    }
+}
+
+/// Room names become URL path segments and directory-free identifiers.
+pub fn validate_room_name(room: &str) -> Result<(), String> {
+    let ok = !room.is_empty()
+        && room.len() <= 64
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err("must be 1-64 characters of letters, digits, '-' or '_'".into())
+    }
+}
+
+fn ranged(
+    field: &str,
+    value: Option<u32>,
+    default: u32,
+    range: RangeInclusive<u32>,
+) -> Result<u32, SpecError> {
+    let v = value.unwrap_or(default);
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(SpecError::new(
+            field,
+            format!(
+                "must be between {} and {}, got {v}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+impl TryFrom<BroadcastRequest> for BroadcastSpec {
+    type Error = SpecError;
+
+    fn try_from(req: BroadcastRequest) -> Result<Self, SpecError> {
+        let source = match req.source {
+            SourceRequest::Room { room } => {
+                validate_room_name(&room).map_err(|m| SpecError::new("source.room", m))?;
+                Source::Room(room)
+            }
+        };
+        let template = req
+            .layout
+            .template
+            .unwrap_or_else(|| DEFAULT_TEMPLATE.into());
+        if !TEMPLATES.contains(&template.as_str()) {
+            return Err(SpecError::new(
+                "layout.template",
+                format!(
+                    "unknown template `{template}`; known: {}",
+                    TEMPLATES.join(", ")
+                ),
+            ));
+        }
+        let v = req.video;
+        let video = VideoSpec {
+            width: ranged("video.width", v.width, DEFAULT_WIDTH, 16..=3840)?,
+            height: ranged("video.height", v.height, DEFAULT_HEIGHT, 16..=2160)?,
+            fps: ranged("video.fps", v.fps, DEFAULT_FPS, 1..=60)?,
+            bitrate_kbps: ranged(
+                "video.bitrate_kbps",
+                v.bitrate_kbps,
+                DEFAULT_VIDEO_KBPS,
+                100..=50_000,
+            )?,
+            keyframe_interval_s: ranged(
+                "video.keyframe_interval_s",
+                v.keyframe_interval_s,
+                DEFAULT_KEYFRAME_INTERVAL_S,
+                1..=10,
+            )?,
+        };
+        for (field, value) in [("video.width", video.width), ("video.height", video.height)] {
+            if value % 2 != 0 {
+                return Err(SpecError::new(field, format!("must be even, got {value}")));
+            }
+        }
+        let audio = AudioSpec {
+            bitrate_kbps: ranged(
+                "audio.bitrate_kbps",
+                req.audio.bitrate_kbps,
+                DEFAULT_AUDIO_KBPS,
+                32..=320,
+            )?,
+        };
+        let outputs = validate_outputs(req.outputs)?;
+        Ok(Self {
+            source,
+            template,
+            video,
+            audio,
+            outputs,
+        })
+    }
+}
+
+fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputSpec>, SpecError> {
+    if outputs.is_empty() {
+        return Err(SpecError::new("outputs", "at least one output is required"));
+    }
+    if outputs.len() > MAX_OUTPUTS {
+        return Err(SpecError::new(
+            "outputs",
+            format!("at most {MAX_OUTPUTS} outputs"),
+        ));
+    }
+    let mut seen_hls = false;
+    outputs
+        .into_iter()
+        .enumerate()
+        .map(|(i, out)| match out {
+            OutputRequest::Rtmp { url } => RtmpUrl::parse(&url)
+                .map(|url| OutputSpec::Rtmp { url })
+                .map_err(|m| SpecError::new(format!("outputs[{i}].url"), m)),
+            OutputRequest::Hls {
+                segment_seconds,
+                window,
+            } => {
+                if std::mem::replace(&mut seen_hls, true) {
+                    return Err(SpecError::new(
+                        format!("outputs[{i}].kind"),
+                        "only one hls output per broadcast",
+                    ));
+                }
+                Ok(OutputSpec::Hls {
+                    segment_seconds: ranged(
+                        &format!("outputs[{i}].segment_seconds"),
+                        segment_seconds,
+                        DEFAULT_SEGMENT_SECONDS,
+                        1..=10,
+                    )?,
+                    window: ranged(
+                        &format!("outputs[{i}].window"),
+                        window,
+                        DEFAULT_HLS_WINDOW,
+                        2..=1000,
+                    )?,
+                })
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Result<BroadcastSpec, SpecError> {
+        let req: BroadcastRequest = serde_json::from_str(json).expect("request parses");
+        BroadcastSpec::try_from(req)
+    }
+
+    #[test]
+    fn defaults_fill_everything_but_source_and_outputs() {
+        let s =
+            spec(r#"{"source":{"kind":"room","room":"demo"},"outputs":[{"kind":"hls"}]}"#).unwrap();
+        assert_eq!(s.video.width, DEFAULT_WIDTH);
+        assert_eq!(s.video.fps, DEFAULT_FPS);
+        assert_eq!(s.template, "grid");
+        assert!(matches!(
+            s.outputs[0],
+            OutputSpec::Hls {
+                segment_seconds: 2,
+                window: 6
+            }
+        ));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (
+                r#"{"source":{"kind":"room","room":"demo"},"video":{"width":0},"outputs":[{"kind":"hls"}]}"#,
+                "video.width",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"demo"},"video":{"width":641},"outputs":[{"kind":"hls"}]}"#,
+                "video.width",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"../x"},"outputs":[{"kind":"hls"}]}"#,
+                "source.room",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"},{"kind":"rtmp","url":"http://x/a/b"}]}"#,
+                "outputs[1].url",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"outputs":[]}"#,
+                "outputs",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"},{"kind":"hls"}]}"#,
+                "outputs[1].kind",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"layout":{"template":"nope"},"outputs":[{"kind":"hls"}]}"#,
+                "layout.template",
+            ),
+        ];
+        for (json, field) in cases {
+            assert_eq!(spec(json).unwrap_err().field, field, "{json}");
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! What the API shows about a broadcast. One `SharedStatus` per broadcast, written by its actor and outputs.
+
+use super::spec::{AudioSpec, VideoSpec};
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+
+/// Broadcast states only move forward: starting -> live -> stopping -> ended, or to failed from any of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BroadcastState {
+    Starting,
+    Live,
+    Stopping,
+    Ended,
+    Failed,
+}
+
+impl BroadcastState {
+    fn rank(self) -> u8 {
+        match self {
+            Self::Starting => 0,
+            Self::Live => 1,
+            Self::Stopping => 2,
+            Self::Ended | Self::Failed => 3,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        self.rank() == 3
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputState {
+    Starting,
+    Live,
+    Reconnecting,
+    Failed,
+    Ended,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputStatus {
+    pub id: String,
+    pub kind: &'static str,
+    /// RTMP URL with its stream key redacted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Where HLS viewers load the playlist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub playlist: Option<String>,
+    pub state: OutputState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub reconnects: u32,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantStatus {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BroadcastStatus {
+    pub id: String,
+    pub state: BroadcastState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub source: serde_json::Value,
+    pub layout: serde_json::Value,
+    pub video: VideoSpec,
+    pub audio: AudioSpec,
+    pub participants: Vec<ParticipantStatus>,
+    pub outputs: Vec<OutputStatus>,
+    pub created_at_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_at_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at_ms: Option<u64>,
+}
+
+#[derive(Clone)]
+pub struct SharedStatus(Arc<Mutex<BroadcastStatus>>);
+
+impl SharedStatus {
+    pub fn new(status: BroadcastStatus) -> Self {
+        Self(Arc::new(Mutex::new(status)))
+    }
+
+    pub fn snapshot(&self) -> BroadcastStatus {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn state(&self) -> BroadcastState {
+        self.0.lock().unwrap().state
+    }
+
+    /// Moves the state forward; a move backwards (or out of a final state) is ignored.
+    pub fn advance(&self, state: BroadcastState, reason: Option<String>) {
+        let mut s = self.0.lock().unwrap();
+        if state.rank() <= s.state.rank() {
+            return;
+        }
+        s.state = state;
+        if reason.is_some() {
+            s.reason = reason;
+        }
+        let now = crate::call::tap::now_ms();
+        match state {
+            BroadcastState::Live => s.live_at_ms = Some(now),
+            BroadcastState::Ended | BroadcastState::Failed => s.ended_at_ms = Some(now),
+            _ => {}
+        }
+    }
+
+    pub fn set_participants(&self, participants: Vec<ParticipantStatus>) {
+        self.0.lock().unwrap().participants = participants;
+    }
+
+    pub fn update_output(&self, id: &str, f: impl FnOnce(&mut OutputStatus)) {
+        let mut s = self.0.lock().unwrap();
+        if let Some(out) = s.outputs.iter_mut().find(|o| o.id == id) {
+            f(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status() -> SharedStatus {
+        SharedStatus::new(BroadcastStatus {
+            id: "bc".into(),
+            state: BroadcastState::Starting,
+            reason: None,
+            source: serde_json::Value::Null,
+            layout: serde_json::Value::Null,
+            video: VideoSpec {
+                width: 2,
+                height: 2,
+                fps: 1,
+                bitrate_kbps: 1,
+                keyframe_interval_s: 1,
+            },
+            audio: AudioSpec { bitrate_kbps: 1 },
+            participants: vec![],
+            outputs: vec![],
+            created_at_ms: 0,
+            live_at_ms: None,
+            ended_at_ms: None,
+        })
+    }
+
+    #[test]
+    fn state_only_moves_forward() {
+        let s = status();
+        s.advance(BroadcastState::Live, None);
+        s.advance(BroadcastState::Starting, None);
+        assert_eq!(s.state(), BroadcastState::Live);
+        s.advance(BroadcastState::Failed, Some("boom".into()));
+        s.advance(BroadcastState::Ended, Some("later".into()));
+        assert_eq!(s.state(), BroadcastState::Failed);
+        assert_eq!(s.snapshot().reason.as_deref(), Some("boom"));
+    }
+}

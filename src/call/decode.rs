@@ -1,0 +1,91 @@
+//! Depayload + decode chains from webrtcbin's RTP pads to raw media, ending in an appsink per track.
+
+use crate::gst_util::make;
+use anyhow::{anyhow, Result};
+use gst::prelude::*;
+
+/// Raw audio format every participant is normalised to before mixing (Opus decodes to it natively).
+pub const MIX_AUDIO_CAPS: &str =
+    "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=2";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackKind {
+    Video,
+    Audio,
+}
+
+/// Video and audio codecs we decode, by RTP encoding name.
+pub const SUPPORTED_ENCODINGS: &[&str] = &["VP8", "VP9", "H264", "OPUS"];
+
+/// Factories for one encoding: (kind, elements from depayloader to raw output).
+fn chain_for(encoding: &str) -> Option<(TrackKind, &'static [&'static str])> {
+    match encoding {
+        "VP8" => Some((TrackKind::Video, &["rtpvp8depay", "vp8dec"])),
+        "VP9" => Some((TrackKind::Video, &["rtpvp9depay", "vp9dec"])),
+        "H264" => Some((
+            TrackKind::Video,
+            &["rtph264depay", "h264parse", "avdec_h264"],
+        )),
+        "OPUS" => Some((
+            TrackKind::Audio,
+            &["rtpopusdepay", "opusdec", "audioconvert", "audioresample"],
+        )),
+        _ => None,
+    }
+}
+
+/// The RTP encoding name on a webrtcbin source pad.
+pub fn pad_encoding(pad: &gst::Pad) -> Option<String> {
+    let caps = pad.current_caps().or_else(|| Some(pad.query_caps(None)))?;
+    let s = caps.structure(0)?;
+    s.get::<&str>("encoding-name")
+        .ok()
+        .map(|e| e.to_ascii_uppercase())
+}
+
+/// Builds `depay ! decoder ! ... ! appsink` in `pipeline`, links `pad` to it and starts it.
+/// Returns the track kind and the appsink, or an error for codecs we do not decode.
+pub fn link_decoder(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+) -> Result<(TrackKind, gst_app::AppSink)> {
+    let encoding = pad_encoding(pad).ok_or_else(|| anyhow!("pad without RTP caps"))?;
+    let (kind, factories) =
+        chain_for(&encoding).ok_or_else(|| anyhow!("unsupported encoding {encoding}"))?;
+    let mut elements = factories
+        .iter()
+        .map(|f| make(f))
+        .collect::<Result<Vec<_>>>()?;
+    if kind == TrackKind::Audio {
+        let filter = make("capsfilter")?;
+        filter.set_property("caps", MIX_AUDIO_CAPS.parse::<gst::Caps>()?);
+        elements.push(filter);
+    }
+    let appsink = gst_app::AppSink::builder()
+        .sync(false)
+        .enable_last_sample(false)
+        .max_buffers(2)
+        .build();
+    elements.push(appsink.clone().upcast());
+    pipeline.add_many(&elements)?;
+    gst::Element::link_many(&elements)?;
+    for element in &elements {
+        element.sync_state_with_parent()?;
+    }
+    let sink = elements[0]
+        .static_pad("sink")
+        .ok_or_else(|| anyhow!("depayloader has no sink pad"))?;
+    pad.link(&sink)?;
+    Ok((kind, appsink))
+}
+
+/// Swallows a track we do not use, so webrtcbin does not error on an unlinked pad.
+pub fn link_discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<()> {
+    let sink = make("fakesink")?;
+    sink.set_property("sync", false);
+    sink.set_property("async", false);
+    pipeline.add(&sink)?;
+    sink.sync_state_with_parent()?;
+    pad.link(&sink.static_pad("sink").expect("fakesink has a sink pad"))?;
+    Ok(())
+}

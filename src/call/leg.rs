@@ -1,0 +1,160 @@
+//! One remote participant: its own pipeline with a webrtcbin receiving their tracks, decoded once into taps.
+
+use super::decode::{link_decoder, link_discard, TrackKind};
+use super::tap::{now_ms, Tap};
+use super::webrtc::{self, IceConfig};
+use anyhow::{Context, Result};
+use gst::prelude::*;
+use gst_webrtc::{WebRTCICEConnectionState, WebRTCSDPType};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Why a leg ended on its own.
+#[derive(Debug, Clone)]
+pub struct LegGone {
+    pub id: String,
+    pub reason: String,
+}
+
+pub struct Leg {
+    pub id: String,
+    pub name: String,
+    pub video: Tap,
+    pub audio: Tap,
+    pipeline: gst::Pipeline,
+    webrtc: gst::Element,
+    started_ms: u64,
+    /// Dropping it ends the bus-watch task.
+    _stop_watch: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Leg {
+    /// Creates the pipeline and starts it; `gone` hears about failures (ICE failed, pipeline error).
+    pub fn new(
+        id: String,
+        name: String,
+        ice: &IceConfig,
+        latency_ms: u32,
+        gone: mpsc::UnboundedSender<LegGone>,
+    ) -> Result<Self> {
+        let pipeline = gst::Pipeline::with_name(&format!("leg-{id}"));
+        let webrtc = webrtc::new_webrtcbin("webrtc", ice, latency_ms)?;
+        pipeline.add(&webrtc)?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let leg = Self {
+            _stop_watch: stop_tx,
+            id,
+            name,
+            video: Tap::default(),
+            audio: Tap::default(),
+            pipeline,
+            webrtc,
+            started_ms: now_ms(),
+        };
+        leg.connect_pads();
+        leg.watch(gone, stop_rx);
+        leg.pipeline
+            .set_state(gst::State::Playing)
+            .context("starting participant pipeline")?;
+        Ok(leg)
+    }
+
+    /// Answers a remote offer; the returned SDP carries every local candidate.
+    pub async fn answer(&self, offer: &str) -> Result<String> {
+        webrtc::set_remote(&self.webrtc, offer, WebRTCSDPType::Offer).await?;
+        webrtc::create_local(&self.webrtc, WebRTCSDPType::Answer).await?;
+        webrtc::gathered_local_sdp(&self.webrtc).await
+    }
+
+    /// Milliseconds since media last arrived on any track (or since the leg started, if none yet).
+    pub fn silent_for_ms(&self) -> u64 {
+        let last = self
+            .video
+            .last_buffer_ms()
+            .max(self.audio.last_buffer_ms())
+            .max(self.started_ms);
+        now_ms().saturating_sub(last)
+    }
+
+    fn connect_pads(&self) {
+        let pipeline = self.pipeline.downgrade();
+        let (video, audio) = (self.video.clone(), self.audio.clone());
+        let have_video = Arc::new(AtomicBool::new(false));
+        let have_audio = Arc::new(AtomicBool::new(false));
+        let id = self.id.clone();
+        self.webrtc.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = pipeline.upgrade() else {
+                return;
+            };
+            if pad.direction() != gst::PadDirection::Src {
+                return;
+            }
+            let linked = link_decoder(&pipeline, pad).map(|(kind, sink)| {
+                let (tap, seen) = match kind {
+                    TrackKind::Video => (&video, &have_video),
+                    TrackKind::Audio => (&audio, &have_audio),
+                };
+                // One track per kind per participant; a second one would fight over the tap.
+                if seen.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(participant_id = %id, "ignoring an extra {kind:?} track");
+                } else {
+                    tap.attach(&sink);
+                }
+            });
+            if let Err(err) = linked {
+                tracing::warn!(participant_id = %id, "not decoding a track: {err:#}");
+                let _ = link_discard(&pipeline, pad);
+            }
+        });
+    }
+
+    fn watch(
+        &self,
+        gone: mpsc::UnboundedSender<LegGone>,
+        stop: tokio::sync::oneshot::Receiver<()>,
+    ) {
+        let id = self.id.clone();
+        let gone_ice = gone.clone();
+        self.webrtc
+            .connect_notify(Some("ice-connection-state"), move |webrtc, _| {
+                let state = webrtc.property::<WebRTCICEConnectionState>("ice-connection-state");
+                if matches!(
+                    state,
+                    WebRTCICEConnectionState::Failed | WebRTCICEConnectionState::Closed
+                ) {
+                    let _ = gone_ice.send(LegGone {
+                        id: id.clone(),
+                        reason: format!("ICE {state:?}"),
+                    });
+                }
+            });
+        let id = self.id.clone();
+        let bus = self.pipeline.bus().expect("pipeline has a bus");
+        let mut messages = bus.stream();
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            let first_error = async {
+                while let Some(msg) = messages.next().await {
+                    if let gst::MessageView::Error(err) = msg.view() {
+                        return Some(crate::gst_util::describe_error(&err));
+                    }
+                }
+                None
+            };
+            tokio::select! {
+                Some(reason) = first_error => {
+                    tracing::warn!(participant_id = %id, "participant pipeline error: {reason}");
+                    let _ = gone.send(LegGone { id, reason });
+                }
+                _ = stop => {}
+            }
+        });
+    }
+}
+
+impl Drop for Leg {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}

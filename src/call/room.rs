@@ -1,0 +1,169 @@
+//! The built-in call: rooms of WHIP publishers. Broadcasts watch a room; they never appear in it.
+
+use super::leg::{Leg, LegGone};
+use super::webrtc::IceConfig;
+use anyhow::Result;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+/// What a watcher of a room hears.
+#[derive(Clone)]
+pub enum RoomEvent {
+    Joined(Arc<Leg>),
+    Left(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct RoomSettings {
+    pub ice: IceConfig,
+    /// Jitter-buffer latency of every participant's connection.
+    pub latency_ms: u32,
+    /// A participant with no media for this long has left (crashed, network gone).
+    pub media_timeout: Duration,
+}
+
+struct Room {
+    participants: Vec<Arc<Leg>>,
+    events: broadcast::Sender<RoomEvent>,
+}
+
+impl Room {
+    fn new() -> Self {
+        Self {
+            participants: Vec::new(),
+            events: broadcast::channel(64).0,
+        }
+    }
+}
+
+/// Every room of this server.
+pub struct Rooms {
+    settings: RoomSettings,
+    rooms: Mutex<HashMap<String, Room>>,
+    gone_tx: mpsc::UnboundedSender<LegGone>,
+}
+
+impl Rooms {
+    /// Creates the registry and its background tasks (failure reports and the media watchdog).
+    pub fn start(settings: RoomSettings) -> Arc<Self> {
+        let (gone_tx, mut gone_rx) = mpsc::unbounded_channel::<LegGone>();
+        let rooms = Arc::new(Self {
+            settings,
+            rooms: Mutex::new(HashMap::new()),
+            gone_tx,
+        });
+        let weak = Arc::downgrade(&rooms);
+        tokio::spawn(async move {
+            while let Some(gone) = gone_rx.recv().await {
+                let Some(rooms) = weak.upgrade() else { break };
+                tracing::info!(participant_id = %gone.id, "participant gone: {}", gone.reason);
+                rooms.remove_participant(&gone.id);
+            }
+        });
+        let weak = Arc::downgrade(&rooms);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                let Some(rooms) = weak.upgrade() else { break };
+                rooms.expire_silent();
+            }
+        });
+        rooms
+    }
+
+    /// Adds a publisher to `room` from its WHIP offer; returns its id and the SDP answer.
+    pub async fn join(
+        &self,
+        room: &str,
+        name: Option<String>,
+        offer: &str,
+    ) -> Result<(String, String)> {
+        let id = crate::ids::new_id("p");
+        let name = name.unwrap_or_else(|| format!("Guest {}", &id[2..6]));
+        let leg = Leg::new(
+            id.clone(),
+            name,
+            &self.settings.ice,
+            self.settings.latency_ms,
+            self.gone_tx.clone(),
+        )?;
+        let answer = leg.answer(offer).await?;
+        let leg = Arc::new(leg);
+        let mut rooms = self.rooms.lock().unwrap();
+        let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
+        entry.participants.push(leg.clone());
+        let _ = entry.events.send(RoomEvent::Joined(leg));
+        tracing::info!(room, participant_id = %id, "participant joined");
+        Ok((id, answer))
+    }
+
+    /// Removes a participant from `room`; false if it is not there.
+    pub fn leave(&self, room: &str, id: &str) -> bool {
+        let mut rooms = self.rooms.lock().unwrap();
+        let Some(entry) = rooms.get_mut(room) else {
+            return false;
+        };
+        Self::remove_from(entry, id)
+    }
+
+    fn remove_participant(&self, id: &str) {
+        let mut rooms = self.rooms.lock().unwrap();
+        for entry in rooms.values_mut() {
+            if Self::remove_from(entry, id) {
+                return;
+            }
+        }
+    }
+
+    fn remove_from(room: &mut Room, id: &str) -> bool {
+        let before = room.participants.len();
+        room.participants.retain(|p| p.id != id);
+        let removed = room.participants.len() != before;
+        if removed {
+            let _ = room.events.send(RoomEvent::Left(id.to_string()));
+        }
+        removed
+    }
+
+    fn expire_silent(&self) {
+        let limit = self.settings.media_timeout.as_millis() as u64;
+        let silent: Vec<String> = {
+            let rooms = self.rooms.lock().unwrap();
+            rooms
+                .values()
+                .flat_map(|r| r.participants.iter())
+                .filter(|p| p.silent_for_ms() > limit)
+                .map(|p| p.id.clone())
+                .collect()
+        };
+        for id in silent {
+            tracing::info!(participant_id = %id, "no media for {limit} ms: removing participant");
+            self.remove_participant(&id);
+        }
+    }
+
+    /// The participants of `room` now, and every change from here on. Creates the room if needed, so a
+    /// broadcast can wait for its first participant.
+    pub fn watch(&self, room: &str) -> (Vec<Arc<Leg>>, broadcast::Receiver<RoomEvent>) {
+        let mut rooms = self.rooms.lock().unwrap();
+        let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
+        (entry.participants.clone(), entry.events.subscribe())
+    }
+
+    /// `(id, name)` of each participant in join order.
+    pub fn participants(&self, room: &str) -> Vec<(String, String)> {
+        let rooms = self.rooms.lock().unwrap();
+        rooms
+            .get(room)
+            .map(|r| {
+                r.participants
+                    .iter()
+                    .map(|p| (p.id.clone(), p.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}

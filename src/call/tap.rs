@@ -1,0 +1,141 @@
+//! A tap is where one participant's decoded track leaves its own pipeline. Any number of broadcast pipelines
+//! subscribe with an appsrc; each buffer is decoded once and handed to every subscriber, re-timed onto the
+//! subscriber's pipeline (all pipelines share the system clock). Pushing never blocks the decoder's thread:
+//! subscriber appsrcs are leaky.
+
+use gst::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+struct Subscriber {
+    id: u64,
+    appsrc: gst_app::AppSrc,
+    caps_sent: bool,
+}
+
+#[derive(Default)]
+struct TapState {
+    caps: Option<gst::Caps>,
+    subscribers: Vec<Subscriber>,
+    next_id: u64,
+}
+
+/// The fan-out point of one decoded track.
+#[derive(Clone, Default)]
+pub struct Tap {
+    state: Arc<Mutex<TapState>>,
+    /// Wall-clock milliseconds of the last decoded buffer; a watchdog reads it.
+    last_buffer_ms: Arc<AtomicU64>,
+}
+
+/// Removes the subscription when dropped.
+pub struct Subscription {
+    tap: Tap,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut state = self.tap.state.lock().unwrap();
+        state.subscribers.retain(|s| s.id != self.id);
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+impl Tap {
+    /// Current caps of the track, once the first buffer was decoded.
+    pub fn caps(&self) -> Option<gst::Caps> {
+        self.state.lock().unwrap().caps.clone()
+    }
+
+    pub fn last_buffer_ms(&self) -> u64 {
+        self.last_buffer_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn subscribe(&self, appsrc: gst_app::AppSrc) -> Subscription {
+        let mut state = self.state.lock().unwrap();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.subscribers.push(Subscriber {
+            id,
+            appsrc,
+            caps_sent: false,
+        });
+        Subscription {
+            tap: self.clone(),
+            id,
+        }
+    }
+
+    /// Turns an appsink into this tap's input.
+    pub fn attach(&self, appsink: &gst_app::AppSink) {
+        let tap = self.clone();
+        appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let base_time = sink.base_time().unwrap_or(gst::ClockTime::ZERO);
+                    tap.push(&sample, base_time);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+
+    fn push(&self, sample: &gst::Sample, base_time: gst::ClockTime) {
+        self.last_buffer_ms.store(now_ms(), Ordering::Relaxed);
+        let (Some(buffer), Some(segment)) = (sample.buffer(), sample.segment()) else {
+            return;
+        };
+        let Some(segment) = segment.downcast_ref::<gst::ClockTime>() else {
+            return;
+        };
+        let Some(clock_time) = buffer
+            .pts()
+            .and_then(|pts| crate::gst_util::to_clock_time(segment, pts, base_time))
+        else {
+            return;
+        };
+        let mut state = self.state.lock().unwrap();
+        if let Some(caps) = sample.caps() {
+            if state.caps.as_ref() != Some(&caps.to_owned()) {
+                state.caps = Some(caps.to_owned());
+                state
+                    .subscribers
+                    .iter_mut()
+                    .for_each(|s| s.caps_sent = false);
+            }
+        }
+        let caps = state.caps.clone();
+        for sub in &mut state.subscribers {
+            let Some(sub_base) = sub.appsrc.base_time() else {
+                continue;
+            };
+            // A buffer from before the subscriber's pipeline started has no place on its timeline.
+            let Some(pts) = clock_time.checked_sub(sub_base) else {
+                continue;
+            };
+            if !sub.caps_sent {
+                if let Some(caps) = &caps {
+                    sub.appsrc.set_caps(Some(caps));
+                    sub.caps_sent = true;
+                }
+            }
+            let mut out = buffer.copy();
+            {
+                let out = out.make_mut();
+                out.set_pts(pts);
+                out.set_dts(gst::ClockTime::NONE);
+            }
+            // Errors mean the subscriber is shutting down; it unsubscribes itself.
+            let _ = sub.appsrc.push_buffer(out);
+        }
+    }
+}

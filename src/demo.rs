@@ -1,0 +1,96 @@
+//! `callcast demo`: the server, N synthetic participants in room `demo`, and a grid broadcast to HLS (and RTMP
+//! if given), until Ctrl-C.
+
+use crate::broadcast::request::{BroadcastRequest, LayoutRequest, OutputRequest, SourceRequest};
+use crate::broadcast::spec::BroadcastSpec;
+use crate::server::{self, ServeArgs};
+use anyhow::{Context, Result};
+use std::time::Duration;
+
+pub const DEMO_ROOM: &str = "demo";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Synthetic participants to publish into the room.
+    #[arg(long, default_value_t = 4)]
+    pub participants: usize,
+    /// Also stream to this RTMP(S) URL.
+    #[arg(long)]
+    pub rtmp: Option<String>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Distinct look and sound per synthetic participant.
+const LOOKS: &[(&str, f64)] = &[
+    ("ball", 440.0),
+    ("smpte", 0.0),
+    ("color:d43f3a", 0.0),
+    ("color:2e86de", 0.0),
+    ("pinwheel", 0.0),
+    ("color:27ae60", 0.0),
+    ("spokes", 0.0),
+    ("color:f39c12", 0.0),
+];
+
+pub async fn run(args: DemoArgs) -> Result<()> {
+    crate::gst_util::init()?;
+    std::fs::create_dir_all(&args.serve.data_dir)?;
+    let request = BroadcastRequest {
+        source: SourceRequest::Room {
+            room: DEMO_ROOM.into(),
+        },
+        layout: LayoutRequest::default(),
+        video: Default::default(),
+        audio: Default::default(),
+        outputs: std::iter::once(OutputRequest::Hls {
+            segment_seconds: None,
+            window: None,
+        })
+        .chain(args.rtmp.clone().map(|url| OutputRequest::Rtmp { url }))
+        .collect(),
+    };
+    let spec =
+        BroadcastSpec::try_from(request).map_err(|e| anyhow::anyhow!("--rtmp: {}", e.message))?;
+    let state = server::build_state(&args.serve);
+    let listener = server::bind(&args.serve).await?;
+    let addr = listener.local_addr()?;
+    let broadcasts = state.broadcasts.clone();
+    let server = tokio::spawn(server::serve(listener, state, server::shutdown_signal()));
+
+    let exe = std::env::current_exe().context("locating the callcast binary")?;
+    let whip = format!("http://{addr}/v1/rooms/{DEMO_ROOM}/whip");
+    let mut publishers = Vec::new();
+    for i in 0..args.participants {
+        let (pattern, tone) = LOOKS[i % LOOKS.len()];
+        let child = tokio::process::Command::new(&exe)
+            .args([
+                "publish",
+                "--whip",
+                &whip,
+                "--name",
+                &format!("Guest {}", i + 1),
+            ])
+            .args(["--pattern", pattern, "--tone", &tone.to_string()])
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting a synthetic participant")?;
+        publishers.push(child);
+    }
+    let status = broadcasts.start(spec);
+    println!(
+        "demo broadcast {} started with {} participants",
+        status.id, args.participants
+    );
+    println!("watch it at http://{addr}/watch/{}", status.id);
+    println!(
+        "HLS playlist: http://{addr}{}",
+        status.outputs[0].playlist.as_deref().unwrap_or_default()
+    );
+    println!("press Ctrl-C to stop");
+    let result = server.await.context("server task")?;
+    for mut p in publishers {
+        let _ = tokio::time::timeout(Duration::from_secs(1), p.kill()).await;
+    }
+    result
+}

@@ -1,0 +1,91 @@
+//! Small GStreamer helpers shared by every pipeline.
+
+use anyhow::{anyhow, Context, Result};
+use gst::prelude::*;
+
+/// Creates an element by factory name, naming the factory in the error so a missing plugin is obvious.
+pub fn make(factory: &str) -> Result<gst::Element> {
+    gst::ElementFactory::make(factory).build().with_context(|| {
+        format!("GStreamer element `{factory}` is missing (is its plugin installed?)")
+    })
+}
+
+/// Creates an element and sets string-typed properties with `set_property_from_str`, which parses enums and numbers.
+pub fn make_with(factory: &str, props: &[(&str, &str)]) -> Result<gst::Element> {
+    let element = make(factory)?;
+    for (name, value) in props {
+        if element.find_property(name).is_none() {
+            return Err(anyhow!("element `{factory}` has no property `{name}`"));
+        }
+        element.set_property_from_str(name, value);
+    }
+    Ok(element)
+}
+
+/// Adds elements to a bin and links them in order.
+pub fn add_and_link(bin: &impl IsA<gst::Bin>, elements: &[&gst::Element]) -> Result<()> {
+    bin.add_many(elements.iter().copied())?;
+    gst::Element::link_many(elements.iter().copied()).context("linking elements")?;
+    Ok(())
+}
+
+/// Every factory the service needs; checked once at start so a missing plugin fails early with a clear message.
+pub const REQUIRED_FACTORIES: &[&str] = &[
+    "webrtcbin",
+    "compositor",
+    "audiomixer",
+    "x264enc",
+    "avenc_aac",
+    "flvmux",
+    "rtmp2sink",
+    "hlssink2",
+    "vp8dec",
+    "vp9dec",
+    "avdec_h264",
+    "opusdec",
+    "rtpvp8depay",
+    "rtpvp9depay",
+    "rtph264depay",
+    "rtpopusdepay",
+    "h264parse",
+    "aacparse",
+    "appsrc",
+    "appsink",
+];
+
+/// Initialises GStreamer and checks every required element exists.
+pub fn init() -> Result<()> {
+    gst::init().context("initialising GStreamer")?;
+    let missing: Vec<&str> = REQUIRED_FACTORIES
+        .iter()
+        .copied()
+        .filter(|f| gst::ElementFactory::find(f).is_none())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "GStreamer elements missing: {} (run deploy/install-deps.sh)",
+            missing.join(", ")
+        ))
+    }
+}
+
+/// Converts a buffer timestamp in `segment` to absolute clock time, so it can be moved to another pipeline
+/// that shares the same (system) clock.
+pub fn to_clock_time(
+    segment: &gst::FormattedSegment<gst::ClockTime>,
+    pts: gst::ClockTime,
+    base_time: gst::ClockTime,
+) -> Option<gst::ClockTime> {
+    segment.to_running_time(pts).map(|rt| rt + base_time)
+}
+
+/// The error text of a bus error message, with the element that raised it.
+pub fn describe_error(err: &gst::message::Error) -> String {
+    let source = err
+        .src()
+        .map(|s| s.path_string().to_string())
+        .unwrap_or_else(|| "pipeline".into());
+    format!("{source}: {}", err.error())
+}

@@ -1,0 +1,38 @@
+//! Layout maths: participants + canvas -> tile rectangles. Pure code, no GStreamer.
+
+mod grid;
+
+pub use grid::grid;
+
+/// A tile on the output canvas, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rect {
+    pub x: i32,
+    pub y: i32,
+    pub w: i32,
+    pub h: i32,
+}
+
+impl Rect {
+    pub fn center(&self) -> (i32, i32) {
+        (self.x + self.w / 2, self.y + self.h / 2)
+    }
+
+    pub fn overlaps(&self, other: &Rect) -> bool {
+        self.x < other.x + other.w
+            && other.x < self.x + self.w
+            && self.y < other.y + other.h
+            && other.y < self.y + self.h
+    }
+
+    pub fn inside(&self, width: i32, height: i32) -> bool {
+        self.x >= 0 && self.y >= 0 && self.x + self.w <= width && self.y + self.h <= height
+    }
+}
+
+/// The output canvas size in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Canvas {
+    pub width: i32,
+    pub height: i32,
+}

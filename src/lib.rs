@@ -1,0 +1,14 @@
+//! callcast: joins a video call as a hidden participant, composites it and broadcasts to RTMP and HLS.
+
+pub mod api;
+pub mod broadcast;
+pub mod call;
+pub mod demo;
+pub mod gst_util;
+pub mod ids;
+pub mod layout;
+pub mod mix;
+pub mod output;
+pub mod publish;
+pub mod secret;
+pub mod server;

@@ -1,0 +1,40 @@
+//! The `callcast` command line: serve | publish | demo.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "callcast",
+    version,
+    about = "Turns a live video call into a broadcast (RTMP and HLS)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP control API.
+    Serve(callcast::server::ServeArgs),
+    /// Publish a synthetic participant (test video and tone) over WHIP.
+    Publish(callcast::publish::PublishArgs),
+    /// Run a demo call with synthetic participants, composited to HLS (and RTMP if given).
+    Demo(callcast::demo::DemoArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => callcast::server::run(args).await,
+        Command::Publish(args) => callcast::publish::run(args).await,
+        Command::Demo(args) => callcast::demo::run(args).await,
+    }
+}

@@ -1,0 +1,213 @@
+//! The encoded stream leaves the mixer through two appsinks (H.264, AAC) and is handed to every output's own
+//! pipeline. An output that joins late (or reconnects) starts at the next keyframe; one that stalls drops its own
+//! data and never holds back the others.
+
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+struct Feed {
+    id: u64,
+    video: gst_app::AppSrc,
+    audio: gst_app::AppSrc,
+    /// Audio and video flow only from the first keyframe on, so every output starts decodable.
+    started: bool,
+}
+
+#[derive(Default)]
+struct HubState {
+    feeds: Vec<Feed>,
+    next_id: u64,
+    video_caps: Option<gst::Caps>,
+    audio_caps: Option<gst::Caps>,
+    video_eos: bool,
+    audio_eos: bool,
+}
+
+/// Hands encoded media to outputs.
+#[derive(Clone)]
+pub struct EncodedHub {
+    state: Arc<Mutex<HubState>>,
+    /// Number of video frames encoded so far; watchers learn when the broadcast is on air and when it drained.
+    frames: Arc<watch::Sender<u64>>,
+    drained: Arc<watch::Sender<bool>>,
+}
+
+/// Removes its feed from the hub when dropped.
+pub struct FeedHandle {
+    hub: EncodedHub,
+    id: u64,
+}
+
+impl Drop for FeedHandle {
+    fn drop(&mut self) {
+        self.hub
+            .state
+            .lock()
+            .unwrap()
+            .feeds
+            .retain(|f| f.id != self.id);
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Track {
+    Video,
+    Audio,
+}
+
+impl EncodedHub {
+    pub fn new() -> Self {
+        Self {
+            state: Arc::default(),
+            frames: Arc::new(watch::channel(0).0),
+            drained: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    pub fn frames(&self) -> watch::Receiver<u64> {
+        self.frames.subscribe()
+    }
+
+    /// True once both tracks reached end-of-stream and every feed was told.
+    pub fn drained(&self) -> watch::Receiver<bool> {
+        self.drained.subscribe()
+    }
+
+    /// Takes the mixer's encoded appsinks as input.
+    pub fn attach(&self, video: &gst_app::AppSink, audio: &gst_app::AppSink) {
+        for (sink, track) in [(video, Track::Video), (audio, Track::Audio)] {
+            let hub = self.clone();
+            let hub_eos = self.clone();
+            sink.set_callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |sink| {
+                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        hub.push(track, &sample);
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .eos(move |_| hub_eos.track_eos(track))
+                    .build(),
+            );
+        }
+    }
+
+    /// Registers an output's two appsrcs.
+    pub fn add_feed(&self, video: gst_app::AppSrc, audio: gst_app::AppSrc) -> FeedHandle {
+        let mut state = self.state.lock().unwrap();
+        if let Some(caps) = &state.video_caps {
+            video.set_caps(Some(caps));
+        }
+        if let Some(caps) = &state.audio_caps {
+            audio.set_caps(Some(caps));
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        state.feeds.push(Feed {
+            id,
+            video,
+            audio,
+            started: false,
+        });
+        FeedHandle {
+            hub: self.clone(),
+            id,
+        }
+    }
+
+    fn push(&self, track: Track, sample: &gst::Sample) {
+        let Some(buffer) = running_time_buffer(sample) else {
+            return;
+        };
+        let mut state = self.state.lock().unwrap();
+        if let Some(caps) = sample.caps() {
+            let known = match track {
+                Track::Video => &state.video_caps,
+                Track::Audio => &state.audio_caps,
+            };
+            if known.as_ref().map(|c| c.as_ref()) != Some(caps) {
+                let caps = caps.to_owned();
+                for feed in &state.feeds {
+                    let src = if track == Track::Video {
+                        &feed.video
+                    } else {
+                        &feed.audio
+                    };
+                    src.set_caps(Some(&caps));
+                }
+                *match track {
+                    Track::Video => &mut state.video_caps,
+                    Track::Audio => &mut state.audio_caps,
+                } = Some(caps);
+            }
+        }
+        let keyframe =
+            track == Track::Video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        for feed in &mut state.feeds {
+            if keyframe {
+                feed.started = true;
+            }
+            if !feed.started {
+                continue;
+            }
+            let src = if track == Track::Video {
+                &feed.video
+            } else {
+                &feed.audio
+            };
+            // A full or stopped output drops its own data; the error is its runner's business.
+            let _ = src.push_buffer(buffer.clone());
+        }
+        drop(state);
+        if track == Track::Video {
+            self.frames.send_modify(|n| *n += 1);
+        }
+    }
+
+    fn track_eos(&self, track: Track) {
+        let mut state = self.state.lock().unwrap();
+        match track {
+            Track::Video => state.video_eos = true,
+            Track::Audio => state.audio_eos = true,
+        }
+        if state.video_eos && state.audio_eos {
+            drop(state);
+            self.finish();
+        }
+    }
+
+    /// Ends every feed: each output finalises (HLS end list, RTMP close) after what it already has.
+    pub fn finish(&self) {
+        let state = self.state.lock().unwrap();
+        for feed in &state.feeds {
+            let _ = feed.video.end_of_stream();
+            let _ = feed.audio.end_of_stream();
+        }
+        drop(state);
+        self.drained.send_replace(true);
+    }
+}
+
+/// The sample's buffer with timestamps in running time: every output's timeline starts where the mixer's does,
+/// whatever segment the encoder used (x264enc starts at 1000 h).
+fn running_time_buffer(sample: &gst::Sample) -> Option<gst::Buffer> {
+    let buffer = sample.buffer_owned()?;
+    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+    let pts = segment.to_running_time(buffer.pts()?)?;
+    let dts = buffer
+        .dts()
+        .and_then(|dts| segment.to_running_time(dts))
+        .unwrap_or(pts);
+    let mut buffer = buffer;
+    {
+        let b = buffer.make_mut();
+        b.set_pts(pts);
+        b.set_dts(dts);
+    }
+    Some(buffer)
+}
+
+impl Default for EncodedHub {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,28 @@
+//! RTMP(S) output: FLV over rtmp2sink.
+
+use super::{sources, OutputPipeline};
+use crate::gst_util::make;
+use crate::secret::RtmpUrl;
+use anyhow::Result;
+use gst::prelude::*;
+
+pub fn build(url: &RtmpUrl) -> Result<OutputPipeline> {
+    let pipeline = gst::Pipeline::with_name("rtmp-output");
+    let (video, h264parse, audio, aacparse) = sources(&pipeline)?;
+    let mux = make("flvmux")?;
+    mux.set_property("streamable", true);
+    let sink = make("rtmp2sink")?;
+    sink.set_property("location", url.expose());
+    sink.set_property("sync", false);
+    // Connect before PLAYING so a refused connection is an error right away, not after the first buffer.
+    sink.set_property("async-connect", false);
+    crate::gst_util::add_and_link(&pipeline, &[&mux, &sink])?;
+    h264parse.link_pads(None, &mux, Some("video"))?;
+    aacparse.link_pads(None, &mux, Some("audio"))?;
+    Ok(OutputPipeline {
+        pipeline,
+        video,
+        audio,
+        sink,
+    })
+}

@@ -1,0 +1,189 @@
+//! Runs one output: builds its pipeline, feeds it from the hub, and on failure retries with backoff without
+//! touching any other output.
+
+use super::hub::EncodedHub;
+use super::OutputPipeline;
+use crate::broadcast::spec::OutputSpec;
+use crate::broadcast::status::{OutputState, SharedStatus};
+use futures::StreamExt;
+use gst::prelude::*;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// How long a stopping output may take to flush and close.
+const FINALIZE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct OutputRunner {
+    pub id: String,
+    pub spec: OutputSpec,
+    pub hls_dir: PathBuf,
+    pub hub: EncodedHub,
+    pub status: SharedStatus,
+}
+
+enum Outcome {
+    /// EOS went through: the output is complete.
+    Finished,
+    Failed(String),
+}
+
+impl OutputRunner {
+    fn build(&self) -> anyhow::Result<OutputPipeline> {
+        match &self.spec {
+            OutputSpec::Rtmp { url } => super::rtmp::build(url),
+            OutputSpec::Hls {
+                segment_seconds,
+                window,
+            } => super::hls::build(&self.hls_dir, *segment_seconds, *window),
+        }
+    }
+
+    /// Error text with any secret of this output removed.
+    fn scrub(&self, text: &str) -> String {
+        match &self.spec {
+            OutputSpec::Rtmp { url } => url.scrub(text),
+            OutputSpec::Hls { .. } => text.to_string(),
+        }
+    }
+
+    fn set(&self, state: OutputState, error: Option<String>) {
+        self.status.update_output(&self.id, |o| {
+            o.state = state;
+            o.error = error;
+            if state == OutputState::Reconnecting {
+                o.reconnects += 1;
+            }
+        });
+    }
+
+    /// Runs until the hub drains (broadcast stopping) or `stop` fires.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut backoff = BACKOFF_START;
+        loop {
+            let outcome = match self.build() {
+                Ok(output) => self.run_once(output, &mut stop).await,
+                Err(err) => Outcome::Failed(format!("{err:#}")),
+            };
+            match outcome {
+                Outcome::Finished => {
+                    self.set(OutputState::Ended, None);
+                    return;
+                }
+                Outcome::Failed(error) => {
+                    let error = self.scrub(&error);
+                    tracing::warn!(output_id = %self.id, "output failed, retrying in {backoff:?}: {error}");
+                    self.set(OutputState::Reconnecting, Some(error));
+                    let stopped = tokio::time::timeout(backoff, stopped(&mut stop))
+                        .await
+                        .is_ok();
+                    let drained = *self.hub.drained().borrow();
+                    if stopped || drained {
+                        self.set(OutputState::Ended, None);
+                        return;
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    async fn run_once(&self, output: OutputPipeline, stop: &mut watch::Receiver<bool>) -> Outcome {
+        let OutputPipeline {
+            pipeline,
+            video,
+            audio,
+            sink,
+        } = output;
+        let live = Arc::new(AtomicBool::new(false));
+        self.count_bytes(&sink, live.clone());
+        let mut bus = pipeline.bus().expect("pipeline has a bus").stream();
+        if let Err(err) = pipeline.set_state(gst::State::Playing) {
+            let _ = pipeline.set_state(gst::State::Null);
+            return Outcome::Failed(
+                self.first_error(&mut bus)
+                    .await
+                    .unwrap_or_else(|| err.to_string()),
+            );
+        }
+        let _feed = self.hub.add_feed(video, audio);
+        let mut live_poll = tokio::time::interval(Duration::from_millis(100));
+        let outcome = loop {
+            tokio::select! {
+                msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
+                    Some(gst::MessageView::Eos(_)) => break Outcome::Finished,
+                    Some(gst::MessageView::Error(err)) => break Outcome::Failed(crate::gst_util::describe_error(&err)),
+                    None => break Outcome::Failed("bus closed".into()),
+                    _ => {}
+                },
+                _ = live_poll.tick() => {
+                    if live.load(Ordering::Relaxed) {
+                        self.status.update_output(&self.id, |o| if o.state != OutputState::Live {
+                            o.state = OutputState::Live;
+                            o.error = None;
+                        });
+                    }
+                }
+                _ = stopped(stop) => {
+                    // The hub already sent EOS if it drained; give the pipeline a bounded time to finish.
+                    let eos = tokio::time::timeout(FINALIZE_TIMEOUT, async {
+                        while let Some(msg) = bus.next().await {
+                            if matches!(msg.view(), gst::MessageView::Eos(_) | gst::MessageView::Error(_)) { break; }
+                        }
+                    }).await;
+                    if eos.is_err() { tracing::warn!(output_id = %self.id, "output did not finish in time"); }
+                    break Outcome::Finished;
+                }
+            }
+        };
+        let _ = pipeline.set_state(gst::State::Null);
+        outcome
+    }
+
+    async fn first_error(&self, bus: &mut gst::bus::BusStream) -> Option<String> {
+        let wait = async {
+            while let Some(msg) = bus.next().await {
+                if let gst::MessageView::Error(err) = msg.view() {
+                    return Some(crate::gst_util::describe_error(&err));
+                }
+            }
+            None
+        };
+        tokio::time::timeout(Duration::from_millis(200), wait)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Counts bytes reaching the sink (cheap: one atomic add per buffer) and flags the output live.
+    fn count_bytes(&self, sink: &gst::Element, live: Arc<AtomicBool>) {
+        let bytes = Arc::new(AtomicU64::new(0));
+        let status = self.status.clone();
+        let id = self.id.clone();
+        for pad in sink.sink_pads() {
+            let (bytes, live, status, id) =
+                (bytes.clone(), live.clone(), status.clone(), id.clone());
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(buffer) = info.buffer() {
+                    let total = bytes.fetch_add(buffer.size() as u64, Ordering::Relaxed)
+                        + buffer.size() as u64;
+                    live.store(true, Ordering::Relaxed);
+                    // Status is updated at most every 64 KiB to keep the lock off the hot path.
+                    if total % (64 * 1024) < buffer.size() as u64 {
+                        status.update_output(&id, |o| o.bytes = total);
+                    }
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+    }
+}
+
+/// Resolves once the stop flag is set (returns no borrow guard, so callers stay `Send`).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}

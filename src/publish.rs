@@ -1,0 +1,233 @@
+//! `callcast publish`: a synthetic participant (test video 640x360@30 and a tone) published over WHIP.
+
+use crate::call::webrtc::{self, IceConfig};
+use crate::gst_util::{add_and_link, make, make_with};
+use anyhow::{bail, Context, Result};
+use gst::prelude::*;
+use gst_webrtc::{WebRTCRTPTransceiverDirection, WebRTCSDPType};
+
+pub const WIDTH: i32 = 640;
+pub const HEIGHT: i32 = 360;
+pub const FPS: i32 = 30;
+const VIDEO_KBPS: u32 = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Codec {
+    Vp8,
+    H264,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PublishArgs {
+    /// WHIP endpoint, e.g. http://127.0.0.1:8080/v1/rooms/demo/whip
+    #[arg(long)]
+    pub whip: String,
+    /// Display name in the call.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// ball | smpte | color:RRGGBB (or any videotestsrc pattern name).
+    #[arg(long, default_value = "ball")]
+    pub pattern: String,
+    /// Frequency of the test tone; 0 for silence.
+    #[arg(long, default_value_t = 440.0)]
+    pub tone: f64,
+    #[arg(long, value_enum, default_value_t = Codec::Vp8)]
+    pub codec: Codec,
+    /// Local address for ICE.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub ice_address: String,
+}
+
+const OPUS_RTP_CAPS: &str = "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,encoding-params=(string)2";
+
+fn video_rtp_caps(codec: Codec) -> gst::Caps {
+    let (name, payload) = match codec {
+        Codec::Vp8 => ("VP8", 96),
+        Codec::H264 => ("H264", 102),
+    };
+    let mut caps = gst::Caps::builder("application/x-rtp")
+        .field("media", "video")
+        .field("encoding-name", name)
+        .field("payload", payload)
+        .field("clock-rate", 90000);
+    if codec == Codec::H264 {
+        caps = caps
+            .field("packetization-mode", "1")
+            .field("profile-level-id", "42e01f");
+    }
+    caps.build()
+}
+
+/// Sets videotestsrc properties for `ball`, `smpte`, `color:RRGGBB`, ...
+fn video_source(pattern: &str) -> Result<gst::Element> {
+    let src = make_with("videotestsrc", &[("is-live", "true")])?;
+    if let Some(hex) = pattern.strip_prefix("color:") {
+        let rgb = u32::from_str_radix(hex.trim_start_matches('#'), 16)
+            .ok()
+            .filter(|_| hex.trim_start_matches('#').len() == 6)
+            .with_context(|| format!("--pattern color:{hex}: expected six hex digits RRGGBB"))?;
+        src.set_property_from_str("pattern", "solid-color");
+        src.set_property("foreground-color", 0xff00_0000 | rgb);
+    } else {
+        let pspec = src
+            .find_property("pattern")
+            .expect("videotestsrc has pattern");
+        let valid = pspec
+            .downcast_ref::<gst::glib::ParamSpecEnum>()
+            .map(|e| e.enum_class().to_value_by_nick(pattern).is_some())
+            .unwrap_or(false);
+        if !valid {
+            bail!(
+                "--pattern {pattern}: not a videotestsrc pattern (try ball, smpte, color:RRGGBB)"
+            );
+        }
+        src.set_property_from_str("pattern", pattern);
+    }
+    Ok(src)
+}
+
+fn video_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Element> {
+    let src = video_source(&args.pattern)?;
+    let caps = make("capsfilter")?;
+    caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw")
+            .field("width", WIDTH)
+            .field("height", HEIGHT)
+            .field("framerate", gst::Fraction::new(FPS, 1))
+            .build(),
+    );
+    let convert = make("videoconvert")?;
+    let encoding: Vec<gst::Element> = match args.codec {
+        Codec::Vp8 => {
+            let enc = make_with(
+                "vp8enc",
+                &[
+                    ("deadline", "1"),
+                    ("cpu-used", "8"),
+                    ("keyframe-max-dist", "60"),
+                ],
+            )?;
+            enc.set_property("target-bitrate", (VIDEO_KBPS * 1000) as i32);
+            vec![enc, make_with("rtpvp8pay", &[("pt", "96")])?]
+        }
+        Codec::H264 => {
+            let enc = make_with(
+                "x264enc",
+                &[
+                    ("tune", "zerolatency"),
+                    ("speed-preset", "ultrafast"),
+                    ("key-int-max", "60"),
+                ],
+            )?;
+            enc.set_property("bitrate", VIDEO_KBPS);
+            let baseline = make("capsfilter")?;
+            baseline.set_property(
+                "caps",
+                "video/x-h264,profile=constrained-baseline".parse::<gst::Caps>()?,
+            );
+            let pay = make_with("rtph264pay", &[("pt", "102"), ("config-interval", "-1")])?;
+            vec![enc, baseline, pay]
+        }
+    };
+    let mut chain = vec![src, caps, convert];
+    chain.extend(encoding);
+    add_and_link(pipeline, &chain.iter().collect::<Vec<_>>())?;
+    Ok(chain.pop().expect("chain ends in a payloader"))
+}
+
+fn audio_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Element> {
+    let src = make_with("audiotestsrc", &[("is-live", "true")])?;
+    if args.tone > 0.0 {
+        src.set_property("freq", args.tone);
+        src.set_property("volume", 0.3f64);
+    } else {
+        src.set_property_from_str("wave", "silence");
+    }
+    let convert = make("audioconvert")?;
+    let resample = make("audioresample")?;
+    let encoder = make("opusenc")?;
+    let payloader = make_with("rtpopuspay", &[("pt", "111")])?;
+    add_and_link(pipeline, &[&src, &convert, &resample, &encoder, &payloader])?;
+    Ok(payloader)
+}
+
+/// Publishes until SIGINT/SIGTERM, then leaves the call with a WHIP DELETE.
+pub async fn run(args: PublishArgs) -> Result<()> {
+    crate::gst_util::init()?;
+    let pipeline = gst::Pipeline::with_name("publisher");
+    let ice = IceConfig {
+        local_addresses: vec![args.ice_address.clone()],
+        stun_server: None,
+    };
+    let webrtc = webrtc::new_webrtcbin("webrtc", &ice, 50)?;
+    pipeline.add(&webrtc)?;
+    for payloader in [
+        video_branch(&pipeline, &args)?,
+        audio_branch(&pipeline, &args)?,
+    ] {
+        payloader.link(&webrtc)?;
+    }
+    // Codec preferences make the offer independent of when caps reach webrtcbin.
+    for (index, caps) in [
+        (0i32, video_rtp_caps(args.codec)),
+        (1, OPUS_RTP_CAPS.parse()?),
+    ] {
+        let transceiver = webrtc
+            .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&index])
+            .context("webrtcbin made no transceiver for a track")?;
+        transceiver.set_direction(WebRTCRTPTransceiverDirection::Sendonly);
+        transceiver.set_property("codec-preferences", caps);
+    }
+    pipeline
+        .set_state(gst::State::Playing)
+        .context("starting publisher")?;
+    webrtc::create_local(&webrtc, WebRTCSDPType::Offer).await?;
+    let offer = webrtc::gathered_local_sdp(&webrtc).await?;
+
+    let client = reqwest::Client::new();
+    let mut url = reqwest::Url::parse(&args.whip).context("--whip is not a URL")?;
+    if let Some(name) = &args.name {
+        url.query_pairs_mut().append_pair("name", name);
+    }
+    let response = client
+        .post(url.clone())
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .context("WHIP request failed")?;
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .map(str::to_string);
+    let body = response.text().await.unwrap_or_default();
+    if status != reqwest::StatusCode::CREATED {
+        bail!("WHIP endpoint answered {status}: {body}");
+    }
+    webrtc::set_remote(&webrtc, &body, WebRTCSDPType::Answer).await?;
+    println!("publishing to {}", args.whip);
+
+    let mut bus = pipeline.bus().expect("bus").stream();
+    let outcome = tokio::select! {
+        _ = crate::server::shutdown_signal() => Ok(()),
+        err = async {
+            use futures::StreamExt;
+            while let Some(msg) = bus.next().await {
+                if let gst::MessageView::Error(e) = msg.view() {
+                    return crate::gst_util::describe_error(&e);
+                }
+            }
+            "bus closed".to_string()
+        } => Err(anyhow::anyhow!("publisher pipeline: {err}")),
+    };
+    if let Some(location) = location {
+        if let Ok(resource) = url.join(&location) {
+            let _ = client.delete(resource).send().await;
+        }
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    outcome
+}
