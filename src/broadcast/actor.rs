@@ -4,7 +4,7 @@
 use super::spec::{BroadcastSpec, Source};
 use super::status::{BroadcastState, ParticipantStatus, SharedStatus};
 use crate::call::room::{RoomEvent, Rooms};
-use crate::layout::{grid, Canvas};
+use crate::layout::{grid, Canvas, TILE_GAP};
 use crate::mix::{Attachment, Mixer};
 use crate::output::hub::EncodedHub;
 use crate::output::runner::OutputRunner;
@@ -17,8 +17,6 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::Instrument;
 
-/// Pixels between tiles and around the grid.
-const TILE_GAP: i32 = 8;
 /// How long stopping may take before the outputs are closed regardless.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 const OUTPUTS_TIMEOUT: Duration = Duration::from_secs(6);

@@ -4,6 +4,9 @@ mod grid;
 
 pub use grid::grid;
 
+/// Pixels between tiles and around them.
+pub const TILE_GAP: i32 = 8;
+
 /// A tile on the output canvas, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rect {

@@ -1,0 +1,160 @@
+//! Real peers for end-to-end tests: callcast itself, nginx-rtmp, synthetic publishers, ffmpeg/ffprobe.
+//! Every process is killed when its guard drops, so a failing test cleans up too.
+#![allow(dead_code)]
+
+pub mod media;
+pub mod nginx;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const CALLCAST: &str = env!("CARGO_BIN_EXE_callcast");
+
+/// Kills (SIGKILL) and reaps a child process on drop.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl KillOnDrop {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Sends a signal (e.g. "TERM") and waits for the process to exit, up to `timeout`.
+    pub fn signal_and_wait(
+        &mut self,
+        signal: &str,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+/// Polls `check` every 100 ms until it returns Some or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (the OS picks it; a small race with other processes is acceptable in tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `callcast serve` on an ephemeral port with its own data dir.
+pub struct Server {
+    pub process: KillOnDrop,
+    pub addr: SocketAddr,
+    pub data_dir: tempfile::TempDir,
+    pub log: std::path::PathBuf,
+}
+
+impl Server {
+    pub fn start(extra_args: &[&str]) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let log = data_dir.path().join("server.log");
+        let mut child = Command::new(CALLCAST)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir.path().join("data"))
+            .args(extra_args)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start callcast serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let process = KillOnDrop(child);
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listen line");
+        let addr = line
+            .trim()
+            .strip_prefix("callcast listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
+            .parse()
+            .expect("listen address");
+        Self {
+            process,
+            addr,
+            data_dir,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn whip_url(&self, room: &str) -> String {
+        self.url(&format!("/v1/rooms/{room}/whip"))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A synthetic participant (`callcast publish`).
+pub fn publish(whip: &str, name: &str, pattern: &str) -> KillOnDrop {
+    let child = Command::new(CALLCAST)
+        .args([
+            "publish",
+            "--whip",
+            whip,
+            "--name",
+            name,
+            "--pattern",
+            pattern,
+            "--tone",
+            "0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start callcast publish");
+    KillOnDrop(child)
+}
+
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("http client")
+}
+
+pub fn get_json(url: &str) -> serde_json::Value {
+    http()
+        .get(url)
+        .send()
+        .and_then(|r| r.json())
+        .expect("GET json")
+}

@@ -1,0 +1,91 @@
+//! nginx with the RTMP module as a real ingest: accepts `rtmp://127.0.0.1:PORT/live/KEY` and records every
+//! stream to `<dir>/KEY.flv`.
+
+use super::{free_port, wait_for, KillOnDrop};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+
+pub struct NginxRtmp {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    process: Option<KillOnDrop>,
+}
+
+impl NginxRtmp {
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut nginx = Self {
+            port,
+            dir,
+            process: None,
+        };
+        nginx.launch();
+        nginx
+    }
+
+    fn launch(&mut self) {
+        let root = self.dir.path();
+        let record = root.join("record");
+        std::fs::create_dir_all(&record).expect("record dir");
+        let conf = format!(
+            "load_module {RTMP_MODULE};
+daemon off;
+master_process off;
+pid {root}/nginx.pid;
+error_log {root}/error.log info;
+events {{ worker_connections 64; }}
+rtmp {{
+  server {{
+    listen 127.0.0.1:{port};
+    application live {{
+      live on;
+      record all;
+      record_path {record};
+      record_unique off;
+    }}
+  }}
+}}
+",
+            root = root.display(),
+            record = record.display(),
+            port = self.port,
+        );
+        let conf_path = root.join("nginx.conf");
+        std::fs::write(&conf_path, conf).expect("write nginx.conf");
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(root)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx (deploy/install-deps.sh installs it)");
+        self.process = Some(KillOnDrop(child));
+        let port = self.port;
+        wait_for(
+            "nginx-rtmp to accept connections",
+            Duration::from_secs(10),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).ok(),
+        );
+    }
+
+    pub fn url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{key}", self.port)
+    }
+
+    pub fn recording(&self, key: &str) -> PathBuf {
+        self.dir.path().join("record").join(format!("{key}.flv"))
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+}
