@@ -34,3 +34,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "install-deps: all system packages present"
 fi
+
+# Browser-side: hls.js for the watch page, from the npm registry (never committed).
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -f "$here/assets/node_modules/hls.js/dist/hls.min.js" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+  (cd "$here/assets" && npm ci --no-audit --no-fund --loglevel=error)
+fi

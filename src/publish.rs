@@ -217,7 +217,7 @@ pub async fn run(args: PublishArgs) -> Result<()> {
             use futures::StreamExt;
             while let Some(msg) = bus.next().await {
                 if let gst::MessageView::Error(e) = msg.view() {
-                    return crate::gst_util::describe_error(&e);
+                    return crate::gst_util::describe_error(e);
                 }
             }
             "bus closed".to_string()

@@ -24,6 +24,8 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                 join(&path, "kind")
             } else if let Some(name) = missing_field(&message) {
                 join(&path, name)
+            } else if path.is_empty() || path == "." {
+                "body".to_string()
             } else {
                 path
             };
@@ -32,7 +34,9 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 fn join(path: &str, field: &str) -> String {
-    if path.is_empty() || path == "." {
+    if path == field || path.ends_with(&format!(".{field}")) {
+        path.to_string()
+    } else if path.is_empty() || path == "." {
         field.to_string()
     } else {
         format!("{path}.{field}")

@@ -132,7 +132,7 @@ impl Actor {
                     Err(broadcast::error::RecvError::Closed) => {}
                 },
                 msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
-                    Some(gst::MessageView::Error(err)) => break Some(crate::gst_util::describe_error(&err)),
+                    Some(gst::MessageView::Error(err)) => break Some(crate::gst_util::describe_error(err)),
                     None => break Some("mixer bus closed".into()),
                     _ => {}
                 },

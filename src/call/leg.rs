@@ -137,7 +137,7 @@ impl Leg {
             let first_error = async {
                 while let Some(msg) = messages.next().await {
                     if let gst::MessageView::Error(err) = msg.view() {
-                        return Some(crate::gst_util::describe_error(&err));
+                        return Some(crate::gst_util::describe_error(err));
                     }
                 }
                 None

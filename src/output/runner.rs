@@ -116,7 +116,7 @@ impl OutputRunner {
             tokio::select! {
                 msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
                     Some(gst::MessageView::Eos(_)) => break Outcome::Finished,
-                    Some(gst::MessageView::Error(err)) => break Outcome::Failed(crate::gst_util::describe_error(&err)),
+                    Some(gst::MessageView::Error(err)) => break Outcome::Failed(crate::gst_util::describe_error(err)),
                     None => break Outcome::Failed("bus closed".into()),
                     _ => {}
                 },
@@ -148,7 +148,7 @@ impl OutputRunner {
         let wait = async {
             while let Some(msg) = bus.next().await {
                 if let gst::MessageView::Error(err) = msg.view() {
-                    return Some(crate::gst_util::describe_error(&err));
+                    return Some(crate::gst_util::describe_error(err));
                 }
             }
             None

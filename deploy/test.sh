@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: installs what is needed, then format, lints and the whole test suite
+# (unit tests, API tests and end-to-end tests against real nginx-rtmp, ffmpeg and GStreamer peers).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash deploy/install-deps.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+# Media tests share two cores: one test binary at a time, one test at a time inside it, so timings hold.
+cargo test --locked -- --test-threads=1

@@ -1,0 +1,132 @@
+//! Bad input gets a clear 4xx naming the field, without a socket (router called in-process).
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use callcast::server::{build_state, ServeArgs};
+use clap::Parser;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+fn app() -> (axum::Router, tempfile::TempDir) {
+    callcast::gst_util::init().expect("GStreamer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = Args::parse_from(["test"]).serve;
+    args.data_dir = dir.path().to_path_buf();
+    (callcast::api::router(build_state(&args)), dir)
+}
+
+async fn call(app: &axum::Router, method: &str, uri: &str, content_type: &str, body: &str) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", content_type)
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn post_broadcast(app: &axum::Router, body: &str) -> (StatusCode, Value) {
+    call(app, "POST", "/v1/broadcasts", "application/json", body).await
+}
+
+#[tokio::test]
+async fn malformed_broadcast_requests_name_the_field() {
+    let (app, _dir) = app();
+    let cases = [
+        ("{\"source\":", "body"),
+        ("[]", "body"),
+        (r#"{"source":{"kind":"zoom","room":"a"},"outputs":[{"kind":"hls"}]}"#, "source.kind"),
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"rtmp","url":"http://example.com/app/key"}]}"#,
+            "outputs[0].url",
+        ),
+        (
+            r#"{"source":{"kind":"room","room":"a"},"video":{"width":0},"outputs":[{"kind":"hls"}]}"#,
+            "video.width",
+        ),
+        (r#"{"source":{"kind":"room","room":"a"},"outputs":[]}"#, "outputs"),
+        (r#"{"source":{"kind":"room","room":"a"}}"#, "outputs"),
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls"}],"colour":"red"}"#,
+            "colour",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, json) = post_broadcast(&app, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {json}");
+        assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()), "{json}");
+        assert_eq!(json["field"], field, "{body}: {json}");
+    }
+}
+
+#[tokio::test]
+async fn rtmp_url_errors_never_echo_the_key() {
+    let (app, _dir) = app();
+    let body = r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"rtmp","url":"ftp://h/app/sk_do_not_echo"}]}"#;
+    let (status, json) = post_broadcast(&app, body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!json.to_string().contains("sk_do_not_echo"), "{json}");
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415() {
+    let (app, _dir) = app();
+    let (status, json) = call(&app, "POST", "/v1/broadcasts", "text/plain", "{}").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{json}");
+}
+
+#[tokio::test]
+async fn unknown_or_hostile_ids_are_404() {
+    let (app, _dir) = app();
+    for uri in [
+        "/v1/broadcasts/bc_0000000000000000",
+        "/v1/broadcasts/..%2F..%2Fetc",
+        "/v1/broadcasts/nope",
+        "/v1/broadcasts/bc_0000000000000000/hls/index.m3u8",
+        "/v1/broadcasts/bc_0000000000000000/hls/..%2F..%2Fserver.log",
+        "/v1/broadcasts/..%2Fx/hls/index.m3u8",
+    ] {
+        let (status, json) = call(&app, "GET", uri, "application/json", "").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {json}");
+    }
+    let (status, _) = call(&app, "DELETE", "/v1/broadcasts/bc_0000000000000000", "application/json", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+const NO_USABLE_CODEC_OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 100\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtpmap:100 AV1X/90000\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 00:11\r\na=setup:actpass\r\n";
+
+#[tokio::test]
+async fn whip_offer_without_usable_codec_is_a_quick_400() {
+    let (app, _dir) = app();
+    let started = std::time::Instant::now();
+    let (status, json) = call(&app, "POST", "/v1/rooms/r/whip", "application/sdp", NO_USABLE_CODEC_OFFER).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert_eq!(json["field"], "sdp");
+    assert!(json["error"].as_str().unwrap_or("").contains("AV1X"), "{json}");
+    assert!(started.elapsed().as_secs() < 2, "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn whip_garbage_and_wrong_type_are_rejected() {
+    let (app, _dir) = app();
+    let (status, json) = call(&app, "POST", "/v1/rooms/r/whip", "application/sdp", "hello").await;
+    assert_eq!((status, json["field"].as_str()), (StatusCode::BAD_REQUEST, Some("sdp")), "{json}");
+    let (status, _) = call(&app, "POST", "/v1/rooms/r/whip", "application/json", "{}").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, json) = call(&app, "POST", "/v1/rooms/..%2Fx/whip", "application/sdp", NO_USABLE_CODEC_OFFER).await;
+    assert_eq!((status, json["field"].as_str()), (StatusCode::BAD_REQUEST, Some("room")), "{json}");
+    let (status, _) = call(&app, "DELETE", "/v1/rooms/r/whip/p_0000000000000000", "application/sdp", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
