@@ -37,9 +37,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     crate::gst_util::init()?;
     std::fs::create_dir_all(&args.serve.data_dir)?;
     let request = BroadcastRequest {
-        source: SourceRequest::Room {
-            room: DEMO_ROOM.into(),
-        },
+        source: SourceRequest::Room { room: DEMO_ROOM.into() },
         layout: LayoutRequest::default(),
         video: Default::default(),
         audio: Default::default(),
@@ -50,8 +48,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .chain(args.rtmp.clone().map(|url| OutputRequest::Rtmp { url }))
         .collect(),
     };
-    let spec =
-        BroadcastSpec::try_from(request).map_err(|e| anyhow::anyhow!("--rtmp: {}", e.message))?;
+    let spec = BroadcastSpec::try_from(request).map_err(|e| anyhow::anyhow!("--rtmp: {}", e.message))?;
     let state = server::build_state(&args.serve);
     let listener = server::bind(&args.serve).await?;
     let addr = listener.local_addr()?;
@@ -64,13 +61,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     for i in 0..args.participants {
         let (pattern, tone) = LOOKS[i % LOOKS.len()];
         let child = tokio::process::Command::new(&exe)
-            .args([
-                "publish",
-                "--whip",
-                &whip,
-                "--name",
-                &format!("Guest {}", i + 1),
-            ])
+            .args(["publish", "--whip", &whip, "--name", &format!("Guest {}", i + 1)])
             .args(["--pattern", pattern, "--tone", &tone.to_string()])
             .kill_on_drop(true)
             .spawn()

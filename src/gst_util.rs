@@ -5,9 +5,9 @@ use gst::prelude::*;
 
 /// Creates an element by factory name, naming the factory in the error so a missing plugin is obvious.
 pub fn make(factory: &str) -> Result<gst::Element> {
-    gst::ElementFactory::make(factory).build().with_context(|| {
-        format!("GStreamer element `{factory}` is missing (is its plugin installed?)")
-    })
+    gst::ElementFactory::make(factory)
+        .build()
+        .with_context(|| format!("GStreamer element `{factory}` is missing (is its plugin installed?)"))
 }
 
 /// Creates an element and sets string-typed properties with `set_property_from_str`, which parses enums and numbers.

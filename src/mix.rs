@@ -48,9 +48,7 @@ impl Mixer {
             audiomixer,
             video_out,
             audio_out,
-            input_latency: gst::ClockTime::from_mseconds(
-                u64::from(participant_latency_ms) + MIX_MARGIN_MS,
-            ),
+            input_latency: gst::ClockTime::from_mseconds(u64::from(participant_latency_ms) + MIX_MARGIN_MS),
         })
     }
 
@@ -77,10 +75,8 @@ impl Mixer {
     pub fn attach(&self, leg: &Leg, rect: Rect) -> Result<Attachment> {
         let video_src = self.input_src(format!("video-{}", leg.id), 3);
         let audio_src = self.input_src(format!("audio-{}", leg.id), 10);
-        self.pipeline.add_many([
-            video_src.upcast_ref::<gst::Element>(),
-            audio_src.upcast_ref(),
-        ])?;
+        self.pipeline
+            .add_many([video_src.upcast_ref::<gst::Element>(), audio_src.upcast_ref()])?;
         let video_pad = self
             .compositor
             .request_pad_simple("sink_%u")
@@ -92,14 +88,8 @@ impl Mixer {
             .audiomixer
             .request_pad_simple("sink_%u")
             .context("audiomixer pad")?;
-        video_src
-            .static_pad("src")
-            .expect("appsrc src")
-            .link(&video_pad)?;
-        audio_src
-            .static_pad("src")
-            .expect("appsrc src")
-            .link(&audio_pad)?;
+        video_src.static_pad("src").expect("appsrc src").link(&video_pad)?;
+        audio_src.static_pad("src").expect("appsrc src").link(&audio_pad)?;
         video_src.sync_state_with_parent()?;
         audio_src.sync_state_with_parent()?;
         let subscriptions = vec![
@@ -136,10 +126,9 @@ impl Mixer {
         }
         self.compositor.release_request_pad(&video_pad);
         self.audiomixer.release_request_pad(&audio_pad);
-        let _ = self.pipeline.remove_many([
-            video_src.upcast_ref::<gst::Element>(),
-            audio_src.upcast_ref(),
-        ]);
+        let _ = self
+            .pipeline
+            .remove_many([video_src.upcast_ref::<gst::Element>(), audio_src.upcast_ref()]);
     }
 }
 
@@ -175,18 +164,12 @@ fn encoded_sink(name: &str) -> gst_app::AppSink {
 }
 
 /// Background (keeps the compositor producing with zero participants) -> compositor -> x264 -> appsink.
-fn build_video(
-    pipeline: &gst::Pipeline,
-    compositor: &gst::Element,
-    video: &VideoSpec,
-) -> Result<gst_app::AppSink> {
+fn build_video(pipeline: &gst::Pipeline, compositor: &gst::Element, video: &VideoSpec) -> Result<gst_app::AppSink> {
     let background = make_with("videotestsrc", &[("is-live", "true"), ("pattern", "black")])?;
     let background_caps = capsfilter(raw_video_caps(video))?;
     add_and_link(pipeline, &[&background, &background_caps])?;
     pipeline.add(compositor)?;
-    let bg_pad = compositor
-        .request_pad_simple("sink_%u")
-        .context("compositor pad")?;
+    let bg_pad = compositor.request_pad_simple("sink_%u").context("compositor pad")?;
     bg_pad.set_property("zorder", 0u32);
     background_caps
         .static_pad("src")
@@ -210,27 +193,16 @@ fn build_video(
     // SPS/PPS before every keyframe: outputs that (re)start mid-stream can decode from their first frame.
     let parse = make_with("h264parse", &[("config-interval", "-1")])?;
     let sink = encoded_sink("video-out");
-    add_and_link(
-        pipeline,
-        &[&out_caps, &encoder, &h264_caps, &parse, sink.upcast_ref()],
-    )?;
+    add_and_link(pipeline, &[&out_caps, &encoder, &h264_caps, &parse, sink.upcast_ref()])?;
     compositor.link(&out_caps)?;
     Ok(sink)
 }
 
 /// Silence (keeps the mixer producing) -> audiomixer -> AAC-LC 48 kHz stereo -> appsink.
-fn build_audio(
-    pipeline: &gst::Pipeline,
-    audiomixer: &gst::Element,
-    audio: &AudioSpec,
-) -> Result<gst_app::AppSink> {
+fn build_audio(pipeline: &gst::Pipeline, audiomixer: &gst::Element, audio: &AudioSpec) -> Result<gst_app::AppSink> {
     let silence = make_with(
         "audiotestsrc",
-        &[
-            ("is-live", "true"),
-            ("wave", "silence"),
-            ("samplesperbuffer", "960"),
-        ],
+        &[("is-live", "true"), ("wave", "silence"), ("samplesperbuffer", "960")],
     )?;
     let silence_caps = capsfilter(MIX_AUDIO_CAPS.parse()?)?;
     let mixed_caps = capsfilter(MIX_AUDIO_CAPS.parse()?)?;
@@ -240,10 +212,7 @@ fn build_audio(
     let parse = make("aacparse")?;
     let sink = encoded_sink("audio-out");
     add_and_link(pipeline, &[&silence, &silence_caps, audiomixer])?;
-    add_and_link(
-        pipeline,
-        &[&mixed_caps, &convert, &encoder, &parse, sink.upcast_ref()],
-    )?;
+    add_and_link(pipeline, &[&mixed_caps, &convert, &encoder, &parse, sink.upcast_ref()])?;
     audiomixer.link(&mixed_caps)?;
     Ok(sink)
 }

@@ -38,7 +38,8 @@ pub struct PublishArgs {
     pub ice_address: String,
 }
 
-const OPUS_RTP_CAPS: &str = "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,encoding-params=(string)2";
+const OPUS_RTP_CAPS: &str =
+    "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,encoding-params=(string)2";
 
 fn video_rtp_caps(codec: Codec) -> gst::Caps {
     let (name, payload) = match codec {
@@ -69,17 +70,13 @@ fn video_source(pattern: &str) -> Result<gst::Element> {
         src.set_property_from_str("pattern", "solid-color");
         src.set_property("foreground-color", 0xff00_0000 | rgb);
     } else {
-        let pspec = src
-            .find_property("pattern")
-            .expect("videotestsrc has pattern");
+        let pspec = src.find_property("pattern").expect("videotestsrc has pattern");
         let valid = pspec
             .downcast_ref::<gst::glib::ParamSpecEnum>()
             .map(|e| e.enum_class().to_value_by_nick(pattern).is_some())
             .unwrap_or(false);
         if !valid {
-            bail!(
-                "--pattern {pattern}: not a videotestsrc pattern (try ball, smpte, color:RRGGBB)"
-            );
+            bail!("--pattern {pattern}: not a videotestsrc pattern (try ball, smpte, color:RRGGBB)");
         }
         src.set_property_from_str("pattern", pattern);
     }
@@ -102,11 +99,7 @@ fn video_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Ele
         Codec::Vp8 => {
             let enc = make_with(
                 "vp8enc",
-                &[
-                    ("deadline", "1"),
-                    ("cpu-used", "8"),
-                    ("keyframe-max-dist", "60"),
-                ],
+                &[("deadline", "1"), ("cpu-used", "8"), ("keyframe-max-dist", "60")],
             )?;
             enc.set_property("target-bitrate", (VIDEO_KBPS * 1000) as i32);
             vec![enc, make_with("rtpvp8pay", &[("pt", "96")])?]
@@ -162,26 +155,18 @@ pub async fn run(args: PublishArgs) -> Result<()> {
     };
     let webrtc = webrtc::new_webrtcbin("webrtc", &ice, 50)?;
     pipeline.add(&webrtc)?;
-    for payloader in [
-        video_branch(&pipeline, &args)?,
-        audio_branch(&pipeline, &args)?,
-    ] {
+    for payloader in [video_branch(&pipeline, &args)?, audio_branch(&pipeline, &args)?] {
         payloader.link(&webrtc)?;
     }
     // Codec preferences make the offer independent of when caps reach webrtcbin.
-    for (index, caps) in [
-        (0i32, video_rtp_caps(args.codec)),
-        (1, OPUS_RTP_CAPS.parse()?),
-    ] {
+    for (index, caps) in [(0i32, video_rtp_caps(args.codec)), (1, OPUS_RTP_CAPS.parse()?)] {
         let transceiver = webrtc
             .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&index])
             .context("webrtcbin made no transceiver for a track")?;
         transceiver.set_direction(WebRTCRTPTransceiverDirection::Sendonly);
         transceiver.set_property("codec-preferences", caps);
     }
-    pipeline
-        .set_state(gst::State::Playing)
-        .context("starting publisher")?;
+    pipeline.set_state(gst::State::Playing).context("starting publisher")?;
     webrtc::create_local(&webrtc, WebRTCSDPType::Offer).await?;
     let offer = webrtc::gathered_local_sdp(&webrtc).await?;
 

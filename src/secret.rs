@@ -56,11 +56,7 @@ fn redact(url: &url::Url) -> String {
         *last = "***";
     }
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let userinfo = if url.username().is_empty() {
-        ""
-    } else {
-        "***@"
-    };
+    let userinfo = if url.username().is_empty() { "" } else { "***@" };
     let query = if url.query().is_some() { "?***" } else { "" };
     format!(
         "{}://{userinfo}{}{port}/{}{query}",
@@ -91,10 +87,7 @@ mod tests {
         let url = RtmpUrl::parse("rtmp://live.example.com:1935/app/sk_live_abc123").unwrap();
         assert_eq!(url.redacted(), "rtmp://live.example.com:1935/app/***");
         assert!(!format!("{url:?} {url}").contains("sk_live_abc123"));
-        assert_eq!(
-            url.expose(),
-            "rtmp://live.example.com:1935/app/sk_live_abc123"
-        );
+        assert_eq!(url.expose(), "rtmp://live.example.com:1935/app/sk_live_abc123");
     }
 
     #[test]

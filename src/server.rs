@@ -50,11 +50,7 @@ pub fn build_state(args: &ServeArgs) -> AppState {
         latency_ms: args.latency_ms,
         media_timeout: Duration::from_secs(args.media_timeout_s),
     });
-    let broadcasts = Arc::new(Broadcasts::new(
-        rooms.clone(),
-        args.data_dir.clone(),
-        args.latency_ms,
-    ));
+    let broadcasts = Arc::new(Broadcasts::new(rooms.clone(), args.data_dir.clone(), args.latency_ms));
     AppState {
         rooms,
         broadcasts,
@@ -84,18 +80,14 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .context("HTTP server")?;
-    tracing::info!(
-        "shutting down: stopping {} broadcast(s)",
-        broadcasts.running_count()
-    );
+    tracing::info!("shutting down: stopping {} broadcast(s)", broadcasts.running_count());
     broadcasts.stop_all().await;
     Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
@@ -104,8 +96,7 @@ pub async fn shutdown_signal() {
 
 pub async fn run(args: ServeArgs) -> Result<()> {
     crate::gst_util::init()?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let state = build_state(&args);
     let listener = bind(&args).await?;
     serve(listener, state, shutdown_signal()).await

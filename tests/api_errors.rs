@@ -45,7 +45,10 @@ async fn malformed_broadcast_requests_name_the_field() {
     let cases = [
         ("{\"source\":", "body"),
         ("[]", "body"),
-        (r#"{"source":{"kind":"zoom","room":"a"},"outputs":[{"kind":"hls"}]}"#, "source.kind"),
+        (
+            r#"{"source":{"kind":"zoom","room":"a"},"outputs":[{"kind":"hls"}]}"#,
+            "source.kind",
+        ),
         (
             r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"rtmp","url":"http://example.com/app/key"}]}"#,
             "outputs[0].url",
@@ -72,7 +75,8 @@ async fn malformed_broadcast_requests_name_the_field() {
 #[tokio::test]
 async fn rtmp_url_errors_never_echo_the_key() {
     let (app, _dir) = app();
-    let body = r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"rtmp","url":"ftp://h/app/sk_do_not_echo"}]}"#;
+    let body =
+        r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"rtmp","url":"ftp://h/app/sk_do_not_echo"}]}"#;
     let (status, json) = post_broadcast(&app, body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!json.to_string().contains("sk_do_not_echo"), "{json}");
@@ -99,7 +103,14 @@ async fn unknown_or_hostile_ids_are_404() {
         let (status, json) = call(&app, "GET", uri, "application/json", "").await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {json}");
     }
-    let (status, _) = call(&app, "DELETE", "/v1/broadcasts/bc_0000000000000000", "application/json", "").await;
+    let (status, _) = call(
+        &app,
+        "DELETE",
+        "/v1/broadcasts/bc_0000000000000000",
+        "application/json",
+        "",
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -111,7 +122,14 @@ a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 
 async fn whip_offer_without_usable_codec_is_a_quick_400() {
     let (app, _dir) = app();
     let started = std::time::Instant::now();
-    let (status, json) = call(&app, "POST", "/v1/rooms/r/whip", "application/sdp", NO_USABLE_CODEC_OFFER).await;
+    let (status, json) = call(
+        &app,
+        "POST",
+        "/v1/rooms/r/whip",
+        "application/sdp",
+        NO_USABLE_CODEC_OFFER,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
     assert_eq!(json["field"], "sdp");
     assert!(json["error"].as_str().unwrap_or("").contains("AV1X"), "{json}");
@@ -122,11 +140,33 @@ async fn whip_offer_without_usable_codec_is_a_quick_400() {
 async fn whip_garbage_and_wrong_type_are_rejected() {
     let (app, _dir) = app();
     let (status, json) = call(&app, "POST", "/v1/rooms/r/whip", "application/sdp", "hello").await;
-    assert_eq!((status, json["field"].as_str()), (StatusCode::BAD_REQUEST, Some("sdp")), "{json}");
+    assert_eq!(
+        (status, json["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("sdp")),
+        "{json}"
+    );
     let (status, _) = call(&app, "POST", "/v1/rooms/r/whip", "application/json", "{}").await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let (status, json) = call(&app, "POST", "/v1/rooms/..%2Fx/whip", "application/sdp", NO_USABLE_CODEC_OFFER).await;
-    assert_eq!((status, json["field"].as_str()), (StatusCode::BAD_REQUEST, Some("room")), "{json}");
-    let (status, _) = call(&app, "DELETE", "/v1/rooms/r/whip/p_0000000000000000", "application/sdp", "").await;
+    let (status, json) = call(
+        &app,
+        "POST",
+        "/v1/rooms/..%2Fx/whip",
+        "application/sdp",
+        NO_USABLE_CODEC_OFFER,
+    )
+    .await;
+    assert_eq!(
+        (status, json["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("room")),
+        "{json}"
+    );
+    let (status, _) = call(
+        &app,
+        "DELETE",
+        "/v1/rooms/r/whip/p_0000000000000000",
+        "application/sdp",
+        "",
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -81,14 +81,10 @@ fn three_participants_to_rtmp_and_hls_then_one_vanishes() {
             )
         })
         .collect();
-    wait_for(
-        "3 participants in the room",
-        Duration::from_secs(20),
-        || {
-            let room = get_json(&server.url(&format!("/v1/rooms/{ROOM}")));
-            (room["participants"].as_array()?.len() == 3).then_some(())
-        },
-    );
+    wait_for("3 participants in the room", Duration::from_secs(20), || {
+        let room = get_json(&server.url(&format!("/v1/rooms/{ROOM}")));
+        (room["participants"].as_array()?.len() == 3).then_some(())
+    });
 
     let stream_key = "e2e-secret-key";
     let response = http()
@@ -116,18 +112,11 @@ fn three_participants_to_rtmp_and_hls_then_one_vanishes() {
         .path()
         .join(format!("data/broadcasts/{id}/hls/index.m3u8"));
 
-    let status = wait_for(
-        "broadcast live with both outputs live",
-        Duration::from_secs(20),
-        || {
-            let s = get_json(&status_url);
-            let outputs_live = s["outputs"]
-                .as_array()?
-                .iter()
-                .all(|o| o["state"] == "live");
-            (s["state"] == "live" && outputs_live && segments(&playlist).len() >= 3).then_some(s)
-        },
-    );
+    let status = wait_for("broadcast live with both outputs live", Duration::from_secs(20), || {
+        let s = get_json(&status_url);
+        let outputs_live = s["outputs"].as_array()?.iter().all(|o| o["state"] == "live");
+        (s["state"] == "live" && outputs_live && segments(&playlist).len() >= 3).then_some(s)
+    });
     let names = participant_names(&status);
     assert_eq!(names.len(), 3);
 
@@ -164,10 +153,7 @@ fn three_participants_to_rtmp_and_hls_then_one_vanishes() {
 
     // One participant vanishes without a goodbye.
     let victim = names[0].clone();
-    let pos = publishers
-        .iter()
-        .position(|(n, _)| *n == victim)
-        .expect("victim");
+    let pos = publishers.iter().position(|(n, _)| *n == victim).expect("victim");
     let (_, mut process) = publishers.remove(pos);
     process
         .signal_and_wait("KILL", Duration::from_secs(5))
@@ -179,11 +165,9 @@ fn three_participants_to_rtmp_and_hls_then_one_vanishes() {
         || (participant_names(&get_json(&status_url)) == survivors).then_some(()),
     );
     let before = segments(&playlist).len();
-    wait_for(
-        "two new segments after the leave",
-        Duration::from_secs(15),
-        || (segments(&playlist).len() >= before + 2).then_some(()),
-    );
+    wait_for("two new segments after the leave", Duration::from_secs(15), || {
+        (segments(&playlist).len() >= before + 2).then_some(())
+    });
     assert_tiles(&playlist, &survivors, &artifacts.join("two.png"));
     assert_eq!(get_json(&status_url)["state"], "live");
 
@@ -206,18 +190,11 @@ fn three_participants_to_rtmp_and_hls_then_one_vanishes() {
     let hls_gap = max_gap(&video_pts(playlist.to_str().expect("path")));
     assert!(hls_gap < 1.0, "HLS video gap of {hls_gap:.3} s");
     let rtmp_pts = video_pts(recording.to_str().expect("path"));
-    assert!(
-        rtmp_pts.len() > 150,
-        "only {} video packets recorded",
-        rtmp_pts.len()
-    );
+    assert!(rtmp_pts.len() > 150, "only {} video packets recorded", rtmp_pts.len());
     let rtmp_gap = max_gap(&rtmp_pts);
     assert!(rtmp_gap < 1.0, "RTMP video gap of {rtmp_gap:.3} s");
 
-    assert!(
-        !server.log_text().contains(stream_key),
-        "stream key in server log"
-    );
+    assert!(!server.log_text().contains(stream_key), "stream key in server log");
 }
 
 fn hex(rgb: [u8; 3]) -> String {

@@ -18,9 +18,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     if content_type.starts_with("application/json") {
         Ok(())
     } else {
-        Err(ApiError::unsupported_media(
-            "Content-Type must be application/json",
-        ))
+        Err(ApiError::unsupported_media("Content-Type must be application/json"))
     }
 }
 
@@ -47,10 +45,7 @@ fn known_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-pub async fn get_one(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<BroadcastStatus>, ApiError> {
+pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<BroadcastStatus>, ApiError> {
     known_id(&id)?;
     state
         .broadcasts
@@ -59,10 +54,7 @@ pub async fn get_one(
         .ok_or_else(|| ApiError::not_found("broadcast"))
 }
 
-pub async fn stop(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<BroadcastStatus>, ApiError> {
+pub async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<BroadcastStatus>, ApiError> {
     known_id(&id)?;
     state
         .broadcasts

@@ -13,10 +13,7 @@ async fn send_file(
 ) -> Result<Response, ApiError> {
     match tokio::fs::read(&path).await {
         Ok(bytes) => Ok((
-            [
-                (header::CONTENT_TYPE, content_type),
-                (header::CACHE_CONTROL, cache),
-            ],
+            [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)],
             bytes,
         )
             .into_response()),
@@ -37,18 +34,10 @@ pub async fn hls(
     } else {
         ("video/mp2t", "max-age=60")
     };
-    send_file(
-        state.broadcasts.hls_dir(&id).join(file),
-        content_type,
-        cache,
-    )
-    .await
+    send_file(state.broadcasts.hls_dir(&id).join(file), content_type, cache).await
 }
 
-pub async fn watch_page(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn watch_page(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     if !crate::ids::is_valid_id("bc", &id) {
         return Err(ApiError::not_found("broadcast"));
     }

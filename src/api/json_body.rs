@@ -5,10 +5,7 @@ use serde::de::DeserializeOwned;
 
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::bad_request(
-            "body",
-            "request body is empty; expected JSON",
-        ));
+        return Err(ApiError::bad_request("body", "request body is empty; expected JSON"));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|err| {
@@ -19,16 +16,15 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         }
         let message = strip_position(&inner.to_string());
         // serde reports an unknown `kind` tag at the enum itself; point at the tag.
-        let field =
-            if message.contains("unknown variant") || message.contains("missing field `kind`") {
-                join(&path, "kind")
-            } else if let Some(name) = missing_field(&message) {
-                join(&path, name)
-            } else if path.is_empty() || path == "." {
-                "body".to_string()
-            } else {
-                path
-            };
+        let field = if message.contains("unknown variant") || message.contains("missing field `kind`") {
+            join(&path, "kind")
+        } else if let Some(name) = missing_field(&message) {
+            join(&path, name)
+        } else if path.is_empty() || path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         ApiError::bad_request(field, message)
     })
 }
@@ -60,25 +56,17 @@ mod tests {
     use crate::broadcast::request::BroadcastRequest;
 
     fn field_of(json: &str) -> String {
-        parse::<BroadcastRequest>(json.as_bytes())
-            .unwrap_err()
-            .field
-            .unwrap()
+        parse::<BroadcastRequest>(json.as_bytes()).unwrap_err().field.unwrap()
     }
 
     #[test]
     fn errors_point_at_the_field() {
         assert_eq!(field_of("{not json"), "body");
         assert_eq!(field_of(""), "body");
-        assert_eq!(
-            field_of(r#"{"source":{"kind":"zoom"},"outputs":[]}"#),
-            "source.kind"
-        );
+        assert_eq!(field_of(r#"{"source":{"kind":"zoom"},"outputs":[]}"#), "source.kind");
         assert_eq!(field_of(r#"{"outputs":[]}"#), "source");
         assert_eq!(
-            field_of(
-                r#"{"source":{"kind":"room","room":"a"},"video":{"width":"big"},"outputs":[]}"#
-            ),
+            field_of(r#"{"source":{"kind":"room","room":"a"},"video":{"width":"big"},"outputs":[]}"#),
             "video.width"
         );
         assert_eq!(

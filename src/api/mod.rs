@@ -29,18 +29,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/rooms/{room}", get(whip::room_participants))
         .route("/v1/rooms/{room}/whip", post(whip::publish))
-        .route(
-            "/v1/rooms/{room}/whip/{participant}",
-            delete(whip::unpublish),
-        )
-        .route(
-            "/v1/broadcasts",
-            post(broadcasts::create).get(broadcasts::list),
-        )
-        .route(
-            "/v1/broadcasts/{id}",
-            get(broadcasts::get_one).delete(broadcasts::stop),
-        )
+        .route("/v1/rooms/{room}/whip/{participant}", delete(whip::unpublish))
+        .route("/v1/broadcasts", post(broadcasts::create).get(broadcasts::list))
+        .route("/v1/broadcasts/{id}", get(broadcasts::get_one).delete(broadcasts::stop))
         .route("/v1/broadcasts/{id}/hls/{file}", get(files::hls))
         .route("/watch/{id}", get(files::watch_page))
         .route("/assets/hls.min.js", get(files::hls_js))

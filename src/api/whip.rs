@@ -31,9 +31,7 @@ fn check_offer(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !content_type.starts_with("application/sdp") {
-        return Err(ApiError::unsupported_media(
-            "Content-Type must be application/sdp",
-        ));
+        return Err(ApiError::unsupported_media("Content-Type must be application/sdp"));
     }
     if body.len() > MAX_SDP_BYTES {
         return Err(ApiError::bad_request(
@@ -41,20 +39,16 @@ fn check_offer(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
             format!("offer larger than {MAX_SDP_BYTES} bytes"),
         ));
     }
-    let offer = std::str::from_utf8(body)
-        .map_err(|_| ApiError::bad_request("sdp", "offer is not UTF-8 text"))?;
+    let offer = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("sdp", "offer is not UTF-8 text"))?;
     if !offer.starts_with("v=0") {
         return Err(ApiError::bad_request(
             "sdp",
             "offer is not an SDP session description (must start with v=0)",
         ));
     }
-    let encodings = crate::call::webrtc::offered_encodings(offer)
-        .map_err(|e| ApiError::bad_request("sdp", e.to_string()))?;
-    if !encodings
-        .iter()
-        .any(|e| SUPPORTED_ENCODINGS.contains(&e.as_str()))
-    {
+    let encodings =
+        crate::call::webrtc::offered_encodings(offer).map_err(|e| ApiError::bad_request("sdp", e.to_string()))?;
+    if !encodings.iter().any(|e| SUPPORTED_ENCODINGS.contains(&e.as_str())) {
         return Err(ApiError::bad_request(
             "sdp",
             format!(
@@ -80,12 +74,9 @@ pub async fn publish(
 ) -> Result<Response, ApiError> {
     room_name(&room)?;
     let offer = check_offer(&headers, &body)?;
-    let name = query.name.map(|n| {
-        n.chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_NAME_CHARS)
-            .collect()
-    });
+    let name = query
+        .name
+        .map(|n| n.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect());
     let (id, answer) = state
         .rooms
         .join(&room, name, &offer)
@@ -126,7 +117,5 @@ pub async fn room_participants(
         .into_iter()
         .map(|(id, name)| serde_json::json!({"id": id, "name": name}))
         .collect();
-    Ok(Json(
-        serde_json::json!({"room": room, "participants": participants}),
-    ))
+    Ok(Json(serde_json::json!({"room": room, "participants": participants})))
 }

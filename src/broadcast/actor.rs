@@ -85,8 +85,7 @@ impl Actor {
         async move {
             if let Err(err) = self.run_inner(commands).await {
                 tracing::error!("broadcast failed: {err:#}");
-                self.status
-                    .advance(BroadcastState::Failed, Some(format!("{err:#}")));
+                self.status.advance(BroadcastState::Failed, Some(format!("{err:#}")));
             }
         }
         .instrument(span)
@@ -94,11 +93,7 @@ impl Actor {
     }
 
     async fn run_inner(&self, mut commands: mpsc::Receiver<Command>) -> Result<()> {
-        let mixer = Mixer::new(
-            &self.spec.video,
-            &self.spec.audio,
-            self.participant_latency_ms,
-        )?;
+        let mixer = Mixer::new(&self.spec.video, &self.spec.audio, self.participant_latency_ms)?;
         let hub = EncodedHub::new();
         hub.attach(&mixer.video_out, &mixer.audio_out);
         let mut bus = mixer.pipeline.bus().expect("pipeline has a bus").stream();
@@ -169,9 +164,7 @@ impl Actor {
         let _ = running.mixer.pipeline.set_state(gst::State::Null);
         match failure {
             Some(reason) => self.status.advance(BroadcastState::Failed, Some(reason)),
-            None => self
-                .status
-                .advance(BroadcastState::Ended, Some("stopped".into())),
+            None => self.status.advance(BroadcastState::Ended, Some("stopped".into())),
         }
         tracing::info!("broadcast ended");
         Ok(())
@@ -193,18 +186,9 @@ impl Actor {
         }
     }
 
-    fn start_outputs(
-        &self,
-        hub: &EncodedHub,
-    ) -> (watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
+    fn start_outputs(&self, hub: &EncodedHub) -> (watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let ids: Vec<String> = self
-            .status
-            .snapshot()
-            .outputs
-            .into_iter()
-            .map(|o| o.id)
-            .collect();
+        let ids: Vec<String> = self.status.snapshot().outputs.into_iter().map(|o| o.id).collect();
         let handles = self
             .spec
             .outputs

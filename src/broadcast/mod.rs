@@ -70,11 +70,7 @@ impl Broadcasts {
     }
 
     pub fn get(&self, id: &str) -> Option<BroadcastStatus> {
-        self.handles
-            .lock()
-            .unwrap()
-            .get(id)
-            .map(|h| h.status.snapshot())
+        self.handles.lock().unwrap().get(id).map(|h| h.status.snapshot())
     }
 
     pub fn list(&self) -> Vec<BroadcastStatus> {
@@ -94,11 +90,7 @@ impl Broadcasts {
         let (commands, task, status) = {
             let mut handles = self.handles.lock().unwrap();
             let handle = handles.get_mut(id)?;
-            (
-                handle.commands.clone(),
-                handle.task.take(),
-                handle.status.clone(),
-            )
+            (handle.commands.clone(), handle.task.take(), handle.status.clone())
         };
         let _ = commands.send(Command::Stop).await;
         if let Some(task) = task {
@@ -137,10 +129,7 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
                 OutputSpec::Hls { .. } => None,
             },
             playlist: match out {
-                OutputSpec::Hls { .. } => Some(format!(
-                    "/v1/broadcasts/{id}/hls/{}",
-                    crate::output::hls::PLAYLIST
-                )),
+                OutputSpec::Hls { .. } => Some(format!("/v1/broadcasts/{id}/hls/{}", crate::output::hls::PLAYLIST)),
                 OutputSpec::Rtmp { .. } => None,
             },
             state: OutputState::Starting,

@@ -92,23 +92,14 @@ pub fn validate_room_name(room: &str) -> Result<(), String> {
     }
 }
 
-fn ranged(
-    field: &str,
-    value: Option<u32>,
-    default: u32,
-    range: RangeInclusive<u32>,
-) -> Result<u32, SpecError> {
+fn ranged(field: &str, value: Option<u32>, default: u32, range: RangeInclusive<u32>) -> Result<u32, SpecError> {
     let v = value.unwrap_or(default);
     if range.contains(&v) {
         Ok(v)
     } else {
         Err(SpecError::new(
             field,
-            format!(
-                "must be between {} and {}, got {v}",
-                range.start(),
-                range.end()
-            ),
+            format!("must be between {} and {}, got {v}", range.start(), range.end()),
         ))
     }
 }
@@ -123,17 +114,11 @@ impl TryFrom<BroadcastRequest> for BroadcastSpec {
                 Source::Room(room)
             }
         };
-        let template = req
-            .layout
-            .template
-            .unwrap_or_else(|| DEFAULT_TEMPLATE.into());
+        let template = req.layout.template.unwrap_or_else(|| DEFAULT_TEMPLATE.into());
         if !TEMPLATES.contains(&template.as_str()) {
             return Err(SpecError::new(
                 "layout.template",
-                format!(
-                    "unknown template `{template}`; known: {}",
-                    TEMPLATES.join(", ")
-                ),
+                format!("unknown template `{template}`; known: {}", TEMPLATES.join(", ")),
             ));
         }
         let v = req.video;
@@ -141,12 +126,7 @@ impl TryFrom<BroadcastRequest> for BroadcastSpec {
             width: ranged("video.width", v.width, DEFAULT_WIDTH, 16..=3840)?,
             height: ranged("video.height", v.height, DEFAULT_HEIGHT, 16..=2160)?,
             fps: ranged("video.fps", v.fps, DEFAULT_FPS, 1..=60)?,
-            bitrate_kbps: ranged(
-                "video.bitrate_kbps",
-                v.bitrate_kbps,
-                DEFAULT_VIDEO_KBPS,
-                100..=50_000,
-            )?,
+            bitrate_kbps: ranged("video.bitrate_kbps", v.bitrate_kbps, DEFAULT_VIDEO_KBPS, 100..=50_000)?,
             keyframe_interval_s: ranged(
                 "video.keyframe_interval_s",
                 v.keyframe_interval_s,
@@ -183,10 +163,7 @@ fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputSpec>, Spec
         return Err(SpecError::new("outputs", "at least one output is required"));
     }
     if outputs.len() > MAX_OUTPUTS {
-        return Err(SpecError::new(
-            "outputs",
-            format!("at most {MAX_OUTPUTS} outputs"),
-        ));
+        return Err(SpecError::new("outputs", format!("at most {MAX_OUTPUTS} outputs")));
     }
     let mut seen_hls = false;
     outputs
@@ -213,12 +190,7 @@ fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputSpec>, Spec
                         DEFAULT_SEGMENT_SECONDS,
                         1..=10,
                     )?,
-                    window: ranged(
-                        &format!("outputs[{i}].window"),
-                        window,
-                        DEFAULT_HLS_WINDOW,
-                        2..=1000,
-                    )?,
+                    window: ranged(&format!("outputs[{i}].window"), window, DEFAULT_HLS_WINDOW, 2..=1000)?,
                 })
             }
         })
@@ -236,8 +208,7 @@ mod tests {
 
     #[test]
     fn defaults_fill_everything_but_source_and_outputs() {
-        let s =
-            spec(r#"{"source":{"kind":"room","room":"demo"},"outputs":[{"kind":"hls"}]}"#).unwrap();
+        let s = spec(r#"{"source":{"kind":"room","room":"demo"},"outputs":[{"kind":"hls"}]}"#).unwrap();
         assert_eq!(s.video.width, DEFAULT_WIDTH);
         assert_eq!(s.video.fps, DEFAULT_FPS);
         assert_eq!(s.template, "grid");
@@ -269,10 +240,7 @@ mod tests {
                 r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"},{"kind":"rtmp","url":"http://x/a/b"}]}"#,
                 "outputs[1].url",
             ),
-            (
-                r#"{"source":{"kind":"room","room":"d"},"outputs":[]}"#,
-                "outputs",
-            ),
+            (r#"{"source":{"kind":"room","room":"d"},"outputs":[]}"#, "outputs"),
             (
                 r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"},{"kind":"hls"}]}"#,
                 "outputs[1].kind",

@@ -5,8 +5,7 @@ use anyhow::{anyhow, Result};
 use gst::prelude::*;
 
 /// Raw audio format every participant is normalised to before mixing (Opus decodes to it natively).
-pub const MIX_AUDIO_CAPS: &str =
-    "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=2";
+pub const MIX_AUDIO_CAPS: &str = "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=2";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrackKind {
@@ -22,10 +21,7 @@ fn chain_for(encoding: &str) -> Option<(TrackKind, &'static [&'static str])> {
     match encoding {
         "VP8" => Some((TrackKind::Video, &["rtpvp8depay", "vp8dec"])),
         "VP9" => Some((TrackKind::Video, &["rtpvp9depay", "vp9dec"])),
-        "H264" => Some((
-            TrackKind::Video,
-            &["rtph264depay", "h264parse", "avdec_h264"],
-        )),
+        "H264" => Some((TrackKind::Video, &["rtph264depay", "h264parse", "avdec_h264"])),
         "OPUS" => Some((
             TrackKind::Audio,
             &["rtpopusdepay", "opusdec", "audioconvert", "audioresample"],
@@ -38,24 +34,15 @@ fn chain_for(encoding: &str) -> Option<(TrackKind, &'static [&'static str])> {
 pub fn pad_encoding(pad: &gst::Pad) -> Option<String> {
     let caps = pad.current_caps().or_else(|| Some(pad.query_caps(None)))?;
     let s = caps.structure(0)?;
-    s.get::<&str>("encoding-name")
-        .ok()
-        .map(|e| e.to_ascii_uppercase())
+    s.get::<&str>("encoding-name").ok().map(|e| e.to_ascii_uppercase())
 }
 
 /// Builds `depay ! decoder ! ... ! appsink` in `pipeline`, links `pad` to it and starts it.
 /// Returns the track kind and the appsink, or an error for codecs we do not decode.
-pub fn link_decoder(
-    pipeline: &gst::Pipeline,
-    pad: &gst::Pad,
-) -> Result<(TrackKind, gst_app::AppSink)> {
+pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(TrackKind, gst_app::AppSink)> {
     let encoding = pad_encoding(pad).ok_or_else(|| anyhow!("pad without RTP caps"))?;
-    let (kind, factories) =
-        chain_for(&encoding).ok_or_else(|| anyhow!("unsupported encoding {encoding}"))?;
-    let mut elements = factories
-        .iter()
-        .map(|f| make(f))
-        .collect::<Result<Vec<_>>>()?;
+    let (kind, factories) = chain_for(&encoding).ok_or_else(|| anyhow!("unsupported encoding {encoding}"))?;
+    let mut elements = factories.iter().map(|f| make(f)).collect::<Result<Vec<_>>>()?;
     if kind == TrackKind::Audio {
         let filter = make("capsfilter")?;
         filter.set_property("caps", MIX_AUDIO_CAPS.parse::<gst::Caps>()?);

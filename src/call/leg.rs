@@ -109,11 +109,7 @@ impl Leg {
         });
     }
 
-    fn watch(
-        &self,
-        gone: mpsc::UnboundedSender<LegGone>,
-        stop: tokio::sync::oneshot::Receiver<()>,
-    ) {
+    fn watch(&self, gone: mpsc::UnboundedSender<LegGone>, stop: tokio::sync::oneshot::Receiver<()>) {
         let id = self.id.clone();
         let gone_ice = gone.clone();
         self.webrtc

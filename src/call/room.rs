@@ -75,12 +75,7 @@ impl Rooms {
     }
 
     /// Adds a publisher to `room` from its WHIP offer; returns its id and the SDP answer.
-    pub async fn join(
-        &self,
-        room: &str,
-        name: Option<String>,
-        offer: &str,
-    ) -> Result<(String, String)> {
+    pub async fn join(&self, room: &str, name: Option<String>, offer: &str) -> Result<(String, String)> {
         let id = crate::ids::new_id("p");
         let name = name.unwrap_or_else(|| format!("Guest {}", &id[2..6]));
         let leg = Leg::new(
@@ -158,12 +153,7 @@ impl Rooms {
         let rooms = self.rooms.lock().unwrap();
         rooms
             .get(room)
-            .map(|r| {
-                r.participants
-                    .iter()
-                    .map(|p| (p.id.clone(), p.name.clone()))
-                    .collect()
-            })
+            .map(|r| r.participants.iter().map(|p| (p.id.clone(), p.name.clone())).collect())
             .unwrap_or_default()
     }
 }

@@ -68,10 +68,7 @@ impl Tap {
             appsrc,
             caps_sent: false,
         });
-        Subscription {
-            tap: self.clone(),
-            id,
-        }
+        Subscription { tap: self.clone(), id }
     }
 
     /// Turns an appsink into this tap's input.
@@ -107,10 +104,7 @@ impl Tap {
         if let Some(caps) = sample.caps() {
             if state.caps.as_ref() != Some(&caps.to_owned()) {
                 state.caps = Some(caps.to_owned());
-                state
-                    .subscribers
-                    .iter_mut()
-                    .for_each(|s| s.caps_sent = false);
+                state.subscribers.iter_mut().for_each(|s| s.caps_sent = false);
             }
         }
         let caps = state.caps.clone();

@@ -60,16 +60,11 @@ pub fn new_webrtcbin(name: &str, ice: &IceConfig, latency_ms: u32) -> Result<gst
 }
 
 fn description(sdp_text: &str, kind: WebRTCSDPType) -> Result<WebRTCSessionDescription> {
-    let sdp = gst_sdp::SDPMessage::parse_buffer(sdp_text.as_bytes())
-        .map_err(|_| anyhow!("SDP does not parse"))?;
+    let sdp = gst_sdp::SDPMessage::parse_buffer(sdp_text.as_bytes()).map_err(|_| anyhow!("SDP does not parse"))?;
     Ok(WebRTCSessionDescription::new(kind, sdp))
 }
 
-async fn set_description(
-    webrtc: &gst::Element,
-    signal: &str,
-    desc: &WebRTCSessionDescription,
-) -> Result<()> {
+async fn set_description(webrtc: &gst::Element, signal: &str, desc: &WebRTCSessionDescription) -> Result<()> {
     let (promise, fut) = gst::Promise::new_future();
     webrtc.emit_by_name::<()>(signal, &[desc, &promise]);
     let reply = fut.await.map_err(|e| anyhow!("{signal}: {e:?}"))?;
@@ -82,12 +77,7 @@ async fn set_description(
 }
 
 pub async fn set_remote(webrtc: &gst::Element, sdp_text: &str, kind: WebRTCSDPType) -> Result<()> {
-    set_description(
-        webrtc,
-        "set-remote-description",
-        &description(sdp_text, kind)?,
-    )
-    .await
+    set_description(webrtc, "set-remote-description", &description(sdp_text, kind)?).await
 }
 
 /// Runs `create-offer` or `create-answer`, sets the result as local description and returns it.
@@ -119,8 +109,7 @@ pub async fn gathered_local_sdp(webrtc: &gst::Element) -> Result<String> {
         let _ = tx.send(());
     });
     let complete = |w: &gst::Element| {
-        w.property::<WebRTCICEGatheringState>("ice-gathering-state")
-            == WebRTCICEGatheringState::Complete
+        w.property::<WebRTCICEGatheringState>("ice-gathering-state") == WebRTCICEGatheringState::Complete
     };
     let waited = tokio::time::timeout(GATHERING_TIMEOUT, async {
         while !complete(webrtc) {
@@ -132,9 +121,7 @@ pub async fn gathered_local_sdp(webrtc: &gst::Element) -> Result<String> {
     .await;
     webrtc.disconnect(handler);
     if waited.is_err() {
-        tracing::warn!(
-            "ICE gathering did not complete in {GATHERING_TIMEOUT:?}; answering with what we have"
-        );
+        tracing::warn!("ICE gathering did not complete in {GATHERING_TIMEOUT:?}; answering with what we have");
     }
     let desc = webrtc
         .property::<Option<WebRTCSessionDescription>>("local-description")
@@ -144,8 +131,7 @@ pub async fn gathered_local_sdp(webrtc: &gst::Element) -> Result<String> {
 
 /// The RTP encoding names offered in an SDP (upper case), for codec checks before any pipeline exists.
 pub fn offered_encodings(sdp_text: &str) -> Result<Vec<String>> {
-    let sdp = gst_sdp::SDPMessage::parse_buffer(sdp_text.as_bytes())
-        .map_err(|_| anyhow!("SDP does not parse"))?;
+    let sdp = gst_sdp::SDPMessage::parse_buffer(sdp_text.as_bytes()).map_err(|_| anyhow!("SDP does not parse"))?;
     let mut names = Vec::new();
     for media in sdp.medias() {
         for attr in media.attributes() {

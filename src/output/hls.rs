@@ -17,14 +17,8 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32) -> Result<OutputPipe
     let pipeline = gst::Pipeline::with_name("hls-output");
     let (video, h264parse, audio, aacparse) = sources(&pipeline)?;
     let sink = make("hlssink2")?;
-    sink.set_property(
-        "location",
-        dir.join(SEGMENT_PATTERN).to_string_lossy().as_ref(),
-    );
-    sink.set_property(
-        "playlist-location",
-        dir.join(PLAYLIST).to_string_lossy().as_ref(),
-    );
+    sink.set_property("location", dir.join(SEGMENT_PATTERN).to_string_lossy().as_ref());
+    sink.set_property("playlist-location", dir.join(PLAYLIST).to_string_lossy().as_ref());
     sink.set_property("target-duration", segment_seconds);
     sink.set_property("playlist-length", window);
     sink.set_property("max-files", window + EXTRA_SEGMENTS);
@@ -48,9 +42,7 @@ pub fn is_servable(name: &str) -> bool {
     }
     name.strip_prefix("segment")
         .and_then(|rest| rest.strip_suffix(".ts"))
-        .is_some_and(|digits| {
-            !digits.is_empty() && digits.len() <= 10 && digits.bytes().all(|b| b.is_ascii_digit())
-        })
+        .is_some_and(|digits| !digits.is_empty() && digits.len() <= 10 && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]

@@ -40,12 +40,7 @@ pub struct FeedHandle {
 
 impl Drop for FeedHandle {
     fn drop(&mut self) {
-        self.hub
-            .state
-            .lock()
-            .unwrap()
-            .feeds
-            .retain(|f| f.id != self.id);
+        self.hub.state.lock().unwrap().feeds.retain(|f| f.id != self.id);
     }
 }
 
@@ -108,10 +103,7 @@ impl EncodedHub {
             audio,
             started: false,
         });
-        FeedHandle {
-            hub: self.clone(),
-            id,
-        }
+        FeedHandle { hub: self.clone(), id }
     }
 
     fn push(&self, track: Track, sample: &gst::Sample) {
@@ -140,8 +132,7 @@ impl EncodedHub {
                 } = Some(caps);
             }
         }
-        let keyframe =
-            track == Track::Video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let keyframe = track == Track::Video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         for feed in &mut state.feeds {
             if keyframe {
                 feed.started = true;
@@ -193,10 +184,7 @@ fn running_time_buffer(sample: &gst::Sample) -> Option<gst::Buffer> {
     let buffer = sample.buffer_owned()?;
     let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
     let pts = segment.to_running_time(buffer.pts()?)?;
-    let dts = buffer
-        .dts()
-        .and_then(|dts| segment.to_running_time(dts))
-        .unwrap_or(pts);
+    let dts = buffer.dts().and_then(|dts| segment.to_running_time(dts)).unwrap_or(pts);
     let mut buffer = buffer;
     {
         let b = buffer.make_mut();

@@ -35,9 +35,7 @@ fn encoded_appsrc(name: &str) -> gst_app::AppSrc {
 }
 
 /// `appsrc ! parser` pairs for the two tracks, added to `pipeline`; returns the appsrcs and parser outputs.
-fn sources(
-    pipeline: &gst::Pipeline,
-) -> Result<(gst_app::AppSrc, gst::Element, gst_app::AppSrc, gst::Element)> {
+fn sources(pipeline: &gst::Pipeline) -> Result<(gst_app::AppSrc, gst::Element, gst_app::AppSrc, gst::Element)> {
     let video = encoded_appsrc("video");
     let audio = encoded_appsrc("audio");
     let h264parse = make("h264parse")?;

@@ -78,9 +78,7 @@ impl OutputRunner {
                     let error = self.scrub(&error);
                     tracing::warn!(output_id = %self.id, "output failed, retrying in {backoff:?}: {error}");
                     self.set(OutputState::Reconnecting, Some(error));
-                    let stopped = tokio::time::timeout(backoff, stopped(&mut stop))
-                        .await
-                        .is_ok();
+                    let stopped = tokio::time::timeout(backoff, stopped(&mut stop)).await.is_ok();
                     let drained = *self.hub.drained().borrow();
                     if stopped || drained {
                         self.set(OutputState::Ended, None);
@@ -104,11 +102,7 @@ impl OutputRunner {
         let mut bus = pipeline.bus().expect("pipeline has a bus").stream();
         if let Err(err) = pipeline.set_state(gst::State::Playing) {
             let _ = pipeline.set_state(gst::State::Null);
-            return Outcome::Failed(
-                self.first_error(&mut bus)
-                    .await
-                    .unwrap_or_else(|| err.to_string()),
-            );
+            return Outcome::Failed(self.first_error(&mut bus).await.unwrap_or_else(|| err.to_string()));
         }
         let _feed = self.hub.add_feed(video, audio);
         let mut live_poll = tokio::time::interval(Duration::from_millis(100));
@@ -165,12 +159,10 @@ impl OutputRunner {
         let status = self.status.clone();
         let id = self.id.clone();
         for pad in sink.sink_pads() {
-            let (bytes, live, status, id) =
-                (bytes.clone(), live.clone(), status.clone(), id.clone());
+            let (bytes, live, status, id) = (bytes.clone(), live.clone(), status.clone(), id.clone());
             pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
                 if let Some(buffer) = info.buffer() {
-                    let total = bytes.fetch_add(buffer.size() as u64, Ordering::Relaxed)
-                        + buffer.size() as u64;
+                    let total = bytes.fetch_add(buffer.size() as u64, Ordering::Relaxed) + buffer.size() as u64;
                     live.store(true, Ordering::Relaxed);
                     // Status is updated at most every 64 KiB to keep the lock off the hot path.
                     if total % (64 * 1024) < buffer.size() as u64 {

@@ -51,9 +51,7 @@ impl Frame {
 
     pub fn save_png(&self, path: &Path) {
         let status = Command::new("ffmpeg")
-            .args([
-                "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
-            ])
+            .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s"])
             .arg(format!("{}x{}", self.width, self.height))
             .args(["-i", "-"])
             .arg(path)
@@ -95,10 +93,7 @@ pub fn last_frame(input: &Path, width: usize, height: usize) -> Option<Frame> {
 
 /// True when `pixel` is within `tolerance` of `expected` on every channel.
 pub fn close_to(pixel: [u8; 3], expected: [u8; 3], tolerance: u8) -> bool {
-    pixel
-        .iter()
-        .zip(expected)
-        .all(|(&a, b)| a.abs_diff(b) <= tolerance)
+    pixel.iter().zip(expected).all(|(&a, b)| a.abs_diff(b) <= tolerance)
 }
 
 /// Video packet presentation times (seconds) of `input`, in order.

@@ -28,11 +28,7 @@ impl KillOnDrop {
     }
 
     /// Sends a signal (e.g. "TERM") and waits for the process to exit, up to `timeout`.
-    pub fn signal_and_wait(
-        &mut self,
-        signal: &str,
-        timeout: Duration,
-    ) -> Option<std::process::ExitStatus> {
+    pub fn signal_and_wait(&mut self, signal: &str, timeout: Duration) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
             .args([&format!("-{signal}"), &self.pid().to_string()])
             .status();
@@ -93,9 +89,7 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let process = KillOnDrop(child);
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read listen line");
+        BufReader::new(stdout).read_line(&mut line).expect("read listen line");
         let addr = line
             .trim()
             .strip_prefix("callcast listening on http://")
@@ -152,9 +146,5 @@ pub fn http() -> reqwest::blocking::Client {
 }
 
 pub fn get_json(url: &str) -> serde_json::Value {
-    http()
-        .get(url)
-        .send()
-        .and_then(|r| r.json())
-        .expect("GET json")
+    http().get(url).send().and_then(|r| r.json()).expect("GET json")
 }

@@ -70,11 +70,9 @@ rtmp {{
             .expect("start nginx (deploy/install-deps.sh installs it)");
         self.process = Some(KillOnDrop(child));
         let port = self.port;
-        wait_for(
-            "nginx-rtmp to accept connections",
-            Duration::from_secs(10),
-            || std::net::TcpStream::connect(("127.0.0.1", port)).ok(),
-        );
+        wait_for("nginx-rtmp to accept connections", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
     }
 
     pub fn url(&self, key: &str) -> String {

@@ -1,0 +1,122 @@
+//! Outputs are independent: an RTMP(S) target that refuses us never stops HLS, and its key never leaks.
+//! Also covers a broadcast that starts with nobody in the room and an H.264 participant joining later.
+
+mod support;
+
+use callcast::layout::{grid, Canvas, TILE_GAP};
+use serde_json::{json, Value};
+use std::time::Duration;
+use support::media::{close_to, last_frame};
+use support::{free_port, get_json, http, wait_for, KillOnDrop, Server, CALLCAST};
+
+const ROOM: &str = "faults";
+
+fn segment_count(playlist: &std::path::Path) -> usize {
+    std::fs::read_to_string(playlist)
+        .map(|t| t.lines().filter(|l| l.ends_with(".ts")).count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn refused_rtmp_outputs_retry_while_hls_keeps_going() {
+    let server = Server::start(&[]);
+    // Nothing listens on these ports: one plain RTMP, one RTMPS target.
+    let key = "sk_live_never_print_me";
+    let dead_port = free_port();
+    let response = http()
+        .post(server.url("/v1/broadcasts"))
+        .json(&json!({
+            "source": {"kind": "room", "room": ROOM},
+            "video": {"width": 640, "height": 360, "keyframe_interval_s": 1},
+            "outputs": [
+                {"kind": "rtmp", "url": format!("rtmp://127.0.0.1:{dead_port}/live/{key}")},
+                {"kind": "rtmp", "url": format!("rtmps://127.0.0.1:{dead_port}/live/{key}")},
+                {"kind": "hls", "segment_seconds": 1, "window": 30}
+            ]
+        }))
+        .send()
+        .expect("POST");
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let status_url = server.url(&format!("/v1/broadcasts/{id}"));
+    let playlist = server
+        .data_dir
+        .path()
+        .join(format!("data/broadcasts/{id}/hls/index.m3u8"));
+
+    // With nobody in the room the broadcast is live (black + silence) and HLS flows.
+    let status = wait_for("HLS live while RTMP outputs reconnect", Duration::from_secs(20), || {
+        let s = get_json(&status_url);
+        let outputs = s["outputs"].as_array()?;
+        let rtmp_retrying = outputs[..2]
+            .iter()
+            .all(|o| o["state"] == "reconnecting" && o["reconnects"].as_u64()? >= 1);
+        let ok =
+            s["state"] == "live" && rtmp_retrying && outputs[2]["state"] == "live" && segment_count(&playlist) >= 3;
+        ok.then_some(s)
+    });
+    let text = status.to_string();
+    assert!(!text.contains(key), "key leaked in status: {text}");
+    assert!(
+        status["outputs"][0]["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{text}"
+    );
+
+    // An H.264 participant joins the running broadcast and fills the canvas.
+    let _publisher = KillOnDrop(
+        std::process::Command::new(CALLCAST)
+            .args([
+                "publish",
+                "--whip",
+                &server.whip_url(ROOM),
+                "--name",
+                "h264",
+                "--codec",
+                "h264",
+            ])
+            .args(["--pattern", "color:ffff00", "--tone", "0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("publisher"),
+    );
+    wait_for("the H.264 participant on screen", Duration::from_secs(20), || {
+        let s = get_json(&status_url);
+        (s["participants"].as_array()?.len() == 1).then_some(())
+    });
+    let before = segment_count(&playlist);
+    wait_for("two more segments", Duration::from_secs(15), || {
+        (segment_count(&playlist) >= before + 2).then_some(())
+    });
+    let text = std::fs::read_to_string(&playlist).expect("playlist");
+    let newest = text.lines().rfind(|l| l.ends_with(".ts")).expect("segment");
+    let frame = last_frame(&playlist.parent().expect("dir").join(newest), 640, 360).expect("frame");
+    let (x, y) = grid(
+        1,
+        Canvas {
+            width: 640,
+            height: 360,
+        },
+        TILE_GAP,
+    )[0]
+    .center();
+    let pixel = frame.pixel(x, y);
+    assert!(
+        close_to(pixel, [255, 255, 0], 48),
+        "expected yellow at the centre, got {pixel:?}"
+    );
+
+    let stopped: Value = http()
+        .delete(&status_url)
+        .send()
+        .and_then(|r| r.json())
+        .expect("DELETE");
+    assert_eq!(stopped["state"], "ended");
+    assert_eq!(stopped["outputs"][2]["state"], "ended");
+    let text = std::fs::read_to_string(&playlist).expect("playlist");
+    assert!(text.contains("#EXT-X-ENDLIST"));
+    assert!(!server.log_text().contains(key), "key leaked in the server log");
+}
