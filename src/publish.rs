@@ -117,7 +117,8 @@ fn video_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Ele
             let baseline = make("capsfilter")?;
             baseline.set_property(
                 "caps",
-                "video/x-h264,profile=constrained-baseline".parse::<gst::Caps>()?,
+                "video/x-h264,profile=constrained-baseline,stream-format=byte-stream,alignment=au"
+                    .parse::<gst::Caps>()?,
             );
             let pay = make_with("rtph264pay", &[("pt", "102"), ("config-interval", "-1")])?;
             vec![enc, baseline, pay]
