@@ -43,6 +43,13 @@ pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(TrackKi
     let encoding = pad_encoding(pad).ok_or_else(|| anyhow!("pad without RTP caps"))?;
     let (kind, factories) = chain_for(&encoding).ok_or_else(|| anyhow!("unsupported encoding {encoding}"))?;
     let mut elements = factories.iter().map(|f| make(f)).collect::<Result<Vec<_>>>()?;
+    // A decoder that starts mid-stream asks the sender for a keyframe (PLI) instead of waiting for the next one.
+    let depay = &elements[0];
+    for property in ["request-keyframe", "wait-for-keyframe"] {
+        if depay.has_property(property) {
+            depay.set_property(property, true);
+        }
+    }
     if kind == TrackKind::Audio {
         let filter = make("capsfilter")?;
         filter.set_property("caps", MIX_AUDIO_CAPS.parse::<gst::Caps>()?);
