@@ -3,7 +3,7 @@
 
 use crate::broadcast::spec::{AudioSpec, VideoSpec};
 use crate::call::decode::MIX_AUDIO_CAPS;
-use crate::call::leg::Leg;
+use crate::call::participant::Participant;
 use crate::call::tap::Subscription;
 use crate::gst_util::{add_and_link, make, make_with};
 use crate::layout::Rect;
@@ -72,7 +72,7 @@ impl Mixer {
     }
 
     /// Adds a participant's video and audio to the mix, placed at `rect` (letterboxed inside it).
-    pub fn attach(&self, leg: &Leg, rect: Rect) -> Result<Attachment> {
+    pub fn attach(&self, leg: &Participant, rect: Rect) -> Result<Attachment> {
         let video_src = self.input_src(format!("video-{}", leg.id), 3);
         let audio_src = self.input_src(format!("audio-{}", leg.id), 10);
         self.pipeline

@@ -20,8 +20,20 @@ pub enum Codec {
 #[derive(Debug, Clone, clap::Args)]
 pub struct PublishArgs {
     /// WHIP endpoint, e.g. http://127.0.0.1:8080/v1/rooms/demo/whip
+    #[arg(long, required_unless_present = "janus", conflicts_with = "janus")]
+    pub whip: Option<String>,
+    /// Janus HTTP API, e.g. http://127.0.0.1:8088/janus (with --room)
+    #[arg(long, requires = "room")]
+    pub janus: Option<String>,
+    /// Janus VideoRoom number.
     #[arg(long)]
-    pub whip: String,
+    pub room: Option<u64>,
+    /// Janus room pin.
+    #[arg(long)]
+    pub pin: Option<String>,
+    /// Janus API token.
+    #[arg(long)]
+    pub token: Option<String>,
     /// Display name in the call.
     #[arg(long)]
     pub name: Option<String>,
@@ -146,9 +158,8 @@ fn audio_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Ele
     Ok(payloader)
 }
 
-/// Publishes until SIGINT/SIGTERM, then leaves the call with a WHIP DELETE.
-pub async fn run(args: PublishArgs) -> Result<()> {
-    crate::gst_util::init()?;
+/// The publisher pipeline: test video and tone into a send-only webrtcbin.
+fn build(args: &PublishArgs) -> Result<(gst::Pipeline, gst::Element)> {
     let pipeline = gst::Pipeline::with_name("publisher");
     let ice = IceConfig {
         local_addresses: vec![args.ice_address.clone()],
@@ -156,7 +167,7 @@ pub async fn run(args: PublishArgs) -> Result<()> {
     };
     let webrtc = webrtc::new_webrtcbin("webrtc", &ice, 50)?;
     pipeline.add(&webrtc)?;
-    for payloader in [video_branch(&pipeline, &args)?, audio_branch(&pipeline, &args)?] {
+    for payloader in [video_branch(&pipeline, args)?, audio_branch(&pipeline, args)?] {
         payloader.link(&webrtc)?;
     }
     // Codec preferences make the offer independent of when caps reach webrtcbin.
@@ -167,13 +178,70 @@ pub async fn run(args: PublishArgs) -> Result<()> {
         transceiver.set_direction(WebRTCRTPTransceiverDirection::Sendonly);
         transceiver.set_property("codec-preferences", caps);
     }
-    pipeline.set_state(gst::State::Playing).context("starting publisher")?;
-    webrtc::create_local(&webrtc, WebRTCSDPType::Offer).await?;
-    let offer = webrtc::gathered_local_sdp(&webrtc).await?;
+    Ok((pipeline, webrtc))
+}
 
+/// Resolves with the first error of the pipeline.
+async fn first_error(pipeline: &gst::Pipeline) -> String {
+    use futures::StreamExt;
+    let mut bus = pipeline.bus().expect("bus").stream();
+    while let Some(msg) = bus.next().await {
+        if let gst::MessageView::Error(e) = msg.view() {
+            return crate::gst_util::describe_error(e);
+        }
+    }
+    "bus closed".to_string()
+}
+
+/// Publishes until SIGINT/SIGTERM, then leaves the call.
+pub async fn run(args: PublishArgs) -> Result<()> {
+    crate::gst_util::init()?;
+    let (pipeline, webrtc) = build(&args)?;
+    pipeline.set_state(gst::State::Playing).context("starting publisher")?;
+    let name = args.name.clone().unwrap_or_else(|| "callcast publisher".into());
+    let failed = std::sync::Arc::new(tokio::sync::Mutex::new(None::<String>));
+    let until = {
+        let failed = failed.clone();
+        let pipeline = pipeline.clone();
+        async move {
+            tokio::select! {
+                _ = crate::server::shutdown_signal() => {}
+                err = first_error(&pipeline) => *failed.lock().await = Some(err),
+            }
+        }
+    };
+    let result = match (&args.whip, &args.janus) {
+        (Some(whip), _) => whip_publish(whip, args.name.as_deref(), &webrtc, until).await,
+        (None, Some(url)) => {
+            let target = crate::call::janus::JanusTarget {
+                url: url.clone(),
+                room: args.room.context("--room is required with --janus")?,
+                pin: args.pin.clone().map(Into::into),
+                token: args.token.clone().map(Into::into),
+            };
+            crate::call::janus::publisher::publish(&target, &name, &webrtc, until).await
+        }
+        (None, None) => Err(anyhow::anyhow!("give --whip URL or --janus URL --room N")),
+    };
+    let _ = pipeline.set_state(gst::State::Null);
+    if let Some(err) = failed.lock().await.take() {
+        bail!("publisher pipeline: {err}");
+    }
+    result
+}
+
+/// WHIP: POST the offer, apply the answer, DELETE the resource when done.
+async fn whip_publish(
+    whip: &str,
+    name: Option<&str>,
+    webrtc: &gst::Element,
+    until: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    webrtc::create_local(webrtc, WebRTCSDPType::Offer).await?;
+    let offer = webrtc::gathered_local_sdp(webrtc).await?;
     let client = reqwest::Client::new();
-    let mut url = reqwest::Url::parse(&args.whip).context("--whip is not a URL")?;
-    if let Some(name) = &args.name {
+    let mut url = reqwest::Url::parse(whip).context("--whip is not a URL")?;
+    if let Some(name) = name {
         url.query_pairs_mut().append_pair("name", name);
     }
     let response = client
@@ -193,27 +261,11 @@ pub async fn run(args: PublishArgs) -> Result<()> {
     if status != reqwest::StatusCode::CREATED {
         bail!("WHIP endpoint answered {status}: {body}");
     }
-    webrtc::set_remote(&webrtc, &body, WebRTCSDPType::Answer).await?;
-    println!("publishing to {}", args.whip);
-
-    let mut bus = pipeline.bus().expect("bus").stream();
-    let outcome = tokio::select! {
-        _ = crate::server::shutdown_signal() => Ok(()),
-        err = async {
-            use futures::StreamExt;
-            while let Some(msg) = bus.next().await {
-                if let gst::MessageView::Error(e) = msg.view() {
-                    return crate::gst_util::describe_error(e);
-                }
-            }
-            "bus closed".to_string()
-        } => Err(anyhow::anyhow!("publisher pipeline: {err}")),
-    };
-    if let Some(location) = location {
-        if let Ok(resource) = url.join(&location) {
-            let _ = client.delete(resource).send().await;
-        }
+    webrtc::set_remote(webrtc, &body, WebRTCSDPType::Answer).await?;
+    println!("publishing to {whip}");
+    until.await;
+    if let Some(resource) = location.and_then(|l| url.join(&l).ok()) {
+        let _ = client.delete(resource).send().await;
     }
-    let _ = pipeline.set_state(gst::State::Null);
-    outcome
+    Ok(())
 }

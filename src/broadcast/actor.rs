@@ -3,7 +3,9 @@
 
 use super::spec::{BroadcastSpec, Source};
 use super::status::{BroadcastState, ParticipantStatus, SharedStatus};
-use crate::call::room::{RoomEvent, Rooms};
+use crate::call::participant::{CallEvent, Participant};
+use crate::call::room::Rooms;
+use crate::call::source::{watch_room, CallHandle};
 use crate::layout::{grid, Canvas, TILE_GAP};
 use crate::mix::{Attachment, Mixer};
 use crate::output::hub::EncodedHub;
@@ -14,7 +16,7 @@ use gst::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 /// How long stopping may take before the outputs are closed regardless.
@@ -36,7 +38,7 @@ pub struct Actor {
 
 struct Running {
     mixer: Mixer,
-    attached: Vec<(Arc<crate::call::leg::Leg>, Attachment)>,
+    attached: Vec<(Arc<Participant>, Attachment)>,
     canvas: Canvas,
 }
 
@@ -57,7 +59,7 @@ impl Running {
         );
     }
 
-    fn join(&mut self, leg: Arc<crate::call::leg::Leg>, status: &SharedStatus) {
+    fn join(&mut self, leg: Arc<Participant>, status: &SharedStatus) {
         if self.attached.iter().any(|(l, _)| l.id == leg.id) {
             return;
         }
@@ -98,8 +100,7 @@ impl Actor {
         hub.attach(&mixer.video_out, &mixer.audio_out);
         let mut bus = mixer.pipeline.bus().expect("pipeline has a bus").stream();
         let (stop_outputs, outputs) = self.start_outputs(&hub);
-        let Source::Room(room) = &self.spec.source;
-        let (legs, mut events) = self.rooms.watch(room);
+        let mut call = self.join_call();
         let mut running = Running {
             mixer,
             attached: Vec::new(),
@@ -109,26 +110,25 @@ impl Actor {
             },
         };
         running.mixer.play()?;
-        for leg in legs {
-            running.join(leg, &self.status);
-        }
         running.relayout(&self.status);
         let mut frames = hub.frames();
 
-        let failure = loop {
+        // Some(Ok(reason)): the call ended; Some(Err(reason)): the broadcast failed; None: stopped by request.
+        let outcome: Option<Result<String, String>> = loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Stop) | None => break None,
                 },
-                event = events.recv() => match event {
-                    Ok(RoomEvent::Joined(leg)) => running.join(leg, &self.status),
-                    Ok(RoomEvent::Left(id)) => running.leave(&id, &self.status),
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.resync(&mut running, room),
-                    Err(broadcast::error::RecvError::Closed) => {}
+                event = call.events.recv() => match event {
+                    Some(CallEvent::Joined(p)) => running.join(p, &self.status),
+                    Some(CallEvent::Left(id)) => running.leave(&id, &self.status),
+                    Some(CallEvent::Ended(reason)) => break Some(Ok(reason)),
+                    Some(CallEvent::Failed(reason)) => break Some(Err(reason)),
+                    None => break Some(Err("the call's task stopped".into())),
                 },
                 msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
-                    Some(gst::MessageView::Error(err)) => break Some(crate::gst_util::describe_error(err)),
-                    None => break Some("mixer bus closed".into()),
+                    Some(gst::MessageView::Error(err)) => break Some(Err(crate::gst_util::describe_error(err))),
+                    None => break Some(Err("mixer bus closed".into())),
                     _ => {}
                 },
                 _ = frames.changed(), if self.status.state() == BroadcastState::Starting => {
@@ -136,6 +136,11 @@ impl Actor {
                     tracing::info!("broadcast live");
                 }
             }
+        };
+        call.close().await;
+        let failure = match &outcome {
+            Some(Err(reason)) => Some(reason.clone()),
+            _ => None,
         };
 
         self.status.advance(BroadcastState::Stopping, None);
@@ -162,27 +167,22 @@ impl Actor {
             running.mixer.detach(attachment);
         }
         let _ = running.mixer.pipeline.set_state(gst::State::Null);
-        match failure {
-            Some(reason) => self.status.advance(BroadcastState::Failed, Some(reason)),
+        match outcome {
+            Some(Err(reason)) => self.status.advance(BroadcastState::Failed, Some(reason)),
+            Some(Ok(reason)) => self.status.advance(BroadcastState::Ended, Some(reason)),
             None => self.status.advance(BroadcastState::Ended, Some("stopped".into())),
         }
         tracing::info!("broadcast ended");
         Ok(())
     }
 
-    fn resync(&self, running: &mut Running, room: &str) {
-        let (legs, _) = self.rooms.watch(room);
-        let gone: Vec<String> = running
-            .attached
-            .iter()
-            .filter(|(l, _)| !legs.iter().any(|n| n.id == l.id))
-            .map(|(l, _)| l.id.clone())
-            .collect();
-        for id in gone {
-            running.leave(&id, &self.status);
-        }
-        for leg in legs {
-            running.join(leg, &self.status);
+    fn join_call(&self) -> CallHandle {
+        match &self.spec.source {
+            Source::Room(room) => watch_room(self.rooms.clone(), room.clone()),
+            Source::Janus(target) => {
+                let settings = self.rooms.settings();
+                crate::call::janus::follow(target.clone(), settings.ice.clone(), settings.latency_ms)
+            }
         }
     }
 

@@ -8,7 +8,7 @@ pub mod status;
 use crate::call::room::Rooms;
 use crate::call::tap::now_ms;
 use actor::{Actor, Command};
-use spec::{BroadcastSpec, OutputSpec, Source};
+use spec::{BroadcastSpec, OutputSpec};
 use status::{BroadcastState, BroadcastStatus, OutputState, OutputStatus, SharedStatus};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -116,7 +116,6 @@ impl Broadcasts {
 }
 
 fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
-    let Source::Room(room) = &spec.source;
     let outputs = spec
         .outputs
         .iter()
@@ -142,7 +141,7 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
         id: id.to_string(),
         state: BroadcastState::Starting,
         reason: None,
-        source: serde_json::json!({"kind": "room", "room": room}),
+        source: spec.source.public_json(),
         layout: serde_json::json!({"template": spec.template}),
         video: spec.video,
         audio: spec.audio,

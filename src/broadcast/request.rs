@@ -20,6 +20,13 @@ pub struct BroadcastRequest {
 pub enum SourceRequest {
     /// A call in the built-in WHIP room of this server.
     Room { room: String },
+    /// A Janus VideoRoom, joined over Janus' HTTP API as a hidden subscriber.
+    Janus {
+        url: String,
+        room: u64,
+        pin: Option<String>,
+        token: Option<String>,
+    },
 }
 
 #[derive(Debug, Default, Deserialize)]

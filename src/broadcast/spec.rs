@@ -1,6 +1,7 @@
 //! A validated broadcast: once a `BroadcastSpec` exists, every value in it is in range.
 
 use super::request::{BroadcastRequest, OutputRequest, SourceRequest};
+use crate::call::janus::JanusTarget;
 use crate::secret::RtmpUrl;
 use std::ops::RangeInclusive;
 
@@ -44,9 +45,38 @@ pub struct BroadcastSpec {
     pub outputs: Vec<OutputSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Source {
     Room(String),
+    Janus(JanusTarget),
+}
+
+impl Source {
+    /// What the API shows: never the pin or token.
+    pub fn public_json(&self) -> serde_json::Value {
+        match self {
+            Source::Room(room) => serde_json::json!({"kind": "room", "room": room}),
+            Source::Janus(t) => serde_json::json!({
+                "kind": "janus", "url": t.url, "room": t.room,
+                "pin": t.pin.as_ref().map(|_| "***"), "token": t.token.as_ref().map(|_| "***"),
+            }),
+        }
+    }
+}
+
+/// Janus API URLs: http(s) with a host and no credentials in them (use `token`).
+fn validate_janus_url(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|_| "is not a valid URL".to_string())?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err("must start with http:// or https://".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials; use `token`".into());
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -112,6 +142,18 @@ impl TryFrom<BroadcastRequest> for BroadcastSpec {
             SourceRequest::Room { room } => {
                 validate_room_name(&room).map_err(|m| SpecError::new("source.room", m))?;
                 Source::Room(room)
+            }
+            SourceRequest::Janus { url, room, pin, token } => {
+                validate_janus_url(&url).map_err(|m| SpecError::new("source.url", m))?;
+                if room == 0 {
+                    return Err(SpecError::new("source.room", "must be a Janus room number above 0"));
+                }
+                Source::Janus(JanusTarget {
+                    url,
+                    room,
+                    pin: pin.map(Into::into),
+                    token: token.map(Into::into),
+                })
             }
         };
         let template = req.layout.template.unwrap_or_else(|| DEFAULT_TEMPLATE.into());

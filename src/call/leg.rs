@@ -1,7 +1,8 @@
 //! One remote participant: its own pipeline with a webrtcbin receiving their tracks, decoded once into taps.
 
 use super::decode::{link_decoder, link_discard, TrackKind};
-use super::tap::{now_ms, Tap};
+use super::participant::Participant;
+use super::tap::now_ms;
 use super::webrtc::{self, IceConfig};
 use anyhow::{Context, Result};
 use gst::prelude::*;
@@ -18,10 +19,7 @@ pub struct LegGone {
 }
 
 pub struct Leg {
-    pub id: String,
-    pub name: String,
-    pub video: Tap,
-    pub audio: Tap,
+    pub participant: Arc<Participant>,
     pipeline: gst::Pipeline,
     webrtc: gst::Element,
     started_ms: u64,
@@ -44,10 +42,7 @@ impl Leg {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let leg = Self {
             _stop_watch: stop_tx,
-            id,
-            name,
-            video: Tap::default(),
-            audio: Tap::default(),
+            participant: Participant::new(id, name),
             pipeline,
             webrtc,
             started_ms: now_ms(),
@@ -69,20 +64,16 @@ impl Leg {
 
     /// Milliseconds since media last arrived on any track (or since the leg started, if none yet).
     pub fn silent_for_ms(&self) -> u64 {
-        let last = self
-            .video
-            .last_buffer_ms()
-            .max(self.audio.last_buffer_ms())
-            .max(self.started_ms);
+        let last = self.participant.last_media_ms().max(self.started_ms);
         now_ms().saturating_sub(last)
     }
 
     fn connect_pads(&self) {
         let pipeline = self.pipeline.downgrade();
-        let (video, audio) = (self.video.clone(), self.audio.clone());
+        let (video, audio) = (self.participant.video.clone(), self.participant.audio.clone());
         let have_video = Arc::new(AtomicBool::new(false));
         let have_audio = Arc::new(AtomicBool::new(false));
-        let id = self.id.clone();
+        let id = self.participant.id.clone();
         self.webrtc.connect_pad_added(move |_, pad| {
             let Some(pipeline) = pipeline.upgrade() else {
                 return;
@@ -110,7 +101,7 @@ impl Leg {
     }
 
     fn watch(&self, gone: mpsc::UnboundedSender<LegGone>, stop: tokio::sync::oneshot::Receiver<()>) {
-        let id = self.id.clone();
+        let id = self.participant.id.clone();
         let gone_ice = gone.clone();
         self.webrtc
             .connect_notify(Some("ice-connection-state"), move |webrtc, _| {
@@ -125,7 +116,7 @@ impl Leg {
                     });
                 }
             });
-        let id = self.id.clone();
+        let id = self.participant.id.clone();
         let bus = self.pipeline.bus().expect("pipeline has a bus");
         let mut messages = bus.stream();
         tokio::spawn(async move {

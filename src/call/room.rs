@@ -1,19 +1,13 @@
 //! The built-in call: rooms of WHIP publishers. Broadcasts watch a room; they never appear in it.
 
 use super::leg::{Leg, LegGone};
+use super::participant::{CallEvent, Participant};
 use super::webrtc::IceConfig;
 use anyhow::Result;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
-
-/// What a watcher of a room hears.
-#[derive(Clone)]
-pub enum RoomEvent {
-    Joined(Arc<Leg>),
-    Left(String),
-}
 
 #[derive(Debug, Clone)]
 pub struct RoomSettings {
@@ -26,7 +20,7 @@ pub struct RoomSettings {
 
 struct Room {
     participants: Vec<Arc<Leg>>,
-    events: broadcast::Sender<RoomEvent>,
+    events: broadcast::Sender<CallEvent>,
 }
 
 impl Room {
@@ -74,6 +68,10 @@ impl Rooms {
         rooms
     }
 
+    pub fn settings(&self) -> &RoomSettings {
+        &self.settings
+    }
+
     /// Adds a publisher to `room` from its WHIP offer; returns its id and the SDP answer.
     pub async fn join(&self, room: &str, name: Option<String>, offer: &str) -> Result<(String, String)> {
         let id = crate::ids::new_id("p");
@@ -90,7 +88,7 @@ impl Rooms {
         let mut rooms = self.rooms.lock().unwrap();
         let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
         entry.participants.push(leg.clone());
-        let _ = entry.events.send(RoomEvent::Joined(leg));
+        let _ = entry.events.send(CallEvent::Joined(leg.participant.clone()));
         tracing::info!(room, participant_id = %id, "participant joined");
         Ok((id, answer))
     }
@@ -115,10 +113,10 @@ impl Rooms {
 
     fn remove_from(room: &mut Room, id: &str) -> bool {
         let before = room.participants.len();
-        room.participants.retain(|p| p.id != id);
+        room.participants.retain(|p| p.participant.id != id);
         let removed = room.participants.len() != before;
         if removed {
-            let _ = room.events.send(RoomEvent::Left(id.to_string()));
+            let _ = room.events.send(CallEvent::Left(id.to_string()));
         }
         removed
     }
@@ -131,7 +129,7 @@ impl Rooms {
                 .values()
                 .flat_map(|r| r.participants.iter())
                 .filter(|p| p.silent_for_ms() > limit)
-                .map(|p| p.id.clone())
+                .map(|p| p.participant.id.clone())
                 .collect()
         };
         for id in silent {
@@ -142,10 +140,11 @@ impl Rooms {
 
     /// The participants of `room` now, and every change from here on. Creates the room if needed, so a
     /// broadcast can wait for its first participant.
-    pub fn watch(&self, room: &str) -> (Vec<Arc<Leg>>, broadcast::Receiver<RoomEvent>) {
+    pub fn watch(&self, room: &str) -> (Vec<Arc<Participant>>, broadcast::Receiver<CallEvent>) {
         let mut rooms = self.rooms.lock().unwrap();
         let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
-        (entry.participants.clone(), entry.events.subscribe())
+        let participants = entry.participants.iter().map(|l| l.participant.clone()).collect();
+        (participants, entry.events.subscribe())
     }
 
     /// `(id, name)` of each participant in join order.
@@ -153,7 +152,12 @@ impl Rooms {
         let rooms = self.rooms.lock().unwrap();
         rooms
             .get(room)
-            .map(|r| r.participants.iter().map(|p| (p.id.clone(), p.name.clone())).collect())
+            .map(|r| {
+                r.participants
+                    .iter()
+                    .map(|l| (l.participant.id.clone(), l.participant.name.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

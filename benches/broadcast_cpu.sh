@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# CPU of one broadcast: `callcast serve` with N synthetic participants (separate processes, not counted) in a
+# room, one 1280x720@30 2500 kbps grid broadcast to HLS and to a local nginx-rtmp. Reads the server's CPU time
+# from /proc/<pid>/stat over a steady window after a warm-up and prints cores used.
+# Usage: benches/broadcast_cpu.sh [participants=4] [window_s=60] [warmup_s=10]
+set -euo pipefail
+N=${1:-4}; WINDOW=${2:-60}; WARMUP=${3:-10}
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cargo build --release --quiet
+BIN=target/release/callcast
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+RTMP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$WORK/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off; master_process off; pid $WORK/nginx.pid; error_log $WORK/nginx.log;
+events { worker_connections 64; }
+rtmp { server { listen 127.0.0.1:$RTMP_PORT; application live { live on; } } }
+CONF
+nginx -p "$WORK" -c "$WORK/nginx.conf" & PIDS+=($!)
+
+$BIN serve --listen 127.0.0.1:0 --data-dir "$WORK/data" > "$WORK/serve.out" 2> "$WORK/serve.log" & SERVER=$!; PIDS+=($SERVER)
+for _ in $(seq 50); do grep -q listening "$WORK/serve.out" && break; sleep 0.1; done
+ADDR=$(sed -n 's/callcast listening on //p' "$WORK/serve.out")
+for i in $(seq "$N"); do
+  $BIN publish --whip "$ADDR/v1/rooms/bench/whip" --name "p$i" --pattern ball --tone $((300 + 50 * i)) > /dev/null 2>&1 & PIDS+=($!)
+done
+for _ in $(seq 100); do
+  [ "$(curl -s "$ADDR/v1/rooms/bench" | grep -o '"id"' | wc -l)" -ge "$N" ] && break; sleep 0.2
+done
+curl -s -o /dev/null -H 'content-type: application/json' "$ADDR/v1/broadcasts" -d "{\"source\":{\"kind\":\"room\",\"room\":\"bench\"},
+  \"outputs\":[{\"kind\":\"hls\"},{\"kind\":\"rtmp\",\"url\":\"rtmp://127.0.0.1:$RTMP_PORT/live/bench\"}]}"
+sleep "$WARMUP"
+ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+HZ=$(getconf CLK_TCK)
+T0=$(ticks); S0=$(date +%s.%N)
+sleep "$WINDOW"
+T1=$(ticks); S1=$(date +%s.%N)
+RSS=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$SERVER/status")
+STATUS=$(curl -s "$ADDR/v1/broadcasts")
+python3 - "$T0" "$T1" "$S0" "$S1" "$HZ" "$N" "$RSS" "$STATUS" <<'PY'
+import json, sys
+t0, t1, s0, s1, hz, n, rss = (float(x) for x in sys.argv[1:8])
+status = json.loads(sys.argv[8])["broadcasts"][0]
+cores = (t1 - t0) / hz / (s1 - s0)
+print(json.dumps({"participants": int(n), "window_s": round(s1 - s0, 1), "cores": round(cores, 3), "rss_mb": int(rss),
+                  "state": status["state"], "on_screen": len(status["participants"]),
+                  "outputs": {o["kind"]: o["state"] for o in status["outputs"]}}))
+PY

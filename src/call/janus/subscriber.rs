@@ -1,0 +1,325 @@
+//! Follows a Janus VideoRoom: polls who publishes, subscribes to new feeds and unsubscribes from gone ones on
+//! one PeerConnection, and comes back by itself when the Janus session is lost.
+
+use super::api::{plugin_data, JanusApi, JanusError};
+use super::peer::SubscriberPeer;
+use super::JanusTarget;
+use crate::call::participant::{CallEvent, Participant};
+use crate::call::source::CallHandle;
+use crate::call::webrtc::IceConfig;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// How often we ask Janus who publishes: a subscriber handle gets no room events, and this bounds how late
+/// we notice a join or a leave.
+const ROSTER_POLL: Duration = Duration::from_millis(500);
+const KEEPALIVE: Duration = Duration::from_secs(20);
+const RETRY_START: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// VideoRoom error codes we act on.
+const NO_SUCH_ROOM: i64 = 426;
+const UNAUTHORIZED: i64 = 433;
+
+/// Why a Janus session ended.
+enum SessionEnd {
+    Stopped,
+    /// The call cannot be joined as configured: the broadcast fails.
+    Fatal(String),
+    /// The room is gone: the broadcast ends.
+    RoomGone,
+    /// The session was lost (Janus restarted, network): join again.
+    Lost(String),
+}
+
+struct Follower {
+    api: JanusApi,
+    target: JanusTarget,
+    ice: IceConfig,
+    latency_ms: u32,
+    tx: mpsc::Sender<CallEvent>,
+    /// feed id -> participant, for every feed whose streams we receive.
+    feeds: HashMap<u64, Arc<Participant>>,
+    /// Feeds we asked for and await in an offer.
+    requested: HashSet<u64>,
+    ever_joined: bool,
+}
+
+/// Starts following `target`; the broadcast hears joins, leaves, the end of the room or a failure.
+pub fn follow(target: JanusTarget, ice: IceConfig, latency_ms: u32) -> CallHandle {
+    CallHandle::spawn(move |tx, stop| async move {
+        let follower = Follower {
+            api: JanusApi::new(&target.url, target.token.clone()),
+            target,
+            ice,
+            latency_ms,
+            tx,
+            feeds: HashMap::new(),
+            requested: HashSet::new(),
+            ever_joined: false,
+        };
+        follower.run(stop).await;
+    })
+}
+
+impl Follower {
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut backoff = RETRY_START;
+        loop {
+            let end = self.session(&mut stop).await;
+            self.drop_everyone().await;
+            let event = match end {
+                SessionEnd::Stopped => return,
+                SessionEnd::Fatal(reason) => CallEvent::Failed(reason),
+                SessionEnd::RoomGone => CallEvent::Ended(format!("Janus room {} was destroyed", self.target.room)),
+                SessionEnd::Lost(reason) => {
+                    tracing::warn!("Janus session lost ({reason}); joining again in {backoff:?}");
+                    if tokio::time::timeout(backoff, stop.changed()).await.is_ok() {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                    continue;
+                }
+            };
+            let _ = self.tx.send(event).await;
+            let _ = stop.changed().await;
+            return;
+        }
+    }
+
+    async fn drop_everyone(&mut self) {
+        self.requested.clear();
+        for (_, p) in self.feeds.drain() {
+            let _ = self.tx.send(CallEvent::Left(p.id.clone())).await;
+        }
+    }
+
+    /// One Janus session, from create to loss or stop.
+    async fn session(&mut self, stop: &mut watch::Receiver<bool>) -> SessionEnd {
+        let (session, handle) = match self.open().await {
+            Ok(ids) => ids,
+            Err(end) => return end,
+        };
+        let (events_tx, mut events) = mpsc::channel::<Result<Vec<Value>, JanusError>>(16);
+        let api = self.api.clone();
+        let poller = tokio::spawn(async move {
+            loop {
+                let result = api.poll(session).await;
+                let failed = result.is_err();
+                if events_tx.send(result).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let mut peer: Option<SubscriberPeer> = None;
+        let mut roster = tokio::time::interval(ROSTER_POLL);
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        let end = loop {
+            let step = tokio::select! {
+                _ = stop.changed() => Err(SessionEnd::Stopped),
+                _ = roster.tick() => self.follow_roster(session, handle, peer.is_some()).await,
+                _ = keepalive.tick() => self.api.keepalive(session).await.map_err(|e| SessionEnd::Lost(e.to_string())),
+                batch = events.recv() => match batch {
+                    Some(Ok(batch)) => self.handle_events(session, handle, batch, &mut peer).await,
+                    Some(Err(e)) => Err(SessionEnd::Lost(e.to_string())),
+                    None => Err(SessionEnd::Lost("event poll ended".into())),
+                },
+            };
+            if let Err(end) = step {
+                break end;
+            }
+        };
+        poller.abort();
+        drop(peer);
+        if matches!(end, SessionEnd::Stopped | SessionEnd::Fatal(_) | SessionEnd::RoomGone) {
+            let _ = self.api.destroy(session).await;
+        }
+        end
+    }
+
+    /// Creates the session and handle and checks the room exists.
+    async fn open(&mut self) -> Result<(u64, u64), SessionEnd> {
+        let first = !self.ever_joined;
+        let lost = |e: JanusError| {
+            if first {
+                SessionEnd::Fatal(format!("cannot join Janus at {}: {e}", self.target.url))
+            } else {
+                SessionEnd::Lost(e.to_string())
+            }
+        };
+        let session = self.api.create_session().await.map_err(lost)?;
+        let handle = self.api.attach(session).await.map_err(lost)?;
+        self.roster(session, handle).await?;
+        self.ever_joined = true;
+        Ok((session, handle))
+    }
+
+    /// Publishers in the room now: feed id -> display name.
+    async fn roster(&self, session: u64, handle: u64) -> Result<HashMap<u64, String>, SessionEnd> {
+        let body = json!({"request": "listparticipants", "room": self.target.room});
+        match self.api.message(session, handle, body, None).await {
+            Ok(reply) => Ok(plugin_data(&reply)["participants"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .filter(|p| p["publisher"].as_bool().unwrap_or(false))
+                        .filter_map(|p| Some((p["id"].as_u64()?, p["display"].as_str().unwrap_or("").to_string())))
+                        .collect()
+                })
+                .unwrap_or_default()),
+            Err(JanusError::Janus { code: NO_SUCH_ROOM, .. }) if !self.ever_joined => Err(SessionEnd::Fatal(format!(
+                "Janus room {} does not exist at {}",
+                self.target.room, self.target.url
+            ))),
+            Err(JanusError::Janus { code: NO_SUCH_ROOM, .. }) => Err(SessionEnd::RoomGone),
+            Err(e) if e.session_lost() => Err(SessionEnd::Lost(e.to_string())),
+            Err(e) => Err(SessionEnd::Lost(e.to_string())),
+        }
+    }
+
+    /// Subscribes to new publishers and lets go of gone ones.
+    async fn follow_roster(&mut self, session: u64, handle: u64, have_peer: bool) -> Result<(), SessionEnd> {
+        let publishers = self.roster(session, handle).await?;
+        let gone: Vec<u64> = self
+            .feeds
+            .keys()
+            .filter(|f| !publishers.contains_key(f))
+            .copied()
+            .collect();
+        for feed in &gone {
+            if let Some(p) = self.feeds.remove(feed) {
+                tracing::info!(participant_id = %p.id, "left the Janus room");
+                let _ = self.tx.send(CallEvent::Left(p.id.clone())).await;
+            }
+        }
+        self.requested.retain(|f| publishers.contains_key(f));
+        if !gone.is_empty() && have_peer {
+            let streams: Vec<Value> = gone.iter().map(|f| json!({"feed": f})).collect();
+            let body = json!({"request": "unsubscribe", "streams": streams});
+            // A feed that vanished with its publisher may already be unknown to Janus: nothing to undo then.
+            let _ = self.api.message(session, handle, body, None).await;
+        }
+        let new: Vec<u64> = publishers
+            .keys()
+            .filter(|f| !self.feeds.contains_key(f) && !self.requested.contains(f))
+            .copied()
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let streams: Vec<Value> = new.iter().map(|f| json!({"feed": f})).collect();
+        let body = if have_peer || !self.requested.is_empty() {
+            json!({"request": "subscribe", "streams": streams})
+        } else {
+            let mut join =
+                json!({"request": "join", "ptype": "subscriber", "room": self.target.room, "streams": streams});
+            if let Some(pin) = &self.target.pin {
+                join["pin"] = json!(pin.expose_secret());
+            }
+            join
+        };
+        self.requested.extend(new);
+        self.api
+            .message(session, handle, body, None)
+            .await
+            .map(|_| ())
+            .map_err(|e| SessionEnd::Lost(e.to_string()))
+    }
+
+    async fn handle_events(
+        &mut self,
+        session: u64,
+        handle: u64,
+        batch: Vec<Value>,
+        peer: &mut Option<SubscriberPeer>,
+    ) -> Result<(), SessionEnd> {
+        for event in batch {
+            match event["janus"].as_str() {
+                Some("event") => {}
+                Some("hangup") => return Err(SessionEnd::Lost("Janus hung up the PeerConnection".into())),
+                _ => continue,
+            }
+            let data = plugin_data(&event);
+            if let Some(code) = data["error_code"].as_i64() {
+                let reason = data["error"].as_str().unwrap_or("unknown error").to_string();
+                return Err(match code {
+                    UNAUTHORIZED => SessionEnd::Fatal(format!(
+                        "Janus refused to let us join room {}: {reason}",
+                        self.target.room
+                    )),
+                    NO_SUCH_ROOM => SessionEnd::RoomGone,
+                    _ => SessionEnd::Lost(format!("Janus error {code}: {reason}")),
+                });
+            }
+            match data["videoroom"].as_str() {
+                Some("destroyed") => return Err(SessionEnd::RoomGone),
+                Some("attached") | Some("updated") => {
+                    if let Some(offer) = event["jsep"]["sdp"].as_str() {
+                        self.accept_offer(session, handle, &data["streams"], offer, peer)
+                            .await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Maps the offer's mids to participants, answers it, and announces participants new to the broadcast.
+    async fn accept_offer(
+        &mut self,
+        session: u64,
+        handle: u64,
+        streams: &Value,
+        offer: &str,
+        peer: &mut Option<SubscriberPeer>,
+    ) -> Result<(), SessionEnd> {
+        if peer.is_none() {
+            *peer =
+                Some(SubscriberPeer::new(&self.ice, self.latency_ms).map_err(|e| SessionEnd::Fatal(format!("{e:#}")))?);
+        }
+        let peer = peer.as_ref().expect("peer just created");
+        let mut joined = Vec::new();
+        {
+            let mut mids = peer.mids.lock().unwrap();
+            mids.clear();
+            for stream in streams.as_array().into_iter().flatten() {
+                let (Some(mid), Some(feed)) = (stream["mid"].as_str(), stream["feed_id"].as_u64()) else {
+                    continue;
+                };
+                if !stream["active"].as_bool().unwrap_or(true) {
+                    continue;
+                }
+                let participant = self.feeds.entry(feed).or_insert_with(|| {
+                    let name = stream["feed_display"].as_str().unwrap_or("").to_string();
+                    let p = Participant::new(
+                        format!("feed_{feed}"),
+                        if name.is_empty() { format!("Feed {feed}") } else { name },
+                    );
+                    joined.push(p.clone());
+                    p
+                });
+                self.requested.remove(&feed);
+                mids.insert(mid.to_string(), participant.clone());
+            }
+        }
+        let answer = peer
+            .answer(offer)
+            .await
+            .map_err(|e| SessionEnd::Lost(format!("answering Janus: {e:#}")))?;
+        let jsep = json!({"type": "answer", "sdp": answer});
+        self.api
+            .message(session, handle, json!({"request": "start"}), Some(jsep))
+            .await
+            .map_err(|e| SessionEnd::Lost(e.to_string()))?;
+        let _ = self.api.trickle_complete(session, handle).await;
+        for p in joined {
+            tracing::info!(participant_id = %p.id, name = %p.name, "joined from the Janus room");
+            let _ = self.tx.send(CallEvent::Joined(p)).await;
+        }
+        Ok(())
+    }
+}

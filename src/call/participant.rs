@@ -1,0 +1,38 @@
+//! A participant of the call as a broadcast sees it: who they are and their decoded tracks.
+
+use super::tap::Tap;
+use std::sync::Arc;
+
+pub struct Participant {
+    pub id: String,
+    pub name: String,
+    pub video: Tap,
+    pub audio: Tap,
+}
+
+impl Participant {
+    pub fn new(id: String, name: String) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            name,
+            video: Tap::default(),
+            audio: Tap::default(),
+        })
+    }
+
+    /// Wall-clock ms of the newest decoded buffer on any track (0 if none yet).
+    pub fn last_media_ms(&self) -> u64 {
+        self.video.last_buffer_ms().max(self.audio.last_buffer_ms())
+    }
+}
+
+/// What a broadcast hears from the call it watches.
+#[derive(Clone)]
+pub enum CallEvent {
+    Joined(Arc<Participant>),
+    Left(String),
+    /// The call is over (room destroyed): the broadcast ends with this reason.
+    Ended(String),
+    /// The call cannot be joined: the broadcast fails with this reason.
+    Failed(String),
+}
