@@ -12,8 +12,8 @@ PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-x
   # TLS for rtmps:// (GIO TLS backend)
   glib-networking ca-certificates
-  # tests: ingest and inspection of what comes out
-  ffmpeg nginx-light libnginx-mod-rtmp
+  # tests: ingest and inspection of what comes out, the SFU we join, a C compiler for its loopback shim
+  ffmpeg nginx-light libnginx-mod-rtmp janus gcc libc6-dev
 )
 
 missing=()
@@ -31,6 +31,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   # The nginx package starts a system-wide server on port 80; tests run their own instances.
   if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
   pkill -x nginx >/dev/null 2>&1 || true
+  # Likewise the janus package's system service: tests start their own Janus on ephemeral ports.
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now janus >/dev/null 2>&1 || true; fi
+  pkill -x janus >/dev/null 2>&1 || true
 else
   echo "install-deps: all system packages present"
 fi

@@ -181,6 +181,22 @@ fn build(args: &PublishArgs) -> Result<(gst::Pipeline, gst::Element)> {
     Ok((pipeline, webrtc))
 }
 
+/// Waits until every track's caps reached webrtcbin, so the offer names each track's SSRC: an SFU that
+/// demuxes a bundle by SSRC (Janus) drops a track the offer did not announce.
+async fn wait_for_track_caps(webrtc: &gst::Element) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let pads = webrtc.sink_pads();
+        if !pads.is_empty() && pads.iter().all(|p| p.current_caps().is_some()) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the publisher's tracks did not start within 5 s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Resolves with the first error of the pipeline.
 async fn first_error(pipeline: &gst::Pipeline) -> String {
     use futures::StreamExt;
@@ -198,6 +214,7 @@ pub async fn run(args: PublishArgs) -> Result<()> {
     crate::gst_util::init()?;
     let (pipeline, webrtc) = build(&args)?;
     pipeline.set_state(gst::State::Playing).context("starting publisher")?;
+    wait_for_track_caps(&webrtc).await?;
     let name = args.name.clone().unwrap_or_else(|| "callcast publisher".into());
     let failed = std::sync::Arc::new(tokio::sync::Mutex::new(None::<String>));
     let until = {

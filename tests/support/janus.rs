@@ -156,7 +156,20 @@ events: {{
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("janus.log")).unwrap_or_default()
     }
+}
 
+impl Drop for Janus {
+    /// A failing test keeps Janus' log.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join("failed-janus.log");
+            let _ = std::fs::write(&kept, self.log());
+            eprintln!("full Janus log: {}", kept.display());
+        }
+    }
+}
+
+impl Janus {
     /// `(display, publisher)` of everyone Janus lists in the room, through a throw-away session.
     pub fn list_participants(&self) -> Vec<(String, bool)> {
         let client = super::http();

@@ -118,6 +118,23 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    /// A failing test shows what the server said.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log_text();
+            let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("failed-server.log");
+            let _ = std::fs::write(&kept, &log);
+            eprintln!("full server log: {}", kept.display());
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- callcast serve log (last lines) ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 /// A synthetic participant (`callcast publish`).
 pub fn publish(whip: &str, name: &str, pattern: &str) -> KillOnDrop {
     let child = Command::new(CALLCAST)
@@ -136,6 +153,26 @@ pub fn publish(whip: &str, name: &str, pattern: &str) -> KillOnDrop {
         .stderr(Stdio::null())
         .spawn()
         .expect("start callcast publish");
+    KillOnDrop(child)
+}
+
+/// A synthetic participant publishing into a Janus room.
+pub fn publish_janus(janus_url: &str, room: u64, pin: &str, name: &str, pattern: &str) -> KillOnDrop {
+    let child = Command::new(CALLCAST)
+        .args([
+            "publish",
+            "--janus",
+            janus_url,
+            "--room",
+            &room.to_string(),
+            "--pin",
+            pin,
+        ])
+        .args(["--name", name, "--pattern", pattern, "--tone", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start callcast publish --janus");
     KillOnDrop(child)
 }
 

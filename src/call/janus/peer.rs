@@ -57,9 +57,12 @@ impl SubscriberPeer {
                 .map(|m| m.to_string());
             let participant = mid.as_ref().and_then(|m| mids.lock().unwrap().get(m).cloned());
             let linked = match participant {
-                Some(p) => link_decoder(&pipeline, pad).map(|(kind, sink)| match kind {
-                    TrackKind::Video => p.video.attach(&sink),
-                    TrackKind::Audio => p.audio.attach(&sink),
+                Some(p) => link_decoder(&pipeline, pad).map(|(kind, sink)| {
+                    tracing::debug!(participant_id = %p.id, ?mid, "decoding {kind:?}");
+                    match kind {
+                        TrackKind::Video => p.video.attach(&sink),
+                        TrackKind::Audio => p.audio.attach(&sink),
+                    }
                 }),
                 None => Err(anyhow::anyhow!("no participant for mid {mid:?}")),
             };

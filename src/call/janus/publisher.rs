@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
-const KEEPALIVE: Duration = Duration::from_secs(20);
+/// Well under any sensible Janus `session_timeout` (60 s by default; tests use 10 s).
+const KEEPALIVE: Duration = Duration::from_secs(4);
 
 /// Waits for the first plugin event for which `pick` returns Some, surfacing plugin errors.
 async fn wait_event<T>(api: &JanusApi, session: u64, mut pick: impl FnMut(&Value) -> Option<T>) -> Result<T> {

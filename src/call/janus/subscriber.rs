@@ -17,7 +17,8 @@ use tokio::sync::{mpsc, watch};
 /// How often we ask Janus who publishes: a subscriber handle gets no room events, and this bounds how late
 /// we notice a join or a leave.
 const ROSTER_POLL: Duration = Duration::from_millis(500);
-const KEEPALIVE: Duration = Duration::from_secs(20);
+/// Well under any sensible Janus `session_timeout` (60 s by default; tests use 10 s).
+const KEEPALIVE: Duration = Duration::from_secs(4);
 const RETRY_START: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 /// VideoRoom error codes we act on.
