@@ -14,6 +14,8 @@ PACKAGES=(
   glib-networking ca-certificates
   # tests: ingest and inspection of what comes out, the SFU we join, a C compiler for its loopback shim
   ffmpeg nginx-light libnginx-mod-rtmp janus gcc libc6-dev
+  # tests: a real browser (driven by playwright-core from npm) in a loopback-only network namespace
+  chromium util-linux iproute2
 )
 
 missing=()
@@ -38,12 +40,15 @@ else
   echo "install-deps: all system packages present"
 fi
 
-# Browser-side: hls.js for the watch page, from the npm registry (never committed).
+# From the npm registry (never committed): hls.js for the watch page, playwright-core for browser tests.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if ! command -v npm >/dev/null 2>&1; then
+  # Only when the machine has no Node.js of its own (Debian's npm conflicts with other Node.js builds).
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+fi
 if [ ! -f "$here/assets/node_modules/hls.js/dist/hls.min.js" ]; then
-  if ! command -v npm >/dev/null 2>&1; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends nodejs npm
-  fi
   (cd "$here/assets" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
+  (cd "$here/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
 fi

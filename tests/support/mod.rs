@@ -186,3 +186,27 @@ pub fn http() -> reqwest::blocking::Client {
 pub fn get_json(url: &str) -> serde_json::Value {
     http().get(url).send().and_then(|r| r.json()).expect("GET json")
 }
+
+/// Runs the named test of this binary again inside a fresh network namespace that has only loopback, and
+/// returns true (the caller then returns): a browser's WebRTC stack gathers every interface it sees, and test
+/// traffic must never go beyond 127.0.0.1. Inside the namespace (second run) it returns false.
+pub fn rerun_in_loopback_namespace(test_name: &str) -> bool {
+    if std::env::var_os("CALLCAST_TEST_NETNS").is_some() {
+        return false;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let status = Command::new("unshare")
+        .args(["--net", "--", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(exe)
+        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("CALLCAST_TEST_NETNS", "1")
+        .status()
+        .expect("run unshare (util-linux) and ip (iproute2)");
+    assert!(status.success(), "{test_name} failed inside its network namespace");
+    true
+}
+
+/// Path of a file under tests/browser (the Playwright scripts).
+pub fn browser_script(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(name)
+}

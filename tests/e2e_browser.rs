@@ -1,0 +1,123 @@
+//! Real headless Chromium (Debian package, driven by playwright-core): the demo plays in a browser, and a
+//! browser with a fake camera is a participant of a Janus call, composited like the others.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::janus::{Janus, ROOM, ROOM_PIN};
+use support::media::{close_to, last_frame};
+use support::{browser_script, get_json, http, publish_janus, wait_for, KillOnDrop, Server, CALLCAST};
+
+/// Reads a child's stdout lines until `pick` returns Some or the deadline passes.
+fn read_until<T>(child: &mut std::process::Child, timeout: Duration, mut pick: impl FnMut(&str) -> Option<T>) -> T {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("expected output before the deadline");
+        if let Some(found) = pick(&line) {
+            return found;
+        }
+    }
+}
+
+#[test]
+fn demo_plays_in_a_browser() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut demo = Command::new(CALLCAST)
+        .args(["demo", "--participants", "2", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("callcast demo");
+    let watch_url = read_until(&mut demo, Duration::from_secs(20), |line| {
+        line.strip_prefix("watch it at ").map(str::to_string)
+    });
+    let _demo = KillOnDrop(demo);
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-watch.png");
+    let out = Command::new("node")
+        .arg(browser_script("screenshot.mjs"))
+        .args([&watch_url, shot.to_str().expect("path"), "3"])
+        .output()
+        .expect("node (deploy/install-deps.sh installs it)");
+    assert!(out.status.success(), "browser: {}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).expect("json from screenshot.mjs");
+    assert!(result["currentTime"].as_f64().unwrap_or(0.0) > 3.0, "{result}");
+}
+
+#[test]
+fn browser_participant_in_a_janus_call() {
+    if support::rerun_in_loopback_namespace("browser_participant_in_a_janus_call") {
+        return;
+    }
+    let janus = Janus::start();
+    let server = Server::start(&[]);
+    let camera = janus.dir.path().join("magenta.y4m");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "color=c=magenta:s=640x360:r=30", "-t", "2", "-pix_fmt", "yuv420p"])
+        .arg(&camera)
+        .status()
+        .expect("ffmpeg");
+    assert!(made.success());
+    let mut browser = Command::new("node")
+        .arg(browser_script("janus_publish.mjs"))
+        .args([&janus.url(), &ROOM.to_string(), ROOM_PIN, "browser", camera.to_str().expect("path")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node");
+    read_until(&mut browser, Duration::from_secs(30), |l| (l == "published").then_some(()));
+    let _browser = KillOnDrop(browser);
+    let _red = publish_janus(&janus.url(), ROOM, ROOM_PIN, "red", "color:ff0000");
+
+    let response = http()
+        .post(server.url("/v1/broadcasts"))
+        .json(&json!({
+            "source": {"kind": "janus", "url": janus.url(), "room": ROOM, "pin": ROOM_PIN},
+            "video": {"width": 640, "height": 360, "keyframe_interval_s": 1},
+            "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 30}],
+        }))
+        .send()
+        .expect("POST");
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().expect("json")["id"].as_str().expect("id").to_string();
+    let status_url = server.url(&format!("/v1/broadcasts/{id}"));
+    let playlist = server.data_dir.path().join(format!("data/broadcasts/{id}/hls/index.m3u8"));
+
+    let expected = |name: &str| if name == "browser" { [255, 0, 255] } else { [255, 0, 0] };
+    let canvas = callcast::layout::Canvas { width: 640, height: 360 };
+    wait_for("the browser and the synthetic participant on screen", Duration::from_secs(30), || {
+        let status = get_json(&status_url);
+        let names: Vec<String> = status["participants"]
+            .as_array()?
+            .iter()
+            .filter_map(|p| p["name"].as_str().map(str::to_string))
+            .collect();
+        if names.len() != 2 {
+            return None;
+        }
+        let text = std::fs::read_to_string(&playlist).ok()?;
+        let newest = playlist.parent()?.join(text.lines().rfind(|l| l.ends_with(".ts"))?);
+        let frame = last_frame(&newest, 640, 360)?;
+        let tiles = callcast::layout::grid(2, canvas, callcast::layout::TILE_GAP);
+        names
+            .iter()
+            .zip(&tiles)
+            .all(|(n, t)| close_to(frame.pixel(t.center().0, t.center().1), expected(n), 60))
+            .then_some(())
+    });
+    let stopped: Value = http().delete(&status_url).send().and_then(|r| r.json()).expect("DELETE");
+    assert_eq!(stopped["state"], "ended");
+}
