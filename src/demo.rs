@@ -48,8 +48,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .chain(args.rtmp.clone().map(|url| OutputRequest::Rtmp { url }))
         .collect(),
     };
-    let spec = BroadcastSpec::try_from(request).map_err(|e| anyhow::anyhow!("--rtmp: {}", e.message))?;
     let state = server::build_state(&args.serve);
+    let spec = BroadcastSpec::from_request(request, state.broadcasts.templates())
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
     let listener = server::bind(&args.serve).await?;
     let addr = listener.local_addr()?;
     let broadcasts = state.broadcasts.clone();

@@ -4,6 +4,7 @@ use crate::api::{router, AppState};
 use crate::broadcast::Broadcasts;
 use crate::call::room::{RoomSettings, Rooms};
 use crate::call::webrtc::IceConfig;
+use crate::layout::template::Templates;
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -35,6 +36,9 @@ pub struct ServeArgs {
     /// Jitter-buffer latency for participants' media, in ms (low on a LAN, higher over the internet).
     #[arg(long, default_value_t = DEFAULT_LATENCY_MS)]
     pub latency_ms: u32,
+    /// Extra layout templates (`*.toml`); a file named like a built-in template replaces it.
+    #[arg(long)]
+    pub layouts_dir: Option<PathBuf>,
     /// A participant sending no media for this many seconds is removed from the call.
     #[arg(long, default_value_t = DEFAULT_MEDIA_TIMEOUT_S)]
     pub media_timeout_s: u64,
@@ -50,7 +54,17 @@ pub fn build_state(args: &ServeArgs) -> AppState {
         latency_ms: args.latency_ms,
         media_timeout: Duration::from_secs(args.media_timeout_s),
     });
-    let broadcasts = Arc::new(Broadcasts::new(rooms.clone(), args.data_dir.clone(), args.latency_ms));
+    let (templates, errors) = Templates::load(args.layouts_dir.as_deref());
+    for error in &errors {
+        // A bad template is skipped; the server runs with the good ones.
+        tracing::warn!("layout template rejected: {error}");
+    }
+    let broadcasts = Arc::new(Broadcasts::new(
+        rooms.clone(),
+        Arc::new(templates),
+        args.data_dir.clone(),
+        args.latency_ms,
+    ));
     AppState {
         rooms,
         broadcasts,

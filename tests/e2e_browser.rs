@@ -53,7 +53,11 @@ fn demo_plays_in_a_browser() {
         .args([&watch_url, shot.to_str().expect("path"), "3"])
         .output()
         .expect("node (deploy/install-deps.sh installs it)");
-    assert!(out.status.success(), "browser: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "browser: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result: Value = serde_json::from_slice(&out.stdout).expect("json from screenshot.mjs");
     assert!(result["currentTime"].as_f64().unwrap_or(0.0) > 3.0, "{result}");
 }
@@ -67,18 +71,37 @@ fn browser_participant_in_a_janus_call() {
     let server = Server::start(&[]);
     let camera = janus.dir.path().join("magenta.y4m");
     let made = Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", "color=c=magenta:s=640x360:r=30", "-t", "2", "-pix_fmt", "yuv420p"])
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=magenta:s=640x360:r=30",
+            "-t",
+            "2",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .arg(&camera)
         .status()
         .expect("ffmpeg");
     assert!(made.success());
     let mut browser = Command::new("node")
         .arg(browser_script("janus_publish.mjs"))
-        .args([&janus.url(), &ROOM.to_string(), ROOM_PIN, "browser", camera.to_str().expect("path")])
+        .args([
+            &janus.url(),
+            &ROOM.to_string(),
+            ROOM_PIN,
+            "browser",
+            camera.to_str().expect("path"),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("node");
-    read_until(&mut browser, Duration::from_secs(30), |l| (l == "published").then_some(()));
+    read_until(&mut browser, Duration::from_secs(30), |l| {
+        (l == "published").then_some(())
+    });
     let _browser = KillOnDrop(browser);
     let _red = publish_janus(&janus.url(), ROOM, ROOM_PIN, "red", "color:ff0000");
 
@@ -92,32 +115,49 @@ fn browser_participant_in_a_janus_call() {
         .send()
         .expect("POST");
     assert_eq!(response.status(), 201);
-    let id = response.json::<Value>().expect("json")["id"].as_str().expect("id").to_string();
+    let id = response.json::<Value>().expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let status_url = server.url(&format!("/v1/broadcasts/{id}"));
-    let playlist = server.data_dir.path().join(format!("data/broadcasts/{id}/hls/index.m3u8"));
+    let playlist = server
+        .data_dir
+        .path()
+        .join(format!("data/broadcasts/{id}/hls/index.m3u8"));
 
     let expected = |name: &str| if name == "browser" { [255, 0, 255] } else { [255, 0, 0] };
-    let canvas = callcast::layout::Canvas { width: 640, height: 360 };
-    wait_for("the browser and the synthetic participant on screen", Duration::from_secs(30), || {
-        let status = get_json(&status_url);
-        let names: Vec<String> = status["participants"]
-            .as_array()?
-            .iter()
-            .filter_map(|p| p["name"].as_str().map(str::to_string))
-            .collect();
-        if names.len() != 2 {
-            return None;
-        }
-        let text = std::fs::read_to_string(&playlist).ok()?;
-        let newest = playlist.parent()?.join(text.lines().rfind(|l| l.ends_with(".ts"))?);
-        let frame = last_frame(&newest, 640, 360)?;
-        let tiles = callcast::layout::grid(2, canvas, callcast::layout::TILE_GAP);
-        names
-            .iter()
-            .zip(&tiles)
-            .all(|(n, t)| close_to(frame.pixel(t.center().0, t.center().1), expected(n), 60))
-            .then_some(())
-    });
-    let stopped: Value = http().delete(&status_url).send().and_then(|r| r.json()).expect("DELETE");
+    let canvas = callcast::layout::Canvas {
+        width: 640,
+        height: 360,
+    };
+    wait_for(
+        "the browser and the synthetic participant on screen",
+        Duration::from_secs(30),
+        || {
+            let status = get_json(&status_url);
+            let names: Vec<String> = status["participants"]
+                .as_array()?
+                .iter()
+                .filter_map(|p| p["name"].as_str().map(str::to_string))
+                .collect();
+            if names.len() != 2 {
+                return None;
+            }
+            let text = std::fs::read_to_string(&playlist).ok()?;
+            let newest = playlist.parent()?.join(text.lines().rfind(|l| l.ends_with(".ts"))?);
+            let frame = last_frame(&newest, 640, 360)?;
+            let tiles = callcast::layout::grid(2, canvas, callcast::layout::TILE_GAP);
+            names
+                .iter()
+                .zip(&tiles)
+                .all(|(n, t)| close_to(frame.pixel(t.center().0, t.center().1), expected(n), 60))
+                .then_some(())
+        },
+    );
+    let stopped: Value = http()
+        .delete(&status_url)
+        .send()
+        .and_then(|r| r.json())
+        .expect("DELETE");
     assert_eq!(stopped["state"], "ended");
 }

@@ -29,7 +29,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<BroadcastStatus>), ApiError> {
     require_json(&headers)?;
     let request: BroadcastRequest = super::json_body::parse(&body)?;
-    let spec = BroadcastSpec::try_from(request)?;
+    let spec = BroadcastSpec::from_request(request, state.broadcasts.templates())?;
     Ok((StatusCode::CREATED, Json(state.broadcasts.start(spec))))
 }
 
@@ -60,6 +60,33 @@ pub async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Resu
         .broadcasts
         .stop(&id)
         .await
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("broadcast"))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRequest {
+    layout: Option<crate::broadcast::layout_spec::LayoutRequest>,
+}
+
+/// Changes a live broadcast: today its layout (template, pin, order, hidden participants).
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<BroadcastStatus>, ApiError> {
+    known_id(&id)?;
+    require_json(&headers)?;
+    let request: PatchRequest = super::json_body::parse(&body)?;
+    let layout = request
+        .layout
+        .ok_or_else(|| ApiError::bad_request("layout", "nothing to change: give `layout`"))?;
+    state
+        .broadcasts
+        .update_layout(&id, layout)
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("broadcast"))
 }

@@ -4,6 +4,7 @@ mod broadcasts;
 pub mod error;
 mod files;
 pub mod json_body;
+mod layouts;
 mod whip;
 
 use crate::broadcast::Broadcasts;
@@ -31,7 +32,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/rooms/{room}/whip", post(whip::publish))
         .route("/v1/rooms/{room}/whip/{participant}", delete(whip::unpublish))
         .route("/v1/broadcasts", post(broadcasts::create).get(broadcasts::list))
-        .route("/v1/broadcasts/{id}", get(broadcasts::get_one).delete(broadcasts::stop))
+        .route(
+            "/v1/broadcasts/{id}",
+            get(broadcasts::get_one)
+                .delete(broadcasts::stop)
+                .patch(broadcasts::patch),
+        )
+        .route("/v1/layouts", get(layouts::list))
+        .route("/v1/layouts/{name}/preview.png", get(layouts::preview))
         .route("/v1/broadcasts/{id}/hls/{file}", get(files::hls))
         .route("/watch/{id}", get(files::watch_page))
         .route("/assets/hls.min.js", get(files::hls_js))

@@ -1,13 +1,16 @@
 //! One task per broadcast owns its mixer and outputs. The API talks to it over a channel; the pipeline talks
 //! back through its bus.
 
+use super::layout_spec::LayoutSpec;
 use super::spec::{BroadcastSpec, Source};
-use super::status::{BroadcastState, ParticipantStatus, SharedStatus};
-use crate::call::participant::{CallEvent, Participant};
+use super::stage::Stage;
+use super::status::{BroadcastState, SharedStatus};
+use crate::call::participant::CallEvent;
 use crate::call::room::Rooms;
 use crate::call::source::{watch_room, CallHandle};
-use crate::layout::{grid, Canvas, TILE_GAP};
-use crate::mix::{Attachment, Mixer};
+use crate::layout::template::Templates;
+use crate::layout::Canvas;
+use crate::mix::Mixer;
 use crate::output::hub::EncodedHub;
 use crate::output::runner::OutputRunner;
 use anyhow::Result;
@@ -15,16 +18,21 @@ use futures::StreamExt;
 use gst::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 /// How long stopping may take before the outputs are closed regardless.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 const OUTPUTS_TIMEOUT: Duration = Duration::from_secs(6);
+/// How often audio levels are read for the active speaker.
+const SPEAKER_TICK: Duration = Duration::from_millis(100);
+/// How often tiles are re-placed regardless of events (a fill crop needs the picture size, known later).
+const RELAYOUT_TICK: Duration = Duration::from_secs(1);
 
 pub enum Command {
     Stop,
+    SetLayout(LayoutSpec),
 }
 
 pub struct Actor {
@@ -32,53 +40,9 @@ pub struct Actor {
     pub spec: BroadcastSpec,
     pub dir: PathBuf,
     pub rooms: Arc<Rooms>,
+    pub templates: Arc<Templates>,
     pub status: SharedStatus,
     pub participant_latency_ms: u32,
-}
-
-struct Running {
-    mixer: Mixer,
-    attached: Vec<(Arc<Participant>, Attachment)>,
-    canvas: Canvas,
-}
-
-impl Running {
-    fn relayout(&self, status: &SharedStatus) {
-        let tiles = grid(self.attached.len(), self.canvas, TILE_GAP);
-        for ((_, attachment), rect) in self.attached.iter().zip(tiles) {
-            self.mixer.place(attachment, rect);
-        }
-        status.set_participants(
-            self.attached
-                .iter()
-                .map(|(leg, _)| ParticipantStatus {
-                    id: leg.id.clone(),
-                    name: leg.name.clone(),
-                })
-                .collect(),
-        );
-    }
-
-    fn join(&mut self, leg: Arc<Participant>, status: &SharedStatus) {
-        if self.attached.iter().any(|(l, _)| l.id == leg.id) {
-            return;
-        }
-        // Placed in the next tile for now; relayout moves everyone into the new grid.
-        let rect = grid(self.attached.len() + 1, self.canvas, TILE_GAP)[self.attached.len()];
-        match self.mixer.attach(&leg, rect) {
-            Ok(attachment) => self.attached.push((leg, attachment)),
-            Err(err) => tracing::warn!(participant_id = %leg.id, "cannot add participant: {err:#}"),
-        }
-        self.relayout(status);
-    }
-
-    fn leave(&mut self, id: &str, status: &SharedStatus) {
-        if let Some(pos) = self.attached.iter().position(|(l, _)| l.id == id) {
-            let (_, attachment) = self.attached.remove(pos);
-            self.mixer.detach(attachment);
-            self.relayout(status);
-        }
-    }
 }
 
 impl Actor {
@@ -101,27 +65,36 @@ impl Actor {
         let mut bus = mixer.pipeline.bus().expect("pipeline has a bus").stream();
         let (stop_outputs, outputs) = self.start_outputs(&hub);
         let mut call = self.join_call();
-        let mut running = Running {
-            mixer,
-            attached: Vec::new(),
-            canvas: Canvas {
-                width: self.spec.video.width as i32,
-                height: self.spec.video.height as i32,
-            },
+        let canvas = Canvas {
+            width: self.spec.video.width as i32,
+            height: self.spec.video.height as i32,
         };
-        running.mixer.play()?;
-        running.relayout(&self.status);
+        let mut stage = Stage::new(mixer, canvas, self.spec.layout.clone(), self.templates.clone());
+        stage.mixer.play()?;
+        stage.report(&self.status);
         let mut frames = hub.frames();
+        let mut speaker_tick = tokio::time::interval(SPEAKER_TICK);
+        let mut relayout_tick = tokio::time::interval(RELAYOUT_TICK);
 
         // Some(Ok(reason)): the call ended; Some(Err(reason)): the broadcast failed; None: stopped by request.
         let outcome: Option<Result<String, String>> = loop {
-            tokio::select! {
+            let changed = tokio::select! {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Stop) | None => break None,
+                    Some(Command::SetLayout(layout)) => {
+                        stage.set_layout(layout);
+                        true
+                    }
                 },
                 event = call.events.recv() => match event {
-                    Some(CallEvent::Joined(p)) => running.join(p, &self.status),
-                    Some(CallEvent::Left(id)) => running.leave(&id, &self.status),
+                    Some(CallEvent::Joined(p)) => {
+                        stage.join(p);
+                        true
+                    }
+                    Some(CallEvent::Left(id)) => {
+                        stage.leave(&id);
+                        true
+                    }
                     Some(CallEvent::Ended(reason)) => break Some(Ok(reason)),
                     Some(CallEvent::Failed(reason)) => break Some(Err(reason)),
                     None => break Some(Err("the call's task stopped".into())),
@@ -129,12 +102,19 @@ impl Actor {
                 msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
                     Some(gst::MessageView::Error(err)) => break Some(Err(crate::gst_util::describe_error(err))),
                     None => break Some(Err("mixer bus closed".into())),
-                    _ => {}
+                    _ => false,
                 },
+                _ = speaker_tick.tick() => stage.track_speaker(Instant::now()),
+                _ = relayout_tick.tick() => true,
                 _ = frames.changed(), if self.status.state() == BroadcastState::Starting => {
                     self.status.advance(BroadcastState::Live, None);
                     tracing::info!("broadcast live");
+                    false
                 }
+            };
+            if changed {
+                stage.relayout();
+                stage.report(&self.status);
             }
         };
         call.close().await;
@@ -146,7 +126,7 @@ impl Actor {
         self.status.advance(BroadcastState::Stopping, None);
         if failure.is_none() {
             // EOS through the mixer drains the encoders; the hub then ends every output.
-            running.mixer.pipeline.send_event(gst::event::Eos::new());
+            stage.mixer.pipeline.send_event(gst::event::Eos::new());
             let mut drained = hub.drained();
             if tokio::time::timeout(DRAIN_TIMEOUT, drained.wait_for(|d| *d))
                 .await
@@ -163,10 +143,8 @@ impl Actor {
         {
             tracing::warn!("outputs did not finish in time");
         }
-        for (_, attachment) in running.attached.drain(..) {
-            running.mixer.detach(attachment);
-        }
-        let _ = running.mixer.pipeline.set_state(gst::State::Null);
+        stage.detach_all();
+        let _ = stage.mixer.pipeline.set_state(gst::State::Null);
         match outcome {
             Some(Err(reason)) => self.status.advance(BroadcastState::Failed, Some(reason)),
             Some(Ok(reason)) => self.status.advance(BroadcastState::Ended, Some(reason)),

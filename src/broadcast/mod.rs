@@ -1,12 +1,16 @@
 //! Broadcasts: validated specs, their status, and the actors that run them.
 
 pub mod actor;
+pub mod layout_spec;
 pub mod request;
+mod speaker;
 pub mod spec;
+mod stage;
 pub mod status;
 
 use crate::call::room::Rooms;
 use crate::call::tap::now_ms;
+use crate::layout::template::Templates;
 use actor::{Actor, Command};
 use spec::{BroadcastSpec, OutputSpec};
 use status::{BroadcastState, BroadcastStatus, OutputState, OutputStatus, SharedStatus};
@@ -17,6 +21,8 @@ use tokio::sync::mpsc;
 
 struct Handle {
     status: SharedStatus,
+    /// The layout as last asked for, so a PATCH merges into it.
+    layout: layout_spec::LayoutSpec,
     commands: mpsc::Sender<Command>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -24,15 +30,17 @@ struct Handle {
 /// Every broadcast of this server.
 pub struct Broadcasts {
     rooms: Arc<Rooms>,
+    templates: Arc<Templates>,
     data_dir: PathBuf,
     participant_latency_ms: u32,
     handles: Mutex<HashMap<String, Handle>>,
 }
 
 impl Broadcasts {
-    pub fn new(rooms: Arc<Rooms>, data_dir: PathBuf, participant_latency_ms: u32) -> Self {
+    pub fn new(rooms: Arc<Rooms>, templates: Arc<Templates>, data_dir: PathBuf, participant_latency_ms: u32) -> Self {
         Self {
             rooms,
+            templates,
             data_dir,
             participant_latency_ms,
             handles: Mutex::new(HashMap::new()),
@@ -48,7 +56,9 @@ impl Broadcasts {
         let id = crate::ids::new_id("bc");
         let status = SharedStatus::new(initial_status(&id, &spec));
         let (tx, rx) = mpsc::channel(8);
+        let layout = spec.layout.clone();
         let actor = Actor {
+            templates: self.templates.clone(),
             id: id.clone(),
             spec,
             dir: self.data_dir.join("broadcasts").join(&id),
@@ -62,6 +72,7 @@ impl Broadcasts {
             id,
             Handle {
                 status,
+                layout,
                 commands: tx,
                 task: Some(task),
             },
@@ -83,6 +94,33 @@ impl Broadcasts {
             .collect();
         all.sort_by_key(|s| s.created_at_ms);
         all
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// Changes a live broadcast's layout. Unknown id: `Ok(None)`; invalid request: the field at fault.
+    pub async fn update_layout(
+        &self,
+        id: &str,
+        request: layout_spec::LayoutRequest,
+    ) -> Result<Option<BroadcastStatus>, spec::SpecError> {
+        let (commands, layout, status) = {
+            let mut handles = self.handles.lock().unwrap();
+            let Some(handle) = handles.get_mut(id) else {
+                return Ok(None);
+            };
+            if handle.status.state().is_final() {
+                return Err(spec::SpecError::new("id", "the broadcast has ended"));
+            }
+            handle.layout = handle.layout.merged(request, &self.templates)?;
+            (handle.commands.clone(), handle.layout.clone(), handle.status.clone())
+        };
+        let _ = commands.send(Command::SetLayout(layout.clone())).await;
+        let mut snapshot = status.snapshot();
+        snapshot.layout = serde_json::to_value(&layout).unwrap_or_default();
+        Ok(Some(snapshot))
     }
 
     /// Asks a broadcast to stop and waits until it has finalised its outputs. None if unknown.
@@ -142,10 +180,11 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
         state: BroadcastState::Starting,
         reason: None,
         source: spec.source.public_json(),
-        layout: serde_json::json!({"template": spec.template}),
+        layout: serde_json::to_value(&spec.layout).unwrap_or_default(),
         video: spec.video,
         audio: spec.audio,
         participants: Vec::new(),
+        speaker: None,
         outputs,
         created_at_ms: now_ms(),
         live_at_ms: None,

@@ -29,11 +29,7 @@ pub enum SourceRequest {
     },
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LayoutRequest {
-    pub template: Option<String>,
-}
+pub use super::layout_spec::LayoutRequest;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

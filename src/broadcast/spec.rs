@@ -1,7 +1,9 @@
 //! A validated broadcast: once a `BroadcastSpec` exists, every value in it is in range.
 
+use super::layout_spec::LayoutSpec;
 use super::request::{BroadcastRequest, OutputRequest, SourceRequest};
 use crate::call::janus::JanusTarget;
+use crate::layout::template::Templates;
 use crate::secret::RtmpUrl;
 use std::ops::RangeInclusive;
 
@@ -13,11 +15,7 @@ pub const DEFAULT_KEYFRAME_INTERVAL_S: u32 = 2;
 pub const DEFAULT_AUDIO_KBPS: u32 = 128;
 pub const DEFAULT_SEGMENT_SECONDS: u32 = 2;
 pub const DEFAULT_HLS_WINDOW: u32 = 6;
-pub const DEFAULT_TEMPLATE: &str = "grid";
 pub const MAX_OUTPUTS: usize = 8;
-
-/// Layout templates this build knows.
-pub const TEMPLATES: &[&str] = &["grid"];
 
 /// A request that cannot become a broadcast: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,7 +37,7 @@ impl SpecError {
 #[derive(Debug, Clone)]
 pub struct BroadcastSpec {
     pub source: Source,
-    pub template: String,
+    pub layout: LayoutSpec,
     pub video: VideoSpec,
     pub audio: AudioSpec,
     pub outputs: Vec<OutputSpec>,
@@ -134,10 +132,9 @@ fn ranged(field: &str, value: Option<u32>, default: u32, range: RangeInclusive<u
     }
 }
 
-impl TryFrom<BroadcastRequest> for BroadcastSpec {
-    type Error = SpecError;
-
-    fn try_from(req: BroadcastRequest) -> Result<Self, SpecError> {
+impl BroadcastSpec {
+    /// Validates a request against the loaded layout templates.
+    pub fn from_request(req: BroadcastRequest, templates: &Templates) -> Result<Self, SpecError> {
         let source = match req.source {
             SourceRequest::Room { room } => {
                 validate_room_name(&room).map_err(|m| SpecError::new("source.room", m))?;
@@ -156,17 +153,23 @@ impl TryFrom<BroadcastRequest> for BroadcastSpec {
                 })
             }
         };
-        let template = req.layout.template.unwrap_or_else(|| DEFAULT_TEMPLATE.into());
-        if !TEMPLATES.contains(&template.as_str()) {
-            return Err(SpecError::new(
-                "layout.template",
-                format!("unknown template `{template}`; known: {}", TEMPLATES.join(", ")),
-            ));
-        }
+        let layout = LayoutSpec::default().merged(req.layout, templates)?;
+        // A template may bring its own canvas (portrait); an explicit size in the request wins.
+        let canvas = templates.get(&layout.template).and_then(|t| t.canvas);
         let v = req.video;
         let video = VideoSpec {
-            width: ranged("video.width", v.width, DEFAULT_WIDTH, 16..=3840)?,
-            height: ranged("video.height", v.height, DEFAULT_HEIGHT, 16..=2160)?,
+            width: ranged(
+                "video.width",
+                v.width,
+                canvas.map_or(DEFAULT_WIDTH, |c| c.width),
+                16..=3840,
+            )?,
+            height: ranged(
+                "video.height",
+                v.height,
+                canvas.map_or(DEFAULT_HEIGHT, |c| c.height),
+                16..=3840,
+            )?,
             fps: ranged("video.fps", v.fps, DEFAULT_FPS, 1..=60)?,
             bitrate_kbps: ranged("video.bitrate_kbps", v.bitrate_kbps, DEFAULT_VIDEO_KBPS, 100..=50_000)?,
             keyframe_interval_s: ranged(
@@ -192,7 +195,7 @@ impl TryFrom<BroadcastRequest> for BroadcastSpec {
         let outputs = validate_outputs(req.outputs)?;
         Ok(Self {
             source,
-            template,
+            layout,
             video,
             audio,
             outputs,
@@ -245,7 +248,7 @@ mod tests {
 
     fn spec(json: &str) -> Result<BroadcastSpec, SpecError> {
         let req: BroadcastRequest = serde_json::from_str(json).expect("request parses");
-        BroadcastSpec::try_from(req)
+        BroadcastSpec::from_request(req, &Templates::builtin())
     }
 
     #[test]
@@ -253,7 +256,7 @@ mod tests {
         let s = spec(r#"{"source":{"kind":"room","room":"demo"},"outputs":[{"kind":"hls"}]}"#).unwrap();
         assert_eq!(s.video.width, DEFAULT_WIDTH);
         assert_eq!(s.video.fps, DEFAULT_FPS);
-        assert_eq!(s.template, "grid");
+        assert_eq!(s.layout.template, "grid");
         assert!(matches!(
             s.outputs[0],
             OutputSpec::Hls {

@@ -61,6 +61,8 @@ pub struct OutputStatus {
 pub struct ParticipantStatus {
     pub id: String,
     pub name: String,
+    pub on_screen: bool,
+    pub speaking: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +76,8 @@ pub struct BroadcastStatus {
     pub video: VideoSpec,
     pub audio: AudioSpec,
     pub participants: Vec<ParticipantStatus>,
+    /// Who holds the floor (active speaker), if anyone spoke yet.
+    pub speaker: Option<String>,
     pub outputs: Vec<OutputStatus>,
     pub created_at_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,8 +120,11 @@ impl SharedStatus {
         }
     }
 
-    pub fn set_participants(&self, participants: Vec<ParticipantStatus>) {
-        self.0.lock().unwrap().participants = participants;
+    pub fn set_scene(&self, participants: Vec<ParticipantStatus>, speaker: Option<String>, layout: serde_json::Value) {
+        let mut s = self.0.lock().unwrap();
+        s.participants = participants;
+        s.speaker = speaker;
+        s.layout = layout;
     }
 
     pub fn update_output(&self, id: &str, f: impl FnOnce(&mut OutputStatus)) {
@@ -148,6 +155,7 @@ mod tests {
             },
             audio: AudioSpec { bitrate_kbps: 1 },
             participants: vec![],
+            speaker: None,
             outputs: vec![],
             created_at_ms: 0,
             live_at_ms: None,

@@ -4,7 +4,7 @@
 //! subscriber appsrcs are leaky.
 
 use gst::prelude::*;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,6 +27,8 @@ pub struct Tap {
     state: Arc<Mutex<TapState>>,
     /// Wall-clock milliseconds of the last decoded buffer; a watchdog reads it.
     last_buffer_ms: Arc<AtomicU64>,
+    /// RMS of the last audio buffer (f32 bits, 0..1 of full scale), for active-speaker detection.
+    level: Arc<AtomicU32>,
 }
 
 /// Removes the subscription when dropped.
@@ -57,6 +59,11 @@ impl Tap {
 
     pub fn last_buffer_ms(&self) -> u64 {
         self.last_buffer_ms.load(Ordering::Relaxed)
+    }
+
+    /// RMS level of the latest audio buffer, 0..1 (0 for video taps or silence).
+    pub fn level(&self) -> f32 {
+        f32::from_bits(self.level.load(Ordering::Relaxed))
     }
 
     pub fn subscribe(&self, appsrc: gst_app::AppSrc) -> Subscription {
@@ -100,6 +107,13 @@ impl Tap {
         else {
             return;
         };
+        if sample
+            .caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("audio/")))
+            .unwrap_or(false)
+        {
+            self.level.store(rms_s16(buffer).to_bits(), Ordering::Relaxed);
+        }
         let mut state = self.state.lock().unwrap();
         if let Some(caps) = sample.caps() {
             if state.caps.as_ref() != Some(&caps.to_owned()) {
@@ -131,5 +145,20 @@ impl Tap {
             // Errors mean the subscriber is shutting down; it unsubscribes itself.
             let _ = sub.appsrc.push_buffer(out);
         }
+    }
+}
+
+/// RMS of interleaved S16 samples, 0..1 of full scale (the mix format of every participant's audio).
+fn rms_s16(buffer: &gst::BufferRef) -> f32 {
+    let Ok(map) = buffer.map_readable() else { return 0.0 };
+    let samples = map
+        .as_slice()
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0);
+    let (sum, n) = samples.fold((0.0f32, 0usize), |(s, n), v| (s + v * v, n + 1));
+    if n == 0 {
+        0.0
+    } else {
+        (sum / n as f32).sqrt()
     }
 }

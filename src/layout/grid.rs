@@ -5,17 +5,61 @@ use super::{Canvas, Rect};
 /// Aspect of the participants' video we plan tiles for; other aspects are letterboxed inside their tile.
 const TILE_ASPECT: f64 = 16.0 / 9.0;
 
+/// How tiles flow inside an area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    /// Balanced rows and columns.
+    Grid,
+    /// One row.
+    Row,
+    /// One column.
+    Column,
+}
+
 /// Lays out `count` equal tiles on `canvas` with `gap` pixels between and around them.
 /// Rows are filled left to right; a last row that is not full is centred.
 pub fn grid(count: usize, canvas: Canvas, gap: i32) -> Vec<Rect> {
+    flow_in(
+        count,
+        Rect {
+            x: 0,
+            y: 0,
+            w: canvas.width,
+            h: canvas.height,
+        },
+        gap,
+        Flow::Grid,
+    )
+}
+
+/// Lays out `count` equal 16:9 tiles inside `area`, centred, with `gap` pixels between and around them.
+pub fn flow_in(count: usize, area: Rect, gap: i32, flow: Flow) -> Vec<Rect> {
+    cells_in(count, area, gap, flow, true)
+}
+
+/// Like `flow_in`; with `keep_aspect` false the tiles fill their cells whatever their shape (for cropping).
+pub fn cells_in(count: usize, area: Rect, gap: i32, flow: Flow, keep_aspect: bool) -> Vec<Rect> {
     if count == 0 {
         return Vec::new();
     }
-    let (cols, rows) = best_shape(count, canvas, gap);
+    let canvas = Canvas {
+        width: area.w,
+        height: area.h,
+    };
+    let (cols, rows) = match flow {
+        Flow::Grid => best_shape(count, canvas, gap),
+        Flow::Row => (count, 1),
+        Flow::Column => (1, count),
+    };
     let cell_w = (canvas.width - gap * (cols as i32 + 1)) / cols as i32;
     let cell_h = (canvas.height - gap * (rows as i32 + 1)) / rows as i32;
-    let (tile_w, tile_h) = fit_aspect(cell_w, cell_h);
-    // Centre the whole block of tiles on the canvas.
+    let (tile_w, tile_h) = if keep_aspect {
+        fit_aspect(cell_w, cell_h)
+    } else {
+        (cell_w.max(2) & !1, cell_h.max(2) & !1)
+    };
+    // Centre the whole block of tiles in the area.
     let block_h = rows as i32 * tile_h + (rows as i32 - 1) * gap;
     let top = (canvas.height - block_h) / 2;
 
@@ -27,8 +71,8 @@ pub fn grid(count: usize, canvas: Canvas, gap: i32) -> Vec<Rect> {
             let row_w = in_row * tile_w + (in_row - 1) * gap;
             let left = (canvas.width - row_w) / 2;
             Rect {
-                x: left + col as i32 * (tile_w + gap),
-                y: top + row as i32 * (tile_h + gap),
+                x: area.x + left + col as i32 * (tile_w + gap),
+                y: area.y + top + row as i32 * (tile_h + gap),
                 w: tile_w,
                 h: tile_h,
             }

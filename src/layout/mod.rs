@@ -1,8 +1,12 @@
 //! Layout maths: participants + canvas -> tile rectangles. Pure code, no GStreamer.
 
+pub mod engine;
 mod grid;
+pub mod order;
+pub mod preview;
+pub mod template;
 
-pub use grid::grid;
+pub use grid::{cells_in, flow_in, grid, Flow};
 
 /// Pixels between tiles and around them.
 pub const TILE_GAP: i32 = 8;

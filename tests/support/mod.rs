@@ -208,5 +208,7 @@ pub fn rerun_in_loopback_namespace(test_name: &str) -> bool {
 
 /// Path of a file under tests/browser (the Playwright scripts).
 pub fn browser_script(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser")
+        .join(name)
 }

@@ -1,0 +1,90 @@
+//! The single encode of a broadcast: live backgrounds keep the mixers producing, x264 and AAC encode once.
+
+use crate::broadcast::spec::{AudioSpec, VideoSpec};
+use crate::call::decode::MIX_AUDIO_CAPS;
+use crate::gst_util::{add_and_link, make, make_with};
+use anyhow::{Context, Result};
+use gst::prelude::*;
+
+fn raw_video_caps(video: &VideoSpec) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", video.width as i32)
+        .field("height", video.height as i32)
+        .field("framerate", gst::Fraction::new(video.fps as i32, 1))
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        .build()
+}
+
+fn capsfilter(caps: gst::Caps) -> Result<gst::Element> {
+    let filter = make("capsfilter")?;
+    filter.set_property("caps", caps);
+    Ok(filter)
+}
+
+fn encoded_sink(name: &str) -> gst_app::AppSink {
+    gst_app::AppSink::builder()
+        .name(name)
+        .sync(false)
+        .enable_last_sample(false)
+        .build()
+}
+
+/// Background (keeps the compositor producing with zero participants) -> compositor -> x264 -> appsink.
+pub fn build_video(pipeline: &gst::Pipeline, compositor: &gst::Element, video: &VideoSpec) -> Result<gst_app::AppSink> {
+    let background = make_with("videotestsrc", &[("is-live", "true"), ("pattern", "solid-color")])?;
+    background.set_property("name", BACKGROUND);
+    background.set_property("foreground-color", 0xff00_0000u32);
+    let background_caps = capsfilter(raw_video_caps(video))?;
+    add_and_link(pipeline, &[&background, &background_caps])?;
+    pipeline.add(compositor)?;
+    let bg_pad = compositor.request_pad_simple("sink_%u").context("compositor pad")?;
+    bg_pad.set_property("zorder", 0u32);
+    background_caps
+        .static_pad("src")
+        .expect("capsfilter src")
+        .link(&bg_pad)?;
+
+    let out_caps = capsfilter(raw_video_caps(video))?;
+    let encoder = make("x264enc")?;
+    encoder.set_property_from_str("tune", "zerolatency");
+    encoder.set_property_from_str("speed-preset", "veryfast");
+    encoder.set_property_from_str("pass", "cbr");
+    encoder.set_property("bitrate", video.bitrate_kbps);
+    encoder.set_property("key-int-max", video.fps * video.keyframe_interval_s);
+    encoder.set_property("bframes", 0u32);
+    let h264_caps = capsfilter(
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "byte-stream")
+            .field("alignment", "au")
+            .build(),
+    )?;
+    // SPS/PPS before every keyframe: outputs that (re)start mid-stream can decode from their first frame.
+    let parse = make_with("h264parse", &[("config-interval", "-1")])?;
+    let sink = encoded_sink("video-out");
+    add_and_link(pipeline, &[&out_caps, &encoder, &h264_caps, &parse, sink.upcast_ref()])?;
+    compositor.link(&out_caps)?;
+    Ok(sink)
+}
+
+/// Silence (keeps the mixer producing) -> audiomixer -> AAC-LC 48 kHz stereo -> appsink.
+pub fn build_audio(pipeline: &gst::Pipeline, audiomixer: &gst::Element, audio: &AudioSpec) -> Result<gst_app::AppSink> {
+    let silence = make_with(
+        "audiotestsrc",
+        &[("is-live", "true"), ("wave", "silence"), ("samplesperbuffer", "960")],
+    )?;
+    let silence_caps = capsfilter(MIX_AUDIO_CAPS.parse()?)?;
+    let mixed_caps = capsfilter(MIX_AUDIO_CAPS.parse()?)?;
+    let convert = make("audioconvert")?;
+    let encoder = make("avenc_aac")?;
+    encoder.set_property("bitrate", i32::try_from(audio.bitrate_kbps * 1000)?);
+    let parse = make("aacparse")?;
+    let sink = encoded_sink("audio-out");
+    add_and_link(pipeline, &[&silence, &silence_caps, audiomixer])?;
+    add_and_link(pipeline, &[&mixed_caps, &convert, &encoder, &parse, sink.upcast_ref()])?;
+    audiomixer.link(&mixed_caps)?;
+    Ok(sink)
+}
+
+/// Name of the background source, whose colour follows the layout template.
+pub const BACKGROUND: &str = "background";

@@ -1,0 +1,71 @@
+//! The mixer pipeline: participants' decoded tracks in (appsrcs), one compositor and one audiomixer, one encode,
+//! and the encoded tracks out through two appsinks to the outputs.
+
+mod encode;
+mod tile;
+
+pub use tile::{Tile, TileLook};
+
+use crate::broadcast::spec::{AudioSpec, VideoSpec};
+use crate::call::participant::Participant;
+use anyhow::{Context, Result};
+use gst::prelude::*;
+use std::sync::Arc;
+
+/// Extra time the mixers wait for participants' media beyond their jitter buffers (decode, scheduling).
+const MIX_MARGIN_MS: u64 = 60;
+
+pub struct Mixer {
+    pub pipeline: gst::Pipeline,
+    compositor: gst::Element,
+    audiomixer: gst::Element,
+    background: gst::Element,
+    pub video_out: gst_app::AppSink,
+    pub audio_out: gst_app::AppSink,
+    /// Latency we tell the mixers a participant's media has when it reaches them.
+    input_latency: gst::ClockTime,
+}
+
+impl Mixer {
+    pub fn new(video: &VideoSpec, audio: &AudioSpec, participant_latency_ms: u32) -> Result<Self> {
+        let pipeline = gst::Pipeline::with_name("mixer");
+        let compositor = crate::gst_util::make("compositor")?;
+        compositor.set_property("ignore-inactive-pads", true);
+        let audiomixer = crate::gst_util::make("audiomixer")?;
+        audiomixer.set_property("ignore-inactive-pads", true);
+        let video_out = encode::build_video(&pipeline, &compositor, video)?;
+        let audio_out = encode::build_audio(&pipeline, &audiomixer, audio)?;
+        let background = pipeline.by_name(encode::BACKGROUND).context("background source")?;
+        Ok(Self {
+            pipeline,
+            compositor,
+            audiomixer,
+            background,
+            video_out,
+            audio_out,
+            input_latency: gst::ClockTime::from_mseconds(u64::from(participant_latency_ms) + MIX_MARGIN_MS),
+        })
+    }
+
+    pub fn play(&self) -> Result<()> {
+        self.pipeline
+            .set_state(gst::State::Playing)
+            .context("starting the mixer pipeline")?;
+        Ok(())
+    }
+
+    /// Canvas colour behind the tiles, 0xRRGGBB.
+    pub fn set_background(&self, rgb: u32) {
+        self.background.set_property("foreground-color", 0xff00_0000 | rgb);
+    }
+
+    /// Adds a participant's video and audio to the mix; the tile stays hidden until `Tile::show`.
+    pub fn attach(&self, participant: Arc<Participant>) -> Result<Tile> {
+        Tile::attach(self, participant)
+    }
+
+    /// Removes a participant without a glitch: stop its input, release the mixer pads, then remove elements.
+    pub fn detach(&self, tile: Tile) {
+        tile.detach(self);
+    }
+}

@@ -1,0 +1,198 @@
+//! One participant inside the mixer: `appsrc ! videocrop ! textoverlay` into a compositor pad, and an appsrc
+//! into an audiomixer pad. Placement, cropping (fill) and the name label are set live.
+
+use super::Mixer;
+use crate::call::participant::Participant;
+use crate::call::tap::Subscription;
+use crate::gst_util::make;
+use crate::layout::template::Fit;
+use crate::layout::Rect;
+use anyhow::{Context, Result};
+use gst::prelude::*;
+use std::sync::Arc;
+
+/// How a tile looks now; `rect: None` hides it (still heard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileLook {
+    pub rect: Option<Rect>,
+    pub z: u32,
+    pub fit: Fit,
+    pub label: bool,
+}
+
+pub struct Tile {
+    pub participant: Arc<Participant>,
+    video_src: gst_app::AppSrc,
+    crop: gst::Element,
+    label: gst::Element,
+    video_pad: gst::Pad,
+    audio_src: gst_app::AppSrc,
+    audio_pad: gst::Pad,
+    subscriptions: Vec<Subscription>,
+    /// The crop applied last, so an unchanged one is not set again (a change renegotiates caps).
+    last_crop: std::sync::Mutex<[i32; 4]>,
+}
+
+fn input_src(mixer: &Mixer, name: String, max_buffers: u64) -> gst_app::AppSrc {
+    let src = gst_app::AppSrc::builder()
+        .name(name)
+        .format(gst::Format::Time)
+        .is_live(true)
+        .min_latency(mixer.input_latency.nseconds() as i64)
+        .max_buffers(max_buffers)
+        .build();
+    src.set_property_from_str("leaky-type", "downstream");
+    src
+}
+
+/// Left, right, top, bottom pixels to crop from a `src_w`x`src_h` picture so it fills a tile of `rect`'s shape.
+pub fn fill_crop(src_w: i32, src_h: i32, rect: Rect) -> [i32; 4] {
+    if src_w <= 0 || src_h <= 0 || rect.w <= 0 || rect.h <= 0 {
+        return [0; 4];
+    }
+    let (sw, sh, tw, th) = (i64::from(src_w), i64::from(src_h), i64::from(rect.w), i64::from(rect.h));
+    if sw * th > tw * sh {
+        let keep = (sh * tw / th) as i32;
+        let side = (src_w - keep) / 2;
+        [side, src_w - keep - side, 0, 0]
+    } else {
+        let keep = (sw * th / tw) as i32;
+        let side = (src_h - keep) / 2;
+        [0, 0, side, src_h - keep - side]
+    }
+}
+
+impl Tile {
+    pub(super) fn attach(mixer: &Mixer, participant: Arc<Participant>) -> Result<Self> {
+        let video_src = input_src(mixer, format!("video-{}", participant.id), 3);
+        let audio_src = input_src(mixer, format!("audio-{}", participant.id), 10);
+        let crop = make("videocrop")?;
+        let label = make("textoverlay")?;
+        label.set_property("text", participant.name.as_str());
+        label.set_property_from_str("valignment", "bottom");
+        label.set_property_from_str("halignment", "left");
+        label.set_property("shaded-background", true);
+        label.set_property("font-desc", "Sans Bold 14");
+        label.set_property("silent", true);
+        let elements: [&gst::Element; 4] = [video_src.upcast_ref(), &crop, &label, audio_src.upcast_ref()];
+        mixer.pipeline.add_many(elements)?;
+        gst::Element::link_many([video_src.upcast_ref(), &crop, &label])?;
+        let video_pad = mixer
+            .compositor
+            .request_pad_simple("sink_%u")
+            .context("compositor pad")?;
+        video_pad.set_property("alpha", 0.0f64);
+        let audio_pad = mixer
+            .audiomixer
+            .request_pad_simple("sink_%u")
+            .context("audiomixer pad")?;
+        label.static_pad("src").expect("textoverlay src").link(&video_pad)?;
+        audio_src.static_pad("src").expect("appsrc src").link(&audio_pad)?;
+        for element in elements {
+            element.sync_state_with_parent()?;
+        }
+        let subscriptions = vec![
+            participant.video.subscribe(video_src.clone()),
+            participant.audio.subscribe(audio_src.clone()),
+        ];
+        Ok(Self {
+            participant,
+            video_src,
+            crop,
+            label,
+            video_pad,
+            audio_src,
+            audio_pad,
+            subscriptions,
+            last_crop: std::sync::Mutex::new([0; 4]),
+        })
+    }
+
+    /// The participant's picture size, once known.
+    fn source_size(&self) -> Option<(i32, i32)> {
+        let caps = self.participant.video.caps()?;
+        let s = caps.structure(0)?;
+        Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?))
+    }
+
+    pub fn show(&self, look: &TileLook) {
+        let Some(rect) = look.rect else {
+            self.video_pad.set_property("alpha", 0.0f64);
+            self.label.set_property("silent", true);
+            return;
+        };
+        let crop = match (look.fit, self.source_size()) {
+            (Fit::Fill, Some((w, h))) => fill_crop(w, h, rect),
+            _ => [0; 4],
+        };
+        let mut last = self.last_crop.lock().unwrap();
+        if *last != crop {
+            for (name, value) in ["left", "right", "top", "bottom"].iter().zip(crop) {
+                self.crop.set_property(name, value);
+            }
+            *last = crop;
+        }
+        drop(last);
+        let policy = if look.fit == Fit::Fit {
+            "keep-aspect-ratio"
+        } else {
+            "none"
+        };
+        self.video_pad.set_property_from_str("sizing-policy", policy);
+        self.video_pad.set_property("xpos", rect.x);
+        self.video_pad.set_property("ypos", rect.y);
+        self.video_pad.set_property("width", rect.w);
+        self.video_pad.set_property("height", rect.h);
+        // The background is z 0.
+        self.video_pad.set_property("zorder", look.z + 1);
+        self.video_pad.set_property("alpha", 1.0f64);
+        self.label.set_property("silent", !look.label);
+    }
+
+    pub(super) fn detach(self, mixer: &Mixer) {
+        drop(self.subscriptions);
+        let elements: [&gst::Element; 4] = [
+            self.video_src.upcast_ref(),
+            &self.crop,
+            &self.label,
+            self.audio_src.upcast_ref(),
+        ];
+        for element in elements {
+            let _ = element.set_state(gst::State::Null);
+        }
+        mixer.compositor.release_request_pad(&self.video_pad);
+        mixer.audiomixer.release_request_pad(&self.audio_pad);
+        let _ = mixer.pipeline.remove_many(elements);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_crop;
+    use crate::layout::Rect;
+
+    #[test]
+    fn crop_fills_the_tile_shape() {
+        let square = Rect {
+            x: 0,
+            y: 0,
+            w: 100,
+            h: 100,
+        };
+        assert_eq!(fill_crop(640, 360, square), [140, 140, 0, 0]);
+        let wide = Rect {
+            x: 0,
+            y: 0,
+            w: 320,
+            h: 90,
+        };
+        assert_eq!(fill_crop(640, 360, wide), [0, 0, 90, 90]);
+        let same = Rect {
+            x: 0,
+            y: 0,
+            w: 320,
+            h: 180,
+        };
+        assert_eq!(fill_crop(640, 360, same), [0, 0, 0, 0]);
+    }
+}
