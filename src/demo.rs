@@ -61,12 +61,19 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let mut publishers = Vec::new();
     for i in 0..args.participants {
         let (pattern, tone) = LOOKS[i % LOOKS.len()];
-        let child = tokio::process::Command::new(&exe)
+        let mut command = tokio::process::Command::new(&exe);
+        command
             .args(["publish", "--whip", &whip, "--name", &format!("Guest {}", i + 1)])
             .args(["--pattern", pattern, "--tone", &tone.to_string()])
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting a synthetic participant")?;
+            .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe; it makes the participant exit with us even if we are SIGKILLed.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = command.spawn().context("starting a synthetic participant")?;
         publishers.push(child);
     }
     let status = broadcasts.start(spec);

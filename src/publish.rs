@@ -43,11 +43,33 @@ pub struct PublishArgs {
     /// Frequency of the test tone; 0 for silence.
     #[arg(long, default_value_t = 440.0)]
     pub tone: f64,
+    /// Start silent; each line `on` or `off` on standard input switches the tone (to script who speaks).
+    #[arg(long)]
+    pub tone_on_stdin: bool,
     #[arg(long, value_enum, default_value_t = Codec::Vp8)]
     pub codec: Codec,
     /// Local address for ICE.
     #[arg(long, default_value = "127.0.0.1")]
     pub ice_address: String,
+}
+
+const TONE: &str = "tone";
+const TONE_VOLUME: f64 = 0.3;
+
+/// Switches the tone on and off from lines on standard input.
+fn follow_stdin_tone(pipeline: &gst::Pipeline) {
+    let Some(tone) = pipeline.by_name(TONE) else { return };
+    tokio::spawn(async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            match line.trim() {
+                "on" => tone.set_property("volume", TONE_VOLUME),
+                "off" => tone.set_property("volume", 0.0f64),
+                other => eprintln!("ignoring `{other}` on stdin (on | off)"),
+            }
+        }
+    });
 }
 
 const OPUS_RTP_CAPS: &str =
@@ -144,9 +166,10 @@ fn video_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Ele
 
 fn audio_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Element> {
     let src = make_with("audiotestsrc", &[("is-live", "true")])?;
+    src.set_property("name", TONE);
     if args.tone > 0.0 {
         src.set_property("freq", args.tone);
-        src.set_property("volume", 0.3f64);
+        src.set_property("volume", if args.tone_on_stdin { 0.0 } else { TONE_VOLUME });
     } else {
         src.set_property_from_str("wave", "silence");
     }
@@ -215,6 +238,9 @@ pub async fn run(args: PublishArgs) -> Result<()> {
     let (pipeline, webrtc) = build(&args)?;
     pipeline.set_state(gst::State::Playing).context("starting publisher")?;
     wait_for_track_caps(&webrtc).await?;
+    if args.tone_on_stdin {
+        follow_stdin_tone(&pipeline);
+    }
     let name = args.name.clone().unwrap_or_else(|| "callcast publisher".into());
     let failed = std::sync::Arc::new(tokio::sync::Mutex::new(None::<String>));
     let until = {

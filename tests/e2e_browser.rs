@@ -46,7 +46,7 @@ fn demo_plays_in_a_browser() {
     let watch_url = read_until(&mut demo, Duration::from_secs(20), |line| {
         line.strip_prefix("watch it at ").map(str::to_string)
     });
-    let _demo = KillOnDrop(demo);
+    let mut demo = KillOnDrop(demo);
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-watch.png");
     let out = Command::new("node")
         .arg(browser_script("screenshot.mjs"))
@@ -60,6 +60,11 @@ fn demo_plays_in_a_browser() {
     );
     let result: Value = serde_json::from_slice(&out.stdout).expect("json from screenshot.mjs");
     assert!(result["currentTime"].as_f64().unwrap_or(0.0) > 3.0, "{result}");
+    // SIGTERM: the demo stops its broadcast and its synthetic participants before exiting.
+    let exit = demo
+        .signal_and_wait("TERM", Duration::from_secs(10))
+        .expect("demo exits on SIGTERM");
+    assert!(exit.success(), "demo exit status {exit}");
 }
 
 #[test]

@@ -16,7 +16,9 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         }
         let message = strip_position(&inner.to_string());
         // serde reports an unknown `kind` tag at the enum itself; point at the tag.
-        let field = if message.contains("unknown variant") || message.contains("missing field `kind`") {
+        let field = if is_tagged_enum(&path)
+            && (message.contains("unknown variant") || message.contains("missing field `kind`"))
+        {
             join(&path, "kind")
         } else if let Some(name) = missing_field(&message) {
             join(&path, name)
@@ -27,6 +29,11 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::bad_request(field, message)
     })
+}
+
+/// Our `kind`-tagged enums: `source` and each `outputs[i]`; serde reports their tag errors at the enum itself.
+fn is_tagged_enum(path: &str) -> bool {
+    path == "source" || (path.starts_with("outputs[") && path.ends_with(']'))
 }
 
 fn join(path: &str, field: &str) -> String {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 /// Level (RMS, 0..1 of full scale) below which nobody is speaking: about -40 dBFS.
 pub const SPEAKING_LEVEL: f32 = 0.01;
-pub const HOLD: Duration = Duration::from_millis(1000);
+pub const HOLD: Duration = Duration::from_millis(900);
 
 #[derive(Debug, Default)]
 pub struct SpeakerTracker {
@@ -85,7 +85,7 @@ mod tests {
         let at = |ms| t0 + Duration::from_millis(ms);
         assert!(!s.update(at(0), &levels(&["a"])));
         assert!(!s.update(at(500), &levels(&["a"])));
-        assert!(s.update(at(1000), &levels(&["a"])));
+        assert!(s.update(at(900), &levels(&["a"])));
         assert_eq!(s.current(), Some("a"));
         // b coughs for 300 ms: no change.
         assert!(!s.update(at(1100), &levels(&["b"])));

@@ -68,27 +68,35 @@ impl Frame {
 
 /// Decodes the last video frame of `input` (a segment or recording) at `width`x`height`.
 pub fn last_frame(input: &Path, width: usize, height: usize) -> Option<Frame> {
+    decode_last_frame(input, width, height).ok()
+}
+
+/// Like `last_frame`, saying why it failed.
+pub fn decode_last_frame(input: &Path, width: usize, height: usize) -> Result<Frame, String> {
     // image2 with -update rewrites one file per frame: what remains is the last frame, as binary PPM.
-    let out_dir = tempfile::tempdir().ok()?;
+    let out_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let ppm = out_dir.path().join("last.ppm");
-    let status = Command::new("ffmpeg")
+    let out = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-i"])
         .arg(input)
         .args(["-update", "1", "-pix_fmt", "rgb24"])
         .arg(&ppm)
-        .status()
-        .ok()?;
-    if !status.success() {
-        return None;
-    }
-    let bytes = std::fs::read(&ppm).ok()?;
+        .output()
+        .map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(&ppm).map_err(|e| {
+        format!(
+            "{}: no frame ({e}): {}",
+            input.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
     let size = width * height * 3;
     // P6 header: "P6\n<w> <h>\n255\n" then the pixels; the pixels are the last `size` bytes.
     if bytes.len() < size || !bytes.starts_with(b"P6") {
-        return None;
+        return Err(format!("{}: frame is not {width}x{height}", input.display()));
     }
     let rgb = bytes[bytes.len() - size..].to_vec();
-    Some(Frame { width, height, rgb })
+    Ok(Frame { width, height, rgb })
 }
 
 /// True when `pixel` is within `tolerance` of `expected` on every channel.

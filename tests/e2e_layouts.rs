@@ -1,0 +1,274 @@
+//! Layout templates end to end: every shipped template and every live switch shows the expected colours at
+//! the expected tiles, switching never gaps the output, bad changes are refused without touching the air,
+//! and the speaker template follows who talks.
+
+mod support;
+
+use callcast::layout::engine::{place, Scene};
+use callcast::layout::template::Templates;
+use callcast::layout::Canvas;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::media::{close_to, decode_last_frame, max_gap, video_pts, Frame};
+use support::{get_json, http, publish, wait_for, KillOnDrop, Server, CALLCAST};
+
+const W: i32 = 640;
+const H: i32 = 360;
+const CANVAS: Canvas = Canvas { width: W, height: H };
+
+fn colour(name: &str) -> [u8; 3] {
+    match name {
+        "red" | "alice" => [255, 0, 0],
+        "green" => [0, 255, 0],
+        "blue" | "bob" => [0, 0, 255],
+        "yellow" => [255, 255, 0],
+        other => panic!("unexpected participant {other}"),
+    }
+}
+
+fn newest_frame(playlist: &Path) -> Result<Frame, String> {
+    let text = std::fs::read_to_string(playlist).map_err(|e| format!("playlist: {e}"))?;
+    let dir = playlist.parent().expect("dir");
+    let newest: PathBuf = dir.join(text.lines().rfind(|l| l.ends_with(".ts")).ok_or("no segment yet")?);
+    decode_last_frame(&newest, W as usize, H as usize)
+}
+
+/// Checks the newest frame against the placement the layout engine computes for the broadcast's status.
+fn frame_matches(status: &Value, playlist: &Path, templates: &Templates) -> Result<(), String> {
+    let layout = &status["layout"];
+    let template = templates
+        .get(layout["template"].as_str().ok_or("no template")?)
+        .ok_or("unknown template")?;
+    let participants = status["participants"].as_array().ok_or("no participants")?;
+    let name_of = |id: &str| -> String {
+        participants
+            .iter()
+            .find(|p| p["id"] == id)
+            .and_then(|p| p["name"].as_str())
+            .unwrap_or("?")
+            .to_string()
+    };
+    let scene = Scene {
+        order: participants
+            .iter()
+            .filter_map(|p| p["id"].as_str().map(str::to_string))
+            .collect(),
+        speaker: status["speaker"].as_str().map(str::to_string),
+        pin: layout["pin"].as_str().map(str::to_string),
+    };
+    let placed = place(template, CANVAS, &scene);
+    let frame = newest_frame(playlist)?;
+    for p in &placed {
+        let (x, y) = p.rect.center();
+        let covered = placed
+            .iter()
+            .any(|o| o.z > p.z && o.rect.overlaps(&callcast::layout::Rect { x, y, w: 1, h: 1 }));
+        if covered {
+            continue;
+        }
+        let (name, pixel) = (name_of(&p.id), frame.pixel(x, y));
+        if !close_to(pixel, colour(&name), 60) {
+            let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("layout-{}.png", template.name));
+            frame.save_png(&shot);
+            return Err(format!(
+                "{}: {name} expected at {x},{y}, found {pixel:?} ({})",
+                template.name,
+                shot.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn patch(server: &Server, id: &str, body: Value) -> (u16, Value) {
+    let r = http()
+        .patch(server.url(&format!("/v1/broadcasts/{id}")))
+        .json(&body)
+        .send()
+        .expect("PATCH");
+    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+}
+
+fn start(server: &Server, room: &str, template: &str) -> (String, String, PathBuf) {
+    let r = http()
+        .post(server.url("/v1/broadcasts"))
+        .json(&json!({
+            "source": {"kind": "room", "room": room},
+            "layout": {"template": template},
+            "video": {"width": W, "height": H, "keyframe_interval_s": 1},
+            "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 600}],
+        }))
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().expect("json")["id"].as_str().expect("id").to_string();
+    let playlist = server
+        .data_dir
+        .path()
+        .join(format!("data/broadcasts/{id}/hls/index.m3u8"));
+    (server.url(&format!("/v1/broadcasts/{id}")), id, playlist)
+}
+
+#[test]
+fn every_template_and_live_switches() {
+    let templates = Templates::builtin();
+    let server = Server::start(&[]);
+    let whip = server.whip_url("layouts");
+    let _publishers: Vec<KillOnDrop> = ["red", "green", "blue", "yellow"]
+        .iter()
+        .map(|n| {
+            let [r, g, b] = colour(n);
+            publish(&whip, n, &format!("color:{r:02x}{g:02x}{b:02x}"))
+        })
+        .collect();
+    let (status_url, id, playlist) = start(&server, "layouts", "grid");
+    let status = wait_for("4 participants on screen", Duration::from_secs(20), || {
+        let s = get_json(&status_url);
+        (s["participants"].as_array()?.len() == 4).then_some(s)
+    });
+    let blue = status["participants"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "blue"))
+        .and_then(|p| p["id"].as_str())
+        .expect("blue")
+        .to_string();
+
+    for template in ["grid", "speaker", "single", "pip", "side-by-side", "portrait"] {
+        let switched = Instant::now();
+        let (code, body) = patch(&server, &id, json!({"layout": {"template": template, "pin": blue}}));
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["layout"]["template"], template);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let Err(e) = frame_matches(&get_json(&status_url), &playlist, &templates) else {
+                break;
+            };
+            assert!(Instant::now() < deadline, "{template} never showed: {e}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        println!("{template}: on air {:?} after the PATCH", switched.elapsed());
+    }
+
+    // Bad changes are refused and change nothing.
+    for (body, field) in [
+        (json!({"layout": {"template": "nope"}}), "layout.template"),
+        (json!({"layout": {"max_tiles": 0}}), "layout.max_tiles"),
+        (json!({"layout": {"sort": "loudest"}}), "layout.sort"),
+        (json!({}), "layout"),
+        (json!({"layout": {"template": "grid"}, "colour": "red"}), "colour"),
+    ] {
+        let (code, reply) = patch(&server, &id, body.clone());
+        assert_eq!((code, reply["field"].as_str()), (400, Some(field)), "{body}: {reply}");
+    }
+    assert_eq!(get_json(&status_url)["layout"]["template"], "portrait");
+
+    // Five switches within ten seconds: the output never gaps.
+    for template in ["grid", "speaker", "pip", "single", "grid"] {
+        let (code, _) = patch(&server, &id, json!({"layout": {"template": template}}));
+        assert_eq!(code, 200);
+        std::thread::sleep(Duration::from_millis(1900));
+    }
+    let segments_before = std::fs::read_to_string(&playlist)
+        .unwrap_or_default()
+        .matches(".ts")
+        .count();
+    wait_for("two more segments", Duration::from_secs(10), || {
+        (std::fs::read_to_string(&playlist).ok()?.matches(".ts").count() >= segments_before + 2).then_some(())
+    });
+    let stopped: Value = http()
+        .delete(&status_url)
+        .send()
+        .and_then(|r| r.json())
+        .expect("DELETE");
+    assert_eq!(stopped["state"], "ended");
+    let pts = video_pts(playlist.to_str().expect("path"));
+    assert!(pts.len() > 30 * 20, "only {} frames", pts.len());
+    let gap = max_gap(&pts);
+    assert!(gap < 0.1, "video gap of {gap:.3} s while switching layouts");
+}
+
+fn talker(whip: &str, name: &str, tone: &str) -> KillOnDrop {
+    let [r, g, b] = colour(name);
+    let child = Command::new(CALLCAST)
+        .args([
+            "publish",
+            "--whip",
+            whip,
+            "--name",
+            name,
+            "--tone",
+            tone,
+            "--tone-on-stdin",
+        ])
+        .args(["--pattern", &format!("color:{r:02x}{g:02x}{b:02x}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("publisher");
+    KillOnDrop(child)
+}
+
+fn say(p: &mut KillOnDrop, line: &str) {
+    let stdin = p.0.stdin.as_mut().expect("stdin");
+    writeln!(stdin, "{line}").expect("write to publisher");
+    stdin.flush().expect("flush");
+}
+
+#[test]
+fn speaker_template_follows_who_talks_without_flapping() {
+    let templates = Templates::builtin();
+    let server = Server::start(&[]);
+    let whip = server.whip_url("talk");
+    let mut alice = talker(&whip, "alice", "440");
+    let mut bob = talker(&whip, "bob", "660");
+    let (status_url, _id, playlist) = start(&server, "talk", "speaker");
+    let status = wait_for("both participants", Duration::from_secs(20), || {
+        let s = get_json(&status_url);
+        (s["participants"].as_array()?.len() == 2).then_some(s)
+    });
+    let id_of = |name: &str| -> String {
+        status["participants"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .and_then(|p| p["id"].as_str())
+            .expect("participant")
+            .to_string()
+    };
+    let (alice_id, bob_id) = (id_of("alice"), id_of("bob"));
+    let speaker_within = |who: &str, limit: Duration| -> Duration {
+        let started = Instant::now();
+        wait_for("the speaker to change", limit, || {
+            (get_json(&status_url)["speaker"].as_str() == Some(who)).then(|| started.elapsed())
+        })
+    };
+
+    say(&mut alice, "on");
+    let took = speaker_within(&alice_id, Duration::from_millis(1500));
+    println!("alice took the floor after {took:?}");
+    say(&mut alice, "off");
+    say(&mut bob, "on");
+    let took = speaker_within(&bob_id, Duration::from_millis(1500));
+    println!("bob took the floor after {took:?}");
+
+    // Alice coughs (300 ms) while Bob talks: no flapping.
+    say(&mut alice, "on");
+    std::thread::sleep(Duration::from_millis(300));
+    say(&mut alice, "off");
+    let watch_until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < watch_until {
+        assert_eq!(
+            get_json(&status_url)["speaker"].as_str(),
+            Some(bob_id.as_str()),
+            "speaker flapped on a cough"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And the picture features Bob.
+    wait_for("bob large on screen", Duration::from_secs(10), || {
+        frame_matches(&get_json(&status_url), &playlist, &templates).ok()
+    });
+}
