@@ -142,10 +142,7 @@ fn every_template_and_live_switches() {
         assert_eq!(code, 200, "{body}");
         assert_eq!(body["layout"]["template"], template);
         let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let Err(e) = frame_matches(&get_json(&status_url), &playlist, &templates) else {
-                break;
-            };
+        while let Err(e) = frame_matches(&get_json(&status_url), &playlist, &templates) {
             assert!(Instant::now() < deadline, "{template} never showed: {e}");
             std::thread::sleep(Duration::from_millis(250));
         }
