@@ -43,6 +43,9 @@ pub struct PublishArgs {
     /// Frequency of the test tone; 0 for silence.
     #[arg(long, default_value_t = 440.0)]
     pub tone: f64,
+    /// Publish audio only (no camera).
+    #[arg(long)]
+    pub no_video: bool,
     /// Start silent; each line `on` or `off` on standard input switches the tone (to script who speaks).
     #[arg(long)]
     pub tone_on_stdin: bool,
@@ -190,11 +193,17 @@ fn build(args: &PublishArgs) -> Result<(gst::Pipeline, gst::Element)> {
     };
     let webrtc = webrtc::new_webrtcbin("webrtc", &ice, 50)?;
     pipeline.add(&webrtc)?;
-    for payloader in [video_branch(&pipeline, args)?, audio_branch(&pipeline, args)?] {
+    let mut tracks: Vec<(gst::Element, gst::Caps)> = Vec::new();
+    if !args.no_video {
+        tracks.push((video_branch(&pipeline, args)?, video_rtp_caps(args.codec)));
+    }
+    tracks.push((audio_branch(&pipeline, args)?, OPUS_RTP_CAPS.parse()?));
+    for (payloader, _) in &tracks {
         payloader.link(&webrtc)?;
     }
     // Codec preferences make the offer independent of when caps reach webrtcbin.
-    for (index, caps) in [(0i32, video_rtp_caps(args.codec)), (1, OPUS_RTP_CAPS.parse()?)] {
+    for (index, (_, caps)) in tracks.into_iter().enumerate() {
+        let index = index as i32;
         let transceiver = webrtc
             .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&index])
             .context("webrtcbin made no transceiver for a track")?;

@@ -269,3 +269,51 @@ fn speaker_template_follows_who_talks_without_flapping() {
         frame_matches(&get_json(&status_url), &playlist, &templates).ok()
     });
 }
+
+#[test]
+fn audio_only_participant_gets_a_named_placeholder() {
+    let server = Server::start(&[]);
+    let whip = server.whip_url("voices");
+    let _red = publish(&whip, "red", "color:ff0000");
+    let _voice = KillOnDrop(
+        Command::new(CALLCAST)
+            .args([
+                "publish",
+                "--whip",
+                &whip,
+                "--name",
+                "voice",
+                "--no-video",
+                "--tone",
+                "500",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("publisher"),
+    );
+    let (status_url, _id, playlist) = start(&server, "voices", "grid");
+    let rgb = callcast::mix::placeholder::colour_for("voice");
+    let expected = [(rgb >> 16) as u8, (rgb >> 8) as u8, rgb as u8];
+    wait_for("red video and voice's placeholder", Duration::from_secs(20), || {
+        let status = get_json(&status_url);
+        let names: Vec<String> = status["participants"]
+            .as_array()?
+            .iter()
+            .filter_map(|p| p["name"].as_str().map(str::to_string))
+            .collect();
+        if names.len() != 2 {
+            return None;
+        }
+        let frame = newest_frame(&playlist).ok()?;
+        let tiles = callcast::layout::grid(2, CANVAS, callcast::layout::TILE_GAP);
+        names
+            .iter()
+            .zip(&tiles)
+            .all(|(n, t)| {
+                let want = if n == "voice" { expected } else { [255, 0, 0] };
+                close_to(frame.pixel(t.center().0, t.center().1), want, 40)
+            })
+            .then_some(())
+    });
+}

@@ -105,6 +105,9 @@ impl Stage {
                 tile.show(&look);
                 self.looks.insert(tile.participant.id.clone(), look);
             }
+            if look.rect.is_some() {
+                tile.keep_picture(self.mixer.running_time());
+            }
         }
     }
 

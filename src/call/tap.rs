@@ -37,6 +37,16 @@ pub struct Subscription {
     id: u64,
 }
 
+impl Subscription {
+    /// Makes the tap set its caps on the subscriber again before the next buffer (someone else changed them).
+    pub fn resend_caps(&self) {
+        let mut state = self.tap.state.lock().unwrap();
+        if let Some(sub) = state.subscribers.iter_mut().find(|s| s.id == self.id) {
+            sub.caps_sent = false;
+        }
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut state = self.tap.state.lock().unwrap();

@@ -2,6 +2,7 @@
 //! and the encoded tracks out through two appsinks to the outputs.
 
 mod encode;
+pub mod placeholder;
 mod tile;
 
 pub use tile::{Tile, TileLook};
@@ -62,6 +63,11 @@ impl Mixer {
     /// Adds a participant's video and audio to the mix; the tile stays hidden until `Tile::show`.
     pub fn attach(&self, participant: Arc<Participant>) -> Result<Tile> {
         Tile::attach(self, participant)
+    }
+
+    /// The mixer's running time now: timestamps for pictures we make ourselves.
+    pub fn running_time(&self) -> Option<gst::ClockTime> {
+        self.pipeline.current_running_time()
     }
 
     /// Removes a participant without a glitch: stop its input, release the mixer pads, then remove elements.

@@ -31,7 +31,15 @@ pub struct Tile {
     subscriptions: Vec<Subscription>,
     /// The crop applied last, so an unchanged one is not set again (a change renegotiates caps).
     last_crop: std::sync::Mutex<[i32; 4]>,
+    placeholder: (gst::Buffer, gst::Caps),
+    showing_placeholder: std::sync::atomic::AtomicBool,
+    attached_ms: u64,
 }
+
+/// A participant whose video is silent this long gets their placeholder picture.
+pub const VIDEO_TIMEOUT_MS: u64 = 3000;
+/// A new participant without any video yet gets the placeholder this soon.
+const FIRST_VIDEO_GRACE_MS: u64 = 2000;
 
 fn input_src(mixer: &Mixer, name: String, max_buffers: u64) -> gst_app::AppSrc {
     let src = gst_app::AppSrc::builder()
@@ -96,15 +104,18 @@ impl Tile {
             participant.audio.subscribe(audio_src.clone()),
         ];
         Ok(Self {
-            participant,
             video_src,
             crop,
             label,
             video_pad,
             audio_src,
             audio_pad,
+            placeholder: super::placeholder::frame(&participant.name),
             subscriptions,
             last_crop: std::sync::Mutex::new([0; 4]),
+            showing_placeholder: std::sync::atomic::AtomicBool::new(false),
+            attached_ms: crate::call::tap::now_ms(),
+            participant,
         })
     }
 
@@ -146,7 +157,40 @@ impl Tile {
         // The background is z 0.
         self.video_pad.set_property("zorder", look.z + 1);
         self.video_pad.set_property("alpha", 1.0f64);
-        self.label.set_property("silent", !look.label);
+        let placeholder = self.showing_placeholder.load(std::sync::atomic::Ordering::Relaxed);
+        // A placeholder is a colour: the name is what tells who it is.
+        self.label.set_property("silent", !(look.label || placeholder));
+    }
+
+    /// Shows the placeholder when the participant's video is silent, refreshing it about once a second
+    /// (called from the relayout tick); real video takes over as soon as it flows again.
+    pub fn keep_picture(&self, running_time: Option<gst::ClockTime>) {
+        use std::sync::atomic::Ordering;
+        let now = crate::call::tap::now_ms();
+        let last = self.participant.video.last_buffer_ms();
+        let silent = if last == 0 {
+            now.saturating_sub(self.attached_ms) > FIRST_VIDEO_GRACE_MS
+        } else {
+            now.saturating_sub(last) > VIDEO_TIMEOUT_MS
+        };
+        let was = self.showing_placeholder.swap(silent, Ordering::Relaxed);
+        if !silent {
+            if was {
+                self.label.set_property("silent", true);
+            }
+            return;
+        }
+        let Some(pts) = running_time else { return };
+        let (buffer, caps) = &self.placeholder;
+        if !was {
+            self.video_src.set_caps(Some(caps));
+            // The real video's caps must be set again when it comes back.
+            self.subscriptions[0].resend_caps();
+            self.label.set_property("silent", false);
+        }
+        let mut frame = buffer.copy();
+        frame.make_mut().set_pts(pts);
+        let _ = self.video_src.push_buffer(frame);
     }
 
     pub(super) fn detach(self, mixer: &Mixer) {
