@@ -7,6 +7,7 @@ use callcast::layout::{grid, Canvas, TILE_GAP};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use support::broadcast::participant_names;
 use support::media::{close_to, last_frame, max_gap, streams, video_pts};
 use support::nginx::NginxRtmp;
 use support::{get_json, http, publish, wait_for, Server};
@@ -72,15 +73,6 @@ fn assert_tiles(playlist: &Path, names: &[String], artifact: &Path) {
         std::thread::sleep(Duration::from_millis(300));
     }
     panic!("tiles never matched: {last}");
-}
-
-fn participant_names(status: &Value) -> Vec<String> {
-    status["participants"]
-        .as_array()
-        .expect("participants")
-        .iter()
-        .map(|p| p["name"].as_str().expect("name").to_string())
-        .collect()
 }
 
 #[test]

@@ -8,9 +8,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::broadcast::Broadcast;
 use support::janus::{Janus, ROOM, ROOM_PIN};
 use support::media::{close_to, last_frame};
-use support::{browser_script, get_json, http, publish_janus, wait_for, KillOnDrop, Server, CALLCAST};
+use support::{browser_script, get_json, publish_janus, wait_for, KillOnDrop, Server, CALLCAST};
 
 /// Reads a child's stdout lines until `pick` returns Some or the deadline passes.
 fn read_until<T>(child: &mut std::process::Child, timeout: Duration, mut pick: impl FnMut(&str) -> Option<T>) -> T {
@@ -110,25 +111,15 @@ fn browser_participant_in_a_janus_call() {
     let _browser = KillOnDrop(browser);
     let _red = publish_janus(&janus.url(), ROOM, ROOM_PIN, "red", "color:ff0000");
 
-    let response = http()
-        .post(server.url("/v1/broadcasts"))
-        .json(&json!({
+    let bc = Broadcast::start(
+        &server,
+        &json!({
             "source": {"kind": "janus", "url": janus.url(), "room": ROOM, "pin": ROOM_PIN},
             "video": {"width": 640, "height": 360, "keyframe_interval_s": 1},
             "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 30}],
-        }))
-        .send()
-        .expect("POST");
-    assert_eq!(response.status(), 201);
-    let id = response.json::<Value>().expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let status_url = server.url(&format!("/v1/broadcasts/{id}"));
-    let playlist = server
-        .data_dir
-        .path()
-        .join(format!("data/broadcasts/{id}/hls/index.m3u8"));
+        }),
+    );
+    let (status_url, playlist) = (bc.status_url.clone(), bc.playlist.clone());
 
     let expected = |name: &str| if name == "browser" { [255, 0, 255] } else { [255, 0, 0] };
     let canvas = callcast::layout::Canvas {
@@ -159,10 +150,6 @@ fn browser_participant_in_a_janus_call() {
                 .then_some(())
         },
     );
-    let stopped: Value = http()
-        .delete(&status_url)
-        .send()
-        .and_then(|r| r.json())
-        .expect("DELETE");
+    let stopped = bc.stop();
     assert_eq!(stopped["state"], "ended");
 }

@@ -7,10 +7,11 @@ use callcast::layout::{grid, Canvas, TILE_GAP};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use support::broadcast::{participant_names, Broadcast};
 use support::janus::{Janus, ROOM, ROOM_PIN};
 use support::media::{close_to, last_frame, max_gap, streams, video_pts};
 use support::nginx::NginxRtmp;
-use support::{get_json, http, publish_janus, wait_for, KillOnDrop, Server};
+use support::{get_json, publish_janus, wait_for, KillOnDrop, Server};
 
 const W: usize = 640;
 const H: usize = 360;
@@ -29,26 +30,6 @@ fn hex(rgb: [u8; 3]) -> String {
     format!("{:02x}{:02x}{:02x}", rgb[0], rgb[1], rgb[2])
 }
 
-fn segments(playlist: &Path) -> Vec<PathBuf> {
-    let text = std::fs::read_to_string(playlist).unwrap_or_default();
-    let dir = playlist.parent().expect("dir");
-    text.lines()
-        .filter(|l| l.ends_with(".ts"))
-        .map(|l| dir.join(l))
-        .collect()
-}
-
-fn names(status: &Value) -> Vec<String> {
-    status["participants"]
-        .as_array()
-        .map(|ps| {
-            ps.iter()
-                .filter_map(|p| p["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Polls until the newest segment shows the broadcast's current participants in their tiles.
 fn assert_tiles(status_url: &str, playlist: &Path, expected: usize) {
     let canvas = Canvas {
@@ -58,8 +39,8 @@ fn assert_tiles(status_url: &str, playlist: &Path, expected: usize) {
     let mut last = String::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        let names = names(&get_json(status_url));
-        let frame = segments(playlist).pop().and_then(|s| last_frame(&s, W, H));
+        let names = participant_names(&get_json(status_url));
+        let frame = segments_of(playlist).pop().and_then(|s| last_frame(&s, W, H));
         if let (true, Some(frame)) = (names.len() == expected, frame) {
             let tiles = grid(names.len(), canvas, TILE_GAP);
             let wrong: Vec<String> = names
@@ -80,22 +61,28 @@ fn assert_tiles(status_url: &str, playlist: &Path, expected: usize) {
     panic!("never saw {expected} correct tiles: {last}");
 }
 
-fn start_broadcast(server: &Server, janus: &Janus, pin: &str, outputs: Value) -> (String, String) {
-    let response = http()
-        .post(server.url("/v1/broadcasts"))
-        .json(&json!({
+fn start_broadcast(server: &Server, janus: &Janus, pin: &str, outputs: Value) -> Broadcast {
+    let bc = Broadcast::start(
+        server,
+        &json!({
             "source": {"kind": "janus", "url": janus.url(), "room": ROOM, "pin": pin},
             "video": {"width": W, "height": H, "keyframe_interval_s": 1},
             "outputs": outputs,
-        }))
-        .send()
-        .expect("POST");
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().expect("json");
-    assert!(!body.to_string().contains(pin), "pin leaked: {body}");
-    let id = body["id"].as_str().expect("id").to_string();
-    let url = server.url(&format!("/v1/broadcasts/{id}"));
-    (id, url)
+        }),
+    );
+    let status = bc.status();
+    assert!(!status.to_string().contains(pin), "pin leaked: {status}");
+    bc
+}
+
+/// Segment files of a playlist on disk.
+fn segments_of(playlist: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(playlist).unwrap_or_default();
+    let dir = playlist.parent().expect("dir");
+    text.lines()
+        .filter(|l| l.ends_with(".ts"))
+        .map(|l| dir.join(l))
+        .collect()
 }
 
 #[test]
@@ -117,16 +104,13 @@ fn janus_room_joins_leaves_kills_and_restart() {
     });
 
     let posted = Instant::now();
-    let (id, status_url) = start_broadcast(
+    let bc = start_broadcast(
         &server,
         &janus,
         ROOM_PIN,
         json!([{"kind": "rtmp", "url": nginx.url("janus")}, {"kind": "hls", "segment_seconds": 1, "window": 300}]),
     );
-    let playlist = server
-        .data_dir
-        .path()
-        .join(format!("data/broadcasts/{id}/hls/index.m3u8"));
+    let (status_url, playlist) = (bc.status_url.clone(), bc.playlist.clone());
     let first_rtmp = wait_for("first RTMP bytes at the ingest", Duration::from_secs(20), || {
         std::fs::metadata(nginx.recording("janus"))
             .ok()
@@ -134,7 +118,7 @@ fn janus_room_joins_leaves_kills_and_restart() {
             .map(|_| posted.elapsed())
     });
     let first_hls = wait_for("first HLS segment", Duration::from_secs(20), || {
-        (!segments(&playlist).is_empty()).then(|| posted.elapsed())
+        (!segments_of(&playlist).is_empty()).then(|| posted.elapsed())
     });
     println!("start: first RTMP data after {first_rtmp:?}, first HLS segment after {first_hls:?}");
     assert_tiles(&status_url, &playlist, 3);
@@ -185,11 +169,7 @@ fn janus_room_joins_leaves_kills_and_restart() {
     assert_tiles(&status_url, &playlist, 2);
     assert_eq!(get_json(&status_url)["state"], "live");
 
-    let stopped: Value = http()
-        .delete(&status_url)
-        .send()
-        .and_then(|r| r.json())
-        .expect("DELETE");
+    let stopped = bc.stop();
     assert_eq!(stopped["state"], "ended", "{stopped}");
     let gap = max_gap(&video_pts(playlist.to_str().expect("path")));
     assert!(
@@ -201,22 +181,15 @@ fn janus_room_joins_leaves_kills_and_restart() {
 }
 
 fn failure_reason(server: &Server, janus_url: &str, room: u64, pin: &str) -> String {
-    let response = http()
-        .post(server.url("/v1/broadcasts"))
-        .json(&json!({
+    let bc = Broadcast::start(
+        server,
+        &json!({
             "source": {"kind": "janus", "url": janus_url, "room": room, "pin": pin},
             "outputs": [{"kind": "hls"}],
-        }))
-        .send()
-        .expect("POST");
-    assert_eq!(response.status(), 201);
-    let id = response.json::<Value>().expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let url = server.url(&format!("/v1/broadcasts/{id}"));
+        }),
+    );
     let status = wait_for("the broadcast to fail", Duration::from_secs(8), || {
-        let s = get_json(&url);
+        let s = bc.status();
         (s["state"] == "failed").then_some(s)
     });
     status["reason"].as_str().unwrap_or("").to_string()

@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::broadcast::Broadcast;
 use support::media::{close_to, decode_last_frame, max_gap, video_pts, Frame};
 use support::{get_json, http, publish, wait_for, KillOnDrop, Server, CALLCAST};
 
@@ -93,23 +94,16 @@ fn patch(server: &Server, id: &str, body: Value) -> (u16, Value) {
 }
 
 fn start(server: &Server, room: &str, template: &str) -> (String, String, PathBuf) {
-    let r = http()
-        .post(server.url("/v1/broadcasts"))
-        .json(&json!({
+    let bc = Broadcast::start(
+        server,
+        &json!({
             "source": {"kind": "room", "room": room},
             "layout": {"template": template},
             "video": {"width": W, "height": H, "keyframe_interval_s": 1},
             "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 600}],
-        }))
-        .send()
-        .expect("POST");
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().expect("json")["id"].as_str().expect("id").to_string();
-    let playlist = server
-        .data_dir
-        .path()
-        .join(format!("data/broadcasts/{id}/hls/index.m3u8"));
-    (server.url(&format!("/v1/broadcasts/{id}")), id, playlist)
+        }),
+    );
+    (bc.status_url, bc.id, bc.playlist)
 }
 
 #[test]

@@ -4,10 +4,11 @@
 mod support;
 
 use callcast::layout::{grid, Canvas, TILE_GAP};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
+use support::broadcast::Broadcast;
 use support::media::{close_to, last_frame};
-use support::{free_port, get_json, http, wait_for, KillOnDrop, Server, CALLCAST};
+use support::{free_port, get_json, wait_for, KillOnDrop, Server, CALLCAST};
 
 const ROOM: &str = "faults";
 
@@ -23,9 +24,9 @@ fn refused_rtmp_outputs_retry_while_hls_keeps_going() {
     // Nothing listens on these ports: one plain RTMP, one RTMPS target.
     let key = "sk_live_never_print_me";
     let dead_port = free_port();
-    let response = http()
-        .post(server.url("/v1/broadcasts"))
-        .json(&json!({
+    let bc = Broadcast::start(
+        &server,
+        &json!({
             "source": {"kind": "room", "room": ROOM},
             "video": {"width": 640, "height": 360, "keyframe_interval_s": 1},
             "outputs": [
@@ -33,19 +34,9 @@ fn refused_rtmp_outputs_retry_while_hls_keeps_going() {
                 {"kind": "rtmp", "url": format!("rtmps://127.0.0.1:{dead_port}/live/{key}")},
                 {"kind": "hls", "segment_seconds": 1, "window": 30}
             ]
-        }))
-        .send()
-        .expect("POST");
-    assert_eq!(response.status(), 201);
-    let id = response.json::<Value>().expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let status_url = server.url(&format!("/v1/broadcasts/{id}"));
-    let playlist = server
-        .data_dir
-        .path()
-        .join(format!("data/broadcasts/{id}/hls/index.m3u8"));
+        }),
+    );
+    let (status_url, playlist) = (bc.status_url.clone(), bc.playlist.clone());
 
     // With nobody in the room the broadcast is live (black + silence) and HLS flows.
     let status = wait_for("HLS live while RTMP outputs reconnect", Duration::from_secs(20), || {
@@ -107,11 +98,7 @@ fn refused_rtmp_outputs_retry_while_hls_keeps_going() {
         },
     );
 
-    let stopped: Value = http()
-        .delete(&status_url)
-        .send()
-        .and_then(|r| r.json())
-        .expect("DELETE");
+    let stopped = bc.stop();
     assert_eq!(stopped["state"], "ended");
     assert_eq!(stopped["outputs"][2]["state"], "ended");
     let text = std::fs::read_to_string(&playlist).expect("playlist");

@@ -1,0 +1,69 @@
+//! A broadcast started through the HTTP API of a test server, with the paths tests look at.
+
+use super::{get_json, http, Server};
+use serde_json::Value;
+use std::path::PathBuf;
+
+pub struct Broadcast {
+    pub id: String,
+    pub status_url: String,
+    /// The HLS playlist on disk (tests read segments directly).
+    pub playlist: PathBuf,
+}
+
+impl Broadcast {
+    /// POSTs `body` to /v1/broadcasts and expects 201.
+    pub fn start(server: &Server, body: &Value) -> Self {
+        let response = http()
+            .post(server.url("/v1/broadcasts"))
+            .json(body)
+            .send()
+            .expect("POST /v1/broadcasts");
+        assert_eq!(response.status(), 201, "POST /v1/broadcasts");
+        let created: Value = response.json().expect("json");
+        let id = created["id"].as_str().expect("id").to_string();
+        Self {
+            status_url: server.url(&format!("/v1/broadcasts/{id}")),
+            playlist: server
+                .data_dir
+                .path()
+                .join(format!("data/broadcasts/{id}/hls/index.m3u8")),
+            id,
+        }
+    }
+
+    pub fn status(&self) -> Value {
+        get_json(&self.status_url)
+    }
+
+    /// DELETE: returns the final status.
+    pub fn stop(&self) -> Value {
+        http()
+            .delete(&self.status_url)
+            .send()
+            .and_then(|r| r.json())
+            .expect("DELETE broadcast")
+    }
+
+    /// Segment files listed in the playlist, oldest first.
+    pub fn segments(&self) -> Vec<PathBuf> {
+        let text = std::fs::read_to_string(&self.playlist).unwrap_or_default();
+        let dir = self.playlist.parent().expect("playlist dir");
+        text.lines()
+            .filter(|l| l.ends_with(".ts"))
+            .map(|l| dir.join(l))
+            .collect()
+    }
+}
+
+/// Participant names in a status, in order.
+pub fn participant_names(status: &Value) -> Vec<String> {
+    status["participants"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
