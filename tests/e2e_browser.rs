@@ -8,10 +8,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::broadcast::Broadcast;
+use support::broadcast::{participant_names, Broadcast};
 use support::janus::{Janus, ROOM, ROOM_PIN};
 use support::media::{close_to, last_frame};
-use support::{browser_script, get_json, publish_janus, wait_for, KillOnDrop, Server, CALLCAST};
+use support::{browser_script, publish_janus, KillOnDrop, Server, CALLCAST};
 
 /// Reads a child's stdout lines until `pick` returns Some or the deadline passes.
 fn read_until<T>(child: &mut std::process::Child, timeout: Duration, mut pick: impl FnMut(&str) -> Option<T>) -> T {
@@ -119,37 +119,39 @@ fn browser_participant_in_a_janus_call() {
             "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 30}],
         }),
     );
-    let (status_url, playlist) = (bc.status_url.clone(), bc.playlist.clone());
 
     let expected = |name: &str| if name == "browser" { [255, 0, 255] } else { [255, 0, 0] };
     let canvas = callcast::layout::Canvas {
         width: 640,
         height: 360,
     };
-    wait_for(
-        "the browser and the synthetic participant on screen",
-        Duration::from_secs(30),
-        || {
-            let status = get_json(&status_url);
-            let names: Vec<String> = status["participants"]
-                .as_array()?
-                .iter()
-                .filter_map(|p| p["name"].as_str().map(str::to_string))
-                .collect();
-            if names.len() != 2 {
-                return None;
-            }
-            let text = std::fs::read_to_string(&playlist).ok()?;
-            let newest = playlist.parent()?.join(text.lines().rfind(|l| l.ends_with(".ts"))?);
-            let frame = last_frame(&newest, 640, 360)?;
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-janus.png");
+    let mut last = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let names = participant_names(&bc.status());
+        let frame = bc.segments().pop().and_then(|s| last_frame(&s, 640, 360));
+        if let (2, Some(frame)) = (names.len(), frame) {
             let tiles = callcast::layout::grid(2, canvas, callcast::layout::TILE_GAP);
-            names
+            let found: Vec<(String, [u8; 3])> = names
                 .iter()
                 .zip(&tiles)
-                .all(|(n, t)| close_to(frame.pixel(t.center().0, t.center().1), expected(n), 60))
-                .then_some(())
-        },
-    );
+                .map(|(n, t)| (n.clone(), frame.pixel(t.center().0, t.center().1)))
+                .collect();
+            if found.iter().all(|(n, px)| close_to(*px, expected(n), 60)) {
+                break;
+            }
+            frame.save_png(&shot);
+            last = format!("tiles {found:?} (frame in {})", shot.display());
+        } else {
+            last = format!("participants {names:?}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "browser and synthetic participant never on screen: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
     let stopped = bc.stop();
     assert_eq!(stopped["state"], "ended");
 }
