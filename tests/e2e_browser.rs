@@ -126,12 +126,11 @@ fn browser_participant_in_a_janus_call() {
         height: 360,
     };
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-janus.png");
-    let mut last = String::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let names = participant_names(&bc.status());
         let frame = bc.segments().pop().and_then(|s| last_frame(&s, 640, 360));
-        if let (2, Some(frame)) = (names.len(), frame) {
+        let last = if let (2, Some(frame)) = (names.len(), frame) {
             let tiles = callcast::layout::grid(2, canvas, callcast::layout::TILE_GAP);
             let found: Vec<(String, [u8; 3])> = names
                 .iter()
@@ -142,10 +141,10 @@ fn browser_participant_in_a_janus_call() {
                 break;
             }
             frame.save_png(&shot);
-            last = format!("tiles {found:?} (frame in {})", shot.display());
+            format!("tiles {found:?} (frame in {})", shot.display())
         } else {
-            last = format!("participants {names:?}");
-        }
+            format!("participants {names:?}")
+        };
         assert!(
             Instant::now() < deadline,
             "browser and synthetic participant never on screen: {last}"
