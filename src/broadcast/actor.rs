@@ -115,6 +115,7 @@ impl Actor {
             if changed {
                 stage.relayout();
                 stage.report(&self.status);
+                call.set_tile_widths(stage.tile_widths());
             }
         };
         call.close().await;

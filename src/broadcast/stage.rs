@@ -3,7 +3,7 @@
 
 use super::layout_spec::LayoutSpec;
 use super::speaker::SpeakerTracker;
-use super::status::{ParticipantStatus, SharedStatus};
+use super::status::{ParticipantStatus, SharedStatus, VideoSize};
 use crate::call::participant::Participant;
 use crate::layout::engine::{place, Scene};
 use crate::layout::order::visible_order;
@@ -111,6 +111,14 @@ impl Stage {
         }
     }
 
+    /// Width of each participant's tile on screen now.
+    pub fn tile_widths(&self) -> crate::call::source::TileWidths {
+        self.looks
+            .iter()
+            .filter_map(|(id, look)| look.rect.map(|r| (id.clone(), r.w)))
+            .collect()
+    }
+
     pub fn report(&self, status: &SharedStatus) {
         let speaker = self.speaker.current().map(str::to_string);
         let participants = self
@@ -120,6 +128,13 @@ impl Stage {
                 id: t.participant.id.clone(),
                 name: t.participant.name.clone(),
                 on_screen: self.looks.get(&t.participant.id).is_some_and(|l| l.rect.is_some()),
+                video: t.participant.video.caps().and_then(|c| {
+                    let s = c.structure(0)?;
+                    Some(VideoSize {
+                        width: s.get::<i32>("width").ok()?,
+                        height: s.get::<i32>("height").ok()?,
+                    })
+                }),
                 speaking: speaker.as_deref() == Some(t.participant.id.as_str()),
             })
             .collect();

@@ -63,6 +63,15 @@ pub struct ParticipantStatus {
     pub name: String,
     pub on_screen: bool,
     pub speaking: bool,
+    /// Size of the participant's decoded picture (absent until video arrives, or without video).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video: Option<VideoSize>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct VideoSize {
+    pub width: i32,
+    pub height: i32,
 }
 
 #[derive(Debug, Clone, Serialize)]

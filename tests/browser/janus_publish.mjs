@@ -1,10 +1,11 @@
 // A real browser participant: Debian's headless chromium with a fake camera (a looping Y4M file) and fake
 // microphone publishes into a Janus VideoRoom through Janus' HTTP API, from a page on Janus' own origin.
 // Prints "published" once Janus answered, then keeps publishing until killed.
-// Usage: node janus_publish.mjs JANUS_URL ROOM PIN DISPLAY CAMERA.y4m
+// Usage: node janus_publish.mjs JANUS_URL ROOM PIN DISPLAY CAMERA.y4m [simulcast]
 import { chromium } from "playwright-core";
 
-const [janusUrl, room, pin, display, camera] = process.argv.slice(2);
+const [janusUrl, room, pin, display, camera, mode] = process.argv.slice(2);
+const simulcast = mode === "simulcast";
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -21,7 +22,7 @@ process.on("SIGINT", stop);
 const page = await browser.newPage();
 page.on("console", (msg) => console.error(`page: ${msg.text()}`));
 await page.goto(`${janusUrl}/info`);
-await page.evaluate(async ({ janusUrl, room, pin, display }) => {
+await page.evaluate(async ({ janusUrl, room, pin, display, simulcast }) => {
   const tx = () => Math.random().toString(36).slice(2);
   const post = async (path, body) => {
     const r = await fetch(janusUrl + path, { method: "POST", body: JSON.stringify({ ...body, transaction: tx() }) });
@@ -47,8 +48,20 @@ await page.evaluate(async ({ janusUrl, room, pin, display }) => {
   await nextEvent((e) => e.plugindata && e.plugindata.data.videoroom === "joined");
 
   const pc = new RTCPeerConnection({ iceServers: [] });
-  const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
-  media.getTracks().forEach((t) => pc.addTrack(t, media));
+  const size = simulcast ? { width: 1280, height: 720 } : { width: 640, height: 360 };
+  const media = await navigator.mediaDevices.getUserMedia({ video: size, audio: true });
+  for (const track of media.getTracks()) {
+    if (track.kind === "video" && simulcast) {
+      // Three layers, as browsers send them to SFUs: quarter, half and full size.
+      const sender = pc.addTransceiver(track, { direction: "sendonly", streams: [media], sendEncodings: [
+        { rid: "q", scaleResolutionDownBy: 4 }, { rid: "h", scaleResolutionDownBy: 2 }, { rid: "f" }] }).sender;
+      const params = sender.getParameters();
+      params.degradationPreference = "maintain-resolution";
+      await sender.setParameters(params);
+    } else {
+      pc.addTrack(track, media);
+    }
+  }
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((resolve) => {
     if (pc.iceGatheringState === "complete") return resolve();
@@ -60,7 +73,21 @@ await page.evaluate(async ({ janusUrl, room, pin, display }) => {
   await pc.setRemoteDescription(answer);
   setInterval(() => post(`/${session}`, { janus: "keepalive" }), 4000);
   window.__pc = pc;
-}, { janusUrl, room, pin, display });
+}, { janusUrl, room, pin, display, simulcast });
 console.log("published");
+if (process.env.PUBLISH_STATS) {
+  setInterval(async () => {
+    const layers = await page.evaluate(async () => {
+      const out = [];
+      (await window.__pc.getStats()).forEach((r) => {
+        if (r.type === "outbound-rtp" && r.kind === "video") {
+          out.push(`${r.rid || "-"}:${r.frameWidth || 0}x${r.frameHeight || 0}@${r.framesPerSecond || 0} ${r.qualityLimitationReason}`);
+        }
+      });
+      return out.join(" ");
+    });
+    console.error(`stats: ${layers}`);
+  }, 3000);
+}
 // Keep the page (and its PeerConnection) alive until the test kills us.
 await new Promise(() => {});

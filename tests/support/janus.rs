@@ -115,7 +115,7 @@ events: {{
         std::fs::write(
             d.join("janus.plugin.videoroom.jcfg"),
             format!(
-                "general: {{\n}}\nroom-{ROOM}: {{\n  description = \"callcast test\"\n  publishers = 16\n  pin = \"{ROOM_PIN}\"\n  bitrate = 600000\n  videocodec = \"vp8,h264\"\n  audiocodec = \"opus\"\n}}\n"
+                "general: {{\n}}\nroom-{ROOM}: {{\n  description = \"callcast test\"\n  publishers = 16\n  pin = \"{ROOM_PIN}\"\n  bitrate = 3000000\n  videocodec = \"vp8,h264\"\n  audiocodec = \"opus\"\n}}\n"
             ),
         )
         .expect("videoroom config");

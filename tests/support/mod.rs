@@ -199,7 +199,13 @@ pub fn rerun_in_loopback_namespace(test_name: &str) -> bool {
     let status = Command::new("unshare")
         .args(["--net", "--", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
         .arg(exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            test_name,
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "--include-ignored",
+        ])
         .env("CALLCAST_TEST_NETNS", "1")
         .status()
         .expect("run unshare (util-linux) and ip (iproute2)");

@@ -13,10 +13,14 @@ use std::sync::{Arc, Mutex};
 /// mid -> the participant whose stream Janus currently sends on it.
 pub type MidMap = Arc<Mutex<HashMap<String, Arc<Participant>>>>;
 
+/// Video mids as Janus described them in its last offer.
+pub type VideoMids = Arc<Mutex<std::collections::HashSet<String>>>;
+
 pub struct SubscriberPeer {
     pipeline: gst::Pipeline,
     webrtc: gst::Element,
     pub mids: MidMap,
+    pub video_mids: VideoMids,
 }
 
 impl SubscriberPeer {
@@ -28,6 +32,7 @@ impl SubscriberPeer {
             pipeline,
             webrtc,
             mids: MidMap::default(),
+            video_mids: VideoMids::default(),
         };
         peer.route_pads();
         peer.pipeline
@@ -41,6 +46,18 @@ impl SubscriberPeer {
         webrtc::set_remote(&self.webrtc, offer, WebRTCSDPType::Offer).await?;
         webrtc::create_local(&self.webrtc, WebRTCSDPType::Answer).await?;
         webrtc::gathered_local_sdp(&self.webrtc).await
+    }
+
+    /// (mid, participant) of every video stream.
+    pub fn video_mids(&self) -> Vec<(String, Arc<Participant>)> {
+        let video = self.video_mids.lock().unwrap();
+        self.mids
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(mid, _)| video.contains(*mid))
+            .map(|(mid, p)| (mid.clone(), p.clone()))
+            .collect()
     }
 
     fn route_pads(&self) {

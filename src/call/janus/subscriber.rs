@@ -5,13 +5,13 @@ use super::api::{plugin_data, JanusApi, JanusError};
 use super::peer::SubscriberPeer;
 use super::JanusTarget;
 use crate::call::participant::{CallEvent, Participant};
-use crate::call::source::CallHandle;
+use crate::call::source::{CallHandle, CallTask, TileWidths};
 use crate::call::webrtc::IceConfig;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 /// How often we ask Janus who publishes: a subscriber handle gets no room events, and this bounds how late
@@ -23,7 +23,28 @@ const RETRY_START: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 /// VideoRoom error codes we act on.
 const NO_SUCH_ROOM: i64 = 426;
+/// Browsers send up to three simulcast layers; Janus starts subscribers on the top one.
+const TOP_LAYER: i64 = 2;
+/// How many times the same layer is asked for again when the picture does not follow.
+const MAX_REPEATS: u32 = 2;
+/// How often simulcast layers are matched to tile sizes.
+const LAYER_TICK: Duration = Duration::from_millis(500);
+/// Time for a layer switch to reach the decoder (Janus waits for a keyframe of the new layer).
+const LAYER_SETTLE: Duration = Duration::from_millis(2500);
 const UNAUTHORIZED: i64 = 433;
+
+/// The layer to ask for, for a feed we asked to send `layer` and decoded `decoded` px wide in a `tile` px wide
+/// tile. When the picture contradicts a request at the end of the range (the request was lost, or came before
+/// Janus was ready), the same layer is asked for again.
+fn step(layer: i64, decoded: i32, tile: i32) -> Option<i64> {
+    if decoded < tile {
+        Some((layer + 1).min(TOP_LAYER))
+    } else if decoded >= 2 * tile {
+        Some((layer - 1).max(0))
+    } else {
+        None
+    }
+}
 
 /// Why a Janus session ended.
 enum SessionEnd {
@@ -47,12 +68,23 @@ struct Follower {
     /// Feeds we asked for and await in an offer.
     requested: HashSet<u64>,
     ever_joined: bool,
+    tile_widths: watch::Receiver<TileWidths>,
+    /// Per video mid: simulcast layer asked for, until when to let it take effect, and how often in a row it
+    /// was asked for again without the picture changing (bounded, so feeds without simulcast go quiet).
+    substreams: HashMap<String, (i64, Instant, u32)>,
 }
 
 /// Starts following `target`; the broadcast hears joins, leaves, the end of the room or a failure.
 pub fn follow(target: JanusTarget, ice: IceConfig, latency_ms: u32) -> CallHandle {
-    CallHandle::spawn(move |tx, stop| async move {
+    CallHandle::spawn(move |task| async move {
+        let CallTask {
+            events: tx,
+            stop,
+            tile_widths,
+        } = task;
         let follower = Follower {
+            tile_widths,
+            substreams: HashMap::new(),
             api: JanusApi::new(&target.url, target.token.clone()),
             target,
             ice,
@@ -118,11 +150,13 @@ impl Follower {
         let mut peer: Option<SubscriberPeer> = None;
         let mut roster = tokio::time::interval(ROSTER_POLL);
         let mut keepalive = tokio::time::interval(KEEPALIVE);
+        let mut layer_tick = tokio::time::interval(LAYER_TICK);
         let end = loop {
             let step = tokio::select! {
                 _ = stop.changed() => Err(SessionEnd::Stopped),
                 _ = roster.tick() => self.follow_roster(session, handle, peer.is_some()).await,
                 _ = keepalive.tick() => self.api.keepalive(session).await.map_err(|e| SessionEnd::Lost(e.to_string())),
+                _ = layer_tick.tick() => self.fit_layers(session, handle, peer.as_ref()).await,
                 batch = events.recv() => match batch {
                     Some(Ok(batch)) => self.handle_events(session, handle, batch, &mut peer).await,
                     Some(Err(e)) => Err(SessionEnd::Lost(e.to_string())),
@@ -139,6 +173,46 @@ impl Follower {
             let _ = self.api.destroy(session).await;
         }
         end
+    }
+
+    /// Moves each simulcast feed one layer towards the smallest that still fills its tile. A feed starts on the
+    /// smallest layer; it goes up while the decoded picture is narrower than its tile and down while it is at
+    /// least twice as wide. One step at a time, each given `LAYER_SETTLE` to reach the decoder (asking for a
+    /// layer also makes Janus request its keyframe). Feeds without simulcast ignore the requests.
+    async fn fit_layers(&mut self, session: u64, handle: u64, peer: Option<&SubscriberPeer>) -> Result<(), SessionEnd> {
+        let Some(peer) = peer else { return Ok(()) };
+        let widths = self.tile_widths.borrow().clone();
+        let video_mids: Vec<(String, Arc<Participant>)> = peer.video_mids();
+        let now = Instant::now();
+        for (mid, participant) in video_mids {
+            let tile = widths.get(&participant.id).copied();
+            let decoded = participant
+                .video
+                .caps()
+                .and_then(|c| c.structure(0)?.get::<i32>("width").ok());
+            let (Some(tile), Some(decoded)) = (tile, decoded) else {
+                continue;
+            };
+            let (wanted, repeats) = match self.substreams.get(&mid).copied() {
+                None => (Some(0), 0),
+                Some((_, settle, _)) if now < settle => (None, 0),
+                Some((layer, _, repeats)) => match step(layer, decoded, tile) {
+                    Some(w) if w == layer && repeats >= MAX_REPEATS => (None, repeats),
+                    Some(w) if w == layer => (Some(w), repeats + 1),
+                    other => (other, 0),
+                },
+            };
+            let Some(wanted) = wanted else { continue };
+            tracing::debug!(participant_id = %participant.id, wanted, "simulcast layer");
+            self.substreams
+                .insert(mid.clone(), (wanted, now + LAYER_SETTLE, repeats));
+            let body = json!({"request": "configure", "streams": [{"mid": mid, "substream": wanted}]});
+            self.api
+                .message(session, handle, body, None)
+                .await
+                .map_err(|e| SessionEnd::Lost(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Creates the session and handle and checks the room exists.
@@ -286,14 +360,16 @@ impl Follower {
         let mut joined = Vec::new();
         {
             let mut mids = peer.mids.lock().unwrap();
-            mids.clear();
+            let mut video_mids = peer.video_mids.lock().unwrap();
+            // An update may list only the streams it changes: entries are replaced or removed one by one.
             for stream in streams.as_array().into_iter().flatten() {
-                let (Some(mid), Some(feed)) = (stream["mid"].as_str(), stream["feed_id"].as_u64()) else {
+                let Some(mid) = stream["mid"].as_str() else { continue };
+                let feed = stream["feed_id"].as_u64();
+                let Some(feed) = feed.filter(|_| stream["active"].as_bool().unwrap_or(true)) else {
+                    mids.remove(mid);
+                    video_mids.remove(mid);
                     continue;
                 };
-                if !stream["active"].as_bool().unwrap_or(true) {
-                    continue;
-                }
                 let participant = self.feeds.entry(feed).or_insert_with(|| {
                     let name = stream["feed_display"].as_str().unwrap_or("").to_string();
                     let p = Participant::new(
@@ -305,6 +381,11 @@ impl Follower {
                 });
                 self.requested.remove(&feed);
                 mids.insert(mid.to_string(), participant.clone());
+                if stream["type"] == "video" {
+                    video_mids.insert(mid.to_string());
+                } else {
+                    video_mids.remove(mid);
+                }
             }
         }
         let answer = peer
@@ -322,5 +403,24 @@ impl Follower {
             let _ = self.tx.send(CallEvent::Joined(p)).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step;
+
+    #[test]
+    fn smallest_layer_that_fills_the_tile() {
+        // 320 px decoded in a 312 px tile: stay.
+        assert_eq!(step(0, 320, 312), None);
+        // 320 px in a 640 px tile: up; 640 there: stay.
+        assert_eq!(step(0, 320, 640), Some(1));
+        assert_eq!(step(1, 640, 640), None);
+        // 1280 px in a 312 px tile: down.
+        assert_eq!(step(2, 1280, 312), Some(1));
+        // At the ends of the range the request is repeated (it may have been lost).
+        assert_eq!(step(2, 640, 1280), Some(2));
+        assert_eq!(step(0, 1280, 100), Some(0));
     }
 }
