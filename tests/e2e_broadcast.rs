@@ -120,7 +120,7 @@ fn three_participants_to_rtmp_and_hls_then_one_vanishes() {
         .path()
         .join(format!("data/broadcasts/{id}/hls/index.m3u8"));
 
-    let status = wait_for("broadcast live with both outputs live", Duration::from_secs(20), || {
+    let status = wait_for("broadcast live with both outputs live", Duration::from_secs(40), || {
         let s = get_json(&status_url);
         let outputs_live = s["outputs"].as_array()?.iter().all(|o| o["state"] == "live");
         (s["state"] == "live" && outputs_live && segments(&playlist).len() >= 3).then_some(s)

@@ -311,3 +311,62 @@ fn audio_only_participant_gets_a_named_placeholder() {
             .then_some(())
     });
 }
+
+#[test]
+fn participants_over_the_tile_limit_are_not_decoded_until_shown() {
+    let templates = Templates::builtin();
+    let server = Server::start(&[]);
+    let whip = server.whip_url("limit");
+    let _publishers: Vec<KillOnDrop> = ["red", "green", "blue"]
+        .iter()
+        .map(|n| {
+            let [r, g, b] = colour(n);
+            publish(&whip, n, &format!("color:{r:02x}{g:02x}{b:02x}"))
+        })
+        .collect();
+    wait_for("3 publishers in the room", Duration::from_secs(20), || {
+        (get_json(&server.url("/v1/rooms/limit"))["participants"]
+            .as_array()?
+            .len()
+            == 3)
+            .then_some(())
+    });
+    let bc = Broadcast::start(
+        &server,
+        &json!({
+            "source": {"kind": "room", "room": "limit"},
+            "layout": {"template": "grid", "max_tiles": 1},
+            "video": {"width": W, "height": H, "keyframe_interval_s": 1},
+            "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 60}],
+        }),
+    );
+    // One on screen and decoded; two heard only, never decoded (no picture size known for them).
+    let status = wait_for("one tile decoded", Duration::from_secs(20), || {
+        let s = bc.status();
+        let ps = s["participants"].as_array()?;
+        let shown: Vec<&Value> = ps.iter().filter(|p| p["on_screen"] == true).collect();
+        (ps.len() == 3 && shown.len() == 1 && shown[0]["video"]["width"].as_i64().is_some()).then_some(s.clone())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let hidden_decoded = bc.status()["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .filter(|p| p["on_screen"] == false && !p["video"].is_null())
+        .count();
+    assert_eq!(hidden_decoded, 0, "participants off screen were decoded: {status}");
+    frame_matches(&status, &bc.playlist, &templates).ok();
+
+    // Raise the limit: the others are decoded from their next keyframe and shown.
+    let (code, _) = patch(&server, &bc.id, json!({"layout": {"max_tiles": 3}}));
+    assert_eq!(code, 200);
+    wait_for("all three tiles decoded and drawn", Duration::from_secs(20), || {
+        let s = bc.status();
+        let all_decoded = s["participants"]
+            .as_array()?
+            .iter()
+            .all(|p| p["video"]["width"].as_i64().is_some());
+        (all_decoded && frame_matches(&s, &bc.playlist, &templates).is_ok()).then_some(())
+    });
+    assert_eq!(bc.stop()["state"], "ended");
+}

@@ -38,8 +38,9 @@ pub fn pad_encoding(pad: &gst::Pad) -> Option<String> {
 }
 
 /// Builds `depay ! decoder ! ... ! appsink` in `pipeline`, links `pad` to it and starts it.
-/// Returns the track kind and the appsink, or an error for codecs we do not decode.
-pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(TrackKind, gst_app::AppSink)> {
+/// Returns the track kind and the appsink, or an error for codecs we do not decode. Video is gated before
+/// its decoder by `tap` (not decoded while nobody shows it).
+pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(TrackKind, gst_app::AppSink, gst::Pad)> {
     let encoding = pad_encoding(pad).ok_or_else(|| anyhow!("pad without RTP caps"))?;
     let (kind, factories) = chain_for(&encoding).ok_or_else(|| anyhow!("unsupported encoding {encoding}"))?;
     let mut elements = factories.iter().map(|f| make(f)).collect::<Result<Vec<_>>>()?;
@@ -70,7 +71,10 @@ pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(TrackKi
         .static_pad("sink")
         .ok_or_else(|| anyhow!("depayloader has no sink pad"))?;
     pad.link(&sink)?;
-    Ok((kind, appsink))
+    let after_depay = elements[1]
+        .static_pad("sink")
+        .ok_or_else(|| anyhow!("decoder has no sink pad"))?;
+    Ok((kind, appsink, after_depay))
 }
 
 /// Swallows a track we do not use, so webrtcbin does not error on an unlinked pad.

@@ -81,7 +81,7 @@ impl Leg {
             if pad.direction() != gst::PadDirection::Src {
                 return;
             }
-            let linked = link_decoder(&pipeline, pad).map(|(kind, sink)| {
+            let linked = link_decoder(&pipeline, pad).map(|(kind, sink, gate)| {
                 let (tap, seen) = match kind {
                     TrackKind::Video => (&video, &have_video),
                     TrackKind::Audio => (&audio, &have_audio),
@@ -91,6 +91,9 @@ impl Leg {
                     tracing::warn!(participant_id = %id, "ignoring an extra {kind:?} track");
                 } else {
                     tap.attach(&sink);
+                    if kind == TrackKind::Video {
+                        tap.gate_decoder(&gate);
+                    }
                 }
             });
             if let Err(err) = linked {

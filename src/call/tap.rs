@@ -12,6 +12,8 @@ struct Subscriber {
     id: u64,
     appsrc: gst_app::AppSrc,
     caps_sent: bool,
+    /// The subscriber shows this track (a hidden or over-the-limit tile does not).
+    wanted: bool,
 }
 
 #[derive(Default)]
@@ -38,6 +40,14 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// Says whether this subscriber shows the track; a track nobody shows is not decoded at all.
+    pub fn set_wanted(&self, wanted: bool) {
+        let mut state = self.tap.state.lock().unwrap();
+        if let Some(sub) = state.subscribers.iter_mut().find(|s| s.id == self.id) {
+            sub.wanted = wanted;
+        }
+    }
+
     /// Makes the tap set its caps on the subscriber again before the next buffer (someone else changed them).
     pub fn resend_caps(&self) {
         let mut state = self.tap.state.lock().unwrap();
@@ -67,6 +77,47 @@ impl Tap {
         self.state.lock().unwrap().caps.clone()
     }
 
+    /// True when at least one subscriber shows this track.
+    pub fn wanted(&self) -> bool {
+        self.state.lock().unwrap().subscribers.iter().any(|s| s.wanted)
+    }
+
+    /// Drops encoded buffers before `decoder_sink` while nobody shows this track, so an unseen participant
+    /// costs no decoding. On the way back it asks the sender for a keyframe and lets frames through from there.
+    pub fn gate_decoder(&self, decoder_sink: &gst::Pad) {
+        let tap = self.clone();
+        // 0: passing, 1: dropping, 2: waiting for the keyframe we asked for.
+        let gate = Arc::new(std::sync::atomic::AtomicU8::new(0));
+        decoder_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            // Arrival still counts as media: the silence watchdog must not remove an unseen participant.
+            tap.last_buffer_ms.store(now_ms(), Ordering::Relaxed);
+            if !tap.wanted() {
+                gate.store(1, Ordering::Relaxed);
+                return gst::PadProbeReturn::Drop;
+            }
+            match gate.load(Ordering::Relaxed) {
+                0 => gst::PadProbeReturn::Ok,
+                state => {
+                    let keyframe = info
+                        .buffer()
+                        .is_some_and(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+                    if keyframe {
+                        gate.store(0, Ordering::Relaxed);
+                        return gst::PadProbeReturn::Ok;
+                    }
+                    if state == 1 {
+                        let request = gst::Structure::builder("GstForceKeyUnit")
+                            .field("all-headers", true)
+                            .build();
+                        pad.push_event(gst::event::CustomUpstream::new(request));
+                        gate.store(2, Ordering::Relaxed);
+                    }
+                    gst::PadProbeReturn::Drop
+                }
+            }
+        });
+    }
+
     pub fn last_buffer_ms(&self) -> u64 {
         self.last_buffer_ms.load(Ordering::Relaxed)
     }
@@ -84,6 +135,8 @@ impl Tap {
             id,
             appsrc,
             caps_sent: false,
+            // Not until a tile shows it: a participant placed off screen is never decoded.
+            wanted: false,
         });
         Subscription { tap: self.clone(), id }
     }

@@ -127,6 +127,8 @@ impl Tile {
     }
 
     pub fn show(&self, look: &TileLook) {
+        // An unseen tile needs no decoded video (the tap stops decoding when no broadcast shows it).
+        self.subscriptions[0].set_wanted(look.rect.is_some());
         let Some(rect) = look.rect else {
             self.video_pad.set_property("alpha", 0.0f64);
             self.label.set_property("silent", true);

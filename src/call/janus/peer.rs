@@ -74,10 +74,13 @@ impl SubscriberPeer {
                 .map(|m| m.to_string());
             let participant = mid.as_ref().and_then(|m| mids.lock().unwrap().get(m).cloned());
             let linked = match participant {
-                Some(p) => link_decoder(&pipeline, pad).map(|(kind, sink)| {
+                Some(p) => link_decoder(&pipeline, pad).map(|(kind, sink, gate)| {
                     tracing::debug!(participant_id = %p.id, ?mid, "decoding {kind:?}");
                     match kind {
-                        TrackKind::Video => p.video.attach(&sink),
+                        TrackKind::Video => {
+                            p.video.attach(&sink);
+                            p.video.gate_decoder(&gate);
+                        }
                         TrackKind::Audio => p.audio.attach(&sink),
                     }
                 }),
