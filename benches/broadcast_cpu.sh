@@ -35,12 +35,21 @@ curl -s -o /dev/null -H 'content-type: application/json' "$ADDR/v1/broadcasts" -
   \"outputs\":[{\"kind\":\"hls\"},{\"kind\":\"rtmp\",\"url\":\"rtmp://127.0.0.1:$RTMP_PORT/live/bench\"}]}"
 sleep "$WARMUP"
 ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+# Per-thread CPU ticks as "name ticks" lines (thread names have no spaces in /proc/.../comm here).
+threads() { for t in /proc/$SERVER/task/*; do echo "$(cat "$t/comm" | tr ' ' '_') $(awk '{print $14 + $15}' "$t/stat")"; done 2>/dev/null; }
 HZ=$(getconf CLK_TCK)
+threads > "$WORK/threads0"
 T0=$(ticks); S0=$(date +%s.%N)
 sleep "$WINDOW"
 T1=$(ticks); S1=$(date +%s.%N)
+threads > "$WORK/threads1"
 RSS=$(awk '/VmRSS/ {print int($2/1024)}' "/proc/$SERVER/status")
 STATUS=$(curl -s "$ADDR/v1/broadcasts")
+# CPU by thread name over the window (threads that came and went are counted from zero), top 12.
+echo "cores by thread name:"
+awk -v hz="$HZ" -v secs="$WINDOW" 'NR==FNR {start[$1]+=$2; next} {end[$1]+=$2}
+  END {for (n in end) printf "  %-24s %.3f\n", n, (end[n]-start[n])/hz/secs}' "$WORK/threads0" "$WORK/threads1" \
+  | sort -k2 -nr | head -12
 python3 - "$T0" "$T1" "$S0" "$S1" "$HZ" "$N" "$RSS" "$STATUS" <<'PY'
 import json, sys
 t0, t1, s0, s1, hz, n, rss = (float(x) for x in sys.argv[1:8])
