@@ -34,6 +34,50 @@ fn read_until<T>(child: &mut std::process::Child, timeout: Duration, mut pick: i
     }
 }
 
+/// A headless Chromium publishing a magenta fake camera (and a fake microphone) into the test room as
+/// "browser": 640x360, or 1280x720 in three simulcast layers. Returns once Janus answered.
+fn browser_publisher(janus: &Janus, simulcast: bool) -> KillOnDrop {
+    let (size, file) = if simulcast {
+        ("1280x720", "magenta720.y4m")
+    } else {
+        ("640x360", "magenta.y4m")
+    };
+    let camera = janus.dir.path().join(file);
+    let made = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("color=c=magenta:s={size}:r=30"),
+            "-t",
+            "1",
+        ])
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(&camera)
+        .status()
+        .expect("ffmpeg");
+    assert!(made.success());
+    let mut browser = Command::new("node")
+        .arg(browser_script("janus_publish.mjs"))
+        .args([
+            &janus.url(),
+            &ROOM.to_string(),
+            ROOM_PIN,
+            "browser",
+            camera.to_str().expect("path"),
+        ])
+        .args(simulcast.then_some("simulcast"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node");
+    read_until(&mut browser, Duration::from_secs(30), |l| {
+        (l == "published").then_some(())
+    });
+    KillOnDrop(browser)
+}
+
 #[test]
 fn demo_plays_in_a_browser() {
     let data = tempfile::tempdir().expect("tempdir");
@@ -75,40 +119,7 @@ fn browser_participant_in_a_janus_call() {
     }
     let janus = Janus::start();
     let server = Server::start(&[]);
-    let camera = janus.dir.path().join("magenta.y4m");
-    let made = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=magenta:s=640x360:r=30",
-            "-t",
-            "2",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&camera)
-        .status()
-        .expect("ffmpeg");
-    assert!(made.success());
-    let mut browser = Command::new("node")
-        .arg(browser_script("janus_publish.mjs"))
-        .args([
-            &janus.url(),
-            &ROOM.to_string(),
-            ROOM_PIN,
-            "browser",
-            camera.to_str().expect("path"),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node");
-    read_until(&mut browser, Duration::from_secs(30), |l| {
-        (l == "published").then_some(())
-    });
-    let _browser = KillOnDrop(browser);
+    let _browser = browser_publisher(&janus, false);
     let _red = publish_janus(&janus.url(), ROOM, ROOM_PIN, "red", "color:ff0000");
 
     let bc = Broadcast::start(
@@ -163,41 +174,7 @@ fn browser_simulcast_layer_follows_the_tile_size() {
     }
     let janus = Janus::start();
     let server = Server::start(&[]);
-    let camera = janus.dir.path().join("magenta720.y4m");
-    let made = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=magenta:s=1280x720:r=30",
-            "-t",
-            "1",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&camera)
-        .status()
-        .expect("ffmpeg");
-    assert!(made.success());
-    let mut browser = Command::new("node")
-        .arg(browser_script("janus_publish.mjs"))
-        .args([
-            &janus.url(),
-            &ROOM.to_string(),
-            ROOM_PIN,
-            "browser",
-            camera.to_str().expect("path"),
-            "simulcast",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node");
-    read_until(&mut browser, Duration::from_secs(30), |l| {
-        (l == "published").then_some(())
-    });
-    let _browser = KillOnDrop(browser);
+    let _browser = browser_publisher(&janus, true);
     let _red = publish_janus(&janus.url(), ROOM, ROOM_PIN, "red", "color:ff0000");
     let bc = Broadcast::start(
         &server,
