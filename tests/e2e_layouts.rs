@@ -10,11 +10,11 @@ use callcast::layout::Canvas;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::broadcast::Broadcast;
 use support::media::{close_to, decode_last_frame, max_gap, video_pts, Frame};
-use support::{get_json, http, publish, wait_for, KillOnDrop, Server, CALLCAST};
+use support::{get_json, http, publish, publish_with, wait_for, KillOnDrop, Server};
 
 const W: i32 = 640;
 const H: i32 = 360;
@@ -183,24 +183,13 @@ fn every_template_and_live_switches() {
 
 fn talker(whip: &str, name: &str, tone: &str) -> KillOnDrop {
     let [r, g, b] = colour(name);
-    let child = Command::new(CALLCAST)
-        .args([
-            "publish",
-            "--whip",
-            whip,
-            "--name",
-            name,
-            "--tone",
-            tone,
-            "--tone-on-stdin",
-        ])
-        .args(["--pattern", &format!("color:{r:02x}{g:02x}{b:02x}")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("publisher");
-    KillOnDrop(child)
+    let pattern = format!("color:{r:02x}{g:02x}{b:02x}");
+    publish_with(
+        whip,
+        name,
+        &["--tone", tone, "--tone-on-stdin", "--pattern", &pattern],
+        Stdio::piped(),
+    )
 }
 
 fn say(p: &mut KillOnDrop, line: &str) {
@@ -269,23 +258,7 @@ fn audio_only_participant_gets_a_named_placeholder() {
     let server = Server::start(&[]);
     let whip = server.whip_url("voices");
     let _red = publish(&whip, "red", "color:ff0000");
-    let _voice = KillOnDrop(
-        Command::new(CALLCAST)
-            .args([
-                "publish",
-                "--whip",
-                &whip,
-                "--name",
-                "voice",
-                "--no-video",
-                "--tone",
-                "500",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("publisher"),
-    );
+    let _voice = publish_with(&whip, "voice", &["--no-video", "--tone", "500"], Stdio::null());
     let (status_url, _id, playlist) = start(&server, "voices", "grid");
     let rgb = callcast::mix::placeholder::colour_for("voice");
     let expected = [(rgb >> 16) as u8, (rgb >> 8) as u8, rgb as u8];

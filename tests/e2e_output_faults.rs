@@ -8,7 +8,7 @@ use serde_json::json;
 use std::time::Duration;
 use support::broadcast::Broadcast;
 use support::media::{close_to, last_frame};
-use support::{free_port, get_json, wait_for, KillOnDrop, Server, CALLCAST};
+use support::{free_port, get_json, publish_with, wait_for, Server};
 
 const ROOM: &str = "faults";
 
@@ -57,22 +57,11 @@ fn refused_rtmp_outputs_retry_while_hls_keeps_going() {
     );
 
     // An H.264 participant joins the running broadcast and fills the canvas.
-    let _publisher = KillOnDrop(
-        std::process::Command::new(CALLCAST)
-            .args([
-                "publish",
-                "--whip",
-                &server.whip_url(ROOM),
-                "--name",
-                "h264",
-                "--codec",
-                "h264",
-            ])
-            .args(["--pattern", "color:ffff00", "--tone", "0"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("publisher"),
+    let _publisher = publish_with(
+        &server.whip_url(ROOM),
+        "h264",
+        &["--codec", "h264", "--pattern", "color:ffff00", "--tone", "0"],
+        std::process::Stdio::null(),
     );
     wait_for("the H.264 participant on screen", Duration::from_secs(20), || {
         let s = get_json(&status_url);

@@ -136,20 +136,17 @@ impl Drop for Server {
     }
 }
 
-/// A synthetic participant (`callcast publish`).
+/// A synthetic participant (`callcast publish`) with a silent tone.
 pub fn publish(whip: &str, name: &str, pattern: &str) -> KillOnDrop {
+    publish_with(whip, name, &["--pattern", pattern, "--tone", "0"], Stdio::null())
+}
+
+/// A synthetic participant with any further `callcast publish` flags; `stdin` for `--tone-on-stdin`.
+pub fn publish_with(whip: &str, name: &str, flags: &[&str], stdin: Stdio) -> KillOnDrop {
     let child = Command::new(CALLCAST)
-        .args([
-            "publish",
-            "--whip",
-            whip,
-            "--name",
-            name,
-            "--pattern",
-            pattern,
-            "--tone",
-            "0",
-        ])
+        .args(["publish", "--whip", whip, "--name", name])
+        .args(flags)
+        .stdin(stdin)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
