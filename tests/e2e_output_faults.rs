@@ -8,7 +8,7 @@ use serde_json::json;
 use std::time::Duration;
 use support::broadcast::Broadcast;
 use support::media::{close_to, last_frame};
-use support::{free_port, get_json, publish_with, wait_for, Server};
+use support::{get_json, publish_with, wait_for, Server};
 
 const ROOM: &str = "faults";
 
@@ -23,7 +23,8 @@ fn refused_rtmp_outputs_retry_while_hls_keeps_going() {
     let server = Server::start(&[]);
     // Nothing listens on these ports: one plain RTMP, one RTMPS target.
     let key = "sk_live_never_print_me";
-    let dead_port = free_port();
+    // The discard port: nothing listens on it here, and unlike an ephemeral port nothing can take it meanwhile.
+    let dead_port = 9;
     let bc = Broadcast::start(
         &server,
         &json!({
