@@ -333,7 +333,7 @@ fn participants_over_the_tile_limit_are_not_decoded_until_shown() {
     // Raise the limit: the others are decoded from their next keyframe and shown.
     let (code, _) = patch(&server, &bc.id, json!({"layout": {"max_tiles": 3}}));
     assert_eq!(code, 200);
-    wait_for("all three tiles decoded and drawn", Duration::from_secs(20), || {
+    wait_for("all three tiles decoded and drawn", Duration::from_secs(30), || {
         let s = bc.status();
         let all_decoded = s["participants"]
             .as_array()?

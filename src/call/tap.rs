@@ -83,38 +83,40 @@ impl Tap {
     }
 
     /// Drops encoded buffers before `decoder_sink` while nobody shows this track, so an unseen participant
-    /// costs no decoding. On the way back it asks the sender for a keyframe and lets frames through from there.
+    /// costs no decoding. On the way back it asks the sender for a keyframe (again every half second until one
+    /// comes, as a request can be lost) and lets frames through from there.
     pub fn gate_decoder(&self, decoder_sink: &gst::Pad) {
+        const RETRY_KEYFRAME_MS: u64 = 500;
         let tap = self.clone();
-        // 0: passing, 1: dropping, 2: waiting for the keyframe we asked for.
-        let gate = Arc::new(std::sync::atomic::AtomicU8::new(0));
+        // 0: passing; u64::MAX: dropping; otherwise: waiting for a keyframe asked for at that wall-clock ms.
+        let gate = Arc::new(AtomicU64::new(0));
         decoder_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let now = now_ms();
             // Arrival still counts as media: the silence watchdog must not remove an unseen participant.
-            tap.last_buffer_ms.store(now_ms(), Ordering::Relaxed);
+            tap.last_buffer_ms.store(now, Ordering::Relaxed);
             if !tap.wanted() {
-                gate.store(1, Ordering::Relaxed);
-                return gst::PadProbeReturn::Drop;
+                gate.store(u64::MAX, Ordering::Relaxed);
+                return consume(info);
             }
-            match gate.load(Ordering::Relaxed) {
-                0 => gst::PadProbeReturn::Ok,
-                state => {
-                    let keyframe = info
-                        .buffer()
-                        .is_some_and(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT));
-                    if keyframe {
-                        gate.store(0, Ordering::Relaxed);
-                        return gst::PadProbeReturn::Ok;
-                    }
-                    if state == 1 {
-                        let request = gst::Structure::builder("GstForceKeyUnit")
-                            .field("all-headers", true)
-                            .build();
-                        pad.push_event(gst::event::CustomUpstream::new(request));
-                        gate.store(2, Ordering::Relaxed);
-                    }
-                    gst::PadProbeReturn::Drop
-                }
+            let asked_at = gate.load(Ordering::Relaxed);
+            if asked_at == 0 {
+                return gst::PadProbeReturn::Ok;
             }
+            let keyframe = info
+                .buffer()
+                .is_some_and(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+            if keyframe {
+                gate.store(0, Ordering::Relaxed);
+                return gst::PadProbeReturn::Ok;
+            }
+            if asked_at == u64::MAX || now.saturating_sub(asked_at) >= RETRY_KEYFRAME_MS {
+                let request = gst::Structure::builder("GstForceKeyUnit")
+                    .field("all-headers", true)
+                    .build();
+                pad.push_event(gst::event::CustomUpstream::new(request));
+                gate.store(now, Ordering::Relaxed);
+            }
+            consume(info)
         });
     }
 
@@ -224,4 +226,11 @@ fn rms_s16(buffer: &gst::BufferRef) -> f32 {
     } else {
         (sum / n as f32).sqrt()
     }
+}
+
+/// Swallows the probed buffer. `Handled` rather than `Drop`: gstreamer-rs has already taken the buffer, and
+/// GStreamer 1.22 unrefs the (now empty) data of a dropped buffer with a CRITICAL each time.
+fn consume(info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
+    info.data.take();
+    gst::PadProbeReturn::Handled
 }
