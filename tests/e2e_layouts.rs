@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::broadcast::Broadcast;
-use support::media::{close_to, decode_last_frame, max_gap, video_pts, Frame};
+use support::media::{close_to, decode_last_frame, keyframe_pts, max_gap, video_pts, Frame};
 use support::{get_json, http, publish, publish_with, wait_for, KillOnDrop, Server};
 
 const W: i32 = 640;
@@ -179,6 +179,13 @@ fn every_template_and_live_switches() {
     assert!(pts.len() > 30 * 20, "only {} frames", pts.len());
     let gap = max_gap(&pts);
     assert!(gap < 0.1, "video gap of {gap:.3} s while switching layouts");
+    // Keyframes come at the interval asked for (1 s), not on every switch: no keyframe storm.
+    let keys = keyframe_pts(playlist.to_str().expect("path"));
+    let closest = keys.windows(2).map(|w| w[1] - w[0]).fold(f64::MAX, f64::min);
+    assert!(
+        keys.len() > 20 && closest > 0.9,
+        "keyframes too close ({closest:.3} s) in {keys:?}"
+    );
 }
 
 fn talker(whip: &str, name: &str, tone: &str) -> KillOnDrop {

@@ -22,11 +22,13 @@ pub struct Stage {
     templates: Arc<Templates>,
     speaker: SpeakerTracker,
     looks: HashMap<String, TileLook>,
+    /// Background images decoded at this canvas size, by file, so switching back is instant.
+    images: HashMap<std::path::PathBuf, (gst::Buffer, gst::Caps)>,
 }
 
 impl Stage {
     pub fn new(mixer: Mixer, canvas: Canvas, layout: LayoutSpec, templates: Arc<Templates>) -> Self {
-        let stage = Self {
+        let mut stage = Self {
             mixer,
             tiles: Vec::new(),
             canvas,
@@ -34,15 +36,30 @@ impl Stage {
             templates,
             speaker: SpeakerTracker::default(),
             looks: HashMap::new(),
+            images: HashMap::new(),
         };
         stage.apply_background();
         stage
     }
 
-    fn apply_background(&self) {
-        if let Some(t) = self.templates.get(&self.layout.template) {
-            self.mixer.set_background(t.background);
-        }
+    fn apply_background(&mut self) {
+        let Some(t) = self.templates.get(&self.layout.template) else {
+            return;
+        };
+        self.mixer.set_background(t.background);
+        let image = t.background_image.as_ref().and_then(|path| {
+            if !self.images.contains_key(path) {
+                match crate::mix::still::decode_image(path, self.canvas.width as u32, self.canvas.height as u32) {
+                    Ok(image) => {
+                        self.images.insert(path.clone(), image);
+                    }
+                    // The colour stays: a picture gone missing since load must not stop the show.
+                    Err(e) => tracing::warn!("background image not shown: {e:#}"),
+                }
+            }
+            self.images.get(path).cloned()
+        });
+        self.mixer.set_background_image(image);
     }
 
     pub fn join(&mut self, participant: Arc<Participant>) {
@@ -92,6 +109,7 @@ impl Stage {
             pin: self.layout.pin.clone(),
         };
         let placements = place(template, self.canvas, &scene);
+        self.mixer.keep_background_image();
         for tile in &self.tiles {
             let placed = placements.iter().find(|p| p.id == tile.participant.id);
             let look = TileLook {

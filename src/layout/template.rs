@@ -78,7 +78,10 @@ pub struct CanvasSize {
 struct TemplateFile {
     description: String,
     #[serde(default)]
-    background: Option<String>,
+    background: Option<toml::Spanned<String>>,
+    /// An image (PNG, JPEG) drawn over the background colour, scaled to the canvas; relative to the template file.
+    #[serde(default)]
+    background_image: Option<toml::Spanned<String>>,
     #[serde(default = "default_true")]
     labels: bool,
     #[serde(default)]
@@ -96,6 +99,9 @@ pub struct Template {
     pub description: String,
     /// 0xRRGGBB
     pub background: u32,
+    /// Drawn over `background`, scaled to the canvas. Not shown in the API: it is a path on the server.
+    #[serde(skip)]
+    pub background_image: Option<PathBuf>,
     pub labels: bool,
     pub fit: Fit,
     /// Space between tiles as a fraction of the canvas width.
@@ -151,7 +157,28 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Template, TemplateErr
     })?;
     let background = match &parsed.background {
         None => 0,
-        Some(c) => parse_colour(c).ok_or_else(|| err(1, format!("background `{c}` is not #RRGGBB")))?,
+        Some(c) => parse_colour(c.get_ref()).ok_or_else(|| {
+            err(
+                line_of(text, c.span().start),
+                format!("background `{}` is not #RRGGBB", c.get_ref()),
+            )
+        })?,
+    };
+    let background_image = match &parsed.background_image {
+        None => None,
+        Some(image) => {
+            let path = Path::new(file).parent().unwrap_or(Path::new(".")).join(image.get_ref());
+            if !path.is_file() {
+                return Err(err(
+                    line_of(text, image.span().start),
+                    format!(
+                        "background_image `{}` is not a file next to the template",
+                        image.get_ref()
+                    ),
+                ));
+            }
+            Some(path)
+        }
     };
     if !(0.0..=0.2).contains(&parsed.gap) {
         return Err(err(
@@ -192,12 +219,28 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Template, TemplateErr
         name: name.to_string(),
         description: parsed.description,
         background,
+        background_image,
         labels: parsed.labels,
         fit: parsed.fit,
         gap: parsed.gap,
         canvas: parsed.canvas,
         regions,
     })
+}
+
+/// A background image that does not decode rejects its template at load, not at the first broadcast.
+fn check_image(template: Template) -> Result<Template, TemplateError> {
+    if let Some(path) = &template.background_image {
+        let _ = gst::init();
+        if let Err(e) = crate::mix::still::decode_image(path, 64, 36) {
+            return Err(TemplateError {
+                file: path.display().to_string(),
+                line: 0,
+                reason: format!("{e:#}"),
+            });
+        }
+    }
+    Ok(template)
 }
 
 /// Every template the server knows, by name.
@@ -243,7 +286,7 @@ impl Templates {
             let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
             let file = path.display().to_string();
             match std::fs::read_to_string(&path) {
-                Ok(text) => match parse(&name, &file, &text) {
+                Ok(text) => match parse(&name, &file, &text).and_then(check_image) {
                     Ok(t) => {
                         templates.0.insert(name, t);
                     }
@@ -308,6 +351,11 @@ mod tests {
 
         let e = parse("bad", "b.toml", "description = \"x\"\nbackground = \"red\"\n[[region]]\nrole=\"all\"\nx=0.0\ny=0.0\nwidth=1.0\nheight=1.0\n").unwrap_err();
         assert!(e.reason.contains("#RRGGBB"), "{e}");
+        assert_eq!(e.line, 2, "{e}");
+
+        let e = parse("bad", "/tmp/b.toml", "description = \"x\"\n\nbackground_image = \"missing-5a1f.png\"\n[[region]]\nrole=\"all\"\nx=0.0\ny=0.0\nwidth=1.0\nheight=1.0\n").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.reason.contains("missing-5a1f.png"), "{e}");
     }
 
     #[test]

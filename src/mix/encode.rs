@@ -53,6 +53,9 @@ pub fn build_video(pipeline: &gst::Pipeline, compositor: &gst::Element, video: &
     encoder.set_property("bitrate", video.bitrate_kbps);
     encoder.set_property("key-int-max", video.fps * video.keyframe_interval_s);
     encoder.set_property("bframes", 0u32);
+    // Keyframes only at the interval: a layout switch is a "scene cut" to x264, and a keyframe per switch would
+    // spike the bitrate and break the fixed cadence HLS segments and ingest servers expect.
+    encoder.set_property("option-string", "scenecut=0");
     let h264_caps = capsfilter(
         gst::Caps::builder("video/x-h264")
             .field("stream-format", "byte-stream")

@@ -1,8 +1,10 @@
 //! The mixer pipeline: participants' decoded tracks in (appsrcs), one compositor and one audiomixer, one encode,
 //! and the encoded tracks out through two appsinks to the outputs.
 
+mod background_image;
 mod encode;
 pub mod placeholder;
+pub mod still;
 mod tile;
 
 pub use tile::{Tile, TileLook};
@@ -10,6 +12,7 @@ pub use tile::{Tile, TileLook};
 use crate::broadcast::spec::{AudioSpec, VideoSpec};
 use crate::call::participant::Participant;
 use anyhow::{Context, Result};
+use background_image::BackgroundImage;
 use gst::prelude::*;
 use std::sync::Arc;
 
@@ -21,6 +24,8 @@ pub struct Mixer {
     compositor: gst::Element,
     audiomixer: gst::Element,
     background: gst::Element,
+    /// A template's background image over the background colour (z 1); transparent when there is none.
+    background_image: BackgroundImage,
     pub video_out: gst_app::AppSink,
     pub audio_out: gst_app::AppSink,
     /// Latency we tell the mixers a participant's media has when it reaches them.
@@ -37,11 +42,13 @@ impl Mixer {
         let video_out = encode::build_video(&pipeline, &compositor, video)?;
         let audio_out = encode::build_audio(&pipeline, &audiomixer, audio)?;
         let background = pipeline.by_name(encode::BACKGROUND).context("background source")?;
+        let background_image = BackgroundImage::new(video.width, video.height);
         Ok(Self {
             pipeline,
             compositor,
             audiomixer,
             background,
+            background_image,
             video_out,
             audio_out,
             input_latency: gst::ClockTime::from_mseconds(u64::from(participant_latency_ms) + MIX_MARGIN_MS),
@@ -58,6 +65,18 @@ impl Mixer {
     /// Canvas colour behind the tiles, 0xRRGGBB.
     pub fn set_background(&self, rgb: u32) {
         self.background.set_property("foreground-color", 0xff00_0000 | rgb);
+    }
+
+    /// Draws `image` (canvas-sized, from `still::decode_image`) over the background colour, or nothing.
+    pub fn set_background_image(&self, image: Option<(gst::Buffer, gst::Caps)>) {
+        self.background_image.set(image);
+        self.keep_background_image();
+    }
+
+    /// Pushes the background image again (about once a second), as tiles do with placeholders.
+    pub fn keep_background_image(&self) {
+        self.background_image
+            .refresh(&self.pipeline, &self.compositor, self.running_time());
     }
 
     /// Adds a participant's video and audio to the mix; the tile stays hidden until `Tile::show`.

@@ -156,8 +156,8 @@ impl Tile {
         self.video_pad.set_property("ypos", rect.y);
         self.video_pad.set_property("width", rect.w);
         self.video_pad.set_property("height", rect.h);
-        // The background is z 0.
-        self.video_pad.set_property("zorder", look.z + 1);
+        self.video_pad
+            .set_property("zorder", look.z + super::background_image::ZORDER + 1);
         self.video_pad.set_property("alpha", 1.0f64);
         let placeholder = self.showing_placeholder.load(std::sync::atomic::Ordering::Relaxed);
         // A placeholder is a colour: the name is what tells who it is.

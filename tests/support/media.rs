@@ -104,8 +104,8 @@ pub fn close_to(pixel: [u8; 3], expected: [u8; 3], tolerance: u8) -> bool {
     pixel.iter().zip(expected).all(|(&a, b)| a.abs_diff(b) <= tolerance)
 }
 
-/// Video packet presentation times (seconds) of `input`, in order.
-pub fn video_pts(input: &str) -> Vec<f64> {
+/// Video packets of `input` as (presentation time in seconds, keyframe), in time order.
+fn video_packets(input: &str) -> Vec<(f64, bool)> {
     let out = Command::new("ffprobe")
         .args([
             "-v",
@@ -113,19 +113,35 @@ pub fn video_pts(input: &str) -> Vec<f64> {
             "-select_streams",
             "v:0",
             "-show_entries",
-            "packet=pts_time",
+            "packet=pts_time,flags",
             "-of",
             "csv=p=0",
             input,
         ])
         .output()
         .expect("run ffprobe");
-    let mut times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+    let mut packets: Vec<(f64, bool)> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .filter_map(|l| {
+            let (pts, flags) = l.trim().split_once(',')?;
+            Some((pts.parse().ok()?, flags.starts_with('K')))
+        })
         .collect();
-    times.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-    times
+    packets.sort_by(|a, b| a.0.partial_cmp(&b.0).expect("no NaN"));
+    packets
+}
+
+/// Video packet presentation times (seconds) of `input`, in order.
+pub fn video_pts(input: &str) -> Vec<f64> {
+    video_packets(input).into_iter().map(|(t, _)| t).collect()
+}
+
+/// Presentation times (seconds) of the video keyframes of `input`, in order.
+pub fn keyframe_pts(input: &str) -> Vec<f64> {
+    video_packets(input)
+        .into_iter()
+        .filter_map(|(t, key)| key.then_some(t))
+        .collect()
 }
 
 /// The largest gap between consecutive timestamps.
