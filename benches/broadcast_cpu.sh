@@ -3,8 +3,9 @@
 # room, one 1280x720@30 2500 kbps grid broadcast to HLS and to a local nginx-rtmp. Reads the server's CPU time
 # from /proc/<pid>/stat over a steady window after a warm-up and prints cores used.
 # Usage: benches/broadcast_cpu.sh [participants=4] [window_s=60] [warmup_s=10]
+#   LAYOUT='{"template":"grid","max_tiles":4}' sets the broadcast's layout (default: grid, everyone on screen).
 set -euo pipefail
-N=${1:-4}; WINDOW=${2:-60}; WARMUP=${3:-10}
+N=${1:-4}; WINDOW=${2:-60}; WARMUP=${3:-10}; LAYOUT=${LAYOUT:-'{"template":"grid"}'}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release --quiet
 BIN=target/release/callcast
@@ -31,7 +32,7 @@ done
 for _ in $(seq 100); do
   [ "$(curl -s "$ADDR/v1/rooms/bench" | grep -o '"id"' | wc -l)" -ge "$N" ] && break; sleep 0.2
 done
-curl -s -o /dev/null -H 'content-type: application/json' "$ADDR/v1/broadcasts" -d "{\"source\":{\"kind\":\"room\",\"room\":\"bench\"},
+curl -s -o /dev/null -H 'content-type: application/json' "$ADDR/v1/broadcasts" -d "{\"source\":{\"kind\":\"room\",\"room\":\"bench\"}, \"layout\": $LAYOUT,
   \"outputs\":[{\"kind\":\"hls\"},{\"kind\":\"rtmp\",\"url\":\"rtmp://127.0.0.1:$RTMP_PORT/live/bench\"}]}"
 sleep "$WARMUP"
 ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
@@ -56,6 +57,7 @@ t0, t1, s0, s1, hz, n, rss = (float(x) for x in sys.argv[1:8])
 status = json.loads(sys.argv[8])["broadcasts"][0]
 cores = (t1 - t0) / hz / (s1 - s0)
 print(json.dumps({"participants": int(n), "window_s": round(s1 - s0, 1), "cores": round(cores, 3), "rss_mb": int(rss),
-                  "state": status["state"], "on_screen": len(status["participants"]),
+                  "state": status["state"], "participants_seen": len(status["participants"]),
+                  "on_screen": sum(1 for p in status["participants"] if p["on_screen"]),
                   "outputs": {o["kind"]: o["state"] for o in status["outputs"]}}))
 PY

@@ -33,9 +33,44 @@ const LOOKS: &[(&str, f64)] = &[
     ("color:f39c12", 0.0),
 ];
 
-pub async fn run(args: DemoArgs) -> Result<()> {
+/// A demo reachable from other machines gets a control token of its own, written (not printed) to a file
+/// only this user can read.
+fn ensure_token(args: &mut DemoArgs) -> Result<()> {
+    if args.serve.listen.ip().is_loopback() || !args.serve.auth.api_tokens.is_empty() {
+        return Ok(());
+    }
+    let token: String = {
+        use rand::Rng;
+        let bytes: [u8; 24] = rand::rng().random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let path = args.serve.data_dir.join("api-token");
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        file.write_all(token.as_bytes())?;
+    }
+    println!(
+        "the API needs a bearer token on {}: it is in {}",
+        args.serve.listen,
+        path.display()
+    );
+    args.serve.auth.api_tokens.push(token);
+    Ok(())
+}
+
+pub async fn run(mut args: DemoArgs) -> Result<()> {
     crate::gst_util::init()?;
     std::fs::create_dir_all(&args.serve.data_dir)?;
+    ensure_token(&mut args)?;
+    server::check_exposure(args.serve.listen, &args.serve.auth.tokens())?;
     let request = BroadcastRequest {
         source: SourceRequest::Room { room: DEMO_ROOM.into() },
         layout: LayoutRequest::default(),
@@ -47,6 +82,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         })
         .chain(args.rtmp.clone().map(|url| OutputRequest::Rtmp { url }))
         .collect(),
+        // Anyone who can reach the demo may watch it; controlling it needs the token.
+        public: true,
     };
     let state = server::build_state(&args.serve);
     let spec = BroadcastSpec::from_request(request, state.broadcasts.templates())
@@ -66,6 +103,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             .args(["publish", "--whip", &whip, "--name", &format!("Guest {}", i + 1)])
             .args(["--pattern", pattern, "--tone", &tone.to_string()])
             .kill_on_drop(true);
+        // Through the environment, not the command line, which any local user can read.
+        if let Some(token) = args.serve.auth.api_tokens.first() {
+            command.env("CALLCAST_PUBLISH_TOKEN", token);
+        }
         // SAFETY: prctl is async-signal-safe; it makes the participant exit with us even if we are SIGKILLed.
         unsafe {
             command.pre_exec(|| {

@@ -5,6 +5,7 @@ use crate::gst_util::{add_and_link, make, make_with};
 use anyhow::{bail, Context, Result};
 use gst::prelude::*;
 use gst_webrtc::{WebRTCRTPTransceiverDirection, WebRTCSDPType};
+use secrecy::{ExposeSecret, SecretString};
 
 pub const WIDTH: i32 = 640;
 pub const HEIGHT: i32 = 360;
@@ -15,6 +16,10 @@ const VIDEO_KBPS: u32 = 500;
 pub enum Codec {
     Vp8,
     H264,
+}
+
+fn secret_arg(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(raw.to_string()))
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -29,11 +34,11 @@ pub struct PublishArgs {
     #[arg(long)]
     pub room: Option<u64>,
     /// Janus room pin.
-    #[arg(long)]
-    pub pin: Option<String>,
-    /// Janus API token.
-    #[arg(long)]
-    pub token: Option<String>,
+    #[arg(long, value_parser = secret_arg)]
+    pub pin: Option<SecretString>,
+    /// Janus API token, or the bearer token a WHIP endpoint asks for.
+    #[arg(long, env = "CALLCAST_PUBLISH_TOKEN", hide_env_values = true, value_parser = secret_arg)]
+    pub token: Option<SecretString>,
     /// Display name in the call.
     #[arg(long)]
     pub name: Option<String>,
@@ -263,13 +268,13 @@ pub async fn run(args: PublishArgs) -> Result<()> {
         }
     };
     let result = match (&args.whip, &args.janus) {
-        (Some(whip), _) => whip_publish(whip, args.name.as_deref(), &webrtc, until).await,
+        (Some(whip), _) => whip_publish(whip, args.name.as_deref(), args.token.as_ref(), &webrtc, until).await,
         (None, Some(url)) => {
             let target = crate::call::janus::JanusTarget {
                 url: url.clone(),
                 room: args.room.context("--room is required with --janus")?,
-                pin: args.pin.clone().map(Into::into),
-                token: args.token.clone().map(Into::into),
+                pin: args.pin.clone(),
+                token: args.token.clone(),
             };
             crate::call::janus::publisher::publish(&target, &name, &webrtc, until).await
         }
@@ -286,6 +291,7 @@ pub async fn run(args: PublishArgs) -> Result<()> {
 async fn whip_publish(
     whip: &str,
     name: Option<&str>,
+    token: Option<&SecretString>,
     webrtc: &gst::Element,
     until: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
@@ -296,13 +302,14 @@ async fn whip_publish(
     if let Some(name) = name {
         url.query_pairs_mut().append_pair("name", name);
     }
-    let response = client
+    let mut request = client
         .post(url.clone())
         .header("content-type", "application/sdp")
-        .body(offer)
-        .send()
-        .await
-        .context("WHIP request failed")?;
+        .body(offer);
+    if let Some(token) = token {
+        request = request.bearer_auth(token.expose_secret());
+    }
+    let response = request.send().await.context("WHIP request failed")?;
     let status = response.status();
     let location = response
         .headers()
@@ -317,7 +324,11 @@ async fn whip_publish(
     println!("publishing to {whip}");
     until.await;
     if let Some(resource) = location.and_then(|l| url.join(&l).ok()) {
-        let _ = client.delete(resource).send().await;
+        let mut request = client.delete(resource);
+        if let Some(token) = token {
+            request = request.bearer_auth(token.expose_secret());
+        }
+        let _ = request.send().await;
     }
     Ok(())
 }

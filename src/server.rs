@@ -1,11 +1,12 @@
 //! `callcast serve`: the HTTP control API with its rooms and broadcasts, until SIGINT/SIGTERM.
 
-use crate::api::{router, AppState};
+use crate::api::{router, AppState, Tokens};
 use crate::broadcast::Broadcasts;
 use crate::call::room::{RoomSettings, Rooms};
 use crate::call::webrtc::IceConfig;
 use crate::layout::template::Templates;
 use anyhow::{Context, Result};
+use secrecy::SecretString;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +43,96 @@ pub struct ServeArgs {
     /// A participant sending no media for this many seconds is removed from the call.
     #[arg(long, default_value_t = DEFAULT_MEDIA_TIMEOUT_S)]
     pub media_timeout_s: u64,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Bearer tokens. Values from the environment are not shown in `--help`, nor by `Debug`.
+#[derive(Clone, Default, clap::Args)]
+pub struct AuthArgs {
+    /// Token for the control API (repeatable; the env var takes a comma-separated list). Required to listen
+    /// on anything but loopback.
+    #[arg(
+        long = "api-token",
+        env = "CALLCAST_API_TOKEN",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_tokens: Vec<String>,
+    /// Read-only token: lists and status, layouts, playback.
+    #[arg(
+        long = "read-token",
+        env = "CALLCAST_READ_TOKEN",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub read_tokens: Vec<String>,
+    /// Token WHIP publishers present to join any built-in room.
+    #[arg(
+        long = "whip-token",
+        env = "CALLCAST_WHIP_TOKEN",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub whip_tokens: Vec<String>,
+    /// ROOM=TOKEN: a publisher token for one room (repeatable).
+    #[arg(long = "room-token", value_parser = parse_room_token)]
+    pub room_tokens: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for AuthArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthArgs")
+            .field("api_tokens", &self.api_tokens.len())
+            .field("read_tokens", &self.read_tokens.len())
+            .field("whip_tokens", &self.whip_tokens.len())
+            .field(
+                "room_tokens",
+                &self.room_tokens.iter().map(|(r, _)| r).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+fn parse_room_token(raw: &str) -> Result<(String, String), String> {
+    let (room, token) = raw.split_once('=').ok_or("expected ROOM=TOKEN")?;
+    crate::broadcast::spec::validate_room_name(room)?;
+    if token.is_empty() {
+        return Err("the token is empty".into());
+    }
+    Ok((room.to_string(), token.to_string()))
+}
+
+impl AuthArgs {
+    pub fn tokens(&self) -> Tokens {
+        let secrets = |v: &[String]| -> Vec<SecretString> {
+            v.iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| SecretString::from(t.clone()))
+                .collect()
+        };
+        Tokens {
+            control: secrets(&self.api_tokens),
+            read: secrets(&self.read_tokens),
+            whip: secrets(&self.whip_tokens),
+            rooms: self
+                .room_tokens
+                .iter()
+                .map(|(room, token)| (room.clone(), SecretString::from(token.clone())))
+                .collect(),
+        }
+    }
+}
+
+/// An open API is for this machine only.
+pub fn check_exposure(listen: SocketAddr, tokens: &Tokens) -> Result<()> {
+    if !listen.ip().is_loopback() && tokens.control.is_empty() {
+        anyhow::bail!(
+            "refusing to listen on {listen} without an API token: set CALLCAST_API_TOKEN (or --api-token), \
+             or listen on 127.0.0.1"
+        );
+    }
+    Ok(())
 }
 
 /// The running service's shared parts.
@@ -69,6 +160,7 @@ pub fn build_state(args: &ServeArgs) -> AppState {
         rooms,
         broadcasts,
         assets_dir: args.assets_dir.clone(),
+        tokens: Arc::new(args.auth.tokens()),
     }
 }
 
@@ -109,6 +201,7 @@ pub async fn shutdown_signal() {
 }
 
 pub async fn run(args: ServeArgs) -> Result<()> {
+    check_exposure(args.listen, &args.auth.tokens())?;
     crate::gst_util::init()?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let state = build_state(&args);

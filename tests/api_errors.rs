@@ -1,38 +1,17 @@
 //! Bad input gets a clear 4xx naming the field, without a socket (router called in-process).
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use callcast::server::{build_state, ServeArgs};
-use clap::Parser;
-use http_body_util::BodyExt;
-use serde_json::Value;
-use tower::ServiceExt;
+mod in_process;
 
-#[derive(Parser)]
-struct Args {
-    #[command(flatten)]
-    serve: ServeArgs,
-}
+use axum::http::StatusCode;
+use serde_json::Value;
 
 fn app() -> (axum::Router, tempfile::TempDir) {
-    callcast::gst_util::init().expect("GStreamer");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut args = Args::parse_from(["test"]).serve;
-    args.data_dir = dir.path().to_path_buf();
-    (callcast::api::router(build_state(&args)), dir)
+    in_process::app(&[])
 }
 
 async fn call(app: &axum::Router, method: &str, uri: &str, content_type: &str, body: &str) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", content_type)
-        .body(Body::from(body.to_string()))
-        .expect("request");
-    let response = app.clone().oneshot(request).await.expect("response");
-    let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let (status, text) = in_process::send(app, method, uri, &[("content-type", content_type)], body).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 async fn post_broadcast(app: &axum::Router, body: &str) -> (StatusCode, Value) {

@@ -1,6 +1,6 @@
 //! The one error type of the HTTP API: always a JSON body `{"error": "...", "field": "..."}`.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -9,6 +9,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds a refused caller should wait before trying again (503 `Retry-After`).
+    pub retry_after_s: Option<u32>,
 }
 
 impl ApiError {
@@ -17,6 +19,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
             field: Some(field.into()),
+            retry_after_s: None,
         }
     }
 
@@ -25,6 +28,7 @@ impl ApiError {
             status: StatusCode::NOT_FOUND,
             message: format!("no such {what}"),
             field: None,
+            retry_after_s: None,
         }
     }
 
@@ -33,6 +37,27 @@ impl ApiError {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
             message: message.into(),
             field: None,
+            retry_after_s: None,
+        }
+    }
+
+    /// No token or a wrong one. The message never echoes what was presented.
+    pub fn unauthorized() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            message: "missing or wrong bearer token".into(),
+            field: None,
+            retry_after_s: None,
+        }
+    }
+
+    /// Beyond capacity now; worth trying again later.
+    pub fn unavailable(message: impl Into<String>, retry_after_s: u32) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: message.into(),
+            field: None,
+            retry_after_s: Some(retry_after_s),
         }
     }
 
@@ -41,6 +66,7 @@ impl ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: message.into(),
             field: None,
+            retry_after_s: None,
         }
     }
 }
@@ -57,6 +83,14 @@ impl IntoResponse for ApiError {
             Some(field) => serde_json::json!({"error": self.message, "field": field}),
             None => serde_json::json!({"error": self.message}),
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after_s {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }

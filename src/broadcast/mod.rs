@@ -84,6 +84,11 @@ impl Broadcasts {
         self.handles.lock().unwrap().get(id).map(|h| h.status.snapshot())
     }
 
+    /// True for a broadcast anyone may watch without a token.
+    pub fn is_public(&self, id: &str) -> bool {
+        self.get(id).is_some_and(|s| s.public)
+    }
+
     pub fn list(&self) -> Vec<BroadcastStatus> {
         let mut all: Vec<_> = self
             .handles
@@ -183,6 +188,7 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
         layout: serde_json::to_value(&spec.layout).unwrap_or_default(),
         video: spec.video,
         audio: spec.audio,
+        public: spec.public,
         participants: Vec::new(),
         speaker: None,
         outputs,

@@ -13,6 +13,9 @@ pub struct BroadcastRequest {
     #[serde(default)]
     pub audio: AudioRequest,
     pub outputs: Vec<OutputRequest>,
+    /// Playback (HLS, the watch page, this broadcast's status) without a token.
+    #[serde(default)]
+    pub public: bool,
 }
 
 #[derive(Debug, Deserialize)]

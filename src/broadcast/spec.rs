@@ -41,6 +41,7 @@ pub struct BroadcastSpec {
     pub video: VideoSpec,
     pub audio: AudioSpec,
     pub outputs: Vec<OutputSpec>,
+    pub public: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +200,7 @@ impl BroadcastSpec {
             video,
             audio,
             outputs,
+            public: req.public,
         })
     }
 }

@@ -84,6 +84,8 @@ pub struct BroadcastStatus {
     pub layout: serde_json::Value,
     pub video: VideoSpec,
     pub audio: AudioSpec,
+    /// Anyone may watch (HLS, watch page, this status) without a token.
+    pub public: bool,
     pub participants: Vec<ParticipantStatus>,
     /// Who holds the floor (active speaker), if anyone spoke yet.
     pub speaker: Option<String>,
@@ -163,6 +165,7 @@ mod tests {
                 keyframe_interval_s: 1,
             },
             audio: AudioSpec { bitrate_kbps: 1 },
+            public: false,
             participants: vec![],
             speaker: None,
             outputs: vec![],

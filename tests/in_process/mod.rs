@@ -1,0 +1,43 @@
+//! The router called in-process (no socket, no child process) for API tests.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use callcast::server::{build_state, ServeArgs};
+use clap::Parser;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// The router of a server started with `serve` flags `flags`, and its data dir.
+pub fn app(flags: &[&str]) -> (axum::Router, tempfile::TempDir) {
+    callcast::gst_util::init().expect("GStreamer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = Args::parse_from(std::iter::once("test").chain(flags.iter().copied())).serve;
+    args.data_dir = dir.path().to_path_buf();
+    (callcast::api::router(build_state(&args)), dir)
+}
+
+/// Sends one request with `headers`; returns the status and the body as text.
+pub async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, String) {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Body::from(body.to_string())).expect("request");
+    let response = app.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
