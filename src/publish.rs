@@ -59,6 +59,10 @@ pub struct PublishArgs {
     /// Local address for ICE.
     #[arg(long, default_value = "127.0.0.1")]
     pub ice_address: String,
+    /// Joins as this many participants ("NAME 1", "NAME 2", ...) sending the same encoded media: N participants
+    /// for the cost of one encode (benchmarks). WHIP only.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32), conflicts_with = "janus")]
+    pub copies: u32,
 }
 
 const TONE: &str = "tone";
@@ -189,33 +193,49 @@ fn audio_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Ele
     Ok(payloader)
 }
 
-/// The publisher pipeline: test video and tone into a send-only webrtcbin.
-fn build(args: &PublishArgs) -> Result<(gst::Pipeline, gst::Element)> {
+/// The publisher pipeline: test video and tone, encoded once, into one send-only webrtcbin per copy.
+fn build(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<gst::Element>)> {
     let pipeline = gst::Pipeline::with_name("publisher");
     let ice = IceConfig {
         local_addresses: vec![args.ice_address.clone()],
         stun_server: None,
     };
-    let webrtc = webrtc::new_webrtcbin("webrtc", &ice, 50)?;
-    pipeline.add(&webrtc)?;
     let mut tracks: Vec<(gst::Element, gst::Caps)> = Vec::new();
     if !args.no_video {
         tracks.push((video_branch(&pipeline, args)?, video_rtp_caps(args.codec)));
     }
     tracks.push((audio_branch(&pipeline, args)?, OPUS_RTP_CAPS.parse()?));
-    for (payloader, _) in &tracks {
-        payloader.link(&webrtc)?;
+    let tees = tracks
+        .iter()
+        .map(|(payloader, _)| {
+            let tee = make_with("tee", &[("allow-not-linked", "true")])?;
+            pipeline.add(&tee)?;
+            payloader.link(&tee)?;
+            Ok(tee)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut webrtcs = Vec::new();
+    for copy in 0..args.copies {
+        let webrtc = webrtc::new_webrtcbin(&format!("webrtc{copy}"), &ice, 50)?;
+        pipeline.add(&webrtc)?;
+        for tee in &tees {
+            let queue = make_with("queue", &[("leaky", "downstream"), ("max-size-buffers", "50")])?;
+            pipeline.add(&queue)?;
+            tee.link(&queue)?;
+            queue.link(&webrtc)?;
+        }
+        // Codec preferences make the offer independent of when caps reach webrtcbin.
+        for (index, (_, caps)) in tracks.iter().enumerate() {
+            let index = index as i32;
+            let transceiver = webrtc
+                .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&index])
+                .context("webrtcbin made no transceiver for a track")?;
+            transceiver.set_direction(WebRTCRTPTransceiverDirection::Sendonly);
+            transceiver.set_property("codec-preferences", caps);
+        }
+        webrtcs.push(webrtc);
     }
-    // Codec preferences make the offer independent of when caps reach webrtcbin.
-    for (index, (_, caps)) in tracks.into_iter().enumerate() {
-        let index = index as i32;
-        let transceiver = webrtc
-            .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&index])
-            .context("webrtcbin made no transceiver for a track")?;
-        transceiver.set_direction(WebRTCRTPTransceiverDirection::Sendonly);
-        transceiver.set_property("codec-preferences", caps);
-    }
-    Ok((pipeline, webrtc))
+    Ok((pipeline, webrtcs))
 }
 
 /// Waits until every track's caps reached webrtcbin, so the offer names each track's SSRC: an SFU that
@@ -249,9 +269,11 @@ async fn first_error(pipeline: &gst::Pipeline) -> String {
 /// Publishes until SIGINT/SIGTERM, then leaves the call.
 pub async fn run(args: PublishArgs) -> Result<()> {
     crate::gst_util::init()?;
-    let (pipeline, webrtc) = build(&args)?;
+    let (pipeline, webrtcs) = build(&args)?;
     pipeline.set_state(gst::State::Playing).context("starting publisher")?;
-    wait_for_track_caps(&webrtc).await?;
+    for webrtc in &webrtcs {
+        wait_for_track_caps(webrtc).await?;
+    }
     if args.tone_on_stdin {
         follow_stdin_tone(&pipeline);
     }
@@ -267,8 +289,19 @@ pub async fn run(args: PublishArgs) -> Result<()> {
             }
         }
     };
+    let until = futures::FutureExt::shared(Box::pin(until));
+    let webrtc = &webrtcs[0];
     let result = match (&args.whip, &args.janus) {
-        (Some(whip), _) => whip_publish(whip, args.name.as_deref(), args.token.as_ref(), &webrtc, until).await,
+        (Some(whip), _) if webrtcs.len() > 1 => {
+            let token = args.token.as_ref();
+            let copies = webrtcs.iter().enumerate().map(|(i, webrtc)| {
+                let copy_name = format!("{name} {}", i + 1);
+                let until = until.clone();
+                async move { whip_publish(whip, Some(&copy_name), token, webrtc, until).await }
+            });
+            futures::future::try_join_all(copies).await.map(|_| ())
+        }
+        (Some(whip), _) => whip_publish(whip, args.name.as_deref(), args.token.as_ref(), webrtc, until).await,
         (None, Some(url)) => {
             let target = crate::call::janus::JanusTarget {
                 url: url.clone(),
@@ -276,7 +309,7 @@ pub async fn run(args: PublishArgs) -> Result<()> {
                 pin: args.pin.clone(),
                 token: args.token.clone(),
             };
-            crate::call::janus::publisher::publish(&target, &name, &webrtc, until).await
+            crate::call::janus::publisher::publish(&target, &name, webrtc, until).await
         }
         (None, None) => Err(anyhow::anyhow!("give --whip URL or --janus URL --room N")),
     };

@@ -33,10 +33,10 @@ pub struct LayoutRequest {
     pub max_tiles: Option<usize>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayoutSpec {
     pub template: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<String>,
     pub participants: Vec<String>,
     pub sort: Sort,

@@ -2,6 +2,7 @@
 
 pub mod actor;
 pub mod layout_spec;
+pub mod record;
 pub mod request;
 mod speaker;
 pub mod spec;
@@ -27,6 +28,19 @@ struct Handle {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+impl Handle {
+    /// A broadcast a previous server ran: status only, nothing to command.
+    fn finished(status: BroadcastStatus) -> Self {
+        let layout = serde_json::from_value(status.layout.clone()).unwrap_or_default();
+        Self {
+            status: SharedStatus::new(status),
+            layout,
+            commands: mpsc::channel(1).0,
+            task: None,
+        }
+    }
+}
+
 /// Every broadcast of this server.
 pub struct Broadcasts {
     rooms: Arc<Rooms>,
@@ -37,13 +51,19 @@ pub struct Broadcasts {
 }
 
 impl Broadcasts {
+    /// Also takes over what a previous server left in `data_dir`: broadcasts it was running are closed and
+    /// reported failed (`server_restart`); finished ones stay listed.
     pub fn new(rooms: Arc<Rooms>, templates: Arc<Templates>, data_dir: PathBuf, participant_latency_ms: u32) -> Self {
+        let handles = record::restore(&data_dir.join("broadcasts"))
+            .into_iter()
+            .map(|status| (status.id.clone(), Handle::finished(status)))
+            .collect();
         Self {
             rooms,
             templates,
             data_dir,
             participant_latency_ms,
-            handles: Mutex::new(HashMap::new()),
+            handles: Mutex::new(handles),
         }
     }
 
@@ -54,14 +74,21 @@ impl Broadcasts {
     /// Starts a broadcast; returns its first status.
     pub fn start(&self, spec: BroadcastSpec) -> BroadcastStatus {
         let id = crate::ids::new_id("bc");
-        let status = SharedStatus::new(initial_status(&id, &spec));
+        let dir = self.data_dir.join("broadcasts").join(&id);
+        let status = match std::fs::create_dir_all(&dir) {
+            Ok(()) => SharedStatus::recorded(initial_status(&id, &spec), dir.join(record::RECORD_FILE)),
+            Err(e) => {
+                tracing::warn!("cannot create {}: {e}; the broadcast is not recorded", dir.display());
+                SharedStatus::new(initial_status(&id, &spec))
+            }
+        };
         let (tx, rx) = mpsc::channel(8);
         let layout = spec.layout.clone();
         let actor = Actor {
             templates: self.templates.clone(),
             id: id.clone(),
             spec,
-            dir: self.data_dir.join("broadcasts").join(&id),
+            dir,
             rooms: self.rooms.clone(),
             status: status.clone(),
             participant_latency_ms: self.participant_latency_ms,
@@ -165,7 +192,7 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
         .enumerate()
         .map(|(i, out)| OutputStatus {
             id: format!("out_{i}"),
-            kind: out.kind(),
+            kind: out.kind().to_string(),
             url: match out {
                 OutputSpec::Rtmp { url } => Some(url.redacted().to_string()),
                 OutputSpec::Hls { .. } => None,

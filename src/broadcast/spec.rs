@@ -78,7 +78,7 @@ fn validate_janus_url(raw: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VideoSpec {
     pub width: u32,
     pub height: u32,
@@ -87,7 +87,7 @@ pub struct VideoSpec {
     pub keyframe_interval_s: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AudioSpec {
     pub bitrate_kbps: u32,
 }

@@ -1,11 +1,12 @@
 //! What the API shows about a broadcast. One `SharedStatus` per broadcast, written by its actor and outputs.
 
 use super::spec::{AudioSpec, VideoSpec};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Broadcast states only move forward: starting -> live -> stopping -> ended, or to failed from any of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BroadcastState {
     Starting,
@@ -30,7 +31,7 @@ impl BroadcastState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputState {
     Starting,
@@ -40,10 +41,10 @@ pub enum OutputState {
     Ended,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutputStatus {
     pub id: String,
-    pub kind: &'static str,
+    pub kind: String,
     /// RTMP URL with its stream key redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -57,7 +58,7 @@ pub struct OutputStatus {
     pub bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ParticipantStatus {
     pub id: String,
     pub name: String,
@@ -68,13 +69,13 @@ pub struct ParticipantStatus {
     pub video: Option<VideoSize>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct VideoSize {
     pub width: i32,
     pub height: i32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BroadcastStatus {
     pub id: String,
     pub state: BroadcastState,
@@ -97,12 +98,28 @@ pub struct BroadcastStatus {
     pub ended_at_ms: Option<u64>,
 }
 
+/// A broadcast's status, shared by its actor, outputs and the API. With a record file, every state change is
+/// written there too, so a server restarted after a crash knows what it was running.
 #[derive(Clone)]
-pub struct SharedStatus(Arc<Mutex<BroadcastStatus>>);
+pub struct SharedStatus(Arc<Mutex<BroadcastStatus>>, Option<Arc<PathBuf>>);
 
 impl SharedStatus {
     pub fn new(status: BroadcastStatus) -> Self {
-        Self(Arc::new(Mutex::new(status)))
+        Self(Arc::new(Mutex::new(status)), None)
+    }
+
+    /// Keeps `record` (a JSON file) up to date with every state change, starting now.
+    pub fn recorded(status: BroadcastStatus, record: PathBuf) -> Self {
+        let shared = Self(Arc::new(Mutex::new(status)), Some(Arc::new(record)));
+        shared.save(&shared.0.lock().unwrap());
+        shared
+    }
+
+    fn save(&self, status: &BroadcastStatus) {
+        let Some(path) = &self.1 else { return };
+        if let Err(e) = super::record::write(path, status) {
+            tracing::warn!("cannot record the broadcast's state in {}: {e}", path.display());
+        }
     }
 
     pub fn snapshot(&self) -> BroadcastStatus {
@@ -129,6 +146,7 @@ impl SharedStatus {
             BroadcastState::Ended | BroadcastState::Failed => s.ended_at_ms = Some(now),
             _ => {}
         }
+        self.save(&s);
     }
 
     pub fn set_scene(&self, participants: Vec<ParticipantStatus>, speaker: Option<String>, layout: serde_json::Value) {

@@ -76,34 +76,52 @@ pub struct Server {
     pub log: std::path::PathBuf,
 }
 
+/// Starts `callcast serve` on an ephemeral port with `data_dir`, stderr appended to `log`.
+fn spawn_server(data_dir: &std::path::Path, log: &std::path::Path, extra_args: &[&str]) -> (KillOnDrop, SocketAddr) {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    let mut child = Command::new(CALLCAST)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra_args)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start callcast serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let process = KillOnDrop(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read listen line");
+    let addr = line
+        .trim()
+        .strip_prefix("callcast listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
+        .parse()
+        .expect("listen address");
+    (process, addr)
+}
+
 impl Server {
     pub fn start(extra_args: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let log = data_dir.path().join("server.log");
-        let mut child = Command::new(CALLCAST)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir.path().join("data"))
-            .args(extra_args)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start callcast serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let process = KillOnDrop(child);
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read listen line");
-        let addr = line
-            .trim()
-            .strip_prefix("callcast listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
-            .parse()
-            .expect("listen address");
+        let (process, addr) = spawn_server(&data_dir.path().join("data"), &log, extra_args);
         Self {
             process,
             addr,
             data_dir,
             log,
         }
+    }
+
+    /// Starts a new server process on the same data dir (after the old one exited or was killed).
+    pub fn restart(&mut self, extra_args: &[&str]) {
+        let (process, addr) = spawn_server(&self.data_dir.path().join("data"), &self.log, extra_args);
+        self.process = process;
+        self.addr = addr;
     }
 
     pub fn url(&self, path: &str) -> String {

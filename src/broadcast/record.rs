@@ -1,0 +1,77 @@
+//! Each broadcast's status on disk (`broadcasts/{id}/broadcast.json`, rewritten on every state change), and
+//! what a server does with them at start: a broadcast that was running when the server died is closed
+//! (its playlists end) and reported `failed` with reason `server_restart`.
+
+use super::status::{BroadcastState, BroadcastStatus, OutputState};
+use crate::output::hls::PLAYLIST;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const RECORD_FILE: &str = "broadcast.json";
+pub const SERVER_RESTART: &str = "server_restart";
+
+/// Writes `status` atomically (temporary file, then rename): a crash never leaves half a record.
+pub fn write(path: &Path, status: &BroadcastStatus) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?)?;
+        file.sync_data()?;
+    }
+    std::fs::rename(tmp, path)
+}
+
+/// Ends an HLS playlist a dead process left open, so players stop waiting for more.
+fn close_playlist(hls_dir: &Path) {
+    let playlist = hls_dir.join(PLAYLIST);
+    let Ok(text) = std::fs::read_to_string(&playlist) else {
+        return;
+    };
+    if !text.contains("#EXT-X-ENDLIST") {
+        let ending = if text.ends_with('\n') { "" } else { "\n" };
+        if let Err(e) = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&playlist)
+            .and_then(|mut f| writeln!(f, "{ending}#EXT-X-ENDLIST"))
+        {
+            tracing::warn!("cannot close {}: {e}", playlist.display());
+        }
+    }
+}
+
+/// Every recorded broadcast under `broadcasts_dir`; the ones that were running are closed and marked failed.
+pub fn restore(broadcasts_dir: &Path) -> Vec<BroadcastStatus> {
+    let Ok(entries) = std::fs::read_dir(broadcasts_dir) else {
+        return Vec::new();
+    };
+    let dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut restored = Vec::new();
+    for dir in dirs {
+        let path = dir.join(RECORD_FILE);
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let mut status: BroadcastStatus = match serde_json::from_slice(&bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("ignoring unreadable record {}: {e}", path.display());
+                continue;
+            }
+        };
+        if !status.state.is_final() {
+            close_playlist(&dir.join("hls"));
+            status.state = BroadcastState::Failed;
+            status.reason = Some(SERVER_RESTART.into());
+            status.ended_at_ms = Some(crate::call::tap::now_ms());
+            for output in &mut status.outputs {
+                if output.state != OutputState::Ended {
+                    output.state = OutputState::Failed;
+                }
+            }
+            if let Err(e) = write(&path, &status) {
+                tracing::warn!("cannot update {}: {e}", path.display());
+            }
+            tracing::warn!(broadcast_id = %status.id, "broadcast was running when the server stopped: failed");
+        }
+        restored.push(status);
+    }
+    restored
+}
