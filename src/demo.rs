@@ -84,6 +84,9 @@ pub async fn run(mut args: DemoArgs) -> Result<()> {
         .collect(),
         // Anyone who can reach the demo may watch it; controlling it needs the token.
         public: true,
+        // A demo runs until stopped, even with nobody in it.
+        max_duration_s: Some(7 * 24 * 3600),
+        idle_timeout_s: Some(24 * 3600),
     };
     let state = server::build_state(&args.serve);
     let spec = BroadcastSpec::from_request(request, state.broadcasts.templates())
@@ -117,7 +120,7 @@ pub async fn run(mut args: DemoArgs) -> Result<()> {
         let child = command.spawn().context("starting a synthetic participant")?;
         publishers.push(child);
     }
-    let status = broadcasts.start(spec);
+    let status = broadcasts.start(spec)?;
     println!(
         "demo broadcast {} started with {} participants",
         status.id, args.participants

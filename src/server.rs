@@ -1,6 +1,7 @@
 //! `callcast serve`: the HTTP control API with its rooms and broadcasts, until SIGINT/SIGTERM.
 
 use crate::api::{router, AppState, Tokens};
+use crate::broadcast::admission::Limits;
 use crate::broadcast::Broadcasts;
 use crate::call::room::{RoomSettings, Rooms};
 use crate::call::webrtc::IceConfig;
@@ -43,6 +44,13 @@ pub struct ServeArgs {
     /// A participant sending no media for this many seconds is removed from the call.
     #[arg(long, default_value_t = DEFAULT_MEDIA_TIMEOUT_S)]
     pub media_timeout_s: u64,
+    /// Most broadcasts at once (0: only the CPU budget limits).
+    #[arg(long, default_value_t = 0)]
+    pub max_broadcasts: usize,
+    /// Cores all broadcasts may use together, by estimate; beyond it a new broadcast gets 503. Default: every
+    /// core of this machine.
+    #[arg(long)]
+    pub cpu_budget: Option<f64>,
     #[command(flatten)]
     pub auth: AuthArgs,
 }
@@ -150,12 +158,22 @@ pub fn build_state(args: &ServeArgs) -> AppState {
         // A bad template is skipped; the server runs with the good ones.
         tracing::warn!("layout template rejected: {error}");
     }
-    let broadcasts = Arc::new(Broadcasts::new(
-        rooms.clone(),
-        Arc::new(templates),
-        args.data_dir.clone(),
-        args.latency_ms,
-    ));
+    let mut limits = Limits {
+        max_broadcasts: args.max_broadcasts,
+        ..Limits::default()
+    };
+    if let Some(budget) = args.cpu_budget {
+        limits.cpu_budget = budget;
+    }
+    let broadcasts = Arc::new(
+        Broadcasts::new(
+            rooms.clone(),
+            Arc::new(templates),
+            args.data_dir.clone(),
+            args.latency_ms,
+        )
+        .with_limits(limits),
+    );
     AppState {
         rooms,
         broadcasts,

@@ -10,6 +10,9 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 
+/// How long a refused caller should wait: running broadcasts rarely end sooner.
+const RETRY_AFTER_S: u32 = 30;
+
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -30,7 +33,10 @@ pub async fn create(
     require_json(&headers)?;
     let request: BroadcastRequest = super::json_body::parse(&body)?;
     let spec = BroadcastSpec::from_request(request, state.broadcasts.templates())?;
-    Ok((StatusCode::CREATED, Json(state.broadcasts.start(spec))))
+    match state.broadcasts.start(spec) {
+        Ok(status) => Ok((StatusCode::CREATED, Json(status))),
+        Err(refusal) => Err(ApiError::unavailable(refusal.to_string(), RETRY_AFTER_S)),
+    }
 }
 
 pub async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {

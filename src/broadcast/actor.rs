@@ -29,6 +29,9 @@ const OUTPUTS_TIMEOUT: Duration = Duration::from_secs(6);
 const SPEAKER_TICK: Duration = Duration::from_millis(100);
 /// How often tiles are re-placed regardless of events (a fill crop needs the picture size, known later).
 const RELAYOUT_TICK: Duration = Duration::from_secs(1);
+/// End reasons of a broadcast that stopped itself.
+pub const LIMIT_REACHED: &str = "limit_reached";
+pub const IDLE: &str = "idle";
 
 pub enum Command {
     Stop,
@@ -75,6 +78,9 @@ impl Actor {
         let mut frames = hub.frames();
         let mut speaker_tick = tokio::time::interval(SPEAKER_TICK);
         let mut relayout_tick = tokio::time::interval(RELAYOUT_TICK);
+        let ends_at = tokio::time::Instant::now() + self.spec.max_duration;
+        // Since when nobody is in the call (None: someone is).
+        let mut empty_since = Some(Instant::now());
 
         // Some(Ok(reason)): the call ended; Some(Err(reason)): the broadcast failed; None: stopped by request.
         let outcome: Option<Result<String, String>> = loop {
@@ -105,7 +111,13 @@ impl Actor {
                     _ => false,
                 },
                 _ = speaker_tick.tick() => stage.track_speaker(Instant::now()),
-                _ = relayout_tick.tick() => true,
+                _ = relayout_tick.tick() => {
+                    if empty_since.is_some_and(|t| t.elapsed() >= self.spec.idle_timeout) {
+                        break Some(Ok(IDLE.into()));
+                    }
+                    true
+                }
+                _ = tokio::time::sleep_until(ends_at) => break Some(Ok(LIMIT_REACHED.into())),
                 _ = frames.changed(), if self.status.state() == BroadcastState::Starting => {
                     self.status.advance(BroadcastState::Live, None);
                     tracing::info!("broadcast live");
@@ -113,6 +125,11 @@ impl Actor {
                 }
             };
             if changed {
+                empty_since = match (stage.participant_count(), empty_since) {
+                    (0, None) => Some(Instant::now()),
+                    (0, since) => since,
+                    _ => None,
+                };
                 stage.relayout();
                 stage.report(&self.status);
                 call.set_tile_widths(stage.tile_widths());

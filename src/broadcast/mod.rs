@@ -1,6 +1,7 @@
 //! Broadcasts: validated specs, their status, and the actors that run them.
 
 pub mod actor;
+pub mod admission;
 pub mod layout_spec;
 pub mod record;
 pub mod request;
@@ -26,6 +27,8 @@ struct Handle {
     layout: layout_spec::LayoutSpec,
     commands: mpsc::Sender<Command>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Estimated cores, counted against the budget while the broadcast runs.
+    cost: f64,
 }
 
 impl Handle {
@@ -37,6 +40,7 @@ impl Handle {
             layout,
             commands: mpsc::channel(1).0,
             task: None,
+            cost: 0.0,
         }
     }
 }
@@ -47,6 +51,7 @@ pub struct Broadcasts {
     templates: Arc<Templates>,
     data_dir: PathBuf,
     participant_latency_ms: u32,
+    limits: admission::Limits,
     handles: Mutex<HashMap<String, Handle>>,
 }
 
@@ -63,16 +68,40 @@ impl Broadcasts {
             templates,
             data_dir,
             participant_latency_ms,
+            limits: admission::Limits::default(),
             handles: Mutex::new(handles),
         }
+    }
+
+    pub fn with_limits(mut self, limits: admission::Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Estimated cores of `spec` with the participants its call has now (a guess for calls we cannot see yet).
+    fn estimate(&self, spec: &BroadcastSpec) -> f64 {
+        let participants = match &spec.source {
+            spec::Source::Room(room) => self.rooms.participants(room).len(),
+            spec::Source::Janus(_) => admission::ASSUMED_PARTICIPANTS,
+        };
+        admission::estimate_cores(&spec.video, participants.min(spec.layout.max_tiles))
     }
 
     pub fn hls_dir(&self, id: &str) -> PathBuf {
         self.data_dir.join("broadcasts").join(id).join("hls")
     }
 
-    /// Starts a broadcast; returns its first status.
-    pub fn start(&self, spec: BroadcastSpec) -> BroadcastStatus {
+    /// Starts a broadcast if there is room for it; returns its first status.
+    pub fn start(&self, spec: BroadcastSpec) -> Result<BroadcastStatus, admission::Refusal> {
+        let cost = self.estimate(&spec);
+        // Held from the check to the insert, so two requests cannot both take the last free capacity.
+        let mut handles = self.handles.lock().unwrap();
+        let running: Vec<f64> = handles
+            .values()
+            .filter(|h| !h.status.state().is_final())
+            .map(|h| h.cost)
+            .collect();
+        self.limits.admit(&running, cost)?;
         let id = crate::ids::new_id("bc");
         let dir = self.data_dir.join("broadcasts").join(&id);
         let status = match std::fs::create_dir_all(&dir) {
@@ -95,16 +124,17 @@ impl Broadcasts {
         };
         let task = tokio::spawn(actor.run(rx));
         let first = status.snapshot();
-        self.handles.lock().unwrap().insert(
+        handles.insert(
             id,
             Handle {
                 status,
                 layout,
                 commands: tx,
                 task: Some(task),
+                cost,
             },
         );
-        first
+        Ok(first)
     }
 
     pub fn get(&self, id: &str) -> Option<BroadcastStatus> {

@@ -16,6 +16,10 @@ pub struct BroadcastRequest {
     /// Playback (HLS, the watch page, this broadcast's status) without a token.
     #[serde(default)]
     pub public: bool,
+    /// The broadcast ends (reason `limit_reached`) after this long. Default 3 hours.
+    pub max_duration_s: Option<u32>,
+    /// The broadcast ends (reason `idle`) after the call has had nobody in it this long. Default 300 s.
+    pub idle_timeout_s: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

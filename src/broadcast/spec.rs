@@ -13,6 +13,8 @@ pub const DEFAULT_FPS: u32 = 30;
 pub const DEFAULT_VIDEO_KBPS: u32 = 2500;
 pub const DEFAULT_KEYFRAME_INTERVAL_S: u32 = 2;
 pub const DEFAULT_AUDIO_KBPS: u32 = 128;
+pub const DEFAULT_MAX_DURATION_S: u32 = 3 * 3600;
+pub const DEFAULT_IDLE_TIMEOUT_S: u32 = 300;
 pub const DEFAULT_SEGMENT_SECONDS: u32 = 2;
 pub const DEFAULT_HLS_WINDOW: u32 = 6;
 pub const MAX_OUTPUTS: usize = 8;
@@ -42,6 +44,8 @@ pub struct BroadcastSpec {
     pub audio: AudioSpec,
     pub outputs: Vec<OutputSpec>,
     pub public: bool,
+    pub max_duration: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +205,18 @@ impl BroadcastSpec {
             audio,
             outputs,
             public: req.public,
+            max_duration: std::time::Duration::from_secs(u64::from(ranged(
+                "max_duration_s",
+                req.max_duration_s,
+                DEFAULT_MAX_DURATION_S,
+                1..=7 * 24 * 3600,
+            )?)),
+            idle_timeout: std::time::Duration::from_secs(u64::from(ranged(
+                "idle_timeout_s",
+                req.idle_timeout_s,
+                DEFAULT_IDLE_TIMEOUT_S,
+                1..=24 * 3600,
+            )?)),
         })
     }
 }

@@ -73,6 +73,10 @@ impl Stage {
         }
     }
 
+    pub fn participant_count(&self) -> usize {
+        self.tiles.len()
+    }
+
     pub fn leave(&mut self, id: &str) {
         if let Some(pos) = self.tiles.iter().position(|t| t.participant.id == id) {
             let tile = self.tiles.remove(pos);
