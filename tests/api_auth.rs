@@ -40,6 +40,7 @@ fn concrete(path: &str) -> String {
         .replace("{participant}", "p_0123456789abcdef")
         .replace("{file}", "index.m3u8")
         .replace("{name}", "grid")
+        .replace("{output_id}", "out_0")
 }
 
 #[tokio::test]

@@ -2,9 +2,9 @@
 
 use super::error::ApiError;
 use super::AppState;
-use crate::broadcast::request::BroadcastRequest;
+use crate::broadcast::request::{BroadcastRequest, OutputRequest};
 use crate::broadcast::spec::BroadcastSpec;
-use crate::broadcast::status::BroadcastStatus;
+use crate::broadcast::status::{BroadcastStatus, OutputStatus};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -68,6 +68,41 @@ pub async fn stop(State(state): State<AppState>, Path(id): Path<String>) -> Resu
         .await
         .map(Json)
         .ok_or_else(|| ApiError::not_found("broadcast"))
+}
+
+/// `POST /v1/broadcasts/{id}/outputs`: one more output on a live broadcast, from its next keyframe.
+pub async fn add_output(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<OutputStatus>), ApiError> {
+    known_id(&id)?;
+    require_json(&headers)?;
+    let request: OutputRequest = super::json_body::parse(&body)?;
+    let output = state
+        .broadcasts
+        .add_output(&id, request)
+        .await?
+        .ok_or_else(|| ApiError::not_found("broadcast"))?;
+    Ok((StatusCode::CREATED, Json(output)))
+}
+
+/// `DELETE /v1/broadcasts/{id}/outputs/{output_id}`: ends one output cleanly; answers once it has.
+pub async fn remove_output(
+    State(state): State<AppState>,
+    Path((id, output_id)): Path<(String, String)>,
+) -> Result<Json<BroadcastStatus>, ApiError> {
+    known_id(&id)?;
+    match state.broadcasts.remove_output(&id, &output_id).await? {
+        None => Err(ApiError::not_found("broadcast")),
+        Some(false) => Err(ApiError::not_found("running output")),
+        Some(true) => state
+            .broadcasts
+            .get(&id)
+            .map(Json)
+            .ok_or_else(|| ApiError::not_found("broadcast")),
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -58,6 +58,18 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
         r(Method::GET, "/v1/broadcasts/{id}", Watch, get(broadcasts::get_one)),
         r(Method::DELETE, "/v1/broadcasts/{id}", Control, delete(broadcasts::stop)),
         r(Method::PATCH, "/v1/broadcasts/{id}", Control, patch(broadcasts::patch)),
+        r(
+            Method::POST,
+            "/v1/broadcasts/{id}/outputs",
+            Control,
+            post(broadcasts::add_output),
+        ),
+        r(
+            Method::DELETE,
+            "/v1/broadcasts/{id}/outputs/{output_id}",
+            Control,
+            delete(broadcasts::remove_output),
+        ),
         r(Method::GET, "/v1/layouts", Read, get(layouts::list)),
         r(
             Method::GET,

@@ -2,9 +2,10 @@
 //! back through its bus.
 
 use super::layout_spec::LayoutSpec;
-use super::spec::{BroadcastSpec, Source};
+use super::outputs::{AddError, Outputs};
+use super::spec::{BroadcastSpec, OutputSpec, Source, MAX_OUTPUTS};
 use super::stage::Stage;
-use super::status::{BroadcastState, SharedStatus};
+use super::status::{BroadcastState, OutputStatus, SharedStatus};
 use crate::call::participant::CallEvent;
 use crate::call::room::Rooms;
 use crate::call::source::{watch_room, CallHandle};
@@ -12,19 +13,17 @@ use crate::layout::template::Templates;
 use crate::layout::Canvas;
 use crate::mix::Mixer;
 use crate::output::hub::EncodedHub;
-use crate::output::runner::OutputRunner;
 use anyhow::Result;
 use futures::StreamExt;
 use gst::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 /// How long stopping may take before the outputs are closed regardless.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
-const OUTPUTS_TIMEOUT: Duration = Duration::from_secs(6);
 /// How often audio levels are read for the active speaker.
 const SPEAKER_TICK: Duration = Duration::from_millis(100);
 /// How often tiles are re-placed regardless of events (a fill crop needs the picture size, known later).
@@ -36,6 +35,9 @@ pub const IDLE: &str = "idle";
 pub enum Command {
     Stop,
     SetLayout(LayoutSpec),
+    AddOutput(OutputSpec, oneshot::Sender<Result<OutputStatus, AddError>>),
+    /// Replies once the output has finalised; false if no such output is running.
+    RemoveOutput(String, oneshot::Sender<bool>),
 }
 
 pub struct Actor {
@@ -66,7 +68,7 @@ impl Actor {
         let hub = EncodedHub::new();
         hub.attach(&mixer.video_out, &mixer.audio_out);
         let mut bus = mixer.pipeline.bus().expect("pipeline has a bus").stream();
-        let (stop_outputs, outputs) = self.start_outputs(&hub);
+        let mut outputs = Outputs::start(&hub, self.dir.join("hls"), self.status.clone(), &self.spec.outputs);
         let mut call = self.join_call();
         let canvas = Canvas {
             width: self.spec.video.width as i32,
@@ -90,6 +92,25 @@ impl Actor {
                     Some(Command::SetLayout(layout)) => {
                         stage.set_layout(layout);
                         true
+                    }
+                    Some(Command::AddOutput(spec, reply)) => {
+                        let _ = reply.send(outputs.add(spec, MAX_OUTPUTS));
+                        false
+                    }
+                    Some(Command::RemoveOutput(id, reply)) => {
+                        match outputs.remove(&id) {
+                            // Finalising takes a moment; the mix goes on meanwhile.
+                            Some(finished) => {
+                                tokio::spawn(async move {
+                                    finished.await;
+                                    let _ = reply.send(true);
+                                });
+                            }
+                            None => {
+                                let _ = reply.send(false);
+                            }
+                        }
+                        false
                     }
                 },
                 event = call.events.recv() => match event {
@@ -154,13 +175,7 @@ impl Actor {
             }
         }
         hub.finish();
-        let _ = stop_outputs.send(true);
-        if tokio::time::timeout(OUTPUTS_TIMEOUT, futures::future::join_all(outputs))
-            .await
-            .is_err()
-        {
-            tracing::warn!("outputs did not finish in time");
-        }
+        outputs.stop_all().await;
         stage.detach_all();
         let _ = stage.mixer.pipeline.set_state(gst::State::Null);
         match outcome {
@@ -180,28 +195,5 @@ impl Actor {
                 crate::call::janus::follow(target.clone(), settings.ice.clone(), settings.latency_ms)
             }
         }
-    }
-
-    fn start_outputs(&self, hub: &EncodedHub) -> (watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let ids: Vec<String> = self.status.snapshot().outputs.into_iter().map(|o| o.id).collect();
-        let handles = self
-            .spec
-            .outputs
-            .iter()
-            .zip(ids)
-            .map(|(spec, id)| {
-                let runner = OutputRunner {
-                    id: id.clone(),
-                    spec: spec.clone(),
-                    hls_dir: self.dir.join("hls"),
-                    hub: hub.clone(),
-                    status: self.status.clone(),
-                };
-                let span = tracing::info_span!("output", output_id = %id, kind = spec.kind());
-                tokio::spawn(runner.run(stop_rx.clone()).instrument(span))
-            })
-            .collect();
-        (stop_tx, handles)
     }
 }

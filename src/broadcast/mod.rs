@@ -3,6 +3,7 @@
 pub mod actor;
 pub mod admission;
 pub mod layout_spec;
+mod outputs;
 pub mod record;
 pub mod request;
 mod speaker;
@@ -185,6 +186,46 @@ impl Broadcasts {
         Ok(Some(snapshot))
     }
 
+    fn live_commands(&self, id: &str) -> Result<Option<mpsc::Sender<Command>>, spec::SpecError> {
+        let handles = self.handles.lock().unwrap();
+        let Some(handle) = handles.get(id) else {
+            return Ok(None);
+        };
+        if handle.status.state().is_final() {
+            return Err(spec::SpecError::new("id", "the broadcast has ended"));
+        }
+        Ok(Some(handle.commands.clone()))
+    }
+
+    /// Adds an output to a running broadcast. Unknown id: `Ok(None)`.
+    pub async fn add_output(
+        &self,
+        id: &str,
+        request: request::OutputRequest,
+    ) -> Result<Option<OutputStatus>, spec::SpecError> {
+        let output = spec::validate_output("", request)?;
+        let Some(commands) = self.live_commands(id)? else {
+            return Ok(None);
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let _ = commands.send(Command::AddOutput(output, reply)).await;
+        match answer.await {
+            Ok(Ok(status)) => Ok(Some(status)),
+            Ok(Err(e)) => Err(spec::SpecError::new("kind", e.to_string())),
+            Err(_) => Err(spec::SpecError::new("id", "the broadcast has ended")),
+        }
+    }
+
+    /// Stops one output of a running broadcast once it has finalised; `Ok(false)` if it is not running.
+    pub async fn remove_output(&self, id: &str, output_id: &str) -> Result<Option<bool>, spec::SpecError> {
+        let Some(commands) = self.live_commands(id)? else {
+            return Ok(None);
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let _ = commands.send(Command::RemoveOutput(output_id.to_string(), reply)).await;
+        Ok(Some(answer.await.unwrap_or(false)))
+    }
+
     /// Asks a broadcast to stop and waits until it has finalised its outputs. None if unknown.
     pub async fn stop(&self, id: &str) -> Option<BroadcastStatus> {
         let (commands, task, status) = {
@@ -215,27 +256,35 @@ impl Broadcasts {
     }
 }
 
+/// The first status of an output.
+fn output_status(id: &str, broadcast_id: &str, spec: &OutputSpec) -> OutputStatus {
+    OutputStatus {
+        id: id.to_string(),
+        kind: spec.kind().to_string(),
+        url: match spec {
+            OutputSpec::Rtmp { url } => Some(url.redacted().to_string()),
+            OutputSpec::Hls { .. } => None,
+        },
+        playlist: match spec {
+            OutputSpec::Hls { .. } => Some(format!(
+                "/v1/broadcasts/{broadcast_id}/hls/{}",
+                crate::output::hls::PLAYLIST
+            )),
+            OutputSpec::Rtmp { .. } => None,
+        },
+        state: OutputState::Starting,
+        error: None,
+        reconnects: 0,
+        bytes: 0,
+    }
+}
+
 fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
     let outputs = spec
         .outputs
         .iter()
         .enumerate()
-        .map(|(i, out)| OutputStatus {
-            id: format!("out_{i}"),
-            kind: out.kind().to_string(),
-            url: match out {
-                OutputSpec::Rtmp { url } => Some(url.redacted().to_string()),
-                OutputSpec::Hls { .. } => None,
-            },
-            playlist: match out {
-                OutputSpec::Hls { .. } => Some(format!("/v1/broadcasts/{id}/hls/{}", crate::output::hls::PLAYLIST)),
-                OutputSpec::Rtmp { .. } => None,
-            },
-            state: OutputState::Starting,
-            error: None,
-            reconnects: 0,
-            bytes: 0,
-        })
+        .map(|(i, out)| output_status(&format!("out_{i}"), id, out))
         .collect();
     BroadcastStatus {
         id: id.to_string(),

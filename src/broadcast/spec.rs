@@ -232,32 +232,38 @@ fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputSpec>, Spec
     outputs
         .into_iter()
         .enumerate()
-        .map(|(i, out)| match out {
-            OutputRequest::Rtmp { url } => RtmpUrl::parse(&url)
-                .map(|url| OutputSpec::Rtmp { url })
-                .map_err(|m| SpecError::new(format!("outputs[{i}].url"), m)),
-            OutputRequest::Hls {
-                segment_seconds,
-                window,
-            } => {
-                if std::mem::replace(&mut seen_hls, true) {
-                    return Err(SpecError::new(
-                        format!("outputs[{i}].kind"),
-                        "only one hls output per broadcast",
-                    ));
-                }
-                Ok(OutputSpec::Hls {
-                    segment_seconds: ranged(
-                        &format!("outputs[{i}].segment_seconds"),
-                        segment_seconds,
-                        DEFAULT_SEGMENT_SECONDS,
-                        1..=10,
-                    )?,
-                    window: ranged(&format!("outputs[{i}].window"), window, DEFAULT_HLS_WINDOW, 2..=1000)?,
-                })
+        .map(|(i, out)| {
+            let prefix = format!("outputs[{i}].");
+            if matches!(out, OutputRequest::Hls { .. }) && std::mem::replace(&mut seen_hls, true) {
+                return Err(SpecError::new(
+                    format!("{prefix}kind"),
+                    "only one hls output per broadcast",
+                ));
             }
+            validate_output(&prefix, out)
         })
         .collect()
+}
+
+/// One output; `prefix` goes before the field names in errors (`outputs[1].`, or nothing for a single one).
+pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputSpec, SpecError> {
+    match out {
+        OutputRequest::Rtmp { url } => RtmpUrl::parse(&url)
+            .map(|url| OutputSpec::Rtmp { url })
+            .map_err(|m| SpecError::new(format!("{prefix}url"), m)),
+        OutputRequest::Hls {
+            segment_seconds,
+            window,
+        } => Ok(OutputSpec::Hls {
+            segment_seconds: ranged(
+                &format!("{prefix}segment_seconds"),
+                segment_seconds,
+                DEFAULT_SEGMENT_SECONDS,
+                1..=10,
+            )?,
+            window: ranged(&format!("{prefix}window"), window, DEFAULT_HLS_WINDOW, 2..=1000)?,
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -156,6 +156,10 @@ impl SharedStatus {
         s.layout = layout;
     }
 
+    pub fn add_output(&self, output: OutputStatus) {
+        self.0.lock().unwrap().outputs.push(output);
+    }
+
     pub fn update_output(&self, id: &str, f: impl FnOnce(&mut OutputStatus)) {
         let mut s = self.0.lock().unwrap();
         if let Some(out) = s.outputs.iter_mut().find(|o| o.id == id) {

@@ -104,7 +104,7 @@ impl OutputRunner {
             let _ = pipeline.set_state(gst::State::Null);
             return Outcome::Failed(self.first_error(&mut bus).await.unwrap_or_else(|| err.to_string()));
         }
-        let _feed = self.hub.add_feed(video, audio);
+        let mut feed = Some(self.hub.add_feed(video.clone(), audio.clone()));
         let mut live_poll = tokio::time::interval(Duration::from_millis(100));
         let outcome = loop {
             tokio::select! {
@@ -123,7 +123,11 @@ impl OutputRunner {
                     }
                 }
                 _ = stopped(stop) => {
-                    // The hub already sent EOS if it drained; give the pipeline a bounded time to finish.
+                    // Removed alone (the broadcast goes on) or the hub drained: either way this output ends after
+                    // what it already has, and gets a bounded time to finish.
+                    drop(feed.take());
+                    let _ = video.end_of_stream();
+                    let _ = audio.end_of_stream();
                     let eos = tokio::time::timeout(FINALIZE_TIMEOUT, async {
                         while let Some(msg) = bus.next().await {
                             if matches!(msg.view(), gst::MessageView::Eos(_) | gst::MessageView::Error(_)) { break; }

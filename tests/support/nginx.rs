@@ -75,6 +75,17 @@ rtmp {{
         });
     }
 
+    /// Kills the server (SIGKILL): connected publishers see the connection drop.
+    pub fn kill(&mut self) {
+        self.process.take();
+    }
+
+    /// Starts it again on the same port (recordings of the same key are overwritten).
+    pub fn restart(&mut self) {
+        self.process.take();
+        self.launch();
+    }
+
     pub fn url(&self, key: &str) -> String {
         format!("rtmp://127.0.0.1:{}/live/{key}", self.port)
     }
