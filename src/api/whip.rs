@@ -14,6 +14,8 @@ use serde::Deserialize;
 /// SDP offers larger than this are not offers a browser or our publisher sends.
 const MAX_SDP_BYTES: usize = 64 * 1024;
 const MAX_NAME_CHARS: usize = 64;
+/// A participant sends audio and video, perhaps screen share and data: more media sections is abuse.
+const MAX_MEDIA_SECTIONS: usize = 16;
 
 #[derive(Deserialize)]
 pub struct PublishQuery {
@@ -44,6 +46,13 @@ fn check_offer(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
         return Err(ApiError::bad_request(
             "sdp",
             "offer is not an SDP session description (must start with v=0)",
+        ));
+    }
+    let sections = offer.lines().filter(|l| l.starts_with("m=")).count();
+    if sections > MAX_MEDIA_SECTIONS {
+        return Err(ApiError::bad_request(
+            "sdp",
+            format!("offer has {sections} media sections; at most {MAX_MEDIA_SECTIONS}"),
         ));
     }
     let encodings =

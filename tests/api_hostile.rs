@@ -1,0 +1,219 @@
+//! Hostile input, generated: thousands of random and mutated JSON bodies, SDP offers and paths thrown at the
+//! router (in-process) get a 4xx, never a 5xx or a panic, and the broadcast running meanwhile is untouched.
+
+mod in_process;
+
+use axum::http::StatusCode;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{json, Value};
+
+const ROOM: &str = "hostile";
+
+/// Any JSON value, a few levels deep, with the keys our requests use among random ones.
+fn any_json() -> impl Strategy<Value = Value> {
+    let key = prop_oneof![
+        Just("source".to_string()),
+        Just("kind".to_string()),
+        Just("room".to_string()),
+        Just("outputs".to_string()),
+        Just("layout".to_string()),
+        Just("template".to_string()),
+        Just("video".to_string()),
+        Just("width".to_string()),
+        Just("url".to_string()),
+        "[a-z_]{1,12}",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        ".{0,40}".prop_map(Value::from),
+        Just(Value::from("rtmp://127.0.0.1:9/live/key")),
+        Just(Value::from("hls")),
+        Just(Value::from("../../etc/passwd")),
+    ];
+    leaf.prop_recursive(4, 64, 8, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(key.clone(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A valid broadcast request with one field replaced by anything.
+fn mutated_request() -> impl Strategy<Value = Value> {
+    let paths = prop_oneof![
+        Just(vec!["source"]),
+        Just(vec!["source", "kind"]),
+        Just(vec!["source", "room"]),
+        Just(vec!["layout"]),
+        Just(vec!["layout", "template"]),
+        Just(vec!["layout", "max_tiles"]),
+        Just(vec!["video"]),
+        Just(vec!["video", "width"]),
+        Just(vec!["video", "fps"]),
+        Just(vec!["outputs"]),
+        Just(vec!["max_duration_s"]),
+        Just(vec!["public"]),
+    ];
+    (paths, any_json()).prop_map(|(path, value)| {
+        let mut request = json!({
+            "source": {"kind": "room", "room": ROOM},
+            "layout": {"template": "grid"},
+            "video": {"width": 320, "height": 180},
+            "outputs": [{"kind": "hls"}],
+        });
+        let mut at = &mut request;
+        for key in &path[..path.len() - 1] {
+            at = &mut at[*key];
+        }
+        at[path[path.len() - 1]] = value;
+        request
+    })
+}
+
+const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtpmap:96 VP8/90000\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\na=rtcp-mux\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\n";
+
+fn hostile_sdp() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ".{0,300}",
+        (0..OFFER.len()).prop_map(|n| OFFER[..n].to_string()),
+        (17usize..3000).prop_map(|n| format!(
+            "{OFFER}{}",
+            "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n".repeat(n)
+        )),
+        Just(
+            OFFER
+                .replace("VP8/90000", "AV2/90000")
+                .replace("opus/48000/2", "speex/8000")
+        ),
+        Just(format!("v=0\r\n{}", "a=x\r\n".repeat(20_000))),
+    ]
+}
+
+fn run(cases: u32, strategy: impl Strategy<Value = (String, String, String)>, check: impl Fn(StatusCode, &str)) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (app, _dir) = {
+        let _inside = rt.enter();
+        in_process::app(&["--max-broadcasts", "1"])
+    };
+    // One broadcast runs through it all and must come out as it went in.
+    let (code, body) = rt.block_on(in_process::send(
+        &app,
+        "POST",
+        "/v1/broadcasts",
+        &[("content-type", "application/json")],
+        &json!({"source": {"kind": "room", "room": ROOM}, "video": {"width": 320, "height": 180},
+                "outputs": [{"kind": "hls"}]})
+        .to_string(),
+    ));
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let before: Value = serde_json::from_str(&body).expect("JSON");
+    let id = before["id"].as_str().expect("id").to_string();
+
+    let seen = std::cell::RefCell::new(std::collections::BTreeMap::new());
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, |(method, path, body)| {
+            let path = path.replace("{id}", &id);
+            if path.parse::<axum::http::Uri>().is_err() {
+                // No client can send it: hyper refuses it before any routing.
+                return Ok(());
+            }
+            let content_type = if path.ends_with("/whip") {
+                "application/sdp"
+            } else {
+                "application/json"
+            };
+            let (code, reply) = rt.block_on(in_process::send(
+                &app,
+                &method,
+                &path,
+                &[("content-type", content_type)],
+                &body,
+            ));
+            check(code, &reply);
+            *seen.borrow_mut().entry(code.as_u16()).or_insert(0u32) += 1;
+            prop_assert!(
+                !code.is_server_error() || code == StatusCode::SERVICE_UNAVAILABLE,
+                "{method} {path}: {code} {reply}\n{body}"
+            );
+            Ok(())
+        })
+        .expect("every hostile request refused cleanly");
+    let seen = seen.into_inner();
+    println!("status codes: {seen:?}");
+    let refused: u32 = seen
+        .iter()
+        .filter(|(c, _)| (400..500).contains(*c))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(refused >= cases * 8 / 10, "most cases should be refused: {seen:?}");
+
+    let (_, after) = rt.block_on(in_process::send(&app, "GET", &format!("/v1/broadcasts/{id}"), &[], ""));
+    let after: Value = serde_json::from_str(&after).expect("JSON");
+    assert!(after["state"] == "live" || after["state"] == "starting", "{after}");
+    assert_eq!(after["layout"], before["layout"]);
+    assert_eq!(after["outputs"].as_array().map(Vec::len), Some(1));
+    rt.block_on(in_process::send(
+        &app,
+        "DELETE",
+        &format!("/v1/broadcasts/{id}"),
+        &[],
+        "",
+    ));
+}
+
+#[test]
+fn random_json_bodies_are_refused_with_4xx() {
+    let requests = prop_oneof![
+        any_json().prop_map(|v| ("POST".into(), "/v1/broadcasts".into(), v.to_string())),
+        mutated_request().prop_map(|v| ("POST".into(), "/v1/broadcasts".into(), v.to_string())),
+        any_json().prop_map(|v| ("PATCH".into(), "/v1/broadcasts/{id}".into(), v.to_string())),
+        any_json().prop_map(|v| ("POST".into(), "/v1/broadcasts/{id}/outputs".into(), v.to_string())),
+        ".{0,200}".prop_map(|s| ("POST".into(), "/v1/broadcasts".into(), s)),
+    ];
+    run(3000, requests, |code, reply| {
+        // 201 or 503: a mutation that is still a valid request meets the broadcast limit, which is fine.
+        if code.is_client_error() {
+            assert!(reply.contains("\"error\""), "{code}: {reply}");
+        }
+    });
+}
+
+#[test]
+fn hostile_sdp_offers_are_refused_with_4xx() {
+    let offers = hostile_sdp().prop_map(|sdp| ("POST".to_string(), format!("/v1/rooms/{ROOM}/whip"), sdp));
+    run(600, offers, |code, reply| {
+        assert!(code.is_client_error() || code == StatusCode::CREATED, "{code}: {reply}");
+    });
+}
+
+#[test]
+fn odd_paths_never_reach_a_file_or_a_5xx() {
+    let paths = prop_oneof![
+        "/v1/broadcasts/[a-zA-Z0-9_%./-]{0,40}",
+        "/v1/broadcasts/\\{id\\}/hls/[a-zA-Z0-9_%./-]{0,40}",
+        "/v1/layouts/[a-zA-Z0-9_%./-]{0,30}/preview.png",
+        "/v1/rooms/[a-zA-Z0-9_%./-]{0,40}",
+        "/watch/[a-zA-Z0-9_%./-]{0,40}",
+    ];
+    let requests = (prop_oneof![Just("GET"), Just("DELETE"), Just("PATCH")], paths)
+        .prop_map(|(m, p)| (m.to_string(), p, String::new()));
+    run(2000, requests, |code, reply| {
+        assert!(!reply.contains("root:"), "{code}: {reply}");
+    });
+}
