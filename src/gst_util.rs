@@ -53,14 +53,19 @@ pub const REQUIRED_FACTORIES: &[&str] = &[
     "appsink",
 ];
 
-/// Initialises GStreamer and checks every required element exists.
-pub fn init() -> Result<()> {
-    gst::init().context("initialising GStreamer")?;
-    let missing: Vec<&str> = REQUIRED_FACTORIES
+/// Required elements that are not installed.
+pub fn missing_factories() -> Vec<&'static str> {
+    REQUIRED_FACTORIES
         .iter()
         .copied()
         .filter(|f| gst::ElementFactory::find(f).is_none())
-        .collect();
+        .collect()
+}
+
+/// Initialises GStreamer and checks every required element exists.
+pub fn init() -> Result<()> {
+    gst::init().context("initialising GStreamer")?;
+    let missing = missing_factories();
     if missing.is_empty() {
         Ok(())
     } else {

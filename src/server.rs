@@ -53,6 +53,19 @@ pub struct ServeArgs {
     pub cpu_budget: Option<f64>,
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// POST every event here, signed with --webhook-secret (HMAC-SHA256, `X-Callcast-Signature`).
+    #[arg(long, env = "CALLCAST_WEBHOOK_URL", requires = "webhook_secret")]
+    pub webhook_url: Option<reqwest::Url>,
+    /// Key of the webhook signature.
+    #[arg(long, env = "CALLCAST_WEBHOOK_SECRET", hide_env_values = true, value_parser = secret_arg)]
+    pub webhook_secret: Option<SecretString>,
+}
+
+fn secret_arg(raw: &str) -> Result<SecretString, String> {
+    if raw.is_empty() {
+        return Err("empty".into());
+    }
+    Ok(SecretString::from(raw.to_string()))
 }
 
 /// Bearer tokens. Values from the environment are not shown in `--help`, nor by `Debug`.
@@ -174,6 +187,15 @@ pub fn build_state(args: &ServeArgs) -> AppState {
         )
         .with_limits(limits),
     );
+    if let (Some(url), Some(secret)) = (&args.webhook_url, &args.webhook_secret) {
+        crate::webhooks::spawn(
+            broadcasts.events(),
+            crate::webhooks::Webhook {
+                url: url.clone(),
+                secret: secret.clone(),
+            },
+        );
+    }
     AppState {
         rooms,
         broadcasts,

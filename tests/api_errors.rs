@@ -153,11 +153,21 @@ async fn whip_garbage_and_wrong_type_are_rejected() {
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
     let (app, _dir) = app();
-    let huge_json = format!("{{\"source\":{{\"kind\":\"room\",\"room\":\"{}\"}}}}", "a".repeat(300 * 1024));
+    let huge_json = format!(
+        "{{\"source\":{{\"kind\":\"room\",\"room\":\"{}\"}}}}",
+        "a".repeat(300 * 1024)
+    );
     let (status, _) = call(&app, "POST", "/v1/broadcasts", "application/json", &huge_json).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let huge_sdp = format!("v=0\r\n{}", "a=x\r\n".repeat(20 * 1024));
     let (status, json) = call(&app, "POST", "/v1/rooms/r/whip", "application/sdp", &huge_sdp).await;
-    assert_eq!((status, json["field"].as_str()), (StatusCode::BAD_REQUEST, Some("sdp")), "{json}");
-    assert!(json["error"].as_str().is_some_and(|e| e.contains("larger than")), "{json}");
+    assert_eq!(
+        (status, json["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("sdp")),
+        "{json}"
+    );
+    assert!(
+        json["error"].as_str().is_some_and(|e| e.contains("larger than")),
+        "{json}"
+    );
 }

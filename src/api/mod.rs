@@ -3,9 +3,11 @@
 pub mod auth;
 mod broadcasts;
 pub mod error;
+mod events;
 mod files;
 pub mod json_body;
 mod layouts;
+mod metrics;
 mod whip;
 
 use crate::broadcast::Broadcasts;
@@ -45,6 +47,8 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
     };
     vec![
         r(Method::GET, "/healthz", Public, get(|| async { "ok" })),
+        r(Method::GET, "/readyz", Public, get(metrics::readyz)),
+        r(Method::GET, "/metrics", Read, get(metrics::metrics)),
         r(Method::GET, "/v1/rooms/{room}", Read, get(whip::room_participants)),
         r(Method::POST, "/v1/rooms/{room}/whip", Publish, post(whip::publish)),
         r(
@@ -70,6 +74,7 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             Control,
             delete(broadcasts::remove_output),
         ),
+        r(Method::GET, "/v1/events", Read, get(events::stream)),
         r(Method::GET, "/v1/layouts", Read, get(layouts::list)),
         r(
             Method::GET,

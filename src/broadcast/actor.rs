@@ -133,6 +133,7 @@ impl Actor {
                 },
                 _ = speaker_tick.tick() => stage.track_speaker(Instant::now()),
                 _ = relayout_tick.tick() => {
+                    self.status.set_frames_out(*frames.borrow());
                     if empty_since.is_some_and(|t| t.elapsed() >= self.spec.idle_timeout) {
                         break Some(Ok(IDLE.into()));
                     }

@@ -10,6 +10,7 @@ mod speaker;
 pub mod spec;
 mod stage;
 pub mod status;
+mod status_events;
 
 use crate::call::room::Rooms;
 use crate::call::tap::now_ms;
@@ -53,6 +54,7 @@ pub struct Broadcasts {
     data_dir: PathBuf,
     participant_latency_ms: u32,
     limits: admission::Limits,
+    events: crate::events::EventBus,
     handles: Mutex<HashMap<String, Handle>>,
 }
 
@@ -70,6 +72,7 @@ impl Broadcasts {
             data_dir,
             participant_latency_ms,
             limits: admission::Limits::default(),
+            events: crate::events::EventBus::default(),
             handles: Mutex::new(handles),
         }
     }
@@ -77,6 +80,29 @@ impl Broadcasts {
     pub fn with_limits(mut self, limits: admission::Limits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// Every broadcast's changes are published here.
+    pub fn with_events(mut self, events: crate::events::EventBus) -> Self {
+        self.events = events;
+        self
+    }
+
+    pub fn events(&self) -> &crate::events::EventBus {
+        &self.events
+    }
+
+    /// Would a 1280x720@30 broadcast of 4 participants be admitted now (readiness)?
+    pub fn would_admit_default(&self) -> Result<(), admission::Refusal> {
+        let video = spec::VideoSpec {
+            width: 1280,
+            height: 720,
+            fps: 30,
+            bitrate_kbps: 2500,
+            keyframe_interval_s: 2,
+        };
+        let cost = admission::estimate_cores(&video, admission::ASSUMED_PARTICIPANTS);
+        self.limits.admit(&running_costs(&self.handles.lock().unwrap()), cost)
     }
 
     /// Estimated cores of `spec` with the participants its call has now (a guess for calls we cannot see yet).
@@ -97,12 +123,7 @@ impl Broadcasts {
         let cost = self.estimate(&spec);
         // Held from the check to the insert, so two requests cannot both take the last free capacity.
         let mut handles = self.handles.lock().unwrap();
-        let running: Vec<f64> = handles
-            .values()
-            .filter(|h| !h.status.state().is_final())
-            .map(|h| h.cost)
-            .collect();
-        self.limits.admit(&running, cost)?;
+        self.limits.admit(&running_costs(&handles), cost)?;
         let id = crate::ids::new_id("bc");
         let dir = self.data_dir.join("broadcasts").join(&id);
         let status = match std::fs::create_dir_all(&dir) {
@@ -111,7 +132,8 @@ impl Broadcasts {
                 tracing::warn!("cannot create {}: {e}; the broadcast is not recorded", dir.display());
                 SharedStatus::new(initial_status(&id, &spec))
             }
-        };
+        }
+        .with_events(self.events.clone());
         let (tx, rx) = mpsc::channel(8);
         let layout = spec.layout.clone();
         let actor = Actor {
@@ -256,6 +278,15 @@ impl Broadcasts {
     }
 }
 
+/// Estimated cores of every broadcast still running.
+fn running_costs(handles: &HashMap<String, Handle>) -> Vec<f64> {
+    handles
+        .values()
+        .filter(|h| !h.status.state().is_final())
+        .map(|h| h.cost)
+        .collect()
+}
+
 /// The first status of an output.
 fn output_status(id: &str, broadcast_id: &str, spec: &OutputSpec) -> OutputStatus {
     OutputStatus {
@@ -298,6 +329,7 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
         participants: Vec::new(),
         speaker: None,
         outputs,
+        frames_out: 0,
         created_at_ms: now_ms(),
         live_at_ms: None,
         ended_at_ms: None,

@@ -1,6 +1,7 @@
 //! What the API shows about a broadcast. One `SharedStatus` per broadcast, written by its actor and outputs.
 
 use super::spec::{AudioSpec, VideoSpec};
+use crate::events::EventBus;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -91,6 +92,9 @@ pub struct BroadcastStatus {
     /// Who holds the floor (active speaker), if anyone spoke yet.
     pub speaker: Option<String>,
     pub outputs: Vec<OutputStatus>,
+    /// Video frames encoded so far.
+    #[serde(default)]
+    pub frames_out: u64,
     pub created_at_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_at_ms: Option<u64>,
@@ -99,40 +103,68 @@ pub struct BroadcastStatus {
 }
 
 /// A broadcast's status, shared by its actor, outputs and the API. With a record file, every state change is
-/// written there too, so a server restarted after a crash knows what it was running.
+/// written there too, so a server restarted after a crash knows what it was running. With an event bus, every
+/// change that matters to someone watching is published.
 #[derive(Clone)]
-pub struct SharedStatus(Arc<Mutex<BroadcastStatus>>, Option<Arc<PathBuf>>);
+pub struct SharedStatus {
+    inner: Arc<Mutex<BroadcastStatus>>,
+    record: Option<Arc<PathBuf>>,
+    events: Option<EventBus>,
+}
 
 impl SharedStatus {
     pub fn new(status: BroadcastStatus) -> Self {
-        Self(Arc::new(Mutex::new(status)), None)
+        Self {
+            inner: Arc::new(Mutex::new(status)),
+            record: None,
+            events: None,
+        }
     }
 
     /// Keeps `record` (a JSON file) up to date with every state change, starting now.
     pub fn recorded(status: BroadcastStatus, record: PathBuf) -> Self {
-        let shared = Self(Arc::new(Mutex::new(status)), Some(Arc::new(record)));
-        shared.save(&shared.0.lock().unwrap());
+        let shared = Self {
+            record: Some(Arc::new(record)),
+            ..Self::new(status)
+        };
+        shared.save(&shared.inner.lock().unwrap());
         shared
     }
 
+    /// Publishes changes on `events` from now on, starting with `broadcast.started`.
+    pub fn with_events(mut self, events: EventBus) -> Self {
+        let id = self.inner.lock().unwrap().id.clone();
+        events.publish("broadcast.started", &id, serde_json::json!({}));
+        self.events = Some(events);
+        self
+    }
+
     fn save(&self, status: &BroadcastStatus) {
-        let Some(path) = &self.1 else { return };
+        let Some(path) = &self.record else { return };
         if let Err(e) = super::record::write(path, status) {
             tracing::warn!("cannot record the broadcast's state in {}: {e}", path.display());
         }
     }
 
+    fn publish(&self, id: &str, changes: Vec<(String, serde_json::Value)>) {
+        if let Some(events) = &self.events {
+            for (kind, data) in changes {
+                events.publish(&kind, id, data);
+            }
+        }
+    }
+
     pub fn snapshot(&self) -> BroadcastStatus {
-        self.0.lock().unwrap().clone()
+        self.inner.lock().unwrap().clone()
     }
 
     pub fn state(&self) -> BroadcastState {
-        self.0.lock().unwrap().state
+        self.inner.lock().unwrap().state
     }
 
     /// Moves the state forward; a move backwards (or out of a final state) is ignored.
     pub fn advance(&self, state: BroadcastState, reason: Option<String>) {
-        let mut s = self.0.lock().unwrap();
+        let mut s = self.inner.lock().unwrap();
         if state.rank() <= s.state.rank() {
             return;
         }
@@ -147,24 +179,47 @@ impl SharedStatus {
             _ => {}
         }
         self.save(&s);
+        let (id, reason) = (s.id.clone(), s.reason.clone());
+        drop(s);
+        let kind = match state {
+            BroadcastState::Live => "broadcast.live",
+            BroadcastState::Ended => "broadcast.ended",
+            BroadcastState::Failed => "broadcast.failed",
+            _ => return,
+        };
+        self.publish(&id, vec![(kind.into(), serde_json::json!({ "reason": reason }))]);
     }
 
     pub fn set_scene(&self, participants: Vec<ParticipantStatus>, speaker: Option<String>, layout: serde_json::Value) {
-        let mut s = self.0.lock().unwrap();
+        let mut s = self.inner.lock().unwrap();
+        let changes = super::status_events::scene_changes(&s, &participants, speaker.as_deref());
         s.participants = participants;
         s.speaker = speaker;
         s.layout = layout;
+        let id = s.id.clone();
+        drop(s);
+        self.publish(&id, changes);
+    }
+
+    pub fn set_frames_out(&self, frames: u64) {
+        self.inner.lock().unwrap().frames_out = frames;
     }
 
     pub fn add_output(&self, output: OutputStatus) {
-        self.0.lock().unwrap().outputs.push(output);
+        self.inner.lock().unwrap().outputs.push(output);
     }
 
     pub fn update_output(&self, id: &str, f: impl FnOnce(&mut OutputStatus)) {
-        let mut s = self.0.lock().unwrap();
-        if let Some(out) = s.outputs.iter_mut().find(|o| o.id == id) {
-            f(out);
-        }
+        let mut s = self.inner.lock().unwrap();
+        let Some(out) = s.outputs.iter_mut().find(|o| o.id == id) else {
+            return;
+        };
+        let before = out.state;
+        f(out);
+        let change = super::status_events::output_change(before, out);
+        let broadcast_id = s.id.clone();
+        drop(s);
+        self.publish(&broadcast_id, change.into_iter().collect());
     }
 }
 
@@ -191,6 +246,7 @@ mod tests {
             participants: vec![],
             speaker: None,
             outputs: vec![],
+            frames_out: 0,
             created_at_ms: 0,
             live_at_ms: None,
             ended_at_ms: None,

@@ -162,14 +162,18 @@ impl OutputRunner {
         let bytes = Arc::new(AtomicU64::new(0));
         let status = self.status.clone();
         let id = self.id.clone();
+        let reported_ms = Arc::new(AtomicU64::new(0));
         for pad in sink.sink_pads() {
             let (bytes, live, status, id) = (bytes.clone(), live.clone(), status.clone(), id.clone());
+            let reported_ms = reported_ms.clone();
             pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
                 if let Some(buffer) = info.buffer() {
                     let total = bytes.fetch_add(buffer.size() as u64, Ordering::Relaxed) + buffer.size() as u64;
                     live.store(true, Ordering::Relaxed);
-                    // Status is updated at most every 64 KiB to keep the lock off the hot path.
-                    if total % (64 * 1024) < buffer.size() as u64 {
+                    // Status is updated about once a second, to keep its lock off the hot path.
+                    let now = crate::call::tap::now_ms();
+                    if now.saturating_sub(reported_ms.load(Ordering::Relaxed)) >= 1000 {
+                        reported_ms.store(now, Ordering::Relaxed);
                         status.update_output(&id, |o| o.bytes = total);
                     }
                 }

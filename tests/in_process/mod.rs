@@ -41,3 +41,13 @@ pub async fn send(
     let bytes = response.into_body().collect().await.expect("body").to_bytes();
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
+
+/// Sends one request and returns its status only: for streams (SSE) whose body never ends.
+pub async fn status(app: &axum::Router, method: &str, uri: &str, headers: &[(&str, &str)]) -> StatusCode {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Body::empty()).expect("request");
+    app.clone().oneshot(request).await.expect("response").status()
+}

@@ -1,0 +1,152 @@
+//! `/metrics` (Prometheus text format, prometheus-client) and `/readyz`. Figures are read from the broadcasts'
+//! statuses at scrape time, so nothing on the media path ever touches a metric.
+
+use super::AppState;
+use crate::broadcast::status::{BroadcastState, OutputState};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+type Labels = Vec<(String, String)>;
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// Seconds of CPU and bytes resident of this process, from /proc.
+fn process_usage() -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which may contain spaces, so split after its closing parenthesis.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let pages: u64 = fields.get(21)?.parse().ok()?;
+    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    Some((ticks / hz, pages * page_size))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut registry = Registry::default();
+    let broadcasts = Family::<Labels, Gauge>::default();
+    let participants = Family::<Labels, Gauge>::default();
+    let frames = Family::<Labels, Counter>::default();
+    let output_bytes = Family::<Labels, Counter>::default();
+    let output_reconnects = Family::<Labels, Counter>::default();
+    let output_live = Family::<Labels, Gauge>::default();
+    let start = Histogram::new([0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]);
+    registry.register("callcast_broadcasts", "Broadcasts by state", broadcasts.clone());
+    registry.register(
+        "callcast_participants",
+        "Participants in each running broadcast",
+        participants.clone(),
+    );
+    registry.register(
+        "callcast_frames_encoded",
+        "Video frames encoded per broadcast",
+        frames.clone(),
+    );
+    registry.register(
+        "callcast_output_bytes",
+        "Bytes sent or written by each output",
+        output_bytes.clone(),
+    );
+    registry.register(
+        "callcast_output_reconnects",
+        "Reconnect attempts of each output",
+        output_reconnects.clone(),
+    );
+    registry.register(
+        "callcast_output_live",
+        "1 while the output is live",
+        output_live.clone(),
+    );
+    registry.register(
+        "callcast_start_seconds",
+        "From POST to the first encoded frame",
+        start.clone(),
+    );
+
+    for state_name in ["starting", "live", "stopping", "ended", "failed"] {
+        // Every state is listed, at 0 when no broadcast is in it.
+        broadcasts.get_or_create(&labels(&[("state", state_name)])).set(0);
+    }
+    for b in state.broadcasts.list() {
+        let name = serde_json::to_value(b.state).ok();
+        let state_name = name.as_ref().and_then(|v| v.as_str()).unwrap_or("unknown");
+        broadcasts.get_or_create(&labels(&[("state", state_name)])).inc();
+        if let Some(live_at) = b.live_at_ms {
+            start.observe(live_at.saturating_sub(b.created_at_ms) as f64 / 1000.0);
+        }
+        if b.state.is_final() {
+            continue;
+        }
+        let id = labels(&[("broadcast_id", &b.id)]);
+        participants.get_or_create(&id).set(b.participants.len() as i64);
+        frames.get_or_create(&id).inc_by(b.frames_out);
+        for o in &b.outputs {
+            let l = labels(&[("broadcast_id", &b.id), ("output_id", &o.id), ("kind", &o.kind)]);
+            output_bytes.get_or_create(&l).inc_by(o.bytes);
+            output_reconnects.get_or_create(&l).inc_by(u64::from(o.reconnects));
+            output_live
+                .get_or_create(&l)
+                .set(i64::from(o.state == OutputState::Live));
+        }
+    }
+    if let Some((cpu, rss)) = process_usage() {
+        let cpu_seconds = Counter::<f64, AtomicU64>::default();
+        cpu_seconds.inc_by(cpu);
+        registry.register("process_cpu_seconds", "CPU time of this process", cpu_seconds);
+        let resident = Gauge::<i64>::default();
+        resident.set(rss as i64);
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of this process",
+            resident,
+        );
+    }
+    let mut text = String::new();
+    if encode(&mut text, &registry).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Ready when every element we need is installed and a default broadcast would be admitted now.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let mut problems: Vec<String> = crate::gst_util::missing_factories()
+        .into_iter()
+        .map(|name| format!("GStreamer element {name} is missing (run deploy/install-deps.sh)"))
+        .collect();
+    if let Err(refusal) = state.broadcasts.would_admit_default() {
+        problems.push(refusal.to_string());
+    }
+    let running = state
+        .broadcasts
+        .list()
+        .iter()
+        .filter(|b| !matches!(b.state, BroadcastState::Ended | BroadcastState::Failed))
+        .count();
+    let body = serde_json::json!({"ready": problems.is_empty(), "problems": problems, "running": running});
+    let code = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}

@@ -1,0 +1,202 @@
+//! What operators watch: `/v1/events` (SSE) tells a broadcast's story as it happens, `/metrics` has the figures
+//! in Prometheus format, `/readyz` says whether another broadcast would be taken.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::sync::mpsc;
+use std::time::Duration;
+use support::broadcast::Broadcast;
+use support::{get_json, http, publish, wait_for, KillOnDrop, Server};
+
+/// Reads `/v1/events` in a thread; each event's JSON arrives on the channel.
+fn follow_events(server: &Server) -> mpsc::Receiver<Value> {
+    let response = reqwest::blocking::Client::builder()
+        .timeout(None)
+        .build()
+        .expect("client")
+        .get(server.url("/v1/events"))
+        .send()
+        .expect("GET /v1/events");
+    assert_eq!(response.status().as_u16(), 200);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(response).lines() {
+            let Ok(line) = line else { return };
+            if let Some(data) = line.strip_prefix("data:") {
+                if let Ok(event) = serde_json::from_str::<Value>(data.trim()) {
+                    if tx.send(event).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (with a deadline) until an event of each of `kinds` arrived, in any order; returns them in that order.
+fn expect_events(events: &mpsc::Receiver<Value>, kinds: &[&str], seen: &mut Vec<Value>) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let found: Vec<Option<Value>> = kinds
+            .iter()
+            .map(|k| seen.iter().find(|e| e["kind"] == *k).cloned())
+            .collect();
+        if found.iter().all(Option::is_some) {
+            return found.into_iter().flatten().collect();
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let event = events
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("not all of {kinds:?} within 30 s; saw {seen:?}"));
+        seen.push(event);
+    }
+}
+
+#[test]
+fn events_metrics_and_readiness() {
+    let server = Server::start(&["--max-broadcasts", "1"]);
+    let ready = http().get(server.url("/readyz")).send().expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+
+    let events = follow_events(&server);
+    let _red: KillOnDrop = publish(&server.whip_url("watched"), "red", "color:ff0000");
+    let bc = Broadcast::start(
+        &server,
+        &json!({
+            "source": {"kind": "room", "room": "watched"},
+            "video": {"width": 320, "height": 180},
+            "outputs": [{"kind": "hls", "segment_seconds": 1}],
+        }),
+    );
+    let mut seen = Vec::new();
+    let got = expect_events(
+        &events,
+        &[
+            "broadcast.started",
+            "participant.joined",
+            "broadcast.live",
+            "output.live",
+        ],
+        &mut seen,
+    );
+    assert_eq!(got[0]["broadcast_id"], bc.id.as_str());
+    assert_eq!(got[1]["data"]["name"], "red");
+    assert_eq!(got[3]["data"]["output_id"], "out_0");
+
+    // Metrics once bytes flowed.
+    wait_for("output bytes in /metrics", Duration::from_secs(20), || {
+        let text = http().get(server.url("/metrics")).send().ok()?.text().ok()?;
+        let bytes_line = text.lines().find(|l| l.starts_with("callcast_output_bytes_total{"))?;
+        let bytes: f64 = bytes_line.rsplit(' ').next()?.parse().ok()?;
+        (bytes > 0.0
+            && text.contains("callcast_broadcasts{state=\"live\"} 1")
+            && text.contains("callcast_participants{broadcast_id=")
+            && text.contains("callcast_start_seconds_count 1")
+            && text.contains("process_resident_memory_bytes"))
+        .then_some(())
+    });
+
+    // At the broadcast limit the server is not ready for another.
+    let busy: Value = http()
+        .get(server.url("/readyz"))
+        .send()
+        .expect("readyz")
+        .json()
+        .expect("JSON");
+    assert_eq!(busy["ready"], false, "{busy}");
+    assert!(busy["problems"].to_string().contains("max_broadcasts"), "{busy}");
+
+    assert_eq!(bc.stop()["state"], "ended");
+    let ended = expect_events(&events, &["broadcast.ended"], &mut seen);
+    assert_eq!(ended[0]["data"]["reason"], "stopped");
+    let ids: Vec<u64> = seen.iter().filter_map(|e| e["id"].as_u64()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "event ids increase: {ids:?}");
+    assert_eq!(get_json(&server.url("/readyz"))["ready"], true);
+}
+
+/// What a webhook receiver got: event kind, delivery id, signature header, body.
+type Delivery = (String, String, String, Vec<u8>);
+
+/// A webhook receiver on 127.0.0.1: answers 500 to the very first delivery (to be retried), 200 after; sends
+/// (event kind, delivery id, signature, body) of every request it got.
+fn webhook_receiver() -> (String, mpsc::Receiver<Delivery>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut headers = std::collections::HashMap::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                }
+            }
+            let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let code = if n == 0 { "500 Internal Server Error" } else { "200 OK" };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let header = |k: &str| headers.get(k).cloned().unwrap_or_default();
+            let got = (
+                header("x-callcast-event"),
+                header("x-callcast-delivery"),
+                header("x-callcast-signature"),
+                body,
+            );
+            if tx.send(got).is_err() {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn webhooks_are_signed_and_retried() {
+    let secret = "whsec-test-4b1d";
+    let (url, deliveries) = webhook_receiver();
+    let server = Server::start(&["--webhook-url", &url, "--webhook-secret", secret]);
+    let bc = Broadcast::start(
+        &server,
+        &json!({
+            "source": {"kind": "room", "room": "hooked"},
+            "video": {"width": 320, "height": 180},
+            "outputs": [{"kind": "hls", "segment_seconds": 1}],
+        }),
+    );
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !got.iter().any(|(kind, ..): &Delivery| kind == "broadcast.live") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        got.push(deliveries.recv_timeout(left).expect("webhook deliveries"));
+    }
+    // The first delivery was refused and came again, same delivery id.
+    assert_eq!(got[0].0, "broadcast.started");
+    assert_eq!(
+        (got[1].0.as_str(), got[1].1.as_str()),
+        ("broadcast.started", got[0].1.as_str())
+    );
+    for (kind, _, signature, body) in &got {
+        assert_eq!(signature, &callcast::webhooks::signature(secret, body), "{kind}");
+        let event: Value = serde_json::from_slice(body).expect("JSON");
+        assert_eq!(event["broadcast_id"], bc.id.as_str());
+        assert_eq!(&event["kind"], kind.as_str());
+    }
+    assert!(!server.log_text().contains(secret));
+    assert_eq!(bc.stop()["state"], "ended");
+}
