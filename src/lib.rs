@@ -11,6 +11,7 @@ pub mod layout;
 pub mod mix;
 pub mod output;
 pub mod publish;
+pub mod run;
 pub mod secret;
 pub mod server;
 pub mod webhooks;

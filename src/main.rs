@@ -1,4 +1,4 @@
-//! The `callcast` command line: serve | publish | demo.
+//! The `callcast` command line: serve | run | publish | demo.
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP control API.
     Serve(callcast::server::ServeArgs),
+    /// Run one broadcast from a job file in the foreground (containers, job schedulers).
+    Run(callcast::run::RunArgs),
     /// Publish a synthetic participant (test video and tone) over WHIP.
     Publish(callcast::publish::PublishArgs),
     /// Run a demo call with synthetic participants, composited to HLS (and RTMP if given).
@@ -34,5 +36,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => callcast::server::run(args).await,
         Command::Publish(args) => callcast::publish::run(args).await,
         Command::Demo(args) => callcast::demo::run(args).await,
+        Command::Run(args) => {
+            let code = callcast::run::run(args).await?;
+            std::process::exit(code)
+        }
     }
 }
