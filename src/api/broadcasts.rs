@@ -105,7 +105,7 @@ pub async fn remove_output(
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchRequest {
     layout: Option<crate::broadcast::layout_spec::LayoutRequest>,

@@ -8,6 +8,7 @@ mod files;
 pub mod json_body;
 mod layouts;
 mod metrics;
+pub mod openapi;
 mod whip;
 
 use crate::broadcast::Broadcasts;
@@ -38,53 +39,149 @@ pub struct RouteInfo {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
+    pub summary: &'static str,
 }
 
 fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
     use Access::*;
-    let r = |method: Method, path: &'static str, access: Access, handler: MethodRouter<AppState>| {
-        (RouteInfo { method, path, access }, handler)
+    let r = |method: Method, path: &'static str, access: Access, summary: &'static str, handler| {
+        let info = RouteInfo {
+            method,
+            path,
+            access,
+            summary,
+        };
+        (info, handler)
     };
     vec![
-        r(Method::GET, "/healthz", Public, get(|| async { "ok" })),
-        r(Method::GET, "/readyz", Public, get(metrics::readyz)),
-        r(Method::GET, "/metrics", Read, get(metrics::metrics)),
-        r(Method::GET, "/v1/rooms/{room}", Read, get(whip::room_participants)),
-        r(Method::POST, "/v1/rooms/{room}/whip", Publish, post(whip::publish)),
+        r(Method::GET, "/healthz", Public, "Alive", get(|| async { "ok" })),
+        r(
+            Method::GET,
+            "/readyz",
+            Public,
+            "Ready to take a broadcast",
+            get(metrics::readyz),
+        ),
+        r(
+            Method::GET,
+            "/metrics",
+            Read,
+            "Prometheus metrics",
+            get(metrics::metrics),
+        ),
+        r(
+            Method::GET,
+            "/v1/openapi.json",
+            Public,
+            "This description",
+            get(openapi::serve),
+        ),
+        r(
+            Method::GET,
+            "/v1/rooms/{room}",
+            Read,
+            "Participants of a built-in room",
+            get(whip::room_participants),
+        ),
+        r(
+            Method::POST,
+            "/v1/rooms/{room}/whip",
+            Publish,
+            "Join a built-in room (WHIP)",
+            post(whip::publish),
+        ),
         r(
             Method::DELETE,
             "/v1/rooms/{room}/whip/{participant}",
             Publish,
+            "Leave a built-in room (WHIP)",
             delete(whip::unpublish),
         ),
-        r(Method::POST, "/v1/broadcasts", Control, post(broadcasts::create)),
-        r(Method::GET, "/v1/broadcasts", Read, get(broadcasts::list)),
-        r(Method::GET, "/v1/broadcasts/{id}", Watch, get(broadcasts::get_one)),
-        r(Method::DELETE, "/v1/broadcasts/{id}", Control, delete(broadcasts::stop)),
-        r(Method::PATCH, "/v1/broadcasts/{id}", Control, patch(broadcasts::patch)),
+        r(
+            Method::POST,
+            "/v1/broadcasts",
+            Control,
+            "Start a broadcast",
+            post(broadcasts::create),
+        ),
+        r(
+            Method::GET,
+            "/v1/broadcasts",
+            Read,
+            "List broadcasts",
+            get(broadcasts::list),
+        ),
+        r(
+            Method::GET,
+            "/v1/broadcasts/{id}",
+            Watch,
+            "A broadcast's status",
+            get(broadcasts::get_one),
+        ),
+        r(
+            Method::DELETE,
+            "/v1/broadcasts/{id}",
+            Control,
+            "Stop a broadcast",
+            delete(broadcasts::stop),
+        ),
+        r(
+            Method::PATCH,
+            "/v1/broadcasts/{id}",
+            Control,
+            "Change a live broadcast's layout",
+            patch(broadcasts::patch),
+        ),
         r(
             Method::POST,
             "/v1/broadcasts/{id}/outputs",
             Control,
+            "Add an output to a live broadcast",
             post(broadcasts::add_output),
         ),
         r(
             Method::DELETE,
             "/v1/broadcasts/{id}/outputs/{output_id}",
             Control,
+            "End one output of a live broadcast",
             delete(broadcasts::remove_output),
         ),
-        r(Method::GET, "/v1/events", Read, get(events::stream)),
-        r(Method::GET, "/v1/layouts", Read, get(layouts::list)),
+        r(
+            Method::GET,
+            "/v1/events",
+            Read,
+            "Events as Server-Sent Events",
+            get(events::stream),
+        ),
+        r(Method::GET, "/v1/layouts", Read, "Layout templates", get(layouts::list)),
         r(
             Method::GET,
             "/v1/layouts/{name}/preview.png",
             Read,
+            "Preview of a layout template",
             get(layouts::preview),
         ),
-        r(Method::GET, "/v1/broadcasts/{id}/hls/{file}", Watch, get(files::hls)),
-        r(Method::GET, "/watch/{id}", Public, get(files::watch_page)),
-        r(Method::GET, "/assets/hls.min.js", Public, get(files::hls_js)),
+        r(
+            Method::GET,
+            "/v1/broadcasts/{id}/hls/{file}",
+            Watch,
+            "HLS playlist and segments",
+            get(files::hls),
+        ),
+        r(
+            Method::GET,
+            "/watch/{id}",
+            Public,
+            "A page that plays a broadcast",
+            get(files::watch_page),
+        ),
+        r(
+            Method::GET,
+            "/assets/hls.min.js",
+            Public,
+            "hls.js for the watch page",
+            get(files::hls_js),
+        ),
     ]
 }
 

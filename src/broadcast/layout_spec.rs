@@ -10,7 +10,7 @@ pub const DEFAULT_TEMPLATE: &str = "grid";
 const MAX_LIST: usize = 64;
 const MAX_ID_CHARS: usize = 64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
     /// Join order.
@@ -21,7 +21,7 @@ pub enum Sort {
 }
 
 /// `layout` in a request; every field optional (POST fills defaults, PATCH keeps current values).
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LayoutRequest {
     pub template: Option<String>,

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastRequest {
     pub source: SourceRequest,
@@ -22,7 +22,7 @@ pub struct BroadcastRequest {
     pub idle_timeout_s: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceRequest {
     /// A call in the built-in WHIP room of this server.
@@ -38,7 +38,7 @@ pub enum SourceRequest {
 
 pub use super::layout_spec::LayoutRequest;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VideoRequest {
     pub width: Option<u32>,
@@ -48,13 +48,13 @@ pub struct VideoRequest {
     pub keyframe_interval_s: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AudioRequest {
     pub bitrate_kbps: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OutputRequest {
     Rtmp {

@@ -82,7 +82,7 @@ fn validate_janus_url(raw: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct VideoSpec {
     pub width: u32,
     pub height: u32,
@@ -91,7 +91,7 @@ pub struct VideoSpec {
     pub keyframe_interval_s: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AudioSpec {
     pub bitrate_kbps: u32,
 }

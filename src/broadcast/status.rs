@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Broadcast states only move forward: starting -> live -> stopping -> ended, or to failed from any of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BroadcastState {
     Starting,
@@ -32,7 +32,7 @@ impl BroadcastState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputState {
     Starting,
@@ -42,7 +42,7 @@ pub enum OutputState {
     Ended,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OutputStatus {
     pub id: String,
     pub kind: String,
@@ -59,7 +59,7 @@ pub struct OutputStatus {
     pub bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ParticipantStatus {
     pub id: String,
     pub name: String,
@@ -70,19 +70,21 @@ pub struct ParticipantStatus {
     pub video: Option<VideoSize>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VideoSize {
     pub width: i32,
     pub height: i32,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BroadcastStatus {
     pub id: String,
     pub state: BroadcastState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    #[schema(value_type = Object)]
     pub source: serde_json::Value,
+    #[schema(value_type = Object)]
     pub layout: serde_json::Value,
     pub video: VideoSpec,
     pub audio: AudioSpec,
