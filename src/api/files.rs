@@ -49,6 +49,16 @@ pub async fn watch_page(State(state): State<AppState>, Path(id): Path<String>) -
     .await
 }
 
+/// The operator page; it asks for the API token itself and keeps it in the browser.
+pub async fn operator_page(State(state): State<AppState>) -> Result<Response, ApiError> {
+    send_file(
+        state.assets_dir.join("index.html"),
+        "text/html; charset=utf-8",
+        "no-cache",
+    )
+    .await
+}
+
 pub async fn hls_js(State(state): State<AppState>) -> Result<Response, ApiError> {
     let path = state.assets_dir.join("node_modules/hls.js/dist/hls.min.js");
     send_file(path, "text/javascript", "max-age=3600").await

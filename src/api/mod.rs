@@ -168,6 +168,7 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             "HLS playlist and segments",
             get(files::hls),
         ),
+        r(Method::GET, "/", Public, "The operator page", get(files::operator_page)),
         r(
             Method::GET,
             "/watch/{id}",
