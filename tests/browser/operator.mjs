@@ -1,0 +1,93 @@
+// Drives the operator page (GET /) in Debian's headless chromium the way an operator would: saves the token,
+// starts a grid broadcast of ROOM to HLS, waits for its live preview to play, switches it to the speaker
+// layout, then stops it when a line "stop" arrives on stdin. Prints one JSON line per step on stdout
+// ({"step":"live",...}, {"step":"switched"}, {"step":"ended"}); everything else goes to stderr.
+// Usage: node operator.mjs BASE_URL TOKEN ROOM   (exit 0 once ended, 1 on any failure)
+import { chromium } from "playwright-core";
+import { createInterface } from "node:readline";
+
+const [base, token, room] = process.argv.slice(2);
+if (!base || !token || !room) {
+  console.error("usage: node operator.mjs BASE_URL TOKEN ROOM");
+  process.exit(2);
+}
+const step = (obj) => console.log(JSON.stringify(obj));
+
+// Resolves on the first stdin line "stop"; rejects if stdin ends without one.
+const stopLine = new Promise((resolve, reject) => {
+  const rl = createInterface({ input: process.stdin });
+  rl.on("line", (line) => { if (line.trim() === "stop") { resolve(); rl.close(); } });
+  rl.on("close", () => reject(new Error("stdin closed before a line \"stop\"")));
+});
+stopLine.catch(() => {}); // only awaited at step 5; not an unhandled rejection before that
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
+});
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, async () => { await browser.close(); process.exit(1); });
+
+let code = 0;
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  page.on("console", (msg) => console.error(`page ${msg.type()}: ${msg.text()}`));
+  page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
+
+  // 1. Token, then the layout list it unlocks.
+  await page.goto(`${base}/`);
+  await page.fill("#token", token);
+  await page.click("#save-token");
+  await page.waitForFunction(() => document.querySelector("#template").options.length > 0, null, { timeout: 10000 });
+
+  // 2. The start form. The broadcast id comes from the POST's answer, so other broadcasts on the page don't matter.
+  await page.selectOption("#source-kind", "room");
+  await page.fill("#room", room);
+  await page.selectOption("#template", "grid");
+  await page.selectOption("#size", "640x360");
+  await page.setChecked("#hls", true);
+  await page.fill("#rtmp-urls", "");
+  const [created] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === "/v1/broadcasts"),
+    page.click("#start"),
+  ]);
+  if (created.status() !== 201) {
+    const formError = await page.textContent("#form-error").catch(() => "");
+    throw new Error(`POST /v1/broadcasts answered ${created.status()}: ${await created.text()} (page: ${formError})`);
+  }
+  const { id } = await created.json();
+  const card = `.broadcast[data-id="${id}"]`;
+  console.error(`started ${id}`);
+
+  // 3. Live, and the card's preview has played more than 2 s.
+  await page.waitForFunction((card) => {
+    const el = document.querySelector(card);
+    const video = el?.querySelector("video");
+    return el?.querySelector(".state")?.textContent.trim() === "live" && video && video.currentTime > 2;
+  }, card, { timeout: 30000, polling: 250 });
+  const currentTime = await page.$eval(`${card} video`, (v) => v.currentTime);
+  step({ step: "live", id, currentTime });
+
+  // 4. Switch the layout from the card, then check what the API says.
+  await page.click(`${card} .layout-switch[data-template="speaker"]`);
+  await page.waitForFunction(async ({ id, token }) => {
+    const res = await fetch(`/v1/broadcasts/${id}`, { headers: { Authorization: `Bearer ${token}` } });
+    return res.ok && (await res.json()).layout?.template === "speaker";
+  }, { id, token }, { timeout: 10000, polling: 250 });
+  step({ step: "switched" });
+
+  // 5. Stop on request, and wait for the card to say so.
+  console.error("waiting for a line \"stop\" on stdin");
+  await stopLine;
+  await page.click(`${card} .stop`);
+  await page.waitForFunction((card) => {
+    return document.querySelector(`${card} .state`)?.textContent.trim().startsWith("ended");
+  }, card, { timeout: 30000, polling: 250 });
+  step({ step: "ended" });
+} catch (e) {
+  console.error(e?.stack || String(e));
+  code = 1;
+} finally {
+  await browser.close();
+}
+process.exit(code); // stdin may still be open
