@@ -94,3 +94,10 @@ pub fn describe_error(err: &gst::message::Error) -> String {
         .unwrap_or_else(|| "pipeline".into());
     format!("{source}: {}", err.error())
 }
+
+/// Swallows the buffer a pad probe holds. `Handled` rather than `Drop`: gstreamer-rs has already taken the buffer,
+/// and GStreamer 1.22 unrefs the (now empty) data of a dropped buffer with a CRITICAL each time.
+pub fn swallow(info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
+    info.data.take();
+    gst::PadProbeReturn::Handled
+}

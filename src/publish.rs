@@ -63,6 +63,9 @@ pub struct PublishArgs {
     /// for the cost of one encode (benchmarks). WHIP only.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32), conflicts_with = "janus")]
     pub copies: u32,
+    /// Drops this fraction (0..1) of outgoing RTP packets at random, to test how receivers cope with loss.
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
 }
 
 const TONE: &str = "tone";
@@ -193,6 +196,18 @@ fn audio_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Ele
     Ok(payloader)
 }
 
+/// Loses `fraction` of the packets leaving `payloader`, at random, as a lossy network would.
+fn drop_packets(payloader: &gst::Element, fraction: f64) {
+    let pad = payloader.static_pad("src").expect("payloader src");
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if rand::random::<f64>() < fraction {
+            crate::gst_util::swallow(info)
+        } else {
+            gst::PadProbeReturn::Ok
+        }
+    });
+}
+
 /// The publisher pipeline: test video and tone, encoded once, into one send-only webrtcbin per copy.
 fn build(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<gst::Element>)> {
     let pipeline = gst::Pipeline::with_name("publisher");
@@ -205,6 +220,11 @@ fn build(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<gst::Element>)> {
         tracks.push((video_branch(&pipeline, args)?, video_rtp_caps(args.codec)));
     }
     tracks.push((audio_branch(&pipeline, args)?, OPUS_RTP_CAPS.parse()?));
+    if args.loss > 0.0 {
+        for (payloader, _) in &tracks {
+            drop_packets(payloader, args.loss);
+        }
+    }
     let tees = tracks
         .iter()
         .map(|(payloader, _)| {
@@ -269,6 +289,9 @@ async fn first_error(pipeline: &gst::Pipeline) -> String {
 /// Publishes until SIGINT/SIGTERM, then leaves the call.
 pub async fn run(args: PublishArgs) -> Result<()> {
     crate::gst_util::init()?;
+    if !(0.0..1.0).contains(&args.loss) {
+        bail!("--loss {}: give a fraction from 0 to below 1 (0.05 is 5%)", args.loss);
+    }
     let (pipeline, webrtcs) = build(&args)?;
     pipeline.set_state(gst::State::Playing).context("starting publisher")?;
     for webrtc in &webrtcs {

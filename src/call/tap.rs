@@ -96,7 +96,7 @@ impl Tap {
             tap.last_buffer_ms.store(now, Ordering::Relaxed);
             if !tap.wanted() {
                 gate.store(u64::MAX, Ordering::Relaxed);
-                return consume(info);
+                return crate::gst_util::swallow(info);
             }
             let asked_at = gate.load(Ordering::Relaxed);
             if asked_at == 0 {
@@ -116,7 +116,7 @@ impl Tap {
                 pad.push_event(gst::event::CustomUpstream::new(request));
                 gate.store(now, Ordering::Relaxed);
             }
-            consume(info)
+            crate::gst_util::swallow(info)
         });
     }
 
@@ -226,11 +226,4 @@ fn rms_s16(buffer: &gst::BufferRef) -> f32 {
     } else {
         (sum / n as f32).sqrt()
     }
-}
-
-/// Swallows the probed buffer. `Handled` rather than `Drop`: gstreamer-rs has already taken the buffer, and
-/// GStreamer 1.22 unrefs the (now empty) data of a dropped buffer with a CRITICAL each time.
-fn consume(info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
-    info.data.take();
-    gst::PadProbeReturn::Handled
 }
