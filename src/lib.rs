@@ -14,4 +14,5 @@ pub mod publish;
 pub mod run;
 pub mod secret;
 pub mod server;
+pub mod sync_marks;
 pub mod webhooks;

@@ -63,6 +63,9 @@ pub struct PublishArgs {
     /// for the cost of one encode (benchmarks). WHIP only.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32), conflicts_with = "janus")]
     pub copies: u32,
+    /// Flash the picture white and beep at the same instant once a second (to measure A/V offset end to end).
+    #[arg(long)]
+    pub sync_marks: bool,
     /// Drops this fraction (0..1) of outgoing RTP packets at random, to test how receivers cope with loss.
     #[arg(long, default_value_t = 0.0)]
     pub loss: f64,
@@ -135,14 +138,16 @@ fn video_source(pattern: &str) -> Result<gst::Element> {
 fn video_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Element> {
     let src = video_source(&args.pattern)?;
     let caps = make("capsfilter")?;
-    caps.set_property(
-        "caps",
-        gst::Caps::builder("video/x-raw")
-            .field("width", WIDTH)
-            .field("height", HEIGHT)
-            .field("framerate", gst::Fraction::new(FPS, 1))
-            .build(),
-    );
+    let mut raw = gst::Caps::builder("video/x-raw")
+        .field("width", WIDTH)
+        .field("height", HEIGHT)
+        .field("framerate", gst::Fraction::new(FPS, 1));
+    if args.sync_marks {
+        raw = raw.field("format", "I420");
+        let frame = gst::ClockTime::SECOND / FPS as u64;
+        crate::sync_marks::mark_video(&caps.static_pad("src").expect("capsfilter src"), frame);
+    }
+    caps.set_property("caps", raw.build());
     let convert = make("videoconvert")?;
     let encoding: Vec<gst::Element> = match args.codec {
         Codec::Vp8 => {
@@ -188,11 +193,22 @@ fn audio_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Ele
     } else {
         src.set_property_from_str("wave", "silence");
     }
+    let raw = make("capsfilter")?;
+    if args.sync_marks {
+        src.set_property("freq", 1000.0f64);
+        src.set_property("volume", 0.5f64);
+        src.set_property_from_str("wave", "sine");
+        raw.set_property(
+            "caps",
+            "audio/x-raw,format=S16LE,rate=48000,channels=1".parse::<gst::Caps>()?,
+        );
+        crate::sync_marks::mark_audio(&raw.static_pad("src").expect("capsfilter src"), 48_000);
+    }
     let convert = make("audioconvert")?;
     let resample = make("audioresample")?;
     let encoder = make("opusenc")?;
     let payloader = make_with("rtpopuspay", &[("pt", "111")])?;
-    add_and_link(pipeline, &[&src, &convert, &resample, &encoder, &payloader])?;
+    add_and_link(pipeline, &[&src, &raw, &convert, &resample, &encoder, &payloader])?;
     Ok(payloader)
 }
 
