@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# Installs every system package callcast needs to build, run and test on Debian 12. Idempotent:
+# Installs every system package callcast needs on Debian 12, and a Rust toolchain if there is none. Idempotent:
 # packages already present are skipped by apt, and apt-get update runs only when something is missing.
+# Usage: install-deps.sh [--runtime | --build]   (default: everything, to build, run and test)
+#   --runtime  only what a built binary needs to run (container images)
+#   --build    what building needs (and hls.js), without the test peers
 set -euo pipefail
+mode="${1:-all}"
 
-PACKAGES=(
-  # build
-  build-essential pkg-config
-  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
-  # media runtime
-  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+RUNTIME=(
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-x
   # TLS for rtmps:// (GIO TLS backend)
   glib-networking ca-certificates
-  # tests: ingest and inspection of what comes out, the SFU we join, a C compiler for its loopback shim
+)
+BUILD=(
+  build-essential pkg-config curl
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+)
+TEST=(
+  gstreamer1.0-tools
+  # ingest and inspection of what comes out, the SFU we join, a C compiler for its loopback shim
   ffmpeg nginx-light libnginx-mod-rtmp janus gcc libc6-dev
-  # tests: a real browser (driven by playwright-core from npm) in a loopback-only network namespace
+  # a real browser (driven by playwright-core from npm) in a loopback-only network namespace
   chromium util-linux iproute2
 )
+case "$mode" in
+  --runtime) PACKAGES=("${RUNTIME[@]}") ;;
+  --build) PACKAGES=("${RUNTIME[@]}" "${BUILD[@]}") ;;
+  all) PACKAGES=("${RUNTIME[@]}" "${BUILD[@]}" "${TEST[@]}") ;;
+  *) echo "usage: $0 [--runtime | --build]" >&2; exit 2 ;;
+esac
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -40,6 +53,14 @@ else
   echo "install-deps: all system packages present"
 fi
 
+[ "$mode" = --runtime ] && exit 0
+
+# Rust: the toolchain on the machine if there is one, else rustup's stable (needs static.rust-lang.org).
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  echo "install-deps: installing Rust (rustup, stable)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
+fi
+
 # From the npm registry (never committed): hls.js for the watch page, playwright-core for browser tests.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if ! command -v npm >/dev/null 2>&1; then
@@ -49,6 +70,6 @@ fi
 if [ ! -f "$here/assets/node_modules/hls.js/dist/hls.min.js" ]; then
   (cd "$here/assets" && npm ci --no-audit --no-fund --loglevel=error)
 fi
-if [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
+if [ "$mode" = all ] && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
   (cd "$here/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
 fi

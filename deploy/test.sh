@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash deploy/install-deps.sh
+# A toolchain installed by install-deps.sh is not on this shell's PATH yet.
+if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then . "$HOME/.cargo/env"; fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Media tests share two cores: one test binary at a time, one test at a time inside it, so timings hold.
