@@ -80,7 +80,10 @@ pub async fn run(mut args: DemoArgs) -> Result<()> {
             segment_seconds: None,
             window: None,
         })
-        .chain(args.rtmp.clone().map(|url| OutputRequest::Rtmp { url }))
+        .chain(args.rtmp.clone().map(|url| OutputRequest::Rtmp {
+            url,
+            max_reconnect_s: None,
+        }))
         .collect(),
         // Anyone who can reach the demo may watch it; controlling it needs the token.
         public: true,

@@ -11,9 +11,11 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Exit codes a scheduler can branch on.
+/// Exit codes a scheduler can branch on (0: the broadcast ended).
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_BAD_JOB: i32 = 2;
+pub const EXIT_SOURCE_UNREACHABLE: i32 = 3;
+pub const EXIT_EVERY_OUTPUT_FAILED: i32 = 4;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
@@ -53,6 +55,7 @@ fn report(status: &BroadcastStatus, elapsed: Duration) -> serde_json::Value {
         "id": status.id,
         "state": status.state,
         "reason": status.reason,
+        "failure": status.failure,
         "duration_s": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
         "frames_out": status.frames_out,
         "participants": status.participants.len(),
@@ -157,9 +160,11 @@ pub async fn run(args: RunArgs) -> Result<i32> {
             .with_context(|| format!("writing the report {}", path.display()))?;
     }
     eprintln!("broadcast {id} {}", summary["state"].as_str().unwrap_or("?"));
-    Ok(if status.state == crate::broadcast::status::BroadcastState::Failed {
-        EXIT_FAILED
-    } else {
-        0
+    use crate::broadcast::status::{BroadcastState, Failure};
+    Ok(match (status.state, status.failure) {
+        (BroadcastState::Failed, Some(Failure::Source)) => EXIT_SOURCE_UNREACHABLE,
+        (BroadcastState::Failed, Some(Failure::Outputs)) => EXIT_EVERY_OUTPUT_FAILED,
+        (BroadcastState::Failed, _) => EXIT_FAILED,
+        _ => 0,
     })
 }

@@ -5,7 +5,7 @@ use super::layout_spec::LayoutSpec;
 use super::outputs::{AddError, Outputs};
 use super::spec::{BroadcastSpec, OutputSpec, Source, MAX_OUTPUTS};
 use super::stage::Stage;
-use super::status::{BroadcastState, OutputStatus, SharedStatus};
+use super::status::{BroadcastState, Failure, OutputStatus, SharedStatus};
 use crate::call::participant::CallEvent;
 use crate::call::room::Rooms;
 use crate::call::source::{watch_room, CallHandle};
@@ -84,8 +84,8 @@ impl Actor {
         // Since when nobody is in the call (None: someone is).
         let mut empty_since = Some(Instant::now());
 
-        // Some(Ok(reason)): the call ended; Some(Err(reason)): the broadcast failed; None: stopped by request.
-        let outcome: Option<Result<String, String>> = loop {
+        // Some(Ok(reason)): the call ended; Some(Err((what, reason))): the broadcast failed; None: stopped.
+        let outcome: Option<Result<String, (Failure, String)>> = loop {
             let changed = tokio::select! {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Stop) | None => break None,
@@ -123,17 +123,22 @@ impl Actor {
                         true
                     }
                     Some(CallEvent::Ended(reason)) => break Some(Ok(reason)),
-                    Some(CallEvent::Failed(reason)) => break Some(Err(reason)),
-                    None => break Some(Err("the call's task stopped".into())),
+                    Some(CallEvent::Failed(reason)) => break Some(Err((Failure::Source, reason))),
+                    None => break Some(Err((Failure::Source, "the call's task stopped".into()))),
                 },
                 msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
-                    Some(gst::MessageView::Error(err)) => break Some(Err(crate::gst_util::describe_error(err))),
-                    None => break Some(Err("mixer bus closed".into())),
+                    Some(gst::MessageView::Error(err)) => {
+                        break Some(Err((Failure::Pipeline, crate::gst_util::describe_error(err))))
+                    }
+                    None => break Some(Err((Failure::Pipeline, "mixer bus closed".into()))),
                     _ => false,
                 },
                 _ = speaker_tick.tick() => stage.track_speaker(Instant::now()),
                 _ = relayout_tick.tick() => {
                     self.status.set_frames_out(*frames.borrow());
+                    if self.status.every_output_failed() {
+                        break Some(Err((Failure::Outputs, "every output failed".into())));
+                    }
                     if empty_since.is_some_and(|t| t.elapsed() >= self.spec.idle_timeout) {
                         break Some(Ok(IDLE.into()));
                     }
@@ -159,7 +164,7 @@ impl Actor {
         };
         call.close().await;
         let failure = match &outcome {
-            Some(Err(reason)) => Some(reason.clone()),
+            Some(Err((_, reason))) => Some(reason.clone()),
             _ => None,
         };
 
@@ -180,7 +185,7 @@ impl Actor {
         stage.detach_all();
         let _ = stage.mixer.pipeline.set_state(gst::State::Null);
         match outcome {
-            Some(Err(reason)) => self.status.advance(BroadcastState::Failed, Some(reason)),
+            Some(Err((what, reason))) => self.status.fail(what, reason),
             Some(Ok(reason)) => self.status.advance(BroadcastState::Ended, Some(reason)),
             None => self.status.advance(BroadcastState::Ended, Some("stopped".into())),
         }

@@ -293,7 +293,7 @@ fn output_status(id: &str, broadcast_id: &str, spec: &OutputSpec) -> OutputStatu
         id: id.to_string(),
         kind: spec.kind().to_string(),
         url: match spec {
-            OutputSpec::Rtmp { url } => Some(url.redacted().to_string()),
+            OutputSpec::Rtmp { url, .. } => Some(url.redacted().to_string()),
             OutputSpec::Hls { .. } => None,
         },
         playlist: match spec {
@@ -321,6 +321,7 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
         id: id.to_string(),
         state: BroadcastState::Starting,
         reason: None,
+        failure: None,
         source: spec.source.public_json(),
         layout: serde_json::to_value(&spec.layout).unwrap_or_default(),
         video: spec.video,

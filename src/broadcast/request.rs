@@ -59,6 +59,9 @@ pub struct AudioRequest {
 pub enum OutputRequest {
     Rtmp {
         url: String,
+        /// Give up (output `failed`) after failing to reconnect for this long. Default: retry while the
+        /// broadcast lives.
+        max_reconnect_s: Option<u32>,
     },
     Hls {
         segment_seconds: Option<u32>,

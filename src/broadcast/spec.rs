@@ -98,8 +98,14 @@ pub struct AudioSpec {
 
 #[derive(Debug, Clone)]
 pub enum OutputSpec {
-    Rtmp { url: RtmpUrl },
-    Hls { segment_seconds: u32, window: u32 },
+    Rtmp {
+        url: RtmpUrl,
+        max_reconnect: Option<std::time::Duration>,
+    },
+    Hls {
+        segment_seconds: u32,
+        window: u32,
+    },
 }
 
 impl OutputSpec {
@@ -248,9 +254,19 @@ fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputSpec>, Spec
 /// One output; `prefix` goes before the field names in errors (`outputs[1].`, or nothing for a single one).
 pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputSpec, SpecError> {
     match out {
-        OutputRequest::Rtmp { url } => RtmpUrl::parse(&url)
-            .map(|url| OutputSpec::Rtmp { url })
-            .map_err(|m| SpecError::new(format!("{prefix}url"), m)),
+        OutputRequest::Rtmp { url, max_reconnect_s } => {
+            let url = RtmpUrl::parse(&url).map_err(|m| SpecError::new(format!("{prefix}url"), m))?;
+            let max_reconnect = match max_reconnect_s {
+                None => None,
+                Some(s) => Some(std::time::Duration::from_secs(u64::from(ranged(
+                    &format!("{prefix}max_reconnect_s"),
+                    Some(s),
+                    s,
+                    1..=7 * 24 * 3600,
+                )?))),
+            };
+            Ok(OutputSpec::Rtmp { url, max_reconnect })
+        }
         OutputRequest::Hls {
             segment_seconds,
             window,

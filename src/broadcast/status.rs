@@ -32,6 +32,18 @@ impl BroadcastState {
     }
 }
 
+/// What made a broadcast fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// The call could not be joined or was lost for good.
+    Source,
+    /// Every output gave up (`max_reconnect_s`).
+    Outputs,
+    /// The media pipeline itself.
+    Pipeline,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputState {
@@ -82,6 +94,9 @@ pub struct BroadcastStatus {
     pub state: BroadcastState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a failed broadcast: what failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
     #[schema(value_type = Object)]
     pub source: serde_json::Value,
     #[schema(value_type = Object)]
@@ -203,6 +218,24 @@ impl SharedStatus {
         self.publish(&id, changes);
     }
 
+    /// Fails the broadcast, saying what failed.
+    pub fn fail(&self, what: Failure, reason: String) {
+        {
+            let mut s = self.inner.lock().unwrap();
+            if s.state.is_final() {
+                return;
+            }
+            s.failure = Some(what);
+        }
+        self.advance(BroadcastState::Failed, Some(reason));
+    }
+
+    /// True when the broadcast has outputs and every one of them gave up.
+    pub fn every_output_failed(&self) -> bool {
+        let s = self.inner.lock().unwrap();
+        !s.outputs.is_empty() && s.outputs.iter().all(|o| o.state == OutputState::Failed)
+    }
+
     pub fn set_frames_out(&self, frames: u64) {
         self.inner.lock().unwrap().frames_out = frames;
     }
@@ -234,6 +267,7 @@ mod tests {
             id: "bc".into(),
             state: BroadcastState::Starting,
             reason: None,
+            failure: None,
             source: serde_json::Value::Null,
             layout: serde_json::Value::Null,
             video: VideoSpec {

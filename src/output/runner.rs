@@ -35,7 +35,7 @@ enum Outcome {
 impl OutputRunner {
     fn build(&self) -> anyhow::Result<OutputPipeline> {
         match &self.spec {
-            OutputSpec::Rtmp { url } => super::rtmp::build(url),
+            OutputSpec::Rtmp { url, .. } => super::rtmp::build(url),
             OutputSpec::Hls {
                 segment_seconds,
                 window,
@@ -46,7 +46,7 @@ impl OutputRunner {
     /// Error text with any secret of this output removed.
     fn scrub(&self, text: &str) -> String {
         match &self.spec {
-            OutputSpec::Rtmp { url } => url.scrub(text),
+            OutputSpec::Rtmp { url, .. } => url.scrub(text),
             OutputSpec::Hls { .. } => text.to_string(),
         }
     }
@@ -61,9 +61,24 @@ impl OutputRunner {
         });
     }
 
+    fn state_now(&self) -> Option<OutputState> {
+        self.status
+            .snapshot()
+            .outputs
+            .iter()
+            .find(|o| o.id == self.id)
+            .map(|o| o.state)
+    }
+
     /// Runs until the hub drains (broadcast stopping) or `stop` fires.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut backoff = BACKOFF_START;
+        // Since when this output has been failing without going live in between.
+        let mut failing_since: Option<std::time::Instant> = None;
+        let give_up_after = match &self.spec {
+            OutputSpec::Rtmp { max_reconnect, .. } => *max_reconnect,
+            OutputSpec::Hls { .. } => None,
+        };
         loop {
             let outcome = match self.build() {
                 Ok(output) => self.run_once(output, &mut stop).await,
@@ -76,6 +91,17 @@ impl OutputRunner {
                 }
                 Outcome::Failed(error) => {
                     let error = self.scrub(&error);
+                    if self.state_now() == Some(OutputState::Live) {
+                        // It worked for a while: a new outage starts from a short wait again.
+                        backoff = BACKOFF_START;
+                        failing_since = None;
+                    }
+                    let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+                    if give_up_after.is_some_and(|max| since.elapsed() >= max) {
+                        tracing::warn!(output_id = %self.id, "output gave up after {:?}: {error}", since.elapsed());
+                        self.set(OutputState::Failed, Some(error));
+                        return;
+                    }
                     tracing::warn!(output_id = %self.id, "output failed, retrying in {backoff:?}: {error}");
                     self.set(OutputState::Reconnecting, Some(error));
                     let stopped = tokio::time::timeout(backoff, stopped(&mut stop)).await.is_ok();
