@@ -8,6 +8,7 @@ use crate::call::webrtc::IceConfig;
 use crate::layout::template::Templates;
 use anyhow::{Context, Result};
 use secrecy::SecretString;
+use std::future::IntoFuture;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -215,19 +216,38 @@ pub async fn bind(args: &ServeArgs) -> Result<tokio::net::TcpListener> {
     Ok(listener)
 }
 
-/// Serves until `shutdown` resolves, then stops every broadcast cleanly.
+/// How long open connections (event streams never end by themselves) may keep the process after shutdown.
+const CONNECTIONS_GRACE: Duration = Duration::from_secs(2);
+
+/// Serves until `shutdown` resolves, then stops every broadcast cleanly: broadcasts first, so no client
+/// (an operator page following /v1/events) can hold up their finalisation, then the HTTP server, briefly.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let broadcasts = state.broadcasts.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server")?;
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut http = tokio::spawn(
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .into_future(),
+    );
+    tokio::select! {
+        _ = shutdown => {}
+        result = &mut http => {
+            return result.context("HTTP server task")?.context("HTTP server");
+        }
+    }
     tracing::info!("shutting down: stopping {} broadcast(s)", broadcasts.running_count());
     broadcasts.stop_all().await;
+    let _ = stop_http.send(());
+    if tokio::time::timeout(CONNECTIONS_GRACE, &mut http).await.is_err() {
+        tracing::info!("closing the connections still open");
+        http.abort();
+    }
     Ok(())
 }
 

@@ -48,6 +48,13 @@ fn sigterm_finalises_every_broadcast_within_5_s() {
     for bc in &broadcasts {
         wait_live_with_segments(&server, bc);
     }
+    // An operator page following the event stream keeps a connection open for ever: it must not hold up the
+    // shutdown.
+    let events = support::http()
+        .get(server.url("/v1/events"))
+        .send()
+        .expect("GET /v1/events");
+    assert_eq!(events.status().as_u16(), 200);
     let sent = Instant::now();
     let exit = server
         .process
@@ -61,6 +68,7 @@ fn sigterm_finalises_every_broadcast_within_5_s() {
         assert_eq!(record(bc)["state"], "ended", "{}", bc.id);
     }
     println!("3 broadcasts finalised {took:?} after SIGTERM");
+    drop(events);
 }
 
 #[test]

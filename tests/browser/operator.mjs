@@ -2,13 +2,14 @@
 // starts a grid broadcast of ROOM to HLS, waits for its live preview to play, switches it to the speaker
 // layout, then stops it when a line "stop" arrives on stdin. Prints one JSON line per step on stdout
 // ({"step":"live",...}, {"step":"switched"}, {"step":"ended"}); everything else goes to stderr.
-// Usage: node operator.mjs BASE_URL TOKEN ROOM   (exit 0 once ended, 1 on any failure)
+// Usage: node operator.mjs BASE_URL TOKEN ROOM [SHOT.png]   (exit 0 once ended, 1 on any failure; the optional
+// screenshot is taken once the preview plays)
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
 
-const [base, token, room] = process.argv.slice(2);
+const [base, token, room, shot] = process.argv.slice(2);
 if (!base || !token || !room) {
-  console.error("usage: node operator.mjs BASE_URL TOKEN ROOM");
+  console.error("usage: node operator.mjs BASE_URL TOKEN ROOM [SHOT.png]");
   process.exit(2);
 }
 const step = (obj) => console.log(JSON.stringify(obj));
@@ -31,14 +32,15 @@ for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, async () => { await bro
 let code = 0;
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-  page.on("console", (msg) => console.error(`page ${msg.type()}: ${msg.text()}`));
+  page.on("console", (msg) => console.error(`page console.${msg.type()}: ${msg.text()}`));
   page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
 
   // 1. Token, then the layout list it unlocks.
   await page.goto(`${base}/`);
   await page.fill("#token", token);
   await page.click("#save-token");
-  await page.waitForFunction(() => document.querySelector("#template").options.length > 0, null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelector("#template").options.length > 0, null, { timeout: 10000 })
+    .catch(async (e) => { throw new Error(`no layouts after saving the token (${await page.textContent("#auth-message")}): ${e.message}`); });
 
   // 2. The start form. The broadcast id comes from the POST's answer, so other broadcasts on the page don't matter.
   await page.selectOption("#source-kind", "room");
@@ -67,6 +69,7 @@ try {
   }, card, { timeout: 30000, polling: 250 });
   const currentTime = await page.$eval(`${card} video`, (v) => v.currentTime);
   step({ step: "live", id, currentTime });
+  if (shot) await page.screenshot({ path: shot, fullPage: true });
 
   // 4. Switch the layout from the card, then check what the API says.
   await page.click(`${card} .layout-switch[data-template="speaker"]`);
