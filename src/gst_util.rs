@@ -62,11 +62,46 @@ pub fn missing_factories() -> Vec<&'static str> {
         .collect()
 }
 
+/// Elements made at run time besides `REQUIRED_FACTORIES`.
+const MORE_FACTORIES: &[&str] = &[
+    "audioconvert",
+    "audioresample",
+    "audiotestsrc",
+    "capsfilter",
+    "opusenc",
+    "queue",
+    "tee",
+    "textoverlay",
+    "videoconvert",
+    "videocrop",
+    "videotestsrc",
+    "videoscale",
+    "vp8enc",
+    "rtpvp8pay",
+    "rtpopuspay",
+    "mpegtsmux",
+    "decodebin",
+    "filesrc",
+    "pngdec",
+];
+
+/// Makes one of every element once, here, on one thread: plugins load and element classes initialise (fonts for
+/// the labels included) before broadcasts run, instead of racing each other in several threads at the first
+/// broadcast, which is where a broadcast was seen to stall before going live.
+fn warm_up() {
+    for name in REQUIRED_FACTORIES.iter().chain(MORE_FACTORIES) {
+        if let Ok(element) = gst::ElementFactory::make(name).build() {
+            drop(element);
+        }
+    }
+}
+
 /// Initialises GStreamer and checks every required element exists.
 pub fn init() -> Result<()> {
     gst::init().context("initialising GStreamer")?;
     let missing = missing_factories();
     if missing.is_empty() {
+        warm_up();
         Ok(())
     } else {
         Err(anyhow!(
