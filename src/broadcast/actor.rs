@@ -28,6 +28,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 const SPEAKER_TICK: Duration = Duration::from_millis(100);
 /// How often tiles are re-placed regardless of events (a fill crop needs the picture size, known later).
 const RELAYOUT_TICK: Duration = Duration::from_secs(1);
+/// A mixer not producing by then is asked to play again (see `Mixer::ensure_playing`).
+const MIXER_START_GRACE: Duration = Duration::from_secs(2);
 /// End reasons of a broadcast that stopped itself.
 pub const LIMIT_REACHED: &str = "limit_reached";
 pub const IDLE: &str = "idle";
@@ -83,6 +85,7 @@ impl Actor {
         let ends_at = tokio::time::Instant::now() + self.spec.max_duration;
         // Since when nobody is in the call (None: someone is).
         let mut empty_since = Some(Instant::now());
+        let started = Instant::now();
 
         // Some(Ok(reason)): the call ended; Some(Err((what, reason))): the broadcast failed; None: stopped.
         let outcome: Option<Result<String, (Failure, String)>> = loop {
@@ -136,6 +139,9 @@ impl Actor {
                 _ = speaker_tick.tick() => stage.track_speaker(Instant::now()),
                 _ = relayout_tick.tick() => {
                     self.status.set_frames_out(*frames.borrow());
+                    if self.status.state() == BroadcastState::Starting && started.elapsed() >= MIXER_START_GRACE {
+                        stage.mixer.ensure_playing();
+                    }
                     if self.status.every_output_failed() {
                         break Some(Err((Failure::Outputs, "every output failed".into())));
                     }

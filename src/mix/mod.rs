@@ -62,6 +62,18 @@ impl Mixer {
         Ok(())
     }
 
+    /// Asks for PLAYING again if the mixer is not there: seen stuck in PAUSED after its first state change,
+    /// sources and compositor idle, now and then when several pipelines start at once. True if it had to.
+    pub fn ensure_playing(&self) -> bool {
+        let (_, current, pending) = self.pipeline.state(gst::ClockTime::ZERO);
+        if current == gst::State::Playing {
+            return false;
+        }
+        tracing::warn!(?current, ?pending, "mixer not playing yet: asking again");
+        let _ = self.pipeline.set_state(gst::State::Playing);
+        true
+    }
+
     /// Canvas colour behind the tiles, 0xRRGGBB.
     pub fn set_background(&self, rgb: u32) {
         self.background.set_property("foreground-color", 0xff00_0000 | rgb);
