@@ -86,6 +86,7 @@ impl Actor {
         // Since when nobody is in the call (None: someone is).
         let mut empty_since = Some(Instant::now());
         let started = Instant::now();
+        let mut start_attempts = 0u32;
 
         // Some(Ok(reason)): the call ended; Some(Err((what, reason))): the broadcast failed; None: stopped.
         let outcome: Option<Result<String, (Failure, String)>> = loop {
@@ -139,8 +140,10 @@ impl Actor {
                 _ = speaker_tick.tick() => stage.track_speaker(Instant::now()),
                 _ = relayout_tick.tick() => {
                     self.status.set_frames_out(*frames.borrow());
-                    if self.status.state() == BroadcastState::Starting && started.elapsed() >= MIXER_START_GRACE {
-                        stage.mixer.ensure_playing();
+                    let due = MIXER_START_GRACE * (start_attempts + 1);
+                    if self.status.state() == BroadcastState::Starting && started.elapsed() >= due && start_attempts < 3 {
+                        start_attempts += 1;
+                        stage.mixer.ensure_playing(start_attempts);
                     }
                     if self.status.every_output_failed() {
                         break Some(Err((Failure::Outputs, "every output failed".into())));

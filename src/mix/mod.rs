@@ -63,13 +63,17 @@ impl Mixer {
     }
 
     /// Asks for PLAYING again if the mixer is not there: seen stuck in PAUSED after its first state change,
-    /// sources and compositor idle, now and then when several pipelines start at once. True if it had to.
-    pub fn ensure_playing(&self) -> bool {
+    /// sources and compositor idle, now and then when several pipelines start at once. From the second attempt on
+    /// it goes back to READY first (nothing was produced yet, so nothing is lost). True if it had to.
+    pub fn ensure_playing(&self, attempt: u32) -> bool {
         let (_, current, pending) = self.pipeline.state(gst::ClockTime::ZERO);
         if current == gst::State::Playing {
             return false;
         }
-        tracing::warn!(?current, ?pending, "mixer not playing yet: asking again");
+        tracing::warn!(?current, ?pending, attempt, "mixer not playing yet: asking again");
+        if attempt > 1 {
+            let _ = self.pipeline.set_state(gst::State::Ready);
+        }
         let _ = self.pipeline.set_state(gst::State::Playing);
         true
     }
