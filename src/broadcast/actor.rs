@@ -143,7 +143,7 @@ impl Actor {
                     let due = MIXER_START_GRACE * (start_attempts + 1);
                     if self.status.state() == BroadcastState::Starting && started.elapsed() >= due && start_attempts < 3 {
                         start_attempts += 1;
-                        stage.mixer.ensure_playing(start_attempts);
+                        stage.mixer.restart_idle(start_attempts);
                     }
                     if self.status.every_output_failed() {
                         break Some(Err((Failure::Outputs, "every output failed".into())));

@@ -62,20 +62,14 @@ impl Mixer {
         Ok(())
     }
 
-    /// Asks for PLAYING again if the mixer is not there: seen stuck in PAUSED after its first state change,
-    /// sources and compositor idle, now and then when several pipelines start at once. From the second attempt on
-    /// it goes back to READY first (nothing was produced yet, so nothing is lost). True if it had to.
-    pub fn ensure_playing(&self, attempt: u32) -> bool {
+    /// Restarts a mixer that has produced nothing yet (READY, then PLAYING; nothing is lost). Now and then, when
+    /// several pipelines start at once, a mixer's compositor and background tasks were seen paused for good right
+    /// after the start, the pipeline saying PLAYING.
+    pub fn restart_idle(&self, attempt: u32) {
         let (_, current, pending) = self.pipeline.state(gst::ClockTime::ZERO);
-        if current == gst::State::Playing {
-            return false;
-        }
-        tracing::warn!(?current, ?pending, attempt, "mixer not playing yet: asking again");
-        if attempt > 1 {
-            let _ = self.pipeline.set_state(gst::State::Ready);
-        }
+        tracing::warn!(?current, ?pending, attempt, "mixer produced nothing yet: restarting it");
+        let _ = self.pipeline.set_state(gst::State::Ready);
         let _ = self.pipeline.set_state(gst::State::Playing);
-        true
     }
 
     /// Canvas colour behind the tiles, 0xRRGGBB.
