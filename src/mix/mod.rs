@@ -56,8 +56,7 @@ impl Mixer {
     }
 
     pub fn play(&self) -> Result<()> {
-        self.pipeline
-            .set_state(gst::State::Playing)
+        crate::gst_util::set_state_serialized(&self.pipeline, gst::State::Playing)
             .context("starting the mixer pipeline")?;
         Ok(())
     }
@@ -68,8 +67,8 @@ impl Mixer {
     pub fn restart_idle(&self, attempt: u32) {
         let (_, current, pending) = self.pipeline.state(gst::ClockTime::ZERO);
         tracing::warn!(?current, ?pending, attempt, "mixer produced nothing yet: restarting it");
-        let _ = self.pipeline.set_state(gst::State::Ready);
-        let _ = self.pipeline.set_state(gst::State::Playing);
+        let _ = crate::gst_util::set_state_serialized(&self.pipeline, gst::State::Ready);
+        let _ = crate::gst_util::set_state_serialized(&self.pipeline, gst::State::Playing);
     }
 
     /// Canvas colour behind the tiles, 0xRRGGBB.
