@@ -43,15 +43,7 @@ fn yuv(rgb: u32) -> [u8; 3] {
 /// An I420 frame of the name's colour and its caps.
 pub fn frame(name: &str) -> (gst::Buffer, gst::Caps) {
     // 640 and 320 are multiples of 4, so GStreamer's default I420 strides equal the widths: planes are packed.
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "I420")
-        .field("width", WIDTH as i32)
-        .field("height", HEIGHT as i32)
-        .field("framerate", gst::Fraction::new(30, 1))
-        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-        // The compositor's pads only accept caps that name it (decoders always do).
-        .field("interlace-mode", "progressive")
-        .build();
+    let caps = super::still::i420_caps(WIDTH, HEIGHT);
     let [y, u, v] = yuv(colour_for(name));
     let luma = (WIDTH * HEIGHT) as usize;
     let chroma = luma / 4;

@@ -6,6 +6,19 @@ use gst::prelude::*;
 use std::path::Path;
 use std::time::Duration;
 
+/// Caps of a still I420 picture pushed into a compositor pad.
+pub fn i420_caps(width: u32, height: u32) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", width as i32)
+        .field("height", height as i32)
+        .field("framerate", gst::Fraction::new(30, 1))
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        // The compositor's pads only accept caps that name it (decoders always do).
+        .field("interlace-mode", "progressive")
+        .build()
+}
+
 /// Decodes an image file (PNG, JPEG, ...) scaled to `width`x`height` as one I420 frame with caps the
 /// compositor accepts.
 pub fn decode_image(path: &Path, width: u32, height: u32) -> Result<(gst::Buffer, gst::Caps)> {
@@ -36,16 +49,7 @@ pub fn decode_image(path: &Path, width: u32, height: u32) -> Result<(gst::Buffer
             bail!("no picture decoded");
         };
         let buffer = sample.buffer_owned().context("empty sample")?;
-        let caps = gst::Caps::builder("video/x-raw")
-            .field("format", "I420")
-            .field("width", width as i32)
-            .field("height", height as i32)
-            .field("framerate", gst::Fraction::new(30, 1))
-            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-            // The compositor's pads only accept caps that name it.
-            .field("interlace-mode", "progressive")
-            .build();
-        Ok((buffer, caps))
+        Ok((buffer, i420_caps(width, height)))
     })();
     let _ = pipeline.set_state(gst::State::Null);
     result.with_context(|| format!("cannot decode image {}", path.display()))
