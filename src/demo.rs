@@ -3,6 +3,8 @@
 
 use crate::broadcast::request::{BroadcastRequest, LayoutRequest, OutputRequest, SourceRequest};
 use crate::broadcast::spec::BroadcastSpec;
+use crate::config::Settings;
+use crate::secret::Secret;
 use crate::server::{self, ServeArgs};
 use anyhow::{Context, Result};
 use std::time::Duration;
@@ -35,8 +37,8 @@ const LOOKS: &[(&str, f64)] = &[
 
 /// A demo reachable from other machines gets a control token of its own, written (not printed) to a file
 /// only this user can read.
-fn ensure_token(args: &mut DemoArgs) -> Result<()> {
-    if args.serve.listen.ip().is_loopback() || !args.serve.auth.api_tokens.is_empty() {
+fn ensure_token(settings: &mut Settings) -> Result<()> {
+    if settings.listen.ip().is_loopback() || !settings.api_tokens.is_empty() {
         return Ok(());
     }
     let token: String = {
@@ -44,7 +46,7 @@ fn ensure_token(args: &mut DemoArgs) -> Result<()> {
         let bytes: [u8; 24] = rand::rng().random();
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     };
-    let path = args.serve.data_dir.join("api-token");
+    let path = settings.data_dir.join("api-token");
     {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
@@ -59,18 +61,19 @@ fn ensure_token(args: &mut DemoArgs) -> Result<()> {
     }
     println!(
         "the API needs a bearer token on {}: it is in {}",
-        args.serve.listen,
+        settings.listen,
         path.display()
     );
-    args.serve.auth.api_tokens.push(token);
+    settings.api_tokens.push(Secret::new(token));
     Ok(())
 }
 
-pub async fn run(mut args: DemoArgs) -> Result<()> {
+pub async fn run(args: DemoArgs) -> Result<()> {
+    let mut settings = args.serve.settings()?;
     crate::gst_util::init()?;
-    std::fs::create_dir_all(&args.serve.data_dir)?;
-    ensure_token(&mut args)?;
-    server::check_exposure(args.serve.listen, &args.serve.auth.tokens())?;
+    std::fs::create_dir_all(&settings.data_dir)?;
+    ensure_token(&mut settings)?;
+    server::check_exposure(settings.listen, &settings.tokens())?;
     let request = BroadcastRequest {
         source: SourceRequest::Room { room: DEMO_ROOM.into() },
         layout: LayoutRequest::default(),
@@ -90,11 +93,12 @@ pub async fn run(mut args: DemoArgs) -> Result<()> {
         // A demo runs until stopped, even with nobody in it.
         max_duration_s: Some(7 * 24 * 3600),
         idle_timeout_s: Some(24 * 3600),
+        webhook_url: None,
     };
-    let state = server::build_state(&args.serve);
+    let state = server::build_state(&settings);
     let spec = BroadcastSpec::from_request(request, state.broadcasts.templates())
         .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
-    let listener = server::bind(&args.serve).await?;
+    let listener = server::bind(&settings).await?;
     let addr = listener.local_addr()?;
     let broadcasts = state.broadcasts.clone();
     let server = tokio::spawn(server::serve(listener, state, server::shutdown_signal()));
@@ -110,8 +114,8 @@ pub async fn run(mut args: DemoArgs) -> Result<()> {
             .args(["--pattern", pattern, "--tone", &tone.to_string()])
             .kill_on_drop(true);
         // Through the environment, not the command line, which any local user can read.
-        if let Some(token) = args.serve.auth.api_tokens.first() {
-            command.env("CALLCAST_PUBLISH_TOKEN", token);
+        if let Some(token) = settings.api_tokens.first() {
+            command.env("CALLCAST_PUBLISH_TOKEN", token.expose());
         }
         // SAFETY: prctl is async-signal-safe; it makes the participant exit with us even if we are SIGKILLed.
         unsafe {

@@ -3,6 +3,8 @@
 pub mod api;
 pub mod broadcast;
 pub mod call;
+pub mod config;
+pub mod config_check;
 pub mod demo;
 pub mod events;
 pub mod gst_util;

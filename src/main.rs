@@ -23,6 +23,17 @@ enum Command {
     Publish(callcast::publish::PublishArgs),
     /// Run a demo call with synthetic participants, composited to HLS (and RTMP if given).
     Demo(callcast::demo::DemoArgs),
+    /// Inspect the configuration (config file, CALLCAST_* variables, flags).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective settings and where each came from (secrets as ***); exit 2 if they are invalid.
+    Check(callcast::server::ServeArgs),
 }
 
 #[tokio::main]
@@ -36,6 +47,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => callcast::server::run(args).await,
         Command::Publish(args) => callcast::publish::run(args).await,
         Command::Demo(args) => callcast::demo::run(args).await,
+        Command::Config {
+            command: ConfigCommand::Check(args),
+        } => std::process::exit(callcast::config_check::run(&args)),
         Command::Run(args) => {
             let code = callcast::run::run(args).await?;
             std::process::exit(code)

@@ -58,6 +58,7 @@ fn report(status: &BroadcastStatus, elapsed: Duration) -> serde_json::Value {
         "failure": status.failure,
         "duration_s": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
         "frames_out": status.frames_out,
+        "frames_dropped": status.frames_dropped,
         "participants": status.participants.len(),
         "outputs": status.outputs.iter().map(|o| serde_json::json!({
             "id": o.id, "kind": o.kind, "url": o.url, "state": o.state,
@@ -83,11 +84,12 @@ fn progress(status: &BroadcastStatus, elapsed: Duration, last: &mut (u64, u64, I
         let t = elapsed.as_secs();
         let _ = write!(
             out,
-            "\r\x1b[2K{:02}:{:02}:{:02} {:?} {fps:.1} fps {kbps:.0} kb/s {} participants | {}",
+            "\r\x1b[2K{:02}:{:02}:{:02} {:?} {fps:.1} fps ({} dropped) {kbps:.0} kb/s {} participants | {}",
             t / 3600,
             t / 60 % 60,
             t % 60,
             status.state,
+            status.frames_dropped,
             status.participants.len(),
             outputs.join(", ")
         );
@@ -111,11 +113,13 @@ pub async fn run(args: RunArgs) -> Result<i32> {
     if let Some(idle) = args.until_idle {
         request.idle_timeout_s = Some(idle);
     }
+    let settings = args.serve.settings()?;
     crate::gst_util::init()?;
-    std::fs::create_dir_all(&args.serve.data_dir)
-        .with_context(|| format!("creating {}", args.serve.data_dir.display()))?;
-    let state = server::build_state(&args.serve);
-    let spec = match BroadcastSpec::from_request(request, state.broadcasts.templates()) {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let state = server::build_state(&settings);
+    let spec = BroadcastSpec::from_request(request, state.broadcasts.templates())
+        .and_then(|spec| state.broadcasts.check(&spec).map(|()| spec));
+    let spec = match spec {
         Ok(spec) => spec,
         Err(e) => {
             eprintln!("bad job file: {}: {}: {}", args.job.display(), e.field, e.message);
@@ -124,8 +128,8 @@ pub async fn run(args: RunArgs) -> Result<i32> {
     };
     let broadcasts = state.broadcasts.clone();
     if args.http {
-        server::check_exposure(args.serve.listen, &args.serve.auth.tokens())?;
-        let listener = server::bind(&args.serve).await?;
+        server::check_exposure(settings.listen, &settings.tokens())?;
+        let listener = server::bind(&settings).await?;
         tokio::spawn(server::serve(listener, state, std::future::pending()));
     }
     let started = Instant::now();

@@ -5,9 +5,9 @@ use crate::broadcast::admission::Limits;
 use crate::broadcast::Broadcasts;
 use crate::call::room::{RoomSettings, Rooms};
 use crate::call::webrtc::IceConfig;
+use crate::config::Settings;
 use crate::layout::template::Templates;
 use anyhow::{Context, Result};
-use secrecy::SecretString;
 use std::future::IntoFuture;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -15,91 +15,115 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const DEFAULT_LATENCY_MS: u32 = 150;
-pub const DEFAULT_MEDIA_TIMEOUT_S: u64 = 5;
-
-#[derive(Debug, Clone, clap::Args)]
+/// Flags of `serve` (and of `run` and `demo`). Each overrides the same setting from `CALLCAST_*` and the config
+/// file; see `crate::config` for the defaults. Token values are not shown by `Debug`.
+#[derive(Clone, Default, clap::Args, serde::Serialize)]
 pub struct ServeArgs {
-    /// Address of the HTTP API.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Where broadcasts write HLS segments.
-    #[arg(long, default_value = "./data")]
-    pub data_dir: PathBuf,
-    /// Static files: the watch page and hls.js (installed by deploy/install-deps.sh).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/assets"))]
-    pub assets_dir: PathBuf,
-    /// Local IP addresses WebRTC may use (repeatable). Default: loopback only; add your public interface's
+    /// Config file (TOML). Default: ./callcast.toml if it exists.
+    #[arg(long, env = "CALLCAST_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address of the HTTP API [default: 127.0.0.1:8080].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Where broadcasts write HLS segments [default: ./data].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Static files: the operator page, the watch page and hls.js (installed by deploy/install-deps.sh).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assets_dir: Option<PathBuf>,
+    /// Local IP addresses WebRTC may use (repeatable) [default: 127.0.0.1]; add your public interface's
     /// address to accept participants from other machines.
-    #[arg(long = "ice-address", default_value = "127.0.0.1")]
+    #[arg(long = "ice-address")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ice_addresses: Vec<String>,
     /// STUN server for participants behind NAT, e.g. stun://stun.example.org:3478.
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stun_server: Option<String>,
-    /// Jitter-buffer latency for participants' media, in ms (low on a LAN, higher over the internet).
-    #[arg(long, default_value_t = DEFAULT_LATENCY_MS)]
-    pub latency_ms: u32,
+    /// Jitter-buffer latency for participants' media, in ms (low on a LAN, higher over the internet) [default: 150].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u32>,
     /// Extra layout templates (`*.toml`); a file named like a built-in template replaces it.
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub layouts_dir: Option<PathBuf>,
-    /// A participant sending no media for this many seconds is removed from the call.
-    #[arg(long, default_value_t = DEFAULT_MEDIA_TIMEOUT_S)]
-    pub media_timeout_s: u64,
-    /// Most broadcasts at once (0: only the CPU budget limits).
-    #[arg(long, default_value_t = 0)]
-    pub max_broadcasts: usize,
+    /// A participant sending no media for this many seconds is removed from the call [default: 5].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_timeout_s: Option<u64>,
+    /// Most broadcasts at once (0: only the CPU budget limits) [default: 0].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_broadcasts: Option<usize>,
     /// Cores all broadcasts may use together, by estimate; beyond it a new broadcast gets 503. Default: every
     /// core of this machine.
     #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_budget: Option<f64>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub auth: AuthArgs,
-    /// POST every event here, signed with --webhook-secret (HMAC-SHA256, `X-Callcast-Signature`).
-    #[arg(long, env = "CALLCAST_WEBHOOK_URL", requires = "webhook_secret")]
-    pub webhook_url: Option<reqwest::Url>,
-    /// Key of the webhook signature.
-    #[arg(long, env = "CALLCAST_WEBHOOK_SECRET", hide_env_values = true, value_parser = secret_arg)]
-    pub webhook_secret: Option<SecretString>,
+    /// POST every event here, signed with the webhook secret (HMAC-SHA256, `X-Callcast-Signature`).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Key of the webhook signature (prefer CALLCAST_WEBHOOK_SECRET or the config file: flags are visible
+    /// to other local users).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
 }
 
-fn secret_arg(raw: &str) -> Result<SecretString, String> {
-    if raw.is_empty() {
-        return Err("empty".into());
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("config", &self.config)
+            .field("listen", &self.listen)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
     }
-    Ok(SecretString::from(raw.to_string()))
 }
 
-/// Bearer tokens. Values from the environment are not shown in `--help`, nor by `Debug`.
-#[derive(Clone, Default, clap::Args)]
+impl ServeArgs {
+    /// The effective settings: defaults < config file < `CALLCAST_*` < these flags.
+    pub fn settings(&self) -> Result<Settings> {
+        let figment = self.figment()?;
+        crate::config::extract(&figment).map_err(|e| anyhow::anyhow!("bad configuration: {e}"))
+    }
+
+    pub fn figment(&self) -> Result<figment::Figment> {
+        crate::config::figment(self.config.as_deref(), self).map_err(anyhow::Error::msg)
+    }
+}
+
+/// Bearer tokens given as flags (prefer the environment or the config file).
+#[derive(Clone, Default, clap::Args, serde::Serialize)]
 pub struct AuthArgs {
-    /// Token for the control API (repeatable; the env var takes a comma-separated list). Required to listen
-    /// on anything but loopback.
-    #[arg(
-        long = "api-token",
-        env = "CALLCAST_API_TOKEN",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
+    /// Token for the control API (repeatable, or comma-separated). Required to listen on anything but loopback.
+    #[arg(long = "api-token", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub api_tokens: Vec<String>,
     /// Read-only token: lists and status, layouts, playback.
-    #[arg(
-        long = "read-token",
-        env = "CALLCAST_READ_TOKEN",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
+    #[arg(long = "read-token", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub read_tokens: Vec<String>,
     /// Token WHIP publishers present to join any built-in room.
-    #[arg(
-        long = "whip-token",
-        env = "CALLCAST_WHIP_TOKEN",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
+    #[arg(long = "whip-token", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub whip_tokens: Vec<String>,
     /// ROOM=TOKEN: a publisher token for one room (repeatable).
     #[arg(long = "room-token", value_parser = parse_room_token)]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "room_pairs")]
     pub room_tokens: Vec<(String, String)>,
+}
+
+fn room_pairs<S: serde::Serializer>(pairs: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(pairs.iter().map(|(room, token)| (room, token)))
 }
 
 impl std::fmt::Debug for AuthArgs {
@@ -125,27 +149,6 @@ fn parse_room_token(raw: &str) -> Result<(String, String), String> {
     Ok((room.to_string(), token.to_string()))
 }
 
-impl AuthArgs {
-    pub fn tokens(&self) -> Tokens {
-        let secrets = |v: &[String]| -> Vec<SecretString> {
-            v.iter()
-                .filter(|t| !t.is_empty())
-                .map(|t| SecretString::from(t.clone()))
-                .collect()
-        };
-        Tokens {
-            control: secrets(&self.api_tokens),
-            read: secrets(&self.read_tokens),
-            whip: secrets(&self.whip_tokens),
-            rooms: self
-                .room_tokens
-                .iter()
-                .map(|(room, token)| (room.clone(), SecretString::from(token.clone())))
-                .collect(),
-        }
-    }
-}
-
 /// An open API is for this machine only.
 pub fn check_exposure(listen: SocketAddr, tokens: &Tokens) -> Result<()> {
     if !listen.ip().is_loopback() && tokens.control.is_empty() {
@@ -158,7 +161,7 @@ pub fn check_exposure(listen: SocketAddr, tokens: &Tokens) -> Result<()> {
 }
 
 /// The running service's shared parts.
-pub fn build_state(args: &ServeArgs) -> AppState {
+pub fn build_state(args: &Settings) -> AppState {
     let rooms = Rooms::start(RoomSettings {
         ice: IceConfig {
             local_addresses: args.ice_addresses.clone(),
@@ -186,27 +189,22 @@ pub fn build_state(args: &ServeArgs) -> AppState {
             args.data_dir.clone(),
             args.latency_ms,
         )
-        .with_limits(limits),
+        .with_limits(limits)
+        .with_webhook_secret(args.webhook_secret.as_ref().map(crate::secret::Secret::secret_string)),
     );
-    if let (Some(url), Some(secret)) = (&args.webhook_url, &args.webhook_secret) {
-        crate::webhooks::spawn(
-            broadcasts.events(),
-            crate::webhooks::Webhook {
-                url: url.clone(),
-                secret: secret.clone(),
-            },
-        );
+    if let Some(hook) = args.webhook() {
+        crate::webhooks::spawn(broadcasts.events(), hook);
     }
     AppState {
         rooms,
         broadcasts,
         assets_dir: args.assets_dir.clone(),
-        tokens: Arc::new(args.auth.tokens()),
+        tokens: Arc::new(args.tokens()),
     }
 }
 
 /// Binds the listener and prints `callcast listening on http://ADDR` (tests and scripts read that line).
-pub async fn bind(args: &ServeArgs) -> Result<tokio::net::TcpListener> {
+pub async fn bind(args: &Settings) -> Result<tokio::net::TcpListener> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -261,7 +259,8 @@ pub async fn shutdown_signal() {
 }
 
 pub async fn run(args: ServeArgs) -> Result<()> {
-    check_exposure(args.listen, &args.auth.tokens())?;
+    let args = args.settings()?;
+    check_exposure(args.listen, &args.tokens())?;
     crate::gst_util::init()?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let state = build_state(&args);

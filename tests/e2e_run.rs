@@ -69,6 +69,8 @@ fn a_job_runs_for_its_duration_and_reports() {
     let report = report(dir.path());
     assert_eq!(report["state"], "ended", "{report}");
     assert!(report["frames_out"].as_u64().is_some_and(|f| f >= 270), "{report}");
+    let dropped = report["frames_dropped"].as_u64().expect("frames_dropped");
+    assert!(dropped < 30, "{report}");
     assert!(
         report["outputs"][0]["bytes"].as_u64().is_some_and(|b| b > 0),
         "{report}"

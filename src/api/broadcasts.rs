@@ -33,6 +33,7 @@ pub async fn create(
     require_json(&headers)?;
     let request: BroadcastRequest = super::json_body::parse(&body)?;
     let spec = BroadcastSpec::from_request(request, state.broadcasts.templates())?;
+    state.broadcasts.check(&spec)?;
     match state.broadcasts.start(spec) {
         Ok(status) => Ok((StatusCode::CREATED, Json(status))),
         Err(refusal) => Err(ApiError::unavailable(refusal.to_string(), RETRY_AFTER_S)),

@@ -39,6 +39,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let broadcasts = Family::<Labels, Gauge>::default();
     let participants = Family::<Labels, Gauge>::default();
     let frames = Family::<Labels, Counter>::default();
+    let dropped = Family::<Labels, Counter>::default();
+    let fps = Family::<Labels, Gauge<f64, AtomicU64>>::default();
     let output_bytes = Family::<Labels, Counter>::default();
     let output_reconnects = Family::<Labels, Counter>::default();
     let output_live = Family::<Labels, Gauge>::default();
@@ -53,6 +55,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "callcast_frames_encoded",
         "Video frames encoded per broadcast",
         frames.clone(),
+    );
+    registry.register(
+        "callcast_frames_dropped",
+        "Video frames missing from the output's timeline per broadcast",
+        dropped.clone(),
+    );
+    registry.register(
+        "callcast_output_fps",
+        "Video frames encoded per second over the last second, per broadcast",
+        fps.clone(),
     );
     registry.register(
         "callcast_output_bytes",
@@ -92,6 +104,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         let id = labels(&[("broadcast_id", &b.id)]);
         participants.get_or_create(&id).set(b.participants.len() as i64);
         frames.get_or_create(&id).inc_by(b.frames_out);
+        dropped.get_or_create(&id).inc_by(b.frames_dropped);
+        fps.get_or_create(&id).set(b.fps_out);
         for o in &b.outputs {
             let l = labels(&[("broadcast_id", &b.id), ("output_id", &o.id), ("kind", &o.kind)]);
             output_bytes.get_or_create(&l).inc_by(o.bytes);

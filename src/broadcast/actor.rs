@@ -87,6 +87,7 @@ impl Actor {
         let mut empty_since = Some(Instant::now());
         let started = Instant::now();
         let mut start_attempts = 0u32;
+        let mut last_count = (0u64, Instant::now());
 
         // Some(Ok(reason)): the call ended; Some(Err((what, reason))): the broadcast failed; None: stopped.
         let outcome: Option<Result<String, (Failure, String)>> = loop {
@@ -139,7 +140,11 @@ impl Actor {
                 },
                 _ = speaker_tick.tick() => stage.track_speaker(Instant::now()),
                 _ = relayout_tick.tick() => {
-                    self.status.set_frames_out(*frames.borrow());
+                    let count = *frames.borrow();
+                    let secs = last_count.1.elapsed().as_secs_f64().max(0.001);
+                    let fps = count.saturating_sub(last_count.0) as f64 / secs;
+                    last_count = (count, Instant::now());
+                    self.status.set_frames(count, hub.frames_dropped(), fps);
                     let due = MIXER_START_GRACE * (start_attempts + 1);
                     if self.status.state() == BroadcastState::Starting && started.elapsed() >= due && start_attempts < 3 {
                         start_attempts += 1;

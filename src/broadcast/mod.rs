@@ -55,6 +55,8 @@ pub struct Broadcasts {
     participant_latency_ms: u32,
     limits: admission::Limits,
     events: crate::events::EventBus,
+    /// Signs the webhooks broadcasts name in their request.
+    webhook_secret: Option<secrecy::SecretString>,
     handles: Mutex<HashMap<String, Handle>>,
 }
 
@@ -73,6 +75,7 @@ impl Broadcasts {
             participant_latency_ms,
             limits: admission::Limits::default(),
             events: crate::events::EventBus::default(),
+            webhook_secret: None,
             handles: Mutex::new(handles),
         }
     }
@@ -86,6 +89,22 @@ impl Broadcasts {
     pub fn with_events(mut self, events: crate::events::EventBus) -> Self {
         self.events = events;
         self
+    }
+
+    pub fn with_webhook_secret(mut self, secret: Option<secrecy::SecretString>) -> Self {
+        self.webhook_secret = secret;
+        self
+    }
+
+    /// What only this server can tell about a valid request: a webhook needs the server's key to be signed.
+    pub fn check(&self, spec: &BroadcastSpec) -> Result<(), spec::SpecError> {
+        if spec.webhook_url.is_some() && self.webhook_secret.is_none() {
+            return Err(spec::SpecError::new(
+                "webhook_url",
+                "this server has no webhook_secret to sign events with",
+            ));
+        }
+        Ok(())
     }
 
     pub fn events(&self) -> &crate::events::EventBus {
@@ -125,6 +144,14 @@ impl Broadcasts {
         let mut handles = self.handles.lock().unwrap();
         self.limits.admit(&running_costs(&handles), cost)?;
         let id = crate::ids::new_id("bc");
+        if let (Some(url), Some(secret)) = (&spec.webhook_url, &self.webhook_secret) {
+            // Subscribed before the first event; ends after the broadcast's last.
+            let hook = crate::webhooks::Webhook {
+                url: url.clone(),
+                secret: secret.clone(),
+            };
+            crate::webhooks::spawn_for_broadcast(&self.events, hook, id.clone());
+        }
         let dir = self.data_dir.join("broadcasts").join(&id);
         let status = match std::fs::create_dir_all(&dir) {
             Ok(()) => SharedStatus::recorded(initial_status(&id, &spec), dir.join(record::RECORD_FILE)),
@@ -331,6 +358,8 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
         speaker: None,
         outputs,
         frames_out: 0,
+        frames_dropped: 0,
+        fps_out: 0.0,
         created_at_ms: now_ms(),
         live_at_ms: None,
         ended_at_ms: None,

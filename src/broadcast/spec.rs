@@ -46,6 +46,8 @@ pub struct BroadcastSpec {
     pub public: bool,
     pub max_duration: std::time::Duration,
     pub idle_timeout: std::time::Duration,
+    /// Where this broadcast's events go too (may carry credentials: never shown).
+    pub webhook_url: Option<reqwest::Url>,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +82,18 @@ fn validate_janus_url(raw: &str) -> Result<(), String> {
         return Err("must not carry credentials; use `token`".into());
     }
     Ok(())
+}
+
+/// Webhook URLs: http(s) with a host.
+fn validate_webhook_url(raw: &str) -> Result<reqwest::Url, String> {
+    let url = url::Url::parse(raw).map_err(|_| "is not a valid URL".to_string())?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err("must start with http:// or https://".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("has no host".into());
+    }
+    Ok(url)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -223,6 +237,12 @@ impl BroadcastSpec {
                 DEFAULT_IDLE_TIMEOUT_S,
                 1..=24 * 3600,
             )?)),
+            webhook_url: req
+                .webhook_url
+                .as_deref()
+                .map(validate_webhook_url)
+                .transpose()
+                .map_err(|e| SpecError::new("webhook_url", e))?,
         })
     }
 }

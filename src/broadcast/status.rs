@@ -112,6 +112,12 @@ pub struct BroadcastStatus {
     /// Video frames encoded so far.
     #[serde(default)]
     pub frames_out: u64,
+    /// Frames missing from the output's timeline (the mixer could not keep up), since the start.
+    #[serde(default)]
+    pub frames_dropped: u64,
+    /// Output frame rate over the last second.
+    #[serde(default)]
+    pub fps_out: f64,
     pub created_at_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_at_ms: Option<u64>,
@@ -236,8 +242,11 @@ impl SharedStatus {
         !s.outputs.is_empty() && s.outputs.iter().all(|o| o.state == OutputState::Failed)
     }
 
-    pub fn set_frames_out(&self, frames: u64) {
-        self.inner.lock().unwrap().frames_out = frames;
+    pub fn set_frames(&self, frames_out: u64, frames_dropped: u64, fps_out: f64) {
+        let mut s = self.inner.lock().unwrap();
+        s.frames_out = frames_out;
+        s.frames_dropped = frames_dropped;
+        s.fps_out = (fps_out * 10.0).round() / 10.0;
     }
 
     pub fn add_output(&self, output: OutputStatus) {
@@ -283,6 +292,8 @@ mod tests {
             speaker: None,
             outputs: vec![],
             frames_out: 0,
+            frames_dropped: 0,
+            fps_out: 0.0,
             created_at_ms: 0,
             live_at_ms: None,
             ended_at_ms: None,

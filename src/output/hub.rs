@@ -21,6 +21,8 @@ struct HubState {
     audio_caps: Option<gst::Caps>,
     video_eos: bool,
     audio_eos: bool,
+    /// Running time of the last video frame, to see holes in the output's timeline.
+    last_video_pts: Option<gst::ClockTime>,
 }
 
 /// Hands encoded media to outputs.
@@ -29,6 +31,8 @@ pub struct EncodedHub {
     state: Arc<Mutex<HubState>>,
     /// Number of video frames encoded so far; watchers learn when the broadcast is on air and when it drained.
     frames: Arc<watch::Sender<u64>>,
+    /// Frames missing from the output's timeline (a hole of N frame durations between two frames is N-1).
+    dropped: Arc<std::sync::atomic::AtomicU64>,
     drained: Arc<watch::Sender<bool>>,
 }
 
@@ -55,12 +59,17 @@ impl EncodedHub {
         Self {
             state: Arc::default(),
             frames: Arc::new(watch::channel(0).0),
+            dropped: Arc::default(),
             drained: Arc::new(watch::channel(false).0),
         }
     }
 
     pub fn frames(&self) -> watch::Receiver<u64> {
         self.frames.subscribe()
+    }
+
+    pub fn frames_dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// True once both tracks reached end-of-stream and every feed was told.
@@ -132,6 +141,13 @@ impl EncodedHub {
                 } = Some(caps);
             }
         }
+        if track == Track::Video {
+            let missing = missing_frames(state.last_video_pts, &buffer);
+            if missing > 0 {
+                self.dropped.fetch_add(missing, std::sync::atomic::Ordering::Relaxed);
+            }
+            state.last_video_pts = buffer.pts();
+        }
         let keyframe = track == Track::Video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         for feed in &mut state.feeds {
             if keyframe {
@@ -194,8 +210,46 @@ fn running_time_buffer(sample: &gst::Sample) -> Option<gst::Buffer> {
     Some(buffer)
 }
 
+/// Frames that should have come between the previous frame (at `last`) and `buffer`, by its duration.
+fn missing_frames(last: Option<gst::ClockTime>, buffer: &gst::BufferRef) -> u64 {
+    let (Some(last), Some(pts), Some(duration)) = (last, buffer.pts(), buffer.duration()) else {
+        return 0;
+    };
+    if duration.is_zero() || pts <= last {
+        return 0;
+    }
+    // Rounded: timestamps jitter by a nanosecond or so around the frame grid.
+    let frames = (pts - last).nseconds().saturating_add(duration.nseconds() / 2) / duration.nseconds();
+    frames.saturating_sub(1)
+}
+
 impl Default for EncodedHub {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_frames;
+
+    fn frame(pts_ms: u64) -> gst::Buffer {
+        let mut buffer = gst::Buffer::new();
+        let b = buffer.get_mut().expect("new buffer");
+        b.set_pts(gst::ClockTime::from_mseconds(pts_ms));
+        b.set_duration(gst::ClockTime::from_nseconds(33_333_333));
+        buffer
+    }
+
+    #[test]
+    fn holes_in_the_timeline_count_as_dropped_frames() {
+        gst::init().expect("gst");
+        let ms = gst::ClockTime::from_mseconds;
+        assert_eq!(missing_frames(None, &frame(0)), 0);
+        assert_eq!(missing_frames(Some(ms(0)), &frame(33)), 0, "next frame, a little early");
+        assert_eq!(missing_frames(Some(ms(0)), &frame(34)), 0, "next frame, a little late");
+        assert_eq!(missing_frames(Some(ms(0)), &frame(67)), 1);
+        assert_eq!(missing_frames(Some(ms(100)), &frame(200)), 2);
+        assert_eq!(missing_frames(Some(ms(100)), &frame(100)), 0, "same time");
     }
 }

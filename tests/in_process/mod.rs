@@ -18,7 +18,8 @@ struct Args {
 pub fn app(flags: &[&str]) -> (axum::Router, tempfile::TempDir) {
     callcast::gst_util::init().expect("GStreamer");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut args = Args::parse_from(std::iter::once("test").chain(flags.iter().copied())).serve;
+    let args = Args::parse_from(std::iter::once("test").chain(flags.iter().copied())).serve;
+    let mut args = args.settings().expect("settings");
     args.data_dir = dir.path().to_path_buf();
     (callcast::api::router(build_state(&args)), dir)
 }

@@ -1,0 +1,259 @@
+//! The server's settings, layered with figment: built-in defaults, then the config file (`callcast.toml`),
+//! then `CALLCAST_*` environment variables, then flags; each layer overrides the ones before it.
+
+use crate::secret::Secret;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The config file read when `--config` / `CALLCAST_CONFIG` names none (skipped if absent).
+pub const DEFAULT_FILE: &str = "callcast.toml";
+pub const DEFAULT_LATENCY_MS: u32 = 150;
+pub const DEFAULT_MEDIA_TIMEOUT_S: u64 = 5;
+
+/// Every setting of `serve` (also used by `run` and `demo`, which run the same service).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address of the HTTP API.
+    pub listen: SocketAddr,
+    /// Where broadcasts write HLS segments and their records.
+    pub data_dir: PathBuf,
+    /// Static files: the operator page, the watch page and hls.js.
+    pub assets_dir: PathBuf,
+    /// Local IP addresses WebRTC may use.
+    #[serde(deserialize_with = "list")]
+    pub ice_addresses: Vec<String>,
+    /// STUN server for participants behind NAT.
+    pub stun_server: Option<String>,
+    /// Jitter-buffer latency for participants' media, in ms.
+    pub latency_ms: u32,
+    /// Extra layout templates (`*.toml`).
+    pub layouts_dir: Option<PathBuf>,
+    /// A participant sending no media for this long is removed from the call.
+    pub media_timeout_s: u64,
+    /// Most broadcasts at once (0: only the CPU budget limits).
+    pub max_broadcasts: usize,
+    /// Cores all broadcasts may use together, by estimate (default: every core).
+    pub cpu_budget: Option<f64>,
+    /// Where every event is POSTed (broadcasts may name their own URL too).
+    pub webhook_url: Option<String>,
+    /// Key of the webhook signature (HMAC-SHA256).
+    pub webhook_secret: Option<Secret>,
+    /// Control API tokens.
+    #[serde(deserialize_with = "list")]
+    pub api_tokens: Vec<Secret>,
+    /// Read-only API tokens.
+    #[serde(deserialize_with = "list")]
+    pub read_tokens: Vec<Secret>,
+    /// Publisher tokens for every built-in room.
+    #[serde(deserialize_with = "list")]
+    pub whip_tokens: Vec<Secret>,
+    /// Publisher token per built-in room.
+    #[serde(deserialize_with = "room_map")]
+    pub room_tokens: BTreeMap<String, Secret>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            assets_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")),
+            ice_addresses: vec!["127.0.0.1".into()],
+            stun_server: None,
+            latency_ms: DEFAULT_LATENCY_MS,
+            layouts_dir: None,
+            media_timeout_s: DEFAULT_MEDIA_TIMEOUT_S,
+            max_broadcasts: 0,
+            cpu_budget: None,
+            webhook_url: None,
+            webhook_secret: None,
+            api_tokens: Vec::new(),
+            read_tokens: Vec::new(),
+            whip_tokens: Vec::new(),
+            room_tokens: BTreeMap::new(),
+        }
+    }
+}
+
+/// Plain settings read from `CALLCAST_<KEY>` (figment parses their values: numbers, lists in `[...]`).
+const PLAIN_ENV: [&str; 11] = [
+    "listen",
+    "data_dir",
+    "assets_dir",
+    "ice_addresses",
+    "stun_server",
+    "latency_ms",
+    "layouts_dir",
+    "media_timeout_s",
+    "max_broadcasts",
+    "cpu_budget",
+    "webhook_url",
+];
+
+/// Secret settings and their variables. Taken verbatim: figment would read a token `007` as the number 7.
+pub const SECRET_ENV: [(&str, &str); 5] = [
+    ("CALLCAST_API_TOKEN", "api_tokens"),
+    ("CALLCAST_READ_TOKEN", "read_tokens"),
+    ("CALLCAST_WHIP_TOKEN", "whip_tokens"),
+    ("CALLCAST_ROOM_TOKEN", "room_tokens"),
+    ("CALLCAST_WEBHOOK_SECRET", "webhook_secret"),
+];
+
+/// Where a value came from, for `config check`.
+pub const FLAGS_SOURCE: &str = "flags";
+const SECRET_ENV_SOURCE: &str = "environment";
+
+/// The layers, in order. `file`: the file `--config` named (must exist), else `callcast.toml` if present.
+pub fn figment(file: Option<&Path>, flags: impl Serialize) -> Result<Figment, String> {
+    let mut figment = Figment::new();
+    match file {
+        Some(path) if !path.is_file() => return Err(format!("config file {} does not exist", path.display())),
+        Some(path) => figment = figment.merge(Toml::file_exact(path)),
+        None if Path::new(DEFAULT_FILE).is_file() => figment = figment.merge(Toml::file_exact(DEFAULT_FILE)),
+        None => {}
+    }
+    let secrets: BTreeMap<&str, String> = SECRET_ENV
+        .iter()
+        .filter_map(|(var, key)| std::env::var(var).ok().map(|v| (*key, v)))
+        .collect();
+    Ok(figment
+        .merge(Env::prefixed("CALLCAST_").only(&PLAIN_ENV))
+        .merge(Named(SECRET_ENV_SOURCE, Serialized::defaults(secrets)))
+        .merge(Named(FLAGS_SOURCE, Serialized::defaults(flags))))
+}
+
+/// Extracts and checks the settings; errors name the key and where its value came from.
+pub fn extract(figment: &Figment) -> Result<Settings, String> {
+    let settings: Settings = figment.extract().map_err(|e| {
+        e.into_iter()
+            // Every key lives in figment's default profile; its name would only confuse.
+            .map(|e| e.to_string().replace("key \"default.", "key \""))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    settings.check()?;
+    Ok(settings)
+}
+
+/// The layer a key's value came from: `default`, the config file's path, `environment` or `flags`.
+pub fn source_of(figment: &Figment, key: &str) -> String {
+    match figment.find_metadata(key) {
+        None => "default".into(),
+        Some(m) => match &m.source {
+            Some(figment::Source::File(path)) => path.display().to_string(),
+            _ if m.name == FLAGS_SOURCE => FLAGS_SOURCE.into(),
+            _ => SECRET_ENV_SOURCE.into(),
+        },
+    }
+}
+
+/// A provider under a name of ours, so `config check` can say where a value came from.
+struct Named<P>(&'static str, P);
+
+impl<P: figment::Provider> figment::Provider for Named<P> {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(self.0)
+    }
+
+    fn data(&self) -> figment::Result<figment::value::Map<figment::Profile, figment::value::Dict>> {
+        self.1.data()
+    }
+}
+
+impl Settings {
+    fn check(&self) -> Result<(), String> {
+        if let Some(url) = &self.webhook_url {
+            let parsed = reqwest::Url::parse(url).map_err(|e| format!("webhook_url: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err("webhook_url: must be an http:// or https:// URL".into());
+            }
+            if self.webhook_secret.is_none() {
+                return Err("webhook_url: needs webhook_secret (the key of the signature)".into());
+            }
+        }
+        for room in self.room_tokens.keys() {
+            crate::broadcast::spec::validate_room_name(room).map_err(|e| format!("room_tokens: {room}: {e}"))?;
+        }
+        if self.cpu_budget.is_some_and(|b| b.is_nan() || b <= 0.0) {
+            return Err("cpu_budget: must be a positive number of cores".into());
+        }
+        Ok(())
+    }
+
+    pub fn webhook(&self) -> Option<crate::webhooks::Webhook> {
+        let url = reqwest::Url::parse(self.webhook_url.as_deref()?).ok()?;
+        let secret = self.webhook_secret.as_ref()?.secret_string();
+        Some(crate::webhooks::Webhook { url, secret })
+    }
+
+    pub fn tokens(&self) -> crate::api::Tokens {
+        let secrets = |v: &[Secret]| v.iter().map(Secret::secret_string).collect();
+        crate::api::Tokens {
+            control: secrets(&self.api_tokens),
+            read: secrets(&self.read_tokens),
+            whip: secrets(&self.whip_tokens),
+            rooms: self
+                .room_tokens
+                .iter()
+                .map(|(room, token)| (room.clone(), token.secret_string()))
+                .collect(),
+        }
+    }
+}
+
+/// A list: an array, or one string of comma-separated items (how environment variables carry lists).
+fn list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + From<String>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        One(String),
+        Many(Vec<T>),
+    }
+    Ok(match OneOrMany::<T>::deserialize(deserializer)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| T::from(s.to_string()))
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Room tokens: a table `room = "token"`, or one string `room=token,room2=token2`.
+fn room_map<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, Secret>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum MapOrString {
+        Map(BTreeMap<String, Secret>),
+        Pairs(String),
+    }
+    match MapOrString::deserialize(deserializer)? {
+        MapOrString::Map(m) => Ok(m),
+        MapOrString::Pairs(s) => s
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|pair| match pair.trim().split_once('=') {
+                Some((room, token)) if !token.is_empty() => Ok((room.to_string(), Secret::new(token))),
+                _ => Err(serde::de::Error::custom(
+                    "expected ROOM=TOKEN pairs separated by commas",
+                )),
+            })
+            .collect(),
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret::new(value)
+    }
+}

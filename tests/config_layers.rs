@@ -1,0 +1,125 @@
+//! Settings come from defaults < callcast.toml < CALLCAST_* < flags; `callcast config check` shows the result
+//! with its sources and no secret; `serve` uses the file.
+
+mod support;
+
+use std::process::{Command, Output};
+use support::{http, Server};
+
+const FILE_TOKEN: &str = "file-token-3f9a";
+const ENV_TOKEN: &str = "007";
+
+fn config_check(dir: &std::path::Path, env: &[(&str, &str)], flags: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_callcast"));
+    command.current_dir(dir).args(["config", "check"]).args(flags);
+    for var in callcast::config::SECRET_ENV.iter().map(|(v, _)| v) {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied()).output().expect("run config check")
+}
+
+fn line_of<'a>(stdout: &'a str, key: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("{key} = ")))
+        .unwrap_or_else(|| panic!("no {key} in:\n{stdout}"))
+}
+
+#[test]
+fn each_layer_overrides_the_one_before_and_secrets_stay_hidden() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("callcast.toml"),
+        format!(
+            "latency_ms = 90\nmedia_timeout_s = 9\nmax_broadcasts = 2\napi_tokens = [\"{FILE_TOKEN}\"]\n\
+             [room_tokens]\nstage = \"room-secret-77\"\n"
+        ),
+    )
+    .expect("write config");
+    let out = config_check(
+        dir.path(),
+        &[
+            ("CALLCAST_MEDIA_TIMEOUT_S", "12"),
+            ("CALLCAST_MAX_BROADCASTS", "4"),
+            ("CALLCAST_API_TOKEN", ENV_TOKEN),
+        ],
+        &["--max-broadcasts", "6"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(line_of(&stdout, "latency_ms"), "latency_ms = 90  # callcast.toml");
+    assert_eq!(
+        line_of(&stdout, "media_timeout_s"),
+        "media_timeout_s = 12  # environment"
+    );
+    assert_eq!(line_of(&stdout, "max_broadcasts"), "max_broadcasts = 6  # flags");
+    assert_eq!(line_of(&stdout, "listen"), "listen = \"127.0.0.1:8080\"  # default");
+    // The token from the environment replaced the file's; none is printed.
+    assert_eq!(line_of(&stdout, "api_tokens"), "api_tokens = [\"***\"]  # environment");
+    for secret in [FILE_TOKEN, "room-secret-77"] {
+        assert!(!stdout.contains(secret), "{stdout}");
+    }
+}
+
+#[test]
+fn a_bad_setting_is_named_with_where_it_came_from() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("callcast.toml"), "latncy_ms = 90\n").expect("write config");
+    let out = config_check(dir.path(), &[], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("latncy_ms") && stderr.contains("callcast.toml"),
+        "{stderr}"
+    );
+
+    std::fs::remove_file(dir.path().join("callcast.toml")).expect("remove");
+    let out = config_check(dir.path(), &[("CALLCAST_LATENCY_MS", "soon")], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("LATENCY_MS") && stderr.contains("environment"),
+        "{stderr}"
+    );
+
+    let out = config_check(dir.path(), &[], &["--webhook-url", "http://127.0.0.1:9/hook"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("webhook_secret"), "{stderr}");
+
+    let out = config_check(dir.path(), &[], &["--config", "missing.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn serve_takes_its_tokens_from_the_config_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("callcast.toml");
+    std::fs::write(&file, format!("api_tokens = [\"{FILE_TOKEN}\"]\n")).expect("write config");
+    let server = Server::start(&["--config", file.to_str().expect("utf-8 path")]);
+    let list = server.url("/v1/broadcasts");
+    let anonymous = http().get(&list).send().expect("GET");
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let with_token = http().get(&list).bearer_auth(FILE_TOKEN).send().expect("GET");
+    assert_eq!(with_token.status().as_u16(), 200);
+    assert!(!server.log_text().contains(FILE_TOKEN));
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/callcast.toml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // It listens on every interface, so it needs a token, which comes from the environment.
+    let open = config_check(dir.path(), &[], &["--config", example]);
+    assert_eq!(open.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&open.stderr).contains("CALLCAST_API_TOKEN"));
+    let out = config_check(dir.path(), &[("CALLCAST_API_TOKEN", "t0k3n")], &["--config", example]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(line_of(&stdout, "max_broadcasts").ends_with(example), "{stdout}");
+}

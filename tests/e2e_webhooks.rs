@@ -1,0 +1,202 @@
+//! Webhooks: every delivery signed (HMAC-SHA256), retried until the receiver takes it, per broadcast or for the
+//! whole server, and a slow receiver never holds up a broadcast.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::broadcast::Broadcast;
+use support::{http, wait_for, Server};
+
+const SECRET: &str = "whsec-test-4b1d";
+
+/// What a webhook receiver got.
+struct Delivery {
+    kind: String,
+    id: String,
+    signature: String,
+    body: Vec<u8>,
+}
+
+impl Delivery {
+    fn event(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+}
+
+/// A receiver on 127.0.0.1, one request at a time: answers 500 to the first `failures` requests and 200 after,
+/// each after `delay`. Every request it read arrives on the channel.
+fn webhook_receiver(failures: usize, delay: Duration) -> (String, mpsc::Receiver<Delivery>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hooks?key=abc", listener.local_addr().expect("addr"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut headers = std::collections::HashMap::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                }
+            }
+            let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let header = |k: &str| headers.get(k).cloned().unwrap_or_default();
+            let got = Delivery {
+                kind: header("x-callcast-event"),
+                id: header("x-callcast-delivery"),
+                signature: header("x-callcast-signature"),
+                body,
+            };
+            if tx.send(got).is_err() {
+                return;
+            }
+            std::thread::sleep(delay);
+            let code = if n < failures {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, rx)
+}
+
+/// Deliveries until one of `kind` for `broadcast_id` (30 s deadline).
+fn deliveries_until(deliveries: &mpsc::Receiver<Delivery>, kind: &str, broadcast_id: &str) -> Vec<Delivery> {
+    let mut got: Vec<Delivery> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !got
+        .iter()
+        .any(|d| d.kind == kind && d.event()["broadcast_id"] == broadcast_id)
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let kinds: Vec<&str> = got.iter().map(|d| d.kind.as_str()).collect();
+        got.push(
+            deliveries
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {kind} within 30 s; got {kinds:?}")),
+        );
+    }
+    got
+}
+
+fn assert_signed(got: &[Delivery]) {
+    for d in got {
+        assert_eq!(
+            d.signature,
+            callcast::webhooks::signature(SECRET, &d.body),
+            "{}",
+            d.kind
+        );
+        assert_eq!(d.event()["kind"], d.kind.as_str());
+    }
+}
+
+fn small_broadcast(room: &str) -> Value {
+    json!({
+        "source": {"kind": "room", "room": room},
+        "video": {"width": 320, "height": 180},
+        "outputs": [{"kind": "hls", "segment_seconds": 1}],
+    })
+}
+
+#[test]
+fn a_receiver_that_fails_twice_still_gets_every_event_signed() {
+    let (url, deliveries) = webhook_receiver(2, Duration::ZERO);
+    let server = Server::start(&["--webhook-url", &url, "--webhook-secret", SECRET]);
+    let bc = Broadcast::start(&server, &small_broadcast("hooked"));
+    let got = deliveries_until(&deliveries, "broadcast.live", &bc.id);
+    // The first delivery was refused twice and came a third time, with the same delivery id.
+    let firsts: Vec<(&str, &str)> = got[..3].iter().map(|d| (d.kind.as_str(), d.id.as_str())).collect();
+    assert_eq!(firsts, vec![("broadcast.started", got[0].id.as_str()); 3]);
+    assert_signed(&got);
+    assert!(got.iter().all(|d| d.event()["broadcast_id"] == bc.id.as_str()));
+    assert_eq!(bc.stop()["state"], "ended");
+    let rest = deliveries_until(&deliveries, "broadcast.ended", &bc.id);
+    assert_signed(&rest);
+    let log = server.log_text();
+    assert!(!log.contains(SECRET) && !log.contains("key=abc"), "{log}");
+}
+
+#[test]
+fn a_broadcast_webhook_gets_that_broadcasts_events_only() {
+    let (url, deliveries) = webhook_receiver(0, Duration::ZERO);
+    // A key to sign with, and no server-wide URL.
+    let server = Server::start(&["--webhook-secret", SECRET]);
+    let mut body = small_broadcast("hooked-one");
+    body["webhook_url"] = json!(url);
+    let hooked = Broadcast::start(&server, &body);
+    let other = Broadcast::start(&server, &small_broadcast("not-hooked"));
+    deliveries_until(&deliveries, "broadcast.live", &hooked.id);
+    other.stop();
+    hooked.stop();
+    let got = deliveries_until(&deliveries, "broadcast.ended", &hooked.id);
+    assert_signed(&got);
+    let ids: Vec<Value> = got.iter().map(|d| d.event()["broadcast_id"].clone()).collect();
+    assert!(ids.iter().all(|id| *id == hooked.id.as_str()), "{ids:?}");
+    assert!(
+        deliveries.recv_timeout(Duration::from_millis(500)).is_err(),
+        "nothing after the broadcast's last event"
+    );
+    let status = hooked.status().to_string();
+    assert!(!status.contains("key=abc"), "the webhook URL is not shown: {status}");
+}
+
+#[test]
+fn a_webhook_needs_the_servers_key() {
+    let server = Server::start(&[]);
+    let mut body = small_broadcast("unsigned");
+    body["webhook_url"] = json!("http://127.0.0.1:9/hooks");
+    let response = http()
+        .post(server.url("/v1/broadcasts"))
+        .json(&body)
+        .send()
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 400);
+    assert!(response.text().expect("body").contains("webhook_url"));
+}
+
+#[test]
+fn a_slow_receiver_never_holds_up_the_broadcast() {
+    // Each delivery takes 4 s to answer: the events pile up behind it.
+    let (url, deliveries) = webhook_receiver(0, Duration::from_secs(4));
+    let server = Server::start(&["--webhook-url", &url, "--webhook-secret", SECRET]);
+    let posted = Instant::now();
+    let bc = Broadcast::start(&server, &small_broadcast("slow-hook"));
+    wait_for("the broadcast live", Duration::from_secs(20), || {
+        (bc.status()["state"] == "live").then_some(())
+    });
+    let live_after = posted.elapsed();
+    let frames = |s: &Value| s["frames_out"].as_u64().unwrap_or(0);
+    let (before, at) = (frames(&bc.status()), Instant::now());
+    wait_for("3 s of output", Duration::from_secs(10), || {
+        (at.elapsed() >= Duration::from_secs(3)).then_some(())
+    });
+    let fps = (frames(&bc.status()) - before) as f64 / at.elapsed().as_secs_f64();
+    let delivered: Vec<Delivery> = deliveries.try_iter().collect();
+    assert!(fps >= 25.0, "output at {fps:.1} fps behind a slow webhook");
+    assert!(live_after < Duration::from_secs(15), "live after {live_after:?}");
+    // The receiver really was behind: one delivery per 4 s at most, while many more events happened.
+    let most = (posted.elapsed().as_secs_f64() / 4.0).ceil() as usize + 1;
+    assert!(
+        delivered.len() <= most,
+        "{} deliveries, at most {most} expected",
+        delivered.len()
+    );
+    assert_eq!(bc.stop()["state"], "ended");
+}
