@@ -4,8 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use support::broadcast::Broadcast;
 use support::{http, wait_for, Server};
@@ -26,52 +25,52 @@ impl Delivery {
     }
 }
 
-/// A receiver on 127.0.0.1, one request at a time: answers 500 to the first `failures` requests and 200 after,
-/// each after `delay`. Every request it read arrives on the channel.
+/// A receiver (a small axum server on 127.0.0.1): answers 500 to the first `failures` requests and 200 after,
+/// each after `delay`, one request at a time. Every request it got arrives on the channel.
 fn webhook_receiver(failures: usize, delay: Duration) -> (String, mpsc::Receiver<Delivery>) {
+    use axum::http::{HeaderMap, StatusCode};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
     let url = format!("http://{}/hooks?key=abc", listener.local_addr().expect("addr"));
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for (n, stream) in listener.incoming().enumerate() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut headers = std::collections::HashMap::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':') {
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                }
-            }
-            let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let header = |k: &str| headers.get(k).cloned().unwrap_or_default();
-            let got = Delivery {
+    let seen = Arc::new(tokio::sync::Mutex::new(0usize));
+    let handler = move |headers: HeaderMap, body: axum::body::Bytes| {
+        let (tx, seen) = (tx.clone(), seen.clone());
+        async move {
+            // Held through the delay: requests are answered one at a time, like a slow single-threaded receiver.
+            let mut count = seen.lock().await;
+            let header = |k: &str| {
+                headers
+                    .get(k)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let _ = tx.send(Delivery {
                 kind: header("x-callcast-event"),
                 id: header("x-callcast-delivery"),
                 signature: header("x-callcast-signature"),
-                body,
-            };
-            if tx.send(got).is_err() {
-                return;
-            }
-            std::thread::sleep(delay);
-            let code = if n < failures {
-                "500 Internal Server Error"
+                body: body.to_vec(),
+            });
+            tokio::time::sleep(delay).await;
+            *count += 1;
+            if *count <= failures {
+                StatusCode::INTERNAL_SERVER_ERROR
             } else {
-                "200 OK"
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {code}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            );
+                StatusCode::OK
+            }
         }
+    };
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let app = axum::Router::new().route("/hooks", axum::routing::post(handler));
+            let _ = axum::serve(listener, app).await;
+        });
     });
     (url, rx)
 }
