@@ -21,6 +21,8 @@ TEST=(
   gstreamer1.0-tools
   # ingest and inspection of what comes out, the SFU we join, a C compiler for its loopback shim
   ffmpeg nginx-light libnginx-mod-rtmp janus gcc libc6-dev
+  # a TLS terminator in front of nginx-rtmp, and the test CA it serves certificates of
+  libnginx-mod-stream openssl
   # a real browser (driven by playwright-core from npm) in a loopback-only network namespace
   chromium util-linux iproute2
 )

@@ -39,6 +39,8 @@ pub struct Settings {
     pub max_broadcasts: usize,
     /// Cores all broadcasts may use together, by estimate (default: every core).
     pub cpu_budget: Option<f64>,
+    /// Extra CA certificates (PEM) RTMPS outputs trust next to the system's.
+    pub rtmp_ca_file: Option<PathBuf>,
     /// Where every event is POSTed (broadcasts may name their own URL too).
     pub webhook_url: Option<String>,
     /// Key of the webhook signature (HMAC-SHA256).
@@ -70,6 +72,7 @@ impl Default for Settings {
             media_timeout_s: DEFAULT_MEDIA_TIMEOUT_S,
             max_broadcasts: 0,
             cpu_budget: None,
+            rtmp_ca_file: None,
             webhook_url: None,
             webhook_secret: None,
             api_tokens: Vec::new(),
@@ -81,7 +84,7 @@ impl Default for Settings {
 }
 
 /// Plain settings read from `CALLCAST_<KEY>` (figment parses their values: numbers, lists in `[...]`).
-const PLAIN_ENV: [&str; 11] = [
+const PLAIN_ENV: [&str; 12] = [
     "listen",
     "data_dir",
     "assets_dir",
@@ -92,6 +95,7 @@ const PLAIN_ENV: [&str; 11] = [
     "media_timeout_s",
     "max_broadcasts",
     "cpu_budget",
+    "rtmp_ca_file",
     "webhook_url",
 ];
 

@@ -70,8 +70,7 @@ fn ensure_token(settings: &mut Settings) -> Result<()> {
 
 pub async fn run(args: DemoArgs) -> Result<()> {
     let mut settings = args.serve.settings()?;
-    crate::gst_util::init()?;
-    std::fs::create_dir_all(&settings.data_dir)?;
+    server::prepare(&settings)?;
     ensure_token(&mut settings)?;
     server::check_exposure(settings.listen, &settings.tokens())?;
     let request = BroadcastRequest {
@@ -86,6 +85,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .chain(args.rtmp.clone().map(|url| OutputRequest::Rtmp {
             url,
             max_reconnect_s: None,
+            tls_verify: None,
         }))
         .collect(),
         // Anyone who can reach the demo may watch it; controlling it needs the token.

@@ -114,8 +114,7 @@ pub async fn run(args: RunArgs) -> Result<i32> {
         request.idle_timeout_s = Some(idle);
     }
     let settings = args.serve.settings()?;
-    crate::gst_util::init()?;
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    server::prepare(&settings)?;
     let state = server::build_state(&settings);
     let spec = BroadcastSpec::from_request(request, state.broadcasts.templates())
         .and_then(|spec| state.broadcasts.check(&spec).map(|()| spec));

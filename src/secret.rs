@@ -35,6 +35,10 @@ impl RtmpUrl {
         self.full.expose_secret()
     }
 
+    pub fn is_tls(&self) -> bool {
+        self.expose().starts_with("rtmps:")
+    }
+
     pub fn redacted(&self) -> &str {
         &self.redacted
     }

@@ -65,6 +65,10 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_budget: Option<f64>,
+    /// Extra CA certificates (PEM) RTMPS outputs trust next to the system's (e.g. a private ingest's CA).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtmp_ca_file: Option<PathBuf>,
     #[command(flatten)]
     #[serde(flatten)]
     pub auth: AuthArgs,
@@ -258,11 +262,20 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// What every command that runs broadcasts does first: GStreamer, the data dir, RTMPS trust.
+pub fn prepare(settings: &Settings) -> Result<()> {
+    crate::gst_util::init()?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    if let Some(ca) = &settings.rtmp_ca_file {
+        crate::output::tls::trust_extra_ca(ca, &settings.data_dir.join("tls"))?;
+    }
+    Ok(())
+}
+
 pub async fn run(args: ServeArgs) -> Result<()> {
     let args = args.settings()?;
     check_exposure(args.listen, &args.tokens())?;
-    crate::gst_util::init()?;
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    prepare(&args)?;
     let state = build_state(&args);
     let listener = bind(&args).await?;
     serve(listener, state, shutdown_signal()).await

@@ -64,6 +64,8 @@ pub enum OutputRequest {
         /// Give up (output `failed`) after failing to reconnect for this long. Default: retry while the
         /// broadcast lives.
         max_reconnect_s: Option<u32>,
+        /// `rtmps://` only: verify the server's certificate (default true). `false` is logged as a warning.
+        tls_verify: Option<bool>,
     },
     Hls {
         segment_seconds: Option<u32>,

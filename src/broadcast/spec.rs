@@ -115,6 +115,8 @@ pub enum OutputSpec {
     Rtmp {
         url: RtmpUrl,
         max_reconnect: Option<std::time::Duration>,
+        /// Verify an `rtmps://` server's certificate (always true for `rtmp://`, where there is none).
+        tls_verify: bool,
     },
     Hls {
         segment_seconds: u32,
@@ -274,8 +276,18 @@ fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputSpec>, Spec
 /// One output; `prefix` goes before the field names in errors (`outputs[1].`, or nothing for a single one).
 pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputSpec, SpecError> {
     match out {
-        OutputRequest::Rtmp { url, max_reconnect_s } => {
+        OutputRequest::Rtmp {
+            url,
+            max_reconnect_s,
+            tls_verify,
+        } => {
             let url = RtmpUrl::parse(&url).map_err(|m| SpecError::new(format!("{prefix}url"), m))?;
+            if tls_verify.is_some() && !url.is_tls() {
+                return Err(SpecError::new(
+                    format!("{prefix}tls_verify"),
+                    "applies to rtmps:// URLs only",
+                ));
+            }
             let max_reconnect = match max_reconnect_s {
                 None => None,
                 Some(s) => Some(std::time::Duration::from_secs(u64::from(ranged(
@@ -285,7 +297,11 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputSpec, S
                     1..=7 * 24 * 3600,
                 )?))),
             };
-            Ok(OutputSpec::Rtmp { url, max_reconnect })
+            Ok(OutputSpec::Rtmp {
+                url,
+                max_reconnect,
+                tls_verify: tls_verify.unwrap_or(true),
+            })
         }
         OutputRequest::Hls {
             segment_seconds,

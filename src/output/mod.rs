@@ -4,6 +4,7 @@ pub mod hls;
 pub mod hub;
 pub mod rtmp;
 pub mod runner;
+pub mod tls;
 
 use crate::gst_util::make;
 use anyhow::Result;

@@ -6,13 +6,18 @@ use crate::secret::RtmpUrl;
 use anyhow::Result;
 use gst::prelude::*;
 
-pub fn build(url: &RtmpUrl) -> Result<OutputPipeline> {
+pub fn build(url: &RtmpUrl, tls_verify: bool) -> Result<OutputPipeline> {
     let pipeline = gst::Pipeline::with_name("rtmp-output");
     let (video, h264parse, audio, aacparse) = sources(&pipeline)?;
     let mux = make("flvmux")?;
     mux.set_property("streamable", true);
     let sink = make("rtmp2sink")?;
     sink.set_property("location", url.expose());
+    if url.is_tls() && !tls_verify {
+        // The operator's explicit choice (`tls_verify: false`), said out loud on every connection.
+        tracing::warn!(url = %url, "TLS certificate verification is off for this output (tls_verify: false)");
+        sink.set_property_from_str("tls-validation-flags", "no-flags");
+    }
     sink.set_property("sync", false);
     // Connect before PLAYING so a refused connection is an error right away, not after the first buffer.
     sink.set_property("async-connect", false);

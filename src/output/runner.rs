@@ -35,7 +35,7 @@ enum Outcome {
 impl OutputRunner {
     fn build(&self) -> anyhow::Result<OutputPipeline> {
         match &self.spec {
-            OutputSpec::Rtmp { url, .. } => super::rtmp::build(url),
+            OutputSpec::Rtmp { url, tls_verify, .. } => super::rtmp::build(url, *tls_verify),
             OutputSpec::Hls {
                 segment_seconds,
                 window,
@@ -43,9 +43,14 @@ impl OutputRunner {
         }
     }
 
-    /// Error text with any secret of this output removed.
+    /// Error text with any secret of this output removed, and what to do about a refused certificate.
     fn scrub(&self, text: &str) -> String {
         match &self.spec {
+            OutputSpec::Rtmp { url, .. } if text.contains("Unacceptable TLS certificate") => format!(
+                "{}: the server's certificate is not trusted (unknown CA, wrong host name or expired); \
+                 a private CA goes in rtmp_ca_file",
+                url.scrub(text)
+            ),
             OutputSpec::Rtmp { url, .. } => url.scrub(text),
             OutputSpec::Hls { .. } => text.to_string(),
         }

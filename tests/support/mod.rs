@@ -7,6 +7,7 @@ pub mod broadcast;
 pub mod janus;
 pub mod media;
 pub mod nginx;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
