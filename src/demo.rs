@@ -93,6 +93,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         // A demo runs until stopped, even with nobody in it.
         max_duration_s: Some(7 * 24 * 3600),
         idle_timeout_s: Some(24 * 3600),
+        video_timeout_s: None,
         webhook_url: None,
     };
     let state = server::build_state(&settings);

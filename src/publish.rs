@@ -66,6 +66,9 @@ pub struct PublishArgs {
     /// Flash the picture white and beep at the same instant once a second (to measure A/V offset end to end).
     #[arg(long)]
     pub sync_marks: bool,
+    /// Stops sending video (audio goes on) this many seconds after starting, as a camera that dies would.
+    #[arg(long)]
+    pub video_stops_after_s: Option<u64>,
     /// Drops this fraction (0..1) of outgoing RTP packets at random, to test how receivers cope with loss.
     #[arg(long, default_value_t = 0.0)]
     pub loss: f64,
@@ -212,16 +215,41 @@ fn audio_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Ele
     Ok(payloader)
 }
 
+/// Keeps the packets leaving `payloader` for which `keep` says so. Payloaders push a frame of several packets
+/// as one buffer list, so lists are filtered packet by packet.
+fn filter_packets(payloader: &gst::Element, keep: impl Fn() -> bool + Send + Sync + 'static) {
+    let pad = payloader.static_pad("src").expect("payloader src");
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |_, info| match &info.data {
+            Some(gst::PadProbeData::Buffer(_)) if !keep() => crate::gst_util::swallow(info),
+            Some(gst::PadProbeData::BufferList(list)) => {
+                let mut kept = gst::BufferList::new();
+                for packet in list.iter_owned() {
+                    if keep() {
+                        kept.get_mut().expect("new list").add(packet);
+                    }
+                }
+                if kept.is_empty() {
+                    return crate::gst_util::swallow(info);
+                }
+                info.data = Some(gst::PadProbeData::BufferList(kept));
+                gst::PadProbeReturn::Ok
+            }
+            _ => gst::PadProbeReturn::Ok,
+        },
+    );
+}
+
 /// Loses `fraction` of the packets leaving `payloader`, at random, as a lossy network would.
 fn drop_packets(payloader: &gst::Element, fraction: f64) {
-    let pad = payloader.static_pad("src").expect("payloader src");
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        if rand::random::<f64>() < fraction {
-            crate::gst_util::swallow(info)
-        } else {
-            gst::PadProbeReturn::Ok
-        }
-    });
+    filter_packets(payloader, move || rand::random::<f64>() >= fraction);
+}
+
+/// Sends nothing from `payloader` from `after` on.
+fn stop_after(payloader: &gst::Element, after: std::time::Duration) {
+    let deadline = std::time::Instant::now() + after;
+    filter_packets(payloader, move || std::time::Instant::now() < deadline);
 }
 
 /// The publisher pipeline: test video and tone, encoded once, into one send-only webrtcbin per copy.
@@ -233,7 +261,11 @@ fn build(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<gst::Element>)> {
     };
     let mut tracks: Vec<(gst::Element, gst::Caps)> = Vec::new();
     if !args.no_video {
-        tracks.push((video_branch(&pipeline, args)?, video_rtp_caps(args.codec)));
+        let payloader = video_branch(&pipeline, args)?;
+        if let Some(after) = args.video_stops_after_s {
+            stop_after(&payloader, std::time::Duration::from_secs(after));
+        }
+        tracks.push((payloader, video_rtp_caps(args.codec)));
     }
     tracks.push((audio_branch(&pipeline, args)?, OPUS_RTP_CAPS.parse()?));
     if args.loss > 0.0 {

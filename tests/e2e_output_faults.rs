@@ -52,6 +52,15 @@ fn refused_rtmp_outputs_retry_while_hls_keeps_going() {
     });
     let text = status.to_string();
     assert!(!text.contains(key), "key leaked in status: {text}");
+    // When the next attempt comes: within the longest backoff (10 s) of now.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let next = status["outputs"][0]["next_retry_at_ms"]
+        .as_u64()
+        .expect("next_retry_at_ms");
+    assert!(next + 1_000 >= now_ms && next <= now_ms + 10_500, "{next} vs {now_ms}");
     assert!(
         status["outputs"][0]["error"].as_str().is_some_and(|e| !e.is_empty()),
         "{text}"

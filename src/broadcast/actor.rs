@@ -66,7 +66,8 @@ impl Actor {
     }
 
     async fn run_inner(&self, mut commands: mpsc::Receiver<Command>) -> Result<()> {
-        let mixer = Mixer::new(&self.spec.video, &self.spec.audio, self.participant_latency_ms)?;
+        let mixer = Mixer::new(&self.spec.video, &self.spec.audio, self.participant_latency_ms)?
+            .with_video_timeout(self.spec.video_timeout);
         let hub = EncodedHub::new();
         hub.attach(&mixer.video_out, &mixer.audio_out);
         let mut bus = mixer.pipeline.bus().expect("pipeline has a bus").stream();

@@ -333,6 +333,7 @@ fn output_status(id: &str, broadcast_id: &str, spec: &OutputSpec) -> OutputStatu
         state: OutputState::Starting,
         error: None,
         reconnects: 0,
+        next_retry_at_ms: None,
         bytes: 0,
     }
 }

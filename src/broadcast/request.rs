@@ -20,6 +20,8 @@ pub struct BroadcastRequest {
     pub max_duration_s: Option<u32>,
     /// The broadcast ends (reason `idle`) after the call has had nobody in it this long. Default 300 s.
     pub idle_timeout_s: Option<u32>,
+    /// A participant whose video stops shows their last frame this long, then their placeholder. Default 3 s.
+    pub video_timeout_s: Option<u32>,
     /// Also POST this broadcast's events here (http/https), signed with the server's webhook secret.
     pub webhook_url: Option<String>,
 }

@@ -15,6 +15,7 @@ pub const DEFAULT_KEYFRAME_INTERVAL_S: u32 = 2;
 pub const DEFAULT_AUDIO_KBPS: u32 = 128;
 pub const DEFAULT_MAX_DURATION_S: u32 = 3 * 3600;
 pub const DEFAULT_IDLE_TIMEOUT_S: u32 = 300;
+pub const DEFAULT_VIDEO_TIMEOUT_S: u32 = 3;
 pub const DEFAULT_SEGMENT_SECONDS: u32 = 2;
 pub const DEFAULT_HLS_WINDOW: u32 = 6;
 pub const MAX_OUTPUTS: usize = 8;
@@ -46,6 +47,7 @@ pub struct BroadcastSpec {
     pub public: bool,
     pub max_duration: std::time::Duration,
     pub idle_timeout: std::time::Duration,
+    pub video_timeout: std::time::Duration,
     /// Where this broadcast's events go too (may carry credentials: never shown).
     pub webhook_url: Option<reqwest::Url>,
 }
@@ -238,6 +240,12 @@ impl BroadcastSpec {
                 req.idle_timeout_s,
                 DEFAULT_IDLE_TIMEOUT_S,
                 1..=24 * 3600,
+            )?)),
+            video_timeout: std::time::Duration::from_secs(u64::from(ranged(
+                "video_timeout_s",
+                req.video_timeout_s,
+                DEFAULT_VIDEO_TIMEOUT_S,
+                1..=600,
             )?)),
             webhook_url: req
                 .webhook_url

@@ -69,6 +69,9 @@ pub struct OutputStatus {
     pub error: Option<String>,
     pub reconnects: u32,
     pub bytes: u64,
+    /// While `reconnecting`: when the next attempt starts (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_retry_at_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

@@ -30,6 +30,8 @@ pub struct Mixer {
     pub audio_out: gst_app::AppSink,
     /// Latency we tell the mixers a participant's media has when it reaches them.
     input_latency: gst::ClockTime,
+    /// A participant's video silent this long gives way to their placeholder (their last frame shows until then).
+    video_timeout: std::time::Duration,
 }
 
 impl Mixer {
@@ -52,7 +54,13 @@ impl Mixer {
             video_out,
             audio_out,
             input_latency: gst::ClockTime::from_mseconds(u64::from(participant_latency_ms) + MIX_MARGIN_MS),
+            video_timeout: tile::DEFAULT_VIDEO_TIMEOUT,
         })
+    }
+
+    pub fn with_video_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.video_timeout = timeout;
+        self
     }
 
     pub fn play(&self) -> Result<()> {

@@ -34,10 +34,11 @@ pub struct Tile {
     placeholder: (gst::Buffer, gst::Caps),
     showing_placeholder: std::sync::atomic::AtomicBool,
     attached_ms: u64,
+    video_timeout_ms: u64,
 }
 
-/// A participant whose video is silent this long gets their placeholder picture.
-pub const VIDEO_TIMEOUT_MS: u64 = 3000;
+/// A participant whose video is silent this long gets their placeholder picture, unless the broadcast says.
+pub const DEFAULT_VIDEO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// A new participant without any video yet gets the placeholder this soon.
 const FIRST_VIDEO_GRACE_MS: u64 = 2000;
 
@@ -115,6 +116,7 @@ impl Tile {
             last_crop: std::sync::Mutex::new([0; 4]),
             showing_placeholder: std::sync::atomic::AtomicBool::new(false),
             attached_ms: crate::call::tap::now_ms(),
+            video_timeout_ms: mixer.video_timeout.as_millis() as u64,
             participant,
         })
     }
@@ -173,7 +175,7 @@ impl Tile {
         let silent = if last == 0 {
             now.saturating_sub(self.attached_ms) > FIRST_VIDEO_GRACE_MS
         } else {
-            now.saturating_sub(last) > VIDEO_TIMEOUT_MS
+            now.saturating_sub(last) > self.video_timeout_ms
         };
         let was = self.showing_placeholder.swap(silent, Ordering::Relaxed);
         if !silent {

@@ -60,6 +60,7 @@ impl OutputRunner {
         self.status.update_output(&self.id, |o| {
             o.state = state;
             o.error = error;
+            o.next_retry_at_ms = None;
             if state == OutputState::Reconnecting {
                 o.reconnects += 1;
             }
@@ -109,6 +110,9 @@ impl OutputRunner {
                     }
                     tracing::warn!(output_id = %self.id, "output failed, retrying in {backoff:?}: {error}");
                     self.set(OutputState::Reconnecting, Some(error));
+                    let retry_at = crate::call::tap::now_ms() + backoff.as_millis() as u64;
+                    self.status
+                        .update_output(&self.id, |o| o.next_retry_at_ms = Some(retry_at));
                     let stopped = tokio::time::timeout(backoff, stopped(&mut stop)).await.is_ok();
                     let drained = *self.hub.drained().borrow();
                     if stopped || drained {
