@@ -136,16 +136,3 @@ pub fn swallow(info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
     info.data.take();
     gst::PadProbeReturn::Handled
 }
-
-/// Starting pipelines one at a time: when a mixer and its outputs changed state at the same moment, a mixer was
-/// seen with its streaming tasks paused for good and an output whose start never returned.
-static STATE_CHANGES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// `set_state` under the process-wide state-change lock.
-pub fn set_state_serialized(
-    pipeline: &gst::Pipeline,
-    state: gst::State,
-) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-    let _one_at_a_time = STATE_CHANGES.lock().unwrap_or_else(|e| e.into_inner());
-    pipeline.set_state(state)
-}

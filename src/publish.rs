@@ -138,7 +138,11 @@ fn video_source(pattern: &str) -> Result<gst::Element> {
     Ok(src)
 }
 
-fn video_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Element> {
+fn video_branch(
+    pipeline: &gst::Pipeline,
+    args: &PublishArgs,
+    grid: &crate::sync_marks::FrameGrid,
+) -> Result<gst::Element> {
     let src = video_source(&args.pattern)?;
     let caps = make("capsfilter")?;
     let mut raw = gst::Caps::builder("video/x-raw")
@@ -147,8 +151,7 @@ fn video_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Ele
         .field("framerate", gst::Fraction::new(FPS, 1));
     if args.sync_marks {
         raw = raw.field("format", "I420");
-        let frame = gst::ClockTime::SECOND / FPS as u64;
-        crate::sync_marks::mark_video(&caps.static_pad("src").expect("capsfilter src"), frame);
+        crate::sync_marks::mark_video(&caps.static_pad("src").expect("capsfilter src"), grid.clone());
     }
     caps.set_property("caps", raw.build());
     let convert = make("videoconvert")?;
@@ -187,7 +190,11 @@ fn video_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Ele
     Ok(chain.pop().expect("chain ends in a payloader"))
 }
 
-fn audio_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Element> {
+fn audio_branch(
+    pipeline: &gst::Pipeline,
+    args: &PublishArgs,
+    grid: &crate::sync_marks::FrameGrid,
+) -> Result<gst::Element> {
     let src = make_with("audiotestsrc", &[("is-live", "true")])?;
     src.set_property("name", TONE);
     if args.tone > 0.0 {
@@ -205,7 +212,7 @@ fn audio_branch(pipeline: &gst::Pipeline, args: &PublishArgs) -> Result<gst::Ele
             "caps",
             "audio/x-raw,format=S16LE,rate=48000,channels=1".parse::<gst::Caps>()?,
         );
-        crate::sync_marks::mark_audio(&raw.static_pad("src").expect("capsfilter src"), 48_000);
+        crate::sync_marks::mark_audio(&raw.static_pad("src").expect("capsfilter src"), 48_000, grid.clone());
     }
     let convert = make("audioconvert")?;
     let resample = make("audioresample")?;
@@ -260,14 +267,15 @@ fn build(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<gst::Element>)> {
         stun_server: None,
     };
     let mut tracks: Vec<(gst::Element, gst::Caps)> = Vec::new();
+    let grid = crate::sync_marks::FrameGrid::new(FPS as u64);
     if !args.no_video {
-        let payloader = video_branch(&pipeline, args)?;
+        let payloader = video_branch(&pipeline, args, &grid)?;
         if let Some(after) = args.video_stops_after_s {
             stop_after(&payloader, std::time::Duration::from_secs(after));
         }
         tracks.push((payloader, video_rtp_caps(args.codec)));
     }
-    tracks.push((audio_branch(&pipeline, args)?, OPUS_RTP_CAPS.parse()?));
+    tracks.push((audio_branch(&pipeline, args, &grid)?, OPUS_RTP_CAPS.parse()?));
     if args.loss > 0.0 {
         for (payloader, _) in &tracks {
             drop_packets(payloader, args.loss);
@@ -286,6 +294,13 @@ fn build(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<gst::Element>)> {
     for copy in 0..args.copies {
         let webrtc = webrtc::new_webrtcbin(&format!("webrtc{copy}"), &ice, 50)?;
         pipeline.add(&webrtc)?;
+        // Sender reports map RTP time to the capture time of the packets: with the default (send time) the
+        // session adds a send latency it never learns here, and every report's RTP time ran ahead of the
+        // packets by the time since the start, so receivers rejected the reports and could not line up audio
+        // with video.
+        if let Some(rtpbin) = webrtc.downcast_ref::<gst::Bin>().and_then(|b| b.by_name("rtpbin")) {
+            rtpbin.set_property("rtcp-sync-send-time", false);
+        }
         for tee in &tees {
             let queue = make_with("queue", &[("leaky", "downstream"), ("max-size-buffers", "50")])?;
             pipeline.add(&queue)?;

@@ -13,7 +13,6 @@ use support::{publish_with, wait_for, KillOnDrop, Server};
 const SECONDS: usize = 60;
 
 #[test]
-#[ignore = "A/V sync not achieved yet: a constant offset of +20 to +110 ms that differs from run to run (see docs/reliability.md)"]
 fn audio_and_video_stay_within_45_ms() {
     let server = Server::start(&[]);
     let _marks: KillOnDrop = publish_with(

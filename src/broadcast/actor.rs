@@ -28,8 +28,6 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 const SPEAKER_TICK: Duration = Duration::from_millis(100);
 /// How often tiles are re-placed regardless of events (a fill crop needs the picture size, known later).
 const RELAYOUT_TICK: Duration = Duration::from_secs(1);
-/// A mixer not producing by then is asked to play again (see `Mixer::ensure_playing`).
-const MIXER_START_GRACE: Duration = Duration::from_secs(2);
 /// End reasons of a broadcast that stopped itself.
 pub const LIMIT_REACHED: &str = "limit_reached";
 pub const IDLE: &str = "idle";
@@ -86,8 +84,6 @@ impl Actor {
         let ends_at = tokio::time::Instant::now() + self.spec.max_duration;
         // Since when nobody is in the call (None: someone is).
         let mut empty_since = Some(Instant::now());
-        let started = Instant::now();
-        let mut start_attempts = 0u32;
         let mut last_count = (0u64, Instant::now());
 
         // Some(Ok(reason)): the call ended; Some(Err((what, reason))): the broadcast failed; None: stopped.
@@ -146,11 +142,6 @@ impl Actor {
                     let fps = count.saturating_sub(last_count.0) as f64 / secs;
                     last_count = (count, Instant::now());
                     self.status.set_frames(count, hub.frames_dropped(), fps);
-                    let due = MIXER_START_GRACE * (start_attempts + 1);
-                    if self.status.state() == BroadcastState::Starting && started.elapsed() >= due && start_attempts < 3 {
-                        start_attempts += 1;
-                        stage.mixer.restart_idle(start_attempts);
-                    }
                     if self.status.every_output_failed() {
                         break Some(Err((Failure::Outputs, "every output failed".into())));
                     }

@@ -34,13 +34,22 @@ pub struct Mixer {
     video_timeout: std::time::Duration,
 }
 
+/// A compositor or audiomixer that leaves out pads that never had data (a participant without media must not
+/// hold the mix back) and starts its clock only with its first buffer: with the default start time (zero), a
+/// first deadline passing before the background's first buffer leaves every pad "inactive", which GStreamer 1.22
+/// takes for end-of-stream; the mixer then sends EOS and pauses for good while the pipeline says PLAYING.
+fn live_mixer(factory: &str) -> Result<gst::Element> {
+    let mixer = crate::gst_util::make(factory)?;
+    mixer.set_property("ignore-inactive-pads", true);
+    mixer.set_property_from_str("start-time-selection", "first");
+    Ok(mixer)
+}
+
 impl Mixer {
     pub fn new(video: &VideoSpec, audio: &AudioSpec, participant_latency_ms: u32) -> Result<Self> {
         let pipeline = gst::Pipeline::with_name("mixer");
-        let compositor = crate::gst_util::make("compositor")?;
-        compositor.set_property("ignore-inactive-pads", true);
-        let audiomixer = crate::gst_util::make("audiomixer")?;
-        audiomixer.set_property("ignore-inactive-pads", true);
+        let compositor = live_mixer("compositor")?;
+        let audiomixer = live_mixer("audiomixer")?;
         let video_out = encode::build_video(&pipeline, &compositor, video)?;
         let audio_out = encode::build_audio(&pipeline, &audiomixer, audio)?;
         let background = pipeline.by_name(encode::BACKGROUND).context("background source")?;
@@ -64,19 +73,10 @@ impl Mixer {
     }
 
     pub fn play(&self) -> Result<()> {
-        crate::gst_util::set_state_serialized(&self.pipeline, gst::State::Playing)
+        self.pipeline
+            .set_state(gst::State::Playing)
             .context("starting the mixer pipeline")?;
         Ok(())
-    }
-
-    /// Restarts a mixer that has produced nothing yet (READY, then PLAYING; nothing is lost). Now and then, when
-    /// several pipelines start at once, a mixer's compositor and background tasks were seen paused for good right
-    /// after the start, the pipeline saying PLAYING.
-    pub fn restart_idle(&self, attempt: u32) {
-        let (_, current, pending) = self.pipeline.state(gst::ClockTime::ZERO);
-        tracing::warn!(?current, ?pending, attempt, "mixer produced nothing yet: restarting it");
-        let _ = crate::gst_util::set_state_serialized(&self.pipeline, gst::State::Ready);
-        let _ = crate::gst_util::set_state_serialized(&self.pipeline, gst::State::Playing);
     }
 
     /// Canvas colour behind the tiles, 0xRRGGBB.

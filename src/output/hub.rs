@@ -116,7 +116,11 @@ impl EncodedHub {
     }
 
     fn push(&self, track: Track, sample: &gst::Sample) {
-        let Some(buffer) = running_time_buffer(sample) else {
+        let delay = match track {
+            Track::Video => AAC_ENCODER_DELAY,
+            Track::Audio => gst::ClockTime::ZERO,
+        };
+        let Some(buffer) = running_time_buffer(sample, delay) else {
             return;
         };
         let mut state = self.state.lock().unwrap();
@@ -171,6 +175,8 @@ impl EncodedHub {
     }
 
     fn track_eos(&self, track: Track) {
+        // Expected when the broadcast stops; at any other time this is why its outputs went quiet.
+        tracing::info!(video = (track == Track::Video), "the mixer's encoded track ended");
         let mut state = self.state.lock().unwrap();
         match track {
             Track::Video => state.video_eos = true,
@@ -194,13 +200,21 @@ impl EncodedHub {
     }
 }
 
-/// The sample's buffer with timestamps in running time: every output's timeline starts where the mixer's does,
-/// whatever segment the encoder used (x264enc starts at 1000 h).
-fn running_time_buffer(sample: &gst::Sample) -> Option<gst::Buffer> {
+/// The AAC encoder (avenc_aac) starts its output with 1024 samples of priming that decoders play, and stamps
+/// its frames as if there were none: every sound comes out 1024 samples (21.3 ms at 48 kHz) after its timestamp.
+/// Video is stamped that much later to match (audio cannot move earlier than the start of the timeline).
+const AAC_ENCODER_DELAY: gst::ClockTime = gst::ClockTime::from_nseconds(1024 * 1_000_000_000 / 48_000);
+
+/// The sample's buffer with timestamps in running time plus `delay`: every output's timeline starts where the
+/// mixer's does, whatever segment the encoder used (x264enc starts at 1000 h).
+fn running_time_buffer(sample: &gst::Sample, delay: gst::ClockTime) -> Option<gst::Buffer> {
     let buffer = sample.buffer_owned()?;
     let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
-    let pts = segment.to_running_time(buffer.pts()?)?;
-    let dts = buffer.dts().and_then(|dts| segment.to_running_time(dts)).unwrap_or(pts);
+    let pts = segment.to_running_time(buffer.pts()?)? + delay;
+    let dts = buffer
+        .dts()
+        .and_then(|dts| segment.to_running_time(dts))
+        .map_or(pts, |dts| dts + delay);
     let mut buffer = buffer;
     {
         let b = buffer.make_mut();

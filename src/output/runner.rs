@@ -138,11 +138,9 @@ impl OutputRunner {
         // Starting an RTMP output connects and shakes hands inside the state change: off the async threads, so
         // a slow or unreachable server never holds up the broadcast's other tasks.
         let starting = pipeline.clone();
-        let started = tokio::task::spawn_blocking(move || {
-            crate::gst_util::set_state_serialized(&starting, gst::State::Playing).map(|_| ())
-        })
-        .await
-        .unwrap_or(Err(gst::StateChangeError));
+        let started = tokio::task::spawn_blocking(move || starting.set_state(gst::State::Playing).map(|_| ()))
+            .await
+            .unwrap_or(Err(gst::StateChangeError));
         if let Err(err) = started {
             let _ = pipeline.set_state(gst::State::Null);
             return Outcome::Failed(self.first_error(&mut bus).await.unwrap_or_else(|| err.to_string()));
