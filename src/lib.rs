@@ -1,6 +1,7 @@
 //! callcast: joins a video call as a hidden participant, composites it and broadcasts to RTMP and HLS.
 
 pub mod api;
+pub mod bench;
 pub mod broadcast;
 pub mod call;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod ids;
 pub mod layout;
 pub mod mix;
 pub mod output;
+pub mod procstat;
 pub mod publish;
 pub mod run;
 pub mod secret;

@@ -23,6 +23,8 @@ enum Command {
     Publish(callcast::publish::PublishArgs),
     /// Run a demo call with synthetic participants, composited to HLS (and RTMP if given).
     Demo(callcast::demo::DemoArgs),
+    /// Measure what a broadcast costs here (cores, memory, start time, frames), or soak it (--soak 30m).
+    Bench(callcast::bench::BenchArgs),
     /// Inspect the configuration (config file, CALLCAST_* variables, flags).
     Config {
         #[command(subcommand)]
@@ -50,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Config {
             command: ConfigCommand::Check(args),
         } => std::process::exit(callcast::config_check::run(&args)),
+        Command::Bench(args) => tokio::task::spawn_blocking(move || callcast::bench::run(args)).await?,
         Command::Run(args) => {
             let code = callcast::run::run(args).await?;
             std::process::exit(code)

@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::json;
 use std::time::Duration;
-use support::av_sync::{beep_times, flash_times, offsets};
+use callcast::bench::av_sync::{beep_times, flash_times, offsets};
 use support::broadcast::Broadcast;
 use support::{publish_with, wait_for, KillOnDrop, Server};
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use support::broadcast::{participant_names, Broadcast};
 use support::janus::{Janus, ROOM, ROOM_PIN};
 use support::media::{close_to, last_frame, max_gap, streams, video_pts};
-use support::nginx::NginxRtmp;
+use callcast::bench::ingest::NginxRtmp;
 use support::{get_json, publish_janus, wait_for, KillOnDrop, Server};
 
 const W: usize = 640;

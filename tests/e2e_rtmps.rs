@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use support::broadcast::Broadcast;
 use support::media::streams;
-use support::nginx::NginxRtmp;
+use callcast::bench::ingest::NginxRtmp;
 use support::tls::{TestCa, TlsTerminator};
 use support::{wait_for, Server};
 

@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::nginx::NginxRtmp;
+use callcast::bench::ingest::NginxRtmp;
 use support::{publish_with, wait_for, KillOnDrop, Server};
 
 const TOKEN: &str = "tok-7f3e9a51c2";

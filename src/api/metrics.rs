@@ -21,19 +21,6 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-/// Seconds of CPU and bytes resident of this process, from /proc.
-fn process_usage() -> Option<(f64, u64)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which may contain spaces, so split after its closing parenthesis.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let pages: u64 = fields.get(21)?.parse().ok()?;
-    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
-    Some((ticks / hz, pages * page_size))
-}
-
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut registry = Registry::default();
     let broadcasts = Family::<Labels, Gauge>::default();
@@ -115,7 +102,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
                 .set(i64::from(o.state == OutputState::Live));
         }
     }
-    if let Some((cpu, rss)) = process_usage() {
+    if let Some(crate::procstat::Usage {
+        cpu_s: cpu,
+        rss_bytes: rss,
+        ..
+    }) = crate::procstat::usage("self")
+    {
         let cpu_seconds = Counter::<f64, AtomicU64>::default();
         cpu_seconds.inc_by(cpu);
         registry.register("process_cpu_seconds", "CPU time of this process", cpu_seconds);

@@ -47,15 +47,9 @@ pub fn build_video(pipeline: &gst::Pipeline, compositor: &gst::Element, video: &
 
     let out_caps = capsfilter(raw_video_caps(video))?;
     let encoder = make("x264enc")?;
-    encoder.set_property_from_str("tune", "zerolatency");
-    encoder.set_property_from_str("speed-preset", "veryfast");
-    encoder.set_property_from_str("pass", "cbr");
-    encoder.set_property("bitrate", video.bitrate_kbps);
-    encoder.set_property("key-int-max", video.fps * video.keyframe_interval_s);
-    encoder.set_property("bframes", 0u32);
-    // Keyframes only at the interval: a layout switch is a "scene cut" to x264, and a keyframe per switch would
-    // spike the bitrate and break the fixed cadence HLS segments and ingest servers expect.
-    encoder.set_property("option-string", "scenecut=0");
+    for (name, value) in x264_settings(video) {
+        encoder.set_property_from_str(name, &value);
+    }
     let h264_caps = capsfilter(
         gst::Caps::builder("video/x-h264")
             .field("stream-format", "byte-stream")
@@ -68,6 +62,21 @@ pub fn build_video(pipeline: &gst::Pipeline, compositor: &gst::Element, video: &
     add_and_link(pipeline, &[&out_caps, &encoder, &h264_caps, &parse, sink.upcast_ref()])?;
     compositor.link(&out_caps)?;
     Ok(sink)
+}
+
+/// The output encoder's settings (also what `callcast bench` gives its encode-only baseline).
+pub fn x264_settings(video: &VideoSpec) -> Vec<(&'static str, String)> {
+    vec![
+        ("tune", "zerolatency".into()),
+        ("speed-preset", "veryfast".into()),
+        ("pass", "cbr".into()),
+        ("bitrate", video.bitrate_kbps.to_string()),
+        ("key-int-max", (video.fps * video.keyframe_interval_s).to_string()),
+        ("bframes", "0".into()),
+        // Keyframes only at the interval: a layout switch is a "scene cut" to x264, and a keyframe per switch
+        // would spike the bitrate and break the fixed cadence HLS segments and ingest servers expect.
+        ("option-string", "scenecut=0".into()),
+    ]
 }
 
 /// Silence (keeps the mixer producing) -> audiomixer -> AAC-LC 48 kHz stereo -> appsink.

@@ -2,7 +2,7 @@
 //! and the encoded tracks out through two appsinks to the outputs.
 
 mod background_image;
-mod encode;
+pub mod encode;
 pub mod placeholder;
 pub mod still;
 mod tile;

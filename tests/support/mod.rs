@@ -2,11 +2,9 @@
 //! Every process is killed when its guard drops, so a failing test cleans up too.
 #![allow(dead_code)]
 
-pub mod av_sync;
 pub mod broadcast;
 pub mod janus;
 pub mod media;
-pub mod nginx;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};

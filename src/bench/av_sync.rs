@@ -22,25 +22,25 @@ fn field(line: &str, name: &str) -> Option<f64> {
         .ok()
 }
 
-/// Times of frames that turn white (a black frame or nothing before).
+/// How much brighter (mean luma, 0-255) the flash frame must be than the frames on both sides: a white tile a
+/// quarter of the picture (the marks participant in a grid of four) raises the mean by about 55.
+const FLASH_RISE: f64 = 25.0;
+
+/// Times of flashes: one frame markedly brighter than the frames before and after it (the marks participant's
+/// white frame, full screen or in its tile among black ones). A picture that gets brighter and stays so (a
+/// layout switch, a placeholder) is not a flash.
 pub fn flash_times(input: &str) -> Vec<f64> {
-    let log = ffmpeg_log(input, &["-map", "0:v:0", "-vf", "scale=8:8,format=gray,showinfo"]);
-    let mut flashes = Vec::new();
-    let mut was_white = false;
-    for line in log
+    let log = ffmpeg_log(input, &["-map", "0:v:0", "-vf", "scale=16:16,format=gray,showinfo"]);
+    let frames: Vec<(f64, f64)> = log
         .lines()
         .filter(|l| l.contains("Parsed_showinfo") && l.contains("pts_time:"))
-    {
-        let (Some(t), Some(mean)) = (field(line, "pts_time:"), field(line, "mean:[")) else {
-            continue;
-        };
-        let white = mean > 128.0;
-        if white && !was_white {
-            flashes.push(t);
-        }
-        was_white = white;
-    }
-    flashes
+        .filter_map(|line| Some((field(line, "pts_time:")?, field(line, "mean:[")?)))
+        .collect();
+    frames
+        .windows(3)
+        .filter(|w| w[1].1 - w[0].1 > FLASH_RISE && w[1].1 - w[2].1 > FLASH_RISE)
+        .map(|w| w[1].0)
+        .collect()
 }
 
 /// Times where a beep starts (the end of a silence).

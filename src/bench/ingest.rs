@@ -1,7 +1,8 @@
 //! nginx with the RTMP module as a real ingest: accepts `rtmp://127.0.0.1:PORT/live/KEY` and records every
 //! stream to `<dir>/KEY.flv`.
 
-use super::{free_port, wait_for, KillOnDrop};
+use super::peer::{free_port, wait_until, Peer};
+use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -11,29 +12,34 @@ const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 pub struct NginxRtmp {
     pub port: u16,
     pub dir: tempfile::TempDir,
-    process: Option<KillOnDrop>,
+    process: Option<Peer>,
 }
 
 impl NginxRtmp {
+    /// Starts on a free port (tests: panics when nginx cannot start).
     pub fn start() -> Self {
         Self::start_on(free_port())
     }
 
     pub fn start_on(port: u16) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Self::try_start_on(port).expect("start nginx-rtmp (deploy/install-deps.sh installs it)")
+    }
+
+    pub fn try_start_on(port: u16) -> Result<Self> {
+        let dir = tempfile::tempdir().context("temporary directory for nginx")?;
         let mut nginx = Self {
             port,
             dir,
             process: None,
         };
-        nginx.launch();
-        nginx
+        nginx.launch()?;
+        Ok(nginx)
     }
 
-    fn launch(&mut self) {
+    fn launch(&mut self) -> Result<()> {
         let root = self.dir.path();
         let record = root.join("record");
-        std::fs::create_dir_all(&record).expect("record dir");
+        std::fs::create_dir_all(&record)?;
         let conf = format!(
             "load_module {RTMP_MODULE};
 daemon off;
@@ -58,7 +64,7 @@ rtmp {{
             port = self.port,
         );
         let conf_path = root.join("nginx.conf");
-        std::fs::write(&conf_path, conf).expect("write nginx.conf");
+        std::fs::write(&conf_path, conf)?;
         let child = Command::new("nginx")
             .arg("-p")
             .arg(root)
@@ -67,12 +73,13 @@ rtmp {{
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start nginx (deploy/install-deps.sh installs it)");
-        self.process = Some(KillOnDrop(child));
+            .context("starting nginx (deploy/install-deps.sh installs it)")?;
+        self.process = Some(Peer(child));
         let port = self.port;
-        wait_for("nginx-rtmp to accept connections", Duration::from_secs(10), || {
+        wait_until("nginx-rtmp to accept connections", Duration::from_secs(10), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
+        })?;
+        Ok(())
     }
 
     /// Kills the server (SIGKILL): connected publishers see the connection drop.
@@ -82,8 +89,12 @@ rtmp {{
 
     /// Starts it again on the same port (recordings of the same key are overwritten).
     pub fn restart(&mut self) {
+        self.try_restart().expect("restart nginx-rtmp");
+    }
+
+    pub fn try_restart(&mut self) -> Result<()> {
         self.process.take();
-        self.launch();
+        self.launch()
     }
 
     pub fn url(&self, key: &str) -> String {

@@ -1,0 +1,137 @@
+//! `callcast bench`: what a broadcast costs on this machine, measured end to end against real peers (synthetic
+//! participants in a separate process, nginx-rtmp as the ingest), with an encode-only baseline from the same run;
+//! and `--soak DURATION`, a long show under churn. Prints one JSON object per scenario, then a table.
+
+pub mod av_sync;
+mod baseline;
+pub mod ingest;
+pub mod peer;
+mod scenario;
+mod server;
+pub mod soak;
+
+use anyhow::{Context, Result};
+use std::time::Duration;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Participants per scenario (comma-separated: one scenario each).
+    #[arg(long, value_delimiter = ',', default_value = "4")]
+    pub participants: Vec<u32>,
+    #[arg(long, default_value_t = 1280)]
+    pub width: u32,
+    #[arg(long, default_value_t = 720)]
+    pub height: u32,
+    #[arg(long, default_value_t = 30)]
+    pub fps: u32,
+    #[arg(long, default_value_t = 2500)]
+    pub bitrate_kbps: u32,
+    /// Show at most this many tiles (the others are heard, not decoded).
+    #[arg(long)]
+    pub max_tiles: Option<u32>,
+    /// Seconds after the broadcast starts before measuring.
+    #[arg(long, default_value_t = 10)]
+    pub warmup_s: u64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 60)]
+    pub window_s: u64,
+    /// Skip the encode-only baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// Run a soak instead: e.g. 30m, 90s, 1h.
+    #[arg(long, value_parser = parse_duration)]
+    pub soak: Option<Duration>,
+}
+
+/// `90s`, `30m`, `1h` or plain seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{raw}: expected e.g. 90s, 30m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{raw}: the unit is s, m or h")),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let exe = std::env::current_exe().context("locating the callcast binary")?;
+    if let Some(duration) = args.soak {
+        let report = soak::run(&exe, duration)?;
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for &participants in &args.participants {
+        let sc = scenario::Scenario {
+            participants,
+            width: args.width,
+            height: args.height,
+            fps: args.fps,
+            bitrate_kbps: args.bitrate_kbps,
+            max_tiles: args.max_tiles,
+            warmup: Duration::from_secs(args.warmup_s),
+            window: Duration::from_secs(args.window_s),
+        };
+        let figures = scenario::run(&exe, &sc)?;
+        let encode_only = if args.no_baseline {
+            None
+        } else {
+            Some(baseline::encode_only_cores(&sc)?)
+        };
+        let mut line = serde_json::to_value(&figures)?;
+        line["encode_only_cores"] = serde_json::json!(encode_only);
+        line["cores_per_encode_only"] =
+            serde_json::json!(encode_only
+                .filter(|e| *e > 0.0)
+                .map(|e| (figures.cores / e * 100.0).round() / 100.0));
+        println!("{line}");
+        rows.push(line);
+    }
+    print_table(&rows);
+    Ok(())
+}
+
+fn print_table(rows: &[serde_json::Value]) {
+    println!(
+        "\n{:>12} {:>11} {:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>12} {:>6}",
+        "participants", "canvas", "cores", "rss MB", "fps", "dropped", "start hls", "start rtmp", "encode-only", "busy"
+    );
+    for r in rows {
+        let s = &r["scenario"];
+        let ms = |v: &serde_json::Value| v.as_u64().map_or("-".into(), |m| format!("{m} ms"));
+        println!(
+            "{:>12} {:>11} {:>6.3} {:>9} {:>8.2} {:>8} {:>9} {:>9} {:>12} {:>6.2}",
+            s["participants"].to_string(),
+            format!("{}x{}@{}", s["width"], s["height"], s["fps"]),
+            r["cores"].as_f64().unwrap_or(0.0),
+            r["rss_mb_peak"].to_string(),
+            r["fps_out"].as_f64().unwrap_or(0.0),
+            r["frames_dropped"].to_string(),
+            ms(&r["start_ms_hls"]),
+            ms(&r["start_ms_rtmp"]),
+            r["encode_only_cores"]
+                .as_f64()
+                .map_or("-".into(), |c| format!("{c:.3}")),
+            r["machine_busy"].as_f64().unwrap_or(0.0),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_like_people_write_them() {
+        use std::time::Duration;
+        assert_eq!(super::parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(super::parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(super::parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(super::parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(super::parse_duration("3d").is_err());
+        assert!(super::parse_duration("m").is_err());
+    }
+}

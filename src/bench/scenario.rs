@@ -1,0 +1,194 @@
+//! One measured broadcast: N participants (one publisher process, one encode, N joins) in a room, composited to
+//! HLS and to a local nginx-rtmp; start time to the first HLS segment and the first FLV video tag, then CPU,
+//! memory and frames over a steady window.
+
+use super::ingest::NginxRtmp;
+use super::peer::free_port;
+use super::server::{publisher, BenchServer};
+use crate::procstat::{machine_busy, usage};
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scenario {
+    pub participants: u32,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+    /// `max_tiles` of the grid (default: everyone on screen).
+    pub max_tiles: Option<u32>,
+    #[serde(skip)]
+    pub warmup: Duration,
+    #[serde(skip)]
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Figures {
+    pub scenario: Scenario,
+    /// Gateway CPU seconds per wall second over the window.
+    pub cores: f64,
+    pub rss_mb_peak: f64,
+    pub rss_mb_end: f64,
+    pub threads: u64,
+    pub fps_out: f64,
+    pub frames_dropped: u64,
+    pub dropped_pct: f64,
+    /// From `POST /v1/broadcasts` to the first complete HLS segment on disk.
+    pub start_ms_hls: Option<u64>,
+    /// From `POST /v1/broadcasts` to the first FLV video tag the RTMP server wrote.
+    pub start_ms_rtmp: Option<u64>,
+    /// How busy the whole machine was over the window (0..1): a loaded machine makes every figure worse.
+    pub machine_busy: f64,
+}
+
+const ROOM: &str = "bench";
+
+pub fn run(exe: &Path, sc: &Scenario) -> Result<Figures> {
+    let ingest = NginxRtmp::try_start_on(free_port())?;
+    let server = BenchServer::start(exe)?;
+    let copies = sc.participants.to_string();
+    let _publisher = publisher(
+        exe,
+        &server.whip_url(ROOM),
+        "p",
+        &["--copies", &copies, "--pattern", "ball"],
+    )?;
+    server.wait_participants(ROOM, sc.participants as usize, Duration::from_secs(60))?;
+    let mut layout = json!({"template": "grid"});
+    if let Some(max) = sc.max_tiles {
+        layout["max_tiles"] = json!(max);
+    }
+    let posted = Instant::now();
+    let created = server.send(
+        "POST",
+        "/v1/broadcasts",
+        Some(&json!({
+            "source": {"kind": "room", "room": ROOM},
+            "layout": layout,
+            "video": {"width": sc.width, "height": sc.height, "fps": sc.fps, "bitrate_kbps": sc.bitrate_kbps},
+            "outputs": [{"kind": "hls", "segment_seconds": 1}, {"kind": "rtmp", "url": ingest.url(ROOM)}],
+        })),
+    )?;
+    let id = created["id"].as_str().context("broadcast id")?.to_string();
+    let (start_ms_hls, start_ms_rtmp) = start_times(&server, &id, &ingest, posted)?;
+    std::thread::sleep(sc.warmup);
+
+    let pid = server.pid();
+    let status = |server: &BenchServer| server.send("GET", &format!("/v1/broadcasts/{id}"), None);
+    let frames = |s: &Value| {
+        (
+            s["frames_out"].as_u64().unwrap_or(0),
+            s["frames_dropped"].as_u64().unwrap_or(0),
+        )
+    };
+    let (_, busy0) = machine_busy(None);
+    let u0 = usage(&pid).context("server usage")?;
+    let (f0, d0) = frames(&status(&server)?);
+    let t0 = Instant::now();
+    let mut rss_peak = u0.rss_bytes;
+    while t0.elapsed() < sc.window {
+        std::thread::sleep(Duration::from_secs(1).min(sc.window.saturating_sub(t0.elapsed())));
+        rss_peak = rss_peak.max(usage(&pid).map_or(0, |u| u.rss_bytes));
+    }
+    let u1 = usage(&pid).context("server usage")?;
+    let (f1, d1) = frames(&status(&server)?);
+    let secs = t0.elapsed().as_secs_f64();
+    let (busy, _) = machine_busy(Some(busy0));
+    let _ = server.send("DELETE", &format!("/v1/broadcasts/{id}"), None);
+    let mb = |b: u64| (b as f64 / 1_048_576.0 * 10.0).round() / 10.0;
+    let expected = f64::from(sc.fps) * secs;
+    Ok(Figures {
+        scenario: sc.clone(),
+        cores: round3((u1.cpu_s - u0.cpu_s) / secs),
+        rss_mb_peak: mb(rss_peak.max(u1.rss_bytes)),
+        rss_mb_end: mb(u1.rss_bytes),
+        threads: u1.threads,
+        fps_out: round3((f1 - f0) as f64 / secs),
+        frames_dropped: d1 - d0,
+        dropped_pct: round3((d1 - d0) as f64 * 100.0 / expected),
+        start_ms_hls,
+        start_ms_rtmp,
+        machine_busy: round3(busy),
+    })
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Polls every 10 ms for the first HLS segment and the first FLV video tag (20 s at most).
+fn start_times(
+    server: &BenchServer,
+    id: &str,
+    ingest: &NginxRtmp,
+    posted: Instant,
+) -> Result<(Option<u64>, Option<u64>)> {
+    let playlist = server.playlist(id);
+    let recording = ingest.recording(ROOM);
+    let (mut hls, mut rtmp) = (None, None);
+    let deadline = posted + Duration::from_secs(20);
+    while (hls.is_none() || rtmp.is_none()) && Instant::now() < deadline {
+        let ms = Some(posted.elapsed().as_millis() as u64);
+        if hls.is_none() && std::fs::read_to_string(&playlist).is_ok_and(|t| t.contains(".ts")) {
+            hls = ms;
+        }
+        if rtmp.is_none() && std::fs::read(&recording).is_ok_and(|b| has_video_tag(&b)) {
+            rtmp = ms;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    anyhow::ensure!(
+        hls.is_some() || rtmp.is_some(),
+        "the broadcast produced nothing in 20 s"
+    );
+    Ok((hls, rtmp))
+}
+
+/// True when an FLV file holds at least one complete video tag (type 9).
+pub fn has_video_tag(flv: &[u8]) -> bool {
+    // 9-byte header, then (previous tag size: 4 bytes, tag: 11-byte header + data) repeated.
+    let mut at = 9 + 4;
+    while at + 11 <= flv.len() {
+        let kind = flv[at];
+        let size = (usize::from(flv[at + 1]) << 16) | (usize::from(flv[at + 2]) << 8) | usize::from(flv[at + 3]);
+        let end = at + 11 + size;
+        if end > flv.len() {
+            return false;
+        }
+        if kind & 0x1f == 9 {
+            return true;
+        }
+        at = end + 4;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_video_tag;
+
+    #[test]
+    fn finds_the_first_video_tag() {
+        let header = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
+        let tag = |kind: u8, data: &[u8]| {
+            let mut t = vec![kind, 0, 0, data.len() as u8, 0, 0, 0, 0, 0, 0, 0];
+            t.extend_from_slice(data);
+            t.extend_from_slice(&[0, 0, 0, 0]);
+            t
+        };
+        let mut flv = header.clone();
+        flv.extend(tag(18, b"meta"));
+        assert!(!has_video_tag(&flv));
+        flv.extend(tag(8, b"audio"));
+        assert!(!has_video_tag(&flv));
+        let mut partial = flv.clone();
+        partial.extend(&tag(9, b"video")[..12]);
+        assert!(!has_video_tag(&partial), "an incomplete tag does not count");
+        flv.extend(tag(9, b"video"));
+        assert!(has_video_tag(&flv));
+    }
+}
