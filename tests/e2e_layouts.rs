@@ -233,12 +233,15 @@ fn speaker_template_follows_who_talks_without_flapping() {
         })
     };
 
+    // About 1 s on a quiet machine (the 0.9 s hold plus a tick; docs/benchmarks.md); the limit leaves room
+    // for a loaded one, the test is about following the talker, not about how fast.
+    const FLOOR_LIMIT: Duration = Duration::from_secs(4);
     say(&mut alice, "on");
-    let took = speaker_within(&alice_id, Duration::from_millis(1500));
+    let took = speaker_within(&alice_id, FLOOR_LIMIT);
     println!("alice took the floor after {took:?}");
     say(&mut alice, "off");
     say(&mut bob, "on");
-    let took = speaker_within(&bob_id, Duration::from_millis(1500));
+    let took = speaker_within(&bob_id, FLOOR_LIMIT);
     println!("bob took the floor after {took:?}");
 
     // Alice coughs (300 ms) while Bob talks: no flapping.
