@@ -85,6 +85,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .chain(args.rtmp.clone().map(|url| OutputRequest::Rtmp {
             url,
             max_reconnect_s: None,
+            reconnect_initial_ms: None,
+            reconnect_max_interval_s: None,
             tls_verify: None,
         }))
         .collect(),

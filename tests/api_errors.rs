@@ -36,6 +36,22 @@ async fn malformed_broadcast_requests_name_the_field() {
             r#"{"source":{"kind":"room","room":"a"},"video":{"width":0},"outputs":[{"kind":"hls"}]}"#,
             "video.width",
         ),
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"rtmp","url":"rtmp://h/app/k","reconnect_initial_ms":5000,"reconnect_max_interval_s":2}]}"#,
+            "outputs[0].reconnect_max_interval_s",
+        ),
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"rtmp","url":"rtmp://h/app/k","tls_verify":false}]}"#,
+            "outputs[0].tls_verify",
+        ),
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls"}],"video_timeout_s":0}"#,
+            "video_timeout_s",
+        ),
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls"}],"webhook_url":"ftp://x/y"}"#,
+            "webhook_url",
+        ),
         (r#"{"source":{"kind":"room","room":"a"},"outputs":[]}"#, "outputs"),
         (r#"{"source":{"kind":"room","room":"a"}}"#, "outputs"),
         (

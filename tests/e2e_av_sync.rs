@@ -3,9 +3,9 @@
 
 mod support;
 
+use callcast::bench::av_sync::{beep_times, flash_times, offsets};
 use serde_json::json;
 use std::time::Duration;
-use callcast::bench::av_sync::{beep_times, flash_times, offsets};
 use support::broadcast::Broadcast;
 use support::{publish_with, wait_for, KillOnDrop, Server};
 

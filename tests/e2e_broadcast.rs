@@ -3,13 +3,13 @@
 
 mod support;
 
+use callcast::bench::ingest::NginxRtmp;
 use callcast::layout::{grid, Canvas, TILE_GAP};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::broadcast::participant_names;
 use support::media::{close_to, last_frame, max_gap, streams, video_pts};
-use callcast::bench::ingest::NginxRtmp;
 use support::{get_json, http, publish, wait_for, Server};
 
 const ROOM: &str = "e2e";

@@ -3,6 +3,7 @@
 
 mod support;
 
+use callcast::bench::ingest::NginxRtmp;
 use callcast::layout::{grid, Canvas, TILE_GAP};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,6 @@ use std::time::{Duration, Instant};
 use support::broadcast::{participant_names, Broadcast};
 use support::janus::{Janus, ROOM, ROOM_PIN};
 use support::media::{close_to, last_frame, max_gap, streams, video_pts};
-use callcast::bench::ingest::NginxRtmp;
 use support::{get_json, publish_janus, wait_for, KillOnDrop, Server};
 
 const W: usize = 640;

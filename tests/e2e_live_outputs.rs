@@ -3,11 +3,11 @@
 
 mod support;
 
+use callcast::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::broadcast::Broadcast;
 use support::media::{keyframe_pts, max_gap, streams, video_pts};
-use callcast::bench::ingest::NginxRtmp;
 use support::{get_json, http, publish, wait_for, KillOnDrop, Server};
 
 fn start(server: &Server, room: &str, outputs: Value) -> Broadcast {

@@ -33,7 +33,10 @@ fn refused_rtmp_outputs_retry_while_hls_keeps_going() {
             "outputs": [
                 {"kind": "rtmp", "url": format!("rtmp://127.0.0.1:{dead_port}/live/{key}")},
                 {"kind": "rtmp", "url": format!("rtmps://127.0.0.1:{dead_port}/live/{key}")},
-                {"kind": "hls", "segment_seconds": 1, "window": 30}
+                {"kind": "hls", "segment_seconds": 1, "window": 30},
+                // Retries on its own, shorter backoff: 200 ms doubling up to 1 s.
+                {"kind": "rtmp", "url": format!("rtmp://127.0.0.1:{dead_port}/live/{key}"),
+                 "reconnect_initial_ms": 200, "reconnect_max_interval_s": 1}
             ]
         }),
     );
@@ -61,6 +64,12 @@ fn refused_rtmp_outputs_retry_while_hls_keeps_going() {
         .as_u64()
         .expect("next_retry_at_ms");
     assert!(next + 1_000 >= now_ms && next <= now_ms + 10_500, "{next} vs {now_ms}");
+    // The output with the short backoff tries more often than the one with the default (1 s doubling to 10 s).
+    let reconnects = |s: &serde_json::Value, i: usize| s["outputs"][i]["reconnects"].as_u64().unwrap_or(0);
+    wait_for("the short backoff to retry more often", Duration::from_secs(15), || {
+        let s = get_json(&status_url);
+        (reconnects(&s, 3) >= reconnects(&s, 0) + 3).then_some(())
+    });
     assert!(
         status["outputs"][0]["error"].as_str().is_some_and(|e| !e.is_empty()),
         "{text}"

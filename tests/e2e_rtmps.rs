@@ -4,11 +4,11 @@
 
 mod support;
 
+use callcast::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::broadcast::Broadcast;
 use support::media::streams;
-use callcast::bench::ingest::NginxRtmp;
 use support::tls::{TestCa, TlsTerminator};
 use support::{wait_for, Server};
 

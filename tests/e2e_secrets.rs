@@ -3,9 +3,9 @@
 
 mod support;
 
+use callcast::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::time::Duration;
-use callcast::bench::ingest::NginxRtmp;
 use support::{publish_with, wait_for, KillOnDrop, Server};
 
 const TOKEN: &str = "tok-7f3e9a51c2";

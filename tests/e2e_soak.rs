@@ -40,5 +40,6 @@ fn a_minute_of_churn_leaves_nothing_behind() {
     assert!(n("/av_marks") >= 45.0, "{report}");
     assert!(n("/av_offset_ms_p50").abs() <= 45.0, "{report}");
     assert!(n("/av_within_45ms_pct") >= 90.0, "{report}");
-    assert!(n("/hls_drift_ms").abs() <= 200.0, "{report}");
+    // The outputs' timestamps keep to the wall clock: a few ms over the minute (one status tick of jitter).
+    assert!(n("/timeline_drift_ms").abs() <= 50.0, "{report}");
 }

@@ -41,8 +41,13 @@ pub struct SoakReport {
     /// Mean offset of the first and the last tenth of the marks: sync that holds from start to end.
     pub av_offset_ms_first_tenth: Option<f64>,
     pub av_offset_ms_last_tenth: Option<f64>,
+    /// How much the outputs' timestamps advanced beyond the wall clock between the first and last sample.
+    pub timeline_drift_ms: Option<f64>,
+    pub timeline_drift_ms_per_hour: Option<f64>,
+    /// The same from the HLS files (segment start PTS against file modification times); coarser.
     pub hls_drift_ms: Option<f64>,
-    pub hls_drift_ms_per_hour: Option<f64>,
+    /// Server memory at each quarter of the run (MB): a plateau, or growth.
+    pub rss_mb_quarters: Vec<f64>,
 }
 
 pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
@@ -78,7 +83,9 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
     std::thread::sleep(WARMUP);
     let pid = server.pid();
     let start = usage(&pid).context("server usage")?;
+    let timeline_start = timeline(&server.send("GET", &path, None)?);
     let began = Instant::now();
+    let mut quarters = Vec::new();
     let restart_every = (duration / 3).clamp(Duration::from_secs(20), Duration::from_secs(180));
     let (mut churn, mut joins, mut switches, mut restarts) = (None::<Peer>, 0u32, 0u32, 0u32);
     let (mut next_churn, mut next_layout, mut next_restart) = (CHURN_EVERY, LAYOUT_EVERY, restart_every);
@@ -107,7 +114,11 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
             restarts += 1;
             ingest.try_restart()?;
         }
-        rss_max = rss_max.max(usage(&pid).map_or(0, |u| u.rss_bytes));
+        let rss = usage(&pid).map_or(0, |u| u.rss_bytes);
+        rss_max = rss_max.max(rss);
+        if t >= duration.mul_f64((quarters.len() + 1) as f64 / 4.0) {
+            quarters.push((rss as f64 / 1_048_576.0).round());
+        }
     }
     drop(churn);
     // The last leaver is removed after the media timeout: the end is measured with the steady two only.
@@ -115,6 +126,13 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
     let end = usage(&pid).context("server usage")?;
     let status = server.send("GET", &path, None)?;
     let elapsed = began.elapsed();
+    let drift = match (timeline_start, timeline(&status)) {
+        (Some((m0, w0)), Some((m1, w1))) if w1 > w0 => {
+            let wall = (w1 - w0) as f64 / 1000.0;
+            Some(((m1 - m0) - wall, wall))
+        }
+        _ => None,
+    };
     server.send("DELETE", &path, None)?;
     let playlist = server.playlist(&id);
     let playlist_str = playlist.to_str().context("playlist path")?;
@@ -122,7 +140,7 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
         .into_iter()
         .map(|o| o * 1000.0)
         .collect();
-    let drift = hls_drift_s(&playlist);
+    let hls_drift = hls_drift_s(&playlist);
     Ok(SoakReport {
         duration_s: elapsed.as_secs_f64().round(),
         start,
@@ -146,9 +164,19 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
             .then(|| (av.iter().filter(|o| o.abs() <= 45.0).count() as f64 * 1000.0 / av.len() as f64).round() / 10.0),
         av_offset_ms_first_tenth: mean(&av[..av.len() / 10]),
         av_offset_ms_last_tenth: mean(&av[av.len() - av.len() / 10..]),
-        hls_drift_ms: drift.map(|(d, _)| (d * 1000.0).round()),
-        hls_drift_ms_per_hour: drift.map(|(d, span)| (d / span * 3600.0 * 1000.0).round()),
+        timeline_drift_ms: drift.map(|(d, _)| (d * 1000.0).round()),
+        timeline_drift_ms_per_hour: drift.map(|(d, span)| (d / span * 3600.0 * 1000.0).round()),
+        hls_drift_ms: hls_drift.map(|(d, _)| (d * 1000.0).round()),
+        rss_mb_quarters: quarters,
     })
+}
+
+/// The status's timeline: (media seconds, wall-clock ms).
+fn timeline(status: &Value) -> Option<(f64, u64)> {
+    Some((
+        status["timeline"]["media_s"].as_f64()?,
+        status["timeline"]["at_ms"].as_u64()?,
+    ))
 }
 
 fn mean(values: &[f64]) -> Option<f64> {

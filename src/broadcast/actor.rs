@@ -141,7 +141,7 @@ impl Actor {
                     let secs = last_count.1.elapsed().as_secs_f64().max(0.001);
                     let fps = count.saturating_sub(last_count.0) as f64 / secs;
                     last_count = (count, Instant::now());
-                    self.status.set_frames(count, hub.frames_dropped(), fps);
+                    self.status.set_frames(count, hub.frames_dropped(), fps, hub.timeline());
                     if self.status.every_output_failed() {
                         break Some(Err((Failure::Outputs, "every output failed".into())));
                     }

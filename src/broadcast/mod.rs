@@ -361,6 +361,7 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
         frames_out: 0,
         frames_dropped: 0,
         fps_out: 0.0,
+        timeline: None,
         created_at_ms: now_ms(),
         live_at_ms: None,
         ended_at_ms: None,

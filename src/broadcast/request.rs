@@ -66,6 +66,10 @@ pub enum OutputRequest {
         /// Give up (output `failed`) after failing to reconnect for this long. Default: retry while the
         /// broadcast lives.
         max_reconnect_s: Option<u32>,
+        /// First wait before reconnecting, in ms (default 1000); it doubles after each failed attempt...
+        reconnect_initial_ms: Option<u32>,
+        /// ...up to this many seconds (default 10).
+        reconnect_max_interval_s: Option<u32>,
         /// `rtmps://` only: verify the server's certificate (default true). `false` is logged as a warning.
         tls_verify: Option<bool>,
     },

@@ -16,6 +16,8 @@ pub const DEFAULT_AUDIO_KBPS: u32 = 128;
 pub const DEFAULT_MAX_DURATION_S: u32 = 3 * 3600;
 pub const DEFAULT_IDLE_TIMEOUT_S: u32 = 300;
 pub const DEFAULT_VIDEO_TIMEOUT_S: u32 = 3;
+pub const DEFAULT_RECONNECT_INITIAL_MS: u32 = 1000;
+pub const DEFAULT_RECONNECT_MAX_INTERVAL_S: u32 = 10;
 pub const DEFAULT_SEGMENT_SECONDS: u32 = 2;
 pub const DEFAULT_HLS_WINDOW: u32 = 6;
 pub const MAX_OUTPUTS: usize = 8;
@@ -117,6 +119,9 @@ pub enum OutputSpec {
     Rtmp {
         url: RtmpUrl,
         max_reconnect: Option<std::time::Duration>,
+        /// Backoff between attempts: the first wait, doubling up to the longest.
+        reconnect_initial: std::time::Duration,
+        reconnect_max_interval: std::time::Duration,
         /// Verify an `rtmps://` server's certificate (always true for `rtmp://`, where there is none).
         tls_verify: bool,
     },
@@ -287,6 +292,8 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputSpec, S
         OutputRequest::Rtmp {
             url,
             max_reconnect_s,
+            reconnect_initial_ms,
+            reconnect_max_interval_s,
             tls_verify,
         } => {
             let url = RtmpUrl::parse(&url).map_err(|m| SpecError::new(format!("{prefix}url"), m))?;
@@ -305,9 +312,29 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputSpec, S
                     1..=7 * 24 * 3600,
                 )?))),
             };
+            let initial_ms = ranged(
+                &format!("{prefix}reconnect_initial_ms"),
+                reconnect_initial_ms,
+                DEFAULT_RECONNECT_INITIAL_MS,
+                100..=60_000,
+            )?;
+            let max_interval_s = ranged(
+                &format!("{prefix}reconnect_max_interval_s"),
+                reconnect_max_interval_s,
+                DEFAULT_RECONNECT_MAX_INTERVAL_S.max(initial_ms.div_ceil(1000)),
+                1..=600,
+            )?;
+            if u64::from(max_interval_s) * 1000 < u64::from(initial_ms) {
+                return Err(SpecError::new(
+                    format!("{prefix}reconnect_max_interval_s"),
+                    "must not be shorter than reconnect_initial_ms",
+                ));
+            }
             Ok(OutputSpec::Rtmp {
                 url,
                 max_reconnect,
+                reconnect_initial: std::time::Duration::from_millis(u64::from(initial_ms)),
+                reconnect_max_interval: std::time::Duration::from_secs(u64::from(max_interval_s)),
                 tls_verify: tls_verify.unwrap_or(true),
             })
         }

@@ -86,6 +86,12 @@ pub struct ParticipantStatus {
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Timeline {
+    pub media_s: f64,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VideoSize {
     pub width: i32,
     pub height: i32,
@@ -121,6 +127,10 @@ pub struct BroadcastStatus {
     /// Output frame rate over the last second.
     #[serde(default)]
     pub fps_out: f64,
+    /// The outputs' timeline: the latest video timestamp (s) and the wall-clock time it was sent at (ms since
+    /// the epoch). Over a long show both advance alike: a difference is timestamp drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
     pub created_at_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_at_ms: Option<u64>,
@@ -245,8 +255,9 @@ impl SharedStatus {
         !s.outputs.is_empty() && s.outputs.iter().all(|o| o.state == OutputState::Failed)
     }
 
-    pub fn set_frames(&self, frames_out: u64, frames_dropped: u64, fps_out: f64) {
+    pub fn set_frames(&self, frames_out: u64, frames_dropped: u64, fps_out: f64, timeline: Option<(f64, u64)>) {
         let mut s = self.inner.lock().unwrap();
+        s.timeline = timeline.map(|(media_s, at_ms)| Timeline { media_s, at_ms });
         s.frames_out = frames_out;
         s.frames_dropped = frames_dropped;
         s.fps_out = (fps_out * 10.0).round() / 10.0;
@@ -297,6 +308,7 @@ mod tests {
             frames_out: 0,
             frames_dropped: 0,
             fps_out: 0.0,
+            timeline: None,
             created_at_ms: 0,
             live_at_ms: None,
             ended_at_ms: None,

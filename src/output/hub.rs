@@ -23,6 +23,9 @@ struct HubState {
     audio_eos: bool,
     /// Running time of the last video frame, to see holes in the output's timeline.
     last_video_pts: Option<gst::ClockTime>,
+    /// The last video frame's timestamp and the wall-clock ms it was handed out at: how the outputs' timeline
+    /// keeps to the wall clock.
+    last_video_at_ms: u64,
 }
 
 /// Hands encoded media to outputs.
@@ -66,6 +69,13 @@ impl EncodedHub {
 
     pub fn frames(&self) -> watch::Receiver<u64> {
         self.frames.subscribe()
+    }
+
+    /// The outputs' timeline (seconds of video timestamps) and the wall-clock ms it reached that point at.
+    pub fn timeline(&self) -> Option<(f64, u64)> {
+        let state = self.state.lock().unwrap();
+        let pts = state.last_video_pts?;
+        Some((pts.nseconds() as f64 / 1e9, state.last_video_at_ms))
     }
 
     pub fn frames_dropped(&self) -> u64 {
@@ -151,6 +161,7 @@ impl EncodedHub {
                 self.dropped.fetch_add(missing, std::sync::atomic::Ordering::Relaxed);
             }
             state.last_video_pts = buffer.pts();
+            state.last_video_at_ms = crate::call::tap::now_ms();
         }
         let keyframe = track == Track::Video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         for feed in &mut state.feeds {

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-const BACKOFF_START: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// HLS writes to a local disk: a failure there is retried on this fixed backoff.
+const HLS_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(10));
 /// How long a stopping output may take to flush and close.
 const FINALIZE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -78,7 +78,15 @@ impl OutputRunner {
 
     /// Runs until the hub drains (broadcast stopping) or `stop` fires.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut backoff = BACKOFF_START;
+        let (backoff_start, backoff_max) = match &self.spec {
+            OutputSpec::Rtmp {
+                reconnect_initial,
+                reconnect_max_interval,
+                ..
+            } => (*reconnect_initial, *reconnect_max_interval),
+            OutputSpec::Hls { .. } => HLS_BACKOFF,
+        };
+        let mut backoff = backoff_start;
         // Since when this output has been failing without going live in between.
         let mut failing_since: Option<std::time::Instant> = None;
         let give_up_after = match &self.spec {
@@ -99,7 +107,7 @@ impl OutputRunner {
                     let error = self.scrub(&error);
                     if self.state_now() == Some(OutputState::Live) {
                         // It worked for a while: a new outage starts from a short wait again.
-                        backoff = BACKOFF_START;
+                        backoff = backoff_start;
                         failing_since = None;
                     }
                     let since = *failing_since.get_or_insert_with(std::time::Instant::now);
@@ -119,7 +127,7 @@ impl OutputRunner {
                         self.set(OutputState::Ended, None);
                         return;
                     }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    backoff = (backoff * 2).min(backoff_max);
                 }
             }
         }
