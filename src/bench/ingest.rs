@@ -15,6 +15,22 @@ pub struct NginxRtmp {
     process: Option<Peer>,
 }
 
+/// nginx in the foreground with `conf` (written to `root/nginx.conf`), everything under `root`.
+pub fn spawn_nginx(root: &std::path::Path, conf: &str) -> Result<Peer> {
+    let conf_path = root.join("nginx.conf");
+    std::fs::write(&conf_path, conf)?;
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(root)
+        .arg("-c")
+        .arg(&conf_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting nginx (deploy/install-deps.sh installs it)")?;
+    Ok(Peer(child))
+}
+
 impl NginxRtmp {
     /// Starts on a free port (tests: panics when nginx cannot start).
     pub fn start() -> Self {
@@ -63,18 +79,7 @@ rtmp {{
             record = record.display(),
             port = self.port,
         );
-        let conf_path = root.join("nginx.conf");
-        std::fs::write(&conf_path, conf)?;
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(root)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting nginx (deploy/install-deps.sh installs it)")?;
-        self.process = Some(Peer(child));
+        self.process = Some(spawn_nginx(root, &conf)?);
         let port = self.port;
         wait_until("nginx-rtmp to accept connections", Duration::from_secs(10), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()

@@ -1,9 +1,10 @@
 //! A TLS terminator in front of nginx-rtmp (nginx `stream` module), with a certificate authority made by the
 //! test: `rtmps://localhost:PORT/live/KEY` reaches the same ingest as `rtmp://127.0.0.1:RTMP_PORT/live/KEY`.
 
-use super::{free_port, wait_for, KillOnDrop};
+use super::{free_port, wait_for};
+use callcast::bench::peer::Peer;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
@@ -94,7 +95,7 @@ pub struct TlsTerminator {
     pub good_port: u16,
     pub wrong_port: u16,
     dir: tempfile::TempDir,
-    _process: KillOnDrop,
+    _process: Peer,
 }
 
 impl TlsTerminator {
@@ -118,18 +119,7 @@ impl TlsTerminator {
             server(wrong_port, "wrong"),
             root = root.display(),
         );
-        let conf_path = root.join("nginx.conf");
-        std::fs::write(&conf_path, conf).expect("write nginx.conf");
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(root)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nginx");
-        let process = KillOnDrop(child);
+        let process = callcast::bench::ingest::spawn_nginx(root, &conf).expect("start nginx");
         for port in [good_port, wrong_port] {
             wait_for("the TLS terminator", Duration::from_secs(10), || {
                 std::net::TcpStream::connect(("127.0.0.1", port)).ok()
