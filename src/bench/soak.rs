@@ -1,7 +1,7 @@
 //! `callcast bench --soak DURATION`: a long show under churn. Participants join and leave every few seconds,
 //! the layout switches, the RTMP server is restarted every few minutes. Reports what the server holds at the
 //! start and the end (memory, threads, open files), reconnects, dropped frames, the A/V offset over the whole
-//! show (sync marks read back from the HLS output) and how far the HLS timeline drifted from the wall clock.
+//! show (sync marks read back from the HLS output) and how far the outputs' timestamps drifted from the wall clock.
 
 use super::av_sync::{beep_times, flash_times, offsets};
 use super::ingest::NginxRtmp;
@@ -44,8 +44,6 @@ pub struct SoakReport {
     /// How much the outputs' timestamps advanced beyond the wall clock between the first and last sample.
     pub timeline_drift_ms: Option<f64>,
     pub timeline_drift_ms_per_hour: Option<f64>,
-    /// The same from the HLS files (segment start PTS against file modification times); coarser.
-    pub hls_drift_ms: Option<f64>,
     /// Server memory at each quarter of the run (MB): a plateau, or growth.
     pub rss_mb_quarters: Vec<f64>,
 }
@@ -140,7 +138,6 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
         .into_iter()
         .map(|o| o * 1000.0)
         .collect();
-    let hls_drift = hls_drift_s(&playlist);
     Ok(SoakReport {
         duration_s: elapsed.as_secs_f64().round(),
         start,
@@ -166,7 +163,6 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
         av_offset_ms_last_tenth: mean(&av[av.len() - av.len() / 10..]),
         timeline_drift_ms: drift.map(|(d, _)| (d * 1000.0).round()),
         timeline_drift_ms_per_hour: drift.map(|(d, span)| (d / span * 3600.0 * 1000.0).round()),
-        hls_drift_ms: hls_drift.map(|(d, _)| (d * 1000.0).round()),
         rss_mb_quarters: quarters,
     })
 }
@@ -197,45 +193,4 @@ fn rtmp_reconnects(status: &Value) -> u64 {
         .filter(|o| o["kind"] == "rtmp")
         .filter_map(|o| o["reconnects"].as_u64())
         .sum()
-}
-
-/// How much longer the HLS timeline is than the wall-clock time it took to write, in seconds, and that wall time.
-/// A segment's file is complete when the next segment's first frame arrives, so from the first segment's
-/// completion to the second-to-last's, the media that came in between is the difference of the first frame
-/// times (PTS, by ffprobe) of the second and the last segments.
-pub fn hls_drift_s(playlist: &Path) -> Option<(f64, f64)> {
-    let text = std::fs::read_to_string(playlist).ok()?;
-    let dir = playlist.parent()?;
-    let segments: Vec<std::path::PathBuf> = text
-        .lines()
-        .filter(|l| l.ends_with(".ts"))
-        .map(|l| dir.join(l))
-        .collect();
-    if segments.len() < 3 {
-        return None;
-    }
-    let written = |p: &Path| std::fs::metadata(p).ok()?.modified().ok();
-    let wall = written(&segments[segments.len() - 2])?
-        .duration_since(written(&segments[0])?)
-        .ok()?
-        .as_secs_f64();
-    let media = first_pts(segments.last()?)? - first_pts(&segments[1])?;
-    (wall > 0.0).then_some((media - wall, wall))
-}
-
-/// Presentation time of the first packet of a media file, by ffprobe.
-fn first_pts(file: &Path) -> Option<f64> {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=start_time",
-            "-of",
-            "default=nw=1:nk=1",
-        ])
-        .arg(file)
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
