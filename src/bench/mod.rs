@@ -4,6 +4,7 @@
 
 pub mod av_sync;
 mod baseline;
+mod floor;
 pub mod ingest;
 pub mod peer;
 mod scenario;
@@ -26,6 +27,9 @@ pub struct BenchArgs {
     pub fps: u32,
     #[arg(long, default_value_t = 2500)]
     pub bitrate_kbps: u32,
+    /// x264 preset of the broadcast and the baselines (default: the broadcast default).
+    #[arg(long, value_enum, default_value_t)]
+    pub preset: crate::broadcast::preset::X264Preset,
     /// Show at most this many tiles (the others are heard, not decoded).
     #[arg(long)]
     pub max_tiles: Option<u32>,
@@ -73,22 +77,30 @@ pub fn run(args: BenchArgs) -> Result<()> {
             height: args.height,
             fps: args.fps,
             bitrate_kbps: args.bitrate_kbps,
+            preset: args.preset,
             max_tiles: args.max_tiles,
             warmup: Duration::from_secs(args.warmup_s),
             window: Duration::from_secs(args.window_s),
         };
-        let figures = scenario::run(&exe, &sc)?;
-        let encode_only = if args.no_baseline {
-            None
+        let ingest = ingest::NginxRtmp::try_start_on(peer::free_port())?;
+        let figures = scenario::run(&exe, &sc, &ingest)?;
+        let (floor, encode_only) = if args.no_baseline {
+            (None, None)
         } else {
-            Some(baseline::encode_only_cores(&sc)?)
+            (
+                Some(floor::floor_cores(&sc, &ingest.url("floor"))?),
+                Some(baseline::encode_only_cores(&sc)?),
+            )
+        };
+        let ratio = |base: Option<f64>| {
+            base.filter(|b| *b > 0.0)
+                .map(|b| (figures.cores / b * 100.0).round() / 100.0)
         };
         let mut line = serde_json::to_value(&figures)?;
+        line["floor_cores"] = serde_json::json!(floor);
+        line["cores_per_floor"] = serde_json::json!(ratio(floor));
         line["encode_only_cores"] = serde_json::json!(encode_only);
-        line["cores_per_encode_only"] =
-            serde_json::json!(encode_only
-                .filter(|e| *e > 0.0)
-                .map(|e| (figures.cores / e * 100.0).round() / 100.0));
+        line["cores_per_encode_only"] = serde_json::json!(ratio(encode_only));
         println!("{line}");
         rows.push(line);
     }
@@ -98,14 +110,24 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 fn print_table(rows: &[serde_json::Value]) {
     println!(
-        "\n{:>12} {:>11} {:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>12} {:>6}",
-        "participants", "canvas", "cores", "rss MB", "fps", "dropped", "start hls", "start rtmp", "encode-only", "busy"
+        "\n{:>12} {:>11} {:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>6} {:>12} {:>6}",
+        "participants",
+        "canvas",
+        "cores",
+        "rss MB",
+        "fps",
+        "dropped",
+        "start hls",
+        "start rtmp",
+        "floor",
+        "encode-only",
+        "busy"
     );
     for r in rows {
         let s = &r["scenario"];
         let ms = |v: &serde_json::Value| v.as_u64().map_or("-".into(), |m| format!("{m} ms"));
         println!(
-            "{:>12} {:>11} {:>6.3} {:>9} {:>8.2} {:>8} {:>9} {:>9} {:>12} {:>6.2}",
+            "{:>12} {:>11} {:>6.3} {:>9} {:>8.2} {:>8} {:>9} {:>9} {:>6} {:>12} {:>6.2}",
             s["participants"].to_string(),
             format!("{}x{}@{}", s["width"], s["height"], s["fps"]),
             r["cores"].as_f64().unwrap_or(0.0),
@@ -114,6 +136,7 @@ fn print_table(rows: &[serde_json::Value]) {
             r["frames_dropped"].to_string(),
             ms(&r["start_ms_hls"]),
             ms(&r["start_ms_rtmp"]),
+            r["floor_cores"].as_f64().map_or("-".into(), |c| format!("{c:.3}")),
             r["encode_only_cores"]
                 .as_f64()
                 .map_or("-".into(), |c| format!("{c:.3}")),

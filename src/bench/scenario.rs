@@ -3,7 +3,6 @@
 //! memory and frames over a steady window.
 
 use super::ingest::NginxRtmp;
-use super::peer::free_port;
 use super::server::{publisher, BenchServer};
 use crate::procstat::{machine_busy, usage};
 use anyhow::{Context, Result};
@@ -18,6 +17,7 @@ pub struct Scenario {
     pub height: u32,
     pub fps: u32,
     pub bitrate_kbps: u32,
+    pub preset: crate::broadcast::preset::X264Preset,
     /// `max_tiles` of the grid (default: everyone on screen).
     pub max_tiles: Option<u32>,
     #[serde(skip)]
@@ -47,8 +47,7 @@ pub struct Figures {
 
 const ROOM: &str = "bench";
 
-pub fn run(exe: &Path, sc: &Scenario) -> Result<Figures> {
-    let ingest = NginxRtmp::try_start_on(free_port())?;
+pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     let server = BenchServer::start(exe)?;
     let copies = sc.participants.to_string();
     let _publisher = publisher(
@@ -69,12 +68,12 @@ pub fn run(exe: &Path, sc: &Scenario) -> Result<Figures> {
         Some(&json!({
             "source": {"kind": "room", "room": ROOM},
             "layout": layout,
-            "video": {"width": sc.width, "height": sc.height, "fps": sc.fps, "bitrate_kbps": sc.bitrate_kbps},
+            "video": {"width": sc.width, "height": sc.height, "fps": sc.fps, "bitrate_kbps": sc.bitrate_kbps, "preset": sc.preset},
             "outputs": [{"kind": "hls", "segment_seconds": 1}, {"kind": "rtmp", "url": ingest.url(ROOM)}],
         })),
     )?;
     let id = created["id"].as_str().context("broadcast id")?.to_string();
-    let (start_ms_hls, start_ms_rtmp) = start_times(&server, &id, &ingest, posted)?;
+    let (start_ms_hls, start_ms_rtmp) = start_times(&server, &id, ingest, posted)?;
     std::thread::sleep(sc.warmup);
 
     let pid = server.pid();

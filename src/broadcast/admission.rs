@@ -75,6 +75,7 @@ mod tests {
             fps: 30,
             bitrate_kbps: 2500,
             keyframe_interval_s: 2,
+            preset: Default::default(),
         }
     }
 

@@ -4,6 +4,7 @@ pub mod actor;
 pub mod admission;
 pub mod layout_spec;
 mod outputs;
+pub mod preset;
 pub mod record;
 pub mod request;
 mod speaker;
@@ -119,6 +120,7 @@ impl Broadcasts {
             fps: 30,
             bitrate_kbps: 2500,
             keyframe_interval_s: 2,
+            preset: Default::default(),
         };
         let cost = admission::estimate_cores(&video, admission::ASSUMED_PARTICIPANTS);
         self.limits.admit(&running_costs(&self.handles.lock().unwrap()), cost)

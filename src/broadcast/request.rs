@@ -50,6 +50,8 @@ pub struct VideoRequest {
     pub fps: Option<u32>,
     pub bitrate_kbps: Option<u32>,
     pub keyframe_interval_s: Option<u32>,
+    /// x264 speed preset: ultrafast | superfast (default) | veryfast | faster | fast.
+    pub preset: Option<super::preset::X264Preset>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

@@ -107,6 +107,7 @@ pub struct VideoSpec {
     pub fps: u32,
     pub bitrate_kbps: u32,
     pub keyframe_interval_s: u32,
+    pub preset: super::preset::X264Preset,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -212,6 +213,7 @@ impl BroadcastSpec {
                 DEFAULT_KEYFRAME_INTERVAL_S,
                 1..=10,
             )?,
+            preset: v.preset.unwrap_or_default(),
         };
         for (field, value) in [("video.width", video.width), ("video.height", video.height)] {
             if value % 2 != 0 {

@@ -299,6 +299,7 @@ mod tests {
                 fps: 1,
                 bitrate_kbps: 1,
                 keyframe_interval_s: 1,
+                preset: Default::default(),
             },
             audio: AudioSpec { bitrate_kbps: 1 },
             public: false,

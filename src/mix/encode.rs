@@ -68,7 +68,7 @@ pub fn build_video(pipeline: &gst::Pipeline, compositor: &gst::Element, video: &
 pub fn x264_settings(video: &VideoSpec) -> Vec<(&'static str, String)> {
     vec![
         ("tune", "zerolatency".into()),
-        ("speed-preset", "veryfast".into()),
+        ("speed-preset", video.preset.nick().into()),
         ("pass", "cbr".into()),
         ("bitrate", video.bitrate_kbps.to_string()),
         ("key-int-max", (video.fps * video.keyframe_interval_s).to_string()),

@@ -4,6 +4,7 @@
 mod background_image;
 pub mod encode;
 pub mod placeholder;
+pub mod scaling;
 pub mod still;
 mod tile;
 

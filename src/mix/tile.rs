@@ -31,6 +31,8 @@ pub struct Tile {
     subscriptions: Vec<Subscription>,
     /// The crop applied last, so an unchanged one is not set again (a change renegotiates caps).
     last_crop: std::sync::Mutex<[i32; 4]>,
+    /// Source and drawn sizes the scaler was configured for (a new config rebuilds the pad's converter).
+    last_scaling: std::sync::Mutex<Option<((i32, i32), (i32, i32))>>,
     placeholder: (gst::Buffer, gst::Caps),
     showing_placeholder: std::sync::atomic::AtomicBool,
     attached_ms: u64,
@@ -114,6 +116,7 @@ impl Tile {
             placeholder: super::placeholder::frame(&participant.name),
             subscriptions,
             last_crop: std::sync::Mutex::new([0; 4]),
+            last_scaling: std::sync::Mutex::new(None),
             showing_placeholder: std::sync::atomic::AtomicBool::new(false),
             attached_ms: crate::call::tap::now_ms(),
             video_timeout_ms: mixer.video_timeout.as_millis() as u64,
@@ -148,6 +151,16 @@ impl Tile {
             *last = crop;
         }
         drop(last);
+        if let Some((w, h)) = self.source_size() {
+            let src = (w - crop[0] - crop[1], h - crop[2] - crop[3]);
+            let sizes = Some((src, (rect.w, rect.h)));
+            let mut last = self.last_scaling.lock().unwrap();
+            if *last != sizes {
+                let config = super::scaling::converter_config(src, (rect.w, rect.h));
+                self.video_pad.set_property("converter-config", config);
+                *last = sizes;
+            }
+        }
         let policy = if look.fit == Fit::Fit {
             "keep-aspect-ratio"
         } else {
