@@ -5,6 +5,7 @@
 pub mod av_sync;
 mod baseline;
 pub mod ingest;
+mod latency;
 pub mod peer;
 mod scenario;
 mod server;
@@ -98,14 +99,24 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 fn print_table(rows: &[serde_json::Value]) {
     println!(
-        "\n{:>12} {:>11} {:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>12} {:>6}",
-        "participants", "canvas", "cores", "rss MB", "fps", "dropped", "start hls", "start rtmp", "encode-only", "busy"
+        "\n{:>12} {:>11} {:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>15} {:>12} {:>6}",
+        "participants",
+        "canvas",
+        "cores",
+        "rss MB",
+        "fps",
+        "dropped",
+        "start hls",
+        "start rtmp",
+        "latency p50/95",
+        "encode-only",
+        "busy"
     );
     for r in rows {
         let s = &r["scenario"];
         let ms = |v: &serde_json::Value| v.as_u64().map_or("-".into(), |m| format!("{m} ms"));
         println!(
-            "{:>12} {:>11} {:>6.3} {:>9} {:>8.2} {:>8} {:>9} {:>9} {:>12} {:>6.2}",
+            "{:>12} {:>11} {:>6.3} {:>9} {:>8.2} {:>8} {:>9} {:>9} {:>15} {:>12} {:>6.2}",
             s["participants"].to_string(),
             format!("{}x{}@{}", s["width"], s["height"], s["fps"]),
             r["cores"].as_f64().unwrap_or(0.0),
@@ -114,6 +125,10 @@ fn print_table(rows: &[serde_json::Value]) {
             r["frames_dropped"].to_string(),
             ms(&r["start_ms_hls"]),
             ms(&r["start_ms_rtmp"]),
+            match (r["latency_ms_p50"].as_i64(), r["latency_ms_p95"].as_i64()) {
+                (Some(p50), Some(p95)) => format!("{p50}/{p95} ms"),
+                _ => "-".into(),
+            },
             r["encode_only_cores"]
                 .as_f64()
                 .map_or("-".into(), |c| format!("{c:.3}")),
