@@ -48,20 +48,23 @@ fn crc16(ms: u64) -> u16 {
     crc
 }
 
+/// Writes the low `out.len()` bits of `value` into `out`, most significant first.
+fn put(out: &mut [bool], value: u64) {
+    let n = out.len();
+    for (i, bit) in out.iter_mut().enumerate() {
+        *bit = (value >> (n - 1 - i)) & 1 == 1;
+    }
+}
+
 /// The bit of every block, row by row.
 fn bits(ms: u64) -> [bool; COLS * ROWS] {
     let mut out = [false; COLS * ROWS];
     let time = ms & ((1 << TIME_BITS) - 1);
-    for i in 0..COLS {
-        out[i] = (GUARD >> (COLS - 1 - i)) & 1 == 1;
-    }
-    for i in 0..TIME_BITS {
-        out[COLS + i] = (time >> (TIME_BITS - 1 - i)) & 1 == 1;
-    }
-    let crc = crc16(time);
-    for i in 0..COLS {
-        out[COLS + TIME_BITS + i] = (crc >> (COLS - 1 - i)) & 1 == 1;
-    }
+    let (guard, rest) = out.split_at_mut(COLS);
+    let (time_bits, crc_bits) = rest.split_at_mut(TIME_BITS);
+    put(guard, GUARD.into());
+    put(time_bits, time);
+    put(crc_bits, crc16(time).into());
     out
 }
 

@@ -166,7 +166,7 @@ fn on_frame(sample: &gst::Sample, tile: Rect, source: (usize, usize), tally: &Mu
     let mut tally = tally.lock().unwrap();
     let arrived = match tally.arrivals.iter().position(|(p, _)| *p == pts) {
         // Frames before it were never decoded (before a keyframe): they will not be asked for.
-        Some(at) => tally.arrivals.drain(..=at).last().map(|(_, ms)| ms),
+        Some(at) => tally.arrivals.drain(..=at).next_back().map(|(_, ms)| ms),
         None => None,
     };
     match (stamped, arrived) {
