@@ -4,6 +4,7 @@ pub mod api;
 pub mod bench;
 pub mod broadcast;
 pub mod call;
+pub mod clock_stamp;
 pub mod config;
 pub mod config_check;
 pub mod demo;

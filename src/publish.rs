@@ -66,6 +66,9 @@ pub struct PublishArgs {
     /// Flash the picture white and beep at the same instant once a second (to measure A/V offset end to end).
     #[arg(long)]
     pub sync_marks: bool,
+    /// Paints the wall clock into the top-left of every frame (to measure glass-to-ingest latency).
+    #[arg(long)]
+    pub clock_stamp: bool,
     /// Stops sending video (audio goes on) this many seconds after starting, as a camera that dies would.
     #[arg(long)]
     pub video_stops_after_s: Option<u64>,
@@ -149,9 +152,16 @@ fn video_branch(
         .field("width", WIDTH)
         .field("height", HEIGHT)
         .field("framerate", gst::Fraction::new(FPS, 1));
-    if args.sync_marks {
+    let raw_src = caps.static_pad("src").expect("capsfilter src");
+    if args.sync_marks || args.clock_stamp {
         raw = raw.field("format", "I420");
-        crate::sync_marks::mark_video(&caps.static_pad("src").expect("capsfilter src"), grid.clone());
+    }
+    if args.sync_marks {
+        crate::sync_marks::mark_video(&raw_src, grid.clone());
+    }
+    // After the sync marks, which paint the whole frame.
+    if args.clock_stamp {
+        crate::clock_stamp::stamp_video(&raw_src, WIDTH as usize, HEIGHT as usize);
     }
     caps.set_property("caps", raw.build());
     let convert = make("videoconvert")?;

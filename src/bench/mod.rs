@@ -6,6 +6,7 @@ pub mod av_sync;
 mod baseline;
 mod floor;
 pub mod ingest;
+mod latency;
 pub mod peer;
 mod scenario;
 mod server;
@@ -110,7 +111,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 fn print_table(rows: &[serde_json::Value]) {
     println!(
-        "\n{:>12} {:>11} {:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>6} {:>12} {:>6}",
+        "\n{:>12} {:>11} {:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6}",
         "participants",
         "canvas",
         "cores",
@@ -119,6 +120,7 @@ fn print_table(rows: &[serde_json::Value]) {
         "dropped",
         "start hls",
         "start rtmp",
+        "latency p50/95",
         "floor",
         "encode-only",
         "busy"
@@ -127,7 +129,7 @@ fn print_table(rows: &[serde_json::Value]) {
         let s = &r["scenario"];
         let ms = |v: &serde_json::Value| v.as_u64().map_or("-".into(), |m| format!("{m} ms"));
         println!(
-            "{:>12} {:>11} {:>6.3} {:>9} {:>8.2} {:>8} {:>9} {:>9} {:>6} {:>12} {:>6.2}",
+            "{:>12} {:>11} {:>6.3} {:>9} {:>8.2} {:>8} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6.2}",
             s["participants"].to_string(),
             format!("{}x{}@{}", s["width"], s["height"], s["fps"]),
             r["cores"].as_f64().unwrap_or(0.0),
@@ -136,6 +138,10 @@ fn print_table(rows: &[serde_json::Value]) {
             r["frames_dropped"].to_string(),
             ms(&r["start_ms_hls"]),
             ms(&r["start_ms_rtmp"]),
+            match (r["latency_ms_p50"].as_i64(), r["latency_ms_p95"].as_i64()) {
+                (Some(p50), Some(p95)) => format!("{p50}/{p95} ms"),
+                _ => "-".into(),
+            },
             r["floor_cores"].as_f64().map_or("-".into(), |c| format!("{c:.3}")),
             r["encode_only_cores"]
                 .as_f64()

@@ -3,6 +3,7 @@
 //! memory and frames over a steady window.
 
 use super::ingest::NginxRtmp;
+use super::latency::{first_grid_tile, LatencyProbe};
 use super::server::{publisher, BenchServer};
 use crate::procstat::{machine_busy, usage};
 use anyhow::{Context, Result};
@@ -43,6 +44,15 @@ pub struct Figures {
     pub start_ms_rtmp: Option<u64>,
     /// How busy the whole machine was over the window (0..1): a loaded machine makes every figure worse.
     pub machine_busy: f64,
+    /// Glass to ingest: from the publisher's clock stamp in a frame to that frame coming out of the RTMP
+    /// ingest (read back in the first tile), over the window.
+    pub latency_ms_p50: Option<i64>,
+    pub latency_ms_p95: Option<i64>,
+    pub latency_samples: u64,
+    /// Frames whose stamp did not read, rejected rather than guessed.
+    pub latency_unread: u64,
+    /// Frames whose stamp read but whose arrival was not found by PTS (a matching fault; should be 0).
+    pub latency_unmatched: u64,
 }
 
 const ROOM: &str = "bench";
@@ -54,7 +64,7 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         exe,
         &server.whip_url(ROOM),
         "p",
-        &["--copies", &copies, "--pattern", "ball"],
+        &["--copies", &copies, "--pattern", "ball", "--clock-stamp"],
     )?;
     server.wait_participants(ROOM, sc.participants as usize, Duration::from_secs(60))?;
     let mut layout = json!({"template": "grid"});
@@ -74,7 +84,15 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     )?;
     let id = created["id"].as_str().context("broadcast id")?.to_string();
     let (start_ms_hls, start_ms_rtmp) = start_times(&server, &id, ingest, posted)?;
+    // Playing from the warmup on, so the connection and the first keyframe are behind it when the window starts.
+    let shown = sc.participants.min(sc.max_tiles.unwrap_or(u32::MAX)) as usize;
+    let latency = LatencyProbe::start(
+        &ingest.url(ROOM),
+        first_grid_tile(sc.width, sc.height, shown)?,
+        (crate::publish::WIDTH as usize, crate::publish::HEIGHT as usize),
+    )?;
     std::thread::sleep(sc.warmup);
+    latency.reset();
 
     let pid = server.pid();
     let status = |server: &BenchServer| server.send("GET", &format!("/v1/broadcasts/{id}"), None);
@@ -97,6 +115,7 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     let (f1, d1) = frames(&status(&server)?);
     let secs = t0.elapsed().as_secs_f64();
     let (busy, _) = machine_busy(Some(busy0));
+    let latency = latency.finish();
     let _ = server.send("DELETE", &format!("/v1/broadcasts/{id}"), None);
     let mb = |b: u64| (b as f64 / 1_048_576.0 * 10.0).round() / 10.0;
     let expected = f64::from(sc.fps) * secs;
@@ -112,6 +131,11 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         start_ms_hls,
         start_ms_rtmp,
         machine_busy: round3(busy),
+        latency_ms_p50: latency.p50_ms,
+        latency_ms_p95: latency.p95_ms,
+        latency_samples: latency.samples,
+        latency_unread: latency.unread,
+        latency_unmatched: latency.unmatched,
     })
 }
 

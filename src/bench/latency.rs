@@ -1,0 +1,206 @@
+//! Glass-to-ingest latency: plays the broadcast back from the RTMP ingest and, for each decoded frame, subtracts
+//! the wall clock the publisher painted into it (`publish --clock-stamp`, read inside the first tile) from the
+//! wall clock at which its encoded frame came out of the ingest (a probe on the demuxer, matched by PTS), so the
+//! bench's own decode is not counted.
+
+use crate::clock_stamp;
+use crate::layout::engine::{place, Scene};
+use crate::layout::template::Templates;
+use crate::layout::{Canvas, Rect};
+use anyhow::{Context, Result};
+use gst::prelude::*;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// Encoded frames waiting for their decoded picture; more than a GOP of backlog means something is lost.
+const MAX_PENDING: usize = 256;
+
+/// The sinks do not preroll: nginx-rtmp sends a new player audio at once but video only from the next keyframe,
+/// and a pipeline waiting in PAUSED for the video sink's first frame would block the demuxer on the audio sink.
+/// The queue keeps decoding off the demuxer's thread, where the arrival time is taken.
+const PLAYBACK: &str = "rtmp2src name=src ! flvdemux name=demux \
+    demux.video ! queue ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=I420 \
+    ! appsink name=frames sync=false async=false \
+    demux.audio ! fakesink sync=false async=false";
+
+#[derive(Default)]
+struct Tally {
+    /// (PTS, wall-clock ms) of each encoded frame the demuxer handed out.
+    arrivals: VecDeque<(gst::ClockTime, u64)>,
+    samples: Vec<i64>,
+    unread: u64,
+    unmatched: u64,
+}
+
+/// What a window measured.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Latency {
+    pub p50_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+    pub samples: u64,
+    /// Frames whose stamp did not read (rejected, not guessed).
+    pub unread: u64,
+    /// Decoded frames with no arrival time of the same PTS (should stay 0).
+    pub unmatched: u64,
+}
+
+pub struct LatencyProbe {
+    pipeline: gst::Pipeline,
+    tally: Arc<Mutex<Tally>>,
+}
+
+/// The first tile of the built-in grid with `shown` participants on a `width` x `height` canvas.
+pub fn first_grid_tile(width: u32, height: u32, shown: usize) -> Result<Rect> {
+    let templates = Templates::builtin();
+    let grid = templates.get("grid").context("the built-in grid template")?;
+    let scene = Scene {
+        order: (0..shown).map(|i| i.to_string()).collect(),
+        ..Scene::default()
+    };
+    let canvas = Canvas {
+        width: width as i32,
+        height: height as i32,
+    };
+    let placed = place(grid, canvas, &scene);
+    Ok(placed.first().context("nobody on screen")?.rect)
+}
+
+impl LatencyProbe {
+    /// Starts playing `url`, reading stamps of a `source`-sized picture shown in `tile`.
+    pub fn start(url: &str, tile: Rect, source: (usize, usize)) -> Result<Self> {
+        crate::gst_util::init()?;
+        let pipeline = gst::parse::launch(PLAYBACK)?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| anyhow::anyhow!("the playback is not a pipeline"))?;
+        let by_name = |name: &str| {
+            pipeline
+                .by_name(name)
+                .with_context(|| format!("{name} in the playback"))
+        };
+        by_name("src")?.set_property("location", url);
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let arrivals = tally.clone();
+        by_name("demux")?.connect_pad_added(move |_, pad| {
+            if pad.name().starts_with("video") {
+                note_arrivals(pad, arrivals.clone());
+            }
+        });
+        let sink = by_name("frames")?
+            .downcast::<gst_app::AppSink>()
+            .map_err(|_| anyhow::anyhow!("frames is not an appsink"))?;
+        let frames = tally.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    on_frame(&sample, tile, source, &frames);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        pipeline
+            .set_state(gst::State::Playing)
+            .context("starting the playback")?;
+        Ok(Self { pipeline, tally })
+    }
+
+    /// Forgets what was measured so far (the window starts now).
+    pub fn reset(&self) {
+        let mut tally = self.tally.lock().unwrap();
+        tally.samples.clear();
+        tally.unread = 0;
+        tally.unmatched = 0;
+    }
+
+    /// Stops playing; the figures since the last reset. A playback error is reported, not fatal: the other
+    /// figures of the run still count.
+    pub fn finish(self) -> Latency {
+        if let Some(bus) = self.pipeline.bus() {
+            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                if let gst::MessageView::Error(e) = msg.view() {
+                    eprintln!("latency playback: {}", crate::gst_util::describe_error(e));
+                }
+            }
+        }
+        let _ = self.pipeline.set_state(gst::State::Null);
+        let tally = self.tally.lock().unwrap();
+        let mut sorted = tally.samples.clone();
+        sorted.sort_unstable();
+        Latency {
+            p50_ms: percentile(&sorted, 50),
+            p95_ms: percentile(&sorted, 95),
+            samples: sorted.len() as u64,
+            unread: tally.unread,
+            unmatched: tally.unmatched,
+        }
+    }
+}
+
+/// Notes the wall clock at which each encoded frame leaves the demuxer.
+fn note_arrivals(pad: &gst::Pad, tally: Arc<Mutex<Tally>>) {
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let now = clock_stamp::now_ms();
+        if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
+            let mut tally = tally.lock().unwrap();
+            if tally.arrivals.len() == MAX_PENDING {
+                tally.arrivals.pop_front();
+            }
+            tally.arrivals.push_back((pts, now));
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+fn on_frame(sample: &gst::Sample, tile: Rect, source: (usize, usize), tally: &Mutex<Tally>) {
+    let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+        return;
+    };
+    let Some(width) = caps.structure(0).and_then(|s| s.get::<i32>("width").ok()) else {
+        return;
+    };
+    let Some(pts) = buffer.pts() else { return };
+    let Ok(map) = buffer.map_readable() else { return };
+    // appsink takes no video meta, so the decoder hands over GStreamer's default I420 layout.
+    let stride = (width as usize).next_multiple_of(4);
+    let stamped = clock_stamp::read(&map, stride, tile, source);
+    let mut tally = tally.lock().unwrap();
+    let arrived = match tally.arrivals.iter().position(|(p, _)| *p == pts) {
+        // Frames before it were never decoded (before a keyframe): they will not be asked for.
+        Some(at) => tally.arrivals.drain(..=at).next_back().map(|(_, ms)| ms),
+        None => None,
+    };
+    match (stamped, arrived) {
+        (None, _) => tally.unread += 1,
+        (Some(_), None) => tally.unmatched += 1,
+        (Some(glass), Some(arrived)) => tally.samples.push(arrived as i64 - glass as i64),
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        assert_eq!(percentile(&[], 50), None);
+        assert_eq!(percentile(&[7], 95), Some(7));
+        let hundred: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&hundred, 50), Some(50));
+        assert_eq!(percentile(&hundred, 95), Some(95));
+        assert_eq!(percentile(&[1, 2, 3], 50), Some(2));
+    }
+
+    #[test]
+    fn the_first_tile_of_four_is_top_left() {
+        let tile = first_grid_tile(1280, 720, 4).unwrap();
+        assert!(tile.x < 640 && tile.y < 360, "{tile:?}");
+        let alone = first_grid_tile(1280, 720, 1).unwrap();
+        assert!(alone.w > 1200 && alone.x < 16, "{alone:?}");
+    }
+}
