@@ -1,6 +1,6 @@
 //! The floor baseline: a broadcast's media work without WebRTC or callcast. One `gst-launch-1.0` pipeline decodes
 //! N copies of a pre-recorded VP8/Opus clip (what the bench publisher sends), composites them in the grid
-//! callcast would draw (same rectangles, same scaler settings), mixes the audio, encodes with the output's x264
+//! callcast would draw (same rectangles, same trimming and scaler settings), mixes the audio, encodes with the output's x264
 //! settings and AAC, and sends FLV to the same RTMP server. The files are paced by the sink's clock, as live.
 
 use super::baseline::{measure, video_spec, x264_launch};
@@ -56,7 +56,16 @@ pub fn pipeline(sc: &Scenario, clip: &Path, rtmp_url: &str) -> String {
     let mut inputs = String::new();
     for (i, tile) in place(&grid, canvas, &scene).iter().enumerate() {
         let r = tile.rect;
-        let scaling = crate::mix::scaling::converter_config((WIDTH, HEIGHT), (r.w, r.h));
+        // The same trim-or-scale choice as a broadcast's tile.
+        let trim = crate::mix::scaling::trim_to_tile((WIDTH, HEIGHT), (r.w, r.h));
+        let (crop, src) = match trim {
+            Some([left, right, top, bottom]) => (
+                format!("videocrop left={left} right={right} top={top} bottom={bottom} ! "),
+                (WIDTH - left - right, HEIGHT - top - bottom),
+            ),
+            None => (String::new(), (WIDTH, HEIGHT)),
+        };
+        let scaling = crate::mix::scaling::converter_config(src, (r.w, r.h));
         compositor.push_str(&format!(
             " sink_{i}::xpos={} sink_{i}::ypos={} sink_{i}::width={} sink_{i}::height={} \
              sink_{i}::converter-config=\"{}\"",
@@ -68,14 +77,15 @@ pub fn pipeline(sc: &Scenario, clip: &Path, rtmp_url: &str) -> String {
         ));
         inputs.push_str(&format!(
             " filesrc location={clip} ! matroskademux name=d{i} \
-             d{i}.video_0 ! queue ! vp8dec ! c.sink_{i} \
+             d{i}.video_0 ! queue ! vp8dec ! {crop}c.sink_{i} \
              d{i}.audio_0 ! queue ! opusdec ! audioconvert ! audioresample \
              ! audio/x-raw,format=S16LE,rate=48000,channels=2 ! a.sink_{i}",
             clip = clip.display()
         ));
     }
     format!(
-        "{compositor} ! video/x-raw,format=I420,width={w},height={h},framerate={fps}/1,pixel-aspect-ratio=1/1 \
+        "{compositor} ! video/x-raw,format=I420,width={w},height={h},framerate={fps}/1,pixel-aspect-ratio=1/1,\
+         colorimetry=bt601,chroma-site=jpeg \
          ! {x264} ! h264parse ! queue ! m. \
          audiomixer name=a ! audio/x-raw,format=S16LE,rate=48000,channels=2 ! audioconvert \
          ! avenc_aac bitrate=128000 ! aacparse ! queue ! m. \
@@ -93,4 +103,43 @@ pub fn floor_cores(sc: &Scenario, rtmp_url: &str) -> Result<f64> {
     let warmup = sc.warmup.min(Duration::from_secs(5));
     let clip = record_clip(dir.path(), (warmup + sc.window).as_secs() + 5)?;
     Ok(measure(&[pipeline(sc, &clip, rtmp_url)], warmup, sc.window)?[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_pipeline_parses_with_a_tile_per_participant() {
+        gst::init().unwrap();
+        let sc = Scenario {
+            participants: 4,
+            broadcasts: 1,
+            width: 1280,
+            height: 720,
+            fps: 30,
+            bitrate_kbps: 2500,
+            preset: Default::default(),
+            max_tiles: None,
+            warmup: Duration::from_secs(1),
+            window: Duration::from_secs(1),
+        };
+        let description = pipeline(
+            &sc,
+            Path::new("/nonexistent/clip.webm"),
+            "rtmp://127.0.0.1:1/live/floor",
+        );
+        if std::env::var_os("PRINT_FLOOR").is_some() {
+            println!("{description}");
+        }
+        let args = super::super::baseline::launch_args(&description);
+        gst::parse::launchv(&args[1..].iter().map(String::as_str).collect::<Vec<_>>())
+            .expect("the floor pipeline parses");
+        assert_eq!(description.matches("matroskademux").count(), 4);
+        assert_eq!(
+            description.matches("videocrop").count(),
+            4,
+            "640x360 pictures are trimmed into 619x348 tiles"
+        );
+    }
 }

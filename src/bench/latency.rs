@@ -49,7 +49,8 @@ pub struct LatencyProbe {
     tally: Arc<Mutex<Tally>>,
 }
 
-/// The first tile of the built-in grid with `shown` participants on a `width` x `height` canvas.
+/// Where the first participant's whole picture is drawn in the built-in grid with `shown` participants on a
+/// `width` x `height` canvas.
 pub fn first_grid_tile(width: u32, height: u32, shown: usize) -> Result<Rect> {
     let templates = Templates::builtin();
     let grid = templates.get("grid").context("the built-in grid template")?;
@@ -62,7 +63,18 @@ pub fn first_grid_tile(width: u32, height: u32, shown: usize) -> Result<Rect> {
         height: height as i32,
     };
     let placed = place(grid, canvas, &scene);
-    Ok(placed.first().context("nobody on screen")?.rect)
+    let tile = placed.first().context("nobody on screen")?.rect;
+    // A picture trimmed to fit its tile (instead of scaled) sits at full size, its cut edges outside the tile.
+    let source = (crate::publish::WIDTH, crate::publish::HEIGHT);
+    Ok(match crate::mix::scaling::trim_to_tile(source, (tile.w, tile.h)) {
+        Some([left, right, top, bottom]) => Rect {
+            x: tile.x - left,
+            y: tile.y - top,
+            w: tile.w + left + right,
+            h: tile.h + top + bottom,
+        },
+        None => tile,
+    })
 }
 
 impl LatencyProbe {

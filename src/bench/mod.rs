@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// x264 preset of the broadcast and the baselines (default: the broadcast default).
     #[arg(long, value_enum, default_value_t)]
     pub preset: crate::broadcast::preset::X264Preset,
+    /// Concurrent broadcasts per scenario (comma-separated, grown in order: the series stops at the first count
+    /// that drops 0.5% of frames or more). Baselines are measured for single broadcasts only.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub broadcasts: Vec<u32>,
     /// Show at most this many tiles (the others are heard, not decoded).
     #[arg(long)]
     pub max_tiles: Option<u32>,
@@ -72,47 +76,67 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     let mut rows = Vec::new();
     for &participants in &args.participants {
-        let sc = scenario::Scenario {
-            participants,
-            width: args.width,
-            height: args.height,
-            fps: args.fps,
-            bitrate_kbps: args.bitrate_kbps,
-            preset: args.preset,
-            max_tiles: args.max_tiles,
-            warmup: Duration::from_secs(args.warmup_s),
-            window: Duration::from_secs(args.window_s),
-        };
-        let ingest = ingest::NginxRtmp::try_start_on(peer::free_port())?;
-        let figures = scenario::run(&exe, &sc, &ingest)?;
-        let (floor, encode_only) = if args.no_baseline {
-            (None, None)
-        } else {
-            (
-                Some(floor::floor_cores(&sc, &ingest.url("floor"))?),
-                Some(baseline::encode_only_cores(&sc)?),
-            )
-        };
-        let ratio = |base: Option<f64>| {
-            base.filter(|b| *b > 0.0)
-                .map(|b| (figures.cores / b * 100.0).round() / 100.0)
-        };
-        let mut line = serde_json::to_value(&figures)?;
-        line["floor_cores"] = serde_json::json!(floor);
-        line["cores_per_floor"] = serde_json::json!(ratio(floor));
-        line["encode_only_cores"] = serde_json::json!(encode_only);
-        line["cores_per_encode_only"] = serde_json::json!(ratio(encode_only));
-        println!("{line}");
-        rows.push(line);
+        for &broadcasts in &args.broadcasts {
+            let sc = scenario::Scenario {
+                participants,
+                broadcasts,
+                width: args.width,
+                height: args.height,
+                fps: args.fps,
+                bitrate_kbps: args.bitrate_kbps,
+                preset: args.preset,
+                max_tiles: args.max_tiles,
+                warmup: Duration::from_secs(args.warmup_s),
+                window: Duration::from_secs(args.window_s),
+            };
+            let line = measure_scenario(&exe, &sc, args.no_baseline || broadcasts > 1)?;
+            println!("{line}");
+            let dropping = line["dropped_pct"].as_f64().unwrap_or(0.0) >= MAX_DROPPED_PCT;
+            rows.push(line);
+            if dropping && args.broadcasts.len() > 1 {
+                println!(
+                    "{broadcasts} concurrent broadcasts drop >= {MAX_DROPPED_PCT}% of frames: not growing further"
+                );
+                break;
+            }
+        }
     }
     print_table(&rows);
     Ok(())
 }
 
+/// A broadcast dropping this share of its frames (or more) is past what the machine carries.
+const MAX_DROPPED_PCT: f64 = 0.5;
+
+/// One scenario with its baselines (unless skipped), as the JSON line the bench prints.
+fn measure_scenario(exe: &std::path::Path, sc: &scenario::Scenario, skip_baselines: bool) -> Result<serde_json::Value> {
+    let ingest = ingest::NginxRtmp::try_start_on(peer::free_port())?;
+    let figures = scenario::run(exe, sc, &ingest)?;
+    let (floor, encode_only) = if skip_baselines {
+        (None, None)
+    } else {
+        (
+            Some(floor::floor_cores(sc, &ingest.url("floor"))?),
+            Some(baseline::encode_only_cores(sc)?),
+        )
+    };
+    let ratio = |base: Option<f64>| {
+        base.filter(|b| *b > 0.0)
+            .map(|b| (figures.cores / b * 100.0).round() / 100.0)
+    };
+    let mut line = serde_json::to_value(&figures)?;
+    line["floor_cores"] = serde_json::json!(floor);
+    line["cores_per_floor"] = serde_json::json!(ratio(floor));
+    line["encode_only_cores"] = serde_json::json!(encode_only);
+    line["cores_per_encode_only"] = serde_json::json!(ratio(encode_only));
+    Ok(line)
+}
+
 fn print_table(rows: &[serde_json::Value]) {
     println!(
-        "\n{:>12} {:>11} {:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6}",
+        "\n{:>12} {:>10} {:>11} {:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6}",
         "participants",
+        "broadcasts",
         "canvas",
         "cores",
         "rss MB",
@@ -129,8 +153,9 @@ fn print_table(rows: &[serde_json::Value]) {
         let s = &r["scenario"];
         let ms = |v: &serde_json::Value| v.as_u64().map_or("-".into(), |m| format!("{m} ms"));
         println!(
-            "{:>12} {:>11} {:>6.3} {:>9} {:>8.2} {:>8} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6.2}",
+            "{:>12} {:>10} {:>11} {:>6.3} {:>9} {:>8.2} {:>8} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6.2}",
             s["participants"].to_string(),
+            s["broadcasts"].to_string(),
             format!("{}x{}@{}", s["width"], s["height"], s["fps"]),
             r["cores"].as_f64().unwrap_or(0.0),
             r["rss_mb_peak"].to_string(),

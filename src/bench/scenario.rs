@@ -19,6 +19,8 @@ pub struct Scenario {
     pub fps: u32,
     pub bitrate_kbps: u32,
     pub preset: crate::broadcast::preset::X264Preset,
+    /// Concurrent broadcasts, each of its own room of `participants` (its own publisher process).
+    pub broadcasts: u32,
     /// `max_tiles` of the grid (default: everyone on screen).
     pub max_tiles: Option<u32>,
     #[serde(skip)]
@@ -60,30 +62,45 @@ const ROOM: &str = "bench";
 pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     let server = BenchServer::start(exe)?;
     let copies = sc.participants.to_string();
-    let _publisher = publisher(
-        exe,
-        &server.whip_url(ROOM),
-        "p",
-        &["--copies", &copies, "--pattern", "ball", "--clock-stamp"],
-    )?;
-    server.wait_participants(ROOM, sc.participants as usize, Duration::from_secs(60))?;
+    let rooms: Vec<String> = (0..sc.broadcasts.max(1))
+        .map(|b| if b == 0 { ROOM.to_string() } else { format!("{ROOM}{b}") })
+        .collect();
+    let mut publishers = Vec::new();
+    for room in &rooms {
+        publishers.push(publisher(
+            exe,
+            &server.whip_url(room),
+            "p",
+            &["--copies", &copies, "--pattern", "ball", "--clock-stamp"],
+        )?);
+        server.wait_participants(room, sc.participants as usize, Duration::from_secs(60))?;
+    }
     let mut layout = json!({"template": "grid"});
     if let Some(max) = sc.max_tiles {
         layout["max_tiles"] = json!(max);
     }
-    let posted = Instant::now();
-    let created = server.send(
-        "POST",
-        "/v1/broadcasts",
-        Some(&json!({
-            "source": {"kind": "room", "room": ROOM},
-            "layout": layout,
-            "video": {"width": sc.width, "height": sc.height, "fps": sc.fps, "bitrate_kbps": sc.bitrate_kbps, "preset": sc.preset},
-            "outputs": [{"kind": "hls", "segment_seconds": 1}, {"kind": "rtmp", "url": ingest.url(ROOM)}],
-        })),
-    )?;
-    let id = created["id"].as_str().context("broadcast id")?.to_string();
-    let (start_ms_hls, start_ms_rtmp) = start_times(&server, &id, ingest, posted)?;
+    let mut ids = Vec::new();
+    let mut starts = None;
+    for room in &rooms {
+        let posted = Instant::now();
+        let created = server.send(
+            "POST",
+            "/v1/broadcasts",
+            Some(&json!({
+                "source": {"kind": "room", "room": room},
+                "layout": layout,
+                "video": {"width": sc.width, "height": sc.height, "fps": sc.fps, "bitrate_kbps": sc.bitrate_kbps, "preset": sc.preset},
+                "outputs": [{"kind": "hls", "segment_seconds": 1}, {"kind": "rtmp", "url": ingest.url(room)}],
+            })),
+        )?;
+        let id = created["id"].as_str().context("broadcast id")?.to_string();
+        if starts.is_none() {
+            // Start times of the first broadcast, on an otherwise idle server.
+            starts = Some(start_times(&server, &id, ingest, posted)?);
+        }
+        ids.push(id);
+    }
+    let (start_ms_hls, start_ms_rtmp) = starts.context("no broadcast")?;
     // Playing from the warmup on, so the connection and the first keyframe are behind it when the window starts.
     let shown = sc.participants.min(sc.max_tiles.unwrap_or(u32::MAX)) as usize;
     let latency = LatencyProbe::start(
@@ -95,16 +112,19 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     latency.reset();
 
     let pid = server.pid();
-    let status = |server: &BenchServer| server.send("GET", &format!("/v1/broadcasts/{id}"), None);
-    let frames = |s: &Value| {
-        (
-            s["frames_out"].as_u64().unwrap_or(0),
-            s["frames_dropped"].as_u64().unwrap_or(0),
-        )
+    // Frames out and dropped, summed over the broadcasts.
+    let frames = |server: &BenchServer| -> Result<(u64, u64)> {
+        let mut sum = (0, 0);
+        for id in &ids {
+            let s: Value = server.send("GET", &format!("/v1/broadcasts/{id}"), None)?;
+            sum.0 += s["frames_out"].as_u64().unwrap_or(0);
+            sum.1 += s["frames_dropped"].as_u64().unwrap_or(0);
+        }
+        Ok(sum)
     };
     let (_, busy0) = machine_busy(None);
     let u0 = usage(&pid).context("server usage")?;
-    let (f0, d0) = frames(&status(&server)?);
+    let (f0, d0) = frames(&server)?;
     let t0 = Instant::now();
     let mut rss_peak = u0.rss_bytes;
     while t0.elapsed() < sc.window {
@@ -112,20 +132,24 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         rss_peak = rss_peak.max(usage(&pid).map_or(0, |u| u.rss_bytes));
     }
     let u1 = usage(&pid).context("server usage")?;
-    let (f1, d1) = frames(&status(&server)?);
+    let (f1, d1) = frames(&server)?;
     let secs = t0.elapsed().as_secs_f64();
     let (busy, _) = machine_busy(Some(busy0));
     let latency = latency.finish();
-    let _ = server.send("DELETE", &format!("/v1/broadcasts/{id}"), None);
+    for id in &ids {
+        let _ = server.send("DELETE", &format!("/v1/broadcasts/{id}"), None);
+    }
+    drop(publishers);
     let mb = |b: u64| (b as f64 / 1_048_576.0 * 10.0).round() / 10.0;
-    let expected = f64::from(sc.fps) * secs;
+    let expected = f64::from(sc.fps) * secs * ids.len() as f64;
     Ok(Figures {
         scenario: sc.clone(),
         cores: round3((u1.cpu_s - u0.cpu_s) / secs),
         rss_mb_peak: mb(rss_peak.max(u1.rss_bytes)),
         rss_mb_end: mb(u1.rss_bytes),
         threads: u1.threads,
-        fps_out: round3((f1 - f0) as f64 / secs),
+        // Per broadcast (their mean).
+        fps_out: round3((f1 - f0) as f64 / secs / ids.len() as f64),
         frames_dropped: d1 - d0,
         dropped_pct: round3((d1 - d0) as f64 * 100.0 / expected),
         start_ms_hls,

@@ -22,7 +22,8 @@ impl BenchServer {
         let dir = tempfile::tempdir().context("temporary directory")?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let mut child = Command::new(exe)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            // No admission limit: the bench finds the machine's limit itself.
+            .args(["serve", "--listen", "127.0.0.1:0", "--cpu-budget", "1000", "--data-dir"])
             .arg(dir.path().join("data"))
             .stdout(Stdio::piped())
             .stderr(log)

@@ -13,6 +13,10 @@ fn raw_video_caps(video: &VideoSpec) -> gst::Caps {
         .field("height", video.height as i32)
         .field("framerate", gst::Fraction::new(video.fps as i32, 1))
         .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        // What VP8 and most WebRTC decoders output: a canvas in another colorimetry (HD sizes default to BT.709)
+        // would run a colour-matrix conversion over every participant's picture on every frame.
+        .field("colorimetry", "bt601")
+        .field("chroma-site", "jpeg")
         .build()
 }
 
@@ -69,6 +73,7 @@ pub fn x264_settings(video: &VideoSpec) -> Vec<(&'static str, String)> {
     vec![
         ("tune", "zerolatency".into()),
         ("speed-preset", video.preset.nick().into()),
+        ("threads", video.preset.threads().to_string()),
         ("pass", "cbr".into()),
         ("bitrate", video.bitrate_kbps.to_string()),
         ("key-int-max", (video.fps * video.keyframe_interval_s).to_string()),

@@ -141,6 +141,7 @@ impl Tile {
         };
         let crop = match (look.fit, self.source_size()) {
             (Fit::Fill, Some((w, h))) => fill_crop(w, h, rect),
+            (Fit::Fit, Some(size)) => super::scaling::trim_to_tile(size, (rect.w, rect.h)).unwrap_or([0; 4]),
             _ => [0; 4],
         };
         let mut last = self.last_crop.lock().unwrap();
