@@ -31,6 +31,25 @@ pub fn usage(pid: &str) -> Option<Usage> {
     })
 }
 
+/// CPU seconds (user + system) of each of `pid`'s threads so far, by thread name (names repeat).
+pub fn threads_cpu(pid: &str) -> Vec<(String, f64)> {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+            let (head, tail) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_string();
+            let fields: Vec<&str> = tail.split_whitespace().collect();
+            let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+            Some((name, ticks / hz))
+        })
+        .collect()
+}
+
 /// Fraction of the whole machine's CPU time that was busy since `since` (from /proc/stat), and the new reading.
 pub fn machine_busy(since: Option<(u64, u64)>) -> (f64, (u64, u64)) {
     let now = std::fs::read_to_string("/proc/stat")
@@ -64,5 +83,29 @@ mod tests {
     fn reads_this_process() {
         let u = super::usage("self").expect("/proc/self");
         assert!(u.rss_bytes > 0 && u.threads >= 1 && u.open_files >= 3, "{u:?}");
+    }
+
+    /// A child that spins for the whole window used one core: the CPU accounting is within 10% of that.
+    #[test]
+    fn a_busy_child_measures_one_core() {
+        let child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .expect("sh");
+        let pid = child.id().to_string();
+        let guard = crate::bench::peer::Peer(child);
+        let before = super::usage(&pid).expect("usage");
+        let t0 = std::time::Instant::now();
+        // The measuring window itself.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let after = super::usage(&pid).expect("usage");
+        let cores = (after.cpu_s - before.cpu_s) / t0.elapsed().as_secs_f64();
+        drop(guard);
+        assert!(
+            (cores - 1.0).abs() <= 0.1,
+            "measured {cores:.3} cores for one busy process"
+        );
+        let idle = super::usage("self").expect("this process");
+        assert!(idle.threads >= 1 && idle.rss_bytes > 0);
     }
 }

@@ -58,6 +58,8 @@ pub struct Figures {
 }
 
 const ROOM: &str = "bench";
+/// Keyframes as often as HLS segments (1 s): what a viewer waiting for the first segment needs.
+pub const KEYFRAME_INTERVAL_S: u32 = 1;
 
 pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     let server = BenchServer::start(exe)?;
@@ -89,7 +91,8 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
             Some(&json!({
                 "source": {"kind": "room", "room": room},
                 "layout": layout,
-                "video": {"width": sc.width, "height": sc.height, "fps": sc.fps, "bitrate_kbps": sc.bitrate_kbps, "preset": sc.preset},
+                "video": {"width": sc.width, "height": sc.height, "fps": sc.fps, "bitrate_kbps": sc.bitrate_kbps, "preset": sc.preset,
+                          "keyframe_interval_s": KEYFRAME_INTERVAL_S},
                 "outputs": [{"kind": "hls", "segment_seconds": 1}, {"kind": "rtmp", "url": ingest.url(room)}],
             })),
         )?;

@@ -13,10 +13,8 @@ fn raw_video_caps(video: &VideoSpec) -> gst::Caps {
         .field("height", video.height as i32)
         .field("framerate", gst::Fraction::new(video.fps as i32, 1))
         .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-        // What VP8 and most WebRTC decoders output: a canvas in another colorimetry (HD sizes default to BT.709)
-        // would run a colour-matrix conversion over every participant's picture on every frame.
-        .field("colorimetry", "bt601")
-        .field("chroma-site", "jpeg")
+        .field("colorimetry", super::CANVAS_COLORIMETRY)
+        .field("chroma-site", super::CANVAS_CHROMA_SITE)
         .build()
 }
 

@@ -17,6 +17,11 @@ use background_image::BackgroundImage;
 use gst::prelude::*;
 use std::sync::Arc;
 
+/// The canvas' colorimetry: what VP8 and most WebRTC decoders output. A canvas in another one (HD sizes default
+/// to BT.709) would run a colour-matrix conversion over every participant's picture on every frame.
+pub const CANVAS_COLORIMETRY: &str = "bt601";
+pub const CANVAS_CHROMA_SITE: &str = "jpeg";
+
 /// Extra time the mixers wait for participants' media beyond their jitter buffers (decode, scheduling).
 const MIX_MARGIN_MS: u64 = 60;
 

@@ -16,6 +16,9 @@ pub fn i420_caps(width: u32, height: u32) -> gst::Caps {
         .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
         // The compositor's pads only accept caps that name it (decoders always do).
         .field("interlace-mode", "progressive")
+        // Converted once here, not by the compositor on every frame.
+        .field("colorimetry", super::CANVAS_COLORIMETRY)
+        .field("chroma-site", super::CANVAS_CHROMA_SITE)
         .build()
 }
 
@@ -24,8 +27,11 @@ pub fn i420_caps(width: u32, height: u32) -> gst::Caps {
 pub fn decode_image(path: &Path, width: u32, height: u32) -> Result<(gst::Buffer, gst::Caps)> {
     let pipeline = gst::parse::launch(&format!(
         "filesrc name=file ! decodebin ! videoconvert ! videoscale ! \
-         video/x-raw,format=I420,width={width},height={height},pixel-aspect-ratio=1/1 ! \
-         appsink name=out sync=false max-buffers=1"
+         video/x-raw,format=I420,width={width},height={height},pixel-aspect-ratio=1/1,\
+         colorimetry={colorimetry},chroma-site={chroma_site} ! \
+         appsink name=out sync=false max-buffers=1",
+        colorimetry = super::CANVAS_COLORIMETRY,
+        chroma_site = super::CANVAS_CHROMA_SITE,
     ))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| anyhow::anyhow!("not a pipeline"))?;

@@ -20,6 +20,9 @@ pub struct TileLook {
     pub label: bool,
 }
 
+/// A picture's size and the size it is drawn at.
+type Scaling = ((i32, i32), (i32, i32));
+
 pub struct Tile {
     pub participant: Arc<Participant>,
     video_src: gst_app::AppSrc,
@@ -32,7 +35,7 @@ pub struct Tile {
     /// The crop applied last, so an unchanged one is not set again (a change renegotiates caps).
     last_crop: std::sync::Mutex<[i32; 4]>,
     /// Source and drawn sizes the scaler was configured for (a new config rebuilds the pad's converter).
-    last_scaling: std::sync::Mutex<Option<((i32, i32), (i32, i32))>>,
+    last_scaling: std::sync::Mutex<Option<Scaling>>,
     placeholder: (gst::Buffer, gst::Caps),
     showing_placeholder: std::sync::atomic::AtomicBool,
     attached_ms: u64,
