@@ -38,8 +38,8 @@ fn post(server: &Server, body: &Value) -> (u16, Option<String>, Value) {
 
 #[test]
 fn beyond_capacity_is_503_and_the_running_broadcast_keeps_its_frame_rate() {
-    // One 640x360 broadcast with one participant is estimated at about 0.33 cores.
-    let server = Server::start(&["--cpu-budget", "0.5", "--max-broadcasts", "3"]);
+    // One 640x360 broadcast with one participant is estimated at about 0.23 cores.
+    let server = Server::start(&["--cpu-budget", "0.3", "--max-broadcasts", "3"]);
     let _red: KillOnDrop = publish(&server.whip_url("adm"), "red", "color:ff0000");
     wait_for("the participant in the room", Duration::from_secs(20), || {
         (support::get_json(&server.url("/v1/rooms/adm"))["participants"]
