@@ -8,8 +8,8 @@
 #[serde(rename_all = "lowercase")]
 pub enum X264Preset {
     Ultrafast,
-    /// The default: about 0.6x the CPU of `veryfast` for the encode, keeping CABAC and the deblocking filter
-    /// (which `ultrafast` drops, visibly at 2.5 Mbit/s 720p).
+    /// The default: about three quarters of the CPU of `veryfast` for the encode, keeping CABAC and the
+    /// deblocking filter (which `ultrafast` drops, visibly at 2.5 Mbit/s 720p).
     #[default]
     Superfast,
     Veryfast,
