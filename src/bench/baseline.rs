@@ -59,39 +59,46 @@ pub fn launch_args(description: &str) -> Vec<String> {
     args
 }
 
-/// Runs the pipelines side by side and returns each one's cores (CPU seconds per wall second) over a window
-/// after a warm-up; a pipeline that ends early is an error.
-pub fn measure(pipelines: &[String], warmup: Duration, window: Duration) -> Result<Vec<f64>> {
-    let peers = pipelines
-        .iter()
-        .map(|p| {
-            Command::new("gst-launch-1.0")
-                .args(launch_args(p))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map(Peer)
-                .context("gst-launch-1.0 (gstreamer1.0-tools)")
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let pids: Vec<String> = peers.iter().map(|p| p.0.id().to_string()).collect();
+/// Runs the pipeline and returns the cores (CPU seconds per wall second) of its threads that `counted` accepts
+/// by name, over a window after a warm-up; a pipeline that ends early is an error.
+fn measure_threads(
+    description: &str,
+    warmup: Duration,
+    window: Duration,
+    counted: impl Fn(&str) -> bool,
+) -> Result<f64> {
+    let child = Command::new("gst-launch-1.0")
+        .args(launch_args(description))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Peer)
+        .context("gst-launch-1.0 (gstreamer1.0-tools)")?;
+    let pid = child.0.id().to_string();
+    let cpu = || -> Result<f64> {
+        anyhow::ensure!(usage(&pid).is_some(), "the baseline pipeline ended early");
+        Ok(threads_cpu(&pid)
+            .iter()
+            .filter(|(name, _)| counted(name))
+            .map(|(_, cpu)| cpu)
+            .sum())
+    };
     std::thread::sleep(warmup);
-    let read = |pid: &String| usage(pid).with_context(|| format!("baseline pipeline {pid} ended early"));
-    let before = pids.iter().map(read).collect::<Result<Vec<_>>>()?;
+    let before = cpu()?;
     let t0 = Instant::now();
     std::thread::sleep(window);
-    let after = pids.iter().map(read).collect::<Result<Vec<_>>>()?;
-    let secs = t0.elapsed().as_secs_f64();
-    Ok(before
-        .iter()
-        .zip(&after)
-        .map(|(b, a)| ((a.cpu_s - b.cpu_s) / secs * 1000.0).round() / 1000.0)
-        .collect())
+    let cores = (cpu()? - before) / t0.elapsed().as_secs_f64();
+    Ok((cores * 1000.0).round() / 1000.0)
+}
+
+/// Cores the whole pipeline uses over the window.
+pub fn measure(description: &str, warmup: Duration, window: Duration) -> Result<f64> {
+    measure_threads(description, warmup, window, |_| true)
 }
 
 /// Cores x264 alone takes to encode the scenario's canvas: a moving test picture (drawing it at 720p costs about
 /// as much as a fast encode) is handed through a queue, so the encoder runs in threads of its own, and only those
-/// are counted.
+/// are counted (every thread but the source's streaming thread, named after its pad `picture:src`).
 pub fn encode_only_cores(sc: &Scenario) -> Result<f64> {
     let description = format!(
         "videotestsrc name=picture is-live=true pattern=ball \
@@ -101,30 +108,8 @@ pub fn encode_only_cores(sc: &Scenario) -> Result<f64> {
         sc.fps,
         x264_launch(&video_spec(sc))
     );
-    let child = Command::new("gst-launch-1.0")
-        .args(launch_args(&description))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Peer)
-        .context("gst-launch-1.0 (gstreamer1.0-tools)")?;
-    let pid = child.0.id().to_string();
-    // Every thread but the test source's own streaming thread (named after its pad, `picture:src`).
-    let encoding = || -> f64 {
-        threads_cpu(&pid)
-            .iter()
-            .filter(|(name, _)| !name.starts_with("picture"))
-            .map(|(_, cpu)| cpu)
-            .sum()
-    };
-    std::thread::sleep(sc.warmup.min(Duration::from_secs(5)));
-    anyhow::ensure!(usage(&pid).is_some(), "the encode-only pipeline ended early");
-    let before = encoding();
-    let t0 = Instant::now();
-    std::thread::sleep(sc.window);
-    anyhow::ensure!(usage(&pid).is_some(), "the encode-only pipeline ended early");
-    let cores = (encoding() - before) / t0.elapsed().as_secs_f64();
-    Ok((cores * 1000.0).round() / 1000.0)
+    let warmup = sc.warmup.min(Duration::from_secs(5));
+    measure_threads(&description, warmup, sc.window, |name| !name.starts_with("picture"))
 }
 
 #[cfg(test)]

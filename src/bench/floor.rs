@@ -102,7 +102,7 @@ pub fn floor_cores(sc: &Scenario, rtmp_url: &str) -> Result<f64> {
     let dir = tempfile::tempdir().context("temporary directory for the floor clip")?;
     let warmup = sc.warmup.min(Duration::from_secs(5));
     let clip = record_clip(dir.path(), (warmup + sc.window).as_secs() + 5)?;
-    Ok(measure(&[pipeline(sc, &clip, rtmp_url)], warmup, sc.window)?[0])
+    measure(&pipeline(sc, &clip, rtmp_url), warmup, sc.window)
 }
 
 #[cfg(test)]
