@@ -21,6 +21,7 @@ pub fn video_spec(sc: &Scenario) -> VideoSpec {
         bitrate_kbps: sc.bitrate_kbps,
         keyframe_interval_s: super::scenario::KEYFRAME_INTERVAL_S,
         preset: sc.preset,
+        passthrough: true,
     }
 }
 

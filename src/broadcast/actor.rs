@@ -66,8 +66,10 @@ impl Actor {
     async fn run_inner(&self, mut commands: mpsc::Receiver<Command>) -> Result<()> {
         let mixer = Mixer::new(&self.spec.video, &self.spec.audio, self.participant_latency_ms)?
             .with_video_timeout(self.spec.video_timeout);
-        let hub = EncodedHub::new();
-        hub.attach(&mixer.video_out, &mixer.audio_out);
+        let hub = EncodedHub::new(gst::ClockTime::from_seconds(u64::from(
+            self.spec.video.keyframe_interval_s,
+        )));
+        hub.attach(&mixer.video_out, &mixer.audio_out, mixer.video_encoding.clone());
         let mut bus = mixer.pipeline.bus().expect("pipeline has a bus").stream();
         let mut outputs = Outputs::start(&hub, self.dir.join("hls"), self.status.clone(), &self.spec.outputs);
         let mut call = self.join_call();
@@ -75,7 +77,14 @@ impl Actor {
             width: self.spec.video.width as i32,
             height: self.spec.video.height as i32,
         };
-        let mut stage = Stage::new(mixer, canvas, self.spec.layout.clone(), self.templates.clone());
+        let mut stage = Stage::new(
+            mixer,
+            hub.clone(),
+            canvas,
+            self.spec.layout.clone(),
+            self.templates.clone(),
+        )
+        .with_passthrough(self.spec.video.passthrough);
         stage.mixer.play()?;
         stage.report(&self.status);
         let mut frames = hub.frames();
@@ -135,7 +144,7 @@ impl Actor {
                     None => break Some(Err((Failure::Pipeline, "mixer bus closed".into()))),
                     _ => false,
                 },
-                _ = speaker_tick.tick() => stage.track_speaker(Instant::now()),
+                _ = speaker_tick.tick() => stage.track_speaker(Instant::now()) || stage.passthrough_stalled(),
                 _ = relayout_tick.tick() => {
                     let count = *frames.borrow();
                     let secs = last_count.1.elapsed().as_secs_f64().max(0.001);

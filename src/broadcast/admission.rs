@@ -77,6 +77,7 @@ mod tests {
             bitrate_kbps: 2500,
             keyframe_interval_s: 2,
             preset: Default::default(),
+            passthrough: true,
         }
     }
 

@@ -121,6 +121,7 @@ impl Broadcasts {
             bitrate_kbps: 2500,
             keyframe_interval_s: 2,
             preset: Default::default(),
+            passthrough: true,
         };
         let cost = admission::estimate_cores(&video, admission::ASSUMED_PARTICIPANTS);
         self.limits.admit(&running_costs(&self.handles.lock().unwrap()), cost)
@@ -363,6 +364,7 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
         frames_out: 0,
         frames_dropped: 0,
         fps_out: 0.0,
+        passthrough: None,
         timeline: None,
         created_at_ms: now_ms(),
         live_at_ms: None,

@@ -108,6 +108,14 @@ pub struct VideoSpec {
     pub bitrate_kbps: u32,
     pub keyframe_interval_s: u32,
     pub preset: super::preset::X264Preset,
+    /// Zero-transcode: a lone full-canvas participant sending H.264, with nothing drawn over them, goes out as
+    /// they send it (their resolution and frame rate) instead of being decoded and encoded again.
+    #[serde(default = "passthrough_by_default")]
+    pub passthrough: bool,
+}
+
+fn passthrough_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -214,6 +222,7 @@ impl BroadcastSpec {
                 1..=10,
             )?,
             preset: v.preset.unwrap_or_default(),
+            passthrough: v.passthrough.unwrap_or(true),
         };
         for (field, value) in [("video.width", video.width), ("video.height", video.height)] {
             if value % 2 != 0 {

@@ -10,9 +10,13 @@ use crate::layout::order::visible_order;
 use crate::layout::template::Templates;
 use crate::layout::Canvas;
 use crate::mix::{Mixer, Tile, TileLook};
+use crate::output::hub::EncodedHub;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// A participant whose H.264 has not arrived for this long is not forwarded (the mixer shows them instead).
+const PASSTHROUGH_STALE_MS: u64 = 300;
 
 pub struct Stage {
     pub mixer: Mixer,
@@ -21,15 +25,25 @@ pub struct Stage {
     layout: LayoutSpec,
     templates: Arc<Templates>,
     speaker: SpeakerTracker,
+    /// Where the layout puts each participant (what the status and simulcast layer choice go by).
     looks: HashMap<String, TileLook>,
+    /// What each tile was last told: its placed look, or hidden while its own H.264 is on air instead.
+    shown: HashMap<String, TileLook>,
+    /// The outputs' video source: the mixer's encode, or a participant's H.264 as is.
+    hub: EncodedHub,
+    /// The broadcast allows zero-transcode (`video.passthrough`).
+    passthrough: bool,
     /// Background images decoded at this canvas size, by file, so switching back is instant.
     images: HashMap<std::path::PathBuf, (gst::Buffer, gst::Caps)>,
 }
 
 impl Stage {
-    pub fn new(mixer: Mixer, canvas: Canvas, layout: LayoutSpec, templates: Arc<Templates>) -> Self {
+    pub fn new(mixer: Mixer, hub: EncodedHub, canvas: Canvas, layout: LayoutSpec, templates: Arc<Templates>) -> Self {
         let mut stage = Self {
             mixer,
+            hub,
+            passthrough: false,
+            shown: HashMap::new(),
             tiles: Vec::new(),
             canvas,
             layout,
@@ -40,6 +54,12 @@ impl Stage {
         };
         stage.apply_background();
         stage
+    }
+
+    /// Allows zero-transcode for a lone full-canvas H.264 participant.
+    pub fn with_passthrough(mut self, allowed: bool) -> Self {
+        self.passthrough = allowed;
+        self
     }
 
     fn apply_background(&mut self) {
@@ -82,6 +102,7 @@ impl Stage {
             let tile = self.tiles.remove(pos);
             self.mixer.detach(tile);
             self.looks.remove(id);
+            self.shown.remove(id);
             self.speaker.remove(id);
         }
     }
@@ -113,24 +134,68 @@ impl Stage {
             pin: self.layout.pin.clone(),
         };
         let placements = place(template, self.canvas, &scene);
+        let forward = self.passthrough_candidate(template, &placements);
+        // Their tile stays in the mix until their own stream is on air: the switch waits for a keyframe.
+        let on_air = self.hub.passthrough();
         self.mixer.keep_background_image();
         for tile in &self.tiles {
-            let placed = placements.iter().find(|p| p.id == tile.participant.id);
+            let id = &tile.participant.id;
+            let placed = placements.iter().find(|p| &p.id == id);
             let look = TileLook {
                 rect: placed.map(|p| p.rect),
                 z: placed.map_or(0, |p| p.z),
                 fit: template.fit,
                 label: template.labels,
             };
+            self.looks.insert(id.clone(), look);
+            let forwarded = on_air.as_ref() == Some(id) && forward.as_ref().is_some_and(|p| &p.id == id);
+            let shown = if forwarded {
+                TileLook { rect: None, ..look }
+            } else {
+                look
+            };
             // Shown again every pass: a fill crop needs the picture size, known only once video arrived.
-            if self.looks.get(&tile.participant.id) != Some(&look) || look.rect.is_some() {
-                tile.show(&look);
-                self.looks.insert(tile.participant.id.clone(), look);
+            if self.shown.get(id) != Some(&shown) || shown.rect.is_some() {
+                tile.show(&shown);
+                self.shown.insert(id.clone(), shown);
             }
-            if look.rect.is_some() {
+            if shown.rect.is_some() {
                 tile.keep_picture(self.mixer.running_time());
             }
         }
+        // After the tiles: going back to the mixer needs the participant's tile decoding again first.
+        self.hub.set_video_source(forward);
+    }
+
+    /// The participant whose H.264 can go out as is: alone on the whole canvas, nothing drawn over or around
+    /// them, and sending H.264 right now.
+    fn passthrough_candidate(
+        &self,
+        template: &crate::layout::template::Template,
+        placements: &[crate::layout::engine::Placement],
+    ) -> Option<Arc<Participant>> {
+        let [only] = placements else { return None };
+        let full = only.rect.x == 0
+            && only.rect.y == 0
+            && only.rect.w == self.canvas.width
+            && only.rect.h == self.canvas.height;
+        if !self.passthrough || template.labels || template.background_image.is_some() || !full {
+            return None;
+        }
+        let tile = self.tiles.iter().find(|t| t.participant.id == only.id)?;
+        tile.participant
+            .h264
+            .flowing(PASSTHROUGH_STALE_MS)
+            .then(|| tile.participant.clone())
+    }
+
+    /// True when the participant on air as is stopped sending: the mixer must take over now.
+    pub fn passthrough_stalled(&self) -> bool {
+        let Some(id) = self.hub.passthrough() else { return false };
+        self.tiles
+            .iter()
+            .find(|t| t.participant.id == id)
+            .is_none_or(|t| !t.participant.h264.flowing(PASSTHROUGH_STALE_MS))
     }
 
     /// Width of each participant's tile on screen now.
@@ -160,6 +225,7 @@ impl Stage {
                 speaking: speaker.as_deref() == Some(t.participant.id.as_str()),
             })
             .collect();
+        status.set_passthrough(self.hub.passthrough());
         status.set_scene(
             participants,
             speaker,

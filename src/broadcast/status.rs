@@ -127,6 +127,9 @@ pub struct BroadcastStatus {
     /// Output frame rate over the last second.
     #[serde(default)]
     pub fps_out: f64,
+    /// The participant whose own H.264 is on air as they send it (zero-transcode); absent while composited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passthrough: Option<String>,
     /// The outputs' timeline: the latest video timestamp (s) and the wall-clock time it was sent at (ms since
     /// the epoch). Over a long show both advance alike: a difference is timestamp drift.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,6 +240,10 @@ impl SharedStatus {
         self.publish(&id, changes);
     }
 
+    pub fn set_passthrough(&self, participant: Option<String>) {
+        self.inner.lock().unwrap().passthrough = participant;
+    }
+
     /// Fails the broadcast, saying what failed.
     pub fn fail(&self, what: Failure, reason: String) {
         {
@@ -300,6 +307,7 @@ mod tests {
                 bitrate_kbps: 1,
                 keyframe_interval_s: 1,
                 preset: Default::default(),
+                passthrough: true,
             },
             audio: AudioSpec { bitrate_kbps: 1 },
             public: false,
@@ -309,6 +317,7 @@ mod tests {
             frames_out: 0,
             frames_dropped: 0,
             fps_out: 0.0,
+            passthrough: None,
             timeline: None,
             created_at_ms: 0,
             live_at_ms: None,

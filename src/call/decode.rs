@@ -16,12 +16,20 @@ pub enum TrackKind {
 /// Video and audio codecs we decode, by RTP encoding name.
 pub const SUPPORTED_ENCODINGS: &[&str] = &["VP8", "VP9", "H264", "OPUS"];
 
-/// Factories for one encoding: (kind, elements from depayloader to raw output).
+/// Parsed H.264 as it leaves a participant's pipeline undecoded (the zero-transcode path): Annex B with SPS/PPS
+/// before every keyframe, whole access units, as the outputs take it.
+pub const H264_AU_CAPS: &str = "video/x-h264,stream-format=byte-stream,alignment=au";
+
+/// Factories for one encoding: (kind, elements from depayloader to raw output). `capsfilter` gets the
+/// H.264 access-unit caps.
 fn chain_for(encoding: &str) -> Option<(TrackKind, &'static [&'static str])> {
     match encoding {
         "VP8" => Some((TrackKind::Video, &["rtpvp8depay", "vp8dec"])),
         "VP9" => Some((TrackKind::Video, &["rtpvp9depay", "vp9dec"])),
-        "H264" => Some((TrackKind::Video, &["rtph264depay", "h264parse", "avdec_h264"])),
+        "H264" => Some((
+            TrackKind::Video,
+            &["rtph264depay", "h264parse", "capsfilter", "avdec_h264"],
+        )),
         "OPUS" => Some((
             TrackKind::Audio,
             &["rtpopusdepay", "opusdec", "audioconvert", "audioresample"],
@@ -37,13 +45,34 @@ pub fn pad_encoding(pad: &gst::Pad) -> Option<String> {
     s.get::<&str>("encoding-name").ok().map(|e| e.to_ascii_uppercase())
 }
 
-/// Builds `depay ! decoder ! ... ! appsink` in `pipeline`, links `pad` to it and starts it.
-/// Returns the track kind and the appsink, or an error for codecs we do not decode. Video is gated before
-/// its decoder by `tap` (not decoded while nobody shows it).
-pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(TrackKind, gst_app::AppSink, gst::Pad)> {
+/// A track linked to its decoder.
+pub struct LinkedTrack {
+    pub kind: TrackKind,
+    /// Decoded media.
+    pub appsink: gst_app::AppSink,
+    /// The decoder's sink pad, where video is gated (not decoded while nobody shows it).
+    pub decoder_sink: gst::Pad,
+    /// For H.264: the element whose source pad carries the parsed stream before decoding.
+    pub h264: Option<gst::Element>,
+}
+
+/// Builds `depay ! decoder ! ... ! appsink` in `pipeline`, links `pad` to it and starts it, or returns an error
+/// for codecs we do not decode.
+pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<LinkedTrack> {
     let encoding = pad_encoding(pad).ok_or_else(|| anyhow!("pad without RTP caps"))?;
     let (kind, factories) = chain_for(&encoding).ok_or_else(|| anyhow!("unsupported encoding {encoding}"))?;
     let mut elements = factories.iter().map(|f| make(f)).collect::<Result<Vec<_>>>()?;
+    let mut h264 = None;
+    for element in &elements {
+        match element.factory().map(|f| f.name().to_string()).as_deref() {
+            Some("h264parse") => element.set_property("config-interval", -1i32),
+            Some("capsfilter") => {
+                element.set_property("caps", H264_AU_CAPS.parse::<gst::Caps>()?);
+                h264 = Some(element.clone());
+            }
+            _ => {}
+        }
+    }
     // A decoder that starts mid-stream asks the sender for a keyframe (PLI) instead of waiting for the next one.
     let depay = &elements[0];
     for property in ["request-keyframe", "wait-for-keyframe"] {
@@ -71,10 +100,20 @@ pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(TrackKi
         .static_pad("sink")
         .ok_or_else(|| anyhow!("depayloader has no sink pad"))?;
     pad.link(&sink)?;
-    let after_depay = elements[1]
+    // The decoder is the last element before any conversion: the one after the depayloader, parser and filter.
+    let decoder = match kind {
+        TrackKind::Video => &elements[factories.len() - 1],
+        TrackKind::Audio => &elements[1],
+    };
+    let decoder_sink = decoder
         .static_pad("sink")
         .ok_or_else(|| anyhow!("decoder has no sink pad"))?;
-    Ok((kind, appsink, after_depay))
+    Ok(LinkedTrack {
+        kind,
+        appsink,
+        decoder_sink,
+        h264,
+    })
 }
 
 /// Swallows a track we do not use, so webrtcbin does not error on an unlinked pad.

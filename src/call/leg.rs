@@ -71,6 +71,7 @@ impl Leg {
     fn connect_pads(&self) {
         let pipeline = self.pipeline.downgrade();
         let (video, audio) = (self.participant.video.clone(), self.participant.audio.clone());
+        let h264 = self.participant.h264.clone();
         let have_video = Arc::new(AtomicBool::new(false));
         let have_audio = Arc::new(AtomicBool::new(false));
         let id = self.participant.id.clone();
@@ -81,7 +82,8 @@ impl Leg {
             if pad.direction() != gst::PadDirection::Src {
                 return;
             }
-            let linked = link_decoder(&pipeline, pad).map(|(kind, sink, gate)| {
+            let linked = link_decoder(&pipeline, pad).map(|track| {
+                let kind = track.kind;
                 let (tap, seen) = match kind {
                     TrackKind::Video => (&video, &have_video),
                     TrackKind::Audio => (&audio, &have_audio),
@@ -90,9 +92,12 @@ impl Leg {
                 if seen.swap(true, Ordering::SeqCst) {
                     tracing::warn!(participant_id = %id, "ignoring an extra {kind:?} track");
                 } else {
-                    tap.attach(&sink);
+                    tap.attach(&track.appsink);
                     if kind == TrackKind::Video {
-                        tap.gate_decoder(&gate);
+                        tap.gate_decoder(&track.decoder_sink);
+                    }
+                    if let Some(parsed) = &track.h264 {
+                        h264.attach(parsed);
                     }
                 }
             });

@@ -1,6 +1,7 @@
 //! The call we join: participants' connections (legs), their decoded taps, and the built-in WHIP rooms.
 
 pub mod decode;
+pub mod encoded_tap;
 pub mod janus;
 pub mod leg;
 pub mod participant;

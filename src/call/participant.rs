@@ -1,5 +1,6 @@
 //! A participant of the call as a broadcast sees it: who they are and their decoded tracks.
 
+use super::encoded_tap::EncodedTap;
 use super::tap::Tap;
 use std::sync::Arc;
 
@@ -8,6 +9,8 @@ pub struct Participant {
     pub name: String,
     pub video: Tap,
     pub audio: Tap,
+    /// Their video before decoding, when it is H.264 (forwarded as is by the zero-transcode path).
+    pub h264: EncodedTap,
 }
 
 impl Participant {
@@ -17,6 +20,7 @@ impl Participant {
             name,
             video: Tap::default(),
             audio: Tap::default(),
+            h264: EncodedTap::default(),
         })
     }
 

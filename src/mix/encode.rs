@@ -5,6 +5,8 @@ use crate::call::decode::MIX_AUDIO_CAPS;
 use crate::gst_util::{add_and_link, make, make_with};
 use anyhow::{Context, Result};
 use gst::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 fn raw_video_caps(video: &VideoSpec) -> gst::Caps {
     gst::Caps::builder("video/x-raw")
@@ -33,7 +35,13 @@ fn encoded_sink(name: &str) -> gst_app::AppSink {
 }
 
 /// Background (keeps the compositor producing with zero participants) -> compositor -> x264 -> appsink.
-pub fn build_video(pipeline: &gst::Pipeline, compositor: &gst::Element, video: &VideoSpec) -> Result<gst_app::AppSink> {
+/// Frames reach the encoder only while `encoding` is set (off while a participant's own H.264 is on air).
+pub fn build_video(
+    pipeline: &gst::Pipeline,
+    compositor: &gst::Element,
+    video: &VideoSpec,
+    encoding: Arc<AtomicBool>,
+) -> Result<gst_app::AppSink> {
     let background = make_with("videotestsrc", &[("is-live", "true"), ("pattern", "solid-color")])?;
     background.set_property("name", BACKGROUND);
     background.set_property("foreground-color", 0xff00_0000u32);
@@ -62,6 +70,14 @@ pub fn build_video(pipeline: &gst::Pipeline, compositor: &gst::Element, video: &
     let parse = make_with("h264parse", &[("config-interval", "-1")])?;
     let sink = encoded_sink("video-out");
     add_and_link(pipeline, &[&out_caps, &encoder, &h264_caps, &parse, sink.upcast_ref()])?;
+    let encoder_sink = encoder.static_pad("sink").context("x264enc sink pad")?;
+    encoder_sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if encoding.load(Ordering::Relaxed) {
+            gst::PadProbeReturn::Ok
+        } else {
+            crate::gst_util::swallow(info)
+        }
+    });
     compositor.link(&out_caps)?;
     Ok(sink)
 }

@@ -34,6 +34,8 @@ pub struct Mixer {
     background_image: BackgroundImage,
     pub video_out: gst_app::AppSink,
     pub audio_out: gst_app::AppSink,
+    /// Whether the video encoder gets frames (the outputs' hub turns it off during zero-transcode).
+    pub video_encoding: Arc<std::sync::atomic::AtomicBool>,
     /// Latency we tell the mixers a participant's media has when it reaches them.
     input_latency: gst::ClockTime,
     /// A participant's video silent this long gives way to their placeholder (their last frame shows until then).
@@ -56,7 +58,8 @@ impl Mixer {
         let pipeline = gst::Pipeline::with_name("mixer");
         let compositor = live_mixer("compositor")?;
         let audiomixer = live_mixer("audiomixer")?;
-        let video_out = encode::build_video(&pipeline, &compositor, video)?;
+        let video_encoding = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let video_out = encode::build_video(&pipeline, &compositor, video, video_encoding.clone())?;
         let audio_out = encode::build_audio(&pipeline, &audiomixer, audio)?;
         let background = pipeline.by_name(encode::BACKGROUND).context("background source")?;
         let background_image = BackgroundImage::new(video.width, video.height);
@@ -68,6 +71,7 @@ impl Mixer {
             background_image,
             video_out,
             audio_out,
+            video_encoding,
             input_latency: gst::ClockTime::from_mseconds(u64::from(participant_latency_ms) + MIX_MARGIN_MS),
             video_timeout: tile::DEFAULT_VIDEO_TIMEOUT,
         })

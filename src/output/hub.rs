@@ -1,7 +1,13 @@
 //! The encoded stream leaves the mixer through two appsinks (H.264, AAC) and is handed to every output's own
 //! pipeline. An output that joins late (or reconnects) starts at the next keyframe; one that stalls drops its own
-//! data and never holds back the others.
+//! data and never holds back the others. The video is the mixer's encode, or one participant's H.264 forwarded
+//! as is (`VideoSwitch` decides which, frame by frame).
 
+use super::video_switch::{Action, Source, VideoSwitch};
+use crate::call::encoded_tap::EncodedSubscription;
+use crate::call::participant::Participant;
+use gst::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -13,8 +19,18 @@ struct Feed {
     started: bool,
 }
 
-#[derive(Default)]
+/// The mixer's encoded video: where its frames come from and how to steer its encoder.
+struct MixerVideo {
+    sink: gst_app::AppSink,
+    /// Off while a participant's video is forwarded instead: the encoder then gets no frames and costs nothing.
+    encoding: Arc<AtomicBool>,
+}
+
 struct HubState {
+    switch: VideoSwitch,
+    mixer_video: Option<MixerVideo>,
+    /// Participants whose H.264 the hub listens to (the one forwarded, the one being switched to).
+    passthrough: Vec<(Arc<Participant>, EncodedSubscription)>,
     feeds: Vec<Feed>,
     next_id: u64,
     video_caps: Option<gst::Caps>,
@@ -57,10 +73,29 @@ enum Track {
     Audio,
 }
 
-impl EncodedHub {
-    pub fn new() -> Self {
+impl HubState {
+    fn new(keyframe_interval: gst::ClockTime) -> Self {
         Self {
-            state: Arc::default(),
+            switch: VideoSwitch::new(keyframe_interval),
+            mixer_video: None,
+            passthrough: Vec::new(),
+            feeds: Vec::new(),
+            next_id: 0,
+            video_caps: None,
+            audio_caps: None,
+            video_eos: false,
+            audio_eos: false,
+            last_video_pts: None,
+            last_video_at_ms: 0,
+        }
+    }
+}
+
+impl EncodedHub {
+    /// `keyframe_interval`: how often a forwarded participant is asked for a keyframe.
+    pub fn new(keyframe_interval: gst::ClockTime) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(HubState::new(keyframe_interval))),
             frames: Arc::new(watch::channel(0).0),
             dropped: Arc::default(),
             drained: Arc::new(watch::channel(false).0),
@@ -87,8 +122,12 @@ impl EncodedHub {
         self.drained.subscribe()
     }
 
-    /// Takes the mixer's encoded appsinks as input.
-    pub fn attach(&self, video: &gst_app::AppSink, audio: &gst_app::AppSink) {
+    /// Takes the mixer's encoded appsinks as input; `encoding` switches the mixer's video encode on and off.
+    pub fn attach(&self, video: &gst_app::AppSink, audio: &gst_app::AppSink, encoding: Arc<AtomicBool>) {
+        self.state.lock().unwrap().mixer_video = Some(MixerVideo {
+            sink: video.clone(),
+            encoding,
+        });
         for (sink, track) in [(video, Track::Video), (audio, Track::Audio)] {
             let hub = self.clone();
             let hub_eos = self.clone();
@@ -96,7 +135,10 @@ impl EncodedHub {
                 gst_app::AppSinkCallbacks::builder()
                     .new_sample(move |sink| {
                         let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        hub.push(track, &sample);
+                        match track {
+                            Track::Video => hub.push_mixer_video(&sample),
+                            Track::Audio => hub.push(Track::Audio, &sample),
+                        }
                         Ok(gst::FlowSuccess::Ok)
                     })
                     .eos(move |_| hub_eos.track_eos(track))
@@ -125,16 +167,136 @@ impl EncodedHub {
         FeedHandle { hub: self.clone(), id }
     }
 
-    fn push(&self, track: Track, sample: &gst::Sample) {
-        let delay = match track {
-            Track::Video => AAC_ENCODER_DELAY,
-            Track::Audio => gst::ClockTime::ZERO,
+    /// The participant whose video is forwarded as is now, if any.
+    pub fn passthrough(&self) -> Option<String> {
+        match self.state.lock().unwrap().switch.current() {
+            Source::Participant(id) => Some(id.clone()),
+            Source::Mixer => None,
+        }
+    }
+
+    /// Switches the outputs' video to `participant`'s H.264 as is, or back to the mixer's encode (`None`). The
+    /// switch happens at a keyframe a moment later; until then the outputs get the current source.
+    pub fn set_video_source(&self, participant: Option<Arc<Participant>>) {
+        let source = participant
+            .as_ref()
+            .map_or(Source::Mixer, |p| Source::Participant(p.id.clone()));
+        let mut state = self.state.lock().unwrap();
+        if let Some(p) = participant {
+            if !state.passthrough.iter().any(|(q, _)| q.id == p.id) {
+                let hub = self.clone();
+                let id = p.id.clone();
+                let subscription = p.h264.subscribe(Box::new(move |buffer, caps| {
+                    hub.push_participant_video(&id, buffer, caps)
+                }));
+                state.passthrough.push((p, subscription));
+            }
+        }
+        let actions = state.switch.switch_to(source, crate::call::tap::now_ms());
+        self.settle(state, actions);
+    }
+
+    fn push_mixer_video(&self, sample: &gst::Sample) {
+        let (Some(buffer), Some(caps)) = (running_time_buffer(sample, AAC_ENCODER_DELAY), sample.caps()) else {
+            return;
         };
-        let Some(buffer) = running_time_buffer(sample, delay) else {
+        self.offer_video(&Source::Mixer, buffer, &caps.to_owned());
+    }
+
+    /// A participant's access unit, stamped in clock time: moved onto the outputs' timeline like the mixer's.
+    fn push_participant_video(&self, id: &str, mut buffer: gst::Buffer, caps: &gst::Caps) {
+        let base_time = {
+            let state = self.state.lock().unwrap();
+            state.mixer_video.as_ref().and_then(|m| m.sink.base_time())
+        };
+        let (Some(base_time), Some(pts)) = (base_time, buffer.pts()) else {
+            return;
+        };
+        let Some(pts) = pts.checked_sub(base_time) else {
+            return;
+        };
+        {
+            let b = buffer.make_mut();
+            b.set_pts(pts + AAC_ENCODER_DELAY);
+            b.set_dts(pts + AAC_ENCODER_DELAY);
+        }
+        self.offer_video(&Source::Participant(id.to_string()), buffer, caps);
+    }
+
+    fn offer_video(&self, from: &Source, buffer: gst::Buffer, caps: &gst::Caps) {
+        let mut state = self.state.lock().unwrap();
+        let before = state.switch.current().clone();
+        let outcome = state.switch.offer(from, buffer, caps, crate::call::tap::now_ms());
+        match state.switch.current() {
+            now if *now == before => {}
+            Source::Mixer => tracing::info!("video on air: the mixer's encode"),
+            Source::Participant(id) => {
+                tracing::info!(participant_id = %id, "video on air: the participant's own H.264")
+            }
+        }
+        for (buffer, caps) in outcome.forward {
+            self.deliver(&mut state, Track::Video, buffer, Some(&caps));
+        }
+        self.settle(state, outcome.actions);
+    }
+
+    /// After a switch moved: the mixer's encode runs only when needed, participants nobody forwards are let go,
+    /// and keyframe requests are sent (outside the lock: they travel up other pipelines).
+    fn settle(&self, mut state: std::sync::MutexGuard<'_, HubState>, actions: Vec<Action>) {
+        if let Some(mixer) = &state.mixer_video {
+            mixer.encoding.store(state.switch.mixer_needed(), Ordering::Relaxed);
+        }
+        let keep: Vec<String> = [Some(state.switch.current()), state.switch.next()]
+            .into_iter()
+            .flatten()
+            .filter_map(|s| match s {
+                Source::Participant(id) => Some(id.clone()),
+                Source::Mixer => None,
+            })
+            .collect();
+        let released: Vec<_> = {
+            let (kept, released) = std::mem::take(&mut state.passthrough)
+                .into_iter()
+                .partition(|(p, _)| keep.contains(&p.id));
+            state.passthrough = kept;
+            released
+        };
+        let participants: Vec<Arc<Participant>> = state.passthrough.iter().map(|(p, _)| p.clone()).collect();
+        let encoder_pad = state.mixer_video.as_ref().and_then(|m| m.sink.static_pad("sink"));
+        drop(state);
+        // Dropping a subscription takes the participant tap's lock: not under ours.
+        drop(released);
+        for action in actions {
+            match action {
+                Action::ParticipantKeyframe(id) => {
+                    if let Some(p) = participants.iter().find(|p| p.id == id) {
+                        p.h264.request_keyframe();
+                    }
+                }
+                Action::MixerKeyframe(at) => {
+                    let mut request = gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true);
+                    if let Some(at) = at {
+                        request = request.running_time(at.saturating_sub(AAC_ENCODER_DELAY));
+                    }
+                    if let Some(pad) = &encoder_pad {
+                        pad.push_event(request.build());
+                    }
+                }
+            }
+        }
+    }
+
+    fn push(&self, track: Track, sample: &gst::Sample) {
+        let Some(buffer) = running_time_buffer(sample, gst::ClockTime::ZERO) else {
             return;
         };
         let mut state = self.state.lock().unwrap();
-        if let Some(caps) = sample.caps() {
+        self.deliver(&mut state, track, buffer, sample.caps());
+    }
+
+    /// Hands one buffer of `track` to every feed.
+    fn deliver(&self, state: &mut HubState, track: Track, buffer: gst::Buffer, caps: Option<&gst::CapsRef>) {
+        if let Some(caps) = caps {
             let known = match track {
                 Track::Video => &state.video_caps,
                 Track::Audio => &state.audio_caps,
@@ -164,7 +326,7 @@ impl EncodedHub {
             state.last_video_at_ms = crate::call::tap::now_ms();
         }
         let keyframe = track == Track::Video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        for feed in &mut state.feeds {
+        for feed in state.feeds.iter_mut() {
             if keyframe {
                 feed.started = true;
             }
@@ -179,7 +341,6 @@ impl EncodedHub {
             // A full or stopped output drops its own data; the error is its runner's business.
             let _ = src.push_buffer(buffer.clone());
         }
-        drop(state);
         if track == Track::Video {
             self.frames.send_modify(|n| *n += 1);
         }
@@ -201,12 +362,15 @@ impl EncodedHub {
 
     /// Ends every feed: each output finalises (HLS end list, RTMP close) after what it already has.
     pub fn finish(&self) {
-        let state = self.state.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
+        // The participants' taps hold the hub through these: let go of them.
+        let released = std::mem::take(&mut state.passthrough);
         for feed in &state.feeds {
             let _ = feed.video.end_of_stream();
             let _ = feed.audio.end_of_stream();
         }
         drop(state);
+        drop(released);
         self.drained.send_replace(true);
     }
 }
@@ -246,12 +410,6 @@ fn missing_frames(last: Option<gst::ClockTime>, buffer: &gst::BufferRef) -> u64 
     // Rounded: timestamps jitter by a nanosecond or so around the frame grid.
     let frames = (pts - last).nseconds().saturating_add(duration.nseconds() / 2) / duration.nseconds();
     frames.saturating_sub(1)
-}
-
-impl Default for EncodedHub {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod hub;
 pub mod rtmp;
 pub mod runner;
 pub mod tls;
+pub mod video_switch;
 
 use crate::gst_util::make;
 use anyhow::Result;

@@ -74,14 +74,17 @@ impl SubscriberPeer {
                 .map(|m| m.to_string());
             let participant = mid.as_ref().and_then(|m| mids.lock().unwrap().get(m).cloned());
             let linked = match participant {
-                Some(p) => link_decoder(&pipeline, pad).map(|(kind, sink, gate)| {
-                    tracing::debug!(participant_id = %p.id, ?mid, "decoding {kind:?}");
-                    match kind {
+                Some(p) => link_decoder(&pipeline, pad).map(|track| {
+                    tracing::debug!(participant_id = %p.id, ?mid, "decoding {:?}", track.kind);
+                    match track.kind {
                         TrackKind::Video => {
-                            p.video.attach(&sink);
-                            p.video.gate_decoder(&gate);
+                            p.video.attach(&track.appsink);
+                            p.video.gate_decoder(&track.decoder_sink);
                         }
-                        TrackKind::Audio => p.audio.attach(&sink),
+                        TrackKind::Audio => p.audio.attach(&track.appsink),
+                    }
+                    if let Some(parsed) = &track.h264 {
+                        p.h264.attach(parsed);
                     }
                 }),
                 None => Err(anyhow::anyhow!("no participant for mid {mid:?}")),

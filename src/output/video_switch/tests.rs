@@ -1,0 +1,141 @@
+use super::*;
+
+fn ms(v: u64) -> ClockTime {
+    ClockTime::from_mseconds(v)
+}
+
+fn frame(pts_ms: u64, key: bool) -> gst::Buffer {
+    let mut buffer = gst::Buffer::new();
+    let b = buffer.get_mut().expect("new buffer");
+    b.set_pts(ms(pts_ms));
+    if !key {
+        b.set_flags(gst::BufferFlags::DELTA_UNIT);
+    }
+    buffer
+}
+
+fn caps() -> gst::Caps {
+    gst::Caps::new_empty_simple("video/x-h264")
+}
+
+fn alice() -> Source {
+    Source::Participant("alice".into())
+}
+
+/// Offers a frame and returns the forwarded timestamps (ms).
+fn offer(switch: &mut VideoSwitch, from: &Source, pts_ms: u64, key: bool, now_ms: u64) -> (Vec<u64>, Vec<Action>) {
+    let outcome = switch.offer(from, frame(pts_ms, key), &caps(), now_ms);
+    let forwarded = outcome
+        .forward
+        .iter()
+        .map(|(b, _)| b.pts().unwrap().mseconds())
+        .collect();
+    (forwarded, outcome.actions)
+}
+
+#[test]
+fn to_a_participant_at_their_keyframe_once_the_mixer_reaches_it() {
+    gst::init().unwrap();
+    let mut switch = VideoSwitch::new(ms(1000));
+    assert_eq!(offer(&mut switch, &Source::Mixer, 0, true, 1000).0, vec![0]);
+    assert_eq!(
+        switch.switch_to(alice(), 1000),
+        vec![Action::ParticipantKeyframe("alice".into())]
+    );
+    assert!(switch.mixer_needed());
+    // A delta frame cannot start the stream; the keyframe at 120 sets the cut and waits.
+    assert!(offer(&mut switch, &alice(), 90, false, 1010).0.is_empty());
+    assert!(offer(&mut switch, &alice(), 120, true, 1020).0.is_empty());
+    assert!(offer(&mut switch, &alice(), 153, false, 1040).0.is_empty());
+    // The mixer is behind: its frames before the cut still go out.
+    assert_eq!(offer(&mut switch, &Source::Mixer, 33, false, 1050).0, vec![33]);
+    assert_eq!(offer(&mut switch, &Source::Mixer, 100, false, 1060).0, vec![100]);
+    // It reaches the cut: the participant's frames from the keyframe on.
+    assert_eq!(offer(&mut switch, &Source::Mixer, 133, false, 1070).0, vec![120, 153]);
+    assert_eq!(switch.current(), &alice());
+    assert!(!switch.mixer_needed());
+    assert_eq!(offer(&mut switch, &alice(), 186, false, 1080).0, vec![186]);
+    assert!(offer(&mut switch, &Source::Mixer, 166, false, 1090).0.is_empty());
+}
+
+#[test]
+fn back_to_the_mixer_at_the_participants_next_keyframe() {
+    gst::init().unwrap();
+    let mut switch = VideoSwitch::new(ms(1000));
+    switch.switch_to(alice(), 0);
+    offer(&mut switch, &alice(), 0, true, 0);
+    assert_eq!(
+        offer(&mut switch, &alice(), 33, false, 400).0,
+        vec![0, 33],
+        "mixer stalled: switched"
+    );
+    assert_eq!(
+        switch.switch_to(Source::Mixer, 500),
+        vec![Action::ParticipantKeyframe("alice".into())]
+    );
+    assert!(switch.mixer_needed());
+    assert_eq!(offer(&mut switch, &alice(), 66, false, 510).0, vec![66]);
+    // Mixer frames before the cut is known are not used.
+    assert!(offer(&mut switch, &Source::Mixer, 50, true, 515).0.is_empty());
+    let (forwarded, actions) = offer(&mut switch, &alice(), 100, true, 520);
+    assert!(forwarded.is_empty(), "the participant stops at its keyframe");
+    assert_eq!(actions, vec![Action::MixerKeyframe(Some(ms(100)))]);
+    assert!(offer(&mut switch, &alice(), 133, false, 530).0.is_empty());
+    assert!(offer(&mut switch, &Source::Mixer, 83, false, 540).0.is_empty());
+    assert_eq!(offer(&mut switch, &Source::Mixer, 116, true, 550).0, vec![116]);
+    assert_eq!(switch.current(), &Source::Mixer);
+}
+
+#[test]
+fn a_participant_gone_quiet_hands_over_to_the_mixer() {
+    gst::init().unwrap();
+    let mut switch = VideoSwitch::new(ms(1000));
+    switch.switch_to(alice(), 0);
+    offer(&mut switch, &alice(), 0, true, 0);
+    offer(&mut switch, &alice(), 33, false, 400);
+    switch.switch_to(Source::Mixer, 1000);
+    // No more frames from alice: after the stall time the mixer takes over right after 33 ms.
+    let (forwarded, actions) = offer(&mut switch, &Source::Mixer, 20, false, 1100);
+    assert!(forwarded.is_empty());
+    assert_eq!(actions, vec![Action::MixerKeyframe(None)]);
+    assert!(
+        offer(&mut switch, &Source::Mixer, 53, false, 1200).0.is_empty(),
+        "not a keyframe"
+    );
+    assert_eq!(offer(&mut switch, &Source::Mixer, 86, true, 1210).0, vec![86]);
+    assert_eq!(switch.current(), &Source::Mixer);
+}
+
+#[test]
+fn a_participant_without_keyframes_is_not_switched_to() {
+    gst::init().unwrap();
+    let mut switch = VideoSwitch::new(ms(1000));
+    switch.switch_to(alice(), 0);
+    let (_, actions) = offer(&mut switch, &alice(), 0, false, 600);
+    assert_eq!(
+        actions,
+        vec![Action::ParticipantKeyframe("alice".into())],
+        "asked again"
+    );
+    offer(&mut switch, &alice(), 33, false, 2100);
+    assert_eq!(switch.next(), None);
+    assert_eq!(switch.current(), &Source::Mixer);
+}
+
+#[test]
+fn a_forwarded_participant_is_asked_for_keyframes_at_the_interval() {
+    gst::init().unwrap();
+    let mut switch = VideoSwitch::new(ms(1000));
+    switch.switch_to(alice(), 0);
+    offer(&mut switch, &alice(), 0, true, 0);
+    offer(&mut switch, &alice(), 33, false, 400);
+    let mut asked_at = Vec::new();
+    for pts in (66..2500).step_by(33) {
+        let (_, actions) = offer(&mut switch, &alice(), pts, false, 400 + pts);
+        if actions.contains(&Action::ParticipantKeyframe("alice".into())) {
+            asked_at.push(pts);
+        }
+    }
+    assert_eq!(asked_at.first(), Some(&957), "60 ms before the second is up");
+    assert!(asked_at.windows(2).all(|w| w[1] - w[0] >= 500), "{asked_at:?}");
+}

@@ -1,0 +1,144 @@
+//! Zero-transcode: a lone participant sending H.264 in the `single` template goes out as they send it (their
+//! SPS, keyframes asked for at the broadcast's interval), and switching to `grid` and back keeps the output one
+//! continuous stream.
+
+mod support;
+
+use callcast::bench::ingest::NginxRtmp;
+use serde_json::{json, Value};
+use std::process::Command;
+use std::time::Duration;
+use support::broadcast::Broadcast;
+use support::{http, publish_with, wait_for, Server};
+
+/// `(pts seconds, keyframe, width)` of every decoded video frame of `input`, in order.
+fn video_frames(input: &str) -> Vec<(f64, bool, i64)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["frame=pts_time,key_frame,width", "-of", "csv=p=0", input])
+        .output()
+        .expect("run ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut fields = l.split(',');
+            let key = fields.next()? == "1";
+            let pts = fields.next()?.parse().ok()?;
+            let width = fields.next()?.parse().ok()?;
+            Some((pts, key, width))
+        })
+        .collect()
+}
+
+/// `(width, profile)` of the video stream of `input`.
+fn video_profile(input: &str) -> Option<(i64, String)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=width,profile", "-of", "json", input])
+        .output()
+        .ok()?;
+    let json: Value = serde_json::from_slice(&out.stdout).ok()?;
+    let stream = &json["streams"][0];
+    Some((stream["width"].as_i64()?, stream["profile"].as_str()?.to_string()))
+}
+
+fn patch_template(bc: &Broadcast, template: &str) {
+    let reply = http()
+        .patch(&bc.status_url)
+        .json(&json!({"layout": {"template": template}}))
+        .send()
+        .expect("PATCH");
+    assert_eq!(reply.status(), 200, "PATCH {template}");
+}
+
+/// Waits until the status says `passthrough` is (or is not) on, then for `frames` more output frames.
+fn wait_for_path(bc: &Broadcast, passthrough: bool, frames: u64) {
+    let at = wait_for(&format!("passthrough {passthrough}"), Duration::from_secs(20), || {
+        let status = bc.status();
+        (status["passthrough"].is_string() == passthrough).then(|| status["frames_out"].as_u64().unwrap_or(0))
+    });
+    wait_for("frames on this path", Duration::from_secs(20), || {
+        (bc.status()["frames_out"].as_u64()? >= at + frames).then_some(())
+    });
+}
+
+#[test]
+fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
+    let nginx = NginxRtmp::start();
+    let server = Server::start(&[]);
+    let _camera = publish_with(
+        &server.whip_url("zero"),
+        "camera",
+        &["--codec", "h264", "--pattern", "ball", "--tone", "0"],
+        std::process::Stdio::null(),
+    );
+    let key = "passthrough-3f2a";
+    let bc = Broadcast::start(
+        &server,
+        &json!({
+            "source": {"kind": "room", "room": "zero"},
+            "layout": {"template": "single"},
+            "video": {"width": 1280, "height": 720, "keyframe_interval_s": 1},
+            "outputs": [
+                {"kind": "rtmp", "url": nginx.url(key)},
+                {"kind": "hls", "segment_seconds": 1, "window": 120},
+            ],
+        }),
+    );
+    wait_for_path(&bc, true, 120);
+    patch_template(&bc, "grid");
+    wait_for_path(&bc, false, 90);
+    patch_template(&bc, "single");
+    wait_for_path(&bc, true, 90);
+    let stopped = bc.stop();
+    assert_eq!(stopped["state"], "ended", "{stopped}");
+
+    let recording = nginx.recording(key);
+    let frames = video_frames(recording.to_str().expect("path"));
+    assert!(frames.len() > 200, "{} frames recorded", frames.len());
+    // Forwarded: the publisher's 640x360; composited: our 1280x720. In that order, without a hole.
+    let mut runs: Vec<(i64, Vec<(f64, bool)>)> = Vec::new();
+    for &(pts, key, width) in &frames {
+        match runs.last_mut() {
+            Some((w, run)) if *w == width => run.push((pts, key)),
+            _ => runs.push((width, vec![(pts, key)])),
+        }
+    }
+    let widths: Vec<i64> = runs.iter().map(|(w, _)| *w).collect();
+    for (width, run) in &runs {
+        let keys: Vec<String> = run.iter().filter(|f| f.1).map(|f| format!("{:.2}", f.0)).collect();
+        println!(
+            "{width} px: {} frames from {:.2} s, keyframes at {keys:?}",
+            run.len(),
+            run[0].0
+        );
+    }
+    assert!(widths.ends_with(&[640, 1280, 640]), "widths over time: {widths:?}");
+    assert!(widths.len() <= 4, "widths over time: {widths:?}");
+    let pts: Vec<f64> = frames.iter().map(|f| f.0).collect();
+    assert!(pts.windows(2).all(|w| w[1] > w[0]), "timestamps go forward");
+    let gap = support::media::max_gap(&pts);
+    println!("largest gap between frames: {gap:.3} s");
+    assert!(gap < 0.25, "largest gap between frames {gap:.3} s");
+    for (width, run) in runs.iter().filter(|(w, _)| *w == 640) {
+        // Every switch starts on a keyframe; then keyframes come at the 1 s interval (the publisher's own are
+        // 2 s apart), asked for with PLI.
+        assert!(run[0].1, "a {width} px run starts with a keyframe");
+        let keys: Vec<f64> = run.iter().filter(|f| f.1).map(|f| f.0).collect();
+        let intervals: Vec<f64> = keys.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(!intervals.is_empty(), "keyframes {keys:?}");
+        assert!(
+            intervals.iter().all(|i| (0.6..=1.3).contains(i)),
+            "keyframe intervals while forwarded: {intervals:?}"
+        );
+    }
+
+    // The publisher's own stream parameters (constrained baseline), not our encoder's (high).
+    let profiles: Vec<(i64, String)> = bc
+        .segments()
+        .iter()
+        .filter_map(|s| video_profile(s.to_str()?))
+        .collect();
+    assert!(profiles.contains(&(640, "Constrained Baseline".into())), "{profiles:?}");
+    assert!(profiles.contains(&(1280, "High".into())), "{profiles:?}");
+}
