@@ -56,6 +56,12 @@ pub struct PublishArgs {
     pub tone_on_stdin: bool,
     #[arg(long, value_enum, default_value_t = Codec::Vp8)]
     pub codec: Codec,
+    /// Picture size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "640x360", value_parser = parse_size)]
+    pub size: (i32, i32),
+    /// Video bitrate.
+    #[arg(long, default_value_t = VIDEO_KBPS, value_parser = clap::value_parser!(u32).range(50..=20_000))]
+    pub video_kbps: u32,
     /// Local address for ICE.
     #[arg(long, default_value = "127.0.0.1")]
     pub ice_address: String,
@@ -75,6 +81,18 @@ pub struct PublishArgs {
     /// Drops this fraction (0..1) of outgoing RTP packets at random, to test how receivers cope with loss.
     #[arg(long, default_value_t = 0.0)]
     pub loss: f64,
+}
+
+fn parse_size(raw: &str) -> Result<(i32, i32), String> {
+    let parsed = raw
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<i32>().ok()?, h.parse::<i32>().ok()?)));
+    match parsed {
+        Some((w, h)) if (16..=3840).contains(&w) && (16..=3840).contains(&h) && w % 2 == 0 && h % 2 == 0 => Ok((w, h)),
+        _ => Err(format!(
+            "`{raw}`: expected WIDTHxHEIGHT, even, 16 to 3840 (e.g. 1280x720)"
+        )),
+    }
 }
 
 const TONE: &str = "tone";
@@ -149,8 +167,8 @@ fn video_branch(
     let src = video_source(&args.pattern)?;
     let caps = make("capsfilter")?;
     let mut raw = gst::Caps::builder("video/x-raw")
-        .field("width", WIDTH)
-        .field("height", HEIGHT)
+        .field("width", args.size.0)
+        .field("height", args.size.1)
         .field("framerate", gst::Fraction::new(FPS, 1));
     let raw_src = caps.static_pad("src").expect("capsfilter src");
     if args.sync_marks || args.clock_stamp {
@@ -161,7 +179,7 @@ fn video_branch(
     }
     // After the sync marks, which paint the whole frame.
     if args.clock_stamp {
-        crate::clock_stamp::stamp_video(&raw_src, WIDTH as usize, HEIGHT as usize);
+        crate::clock_stamp::stamp_video(&raw_src, args.size.0 as usize, args.size.1 as usize);
     }
     caps.set_property("caps", raw.build());
     let convert = make("videoconvert")?;
@@ -171,7 +189,7 @@ fn video_branch(
                 "vp8enc",
                 &[("deadline", "1"), ("cpu-used", "8"), ("keyframe-max-dist", "60")],
             )?;
-            enc.set_property("target-bitrate", (VIDEO_KBPS * 1000) as i32);
+            enc.set_property("target-bitrate", (args.video_kbps * 1000) as i32);
             vec![enc, make_with("rtpvp8pay", &[("pt", "96")])?]
         }
         Codec::H264 => {
@@ -183,7 +201,7 @@ fn video_branch(
                     ("key-int-max", "60"),
                 ],
             )?;
-            enc.set_property("bitrate", VIDEO_KBPS);
+            enc.set_property("bitrate", args.video_kbps);
             let baseline = make("capsfilter")?;
             baseline.set_property(
                 "caps",

@@ -1,6 +1,6 @@
 //! Zero-transcode: a lone participant sending H.264 in the `single` template goes out as they send it (their
 //! SPS, keyframes asked for at the broadcast's interval), and switching to `grid` and back keeps the output one
-//! continuous stream.
+//! continuous stream. When the participant vanishes, the mixer takes over within a second.
 
 mod support;
 
@@ -66,7 +66,7 @@ fn wait_for_path(bc: &Broadcast, passthrough: bool, frames: u64) {
 fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
     let nginx = NginxRtmp::start();
     let server = Server::start(&[]);
-    let _camera = publish_with(
+    let mut camera = publish_with(
         &server.whip_url("zero"),
         "camera",
         &["--codec", "h264", "--pattern", "ball", "--tone", "0"],
@@ -90,6 +90,9 @@ fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
     wait_for_path(&bc, false, 90);
     patch_template(&bc, "single");
     wait_for_path(&bc, true, 90);
+    // The camera dies: the mixer's picture (their last frame, then their placeholder) takes over.
+    camera.signal_and_wait("KILL", Duration::from_secs(5));
+    wait_for_path(&bc, false, 60);
     let stopped = bc.stop();
     assert_eq!(stopped["state"], "ended", "{stopped}");
 
@@ -113,13 +116,24 @@ fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
             run[0].0
         );
     }
-    assert!(widths.ends_with(&[640, 1280, 640]), "widths over time: {widths:?}");
-    assert!(widths.len() <= 4, "widths over time: {widths:?}");
+    assert!(
+        widths.ends_with(&[640, 1280, 640, 1280]),
+        "widths over time: {widths:?}"
+    );
+    assert!(widths.len() <= 5, "widths over time: {widths:?}");
     let pts: Vec<f64> = frames.iter().map(|f| f.0).collect();
     assert!(pts.windows(2).all(|w| w[1] > w[0]), "timestamps go forward");
+    // Layout switches leave no hole; the camera's death leaves less than a second.
+    let killed_at = runs[runs.len() - 1].1[0].0;
+    let before_kill: Vec<f64> = pts.iter().copied().filter(|t| *t < killed_at).collect();
+    let switching_gap = support::media::max_gap(&before_kill);
     let gap = support::media::max_gap(&pts);
-    println!("largest gap between frames: {gap:.3} s");
-    assert!(gap < 0.25, "largest gap between frames {gap:.3} s");
+    println!("largest gap between frames: {switching_gap:.3} s while switching, {gap:.3} s overall");
+    assert!(
+        switching_gap < 0.25,
+        "largest gap between frames while switching: {switching_gap:.3} s"
+    );
+    assert!(gap < 1.0, "largest gap between frames: {gap:.3} s");
     for (width, run) in runs.iter().filter(|(w, _)| *w == 640) {
         // Every switch starts on a keyframe; then keyframes come at the 1 s interval (the publisher's own are
         // 2 s apart), asked for with PLI.

@@ -121,6 +121,7 @@ mod tests {
             bitrate_kbps: 2500,
             preset: Default::default(),
             max_tiles: None,
+            zero_transcode: false,
             warmup: Duration::from_secs(1),
             window: Duration::from_secs(1),
         };

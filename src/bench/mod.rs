@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// Skip the encode-only baseline.
     #[arg(long)]
     pub no_baseline: bool,
+    /// Publishers send H.264 at the canvas size and bitrate, shown alone (`single`): measures the
+    /// zero-transcode path (no floor or encode-only baseline: nothing is decoded or encoded).
+    #[arg(long)]
+    pub zero_transcode: bool,
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
@@ -86,10 +90,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 bitrate_kbps: args.bitrate_kbps,
                 preset: args.preset,
                 max_tiles: args.max_tiles,
+                zero_transcode: args.zero_transcode,
                 warmup: Duration::from_secs(args.warmup_s),
                 window: Duration::from_secs(args.window_s),
             };
-            let line = measure_scenario(&exe, &sc, args.no_baseline || broadcasts > 1)?;
+            let line = measure_scenario(&exe, &sc, args.no_baseline || args.zero_transcode || broadcasts > 1)?;
             println!("{line}");
             let dropping = line["dropped_pct"].as_f64().unwrap_or(0.0) >= MAX_DROPPED_PCT;
             rows.push(line);

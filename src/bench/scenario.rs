@@ -23,6 +23,8 @@ pub struct Scenario {
     pub broadcasts: u32,
     /// `max_tiles` of the grid (default: everyone on screen).
     pub max_tiles: Option<u32>,
+    /// Publishers send H.264 at the canvas size and the broadcast uses `single`: their stream goes out as is.
+    pub zero_transcode: bool,
     #[serde(skip)]
     pub warmup: Duration,
     #[serde(skip)]
@@ -68,16 +70,17 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         .map(|b| if b == 0 { ROOM.to_string() } else { format!("{ROOM}{b}") })
         .collect();
     let mut publishers = Vec::new();
+    let size = format!("{}x{}", sc.width, sc.height);
+    let kbps = sc.bitrate_kbps.to_string();
+    let mut flags = vec!["--copies", &copies, "--pattern", "ball", "--clock-stamp"];
+    if sc.zero_transcode {
+        flags.extend(["--codec", "h264", "--size", &size, "--video-kbps", &kbps]);
+    }
     for room in &rooms {
-        publishers.push(publisher(
-            exe,
-            &server.whip_url(room),
-            "p",
-            &["--copies", &copies, "--pattern", "ball", "--clock-stamp"],
-        )?);
+        publishers.push(publisher(exe, &server.whip_url(room), "p", &flags)?);
         server.wait_participants(room, sc.participants as usize, Duration::from_secs(60))?;
     }
-    let mut layout = json!({"template": "grid"});
+    let mut layout = json!({"template": if sc.zero_transcode { "single" } else { "grid" }});
     if let Some(max) = sc.max_tiles {
         layout["max_tiles"] = json!(max);
     }
@@ -106,11 +109,14 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     let (start_ms_hls, start_ms_rtmp) = starts.context("no broadcast")?;
     // Playing from the warmup on, so the connection and the first keyframe are behind it when the window starts.
     let shown = sc.participants.min(sc.max_tiles.unwrap_or(u32::MAX)) as usize;
-    let latency = LatencyProbe::start(
-        &ingest.url(ROOM),
-        first_grid_tile(sc.width, sc.height, shown)?,
-        (crate::publish::WIDTH as usize, crate::publish::HEIGHT as usize),
-    )?;
+    let (tile, source) = if sc.zero_transcode {
+        let (w, h) = (sc.width as i32, sc.height as i32);
+        (crate::layout::Rect { x: 0, y: 0, w, h }, (w as usize, h as usize))
+    } else {
+        let source = (crate::publish::WIDTH as usize, crate::publish::HEIGHT as usize);
+        (first_grid_tile(sc.width, sc.height, shown)?, source)
+    };
+    let latency = LatencyProbe::start(&ingest.url(ROOM), tile, source)?;
     std::thread::sleep(sc.warmup);
     latency.reset();
 
