@@ -23,7 +23,7 @@ pub fn examples() -> Vec<(Method, &'static str, Value)> {
             Method::POST,
             "/v1/broadcasts",
             json!({"source": {"kind": "room", "room": "demo"}, "layout": {"template": "grid"},
-                   "video": {"width": 1280, "height": 720, "fps": 30, "bitrate_kbps": 2500, "keyframe_interval_s": 2, "preset": "superfast"},
+                   "video": {"width": 1280, "height": 720, "fps": 30, "bitrate_kbps": 2500, "keyframe_interval_s": 2, "preset": "superfast", "passthrough": true},
                    "outputs": [{"kind": "hls", "segment_seconds": 2, "window": 6}]}),
         ),
         (
