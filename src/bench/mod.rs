@@ -51,6 +51,10 @@ pub struct BenchArgs {
     /// zero-transcode path (no floor or encode-only baseline: nothing is decoded or encoded).
     #[arg(long)]
     pub zero_transcode: bool,
+    /// Broadcasts with `video.passthrough: false`: with `--zero-transcode`, the same H.264 participant decoded,
+    /// composited and encoded, for comparison.
+    #[arg(long)]
+    pub no_passthrough: bool,
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
@@ -91,6 +95,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 preset: args.preset,
                 max_tiles: args.max_tiles,
                 zero_transcode: args.zero_transcode,
+                passthrough: !args.no_passthrough,
                 warmup: Duration::from_secs(args.warmup_s),
                 window: Duration::from_secs(args.window_s),
             };

@@ -25,6 +25,8 @@ pub struct Scenario {
     pub max_tiles: Option<u32>,
     /// Publishers send H.264 at the canvas size and the broadcast uses `single`: their stream goes out as is.
     pub zero_transcode: bool,
+    /// `video.passthrough` of the broadcasts (off: the same scenario composited and encoded, to compare).
+    pub passthrough: bool,
     #[serde(skip)]
     pub warmup: Duration,
     #[serde(skip)]
@@ -95,7 +97,7 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
                 "source": {"kind": "room", "room": room},
                 "layout": layout,
                 "video": {"width": sc.width, "height": sc.height, "fps": sc.fps, "bitrate_kbps": sc.bitrate_kbps, "preset": sc.preset,
-                          "keyframe_interval_s": KEYFRAME_INTERVAL_S},
+                          "keyframe_interval_s": KEYFRAME_INTERVAL_S, "passthrough": sc.passthrough},
                 "outputs": [{"kind": "hls", "segment_seconds": 1}, {"kind": "rtmp", "url": ingest.url(room)}],
             })),
         )?;

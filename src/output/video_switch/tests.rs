@@ -139,3 +139,27 @@ fn a_forwarded_participant_is_asked_for_keyframes_at_the_interval() {
     assert_eq!(asked_at.first(), Some(&957), "60 ms before the second is up");
     assert!(asked_at.windows(2).all(|w| w[1] - w[0] >= 500), "{asked_at:?}");
 }
+
+#[test]
+fn from_one_participant_to_another_at_the_second_ones_keyframe() {
+    gst::init().unwrap();
+    let bob = Source::Participant("bob".into());
+    let mut switch = VideoSwitch::new(ms(1000));
+    switch.switch_to(alice(), 0);
+    offer(&mut switch, &alice(), 0, true, 0);
+    offer(&mut switch, &alice(), 33, false, 400);
+    assert_eq!(
+        switch.switch_to(bob.clone(), 500),
+        vec![Action::ParticipantKeyframe("bob".into())]
+    );
+    assert!(!switch.mixer_needed(), "no encode needed to go from one to the other");
+    assert_eq!(offer(&mut switch, &alice(), 66, false, 510).0, vec![66]);
+    assert!(
+        offer(&mut switch, &bob, 80, true, 515).0.is_empty(),
+        "bob's keyframe waits for alice to reach it"
+    );
+    assert_eq!(offer(&mut switch, &alice(), 99, false, 520).0, vec![80]);
+    assert_eq!(switch.current(), &bob);
+    assert!(offer(&mut switch, &alice(), 132, false, 530).0.is_empty());
+    assert_eq!(offer(&mut switch, &bob, 113, false, 540).0, vec![113]);
+}
