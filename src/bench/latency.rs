@@ -30,6 +30,30 @@ struct Tally {
     samples: Vec<i64>,
     unread: u64,
     unmatched: u64,
+    smoothness: Smoothness,
+}
+
+/// How smoothly the first tile's pictures came through, from the stamps of consecutive output frames: the same
+/// stamp twice is a publisher frame shown again (the next one missed its output frame); a step of more than one
+/// frame interval is publisher frames that never reached the output (dropped on the way).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Smoothness {
+    last_stamp: Option<u64>,
+    pub repeated: u64,
+    pub skipped: u64,
+}
+
+impl Smoothness {
+    fn note(&mut self, stamp: u64, frame_ms: f64) {
+        if let Some(last) = self.last_stamp.replace(stamp) {
+            match stamp.checked_sub(last) {
+                Some(0) => self.repeated += 1,
+                Some(step) => self.skipped += ((step as f64 / frame_ms).round() as u64).saturating_sub(1),
+                // An older picture after a newer one: counted as shown again.
+                None => self.repeated += 1,
+            }
+        }
+    }
 }
 
 /// What a window measured.
@@ -42,6 +66,7 @@ pub struct Latency {
     pub unread: u64,
     /// Decoded frames with no arrival time of the same PTS (should stay 0).
     pub unmatched: u64,
+    pub smoothness: Smoothness,
 }
 
 pub struct LatencyProbe {
@@ -122,6 +147,7 @@ impl LatencyProbe {
         tally.samples.clear();
         tally.unread = 0;
         tally.unmatched = 0;
+        tally.smoothness = Smoothness::default();
     }
 
     /// Stops playing; the figures since the last reset. A playback error is reported, not fatal: the other
@@ -144,6 +170,7 @@ impl LatencyProbe {
             samples: sorted.len() as u64,
             unread: tally.unread,
             unmatched: tally.unmatched,
+            smoothness: tally.smoothness,
         }
     }
 }
@@ -181,6 +208,9 @@ fn on_frame(sample: &gst::Sample, tile: Rect, source: (usize, usize), tally: &Mu
         Some(at) => tally.arrivals.drain(..=at).next_back().map(|(_, ms)| ms),
         None => None,
     };
+    if let Some(stamp) = stamped {
+        tally.smoothness.note(stamp, 1000.0 / f64::from(crate::publish::FPS));
+    }
     match (stamped, arrived) {
         (None, _) => tally.unread += 1,
         (Some(_), None) => tally.unmatched += 1,
@@ -206,6 +236,19 @@ mod tests {
         assert_eq!(percentile(&hundred, 50), Some(50));
         assert_eq!(percentile(&hundred, 95), Some(95));
         assert_eq!(percentile(&[1, 2, 3], 50), Some(2));
+    }
+
+    #[test]
+    fn repeated_and_skipped_pictures_are_counted() {
+        let mut s = Smoothness::default();
+        for stamp in [1000, 1033, 1067, 1067, 1100, 1167, 1200, 1300] {
+            s.note(stamp, 33.3);
+        }
+        assert_eq!(
+            (s.repeated, s.skipped),
+            (1, 3),
+            "1067 twice; 1133 missing; 1233 and 1267 missing"
+        );
     }
 
     #[test]

@@ -144,7 +144,7 @@ fn measure_scenario(exe: &std::path::Path, sc: &scenario::Scenario, skip_baselin
 
 fn print_table(rows: &[serde_json::Value]) {
     println!(
-        "\n{:>12} {:>10} {:>11} {:>6} {:>9} {:>8} {:>8} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6}",
+        "\n{:>12} {:>10} {:>11} {:>6} {:>9} {:>8} {:>8} {:>11} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6}",
         "participants",
         "broadcasts",
         "canvas",
@@ -152,6 +152,7 @@ fn print_table(rows: &[serde_json::Value]) {
         "rss MB",
         "fps",
         "dropped",
+        "tile rep/skip",
         "start hls",
         "start rtmp",
         "latency p50/95",
@@ -163,7 +164,7 @@ fn print_table(rows: &[serde_json::Value]) {
         let s = &r["scenario"];
         let ms = |v: &serde_json::Value| v.as_u64().map_or("-".into(), |m| format!("{m} ms"));
         println!(
-            "{:>12} {:>10} {:>11} {:>6.3} {:>9} {:>8.2} {:>8} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6.2}",
+            "{:>12} {:>10} {:>11} {:>6.3} {:>9} {:>8.2} {:>8} {:>11} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6.2}",
             s["participants"].to_string(),
             s["broadcasts"].to_string(),
             format!("{}x{}@{}", s["width"], s["height"], s["fps"]),
@@ -171,6 +172,7 @@ fn print_table(rows: &[serde_json::Value]) {
             r["rss_mb_peak"].to_string(),
             r["fps_out"].as_f64().unwrap_or(0.0),
             r["frames_dropped"].to_string(),
+            format!("{}/{}", r["tile_repeated"], r["tile_skipped"]),
             ms(&r["start_ms_hls"]),
             ms(&r["start_ms_rtmp"]),
             match (r["latency_ms_p50"].as_i64(), r["latency_ms_p95"].as_i64()) {

@@ -59,6 +59,12 @@ pub struct Figures {
     pub latency_unread: u64,
     /// Frames whose stamp read but whose arrival was not found by PTS (a matching fault; should be 0).
     pub latency_unmatched: u64,
+    /// The first tile over the window: output frames showing the same publisher frame again, and publisher
+    /// frames that never reached the output (dropped by the mixer's inputs or the receive path).
+    pub tile_repeated: u64,
+    pub tile_skipped: u64,
+    /// `tile_skipped` per publisher frame over the window, in percent.
+    pub tile_skipped_pct: f64,
 }
 
 const ROOM: &str = "bench";
@@ -171,6 +177,9 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         latency_samples: latency.samples,
         latency_unread: latency.unread,
         latency_unmatched: latency.unmatched,
+        tile_repeated: latency.smoothness.repeated,
+        tile_skipped: latency.smoothness.skipped,
+        tile_skipped_pct: round3(latency.smoothness.skipped as f64 * 100.0 / (f64::from(crate::publish::FPS) * secs)),
     })
 }
 
