@@ -69,7 +69,7 @@ fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
     let mut camera = publish_with(
         &server.whip_url("zero"),
         "camera",
-        &["--codec", "h264", "--pattern", "ball", "--tone", "0"],
+        &["--codec", "h264", "--pattern", "color:ffff00", "--tone", "0"],
         std::process::Stdio::null(),
     );
     let key = "passthrough-3f2a";
@@ -148,11 +148,22 @@ fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
     }
 
     // The publisher's own stream parameters (constrained baseline), not our encoder's (high).
-    let profiles: Vec<(i64, String)> = bc
-        .segments()
-        .iter()
-        .filter_map(|s| video_profile(s.to_str()?))
-        .collect();
+    let segments = bc.segments();
+    let profiles: Vec<(i64, String)> = segments.iter().filter_map(|s| video_profile(s.to_str()?)).collect();
+    // Forwarded or composited, the picture is the camera's (yellow): from the first forwarded segment (before it,
+    // the camera's first frames may not be in yet) up to the camera's death (the last seconds).
+    let first_forwarded = profiles.iter().position(|(w, _)| *w == 640).unwrap_or(0);
+    let checked = segments.iter().zip(&profiles).take(profiles.len().saturating_sub(3));
+    for (segment, (width, _)) in checked.skip(first_forwarded) {
+        let (w, h) = (*width as usize, *width as usize * 9 / 16);
+        let frame = support::media::last_frame(segment, w, h).expect("decodable segment");
+        let centre = frame.pixel(w as i32 / 2, h as i32 / 2);
+        assert!(
+            support::media::close_to(centre, [255, 255, 0], 48),
+            "{}: {centre:?} at the centre",
+            segment.display()
+        );
+    }
     assert!(profiles.contains(&(640, "Constrained Baseline".into())), "{profiles:?}");
     assert!(profiles.contains(&(1280, "High".into())), "{profiles:?}");
 }

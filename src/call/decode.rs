@@ -16,20 +16,12 @@ pub enum TrackKind {
 /// Video and audio codecs we decode, by RTP encoding name.
 pub const SUPPORTED_ENCODINGS: &[&str] = &["VP8", "VP9", "H264", "OPUS"];
 
-/// Parsed H.264 as it leaves a participant's pipeline undecoded (the zero-transcode path): Annex B with SPS/PPS
-/// before every keyframe, whole access units, as the outputs take it.
-pub const H264_AU_CAPS: &str = "video/x-h264,stream-format=byte-stream,alignment=au";
-
-/// Factories for one encoding: (kind, elements from depayloader to raw output). `capsfilter` gets the
-/// H.264 access-unit caps.
+/// Factories for one encoding: (kind, elements from depayloader to raw output).
 fn chain_for(encoding: &str) -> Option<(TrackKind, &'static [&'static str])> {
     match encoding {
         "VP8" => Some((TrackKind::Video, &["rtpvp8depay", "vp8dec"])),
         "VP9" => Some((TrackKind::Video, &["rtpvp9depay", "vp9dec"])),
-        "H264" => Some((
-            TrackKind::Video,
-            &["rtph264depay", "h264parse", "capsfilter", "avdec_h264"],
-        )),
+        "H264" => Some((TrackKind::Video, &["rtph264depay", "h264parse", "avdec_h264"])),
         "OPUS" => Some((
             TrackKind::Audio,
             &["rtpopusdepay", "opusdec", "audioconvert", "audioresample"],
@@ -62,16 +54,15 @@ pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<LinkedTr
     let encoding = pad_encoding(pad).ok_or_else(|| anyhow!("pad without RTP caps"))?;
     let (kind, factories) = chain_for(&encoding).ok_or_else(|| anyhow!("unsupported encoding {encoding}"))?;
     let mut elements = factories.iter().map(|f| make(f)).collect::<Result<Vec<_>>>()?;
-    let mut h264 = None;
-    for element in &elements {
-        match element.factory().map(|f| f.name().to_string()).as_deref() {
-            Some("h264parse") => element.set_property("config-interval", -1i32),
-            Some("capsfilter") => {
-                element.set_property("caps", H264_AU_CAPS.parse::<gst::Caps>()?);
-                h264 = Some(element.clone());
-            }
-            _ => {}
-        }
+    // The parsed H.264 is also what the zero-transcode path forwards: SPS/PPS with every keyframe, so the
+    // outputs can start on any of them. Its format stays what the decoder asks for: forcing Annex B here made
+    // avdec_h264 lose the first slice of multi-slice pictures.
+    let h264 = elements
+        .iter()
+        .find(|e| e.factory().is_some_and(|f| f.name() == "h264parse"))
+        .cloned();
+    if let Some(parse) = &h264 {
+        parse.set_property("config-interval", -1i32);
     }
     // A decoder that starts mid-stream asks the sender for a keyframe (PLI) instead of waiting for the next one.
     let depay = &elements[0];
