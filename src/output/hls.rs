@@ -1,10 +1,17 @@
 //! HLS output: MPEG-TS segments that start on keyframes, and a sliding playlist closed with ENDLIST at the end.
+//!
+//! `hlssink` (not `hlssink2`): hlssink2's splitmuxsink closes a segment only once the whole GOP after it is in,
+//! so every segment is listed one segment late (the first after 2 s of 1 s segments). Here the segment is cut the
+//! moment the keyframe that starts the next one arrives: a probe marks that keyframe with a downstream
+//! force-key-unit event, which `mpegtsmux` passes to `hlssink` right before it.
 
 use super::{sources, OutputPipeline};
 use crate::gst_util::make;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use gst::prelude::*;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 pub const PLAYLIST: &str = "index.m3u8";
 pub const SEGMENT_PATTERN: &str = "segment%05d.ts";
@@ -12,27 +19,83 @@ pub const SEGMENT_PATTERN: &str = "segment%05d.ts";
 /// Segments kept on disk beyond the playlist window, so a player that just read the playlist still finds them.
 const EXTRA_SEGMENTS: u32 = 3;
 
+/// A keyframe this much before a segment's length is up still ends it (keyframes asked of a participant's
+/// sender come a little early or late); one earlier does not, so extra keyframes make no tiny segments.
+const SEGMENT_SLACK: gst::ClockTime = gst::ClockTime::from_mseconds(250);
+
 pub fn build(dir: &Path, segment_seconds: u32, window: u32) -> Result<OutputPipeline> {
     std::fs::create_dir_all(dir)?;
     let pipeline = gst::Pipeline::with_name("hls-output");
     let (video, h264parse, audio, aacparse) = sources(&pipeline)?;
-    let sink = make("hlssink2")?;
+    let mux = make("mpegtsmux")?;
+    let sink = make("hlssink")?;
     sink.set_property("location", dir.join(SEGMENT_PATTERN).to_string_lossy().as_ref());
     sink.set_property("playlist-location", dir.join(PLAYLIST).to_string_lossy().as_ref());
     sink.set_property("target-duration", segment_seconds);
     sink.set_property("playlist-length", window);
     sink.set_property("max-files", window + EXTRA_SEGMENTS);
-    // Keyframes come from our own encoder on a fixed interval; requests would go nowhere.
-    sink.set_property("send-keyframe-requests", false);
-    pipeline.add(&sink)?;
-    h264parse.link_pads(None, &sink, Some("video"))?;
-    aacparse.link_pads(None, &sink, Some("audio"))?;
+    pipeline.add_many([&mux, &sink])?;
+    mux.link(&sink)?;
+    h264parse.link(&mux)?;
+    aacparse.link(&mux)?;
+    let video_out = video.static_pad("src").context("appsrc src pad")?;
+    cut_at_keyframes(&video_out, gst::ClockTime::from_seconds(u64::from(segment_seconds)));
+    ignore_keyframe_requests(&mux.static_pad("src").context("mpegtsmux src pad")?);
     Ok(OutputPipeline {
         pipeline,
         video,
         audio,
         sink,
     })
+}
+
+/// Marks the keyframe that starts each segment (the first one at least `segment` after the last cut).
+fn cut_at_keyframes(video: &gst::Pad, segment: gst::ClockTime) {
+    let last_cut = Arc::new(AtomicU64::new(u64::MAX));
+    let count = Arc::new(AtomicU64::new(0));
+    video.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(buffer) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let (Some(pts), false) = (buffer.pts(), buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let last = last_cut.load(Ordering::Relaxed);
+        // The first keyframe opens the first segment: nothing to cut.
+        let due = last == u64::MAX || pts + SEGMENT_SLACK >= gst::ClockTime::from_nseconds(last) + segment;
+        if !due {
+            return gst::PadProbeReturn::Ok;
+        }
+        last_cut.store(pts.nseconds(), Ordering::Relaxed);
+        if last != u64::MAX {
+            let running_time = pad.sticky_event::<gst::event::Segment>(0).and_then(|s| {
+                s.segment()
+                    .downcast_ref::<gst::ClockTime>()
+                    .and_then(|s| s.to_running_time(pts))
+            });
+            let event = gst_video::DownstreamForceKeyUnitEvent::builder()
+                .timestamp(pts)
+                .stream_time(pts)
+                .running_time(running_time)
+                .all_headers(true)
+                .count(count.fetch_add(1, Ordering::Relaxed) as u32 + 1)
+                .build();
+            pad.push_event(event);
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// hlssink asks upstream for keyframes on its own schedule; our cuts come from `cut_at_keyframes` only (the
+/// encoder keeps its own cadence), so those requests stop here.
+fn ignore_keyframe_requests(mux_src: &gst::Pad) {
+    mux_src.add_probe(gst::PadProbeType::EVENT_UPSTREAM, |_, info| {
+        if info.event().is_some_and(|e| gst_video::ForceKeyUnitEvent::is(e)) {
+            gst::PadProbeReturn::Drop
+        } else {
+            gst::PadProbeReturn::Ok
+        }
+    });
 }
 
 /// True for file names this output writes, so the HTTP server never serves anything else.
