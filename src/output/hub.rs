@@ -225,19 +225,24 @@ impl EncodedHub {
 
     fn offer_video(&self, from: &Source, buffer: gst::Buffer, caps: &gst::Caps) {
         let mut state = self.state.lock().unwrap();
-        let before = state.switch.current().clone();
+        let changes = state.switch.changes();
         let outcome = state.switch.offer(from, buffer, caps, crate::call::tap::now_ms());
-        match state.switch.current() {
-            now if *now == before => {}
-            Source::Mixer => tracing::info!("video on air: the mixer's encode"),
-            Source::Participant(id) => {
-                tracing::info!(participant_id = %id, "video on air: the participant's own H.264")
+        let moved = state.switch.changes() != changes;
+        if moved && state.switch.next().is_none() {
+            match state.switch.current() {
+                Source::Mixer => tracing::info!("video on air: the mixer's encode"),
+                Source::Participant(id) => {
+                    tracing::info!(participant_id = %id, "video on air: the participant's own H.264")
+                }
             }
         }
         for (buffer, caps) in outcome.forward {
             self.deliver(&mut state, Track::Video, buffer, Some(&caps));
         }
-        self.settle(state, outcome.actions);
+        // Most frames change nothing: no bookkeeping for them.
+        if moved || !outcome.actions.is_empty() {
+            self.settle(state, outcome.actions);
+        }
     }
 
     /// After a switch moved: the mixer's encode runs only when needed, participants nobody forwards are let go,

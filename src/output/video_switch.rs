@@ -56,6 +56,8 @@ pub struct VideoSwitch {
     keyframe_interval: ClockTime,
     last_keyframe_pts: Option<ClockTime>,
     keyframe_asked_ms: u64,
+    /// Counts changes of the current or next source, so the hub can tell cheaply, per frame, that nothing moved.
+    changes: u64,
 }
 
 /// Frames to hand to the outputs and things to do, from one offered frame.
@@ -79,7 +81,12 @@ impl VideoSwitch {
             keyframe_interval,
             last_keyframe_pts: None,
             keyframe_asked_ms: 0,
+            changes: 0,
         }
+    }
+
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     pub fn current(&self) -> &Source {
@@ -99,7 +106,9 @@ impl VideoSwitch {
     /// Starts switching to `source` (or cancels a switch when it is already the current one).
     pub fn switch_to(&mut self, source: Source, now_ms: u64) -> Vec<Action> {
         if source == self.current {
-            self.next = None;
+            if self.next.take().is_some() {
+                self.changes += 1;
+            }
             return Vec::new();
         }
         if self.next() == Some(&source) {
@@ -112,6 +121,7 @@ impl VideoSwitch {
             }
             (Source::Mixer, Source::Mixer) => unreachable!("handled above"),
         };
+        self.changes += 1;
         self.next = Some(Pending {
             source,
             cut: None,
@@ -200,6 +210,7 @@ impl VideoSwitch {
                 }
                 Source::Participant(_) if waited >= GIVE_UP_MS => {
                     self.next = None;
+                    self.changes += 1;
                     return;
                 }
                 _ => {}
@@ -209,6 +220,7 @@ impl VideoSwitch {
         }
         if pending.current_done && !pending.queue.is_empty() {
             let pending = self.next.take().expect("checked above");
+            self.changes += 1;
             self.current = pending.source;
             self.current_seen_ms = now_ms;
             self.last_keyframe_pts = None;
