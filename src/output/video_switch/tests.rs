@@ -33,6 +33,23 @@ fn offer(switch: &mut VideoSwitch, from: &Source, pts_ms: u64, key: bool, now_ms
     (forwarded, outcome.actions)
 }
 
+/// A switch that forwards alice (the mixer stalled, so the switch did not wait for it) from 0 ms, last 33 ms.
+fn forwarding_alice() -> VideoSwitch {
+    let mut switch = VideoSwitch::new(ms(1000));
+    switch.switch_to(alice(), 0);
+    assert!(
+        offer(&mut switch, &alice(), 0, true, 0).0.is_empty(),
+        "waits for the mixer"
+    );
+    assert_eq!(
+        offer(&mut switch, &alice(), 33, false, 400).0,
+        vec![0, 33],
+        "mixer stalled: switched"
+    );
+    assert_eq!(switch.current(), &alice());
+    switch
+}
+
 #[test]
 fn to_a_participant_at_their_keyframe_once_the_mixer_reaches_it() {
     gst::init().unwrap();
@@ -61,14 +78,7 @@ fn to_a_participant_at_their_keyframe_once_the_mixer_reaches_it() {
 #[test]
 fn back_to_the_mixer_at_the_participants_next_keyframe() {
     gst::init().unwrap();
-    let mut switch = VideoSwitch::new(ms(1000));
-    switch.switch_to(alice(), 0);
-    offer(&mut switch, &alice(), 0, true, 0);
-    assert_eq!(
-        offer(&mut switch, &alice(), 33, false, 400).0,
-        vec![0, 33],
-        "mixer stalled: switched"
-    );
+    let mut switch = forwarding_alice();
     assert_eq!(
         switch.switch_to(Source::Mixer, 500),
         vec![Action::ParticipantKeyframe("alice".into())]
@@ -89,10 +99,7 @@ fn back_to_the_mixer_at_the_participants_next_keyframe() {
 #[test]
 fn a_participant_gone_quiet_hands_over_to_the_mixer() {
     gst::init().unwrap();
-    let mut switch = VideoSwitch::new(ms(1000));
-    switch.switch_to(alice(), 0);
-    offer(&mut switch, &alice(), 0, true, 0);
-    offer(&mut switch, &alice(), 33, false, 400);
+    let mut switch = forwarding_alice();
     switch.switch_to(Source::Mixer, 1000);
     // No more frames from alice: after the stall time the mixer takes over right after 33 ms.
     let (forwarded, actions) = offer(&mut switch, &Source::Mixer, 20, false, 1100);
@@ -125,10 +132,7 @@ fn a_participant_without_keyframes_is_not_switched_to() {
 #[test]
 fn a_forwarded_participant_is_asked_for_keyframes_at_the_interval() {
     gst::init().unwrap();
-    let mut switch = VideoSwitch::new(ms(1000));
-    switch.switch_to(alice(), 0);
-    offer(&mut switch, &alice(), 0, true, 0);
-    offer(&mut switch, &alice(), 33, false, 400);
+    let mut switch = forwarding_alice();
     let mut asked_at = Vec::new();
     for pts in (66..2500).step_by(33) {
         let (_, actions) = offer(&mut switch, &alice(), pts, false, 400 + pts);
@@ -144,10 +148,7 @@ fn a_forwarded_participant_is_asked_for_keyframes_at_the_interval() {
 fn from_one_participant_to_another_at_the_second_ones_keyframe() {
     gst::init().unwrap();
     let bob = Source::Participant("bob".into());
-    let mut switch = VideoSwitch::new(ms(1000));
-    switch.switch_to(alice(), 0);
-    offer(&mut switch, &alice(), 0, true, 0);
-    offer(&mut switch, &alice(), 33, false, 400);
+    let mut switch = forwarding_alice();
     assert_eq!(
         switch.switch_to(bob.clone(), 500),
         vec![Action::ParticipantKeyframe("bob".into())]
