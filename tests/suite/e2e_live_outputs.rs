@@ -1,14 +1,12 @@
 //! Outputs on a live broadcast: added and removed without touching the others, and an RTMP server that dies and
 //! comes back on the same port gets the stream again (from a keyframe) while the other outputs never gap.
 
-mod support;
-
+use crate::support::broadcast::Broadcast;
+use crate::support::media::{keyframe_pts, max_gap, streams, video_pts};
+use crate::support::{get_json, http, publish, wait_for, KillOnDrop, Server};
 use callcast::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::broadcast::Broadcast;
-use support::media::{keyframe_pts, max_gap, streams, video_pts};
-use support::{get_json, http, publish, wait_for, KillOnDrop, Server};
 
 fn start(server: &Server, room: &str, outputs: Value) -> Broadcast {
     Broadcast::start(

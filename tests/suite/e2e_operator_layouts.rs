@@ -1,15 +1,13 @@
 //! An operator's own layout directory: a template with a background image is loaded and drawn, broken
 //! templates are reported with file and line while the server starts with the good ones.
 
-mod support;
-
+use crate::support::broadcast::Broadcast;
+use crate::support::media::{close_to, decode_last_frame};
+use crate::support::{get_json, publish, wait_for, KillOnDrop, Server};
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::broadcast::Broadcast;
-use support::media::{close_to, decode_last_frame};
-use support::{get_json, publish, wait_for, KillOnDrop, Server};
 
 const W: usize = 640;
 const H: usize = 360;
@@ -97,7 +95,7 @@ fn operator_template_with_a_background_image() {
     });
 
     // Switching to a template without a picture takes it away.
-    let reply = support::http()
+    let reply = crate::support::http()
         .patch(server.url(&format!("/v1/broadcasts/{}", bc.id)))
         .json(&json!({"layout": {"template": "pip"}}))
         .send()

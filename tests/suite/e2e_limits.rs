@@ -1,13 +1,11 @@
 //! Limits: a broadcast beyond the CPU budget or the broadcast count is refused with 503 and Retry-After while
 //! the running one keeps full frame rate; broadcasts end by themselves at `max_duration_s` and when idle.
 
-mod support;
-
+use crate::support::broadcast::Broadcast;
+use crate::support::media::video_pts;
+use crate::support::{http, publish, wait_for, KillOnDrop, Server};
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::broadcast::Broadcast;
-use support::media::video_pts;
-use support::{http, publish, wait_for, KillOnDrop, Server};
 
 fn request(room: &str, extra: Value) -> Value {
     let mut body = json!({
@@ -42,7 +40,7 @@ fn beyond_capacity_is_503_and_the_running_broadcast_keeps_its_frame_rate() {
     let server = Server::start(&["--cpu-budget", "0.3", "--max-broadcasts", "3"]);
     let _red: KillOnDrop = publish(&server.whip_url("adm"), "red", "color:ff0000");
     wait_for("the participant in the room", Duration::from_secs(20), || {
-        (support::get_json(&server.url("/v1/rooms/adm"))["participants"]
+        (crate::support::get_json(&server.url("/v1/rooms/adm"))["participants"]
             .as_array()?
             .len()
             == 1)
@@ -62,7 +60,7 @@ fn beyond_capacity_is_503_and_the_running_broadcast_keeps_its_frame_rate() {
         );
         assert!(body["error"].as_str().is_some_and(|e| e.contains("CPU")), "{body}");
     }
-    let listed = support::get_json(&server.url("/v1/broadcasts"))["broadcasts"]
+    let listed = crate::support::get_json(&server.url("/v1/broadcasts"))["broadcasts"]
         .as_array()
         .map_or(0, |a| a.len());
     assert_eq!(listed, 1, "a refused broadcast leaves nothing behind");

@@ -34,7 +34,7 @@ fn others(dir: &str, keep: &str) -> String {
 }
 
 fn build_shim(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/lo_shim.c");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/suite/support/lo_shim.c");
     let out = dir.join("lo_shim.so");
     let status = Command::new("cc")
         .args(["-shared", "-fPIC", "-O2", "-o"])

@@ -2,8 +2,6 @@
 //! one and a control one (in-process); public broadcasts are watchable without one; an exposed server refuses
 //! to start open.
 
-mod in_process;
-
 use axum::http::StatusCode;
 use callcast::api::{routes, Access};
 use serde_json::Value;
@@ -16,7 +14,7 @@ const ROOM: &str = "room-token-5d2e";
 fn app() -> (axum::Router, tempfile::TempDir) {
     let controls = format!("other-token,{CONTROL}");
     let room = format!("stage={ROOM}");
-    in_process::app(&["--api-token", &controls, "--read-token", READ, "--room-token", &room])
+    crate::in_process::app(&["--api-token", &controls, "--read-token", READ, "--room-token", &room])
 }
 
 async fn call(app: &axum::Router, method: &str, uri: &str, token: Option<&str>, body: &str) -> (StatusCode, String) {
@@ -30,7 +28,7 @@ async fn call(app: &axum::Router, method: &str, uri: &str, token: Option<&str>, 
     if let Some(b) = &bearer {
         headers.push(("authorization", b));
     }
-    in_process::send(app, method, uri, &headers, body).await
+    crate::in_process::send(app, method, uri, &headers, body).await
 }
 
 /// A concrete URI for a route pattern.
@@ -60,7 +58,7 @@ async fn every_route_needs_the_right_token() {
                 if let Some(b) = &bearer {
                     headers.push(("authorization", b));
                 }
-                in_process::status(&app, method, &uri, &headers).await
+                crate::in_process::status(&app, method, &uri, &headers).await
             }
         };
         let (none, body) = call(&app, method, &uri, None, "{}").await;

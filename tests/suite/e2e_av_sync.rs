@@ -1,13 +1,11 @@
 //! Audio and video stay in sync end to end: a participant flashes white and beeps at the same instant every
 //! second; in the broadcast's output each beep is within 45 ms of its flash, from the start and throughout.
 
-mod support;
-
+use crate::support::broadcast::Broadcast;
+use crate::support::{publish_with, wait_for, KillOnDrop, Server};
 use callcast::bench::av_sync::{beep_times, flash_times, offsets};
 use serde_json::json;
 use std::time::Duration;
-use support::broadcast::Broadcast;
-use support::{publish_with, wait_for, KillOnDrop, Server};
 
 /// How much output is checked (the soak run checks 30 minutes).
 const SECONDS: usize = 60;

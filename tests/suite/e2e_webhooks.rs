@@ -1,13 +1,11 @@
 //! Webhooks: every delivery signed (HMAC-SHA256), retried until the receiver takes it, per broadcast or for the
 //! whole server, and a slow receiver never holds up a broadcast.
 
-mod support;
-
+use crate::support::broadcast::Broadcast;
+use crate::support::{http, wait_for, Server};
 use serde_json::{json, Value};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-use support::broadcast::Broadcast;
-use support::{http, wait_for, Server};
 
 const SECRET: &str = "whsec-test-4b1d";
 

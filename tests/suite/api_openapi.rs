@@ -1,14 +1,12 @@
 //! The OpenAPI document describes every route of the router, and every example body in it is accepted.
 
-mod in_process;
-
 use axum::http::StatusCode;
 use serde_json::Value;
 
 #[tokio::test]
 async fn every_route_is_described_and_every_example_works() {
-    let (app, _dir) = in_process::app(&[]);
-    let (code, text) = in_process::send(&app, "GET", "/v1/openapi.json", &[], "").await;
+    let (app, _dir) = crate::in_process::app(&[]);
+    let (code, text) = crate::in_process::send(&app, "GET", "/v1/openapi.json", &[], "").await;
     assert_eq!(code, StatusCode::OK);
     let doc: Value = serde_json::from_str(&text).expect("JSON");
     assert!(
@@ -56,7 +54,7 @@ async fn every_route_is_described_and_every_example_works() {
             ["application/json"]["example"];
         assert_eq!(documented, &body, "{method} {path}: the document shows the example");
         let uri = path.replace("{id}", &id);
-        let (code, reply) = in_process::send(
+        let (code, reply) = crate::in_process::send(
             &app,
             method.as_str(),
             &uri,
@@ -72,6 +70,6 @@ async fn every_route_is_described_and_every_example_works() {
                 .to_string();
         }
     }
-    let (code, _) = in_process::send(&app, "DELETE", &format!("/v1/broadcasts/{id}"), &[], "").await;
+    let (code, _) = crate::in_process::send(&app, "DELETE", &format!("/v1/broadcasts/{id}"), &[], "").await;
     assert_eq!(code, StatusCode::OK);
 }

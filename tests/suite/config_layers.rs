@@ -1,10 +1,8 @@
 //! Settings come from defaults < callcast.toml < CALLCAST_* < flags; `callcast config check` shows the result
 //! with its sources and no secret; `serve` uses the file.
 
-mod support;
-
+use crate::support::{http, Server};
 use std::process::{Command, Output};
-use support::{http, Server};
 
 const FILE_TOKEN: &str = "file-token-3f9a";
 const ENV_TOKEN: &str = "007";

@@ -2,14 +2,12 @@
 //! SPS, keyframes asked for at the broadcast's interval), and switching to `grid` and back keeps the output one
 //! continuous stream. When the participant vanishes, the mixer takes over within a second.
 
-mod support;
-
+use crate::support::broadcast::Broadcast;
+use crate::support::{http, publish_with, wait_for, Server};
 use callcast::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Duration;
-use support::broadcast::Broadcast;
-use support::{http, publish_with, wait_for, Server};
 
 /// `(pts seconds, keyframe, width)` of every decoded video frame of `input`, in order.
 fn video_frames(input: &str) -> Vec<(f64, bool, i64)> {
@@ -126,8 +124,8 @@ fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
     // Layout switches leave no hole; the camera's death leaves less than a second.
     let killed_at = runs[runs.len() - 1].1[0].0;
     let before_kill: Vec<f64> = pts.iter().copied().filter(|t| *t < killed_at).collect();
-    let switching_gap = support::media::max_gap(&before_kill);
-    let gap = support::media::max_gap(&pts);
+    let switching_gap = crate::support::media::max_gap(&before_kill);
+    let gap = crate::support::media::max_gap(&pts);
     println!("largest gap between frames: {switching_gap:.3} s while switching, {gap:.3} s overall");
     assert!(
         switching_gap < 0.25,
@@ -156,10 +154,10 @@ fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
     let checked = segments.iter().zip(&profiles).take(profiles.len().saturating_sub(3));
     for (segment, (width, _)) in checked.skip(first_forwarded) {
         let (w, h) = (*width as usize, *width as usize * 9 / 16);
-        let frame = support::media::last_frame(segment, w, h).expect("decodable segment");
+        let frame = crate::support::media::last_frame(segment, w, h).expect("decodable segment");
         let centre = frame.pixel(w as i32 / 2, h as i32 / 2);
         assert!(
-            support::media::close_to(centre, [255, 255, 0], 48),
+            crate::support::media::close_to(centre, [255, 255, 0], 48),
             "{}: {centre:?} at the centre",
             segment.display()
         );

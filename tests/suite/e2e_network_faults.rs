@@ -1,13 +1,11 @@
 //! A participant on a bad network: 5% of its packets lost. Receivers ask for repairs and keyframes, at worst its
 //! tile freezes for a moment; the broadcast's output keeps full frame rate with no gap.
 
-mod support;
-
+use crate::support::broadcast::Broadcast;
+use crate::support::media::{close_to, decode_last_frame, max_gap, video_pts};
+use crate::support::{publish_with, wait_for, KillOnDrop, Server};
 use serde_json::json;
 use std::time::Duration;
-use support::broadcast::Broadcast;
-use support::media::{close_to, decode_last_frame, max_gap, video_pts};
-use support::{publish_with, wait_for, KillOnDrop, Server};
 
 #[test]
 fn five_percent_loss_never_reaches_the_viewers() {

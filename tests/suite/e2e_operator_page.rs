@@ -1,15 +1,13 @@
 //! The operator page in real headless Chromium: with the API token it starts a broadcast from the form, its
 //! preview plays, a layout switch shows in a decoded output frame, and stop ends it.
 
-mod support;
-
+use crate::support::media::{close_to, decode_last_frame};
+use crate::support::{browser_script, publish_with, wait_for, KillOnDrop, Server};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-use support::media::{close_to, decode_last_frame};
-use support::{browser_script, publish_with, wait_for, KillOnDrop, Server};
 
 const TOKEN: &str = "operator-token-1c9d";
 

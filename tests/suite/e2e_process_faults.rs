@@ -1,12 +1,10 @@
 //! The server process itself failing: SIGTERM drains and finalises every broadcast within 5 s; after a SIGKILL,
 //! a restarted server closes what the dead one left open and reports it `failed` with reason `server_restart`.
 
-mod support;
-
+use crate::support::broadcast::Broadcast;
+use crate::support::{get_json, publish, wait_for, KillOnDrop, Server};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::broadcast::Broadcast;
-use support::{get_json, publish, wait_for, KillOnDrop, Server};
 
 fn hls_broadcast(server: &Server, room: &str) -> Broadcast {
     Broadcast::start(
@@ -50,7 +48,7 @@ fn sigterm_finalises_every_broadcast_within_5_s() {
     }
     // An operator page following the event stream keeps a connection open for ever: it must not hold up the
     // shutdown.
-    let events = support::http()
+    let events = crate::support::http()
         .get(server.url("/v1/events"))
         .send()
         .expect("GET /v1/events");

@@ -1,12 +1,10 @@
 //! `callcast run job.json`: one broadcast in the foreground, as a container or job scheduler runs it.
 
-mod support;
-
+use crate::support::{wait_for, KillOnDrop, CALLCAST};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{wait_for, KillOnDrop, CALLCAST};
 
 const JOB: &str = r#"{"source": {"kind": "room", "room": "job"},
   "video": {"width": 320, "height": 180, "keyframe_interval_s": 1},

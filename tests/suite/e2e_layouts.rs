@@ -2,8 +2,9 @@
 //! the expected tiles, switching never gaps the output, bad changes are refused without touching the air,
 //! and the speaker template follows who talks.
 
-mod support;
-
+use crate::support::broadcast::Broadcast;
+use crate::support::media::{close_to, decode_last_frame, keyframe_pts, max_gap, video_pts, Frame};
+use crate::support::{get_json, http, publish, publish_with, wait_for, KillOnDrop, Server};
 use callcast::layout::engine::{place, Scene};
 use callcast::layout::template::Templates;
 use callcast::layout::Canvas;
@@ -12,9 +13,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::broadcast::Broadcast;
-use support::media::{close_to, decode_last_frame, keyframe_pts, max_gap, video_pts, Frame};
-use support::{get_json, http, publish, publish_with, wait_for, KillOnDrop, Server};
 
 const W: i32 = 640;
 const H: i32 = 360;

@@ -2,15 +2,13 @@
 //! for another host is refused with a clear output error; `tls_verify: false` is an explicit, logged choice.
 //! The ingest is nginx-rtmp behind an nginx `stream` TLS terminator, with a CA the test makes.
 
-mod support;
-
+use crate::support::broadcast::Broadcast;
+use crate::support::media::streams;
+use crate::support::tls::{TestCa, TlsTerminator};
+use crate::support::{wait_for, Server};
 use callcast::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::broadcast::Broadcast;
-use support::media::streams;
-use support::tls::{TestCa, TlsTerminator};
-use support::{wait_for, Server};
 
 fn output<'a>(status: &'a Value, id: &str) -> &'a Value {
     status["outputs"]

@@ -1,12 +1,10 @@
 //! Secrets never leave: a run that uses an RTMP stream key, an API token and a Janus pin, including the errors
 //! each can cause, and then every API response and the whole server log are searched for them.
 
-mod support;
-
+use crate::support::{publish_with, wait_for, KillOnDrop, Server};
 use callcast::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{publish_with, wait_for, KillOnDrop, Server};
 
 const TOKEN: &str = "tok-7f3e9a51c2";
 const KEY: &str = "live_key_5d1c0b77";
@@ -77,7 +75,7 @@ fn keys_tokens_and_pins_appear_nowhere() {
     );
 
     // A Janus call that cannot be joined, with a pin: the failure reason must not carry it.
-    let dead_janus = format!("http://127.0.0.1:{}/janus", support::free_port());
+    let dead_janus = format!("http://127.0.0.1:{}/janus", crate::support::free_port());
     let (_, janus) = call(
         &mut seen,
         reqwest::Method::POST,

@@ -1,17 +1,15 @@
 //! A real Janus VideoRoom as the call: the broadcast subscribes as a hidden participant, follows joins, clean
 //! leaves and SIGKILLed publishers, and survives a Janus restart.
 
-mod support;
-
+use crate::support::broadcast::{participant_names, Broadcast};
+use crate::support::janus::{Janus, ROOM, ROOM_PIN};
+use crate::support::media::{close_to, last_frame, max_gap, streams, video_pts};
+use crate::support::{get_json, publish_janus, wait_for, KillOnDrop, Server};
 use callcast::bench::ingest::NginxRtmp;
 use callcast::layout::{grid, Canvas, TILE_GAP};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use support::broadcast::{participant_names, Broadcast};
-use support::janus::{Janus, ROOM, ROOM_PIN};
-use support::media::{close_to, last_frame, max_gap, streams, video_pts};
-use support::{get_json, publish_janus, wait_for, KillOnDrop, Server};
 
 const W: usize = 640;
 const H: usize = 360;
@@ -204,7 +202,7 @@ fn janus_mistakes_fail_with_reasons_a_person_understands() {
         (!janus.list_participants().is_empty()).then_some(())
     });
 
-    let dead = format!("http://127.0.0.1:{}/janus", support::free_port());
+    let dead = format!("http://127.0.0.1:{}/janus", crate::support::free_port());
     let reason = failure_reason(&server, &dead, ROOM, ROOM_PIN);
     assert!(
         reason.contains("cannot join Janus") && reason.contains("refused"),

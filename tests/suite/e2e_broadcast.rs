@@ -1,16 +1,14 @@
 //! The first end-to-end broadcast: three participants in the built-in room, composited to RTMP (real
 //! nginx-rtmp) and HLS, checked with ffprobe/ffmpeg; one participant killed; the broadcast stopped.
 
-mod support;
-
+use crate::support::broadcast::participant_names;
+use crate::support::media::{close_to, last_frame, max_gap, streams, video_pts};
+use crate::support::{get_json, http, publish, wait_for, Server};
 use callcast::bench::ingest::NginxRtmp;
 use callcast::layout::{grid, Canvas, TILE_GAP};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use support::broadcast::participant_names;
-use support::media::{close_to, last_frame, max_gap, streams, video_pts};
-use support::{get_json, http, publish, wait_for, Server};
 
 const ROOM: &str = "e2e";
 const W: usize = 1280;
@@ -80,7 +78,7 @@ fn three_participants_to_rtmp_and_hls_then_one_vanishes() {
     let nginx = NginxRtmp::start();
     let server = Server::start(&["--media-timeout-s", "2"]);
     let whip = server.whip_url(ROOM);
-    let mut publishers: Vec<(String, support::KillOnDrop)> = ["red", "green", "blue"]
+    let mut publishers: Vec<(String, crate::support::KillOnDrop)> = ["red", "green", "blue"]
         .iter()
         .map(|c| {
             (

@@ -1,14 +1,12 @@
 //! What operators watch: `/v1/events` (SSE) tells a broadcast's story as it happens, `/metrics` has the figures
 //! in Prometheus format, `/readyz` says whether another broadcast would be taken.
 
-mod support;
-
+use crate::support::broadcast::Broadcast;
+use crate::support::{get_json, http, publish, wait_for, KillOnDrop, Server};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 use std::time::Duration;
-use support::broadcast::Broadcast;
-use support::{get_json, http, publish, wait_for, KillOnDrop, Server};
 
 /// Reads `/v1/events` in a thread; each event's JSON arrives on the channel.
 fn follow_events(server: &Server) -> mpsc::Receiver<Value> {

@@ -1,8 +1,6 @@
 //! Hostile input, generated: thousands of random and mutated JSON bodies, SDP offers and paths thrown at the
 //! router (in-process) get a 4xx, never a 5xx or a panic, and the broadcast running meanwhile is untouched.
 
-mod in_process;
-
 use axum::http::StatusCode;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -104,10 +102,10 @@ fn run(cases: u32, strategy: impl Strategy<Value = (String, String, String)>, ch
         .expect("runtime");
     let (app, _dir) = {
         let _inside = rt.enter();
-        in_process::app(&["--max-broadcasts", "1"])
+        crate::in_process::app(&["--max-broadcasts", "1"])
     };
     // One broadcast runs through it all and must come out as it went in.
-    let (code, body) = rt.block_on(in_process::send(
+    let (code, body) = rt.block_on(crate::in_process::send(
         &app,
         "POST",
         "/v1/broadcasts",
@@ -138,7 +136,7 @@ fn run(cases: u32, strategy: impl Strategy<Value = (String, String, String)>, ch
             } else {
                 "application/json"
             };
-            let (code, reply) = rt.block_on(in_process::send(
+            let (code, reply) = rt.block_on(crate::in_process::send(
                 &app,
                 &method,
                 &path,
@@ -163,12 +161,18 @@ fn run(cases: u32, strategy: impl Strategy<Value = (String, String, String)>, ch
         .sum();
     assert!(refused >= cases * 8 / 10, "most cases should be refused: {seen:?}");
 
-    let (_, after) = rt.block_on(in_process::send(&app, "GET", &format!("/v1/broadcasts/{id}"), &[], ""));
+    let (_, after) = rt.block_on(crate::in_process::send(
+        &app,
+        "GET",
+        &format!("/v1/broadcasts/{id}"),
+        &[],
+        "",
+    ));
     let after: Value = serde_json::from_str(&after).expect("JSON");
     assert!(after["state"] == "live" || after["state"] == "starting", "{after}");
     assert_eq!(after["layout"], before["layout"]);
     assert_eq!(after["outputs"].as_array().map(Vec::len), Some(1));
-    rt.block_on(in_process::send(
+    rt.block_on(crate::in_process::send(
         &app,
         "DELETE",
         &format!("/v1/broadcasts/{id}"),

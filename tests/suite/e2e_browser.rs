@@ -1,17 +1,15 @@
 //! Real headless Chromium (Debian package, driven by playwright-core): the demo plays in a browser, and a
 //! browser with a fake camera is a participant of a Janus call, composited like the others.
 
-mod support;
-
+use crate::support::broadcast::{participant_names, Broadcast};
+use crate::support::janus::{Janus, ROOM, ROOM_PIN};
+use crate::support::media::{close_to, last_frame};
+use crate::support::{browser_script, publish_janus, KillOnDrop, Server, CALLCAST};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::broadcast::{participant_names, Broadcast};
-use support::janus::{Janus, ROOM, ROOM_PIN};
-use support::media::{close_to, last_frame};
-use support::{browser_script, publish_janus, KillOnDrop, Server, CALLCAST};
 
 /// Reads a child's stdout lines until `pick` returns Some or the deadline passes.
 fn read_until<T>(child: &mut std::process::Child, timeout: Duration, mut pick: impl FnMut(&str) -> Option<T>) -> T {
@@ -114,7 +112,7 @@ fn demo_plays_in_a_browser() {
 
 #[test]
 fn browser_participant_in_a_janus_call() {
-    if support::rerun_in_loopback_namespace("browser_participant_in_a_janus_call") {
+    if crate::support::rerun_in_loopback_namespace("browser_participant_in_a_janus_call") {
         return;
     }
     let janus = Janus::start();
@@ -169,7 +167,7 @@ fn browser_participant_in_a_janus_call() {
 #[test]
 #[ignore = "flaky here: Janus 1.1.2 does not always switch layers on a subscriber `configure` within 30 s"]
 fn browser_simulcast_layer_follows_the_tile_size() {
-    if support::rerun_in_loopback_namespace("browser_simulcast_layer_follows_the_tile_size") {
+    if crate::support::rerun_in_loopback_namespace("browser_simulcast_layer_follows_the_tile_size") {
         return;
     }
     let janus = Janus::start();
@@ -193,18 +191,18 @@ fn browser_simulcast_layer_follows_the_tile_size() {
     };
     // Two tiles of 312 px: the 320 px layer is the smallest that fills one.
     let started = Instant::now();
-    let (id, _) = support::wait_for("the 320 px layer in a 312 px tile", Duration::from_secs(30), || {
+    let (id, _) = crate::support::wait_for("the 320 px layer in a 312 px tile", Duration::from_secs(30), || {
         browser_video(&bc.status()).filter(|(_, w)| *w == 320)
     });
     println!("down to 320 px after {:?}", started.elapsed());
-    let patched = support::http()
+    let patched = crate::support::http()
         .patch(&bc.status_url)
         .json(&json!({"layout": {"template": "single", "pin": id}}))
         .send()
         .expect("PATCH");
     assert_eq!(patched.status(), 200);
     let started = Instant::now();
-    support::wait_for("the 640 px layer in a 640 px tile", Duration::from_secs(30), || {
+    crate::support::wait_for("the 640 px layer in a 640 px tile", Duration::from_secs(30), || {
         browser_video(&bc.status()).filter(|(_, w)| *w == 640)
     });
     println!("up to 640 px after {:?}", started.elapsed());

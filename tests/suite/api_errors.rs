@@ -1,16 +1,14 @@
 //! Bad input gets a clear 4xx naming the field, without a socket (router called in-process).
 
-mod in_process;
-
 use axum::http::StatusCode;
 use serde_json::Value;
 
 fn app() -> (axum::Router, tempfile::TempDir) {
-    in_process::app(&[])
+    crate::in_process::app(&[])
 }
 
 async fn call(app: &axum::Router, method: &str, uri: &str, content_type: &str, body: &str) -> (StatusCode, Value) {
-    let (status, text) = in_process::send(app, method, uri, &[("content-type", content_type)], body).await;
+    let (status, text) = crate::in_process::send(app, method, uri, &[("content-type", content_type)], body).await;
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 

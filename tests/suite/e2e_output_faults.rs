@@ -1,14 +1,12 @@
 //! Outputs are independent: an RTMP(S) target that refuses us never stops HLS, and its key never leaks.
 //! Also covers a broadcast that starts with nobody in the room and an H.264 participant joining later.
 
-mod support;
-
+use crate::support::broadcast::Broadcast;
+use crate::support::media::{close_to, last_frame};
+use crate::support::{get_json, publish_with, wait_for, Server};
 use callcast::layout::{grid, Canvas, TILE_GAP};
 use serde_json::json;
 use std::time::Duration;
-use support::broadcast::Broadcast;
-use support::media::{close_to, last_frame};
-use support::{get_json, publish_with, wait_for, Server};
 
 const ROOM: &str = "faults";
 
