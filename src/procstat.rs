@@ -50,6 +50,30 @@ pub fn threads_cpu(pid: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// Cores each kind of thread (threads of one name summed) of `pid` used between two `threads_cpu` readings
+/// `secs` apart, largest first, leaving out kinds under half a percent of a core. Threads that ended in between
+/// lose what they had used, so a kind can read low, never high.
+pub fn cores_by_thread_name(before: &[(String, f64)], after: &[(String, f64)], secs: f64) -> Vec<(String, f64)> {
+    let sum = |readings: &[(String, f64)]| {
+        let mut by_name = std::collections::HashMap::<String, f64>::new();
+        for (name, cpu) in readings {
+            *by_name.entry(name.clone()).or_default() += cpu;
+        }
+        by_name
+    };
+    let before = sum(before);
+    let mut cores: Vec<(String, f64)> = sum(after)
+        .into_iter()
+        .map(|(name, cpu)| {
+            let used = (cpu - before.get(&name).copied().unwrap_or(0.0)).max(0.0);
+            (name, (used / secs * 1000.0).round() / 1000.0)
+        })
+        .filter(|(_, cores)| *cores >= 0.005)
+        .collect();
+    cores.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    cores
+}
+
 /// Fraction of the whole machine's CPU time that was busy since `since` (from /proc/stat), and the new reading.
 pub fn machine_busy(since: Option<(u64, u64)>) -> (f64, (u64, u64)) {
     let now = std::fs::read_to_string("/proc/stat")
@@ -107,5 +131,22 @@ mod tests {
         );
         let idle = super::usage("self").expect("this process");
         assert!(idle.threads >= 1 && idle.rss_bytes > 0);
+    }
+
+    /// Threads of one name are summed, a thread that appeared in between counts from zero, kinds under half a
+    /// percent of a core are left out, and the largest comes first.
+    #[test]
+    fn cores_by_thread_name_sums_kinds() {
+        let reading = |r: &[(&str, f64)]| r.iter().map(|(n, c)| (n.to_string(), *c)).collect::<Vec<_>>();
+        let before = reading(&[("decode", 1.0), ("decode", 2.0), ("encode", 5.0), ("idle", 1.0)]);
+        let after = reading(&[
+            ("decode", 2.0),
+            ("decode", 3.0),
+            ("decode", 0.5),
+            ("encode", 9.0),
+            ("idle", 1.001),
+        ]);
+        let cores = super::cores_by_thread_name(&before, &after, 10.0);
+        assert_eq!(cores, vec![("encode".to_string(), 0.4), ("decode".to_string(), 0.25)]);
     }
 }

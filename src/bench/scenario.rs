@@ -5,7 +5,7 @@
 use super::ingest::NginxRtmp;
 use super::latency::{first_grid_tile, LatencyProbe};
 use super::server::{publisher, BenchServer};
-use crate::procstat::{machine_busy, usage};
+use crate::procstat::{cores_by_thread_name, machine_busy, threads_cpu, usage};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -65,6 +65,8 @@ pub struct Figures {
     pub tile_skipped: u64,
     /// `tile_skipped` per publisher frame over the window, in percent.
     pub tile_skipped_pct: f64,
+    /// Where `cores` went: the server's threads over the window, threads of one name summed, largest first.
+    pub cores_by_thread: Vec<(String, f64)>,
 }
 
 const ROOM: &str = "bench";
@@ -141,6 +143,7 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     };
     let (_, busy0) = machine_busy(None);
     let u0 = usage(&pid).context("server usage")?;
+    let threads0 = threads_cpu(&pid);
     let (f0, d0) = frames(&server)?;
     let t0 = Instant::now();
     let mut rss_peak = u0.rss_bytes;
@@ -149,6 +152,7 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         rss_peak = rss_peak.max(usage(&pid).map_or(0, |u| u.rss_bytes));
     }
     let u1 = usage(&pid).context("server usage")?;
+    let threads1 = threads_cpu(&pid);
     let (f1, d1) = frames(&server)?;
     let secs = t0.elapsed().as_secs_f64();
     let (busy, _) = machine_busy(Some(busy0));
@@ -180,6 +184,7 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         tile_repeated: latency.smoothness.repeated,
         tile_skipped: latency.smoothness.skipped,
         tile_skipped_pct: round3(latency.smoothness.skipped as f64 * 100.0 / (f64::from(crate::publish::FPS) * secs)),
+        cores_by_thread: cores_by_thread_name(&threads0, &threads1, secs),
     })
 }
 

@@ -112,7 +112,7 @@ fn demo_plays_in_a_browser() {
 
 #[test]
 fn browser_participant_in_a_janus_call() {
-    if crate::support::rerun_in_loopback_namespace("browser_participant_in_a_janus_call") {
+    if crate::support::rerun_in_loopback_namespace(module_path!(), "browser_participant_in_a_janus_call") {
         return;
     }
     let janus = Janus::start();
@@ -167,7 +167,7 @@ fn browser_participant_in_a_janus_call() {
 #[test]
 #[ignore = "flaky here: Janus 1.1.2 does not always switch layers on a subscriber `configure` within 30 s"]
 fn browser_simulcast_layer_follows_the_tile_size() {
-    if crate::support::rerun_in_loopback_namespace("browser_simulcast_layer_follows_the_tile_size") {
+    if crate::support::rerun_in_loopback_namespace(module_path!(), "browser_simulcast_layer_follows_the_tile_size") {
         return;
     }
     let janus = Janus::start();

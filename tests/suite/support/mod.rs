@@ -203,28 +203,40 @@ pub fn get_json(url: &str) -> serde_json::Value {
     http().get(url).send().and_then(|r| r.json()).expect("GET json")
 }
 
-/// Runs the named test of this binary again inside a fresh network namespace that has only loopback, and
-/// returns true (the caller then returns): a browser's WebRTC stack gathers every interface it sees, and test
-/// traffic must never go beyond 127.0.0.1. Inside the namespace (second run) it returns false.
-pub fn rerun_in_loopback_namespace(test_name: &str) -> bool {
-    if std::env::var_os("CALLCAST_TEST_NETNS").is_some() {
+/// Runs the test `name` of module `module` (pass `module_path!()`) again inside a fresh network namespace that
+/// has only loopback, and returns true (the caller then returns): a browser's WebRTC stack gathers every
+/// interface it sees, and test traffic must never go beyond 127.0.0.1. Inside the namespace (second run) it
+/// returns false, and leaves a mark that the outer run checks, so a filter that matches nothing cannot pass.
+pub fn rerun_in_loopback_namespace(module: &str, name: &str) -> bool {
+    if let Some(mark) = std::env::var_os("CALLCAST_TEST_NETNS") {
+        std::fs::write(mark, name).expect("mark the rerun");
         return false;
     }
+    // Test names are module paths without the crate's name.
+    let module = module.split_once("::").map_or("", |(_, rest)| rest);
+    let full_name = if module.is_empty() {
+        name.to_string()
+    } else {
+        format!("{module}::{name}")
+    };
+    let mark = tempfile::NamedTempFile::new().expect("mark file");
     let exe = std::env::current_exe().expect("test binary");
     let status = Command::new("unshare")
         .args(["--net", "--", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
         .arg(exe)
         .args([
-            test_name,
+            &full_name,
             "--exact",
             "--nocapture",
             "--test-threads=1",
             "--include-ignored",
         ])
-        .env("CALLCAST_TEST_NETNS", "1")
+        .env("CALLCAST_TEST_NETNS", mark.path())
         .status()
         .expect("run unshare (util-linux) and ip (iproute2)");
-    assert!(status.success(), "{test_name} failed inside its network namespace");
+    assert!(status.success(), "{full_name} failed inside its network namespace");
+    let ran = std::fs::read_to_string(mark.path()).unwrap_or_default();
+    assert_eq!(ran, name, "{full_name} did not run inside its network namespace");
     true
 }
 
