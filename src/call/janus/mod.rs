@@ -1,6 +1,7 @@
 //! Janus VideoRoom as the call: we subscribe to every publisher on one PeerConnection and never publish.
 
 pub mod api;
+mod layers;
 mod peer;
 pub mod publisher;
 mod subscriber;

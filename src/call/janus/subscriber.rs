@@ -2,6 +2,7 @@
 //! one PeerConnection, and comes back by itself when the Janus session is lost.
 
 use super::api::{plugin_data, JanusApi, JanusError};
+use super::layers::FeedLayers;
 use super::peer::SubscriberPeer;
 use super::JanusTarget;
 use crate::call::participant::{CallEvent, Participant};
@@ -23,28 +24,9 @@ const RETRY_START: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 /// VideoRoom error codes we act on.
 const NO_SUCH_ROOM: i64 = 426;
-/// Browsers send up to three simulcast layers; Janus starts subscribers on the top one.
-const TOP_LAYER: i64 = 2;
-/// How many times the same layer is asked for again when the picture does not follow.
-const MAX_REPEATS: u32 = 2;
 /// How often simulcast layers are matched to tile sizes.
 const LAYER_TICK: Duration = Duration::from_millis(500);
-/// Time for a layer switch to reach the decoder (Janus waits for a keyframe of the new layer).
-const LAYER_SETTLE: Duration = Duration::from_millis(2500);
 const UNAUTHORIZED: i64 = 433;
-
-/// The layer to ask for, for a feed we asked to send `layer` and decoded `decoded` px wide in a `tile` px wide
-/// tile. When the picture contradicts a request at the end of the range (the request was lost, or came before
-/// Janus was ready), the same layer is asked for again.
-fn step(layer: i64, decoded: i32, tile: i32) -> Option<i64> {
-    if decoded < tile {
-        Some((layer + 1).min(TOP_LAYER))
-    } else if decoded >= 2 * tile {
-        Some((layer - 1).max(0))
-    } else {
-        None
-    }
-}
 
 /// Why a Janus session ended.
 enum SessionEnd {
@@ -71,7 +53,8 @@ struct Follower {
     tile_widths: watch::Receiver<TileWidths>,
     /// Per video mid: simulcast layer asked for, until when to let it take effect, and how often in a row it
     /// was asked for again without the picture changing (bounded, so feeds without simulcast go quiet).
-    substreams: HashMap<String, (i64, Instant, u32)>,
+    /// Simulcast layers per (participant, video mid): a mid freed by a leaving feed can be reused.
+    layers: HashMap<(String, String), FeedLayers>,
 }
 
 /// Starts following `target`; the broadcast hears joins, leaves, the end of the room or a failure.
@@ -84,7 +67,7 @@ pub fn follow(target: JanusTarget, ice: IceConfig, latency_ms: u32) -> CallHandl
         } = task;
         let follower = Follower {
             tile_widths,
-            substreams: HashMap::new(),
+            layers: HashMap::new(),
             api: JanusApi::new(&target.url, target.token.clone()),
             target,
             ice,
@@ -175,14 +158,16 @@ impl Follower {
         end
     }
 
-    /// Moves each simulcast feed one layer towards the smallest that still fills its tile. A feed starts on the
-    /// smallest layer; it goes up while the decoded picture is narrower than its tile and down while it is at
-    /// least twice as wide. One step at a time, each given `LAYER_SETTLE` to reach the decoder (asking for a
-    /// layer also makes Janus request its keyframe). Feeds without simulcast ignore the requests.
+    /// Asks for each simulcast feed's smallest layer that fills its tile (`FeedLayers`: one request at a time,
+    /// each given time to reach the decoder; asking for a layer also makes Janus request its keyframe). Feeds
+    /// without simulcast ignore the requests and are left alone once each layer was tried.
     async fn fit_layers(&mut self, session: u64, handle: u64, peer: Option<&SubscriberPeer>) -> Result<(), SessionEnd> {
         let Some(peer) = peer else { return Ok(()) };
         let widths = self.tile_widths.borrow().clone();
         let video_mids: Vec<(String, Arc<Participant>)> = peer.video_mids();
+        // Feeds that left take what was learned of them along.
+        self.layers
+            .retain(|(id, mid), _| video_mids.iter().any(|(m, p)| m == mid && &p.id == id));
         let now = Instant::now();
         for (mid, participant) in video_mids {
             let tile = widths.get(&participant.id).copied();
@@ -193,19 +178,11 @@ impl Follower {
             let (Some(tile), Some(decoded)) = (tile, decoded) else {
                 continue;
             };
-            let (wanted, repeats) = match self.substreams.get(&mid).copied() {
-                None => (Some(0), 0),
-                Some((_, settle, _)) if now < settle => (None, 0),
-                Some((layer, _, repeats)) => match step(layer, decoded, tile) {
-                    Some(w) if w == layer && repeats >= MAX_REPEATS => (None, repeats),
-                    Some(w) if w == layer => (Some(w), repeats + 1),
-                    other => (other, 0),
-                },
+            let feed = self.layers.entry((participant.id.clone(), mid.clone())).or_default();
+            let Some(wanted) = feed.next(decoded, tile, now) else {
+                continue;
             };
-            let Some(wanted) = wanted else { continue };
-            tracing::debug!(participant_id = %participant.id, wanted, "simulcast layer");
-            self.substreams
-                .insert(mid.clone(), (wanted, now + LAYER_SETTLE, repeats));
+            tracing::debug!(participant_id = %participant.id, wanted, decoded, tile, "simulcast layer");
             let body = json!({"request": "configure", "streams": [{"mid": mid, "substream": wanted}]});
             self.api
                 .message(session, handle, body, None)
@@ -403,24 +380,5 @@ impl Follower {
             let _ = self.tx.send(CallEvent::Joined(p)).await;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::step;
-
-    #[test]
-    fn smallest_layer_that_fills_the_tile() {
-        // 320 px decoded in a 312 px tile: stay.
-        assert_eq!(step(0, 320, 312), None);
-        // 320 px in a 640 px tile: up; 640 there: stay.
-        assert_eq!(step(0, 320, 640), Some(1));
-        assert_eq!(step(1, 640, 640), None);
-        // 1280 px in a 312 px tile: down.
-        assert_eq!(step(2, 1280, 312), Some(1));
-        // At the ends of the range the request is repeated (it may have been lost).
-        assert_eq!(step(2, 640, 1280), Some(2));
-        assert_eq!(step(0, 1280, 100), Some(0));
     }
 }
