@@ -122,6 +122,7 @@ mod tests {
             preset: Default::default(),
             max_tiles: None,
             zero_transcode: false,
+            janus: false,
             passthrough: true,
             warmup: Duration::from_secs(1),
             window: Duration::from_secs(1),

@@ -6,6 +6,7 @@ pub mod av_sync;
 mod baseline;
 mod floor;
 pub mod ingest;
+pub mod janus;
 mod latency;
 pub mod peer;
 mod scenario;
@@ -51,6 +52,10 @@ pub struct BenchArgs {
     /// zero-transcode path (no floor or encode-only baseline: nothing is decoded or encoded).
     #[arg(long)]
     pub zero_transcode: bool,
+    /// Participants publish into a real Janus VideoRoom (started by the bench on loopback, one process each) and
+    /// the broadcasts join it as a hidden subscriber, instead of the built-in room over WHIP.
+    #[arg(long)]
+    pub janus: bool,
     /// Broadcasts with `video.passthrough: false`: with `--zero-transcode`, the same H.264 participant decoded,
     /// composited and encoded, for comparison.
     #[arg(long)]
@@ -95,6 +100,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 preset: args.preset,
                 max_tiles: args.max_tiles,
                 zero_transcode: args.zero_transcode,
+                janus: args.janus,
                 passthrough: !args.no_passthrough,
                 warmup: Duration::from_secs(args.warmup_s),
                 window: Duration::from_secs(args.window_s),

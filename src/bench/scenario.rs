@@ -3,8 +3,10 @@
 //! memory and frames over a steady window.
 
 use super::ingest::NginxRtmp;
+use super::janus::{JanusServer, ROOM as JANUS_ROOM, ROOM_PIN};
 use super::latency::{first_grid_tile, LatencyProbe};
-use super::server::{publisher, BenchServer};
+use super::peer::wait_until;
+use super::server::{janus_publisher, publisher, BenchServer};
 use crate::procstat::{cores_by_thread_name, machine_busy, threads_cpu, usage};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -25,6 +27,8 @@ pub struct Scenario {
     pub max_tiles: Option<u32>,
     /// Publishers send H.264 at the canvas size and the broadcast uses `single`: their stream goes out as is.
     pub zero_transcode: bool,
+    /// Participants in a real Janus room, joined by the broadcasts as a subscriber (else the built-in room).
+    pub janus: bool,
     /// `video.passthrough` of the broadcasts (off: the same scenario composited and encoded, to compare).
     pub passthrough: bool,
     #[serde(skip)]
@@ -82,13 +86,28 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     let mut publishers = Vec::new();
     let size = format!("{}x{}", sc.width, sc.height);
     let kbps = sc.bitrate_kbps.to_string();
-    let mut flags = vec!["--copies", &copies, "--pattern", "ball", "--clock-stamp"];
+    let mut flags = vec!["--pattern", "ball", "--clock-stamp"];
     if sc.zero_transcode {
         flags.extend(["--codec", "h264", "--size", &size, "--video-kbps", &kbps]);
     }
-    for room in &rooms {
-        publishers.push(publisher(exe, &server.whip_url(room), "p", &flags)?);
-        server.wait_participants(room, sc.participants as usize, Duration::from_secs(60))?;
+    let janus = if sc.janus { Some(JanusServer::start()?) } else { None };
+    if let Some(janus) = &janus {
+        // One room for every broadcast: N broadcasts of the same call. One process per publisher (Janus joins
+        // one participant per session).
+        for i in 1..=sc.participants {
+            publishers.push(janus_publisher(exe, janus, &format!("p {i}"), &flags)?);
+        }
+        let n = sc.participants as usize;
+        wait_until("the publishers in Janus", Duration::from_secs(60), || {
+            let listed = janus.list_participants().ok()?;
+            (listed.iter().filter(|(_, publishing)| *publishing).count() >= n).then_some(())
+        })?;
+    } else {
+        flags.extend(["--copies", &copies]);
+        for room in &rooms {
+            publishers.push(publisher(exe, &server.whip_url(room), "p", &flags)?);
+            server.wait_participants(room, sc.participants as usize, Duration::from_secs(60))?;
+        }
     }
     let mut layout = json!({"template": if sc.zero_transcode { "single" } else { "grid" }});
     if let Some(max) = sc.max_tiles {
@@ -102,7 +121,10 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
             "POST",
             "/v1/broadcasts",
             Some(&json!({
-                "source": {"kind": "room", "room": room},
+                "source": match &janus {
+                    Some(janus) => json!({"kind": "janus", "url": janus.url(), "room": JANUS_ROOM, "pin": ROOM_PIN}),
+                    None => json!({"kind": "room", "room": room}),
+                },
                 "layout": layout,
                 "video": {"width": sc.width, "height": sc.height, "fps": sc.fps, "bitrate_kbps": sc.bitrate_kbps, "preset": sc.preset,
                           "keyframe_interval_s": KEYFRAME_INTERVAL_S, "passthrough": sc.passthrough},

@@ -1,6 +1,7 @@
 //! The server under measurement (`callcast serve`, a child process on an ephemeral port with its own data dir)
 //! and the synthetic participants that join its room, at a lower priority so they never starve it.
 
+use super::janus::{JanusServer, ROOM, ROOM_PIN};
 use super::peer::{wait_until, Peer};
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -93,9 +94,24 @@ impl BenchServer {
 
 /// `callcast publish` into `whip` with `flags`, at nice 10.
 pub fn publisher(exe: &Path, whip: &str, name: &str, flags: &[&str]) -> Result<Peer> {
+    spawn_publisher(exe, &["--whip", whip, "--name", name], flags)
+}
+
+/// `callcast publish` into the bench's Janus room with `flags`, at nice 10.
+pub fn janus_publisher(exe: &Path, janus: &JanusServer, name: &str, flags: &[&str]) -> Result<Peer> {
+    let (url, room) = (janus.url(), ROOM.to_string());
+    spawn_publisher(
+        exe,
+        &["--janus", &url, "--room", &room, "--pin", ROOM_PIN, "--name", name],
+        flags,
+    )
+}
+
+fn spawn_publisher(exe: &Path, into: &[&str], flags: &[&str]) -> Result<Peer> {
     let mut command = Command::new(exe);
     command
-        .args(["publish", "--whip", whip, "--name", name])
+        .arg("publish")
+        .args(into)
         .args(flags)
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -1,217 +1,43 @@
-//! A real Janus (Debian package) on loopback with a generated config: HTTP API on an ephemeral port, only the
-//! VideoRoom plugin, ICE on 127.0.0.1 (through `lo_shim.c`), one room from its config file so it survives a
-//! restart.
+//! The bench's real Janus (`callcast::bench::janus`) for tests: panics instead of errors, and a failing test
+//! keeps Janus' log.
 
-use super::{free_port, wait_for, KillOnDrop};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use callcast::bench::janus::JanusServer;
+use std::path::Path;
 
-const PLUGINS: &str = "/usr/lib/x86_64-linux-gnu/janus/plugins";
-const TRANSPORTS: &str = "/usr/lib/x86_64-linux-gnu/janus/transports";
-/// The room every Janus test uses; it is in the config, so it exists again after a restart.
-pub const ROOM: u64 = 1234;
-/// Not digits only: a short number turns up inside random ids and timestamps in the logs the tests search.
-pub const ROOM_PIN: &str = "pin-4e7b-secret";
+pub use callcast::bench::janus::{ROOM, ROOM_PIN};
 
-pub struct Janus {
-    pub port: u16,
-    pub dir: tempfile::TempDir,
-    process: Option<KillOnDrop>,
-}
-
-/// `.so` files in `dir` other than `keep`, for Janus' `disable` lists.
-fn others(dir: &str, keep: &str) -> String {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.ends_with(".so") && n != keep)
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names.join(",")
-}
-
-fn build_shim(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/suite/support/lo_shim.c");
-    let out = dir.join("lo_shim.so");
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .arg("-ldl")
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "building the loopback shim failed");
-    out
-}
+pub struct Janus(JanusServer);
 
 impl Janus {
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut janus = Self {
-            port: free_port(),
-            dir,
-            process: None,
-        };
-        janus.write_config();
-        janus.launch();
-        janus
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/janus", self.port)
-    }
-
-    fn write_config(&self) {
-        let d = self.dir.path();
-        let rtp_low = 20000 + (self.port % 200) * 100;
-        std::fs::write(
-            d.join("janus.jcfg"),
-            format!(
-                r#"general: {{
-  configs_folder = "{cfg}"
-  plugins_folder = "{PLUGINS}"
-  transports_folder = "{TRANSPORTS}"
-  events_folder = "/nonexistent"
-  loggers_folder = "/nonexistent"
-  debug_level = 4
-  session_timeout = 10
-  log_to_stdout = true
-}}
-media: {{
-  rtp_port_range = "{rtp_low}-{rtp_high}"
-}}
-nat: {{
-  nice_debug = false
-  ignore_mdns = true
-  ice_enforce_list = "lo"
-}}
-plugins: {{
-  disable = "{plugins}"
-}}
-transports: {{
-  disable = "{transports}"
-}}
-events: {{
-  broadcast = false
-}}
-"#,
-                cfg = d.display(),
-                rtp_high = rtp_low + 99,
-                plugins = others(PLUGINS, "libjanus_videoroom.so"),
-                transports = others(TRANSPORTS, "libjanus_http.so"),
-            ),
-        )
-        .expect("janus.jcfg");
-        std::fs::write(
-            d.join("janus.transport.http.jcfg"),
-            format!(
-                "general: {{\n  json = \"plain\"\n  base_path = \"/janus\"\n  http = true\n  port = {}\n  ip = \"127.0.0.1\"\n  https = false\n}}\nadmin: {{\n  admin_http = false\n}}\n",
-                self.port
-            ),
-        )
-        .expect("http config");
-        std::fs::write(
-            d.join("janus.plugin.videoroom.jcfg"),
-            format!(
-                "general: {{\n}}\nroom-{ROOM}: {{\n  description = \"callcast test\"\n  publishers = 16\n  pin = \"{ROOM_PIN}\"\n  bitrate = 3000000\n  videocodec = \"vp8,h264\"\n  audiocodec = \"opus\"\n}}\n"
-            ),
-        )
-        .expect("videoroom config");
-    }
-
-    fn launch(&mut self) {
-        let d = self.dir.path();
-        let shim = if d.join("lo_shim.so").exists() {
-            d.join("lo_shim.so")
-        } else {
-            build_shim(d)
-        };
-        let log = std::fs::File::create(d.join("janus.log")).expect("log");
-        let child = Command::new("janus")
-            .arg("-F")
-            .arg(d)
-            .arg("-C")
-            .arg(d.join("janus.jcfg"))
-            .env("LD_PRELOAD", &shim)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start janus (deploy/install-deps.sh installs it)");
-        self.process = Some(KillOnDrop(child));
-        let info = format!("{}/info", self.url());
-        wait_for("Janus to answer /janus/info", Duration::from_secs(15), || {
-            reqwest::blocking::get(&info).ok().filter(|r| r.status().is_success())
-        });
+        Self(JanusServer::start().expect("start Janus"))
     }
 
     /// Kills Janus (SIGKILL) and starts it again on the same port with the same config.
     pub fn restart(&mut self) {
-        self.process = None;
-        self.launch();
+        self.0.restart().expect("restart Janus");
     }
 
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("janus.log")).unwrap_or_default()
+    /// `(display, publisher)` of everyone Janus lists in the room.
+    pub fn list_participants(&self) -> Vec<(String, bool)> {
+        self.0.list_participants().expect("Janus listparticipants")
+    }
+}
+
+impl std::ops::Deref for Janus {
+    type Target = JanusServer;
+
+    fn deref(&self) -> &JanusServer {
+        &self.0
     }
 }
 
 impl Drop for Janus {
-    /// A failing test keeps Janus' log.
     fn drop(&mut self) {
         if std::thread::panicking() {
             let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join("failed-janus.log");
-            let _ = std::fs::write(&kept, self.log());
+            let _ = std::fs::write(&kept, self.0.log());
             eprintln!("full Janus log: {}", kept.display());
         }
-    }
-}
-
-impl Janus {
-    /// `(display, publisher)` of everyone Janus lists in the room, through a throw-away session.
-    pub fn list_participants(&self) -> Vec<(String, bool)> {
-        let client = super::http();
-        let post = |path: &str, body: serde_json::Value| -> serde_json::Value {
-            client
-                .post(format!("{}{path}", self.url()))
-                .json(&body)
-                .send()
-                .and_then(|r| r.json())
-                .expect("janus request")
-        };
-        let session = post("", serde_json::json!({"janus": "create", "transaction": "t"}))["data"]["id"]
-            .as_u64()
-            .expect("session");
-        let handle = post(
-            &format!("/{session}"),
-            serde_json::json!({"janus": "attach", "plugin": "janus.plugin.videoroom", "transaction": "t"}),
-        )["data"]["id"]
-            .as_u64()
-            .expect("handle");
-        let reply = post(
-            &format!("/{session}/{handle}"),
-            serde_json::json!({"janus": "message", "transaction": "t",
-                "body": {"request": "listparticipants", "room": ROOM}}),
-        );
-        let _ = post(
-            &format!("/{session}"),
-            serde_json::json!({"janus": "destroy", "transaction": "t"}),
-        );
-        reply["plugindata"]["data"]["participants"]
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .map(|p| {
-                        (
-                            p["display"].as_str().unwrap_or("").to_string(),
-                            p["publisher"].as_bool().unwrap_or(false),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 }

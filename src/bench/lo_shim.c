@@ -1,4 +1,4 @@
-/* LD_PRELOAD shim for tests only: Janus skips interfaces flagged IFF_LOOPBACK when gathering ICE candidates,
+/* LD_PRELOAD shim for tests and benches only: Janus skips interfaces flagged IFF_LOOPBACK when gathering ICE candidates,
  * so on a machine whose test traffic must stay on 127.0.0.1 it would offer no usable candidate. This clears
  * the flag on `lo`, and only there, so Janus offers 127.0.0.1. */
 #define _GNU_SOURCE
