@@ -50,16 +50,17 @@ pub fn threads_cpu(pid: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// Cores each kind of thread (threads of one name summed) of `pid` used between two `threads_cpu` readings
-/// `secs` apart, largest first, leaving out kinds under half a percent of a core. Threads that ended in between
-/// lose what they had used, so a kind can read low, never high.
+/// Cores each kind of thread of `pid` used between two `threads_cpu` readings `secs` apart, largest first,
+/// leaving out kinds under half a percent of a core. A kind is a thread name without the element's number
+/// (`queue3:src` and `queue12:src` are `queue:src`). Threads that ended in between lose what they had used, so
+/// a kind can read low, never high.
 pub fn cores_by_thread_name(before: &[(String, f64)], after: &[(String, f64)], secs: f64) -> Vec<(String, f64)> {
     let sum = |readings: &[(String, f64)]| {
-        let mut by_name = std::collections::HashMap::<String, f64>::new();
+        let mut by_kind = std::collections::HashMap::<String, f64>::new();
         for (name, cpu) in readings {
-            *by_name.entry(name.clone()).or_default() += cpu;
+            *by_kind.entry(thread_kind(name)).or_default() += cpu;
         }
-        by_name
+        by_kind
     };
     let before = sum(before);
     let mut cores: Vec<(String, f64)> = sum(after)
@@ -72,6 +73,13 @@ pub fn cores_by_thread_name(before: &[(String, f64)], after: &[(String, f64)], s
         .collect();
     cores.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     cores
+}
+
+/// `name` without the number GStreamer gives each element: `compositor1:src` -> `compositor:src`, `task9` -> `task`.
+fn thread_kind(name: &str) -> String {
+    let (element, pad) = name.split_once(':').map_or((name, None), |(e, p)| (e, Some(p)));
+    let element = element.trim_end_matches(|c: char| c.is_ascii_digit());
+    pad.map_or_else(|| element.to_string(), |pad| format!("{element}:{pad}"))
 }
 
 /// Fraction of the whole machine's CPU time that was busy since `since` (from /proc/stat), and the new reading.
@@ -133,20 +141,30 @@ mod tests {
         assert!(idle.threads >= 1 && idle.rss_bytes > 0);
     }
 
-    /// Threads of one name are summed, a thread that appeared in between counts from zero, kinds under half a
+    /// Threads of one kind are summed, a thread that appeared in between counts from zero, kinds under half a
     /// percent of a core are left out, and the largest comes first.
     #[test]
     fn cores_by_thread_name_sums_kinds() {
         let reading = |r: &[(&str, f64)]| r.iter().map(|(n, c)| (n.to_string(), *c)).collect::<Vec<_>>();
-        let before = reading(&[("decode", 1.0), ("decode", 2.0), ("encode", 5.0), ("idle", 1.0)]);
+        let before = reading(&[
+            ("queue1:src", 1.0),
+            ("queue2:src", 2.0),
+            ("x264enc0:src", 5.0),
+            ("idle", 1.0),
+        ]);
         let after = reading(&[
-            ("decode", 2.0),
-            ("decode", 3.0),
-            ("decode", 0.5),
-            ("encode", 9.0),
+            ("queue1:src", 2.0),
+            ("queue2:src", 3.0),
+            ("queue12:src", 0.5),
+            ("x264enc0:src", 9.0),
             ("idle", 1.001),
         ]);
         let cores = super::cores_by_thread_name(&before, &after, 10.0);
-        assert_eq!(cores, vec![("encode".to_string(), 0.4), ("decode".to_string(), 0.25)]);
+        assert_eq!(
+            cores,
+            vec![("x264enc:src".to_string(), 0.4), ("queue:src".to_string(), 0.25)]
+        );
+        assert_eq!(super::thread_kind("task9"), "task");
+        assert_eq!(super::thread_kind("video-p_4ff465a"), "video-p_4ff465a");
     }
 }

@@ -69,7 +69,8 @@ pub struct Figures {
     pub tile_skipped: u64,
     /// `tile_skipped` per publisher frame over the window, in percent.
     pub tile_skipped_pct: f64,
-    /// Where `cores` went: the server's threads over the window, threads of one name summed, largest first.
+    /// Where `cores` went: the server's threads over the window by kind (name without the element's number),
+    /// largest first.
     pub cores_by_thread: Vec<(String, f64)>,
 }
 
