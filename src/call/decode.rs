@@ -91,6 +91,7 @@ pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<LinkedTr
         .static_pad("sink")
         .ok_or_else(|| anyhow!("depayloader has no sink pad"))?;
     pad.link(&sink)?;
+    super::keyframe_requests::throttle(&sink);
     // The decoder is the last element before any conversion: the one after the depayloader, parser and filter.
     let decoder = match kind {
         TrackKind::Video => &elements[factories.len() - 1],

@@ -3,6 +3,7 @@
 pub mod decode;
 pub mod encoded_tap;
 pub mod janus;
+mod keyframe_requests;
 pub mod leg;
 pub mod participant;
 pub mod room;
