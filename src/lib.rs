@@ -1,13 +1,10 @@
 //! callcast: joins a video call as a hidden participant, composites it and broadcasts to RTMP and HLS.
 
 pub mod api;
-pub mod bench;
 pub mod broadcast;
 pub mod call;
-pub mod clock_stamp;
 pub mod config;
 pub mod config_check;
-pub mod demo;
 pub mod events;
 pub mod gst_util;
 pub mod ids;
@@ -15,9 +12,8 @@ pub mod layout;
 pub mod mix;
 pub mod output;
 pub mod procstat;
-pub mod publish;
 pub mod run;
 pub mod secret;
 pub mod server;
-pub mod sync_marks;
+pub mod tools;
 pub mod webhooks;

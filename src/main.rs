@@ -20,11 +20,11 @@ enum Command {
     /// Run one broadcast from a job file in the foreground (containers, job schedulers).
     Run(callcast::run::RunArgs),
     /// Publish a synthetic participant (test video and tone) over WHIP.
-    Publish(callcast::publish::PublishArgs),
+    Publish(callcast::tools::publish::PublishArgs),
     /// Run a demo call with synthetic participants, composited to HLS (and RTMP if given).
-    Demo(callcast::demo::DemoArgs),
+    Demo(callcast::tools::demo::DemoArgs),
     /// Measure what a broadcast costs here (cores, memory, start time, frames), or soak it (--soak 30m).
-    Bench(callcast::bench::BenchArgs),
+    Bench(callcast::tools::bench::BenchArgs),
     /// Inspect the configuration (config file, CALLCAST_* variables, flags).
     Config {
         #[command(subcommand)]
@@ -47,12 +47,12 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => callcast::server::run(args).await,
-        Command::Publish(args) => callcast::publish::run(args).await,
-        Command::Demo(args) => callcast::demo::run(args).await,
+        Command::Publish(args) => callcast::tools::publish::run(args).await,
+        Command::Demo(args) => callcast::tools::demo::run(args).await,
         Command::Config {
             command: ConfigCommand::Check(args),
         } => std::process::exit(callcast::config_check::run(&args)),
-        Command::Bench(args) => tokio::task::spawn_blocking(move || callcast::bench::run(args)).await?,
+        Command::Bench(args) => tokio::task::spawn_blocking(move || callcast::tools::bench::run(args)).await?,
         Command::Run(args) => {
             let code = callcast::run::run(args).await?;
             std::process::exit(code)

@@ -111,6 +111,17 @@ pub fn machine_busy(since: Option<(u64, u64)>) -> (f64, (u64, u64)) {
 
 #[cfg(test)]
 mod tests {
+    /// Kills and reaps the spinning child even when an assertion fails (its own guard: the product never imports
+    /// the bench's `Peer` from the tooling).
+    struct KillOnDrop(std::process::Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     #[test]
     fn reads_this_process() {
         let u = super::usage("self").expect("/proc/self");
@@ -125,7 +136,7 @@ mod tests {
             .spawn()
             .expect("sh");
         let pid = child.id().to_string();
-        let guard = crate::bench::peer::Peer(child);
+        let guard = KillOnDrop(child);
         let before = super::usage(&pid).expect("usage");
         let t0 = std::time::Instant::now();
         // The measuring window itself.

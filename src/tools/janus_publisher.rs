@@ -1,8 +1,8 @@
 //! Publishing into a Janus VideoRoom (for `callcast publish --janus`): join as a publisher, offer, apply the
 //! answer, keep the session alive until told to stop.
 
-use super::api::{plugin_data, JanusApi, JanusError};
-use super::JanusTarget;
+use crate::call::janus::api::{plugin_data, JanusApi, JanusError};
+use crate::call::janus::JanusTarget;
 use crate::call::webrtc;
 use anyhow::{anyhow, bail, Context, Result};
 use gst_webrtc::WebRTCSDPType;

@@ -162,7 +162,7 @@ fn video_source(pattern: &str) -> Result<gst::Element> {
 fn video_branch(
     pipeline: &gst::Pipeline,
     args: &PublishArgs,
-    grid: &crate::sync_marks::FrameGrid,
+    grid: &crate::tools::sync_marks::FrameGrid,
 ) -> Result<gst::Element> {
     let src = video_source(&args.pattern)?;
     let caps = make("capsfilter")?;
@@ -175,11 +175,11 @@ fn video_branch(
         raw = raw.field("format", "I420");
     }
     if args.sync_marks {
-        crate::sync_marks::mark_video(&raw_src, grid.clone());
+        crate::tools::sync_marks::mark_video(&raw_src, grid.clone());
     }
     // After the sync marks, which paint the whole frame.
     if args.clock_stamp {
-        crate::clock_stamp::stamp_video(&raw_src, args.size.0 as usize, args.size.1 as usize);
+        crate::tools::clock_stamp::stamp_video(&raw_src, args.size.0 as usize, args.size.1 as usize);
     }
     caps.set_property("caps", raw.build());
     let convert = make("videoconvert")?;
@@ -221,7 +221,7 @@ fn video_branch(
 fn audio_branch(
     pipeline: &gst::Pipeline,
     args: &PublishArgs,
-    grid: &crate::sync_marks::FrameGrid,
+    grid: &crate::tools::sync_marks::FrameGrid,
 ) -> Result<gst::Element> {
     let src = make_with("audiotestsrc", &[("is-live", "true")])?;
     src.set_property("name", TONE);
@@ -240,7 +240,7 @@ fn audio_branch(
             "caps",
             "audio/x-raw,format=S16LE,rate=48000,channels=1".parse::<gst::Caps>()?,
         );
-        crate::sync_marks::mark_audio(&raw.static_pad("src").expect("capsfilter src"), 48_000, grid.clone());
+        crate::tools::sync_marks::mark_audio(&raw.static_pad("src").expect("capsfilter src"), 48_000, grid.clone());
     }
     let convert = make("audioconvert")?;
     let resample = make("audioresample")?;
@@ -295,7 +295,7 @@ fn build(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<gst::Element>)> {
         stun_server: None,
     };
     let mut tracks: Vec<(gst::Element, gst::Caps)> = Vec::new();
-    let grid = crate::sync_marks::FrameGrid::new(FPS as u64);
+    let grid = crate::tools::sync_marks::FrameGrid::new(FPS as u64);
     if !args.no_video {
         let payloader = video_branch(&pipeline, args, &grid)?;
         if let Some(after) = args.video_stops_after_s {
@@ -423,7 +423,7 @@ pub async fn run(args: PublishArgs) -> Result<()> {
                 pin: args.pin.clone(),
                 token: args.token.clone(),
             };
-            crate::call::janus::publisher::publish(&target, &name, webrtc, until).await
+            crate::tools::janus_publisher::publish(&target, &name, webrtc, until).await
         }
         (None, None) => Err(anyhow::anyhow!("give --whip URL or --janus URL --room N")),
     };

@@ -3,7 +3,7 @@
 
 use crate::support::broadcast::Broadcast;
 use crate::support::{publish_with, wait_for, KillOnDrop, Server};
-use callcast::bench::av_sync::{beep_times, flash_times, offsets};
+use callcast::tools::bench::av_sync::{beep_times, flash_times, offsets};
 use serde_json::json;
 use std::time::Duration;
 

@@ -4,8 +4,8 @@
 use crate::support::broadcast::participant_names;
 use crate::support::media::{close_to, last_frame, max_gap, streams, video_pts};
 use crate::support::{get_json, http, publish, wait_for, Server};
-use callcast::bench::ingest::NginxRtmp;
 use callcast::layout::{grid, Canvas, TILE_GAP};
+use callcast::tools::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

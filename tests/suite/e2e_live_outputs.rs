@@ -4,7 +4,7 @@
 use crate::support::broadcast::Broadcast;
 use crate::support::media::{keyframe_pts, max_gap, streams, video_pts};
 use crate::support::{get_json, http, publish, wait_for, KillOnDrop, Server};
-use callcast::bench::ingest::NginxRtmp;
+use callcast::tools::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 
 use crate::support::broadcast::Broadcast;
 use crate::support::{http, publish_with, wait_for, Server};
-use callcast::bench::ingest::NginxRtmp;
+use callcast::tools::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Duration;

@@ -6,7 +6,7 @@ use crate::support::broadcast::Broadcast;
 use crate::support::media::streams;
 use crate::support::tls::{TestCa, TlsTerminator};
 use crate::support::{wait_for, Server};
-use callcast::bench::ingest::NginxRtmp;
+use callcast::tools::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::time::Duration;
 

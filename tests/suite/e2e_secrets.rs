@@ -2,7 +2,7 @@
 //! each can cause, and then every API response and the whole server log are searched for them.
 
 use crate::support::{publish_with, wait_for, KillOnDrop, Server};
-use callcast::bench::ingest::NginxRtmp;
+use callcast::tools::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::time::Duration;
 

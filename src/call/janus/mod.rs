@@ -3,7 +3,6 @@
 pub mod api;
 mod layers;
 mod peer;
-pub mod publisher;
 mod subscriber;
 
 pub use subscriber::follow;

@@ -8,7 +8,7 @@ use super::scenario::Scenario;
 use crate::layout::engine::{place, Scene};
 use crate::layout::template::Templates;
 use crate::layout::Canvas;
-use crate::publish::{FPS, HEIGHT, WIDTH};
+use crate::tools::publish::{FPS, HEIGHT, WIDTH};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

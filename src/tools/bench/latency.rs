@@ -3,10 +3,10 @@
 //! wall clock at which its encoded frame came out of the ingest (a probe on the demuxer, matched by PTS), so the
 //! bench's own decode is not counted.
 
-use crate::clock_stamp;
 use crate::layout::engine::{place, Scene};
 use crate::layout::template::Templates;
 use crate::layout::{Canvas, Rect};
+use crate::tools::clock_stamp;
 use anyhow::{Context, Result};
 use gst::prelude::*;
 use std::collections::VecDeque;
@@ -90,7 +90,7 @@ pub fn first_grid_tile(width: u32, height: u32, shown: usize) -> Result<Rect> {
     let placed = place(grid, canvas, &scene);
     let tile = placed.first().context("nobody on screen")?.rect;
     // A picture trimmed to fit its tile (instead of scaled) sits at full size, its cut edges outside the tile.
-    let source = (crate::publish::WIDTH, crate::publish::HEIGHT);
+    let source = (crate::tools::publish::WIDTH, crate::tools::publish::HEIGHT);
     Ok(match crate::mix::scaling::trim_to_tile(source, (tile.w, tile.h)) {
         Some([left, right, top, bottom]) => Rect {
             x: tile.x - left,
@@ -209,7 +209,9 @@ fn on_frame(sample: &gst::Sample, tile: Rect, source: (usize, usize), tally: &Mu
         None => None,
     };
     if let Some(stamp) = stamped {
-        tally.smoothness.note(stamp, 1000.0 / f64::from(crate::publish::FPS));
+        tally
+            .smoothness
+            .note(stamp, 1000.0 / f64::from(crate::tools::publish::FPS));
     }
     match (stamped, arrived) {
         (None, _) => tally.unread += 1,

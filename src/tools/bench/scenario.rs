@@ -146,7 +146,10 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         let (w, h) = (sc.width as i32, sc.height as i32);
         (crate::layout::Rect { x: 0, y: 0, w, h }, (w as usize, h as usize))
     } else {
-        let source = (crate::publish::WIDTH as usize, crate::publish::HEIGHT as usize);
+        let source = (
+            crate::tools::publish::WIDTH as usize,
+            crate::tools::publish::HEIGHT as usize,
+        );
         (first_grid_tile(sc.width, sc.height, shown)?, source)
     };
     let latency = LatencyProbe::start(&ingest.url(ROOM), tile, source)?;
@@ -206,7 +209,9 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         latency_unmatched: latency.unmatched,
         tile_repeated: latency.smoothness.repeated,
         tile_skipped: latency.smoothness.skipped,
-        tile_skipped_pct: round3(latency.smoothness.skipped as f64 * 100.0 / (f64::from(crate::publish::FPS) * secs)),
+        tile_skipped_pct: round3(
+            latency.smoothness.skipped as f64 * 100.0 / (f64::from(crate::tools::publish::FPS) * secs),
+        ),
         cores_by_thread: cores_by_thread_name(&threads0, &threads1, secs),
     })
 }

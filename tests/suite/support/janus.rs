@@ -1,10 +1,10 @@
-//! The bench's real Janus (`callcast::bench::janus`) for tests: panics instead of errors, and a failing test
+//! The bench's real Janus (`callcast::tools::bench::janus`) for tests: panics instead of errors, and a failing test
 //! keeps Janus' log.
 
-use callcast::bench::janus::JanusServer;
+use callcast::tools::bench::janus::JanusServer;
 use std::path::Path;
 
-pub use callcast::bench::janus::{ROOM, ROOM_PIN};
+pub use callcast::tools::bench::janus::{ROOM, ROOM_PIN};
 
 pub struct Janus(JanusServer);
 

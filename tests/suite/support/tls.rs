@@ -2,7 +2,7 @@
 //! test: `rtmps://localhost:PORT/live/KEY` reaches the same ingest as `rtmp://127.0.0.1:RTMP_PORT/live/KEY`.
 
 use super::{free_port, wait_for};
-use callcast::bench::peer::Peer;
+use callcast::tools::bench::peer::Peer;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -119,7 +119,7 @@ impl TlsTerminator {
             server(wrong_port, "wrong"),
             root = root.display(),
         );
-        let process = callcast::bench::ingest::spawn_nginx(root, &conf).expect("start nginx");
+        let process = callcast::tools::bench::ingest::spawn_nginx(root, &conf).expect("start nginx");
         for port in [good_port, wrong_port] {
             wait_for("the TLS terminator", Duration::from_secs(10), || {
                 std::net::TcpStream::connect(("127.0.0.1", port)).ok()
