@@ -20,4 +20,5 @@ pub mod run;
 pub mod secret;
 pub mod server;
 pub mod sync_marks;
+pub mod wall_clock;
 pub mod webhooks;
