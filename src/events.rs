@@ -41,7 +41,7 @@ impl EventBus {
         let event = Event {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             kind: kind.to_string(),
-            at_ms: crate::call::tap::now_ms(),
+            at_ms: crate::wall_clock::now_ms(),
             broadcast_id: broadcast_id.to_string(),
             data,
         };

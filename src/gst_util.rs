@@ -112,16 +112,6 @@ pub fn init() -> Result<()> {
     }
 }
 
-/// Converts a buffer timestamp in `segment` to absolute clock time, so it can be moved to another pipeline
-/// that shares the same (system) clock.
-pub fn to_clock_time(
-    segment: &gst::FormattedSegment<gst::ClockTime>,
-    pts: gst::ClockTime,
-    base_time: gst::ClockTime,
-) -> Option<gst::ClockTime> {
-    segment.to_running_time(pts).map(|rt| rt + base_time)
-}
-
 /// The error text of a bus error message, with the element that raised it.
 pub fn describe_error(err: &gst::message::Error) -> String {
     let source = err
@@ -131,8 +121,8 @@ pub fn describe_error(err: &gst::message::Error) -> String {
     format!("{source}: {}", err.error())
 }
 
-/// Swallows the buffer a pad probe holds. `Handled` rather than `Drop`: gstreamer-rs has already taken the buffer,
-/// and GStreamer 1.22 unrefs the (now empty) data of a dropped buffer with a CRITICAL each time.
+/// Swallows the buffer or event a pad probe holds. `Handled` rather than `Drop`: gstreamer-rs has already taken
+/// it, and GStreamer 1.22 unrefs the (now empty) data of a dropped buffer or event with a CRITICAL each time.
 pub fn swallow(info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
     info.data.take();
     gst::PadProbeReturn::Handled

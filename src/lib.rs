@@ -16,4 +16,5 @@ pub mod run;
 pub mod secret;
 pub mod server;
 pub mod tools;
+pub mod wall_clock;
 pub mod webhooks;

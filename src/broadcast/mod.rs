@@ -14,8 +14,8 @@ pub mod status;
 mod status_events;
 
 use crate::call::room::Rooms;
-use crate::call::tap::now_ms;
 use crate::layout::template::Templates;
+use crate::wall_clock::now_ms;
 use actor::{Actor, Command};
 use spec::{BroadcastSpec, OutputSpec};
 use status::{BroadcastState, BroadcastStatus, OutputState, OutputStatus, SharedStatus};

@@ -60,7 +60,7 @@ pub fn restore(broadcasts_dir: &Path) -> Vec<BroadcastStatus> {
             close_playlist(&dir.join("hls"));
             status.state = BroadcastState::Failed;
             status.reason = Some(SERVER_RESTART.into());
-            status.ended_at_ms = Some(crate::call::tap::now_ms());
+            status.ended_at_ms = Some(crate::wall_clock::now_ms());
             for output in &mut status.outputs {
                 if output.state != OutputState::Ended {
                     output.state = OutputState::Failed;

@@ -211,7 +211,7 @@ impl SharedStatus {
         if reason.is_some() {
             s.reason = reason;
         }
-        let now = crate::call::tap::now_ms();
+        let now = crate::wall_clock::now_ms();
         match state {
             BroadcastState::Live => s.live_at_ms = Some(now),
             BroadcastState::Ended | BroadcastState::Failed => s.ended_at_ms = Some(now),

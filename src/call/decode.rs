@@ -44,6 +44,8 @@ pub struct LinkedTrack {
     pub appsink: gst_app::AppSink,
     /// The decoder's sink pad, where video is gated (not decoded while nobody shows it).
     pub decoder_sink: gst::Pad,
+    /// The depayloader's sink pad: every keyframe request of the track leaves through it.
+    pub depayloader_sink: gst::Pad,
     /// For H.264: the element whose source pad carries the parsed stream before decoding.
     pub h264: Option<gst::Element>,
 }
@@ -64,7 +66,8 @@ pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<LinkedTr
     if let Some(parse) = &h264 {
         parse.set_property("config-interval", -1i32);
     }
-    // A decoder that starts mid-stream asks the sender for a keyframe (PLI) instead of waiting for the next one.
+    // A decoder that starts mid-stream asks the sender for a keyframe (PLI) instead of waiting for the next one;
+    // those requests leave through the depayloader's sink pad, where the track's `KeyframeRequester` throttles them.
     let depay = &elements[0];
     for property in ["request-keyframe", "wait-for-keyframe"] {
         if depay.has_property(property) {
@@ -91,7 +94,6 @@ pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<LinkedTr
         .static_pad("sink")
         .ok_or_else(|| anyhow!("depayloader has no sink pad"))?;
     pad.link(&sink)?;
-    super::keyframe_requests::throttle(&sink);
     // The decoder is the last element before any conversion: the one after the depayloader, parser and filter.
     let decoder = match kind {
         TrackKind::Video => &elements[factories.len() - 1],
@@ -104,6 +106,7 @@ pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<LinkedTr
         kind,
         appsink,
         decoder_sink,
+        depayloader_sink: sink,
         h264,
     })
 }

@@ -2,7 +2,9 @@
 //! to whoever subscribed with timestamps on the shared clock. Costs one atomic load per frame while nobody
 //! listens.
 
-use super::tap::now_ms;
+use super::keyframes::KeyframeRequester;
+use super::timeline;
+use crate::wall_clock::now_ms;
 use gst::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,12 +18,11 @@ struct State {
     next_id: u64,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct EncodedTap {
     state: Arc<Mutex<State>>,
-    /// The element whose source pad carries the stream; keyframe requests go upstream from it. Apart from
-    /// `state`: receivers ask for keyframes while being handed a frame.
-    element: Arc<Mutex<Option<gst::glib::WeakRef<gst::Element>>>>,
+    /// The video track's requester (shared with its decoded tap): receivers ask for keyframes through it.
+    keyframes: KeyframeRequester,
     listened: Arc<AtomicBool>,
     /// Wall-clock ms of the last access unit; 0 before any (and for participants whose video is not H.264).
     last_ms: Arc<AtomicU64>,
@@ -42,9 +43,18 @@ impl Drop for EncodedSubscription {
 }
 
 impl EncodedTap {
+    /// `keyframes`: the requester of the participant's video track.
+    pub fn new(keyframes: KeyframeRequester) -> Self {
+        Self {
+            state: Arc::default(),
+            keyframes,
+            listened: Arc::default(),
+            last_ms: Arc::default(),
+        }
+    }
+
     /// Taps the source pad of `element` (the parsed H.264 before the decoder).
     pub fn attach(&self, element: &gst::Element) {
-        *self.element.lock().unwrap() = Some(element.downgrade());
         let Some(pad) = element.static_pad("src") else { return };
         let tap = self.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
@@ -74,15 +84,9 @@ impl EncodedTap {
         EncodedSubscription { tap: self.clone(), id }
     }
 
-    /// Asks the sender for a keyframe (RTCP PLI through webrtcbin).
+    /// Asks the sender for a keyframe (RTCP PLI through webrtcbin), through the track's one requester.
     pub fn request_keyframe(&self) {
-        let element = self.element.lock().unwrap().as_ref().and_then(|e| e.upgrade());
-        if let Some(element) = element {
-            let request = gst_video::UpstreamForceKeyUnitEvent::builder()
-                .all_headers(true)
-                .build();
-            element.send_event(request);
-        }
+        self.keyframes.request();
     }
 
     fn hand_out(&self, pad: &gst::Pad, buffer: &gst::BufferRef) {
@@ -98,7 +102,7 @@ impl EncodedTap {
             .unwrap_or(gst::ClockTime::ZERO);
         let Some(pts) = buffer
             .pts()
-            .and_then(|pts| crate::gst_util::to_clock_time(segment, pts, base_time))
+            .and_then(|pts| timeline::to_clock_time(segment, pts, base_time))
         else {
             return;
         };

@@ -2,8 +2,8 @@
 
 use super::decode::{link_decoder, link_discard, TrackKind};
 use super::participant::Participant;
-use super::tap::now_ms;
 use super::webrtc::{self, IceConfig};
+use crate::wall_clock::now_ms;
 use anyhow::{Context, Result};
 use gst::prelude::*;
 use gst_webrtc::{WebRTCICEConnectionState, WebRTCSDPType};
@@ -94,7 +94,7 @@ impl Leg {
                 } else {
                     tap.attach(&track.appsink);
                     if kind == TrackKind::Video {
-                        tap.gate_decoder(&track.decoder_sink);
+                        tap.gate_decoder(&track);
                     }
                     if let Some(parsed) = &track.h264 {
                         h264.attach(parsed);

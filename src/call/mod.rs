@@ -3,10 +3,11 @@
 pub mod decode;
 pub mod encoded_tap;
 pub mod janus;
-mod keyframe_requests;
+pub mod keyframes;
 pub mod leg;
 pub mod participant;
 pub mod room;
 pub mod source;
 pub mod tap;
+pub mod timeline;
 pub mod webrtc;

@@ -15,12 +15,13 @@ pub struct Participant {
 
 impl Participant {
     pub fn new(id: String, name: String) -> Arc<Self> {
+        let video = Tap::default();
         Arc::new(Self {
             id,
             name,
-            video: Tap::default(),
+            h264: EncodedTap::new(video.keyframes().clone()),
+            video,
             audio: Tap::default(),
-            h264: EncodedTap::default(),
         })
     }
 

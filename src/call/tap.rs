@@ -1,12 +1,14 @@
 //! A tap is where one participant's decoded track leaves its own pipeline. Any number of broadcast pipelines
 //! subscribe with an appsrc; each buffer is decoded once and handed to every subscriber, re-timed onto the
-//! subscriber's pipeline (all pipelines share the system clock). Pushing never blocks the decoder's thread:
-//! subscriber appsrcs are leaky.
+//! subscriber's pipeline (`timeline`). Pushing never blocks the decoder's thread: subscriber appsrcs are leaky.
 
+use super::decode::LinkedTrack;
+use super::keyframes::KeyframeRequester;
+use super::timeline;
+use crate::wall_clock::now_ms;
 use gst::prelude::*;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 struct Subscriber {
     id: u64,
@@ -31,6 +33,9 @@ pub struct Tap {
     last_buffer_ms: Arc<AtomicU64>,
     /// RMS of the last audio buffer (f32 bits, 0..1 of full scale), for active-speaker detection.
     level: Arc<AtomicU32>,
+    /// Every keyframe request of a video track goes through it (the gate's, the zero-transcode path's, the
+    /// depayloader's own); unused by audio.
+    keyframes: KeyframeRequester,
 }
 
 /// Removes the subscription when dropped.
@@ -64,13 +69,6 @@ impl Drop for Subscription {
     }
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
-
 impl Tap {
     /// Current caps of the track, once the first buffer was decoded.
     pub fn caps(&self) -> Option<gst::Caps> {
@@ -82,15 +80,22 @@ impl Tap {
         self.state.lock().unwrap().subscribers.iter().any(|s| s.wanted)
     }
 
-    /// Drops encoded buffers before `decoder_sink` while nobody shows this track, so an unseen participant
-    /// costs no decoding. On the way back it asks the sender for a keyframe (again every half second until one
-    /// comes, as a request can be lost) and lets frames through from there.
-    pub fn gate_decoder(&self, decoder_sink: &gst::Pad) {
+    /// The keyframe requester of this (video) track.
+    pub fn keyframes(&self) -> &KeyframeRequester {
+        &self.keyframes
+    }
+
+    /// Drops encoded buffers before the decoder of `track` while nobody shows this track, so an unseen
+    /// participant costs no decoding. On the way back it asks the sender for a keyframe (again every half second
+    /// until one comes, as a request can be lost) and lets frames through from there. The track's keyframe
+    /// requests (these and everyone else's) leave from its depayloader from now on.
+    pub fn gate_decoder(&self, track: &LinkedTrack) {
         const RETRY_KEYFRAME_MS: u64 = 500;
+        self.keyframes.attach(&track.depayloader_sink);
         let tap = self.clone();
         // 0: passing; u64::MAX: dropping; otherwise: waiting for a keyframe asked for at that wall-clock ms.
         let gate = Arc::new(AtomicU64::new(0));
-        decoder_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        track.decoder_sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             let now = now_ms();
             // Arrival still counts as media: the silence watchdog must not remove an unseen participant.
             tap.last_buffer_ms.store(now, Ordering::Relaxed);
@@ -110,10 +115,7 @@ impl Tap {
                 return gst::PadProbeReturn::Ok;
             }
             if asked_at == u64::MAX || now.saturating_sub(asked_at) >= RETRY_KEYFRAME_MS {
-                let request = gst::Structure::builder("GstForceKeyUnit")
-                    .field("all-headers", true)
-                    .build();
-                pad.push_event(gst::event::CustomUpstream::new(request));
+                tap.keyframes.request();
                 gate.store(now, Ordering::Relaxed);
             }
             crate::gst_util::swallow(info)
@@ -168,7 +170,7 @@ impl Tap {
         };
         let Some(clock_time) = buffer
             .pts()
-            .and_then(|pts| crate::gst_util::to_clock_time(segment, pts, base_time))
+            .and_then(|pts| timeline::to_clock_time(segment, pts, base_time))
         else {
             return;
         };
@@ -191,8 +193,7 @@ impl Tap {
             let Some(sub_base) = sub.appsrc.base_time() else {
                 continue;
             };
-            // A buffer from before the subscriber's pipeline started has no place on its timeline.
-            let Some(pts) = clock_time.checked_sub(sub_base) else {
+            let Some(pts) = timeline::to_running_time(clock_time, sub_base) else {
                 continue;
             };
             if !sub.caps_sent {

@@ -121,7 +121,7 @@ impl Tile {
             last_crop: std::sync::Mutex::new([0; 4]),
             last_scaling: std::sync::Mutex::new(None),
             showing_placeholder: std::sync::atomic::AtomicBool::new(false),
-            attached_ms: crate::call::tap::now_ms(),
+            attached_ms: crate::wall_clock::now_ms(),
             video_timeout_ms: mixer.video_timeout.as_millis() as u64,
             participant,
         })
@@ -187,7 +187,7 @@ impl Tile {
     /// (called from the relayout tick); real video takes over as soon as it flows again.
     pub fn keep_picture(&self, running_time: Option<gst::ClockTime>) {
         use std::sync::atomic::Ordering;
-        let now = crate::call::tap::now_ms();
+        let now = crate::wall_clock::now_ms();
         let last = self.participant.video.last_buffer_ms();
         let silent = if last == 0 {
             now.saturating_sub(self.attached_ms) > FIRST_VIDEO_GRACE_MS

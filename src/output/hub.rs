@@ -6,6 +6,7 @@
 use super::video_switch::{Action, Source, VideoSwitch};
 use crate::call::encoded_tap::EncodedSubscription;
 use crate::call::participant::Participant;
+use crate::call::timeline;
 use gst::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -192,12 +193,12 @@ impl EncodedHub {
                 state.passthrough.push((p, subscription));
             }
         }
-        let actions = state.switch.switch_to(source, crate::call::tap::now_ms());
+        let actions = state.switch.switch_to(source, crate::wall_clock::now_ms());
         self.settle(state, actions);
     }
 
     fn push_mixer_video(&self, sample: &gst::Sample) {
-        let (Some(buffer), Some(caps)) = (running_time_buffer(sample, AAC_ENCODER_DELAY), sample.caps()) else {
+        let (Some(buffer), Some(caps)) = (timeline::mixer_video_to_output(sample), sample.caps()) else {
             return;
         };
         self.offer_video(&Source::Mixer, buffer, &caps.to_owned());
@@ -212,13 +213,13 @@ impl EncodedHub {
         let (Some(base_time), Some(pts)) = (base_time, buffer.pts()) else {
             return;
         };
-        let Some(pts) = pts.checked_sub(base_time) else {
+        let Some(pts) = timeline::participant_video_to_output(pts, base_time) else {
             return;
         };
         {
             let b = buffer.make_mut();
-            b.set_pts(pts + AAC_ENCODER_DELAY);
-            b.set_dts(pts + AAC_ENCODER_DELAY);
+            b.set_pts(pts);
+            b.set_dts(pts);
         }
         self.offer_video(&Source::Participant(id.to_string()), buffer, caps);
     }
@@ -226,7 +227,7 @@ impl EncodedHub {
     fn offer_video(&self, from: &Source, buffer: gst::Buffer, caps: &gst::Caps) {
         let mut state = self.state.lock().unwrap();
         let changes = state.switch.changes();
-        let outcome = state.switch.offer(from, buffer, caps, crate::call::tap::now_ms());
+        let outcome = state.switch.offer(from, buffer, caps, crate::wall_clock::now_ms());
         let moved = state.switch.changes() != changes;
         if moved && state.switch.next().is_none() {
             match state.switch.current() {
@@ -281,7 +282,7 @@ impl EncodedHub {
                 Action::MixerKeyframe(at) => {
                     let mut request = gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true);
                     if let Some(at) = at {
-                        request = request.running_time(at.saturating_sub(AAC_ENCODER_DELAY));
+                        request = request.running_time(timeline::output_video_to_mixer(at));
                     }
                     if let Some(pad) = &encoder_pad {
                         pad.push_event(request.build());
@@ -291,8 +292,9 @@ impl EncodedHub {
         }
     }
 
+    /// The mixer's encoded audio (video goes through the switch, `push_mixer_video`).
     fn push(&self, track: Track, sample: &gst::Sample) {
-        let Some(buffer) = running_time_buffer(sample, gst::ClockTime::ZERO) else {
+        let Some(buffer) = timeline::mixer_audio_to_output(sample) else {
             return;
         };
         let mut state = self.state.lock().unwrap();
@@ -328,7 +330,7 @@ impl EncodedHub {
                 self.dropped.fetch_add(missing, std::sync::atomic::Ordering::Relaxed);
             }
             state.last_video_pts = buffer.pts();
-            state.last_video_at_ms = crate::call::tap::now_ms();
+            state.last_video_at_ms = crate::wall_clock::now_ms();
         }
         let keyframe = track == Track::Video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         for feed in state.feeds.iter_mut() {
@@ -378,30 +380,6 @@ impl EncodedHub {
         drop(released);
         self.drained.send_replace(true);
     }
-}
-
-/// The AAC encoder (avenc_aac) starts its output with 1024 samples of priming that decoders play, and stamps
-/// its frames as if there were none: every sound comes out 1024 samples (21.3 ms at 48 kHz) after its timestamp.
-/// Video is stamped that much later to match (audio cannot move earlier than the start of the timeline).
-const AAC_ENCODER_DELAY: gst::ClockTime = gst::ClockTime::from_nseconds(1024 * 1_000_000_000 / 48_000);
-
-/// The sample's buffer with timestamps in running time plus `delay`: every output's timeline starts where the
-/// mixer's does, whatever segment the encoder used (x264enc starts at 1000 h).
-fn running_time_buffer(sample: &gst::Sample, delay: gst::ClockTime) -> Option<gst::Buffer> {
-    let buffer = sample.buffer_owned()?;
-    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
-    let pts = segment.to_running_time(buffer.pts()?)? + delay;
-    let dts = buffer
-        .dts()
-        .and_then(|dts| segment.to_running_time(dts))
-        .map_or(pts, |dts| dts + delay);
-    let mut buffer = buffer;
-    {
-        let b = buffer.make_mut();
-        b.set_pts(pts);
-        b.set_dts(dts);
-    }
-    Some(buffer)
 }
 
 /// Frames that should have come between the previous frame (at `last`) and `buffer`, by its duration.

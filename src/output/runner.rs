@@ -118,7 +118,7 @@ impl OutputRunner {
                     }
                     tracing::warn!(output_id = %self.id, "output failed, retrying in {backoff:?}: {error}");
                     self.set(OutputState::Reconnecting, Some(error));
-                    let retry_at = crate::call::tap::now_ms() + backoff.as_millis() as u64;
+                    let retry_at = crate::wall_clock::now_ms() + backoff.as_millis() as u64;
                     self.status
                         .update_output(&self.id, |o| o.next_retry_at_ms = Some(retry_at));
                     let stopped = tokio::time::timeout(backoff, stopped(&mut stop)).await.is_ok();
@@ -220,7 +220,7 @@ impl OutputRunner {
                     let total = bytes.fetch_add(buffer.size() as u64, Ordering::Relaxed) + buffer.size() as u64;
                     live.store(true, Ordering::Relaxed);
                     // Status is updated about once a second, to keep its lock off the hot path.
-                    let now = crate::call::tap::now_ms();
+                    let now = crate::wall_clock::now_ms();
                     if now.saturating_sub(reported_ms.load(Ordering::Relaxed)) >= 1000 {
                         reported_ms.store(now, Ordering::Relaxed);
                         status.update_output(&id, |o| o.bytes = total);

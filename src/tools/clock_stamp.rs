@@ -8,6 +8,7 @@
 //! read fail rather than report a wrong time.
 
 use crate::layout::Rect;
+use crate::wall_clock::now_ms;
 use gst::prelude::*;
 
 /// Side of one block in source pixels: 16 px stays ~5 px at a third of the size, several times the blur an
@@ -150,13 +151,6 @@ pub fn read(plane: &[u8], stride: usize, tile: Rect, source: (usize, usize)) -> 
     let time = number(&read_bits[COLS..COLS + TIME_BITS]);
     let expected = bits(time);
     (read_bits[..] == expected[..]).then_some(time)
-}
-
-/// Milliseconds since the Unix epoch now.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Stamps every I420 `width` x `height` frame leaving `pad` with the wall clock at that moment (the "glass").

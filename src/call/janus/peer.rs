@@ -79,7 +79,7 @@ impl SubscriberPeer {
                     match track.kind {
                         TrackKind::Video => {
                             p.video.attach(&track.appsink);
-                            p.video.gate_decoder(&track.decoder_sink);
+                            p.video.gate_decoder(&track);
                         }
                         TrackKind::Audio => p.audio.attach(&track.appsink),
                     }

@@ -178,7 +178,7 @@ impl LatencyProbe {
 /// Notes the wall clock at which each encoded frame leaves the demuxer.
 fn note_arrivals(pad: &gst::Pad, tally: Arc<Mutex<Tally>>) {
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let now = clock_stamp::now_ms();
+        let now = crate::wall_clock::now_ms();
         if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
             let mut tally = tally.lock().unwrap();
             if tally.arrivals.len() == MAX_PENDING {
