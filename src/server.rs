@@ -6,7 +6,6 @@ use crate::broadcast::Broadcasts;
 use crate::call::room::{RoomSettings, Rooms};
 use crate::call::webrtc::IceConfig;
 use crate::config::Settings;
-use crate::layout::template::Templates;
 use anyhow::{Context, Result};
 use std::future::IntoFuture;
 use std::io::Write;
@@ -174,7 +173,7 @@ pub fn build_state(args: &Settings) -> AppState {
         latency_ms: args.latency_ms,
         media_timeout: Duration::from_secs(args.media_timeout_s),
     });
-    let (templates, errors) = Templates::load(args.layouts_dir.as_deref());
+    let (templates, errors) = crate::broadcast::templates::load(args.layouts_dir.as_deref());
     for error in &errors {
         // A bad template is skipped; the server runs with the good ones.
         tracing::warn!("layout template rejected: {error}");

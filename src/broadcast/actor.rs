@@ -1,25 +1,27 @@
-//! One task per broadcast owns its mixer and outputs. The API talks to it over a channel; the pipeline talks
-//! back through its bus.
+//! One task per broadcast owns its mixer, outputs, call and status: the only writer of its state. Commands
+//! (from the API), call events, output reports and the mixer's bus come in as typed messages; each is one small
+//! step; the status is published as a read-only snapshot after each.
 
-use super::layout_spec::LayoutSpec;
+use super::layout_spec::LayoutRequest;
 use super::outputs::{AddError, Outputs};
-use super::spec::{BroadcastSpec, OutputSpec, Source, MAX_OUTPUTS};
+use super::spec::{BroadcastSpec, SpecError, MAX_OUTPUTS};
 use super::stage::Stage;
-use super::status::{BroadcastState, Failure, OutputStatus, SharedStatus};
+use super::state::StatusKeeper;
+use super::status::{BroadcastState, BroadcastStatus, Failure, OutputStatus};
 use crate::call::participant::CallEvent;
 use crate::call::room::Rooms;
-use crate::call::source::{watch_room, CallHandle};
+use crate::call::source::CallHandle;
 use crate::layout::template::Templates;
 use crate::layout::Canvas;
 use crate::mix::Mixer;
+use crate::output::config::OutputConfig;
+use crate::output::events::{OutputEvent, OutputReport};
 use crate::output::hub::EncodedHub;
-use anyhow::Result;
 use futures::StreamExt;
-use gst::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
 /// How long stopping may take before the outputs are closed regardless.
@@ -31,163 +33,318 @@ const RELAYOUT_TICK: Duration = Duration::from_secs(1);
 /// End reasons of a broadcast that stopped itself.
 pub const LIMIT_REACHED: &str = "limit_reached";
 pub const IDLE: &str = "idle";
+const STOPPED: &str = "stopped";
 
 pub enum Command {
     Stop,
-    SetLayout(LayoutSpec),
-    AddOutput(OutputSpec, oneshot::Sender<Result<OutputStatus, AddError>>),
+    /// Merges into the current layout; replies with the status showing it.
+    UpdateLayout(LayoutRequest, oneshot::Sender<Result<BroadcastStatus, SpecError>>),
+    AddOutput(OutputConfig, oneshot::Sender<Result<OutputStatus, AddError>>),
     /// Replies once the output has finalised; false if no such output is running.
     RemoveOutput(String, oneshot::Sender<bool>),
 }
 
+/// How a broadcast ended.
+#[derive(Debug)]
+enum Outcome {
+    /// Asked to stop.
+    Stopped,
+    /// It ended by itself (the call ended, idle, the time limit), with this reason.
+    Ended(String),
+    Failed(Failure, String),
+}
+
+/// What a step leads to.
+enum Step {
+    /// Go on; `true` when who is on the canvas may have changed.
+    Continue(bool),
+    End(Outcome),
+}
+
+/// Everything a broadcast needs to start.
 pub struct Actor {
     pub id: String,
     pub spec: BroadcastSpec,
     pub dir: PathBuf,
     pub rooms: Arc<Rooms>,
     pub templates: Arc<Templates>,
-    pub status: SharedStatus,
     pub participant_latency_ms: u32,
+    pub status: StatusKeeper,
 }
 
 impl Actor {
     pub async fn run(self, commands: mpsc::Receiver<Command>) {
         let span = tracing::info_span!("broadcast", broadcast_id = %self.id);
         async move {
-            if let Err(err) = self.run_inner(commands).await {
-                tracing::error!("broadcast failed: {err:#}");
-                self.status.advance(BroadcastState::Failed, Some(format!("{err:#}")));
-            }
+            let mut live = match Live::build(self) {
+                Ok(live) => live,
+                Err(failed) => {
+                    let (mut status, err) = *failed;
+                    tracing::error!("broadcast failed: {err:#}");
+                    status.fail(Failure::Pipeline, format!("{err:#}"));
+                    status.close().await;
+                    return;
+                }
+            };
+            let outcome = live.run(commands).await;
+            live.shutdown(outcome).await.close().await;
         }
         .instrument(span)
         .await
     }
+}
 
-    async fn run_inner(&self, mut commands: mpsc::Receiver<Command>) -> Result<()> {
-        let mixer = Mixer::new(&self.spec.video, &self.spec.audio, self.participant_latency_ms)?
-            .with_video_timeout(self.spec.video_timeout);
-        let hub = EncodedHub::new(gst::ClockTime::from_seconds(u64::from(
-            self.spec.video.keyframe_interval_s,
-        )));
-        hub.attach(&mixer.video_out, &mixer.audio_out, mixer.video_encoding.clone());
-        let mut bus = mixer.pipeline.bus().expect("pipeline has a bus").stream();
-        let mut outputs = Outputs::start(&hub, self.dir.join("hls"), self.status.clone(), &self.spec.outputs);
-        let mut call = self.join_call();
-        let canvas = Canvas {
-            width: self.spec.video.width as i32,
-            height: self.spec.video.height as i32,
+/// A running broadcast.
+struct Live {
+    spec: BroadcastSpec,
+    templates: Arc<Templates>,
+    status: StatusKeeper,
+    stage: Stage,
+    hub: EncodedHub,
+    outputs: Outputs,
+    call: CallHandle,
+    bus: gst::bus::BusStream,
+    frames: watch::Receiver<u64>,
+    reports: mpsc::UnboundedReceiver<OutputReport>,
+    /// Outputs removed on request that have finalised, with the caller waiting for it.
+    removed_tx: mpsc::UnboundedSender<(String, oneshot::Sender<bool>)>,
+    removed: mpsc::UnboundedReceiver<(String, oneshot::Sender<bool>)>,
+    speaker_tick: tokio::time::Interval,
+    relayout_tick: tokio::time::Interval,
+    ends_at: tokio::time::Instant,
+    /// Since when nobody is in the call (None: someone is).
+    empty_since: Option<Instant>,
+    /// Frames encoded at the last tick, and when.
+    last_count: (u64, Instant),
+}
+
+/// What the select loop heard.
+enum Heard {
+    Command(Option<Command>),
+    Call(Option<CallEvent>),
+    Output(OutputReport),
+    Removed(String, oneshot::Sender<bool>),
+    Bus(Option<gst::Message>),
+    SpeakerTick,
+    RelayoutTick,
+    TimeLimit,
+    FirstFrame,
+}
+
+impl Live {
+    /// Builds the mixer, hub, outputs and stage, joins the call and starts playing. On failure the status comes
+    /// back with the error, so the broadcast can be reported failed.
+    fn build(actor: Actor) -> Result<Self, Box<(StatusKeeper, anyhow::Error)>> {
+        let Actor {
+            spec,
+            dir,
+            rooms,
+            templates,
+            participant_latency_ms,
+            status,
+            ..
+        } = actor;
+        let mixer = match Mixer::new(&spec.mix_settings(participant_latency_ms)) {
+            Ok(mixer) => mixer,
+            Err(err) => return Err(Box::new((status, err))),
         };
-        let mut stage = Stage::new(
-            mixer,
-            hub.clone(),
-            canvas,
-            self.spec.layout.clone(),
-            self.templates.clone(),
-        )
-        .with_passthrough(self.spec.video.passthrough);
-        stage.mixer.play()?;
-        stage.report(&self.status);
-        let mut frames = hub.frames();
-        let mut speaker_tick = tokio::time::interval(SPEAKER_TICK);
-        let mut relayout_tick = tokio::time::interval(RELAYOUT_TICK);
-        let ends_at = tokio::time::Instant::now() + self.spec.max_duration;
-        // Since when nobody is in the call (None: someone is).
-        let mut empty_since = Some(Instant::now());
-        let mut last_count = (0u64, Instant::now());
-
-        // Some(Ok(reason)): the call ended; Some(Err((what, reason))): the broadcast failed; None: stopped.
-        let outcome: Option<Result<String, (Failure, String)>> = loop {
-            let changed = tokio::select! {
-                cmd = commands.recv() => match cmd {
-                    Some(Command::Stop) | None => break None,
-                    Some(Command::SetLayout(layout)) => {
-                        stage.set_layout(layout);
-                        true
-                    }
-                    Some(Command::AddOutput(spec, reply)) => {
-                        let _ = reply.send(outputs.add(spec, MAX_OUTPUTS));
-                        false
-                    }
-                    Some(Command::RemoveOutput(id, reply)) => {
-                        match outputs.remove(&id) {
-                            // Finalising takes a moment; the mix goes on meanwhile.
-                            Some(finished) => {
-                                tokio::spawn(async move {
-                                    finished.await;
-                                    let _ = reply.send(true);
-                                });
-                            }
-                            None => {
-                                let _ = reply.send(false);
-                            }
-                        }
-                        false
-                    }
-                },
-                event = call.events.recv() => match event {
-                    Some(CallEvent::Joined(p)) => {
-                        stage.join(p);
-                        true
-                    }
-                    Some(CallEvent::Left(id)) => {
-                        stage.leave(&id);
-                        true
-                    }
-                    Some(CallEvent::Ended(reason)) => break Some(Ok(reason)),
-                    Some(CallEvent::Failed(reason)) => break Some(Err((Failure::Source, reason))),
-                    None => break Some(Err((Failure::Source, "the call's task stopped".into()))),
-                },
-                msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
-                    Some(gst::MessageView::Error(err)) => {
-                        break Some(Err((Failure::Pipeline, crate::gst_util::describe_error(err))))
-                    }
-                    None => break Some(Err((Failure::Pipeline, "mixer bus closed".into()))),
-                    _ => false,
-                },
-                _ = speaker_tick.tick() => stage.track_speaker(Instant::now()) || stage.passthrough_stalled(),
-                _ = relayout_tick.tick() => {
-                    let count = *frames.borrow();
-                    let secs = last_count.1.elapsed().as_secs_f64().max(0.001);
-                    let fps = count.saturating_sub(last_count.0) as f64 / secs;
-                    last_count = (count, Instant::now());
-                    self.status.set_frames(count, hub.frames_dropped(), fps, hub.timeline());
-                    if self.status.every_output_failed() {
-                        break Some(Err((Failure::Outputs, "every output failed".into())));
-                    }
-                    if empty_since.is_some_and(|t| t.elapsed() >= self.spec.idle_timeout) {
-                        break Some(Ok(IDLE.into()));
-                    }
-                    true
-                }
-                _ = tokio::time::sleep_until(ends_at) => break Some(Ok(LIMIT_REACHED.into())),
-                _ = frames.changed(), if self.status.state() == BroadcastState::Starting => {
-                    self.status.advance(BroadcastState::Live, None);
-                    tracing::info!("broadcast live");
-                    false
-                }
-            };
-            if changed {
-                empty_since = match (stage.participant_count(), empty_since) {
-                    (0, None) => Some(Instant::now()),
-                    (0, since) => since,
-                    _ => None,
-                };
-                stage.relayout();
-                stage.report(&self.status);
-                call.set_tile_widths(stage.tile_widths());
+        let hub = EncodedHub::new(gst::ClockTime::from_seconds(u64::from(spec.video.keyframe_interval_s)));
+        hub.attach(&mixer.video_out, &mixer.audio_out, mixer.video_encoding.clone());
+        let canvas = Canvas {
+            width: spec.video.width as i32,
+            height: spec.video.height as i32,
+        };
+        let mut stage = Stage::new(mixer, hub.clone(), canvas, spec.layout.clone(), templates.clone())
+            .with_passthrough(spec.video.passthrough);
+        let bus = match stage.play() {
+            Ok(bus) => bus,
+            Err(err) => {
+                hub.finish();
+                stage.stop();
+                return Err(Box::new((status, err)));
             }
         };
-        call.close().await;
-        let failure = match &outcome {
-            Some(Err((_, reason))) => Some(reason.clone()),
+        let (reports_tx, reports) = mpsc::unbounded_channel();
+        let mut outputs = Outputs::new(&hub, dir.join("hls"), reports_tx);
+        for (out, config) in status.outputs().iter().zip(&spec.outputs) {
+            outputs.spawn(out.id.clone(), config.clone());
+        }
+        let call = super::sources::join(&spec.source, &rooms);
+        let (removed_tx, removed) = mpsc::unbounded_channel();
+        let mut live = Self {
+            frames: hub.frames(),
+            ends_at: tokio::time::Instant::now() + spec.max_duration,
+            spec,
+            templates,
+            status,
+            stage,
+            hub,
+            outputs,
+            call,
+            bus,
+            reports,
+            removed_tx,
+            removed,
+            speaker_tick: tokio::time::interval(SPEAKER_TICK),
+            relayout_tick: tokio::time::interval(RELAYOUT_TICK),
+            empty_since: Some(Instant::now()),
+            last_count: (0, Instant::now()),
+        };
+        live.rescene();
+        Ok(live)
+    }
+
+    /// Steps until the broadcast ends; the status is published after every step.
+    async fn run(&mut self, mut commands: mpsc::Receiver<Command>) -> Outcome {
+        loop {
+            let heard = self.listen(&mut commands).await;
+            let step = match heard {
+                Heard::Command(command) => self.on_command(command),
+                Heard::Call(event) => self.on_call(event),
+                Heard::Output(report) => self.on_output(report),
+                Heard::Removed(id, reply) => self.on_removed(id, reply),
+                Heard::Bus(message) => on_bus(message),
+                Heard::SpeakerTick => {
+                    Step::Continue(self.stage.track_speaker(Instant::now()) || self.stage.passthrough_stalled())
+                }
+                Heard::RelayoutTick => self.on_tick(),
+                Heard::TimeLimit => Step::End(Outcome::Ended(LIMIT_REACHED.into())),
+                Heard::FirstFrame => {
+                    self.status.advance(BroadcastState::Live, None);
+                    tracing::info!("broadcast live");
+                    Step::Continue(false)
+                }
+            };
+            match step {
+                Step::Continue(true) => self.rescene(),
+                Step::Continue(false) => {}
+                Step::End(outcome) => return outcome,
+            }
+            self.status.publish();
+        }
+    }
+
+    async fn listen(&mut self, commands: &mut mpsc::Receiver<Command>) -> Heard {
+        let starting = self.status.state() == BroadcastState::Starting;
+        tokio::select! {
+            command = commands.recv() => Heard::Command(command),
+            event = self.call.events.recv() => Heard::Call(event),
+            Some(report) = self.reports.recv() => Heard::Output(report),
+            Some((id, reply)) = self.removed.recv() => Heard::Removed(id, reply),
+            message = self.bus.next() => Heard::Bus(message),
+            _ = self.speaker_tick.tick() => Heard::SpeakerTick,
+            _ = self.relayout_tick.tick() => Heard::RelayoutTick,
+            _ = tokio::time::sleep_until(self.ends_at) => Heard::TimeLimit,
+            _ = self.frames.changed(), if starting => Heard::FirstFrame,
+        }
+    }
+
+    fn on_command(&mut self, command: Option<Command>) -> Step {
+        match command {
+            Some(Command::Stop) | None => return Step::End(Outcome::Stopped),
+            Some(Command::UpdateLayout(request, reply)) => {
+                let merged = self.stage.layout().merged(request, &self.templates);
+                let answer = merged.map(|layout| {
+                    self.stage.set_layout(layout);
+                    self.rescene();
+                    self.status.publish();
+                    self.status.snapshot()
+                });
+                let _ = reply.send(answer);
+            }
+            Some(Command::AddOutput(config, reply)) => {
+                let _ = reply.send(self.add_output(config));
+            }
+            Some(Command::RemoveOutput(id, reply)) => match self.outputs.remove(&id) {
+                // Finalising takes a moment; the mix goes on meanwhile.
+                Some(finished) => {
+                    let removed = self.removed_tx.clone();
+                    tokio::spawn(async move {
+                        finished.await;
+                        let _ = removed.send((id, reply));
+                    });
+                }
+                None => {
+                    let _ = reply.send(false);
+                }
+            },
+        }
+        Step::Continue(false)
+    }
+
+    /// Starts one more output, from the next keyframe.
+    fn add_output(&mut self, config: OutputConfig) -> Result<OutputStatus, AddError> {
+        self.outputs.check_add(&config, MAX_OUTPUTS)?;
+        let id = format!("out_{}", self.status.outputs().len());
+        let output = super::output_status(&id, &self.status.snapshot().id, &config);
+        self.status.add_output(output.clone());
+        self.outputs.spawn(id, config);
+        Ok(output)
+    }
+
+    fn on_removed(&mut self, id: String, reply: oneshot::Sender<bool>) -> Step {
+        self.status.apply_output(OutputReport {
+            output_id: id,
+            event: OutputEvent::Ended,
+        });
+        self.status.publish();
+        let _ = reply.send(true);
+        Step::Continue(false)
+    }
+
+    fn on_call(&mut self, event: Option<CallEvent>) -> Step {
+        match event {
+            Some(CallEvent::Joined(p)) => self.stage.join(p),
+            Some(CallEvent::Left(id)) => self.stage.leave(&id),
+            Some(CallEvent::Ended(reason)) => return Step::End(Outcome::Ended(reason)),
+            Some(CallEvent::Failed(reason)) => return Step::End(Outcome::Failed(Failure::Source, reason)),
+            None => return Step::End(Outcome::Failed(Failure::Source, "the call's task stopped".into())),
+        }
+        Step::Continue(true)
+    }
+
+    fn on_output(&mut self, report: OutputReport) -> Step {
+        self.status.apply_output(report);
+        if self.status.every_output_failed() {
+            return Step::End(Outcome::Failed(Failure::Outputs, "every output failed".into()));
+        }
+        Step::Continue(false)
+    }
+
+    /// Once a second: frame counts for the status, the idle limit, and a relayout.
+    fn on_tick(&mut self) -> Step {
+        let count = *self.frames.borrow();
+        let secs = self.last_count.1.elapsed().as_secs_f64().max(0.001);
+        let fps = count.saturating_sub(self.last_count.0) as f64 / secs;
+        self.last_count = (count, Instant::now());
+        self.status
+            .set_frames(count, self.hub.frames_dropped(), fps, self.hub.timeline());
+        if self.empty_since.is_some_and(|t| t.elapsed() >= self.spec.idle_timeout) {
+            return Step::End(Outcome::Ended(IDLE.into()));
+        }
+        Step::Continue(true)
+    }
+
+    /// Places the tiles again and shows the result in the status and to the call (simulcast layers).
+    fn rescene(&mut self) {
+        self.empty_since = match (self.stage.participant_count(), self.empty_since) {
+            (0, None) => Some(Instant::now()),
+            (0, since) => since,
             _ => None,
         };
+        self.stage.relayout();
+        self.status.set_scene(self.stage.scene(), self.stage.layout());
+        self.call.set_tile_widths(self.stage.tile_widths());
+    }
 
+    /// Leaves the call, drains the mix into the outputs (unless it failed), closes them and says how it ended.
+    async fn shutdown(mut self, outcome: Outcome) -> StatusKeeper {
+        self.call.close().await;
         self.status.advance(BroadcastState::Stopping, None);
-        if failure.is_none() {
-            // EOS through the mixer drains the encoders; the hub then ends every output.
-            stage.mixer.pipeline.send_event(gst::event::Eos::new());
-            let mut drained = hub.drained();
+        self.status.publish();
+        if !matches!(outcome, Outcome::Failed(..)) {
+            self.stage.drain();
+            let mut drained = self.hub.drained();
             if tokio::time::timeout(DRAIN_TIMEOUT, drained.wait_for(|d| *d))
                 .await
                 .is_err()
@@ -195,26 +352,32 @@ impl Actor {
                 tracing::warn!("mixer did not drain in time; closing outputs anyway");
             }
         }
-        hub.finish();
-        outputs.stop_all().await;
-        stage.detach_all();
-        let _ = stage.mixer.pipeline.set_state(gst::State::Null);
+        self.hub.finish();
+        self.outputs.stop_all().await;
+        while let Ok(report) = self.reports.try_recv() {
+            self.status.apply_output(report);
+        }
+        self.stage.stop();
+        self.status.end_outputs();
         match outcome {
-            Some(Err((what, reason))) => self.status.fail(what, reason),
-            Some(Ok(reason)) => self.status.advance(BroadcastState::Ended, Some(reason)),
-            None => self.status.advance(BroadcastState::Ended, Some("stopped".into())),
+            Outcome::Failed(what, reason) => {
+                tracing::warn!("broadcast failed: {reason}");
+                self.status.fail(what, reason);
+            }
+            Outcome::Ended(reason) => self.status.advance(BroadcastState::Ended, Some(reason)),
+            Outcome::Stopped => self.status.advance(BroadcastState::Ended, Some(STOPPED.into())),
         }
         tracing::info!("broadcast ended");
-        Ok(())
+        self.status
     }
+}
 
-    fn join_call(&self) -> CallHandle {
-        match &self.spec.source {
-            Source::Room(room) => watch_room(self.rooms.clone(), room.clone()),
-            Source::Janus(target) => {
-                let settings = self.rooms.settings();
-                crate::call::janus::follow(target.clone(), settings.ice.clone(), settings.latency_ms)
-            }
+fn on_bus(message: Option<gst::Message>) -> Step {
+    match message.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Error(err)) => {
+            Step::End(Outcome::Failed(Failure::Pipeline, crate::gst_util::describe_error(err)))
         }
+        None => Step::End(Outcome::Failed(Failure::Pipeline, "mixer bus closed".into())),
+        _ => Step::Continue(false),
     }
 }

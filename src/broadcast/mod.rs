@@ -4,30 +4,33 @@ pub mod actor;
 pub mod admission;
 pub mod layout_spec;
 mod outputs;
-pub mod preset;
 pub mod record;
+mod recorder;
 pub mod request;
+mod sources;
 mod speaker;
 pub mod spec;
 mod stage;
+mod state;
 pub mod status;
 mod status_events;
+pub mod templates;
 
 use crate::call::room::Rooms;
-use crate::layout::template::Templates;
 use crate::wall_clock::now_ms;
+use crate::layout::template::Templates;
+use crate::output::config::OutputConfig;
 use actor::{Actor, Command};
-use spec::{BroadcastSpec, OutputSpec};
-use status::{BroadcastState, BroadcastStatus, OutputState, OutputStatus, SharedStatus};
+use spec::BroadcastSpec;
+use status::{BroadcastState, BroadcastStatus, OutputState, OutputStatus};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 struct Handle {
-    status: SharedStatus,
-    /// The layout as last asked for, so a PATCH merges into it.
-    layout: layout_spec::LayoutSpec,
+    /// The snapshots its actor publishes: read here, written only there.
+    status: watch::Receiver<BroadcastStatus>,
     commands: mpsc::Sender<Command>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// Estimated cores, counted against the budget while the broadcast runs.
@@ -37,10 +40,8 @@ struct Handle {
 impl Handle {
     /// A broadcast a previous server ran: status only, nothing to command.
     fn finished(status: BroadcastStatus) -> Self {
-        let layout = serde_json::from_value(status.layout.clone()).unwrap_or_default();
         Self {
-            status: SharedStatus::new(status),
-            layout,
+            status: watch::channel(status).1,
             commands: mpsc::channel(1).0,
             task: None,
             cost: 0.0,
@@ -156,32 +157,35 @@ impl Broadcasts {
             crate::webhooks::spawn_for_broadcast(&self.events, hook, id.clone());
         }
         let dir = self.data_dir.join("broadcasts").join(&id);
-        let status = match std::fs::create_dir_all(&dir) {
-            Ok(()) => SharedStatus::recorded(initial_status(&id, &spec), dir.join(record::RECORD_FILE)),
+        let record = match std::fs::create_dir_all(&dir) {
+            Ok(()) => Some(dir.join(record::RECORD_FILE)),
             Err(e) => {
                 tracing::warn!("cannot create {}: {e}; the broadcast is not recorded", dir.display());
-                SharedStatus::new(initial_status(&id, &spec))
+                None
             }
-        }
-        .with_events(self.events.clone());
+        };
+        let first = initial_status(&id, &spec);
+        let (snapshots, status) = watch::channel(first.clone());
+        let recorder = {
+            let _span = tracing::info_span!("broadcast", broadcast_id = %id).entered();
+            recorder::Recorder::spawn(record, self.events.clone())
+        };
+        let keeper = state::StatusKeeper::new(first.clone(), snapshots, recorder);
         let (tx, rx) = mpsc::channel(8);
-        let layout = spec.layout.clone();
         let actor = Actor {
             templates: self.templates.clone(),
             id: id.clone(),
             spec,
             dir,
             rooms: self.rooms.clone(),
-            status: status.clone(),
+            status: keeper,
             participant_latency_ms: self.participant_latency_ms,
         };
         let task = tokio::spawn(actor.run(rx));
-        let first = status.snapshot();
         handles.insert(
             id,
             Handle {
                 status,
-                layout,
                 commands: tx,
                 task: Some(task),
                 cost,
@@ -191,7 +195,7 @@ impl Broadcasts {
     }
 
     pub fn get(&self, id: &str) -> Option<BroadcastStatus> {
-        self.handles.lock().unwrap().get(id).map(|h| h.status.snapshot())
+        self.handles.lock().unwrap().get(id).map(|h| h.status.borrow().clone())
     }
 
     /// True for a broadcast anyone may watch without a token.
@@ -205,7 +209,7 @@ impl Broadcasts {
             .lock()
             .unwrap()
             .values()
-            .map(|h| h.status.snapshot())
+            .map(|h| h.status.borrow().clone())
             .collect();
         all.sort_by_key(|s| s.created_at_ms);
         all
@@ -221,21 +225,15 @@ impl Broadcasts {
         id: &str,
         request: layout_spec::LayoutRequest,
     ) -> Result<Option<BroadcastStatus>, spec::SpecError> {
-        let (commands, layout, status) = {
-            let mut handles = self.handles.lock().unwrap();
-            let Some(handle) = handles.get_mut(id) else {
-                return Ok(None);
-            };
-            if handle.status.state().is_final() {
-                return Err(spec::SpecError::new("id", "the broadcast has ended"));
-            }
-            handle.layout = handle.layout.merged(request, &self.templates)?;
-            (handle.commands.clone(), handle.layout.clone(), handle.status.clone())
+        let Some(commands) = self.live_commands(id)? else {
+            return Ok(None);
         };
-        let _ = commands.send(Command::SetLayout(layout.clone())).await;
-        let mut snapshot = status.snapshot();
-        snapshot.layout = serde_json::to_value(&layout).unwrap_or_default();
-        Ok(Some(snapshot))
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let _ = commands.send(Command::UpdateLayout(request, reply)).await;
+        match answer.await {
+            Ok(result) => result.map(Some),
+            Err(_) => Err(spec::SpecError::new("id", "the broadcast has ended")),
+        }
     }
 
     fn live_commands(&self, id: &str) -> Result<Option<mpsc::Sender<Command>>, spec::SpecError> {
@@ -243,7 +241,7 @@ impl Broadcasts {
         let Some(handle) = handles.get(id) else {
             return Ok(None);
         };
-        if handle.status.state().is_final() {
+        if handle.status.borrow().state.is_final() {
             return Err(spec::SpecError::new("id", "the broadcast has ended"));
         }
         Ok(Some(handle.commands.clone()))
@@ -289,7 +287,8 @@ impl Broadcasts {
         if let Some(task) = task {
             let _ = task.await;
         }
-        Some(status.snapshot())
+        let last = status.borrow().clone();
+        Some(last)
     }
 
     /// Stops every broadcast (server shutdown).
@@ -303,7 +302,7 @@ impl Broadcasts {
             .lock()
             .unwrap()
             .values()
-            .filter(|h| !h.status.state().is_final())
+            .filter(|h| !h.status.borrow().state.is_final())
             .count()
     }
 }
@@ -312,26 +311,26 @@ impl Broadcasts {
 fn running_costs(handles: &HashMap<String, Handle>) -> Vec<f64> {
     handles
         .values()
-        .filter(|h| !h.status.state().is_final())
+        .filter(|h| !h.status.borrow().state.is_final())
         .map(|h| h.cost)
         .collect()
 }
 
 /// The first status of an output.
-fn output_status(id: &str, broadcast_id: &str, spec: &OutputSpec) -> OutputStatus {
+fn output_status(id: &str, broadcast_id: &str, spec: &OutputConfig) -> OutputStatus {
     OutputStatus {
         id: id.to_string(),
         kind: spec.kind().to_string(),
         url: match spec {
-            OutputSpec::Rtmp { url, .. } => Some(url.redacted().to_string()),
-            OutputSpec::Hls { .. } => None,
+            OutputConfig::Rtmp { url, .. } => Some(url.redacted().to_string()),
+            OutputConfig::Hls { .. } => None,
         },
         playlist: match spec {
-            OutputSpec::Hls { .. } => Some(format!(
+            OutputConfig::Hls { .. } => Some(format!(
                 "/v1/broadcasts/{broadcast_id}/hls/{}",
                 crate::output::hls::PLAYLIST
             )),
-            OutputSpec::Rtmp { .. } => None,
+            OutputConfig::Rtmp { .. } => None,
         },
         state: OutputState::Starting,
         error: None,

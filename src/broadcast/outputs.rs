@@ -1,13 +1,13 @@
 //! A broadcast's running outputs: each its own task with its own stop flag, so one can be added or removed
-//! while the others keep streaming.
+//! while the others keep streaming. They report on the actor's channel; nothing here writes status.
 
-use super::spec::OutputSpec;
-use super::status::{OutputState, OutputStatus, SharedStatus};
+use crate::output::config::OutputConfig;
+use crate::output::events::{OutputEvent, OutputReport, Reporter};
 use crate::output::hub::EncodedHub;
 use crate::output::runner::OutputRunner;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 /// How long a removed or stopping output may take to finalise.
@@ -23,7 +23,7 @@ struct Running {
 pub struct Outputs {
     hub: EncodedHub,
     hls_dir: PathBuf,
-    status: SharedStatus,
+    reports: mpsc::UnboundedSender<OutputReport>,
     running: Vec<Running>,
 }
 
@@ -37,66 +37,51 @@ pub enum AddError {
 }
 
 impl Outputs {
-    /// Starts the broadcast's first outputs, with the ids its status already lists.
-    pub fn start(hub: &EncodedHub, hls_dir: PathBuf, status: SharedStatus, specs: &[OutputSpec]) -> Self {
-        let mut outputs = Self {
+    pub fn new(hub: &EncodedHub, hls_dir: PathBuf, reports: mpsc::UnboundedSender<OutputReport>) -> Self {
+        Self {
             hub: hub.clone(),
             hls_dir,
-            status: status.clone(),
+            reports,
             running: Vec::new(),
-        };
-        let ids: Vec<String> = status.snapshot().outputs.into_iter().map(|o| o.id).collect();
-        for (spec, id) in specs.iter().zip(ids) {
-            outputs.spawn(id, spec.clone());
         }
-        outputs
     }
 
-    fn spawn(&mut self, id: String, spec: OutputSpec) {
+    /// Starts output `id`; it reports on the broadcast's channel from now on.
+    pub fn spawn(&mut self, id: String, config: OutputConfig) {
         let (stop, stop_rx) = watch::channel(false);
-        let span = tracing::info_span!("output", output_id = %id, kind = spec.kind());
-        let is_hls = matches!(spec, OutputSpec::Hls { .. });
-        let runner = OutputRunner {
-            id: id.clone(),
-            spec,
-            hls_dir: self.hls_dir.clone(),
-            hub: self.hub.clone(),
-            status: self.status.clone(),
-        };
+        let span = tracing::info_span!("output", output_id = %id, kind = config.kind());
+        let is_hls = matches!(config, OutputConfig::Hls { .. });
+        let reporter = Reporter::new(id.clone(), self.reports.clone());
+        let runner = OutputRunner::new(config, self.hls_dir.clone(), self.hub.clone(), reporter);
         let task = tokio::spawn(runner.run(stop_rx).instrument(span));
         self.running.push(Running { id, is_hls, stop, task });
     }
 
-    /// Adds an output to the live broadcast; it starts at the next keyframe. Returns its status.
-    pub fn add(&mut self, spec: OutputSpec, max: usize) -> Result<OutputStatus, AddError> {
+    /// Whether `config` may be added to what runs now.
+    pub fn check_add(&mut self, config: &OutputConfig, max: usize) -> Result<(), AddError> {
         self.running.retain(|r| !r.task.is_finished());
         if self.running.len() >= max {
             return Err(AddError::TooMany(max));
         }
-        if matches!(spec, OutputSpec::Hls { .. }) && self.running.iter().any(|r| r.is_hls) {
+        if matches!(config, OutputConfig::Hls { .. }) && self.running.iter().any(|r| r.is_hls) {
             return Err(AddError::SecondHls);
         }
-        let n = self.status.snapshot().outputs.len();
-        let id = format!("out_{n}");
-        let output = super::output_status(&id, &self.status.snapshot().id, &spec);
-        self.status.add_output(output.clone());
-        self.spawn(id, spec);
-        Ok(output)
+        Ok(())
     }
 
     /// Stops one output: it finalises (RTMP closed after its last packet, HLS end list) while the others go on.
-    /// Resolves when it has; None if there is no such running output.
+    /// Resolves when it has (an output too slow to finish is reported ended all the same); None if there is no
+    /// such running output.
     pub fn remove(&mut self, id: &str) -> Option<impl std::future::Future<Output = ()> + use<>> {
         let pos = self.running.iter().position(|r| r.id == id && !r.task.is_finished())?;
         let running = self.running.remove(pos);
         let _ = running.stop.send(true);
-        let status = self.status.clone();
-        let id = id.to_string();
+        let reporter = Reporter::new(id.to_string(), self.reports.clone());
         Some(async move {
             if tokio::time::timeout(FINISH_TIMEOUT, running.task).await.is_err() {
-                tracing::warn!(output_id = %id, "removed output did not finish in time");
+                tracing::warn!(output_id = %reporter.output_id(), "removed output did not finish in time");
+                reporter.send(OutputEvent::Ended);
             }
-            status.update_output(&id, |o| o.state = OutputState::Ended);
         })
     }
 

@@ -51,7 +51,7 @@ pub struct VideoRequest {
     pub bitrate_kbps: Option<u32>,
     pub keyframe_interval_s: Option<u32>,
     /// x264 speed preset: ultrafast | superfast (default) | veryfast | faster | fast.
-    pub preset: Option<super::preset::X264Preset>,
+    pub preset: Option<crate::mix::preset::X264Preset>,
     /// Forward a lone full-screen participant's H.264 as is, without decoding and encoding it again, while
     /// nothing is drawn over them (default true). The output then has their resolution and frame rate.
     pub passthrough: Option<bool>,

@@ -1,9 +1,10 @@
 //! A validated broadcast: once a `BroadcastSpec` exists, every value in it is in range.
 
 use super::layout_spec::LayoutSpec;
-use super::request::{BroadcastRequest, OutputRequest, SourceRequest};
+use super::request::{BroadcastRequest, OutputRequest, SourceRequest, VideoRequest};
 use crate::call::janus::JanusTarget;
 use crate::layout::template::Templates;
+use crate::output::config::OutputConfig;
 use crate::secret::RtmpUrl;
 use std::ops::RangeInclusive;
 
@@ -45,7 +46,7 @@ pub struct BroadcastSpec {
     pub layout: LayoutSpec,
     pub video: VideoSpec,
     pub audio: AudioSpec,
-    pub outputs: Vec<OutputSpec>,
+    pub outputs: Vec<OutputConfig>,
     pub public: bool,
     pub max_duration: std::time::Duration,
     pub idle_timeout: std::time::Duration,
@@ -107,7 +108,7 @@ pub struct VideoSpec {
     pub fps: u32,
     pub bitrate_kbps: u32,
     pub keyframe_interval_s: u32,
-    pub preset: super::preset::X264Preset,
+    pub preset: crate::mix::preset::X264Preset,
     /// Zero-transcode: a lone full-canvas participant sending H.264, with nothing drawn over them, goes out as
     /// they send it (their resolution and frame rate) instead of being decoded and encoded again.
     #[serde(default = "passthrough_by_default")]
@@ -118,35 +119,35 @@ fn passthrough_by_default() -> bool {
     true
 }
 
+impl VideoSpec {
+    /// What the mixer's encode needs of it.
+    pub fn encode_settings(&self) -> crate::mix::settings::VideoSettings {
+        crate::mix::settings::VideoSettings {
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            bitrate_kbps: self.bitrate_kbps,
+            keyframe_interval_s: self.keyframe_interval_s,
+            preset: self.preset,
+        }
+    }
+}
+
+impl BroadcastSpec {
+    /// The mixer's settings for this broadcast.
+    pub fn mix_settings(&self, participant_latency_ms: u32) -> crate::mix::settings::MixSettings {
+        crate::mix::settings::MixSettings {
+            video: self.video.encode_settings(),
+            audio_bitrate_kbps: self.audio.bitrate_kbps,
+            participant_latency_ms,
+            video_timeout: self.video_timeout,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AudioSpec {
     pub bitrate_kbps: u32,
-}
-
-#[derive(Debug, Clone)]
-pub enum OutputSpec {
-    Rtmp {
-        url: RtmpUrl,
-        max_reconnect: Option<std::time::Duration>,
-        /// Backoff between attempts: the first wait, doubling up to the longest.
-        reconnect_initial: std::time::Duration,
-        reconnect_max_interval: std::time::Duration,
-        /// Verify an `rtmps://` server's certificate (always true for `rtmp://`, where there is none).
-        tls_verify: bool,
-    },
-    Hls {
-        segment_seconds: u32,
-        window: u32,
-    },
-}
-
-impl OutputSpec {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            OutputSpec::Rtmp { .. } => "rtmp",
-            OutputSpec::Hls { .. } => "hls",
-        }
-    }
 }
 
 /// Room names become URL path segments and directory-free identifiers.
@@ -178,57 +179,11 @@ fn ranged(field: &str, value: Option<u32>, default: u32, range: RangeInclusive<u
 impl BroadcastSpec {
     /// Validates a request against the loaded layout templates.
     pub fn from_request(req: BroadcastRequest, templates: &Templates) -> Result<Self, SpecError> {
-        let source = match req.source {
-            SourceRequest::Room { room } => {
-                validate_room_name(&room).map_err(|m| SpecError::new("source.room", m))?;
-                Source::Room(room)
-            }
-            SourceRequest::Janus { url, room, pin, token } => {
-                validate_janus_url(&url).map_err(|m| SpecError::new("source.url", m))?;
-                if room == 0 {
-                    return Err(SpecError::new("source.room", "must be a Janus room number above 0"));
-                }
-                Source::Janus(JanusTarget {
-                    url,
-                    room,
-                    pin: pin.map(Into::into),
-                    token: token.map(Into::into),
-                })
-            }
-        };
+        let source = validate_source(req.source)?;
         let layout = LayoutSpec::default().merged(req.layout, templates)?;
         // A template may bring its own canvas (portrait); an explicit size in the request wins.
         let canvas = templates.get(&layout.template).and_then(|t| t.canvas);
-        let v = req.video;
-        let video = VideoSpec {
-            width: ranged(
-                "video.width",
-                v.width,
-                canvas.map_or(DEFAULT_WIDTH, |c| c.width),
-                16..=3840,
-            )?,
-            height: ranged(
-                "video.height",
-                v.height,
-                canvas.map_or(DEFAULT_HEIGHT, |c| c.height),
-                16..=3840,
-            )?,
-            fps: ranged("video.fps", v.fps, DEFAULT_FPS, 1..=60)?,
-            bitrate_kbps: ranged("video.bitrate_kbps", v.bitrate_kbps, DEFAULT_VIDEO_KBPS, 100..=50_000)?,
-            keyframe_interval_s: ranged(
-                "video.keyframe_interval_s",
-                v.keyframe_interval_s,
-                DEFAULT_KEYFRAME_INTERVAL_S,
-                1..=10,
-            )?,
-            preset: v.preset.unwrap_or_default(),
-            passthrough: v.passthrough.unwrap_or(true),
-        };
-        for (field, value) in [("video.width", video.width), ("video.height", video.height)] {
-            if value % 2 != 0 {
-                return Err(SpecError::new(field, format!("must be even, got {value}")));
-            }
-        }
+        let video = validate_video(req.video, canvas)?;
         let audio = AudioSpec {
             bitrate_kbps: ranged(
                 "audio.bitrate_kbps",
@@ -245,24 +200,19 @@ impl BroadcastSpec {
             audio,
             outputs,
             public: req.public,
-            max_duration: std::time::Duration::from_secs(u64::from(ranged(
+            max_duration: seconds(
                 "max_duration_s",
                 req.max_duration_s,
                 DEFAULT_MAX_DURATION_S,
                 1..=7 * 24 * 3600,
-            )?)),
-            idle_timeout: std::time::Duration::from_secs(u64::from(ranged(
+            )?,
+            idle_timeout: seconds(
                 "idle_timeout_s",
                 req.idle_timeout_s,
                 DEFAULT_IDLE_TIMEOUT_S,
                 1..=24 * 3600,
-            )?)),
-            video_timeout: std::time::Duration::from_secs(u64::from(ranged(
-                "video_timeout_s",
-                req.video_timeout_s,
-                DEFAULT_VIDEO_TIMEOUT_S,
-                1..=600,
-            )?)),
+            )?,
+            video_timeout: seconds("video_timeout_s", req.video_timeout_s, DEFAULT_VIDEO_TIMEOUT_S, 1..=600)?,
             webhook_url: req
                 .webhook_url
                 .as_deref()
@@ -273,7 +223,77 @@ impl BroadcastSpec {
     }
 }
 
-fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputSpec>, SpecError> {
+/// A duration in whole seconds, in range.
+fn seconds(
+    field: &str,
+    value: Option<u32>,
+    default: u32,
+    range: RangeInclusive<u32>,
+) -> Result<std::time::Duration, SpecError> {
+    Ok(std::time::Duration::from_secs(u64::from(ranged(
+        field, value, default, range,
+    )?)))
+}
+
+fn validate_source(source: SourceRequest) -> Result<Source, SpecError> {
+    match source {
+        SourceRequest::Room { room } => {
+            validate_room_name(&room).map_err(|m| SpecError::new("source.room", m))?;
+            Ok(Source::Room(room))
+        }
+        SourceRequest::Janus { url, room, pin, token } => {
+            validate_janus_url(&url).map_err(|m| SpecError::new("source.url", m))?;
+            if room == 0 {
+                return Err(SpecError::new("source.room", "must be a Janus room number above 0"));
+            }
+            Ok(Source::Janus(JanusTarget {
+                url,
+                room,
+                pin: pin.map(Into::into),
+                token: token.map(Into::into),
+            }))
+        }
+    }
+}
+
+/// The video settings; `canvas` is the template's own size, the default when the request names none.
+fn validate_video(
+    v: VideoRequest,
+    canvas: Option<crate::layout::template::CanvasSize>,
+) -> Result<VideoSpec, SpecError> {
+    let video = VideoSpec {
+        width: ranged(
+            "video.width",
+            v.width,
+            canvas.map_or(DEFAULT_WIDTH, |c| c.width),
+            crate::layout::CANVAS_SIDE,
+        )?,
+        height: ranged(
+            "video.height",
+            v.height,
+            canvas.map_or(DEFAULT_HEIGHT, |c| c.height),
+            crate::layout::CANVAS_SIDE,
+        )?,
+        fps: ranged("video.fps", v.fps, DEFAULT_FPS, 1..=60)?,
+        bitrate_kbps: ranged("video.bitrate_kbps", v.bitrate_kbps, DEFAULT_VIDEO_KBPS, 100..=50_000)?,
+        keyframe_interval_s: ranged(
+            "video.keyframe_interval_s",
+            v.keyframe_interval_s,
+            DEFAULT_KEYFRAME_INTERVAL_S,
+            1..=10,
+        )?,
+        preset: v.preset.unwrap_or_default(),
+        passthrough: v.passthrough.unwrap_or(true),
+    };
+    for (field, value) in [("video.width", video.width), ("video.height", video.height)] {
+        if value % 2 != 0 {
+            return Err(SpecError::new(field, format!("must be even, got {value}")));
+        }
+    }
+    Ok(video)
+}
+
+fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputConfig>, SpecError> {
     if outputs.is_empty() {
         return Err(SpecError::new("outputs", "at least one output is required"));
     }
@@ -298,7 +318,7 @@ fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputSpec>, Spec
 }
 
 /// One output; `prefix` goes before the field names in errors (`outputs[1].`, or nothing for a single one).
-pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputSpec, SpecError> {
+pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig, SpecError> {
     match out {
         OutputRequest::Rtmp {
             url,
@@ -341,7 +361,7 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputSpec, S
                     "must not be shorter than reconnect_initial_ms",
                 ));
             }
-            Ok(OutputSpec::Rtmp {
+            Ok(OutputConfig::Rtmp {
                 url,
                 max_reconnect,
                 reconnect_initial: std::time::Duration::from_millis(u64::from(initial_ms)),
@@ -352,7 +372,7 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputSpec, S
         OutputRequest::Hls {
             segment_seconds,
             window,
-        } => Ok(OutputSpec::Hls {
+        } => Ok(OutputConfig::Hls {
             segment_seconds: ranged(
                 &format!("{prefix}segment_seconds"),
                 segment_seconds,
@@ -381,7 +401,7 @@ mod tests {
         assert_eq!(s.layout.template, "grid");
         assert!(matches!(
             s.outputs[0],
-            OutputSpec::Hls {
+            OutputConfig::Hls {
                 segment_seconds: 2,
                 window: 6
             }

@@ -3,7 +3,8 @@
 
 use super::layout_spec::LayoutSpec;
 use super::speaker::SpeakerTracker;
-use super::status::{ParticipantStatus, SharedStatus, VideoSize};
+use super::state::SceneStatus;
+use super::status::{ParticipantStatus, VideoSize};
 use crate::call::participant::Participant;
 use crate::layout::engine::{place, Scene};
 use crate::layout::order::visible_order;
@@ -19,7 +20,7 @@ use std::time::Instant;
 const PASSTHROUGH_STALE_MS: u64 = 300;
 
 pub struct Stage {
-    pub mixer: Mixer,
+    mixer: Mixer,
     tiles: Vec<Tile>,
     canvas: Canvas,
     layout: LayoutSpec,
@@ -105,6 +106,33 @@ impl Stage {
             self.shown.remove(id);
             self.speaker.remove(id);
         }
+    }
+
+    /// The layout as last asked for (the one copy of it: a PATCH merges into it).
+    pub fn layout(&self) -> &LayoutSpec {
+        &self.layout
+    }
+
+    /// Starts the mix; its bus reports the pipeline's errors.
+    pub fn play(&self) -> anyhow::Result<gst::bus::BusStream> {
+        use gst::prelude::*;
+        self.mixer.play()?;
+        Ok(self.mixer.pipeline.bus().expect("pipeline has a bus").stream())
+    }
+
+    /// End of stream through the mixer: the encoders drain, then the hub ends every output.
+    pub fn drain(&self) {
+        use gst::prelude::*;
+        self.mixer.pipeline.send_event(gst::event::Eos::new());
+    }
+
+    /// Takes every participant off and stops the mix.
+    pub fn stop(&mut self) {
+        use gst::prelude::*;
+        for tile in self.tiles.drain(..) {
+            self.mixer.detach(tile);
+        }
+        let _ = self.mixer.pipeline.set_state(gst::State::Null);
     }
 
     pub fn set_layout(&mut self, layout: LayoutSpec) {
@@ -206,7 +234,8 @@ impl Stage {
             .collect()
     }
 
-    pub fn report(&self, status: &SharedStatus) {
+    /// Who is on the canvas now, for the status.
+    pub fn scene(&self) -> SceneStatus {
         let speaker = self.speaker.current().map(str::to_string);
         let participants = self
             .tiles
@@ -225,17 +254,10 @@ impl Stage {
                 speaking: speaker.as_deref() == Some(t.participant.id.as_str()),
             })
             .collect();
-        status.set_passthrough(self.hub.passthrough());
-        status.set_scene(
+        SceneStatus {
             participants,
             speaker,
-            serde_json::to_value(&self.layout).unwrap_or_default(),
-        );
-    }
-
-    pub fn detach_all(&mut self) {
-        for tile in self.tiles.drain(..) {
-            self.mixer.detach(tile);
+            passthrough: self.hub.passthrough(),
         }
     }
 }

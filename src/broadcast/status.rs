@@ -1,10 +1,7 @@
-//! What the API shows about a broadcast. One `SharedStatus` per broadcast, written by its actor and outputs.
+//! What the API shows about a broadcast: the snapshots its actor publishes (only the actor writes them).
 
 use super::spec::{AudioSpec, VideoSpec};
-use crate::events::EventBus;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 /// Broadcast states only move forward: starting -> live -> stopping -> ended, or to failed from any of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -29,6 +26,11 @@ impl BroadcastState {
 
     pub fn is_final(self) -> bool {
         self.rank() == 3
+    }
+
+    /// States only move forward, and never out of a final one.
+    pub fn may_become(self, next: BroadcastState) -> bool {
+        next.rank() > self.rank()
     }
 }
 
@@ -74,7 +76,7 @@ pub struct OutputStatus {
     pub next_retry_at_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ParticipantStatus {
     pub id: String,
     pub name: String,
@@ -91,7 +93,7 @@ pub struct Timeline {
     pub at_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VideoSize {
     pub width: i32,
     pub height: i32,
@@ -141,199 +143,18 @@ pub struct BroadcastStatus {
     pub ended_at_ms: Option<u64>,
 }
 
-/// A broadcast's status, shared by its actor, outputs and the API. With a record file, every state change is
-/// written there too, so a server restarted after a crash knows what it was running. With an event bus, every
-/// change that matters to someone watching is published.
-#[derive(Clone)]
-pub struct SharedStatus {
-    inner: Arc<Mutex<BroadcastStatus>>,
-    record: Option<Arc<PathBuf>>,
-    events: Option<EventBus>,
-}
-
-impl SharedStatus {
-    pub fn new(status: BroadcastStatus) -> Self {
-        Self {
-            inner: Arc::new(Mutex::new(status)),
-            record: None,
-            events: None,
-        }
-    }
-
-    /// Keeps `record` (a JSON file) up to date with every state change, starting now.
-    pub fn recorded(status: BroadcastStatus, record: PathBuf) -> Self {
-        let shared = Self {
-            record: Some(Arc::new(record)),
-            ..Self::new(status)
-        };
-        shared.save(&shared.inner.lock().unwrap());
-        shared
-    }
-
-    /// Publishes changes on `events` from now on, starting with `broadcast.started`.
-    pub fn with_events(mut self, events: EventBus) -> Self {
-        let id = self.inner.lock().unwrap().id.clone();
-        events.publish("broadcast.started", &id, serde_json::json!({}));
-        self.events = Some(events);
-        self
-    }
-
-    fn save(&self, status: &BroadcastStatus) {
-        let Some(path) = &self.record else { return };
-        if let Err(e) = super::record::write(path, status) {
-            tracing::warn!("cannot record the broadcast's state in {}: {e}", path.display());
-        }
-    }
-
-    fn publish(&self, id: &str, changes: Vec<(String, serde_json::Value)>) {
-        if let Some(events) = &self.events {
-            for (kind, data) in changes {
-                events.publish(&kind, id, data);
-            }
-        }
-    }
-
-    pub fn snapshot(&self) -> BroadcastStatus {
-        self.inner.lock().unwrap().clone()
-    }
-
-    pub fn state(&self) -> BroadcastState {
-        self.inner.lock().unwrap().state
-    }
-
-    /// Moves the state forward; a move backwards (or out of a final state) is ignored.
-    pub fn advance(&self, state: BroadcastState, reason: Option<String>) {
-        let mut s = self.inner.lock().unwrap();
-        if state.rank() <= s.state.rank() {
-            return;
-        }
-        s.state = state;
-        if reason.is_some() {
-            s.reason = reason;
-        }
-        let now = crate::wall_clock::now_ms();
-        match state {
-            BroadcastState::Live => s.live_at_ms = Some(now),
-            BroadcastState::Ended | BroadcastState::Failed => s.ended_at_ms = Some(now),
-            _ => {}
-        }
-        self.save(&s);
-        let (id, reason) = (s.id.clone(), s.reason.clone());
-        drop(s);
-        let kind = match state {
-            BroadcastState::Live => "broadcast.live",
-            BroadcastState::Ended => "broadcast.ended",
-            BroadcastState::Failed => "broadcast.failed",
-            _ => return,
-        };
-        self.publish(&id, vec![(kind.into(), serde_json::json!({ "reason": reason }))]);
-    }
-
-    pub fn set_scene(&self, participants: Vec<ParticipantStatus>, speaker: Option<String>, layout: serde_json::Value) {
-        let mut s = self.inner.lock().unwrap();
-        let changes = super::status_events::scene_changes(&s, &participants, speaker.as_deref());
-        s.participants = participants;
-        s.speaker = speaker;
-        s.layout = layout;
-        let id = s.id.clone();
-        drop(s);
-        self.publish(&id, changes);
-    }
-
-    pub fn set_passthrough(&self, participant: Option<String>) {
-        self.inner.lock().unwrap().passthrough = participant;
-    }
-
-    /// Fails the broadcast, saying what failed.
-    pub fn fail(&self, what: Failure, reason: String) {
-        {
-            let mut s = self.inner.lock().unwrap();
-            if s.state.is_final() {
-                return;
-            }
-            s.failure = Some(what);
-        }
-        self.advance(BroadcastState::Failed, Some(reason));
-    }
-
-    /// True when the broadcast has outputs and every one of them gave up.
-    pub fn every_output_failed(&self) -> bool {
-        let s = self.inner.lock().unwrap();
-        !s.outputs.is_empty() && s.outputs.iter().all(|o| o.state == OutputState::Failed)
-    }
-
-    pub fn set_frames(&self, frames_out: u64, frames_dropped: u64, fps_out: f64, timeline: Option<(f64, u64)>) {
-        let mut s = self.inner.lock().unwrap();
-        s.timeline = timeline.map(|(media_s, at_ms)| Timeline { media_s, at_ms });
-        s.frames_out = frames_out;
-        s.frames_dropped = frames_dropped;
-        s.fps_out = (fps_out * 10.0).round() / 10.0;
-    }
-
-    pub fn add_output(&self, output: OutputStatus) {
-        self.inner.lock().unwrap().outputs.push(output);
-    }
-
-    pub fn update_output(&self, id: &str, f: impl FnOnce(&mut OutputStatus)) {
-        let mut s = self.inner.lock().unwrap();
-        let Some(out) = s.outputs.iter_mut().find(|o| o.id == id) else {
-            return;
-        };
-        let before = out.state;
-        f(out);
-        let change = super::status_events::output_change(before, out);
-        let broadcast_id = s.id.clone();
-        drop(s);
-        self.publish(&broadcast_id, change.into_iter().collect());
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn status() -> SharedStatus {
-        SharedStatus::new(BroadcastStatus {
-            id: "bc".into(),
-            state: BroadcastState::Starting,
-            reason: None,
-            failure: None,
-            source: serde_json::Value::Null,
-            layout: serde_json::Value::Null,
-            video: VideoSpec {
-                width: 2,
-                height: 2,
-                fps: 1,
-                bitrate_kbps: 1,
-                keyframe_interval_s: 1,
-                preset: Default::default(),
-                passthrough: true,
-            },
-            audio: AudioSpec { bitrate_kbps: 1 },
-            public: false,
-            participants: vec![],
-            speaker: None,
-            outputs: vec![],
-            frames_out: 0,
-            frames_dropped: 0,
-            fps_out: 0.0,
-            passthrough: None,
-            timeline: None,
-            created_at_ms: 0,
-            live_at_ms: None,
-            ended_at_ms: None,
-        })
-    }
+    use super::BroadcastState::*;
 
     #[test]
-    fn state_only_moves_forward() {
-        let s = status();
-        s.advance(BroadcastState::Live, None);
-        s.advance(BroadcastState::Starting, None);
-        assert_eq!(s.state(), BroadcastState::Live);
-        s.advance(BroadcastState::Failed, Some("boom".into()));
-        s.advance(BroadcastState::Ended, Some("later".into()));
-        assert_eq!(s.state(), BroadcastState::Failed);
-        assert_eq!(s.snapshot().reason.as_deref(), Some("boom"));
+    fn states_only_move_forward() {
+        assert!(Starting.may_become(Live));
+        assert!(Live.may_become(Stopping));
+        assert!(Starting.may_become(Failed));
+        assert!(!Live.may_become(Starting));
+        assert!(!Failed.may_become(Ended));
+        assert!(!Ended.may_become(Failed));
+        assert!(!Live.may_become(Live));
     }
 }

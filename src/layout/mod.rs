@@ -37,6 +37,9 @@ impl Rect {
     }
 }
 
+/// Canvas sides a broadcast or template may ask for, in pixels (each also even: I420 halves them).
+pub const CANVAS_SIDE: std::ops::RangeInclusive<u32> = 16..=3840;
+
 /// The output canvas size in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Canvas {

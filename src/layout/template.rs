@@ -187,9 +187,12 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Template, TemplateErr
         ));
     }
     if let Some(c) = parsed.canvas {
-        if !(16..=3840).contains(&c.width) || !(16..=3840).contains(&c.height) || c.width % 2 != 0 || c.height % 2 != 0
-        {
-            return Err(err(1, "canvas width and height must be even, 16..3840".into()));
+        let side = super::CANVAS_SIDE;
+        if !side.contains(&c.width) || !side.contains(&c.height) || c.width % 2 != 0 || c.height % 2 != 0 {
+            return Err(err(
+                1,
+                format!("canvas width and height must be even, {}..{}", side.start(), side.end()),
+            ));
         }
     }
     if parsed.region.is_empty() {
@@ -228,21 +231,6 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Template, TemplateErr
     })
 }
 
-/// A background image that does not decode rejects its template at load, not at the first broadcast.
-fn check_image(template: Template) -> Result<Template, TemplateError> {
-    if let Some(path) = &template.background_image {
-        let _ = gst::init();
-        if let Err(e) = crate::mix::still::decode_image(path, 64, 36) {
-            return Err(TemplateError {
-                file: path.display().to_string(),
-                line: 0,
-                reason: format!("{e:#}"),
-            });
-        }
-    }
-    Ok(template)
-}
-
 /// Every template the server knows, by name.
 #[derive(Debug, Clone)]
 pub struct Templates(BTreeMap<String, Template>);
@@ -262,8 +250,12 @@ impl Templates {
     }
 
     /// Built-ins plus every `*.toml` in `dir` (an operator's own; same name replaces a built-in). Bad files are
-    /// returned as errors and skipped: the good ones still load.
-    pub fn load(dir: Option<&Path>) -> (Self, Vec<TemplateError>) {
+    /// returned as errors and skipped: the good ones still load. `check` vets each parsed file further (its
+    /// background image decodes: the caller's business, as decoding pictures is no layout maths).
+    pub fn load(
+        dir: Option<&Path>,
+        check: impl Fn(&Template) -> Result<(), TemplateError>,
+    ) -> (Self, Vec<TemplateError>) {
         let mut templates = Self::builtin();
         let mut errors = Vec::new();
         let Some(dir) = dir else { return (templates, errors) };
@@ -286,7 +278,7 @@ impl Templates {
             let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
             let file = path.display().to_string();
             match std::fs::read_to_string(&path) {
-                Ok(text) => match parse(&name, &file, &text).and_then(check_image) {
+                Ok(text) => match parse(&name, &file, &text).and_then(|t| check(&t).map(|()| t)) {
                     Ok(t) => {
                         templates.0.insert(name, t);
                     }
@@ -367,7 +359,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join("broken.toml"), "description = \n").unwrap();
-        let (t, errors) = Templates::load(Some(dir.path()));
+        let (t, errors) = Templates::load(Some(dir.path()), |_| Ok(()));
         assert!(t.get("mine").is_some());
         assert!(t.get("grid").is_some());
         assert_eq!(errors.len(), 1);

@@ -1,6 +1,6 @@
 //! The single encode of a broadcast: live backgrounds keep the mixers producing, x264 and AAC encode once.
 
-use crate::broadcast::spec::{AudioSpec, VideoSpec};
+use super::settings::VideoSettings;
 use crate::call::decode::MIX_AUDIO_CAPS;
 use crate::gst_util::{add_and_link, make, make_with};
 use anyhow::{Context, Result};
@@ -8,7 +8,7 @@ use gst::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-fn raw_video_caps(video: &VideoSpec) -> gst::Caps {
+fn raw_video_caps(video: &VideoSettings) -> gst::Caps {
     gst::Caps::builder("video/x-raw")
         .field("format", "I420")
         .field("width", video.width as i32)
@@ -39,7 +39,7 @@ fn encoded_sink(name: &str) -> gst_app::AppSink {
 pub fn build_video(
     pipeline: &gst::Pipeline,
     compositor: &gst::Element,
-    video: &VideoSpec,
+    video: &VideoSettings,
     encoding: Arc<AtomicBool>,
 ) -> Result<gst_app::AppSink> {
     let background = make_with("videotestsrc", &[("is-live", "true"), ("pattern", "solid-color")])?;
@@ -83,7 +83,7 @@ pub fn build_video(
 }
 
 /// The output encoder's settings (also what `callcast bench` gives its encode-only baseline).
-pub fn x264_settings(video: &VideoSpec) -> Vec<(&'static str, String)> {
+pub fn x264_settings(video: &VideoSettings) -> Vec<(&'static str, String)> {
     vec![
         ("tune", "zerolatency".into()),
         ("speed-preset", video.preset.nick().into()),
@@ -99,7 +99,7 @@ pub fn x264_settings(video: &VideoSpec) -> Vec<(&'static str, String)> {
 }
 
 /// Silence (keeps the mixer producing) -> audiomixer -> AAC-LC 48 kHz stereo -> appsink.
-pub fn build_audio(pipeline: &gst::Pipeline, audiomixer: &gst::Element, audio: &AudioSpec) -> Result<gst_app::AppSink> {
+pub fn build_audio(pipeline: &gst::Pipeline, audiomixer: &gst::Element, bitrate_kbps: u32) -> Result<gst_app::AppSink> {
     let silence = make_with(
         "audiotestsrc",
         &[("is-live", "true"), ("wave", "silence"), ("samplesperbuffer", "960")],
@@ -108,7 +108,7 @@ pub fn build_audio(pipeline: &gst::Pipeline, audiomixer: &gst::Element, audio: &
     let mixed_caps = capsfilter(MIX_AUDIO_CAPS.parse()?)?;
     let convert = make("audioconvert")?;
     let encoder = make("avenc_aac")?;
-    encoder.set_property("bitrate", i32::try_from(audio.bitrate_kbps * 1000)?);
+    encoder.set_property("bitrate", i32::try_from(bitrate_kbps * 1000)?);
     let parse = make("aacparse")?;
     let sink = encoded_sink("audio-out");
     add_and_link(pipeline, &[&silence, &silence_caps, audiomixer])?;

@@ -4,17 +4,19 @@
 mod background_image;
 pub mod encode;
 pub mod placeholder;
+pub mod preset;
 pub mod scaling;
+pub mod settings;
 pub mod still;
 mod tile;
 
 pub use tile::{Tile, TileLook};
 
-use crate::broadcast::spec::{AudioSpec, VideoSpec};
 use crate::call::participant::Participant;
 use anyhow::{Context, Result};
 use background_image::BackgroundImage;
 use gst::prelude::*;
+use settings::MixSettings;
 use std::sync::Arc;
 
 /// The canvas' colorimetry: what VP8 and most WebRTC decoders output. A canvas in another one (HD sizes default
@@ -54,13 +56,14 @@ fn live_mixer(factory: &str) -> Result<gst::Element> {
 }
 
 impl Mixer {
-    pub fn new(video: &VideoSpec, audio: &AudioSpec, participant_latency_ms: u32) -> Result<Self> {
+    pub fn new(settings: &MixSettings) -> Result<Self> {
+        let video = &settings.video;
         let pipeline = gst::Pipeline::with_name("mixer");
         let compositor = live_mixer("compositor")?;
         let audiomixer = live_mixer("audiomixer")?;
         let video_encoding = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let video_out = encode::build_video(&pipeline, &compositor, video, video_encoding.clone())?;
-        let audio_out = encode::build_audio(&pipeline, &audiomixer, audio)?;
+        let audio_out = encode::build_audio(&pipeline, &audiomixer, settings.audio_bitrate_kbps)?;
         let background = pipeline.by_name(encode::BACKGROUND).context("background source")?;
         let background_image = BackgroundImage::new(video.width, video.height);
         Ok(Self {
@@ -72,14 +75,9 @@ impl Mixer {
             video_out,
             audio_out,
             video_encoding,
-            input_latency: gst::ClockTime::from_mseconds(u64::from(participant_latency_ms) + MIX_MARGIN_MS),
-            video_timeout: tile::DEFAULT_VIDEO_TIMEOUT,
+            input_latency: gst::ClockTime::from_mseconds(u64::from(settings.participant_latency_ms) + MIX_MARGIN_MS),
+            video_timeout: settings.video_timeout,
         })
-    }
-
-    pub fn with_video_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.video_timeout = timeout;
-        self
     }
 
     pub fn play(&self) -> Result<()> {

@@ -42,8 +42,6 @@ pub struct Tile {
     video_timeout_ms: u64,
 }
 
-/// A participant whose video is silent this long gets their placeholder picture, unless the broadcast says.
-pub const DEFAULT_VIDEO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// A new participant without any video yet gets the placeholder this soon.
 const FIRST_VIDEO_GRACE_MS: u64 = 2000;
 

@@ -1,5 +1,7 @@
 //! Outputs: each is its own pipeline fed from the `EncodedHub`, with its own state and retries.
 
+pub mod config;
+pub mod events;
 pub mod hls;
 pub mod hub;
 pub mod rtmp;

@@ -1,10 +1,10 @@
 //! Runs one output: builds its pipeline, feeds it from the hub, and on failure retries with backoff without
 //! touching any other output.
 
+use super::config::OutputConfig;
+use super::events::{OutputEvent, Reporter};
 use super::hub::EncodedHub;
 use super::OutputPipeline;
-use crate::broadcast::spec::OutputSpec;
-use crate::broadcast::status::{OutputState, SharedStatus};
 use futures::StreamExt;
 use gst::prelude::*;
 use std::path::PathBuf;
@@ -19,24 +19,43 @@ const HLS_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::fro
 const FINALIZE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct OutputRunner {
-    pub id: String,
-    pub spec: OutputSpec,
+    pub config: OutputConfig,
     pub hls_dir: PathBuf,
     pub hub: EncodedHub,
-    pub status: SharedStatus,
+    pub reporter: Reporter,
+    /// Bytes written over every attempt: a counter that never goes down.
+    bytes: Arc<AtomicU64>,
 }
 
 enum Outcome {
     /// EOS went through: the output is complete.
     Finished,
-    Failed(String),
+    /// The attempt failed; `was_live` if it had been sending before.
+    Failed { error: String, was_live: bool },
 }
 
 impl OutputRunner {
+    pub fn new(config: OutputConfig, hls_dir: PathBuf, hub: EncodedHub, reporter: Reporter) -> Self {
+        Self {
+            config,
+            hls_dir,
+            hub,
+            reporter,
+            bytes: Arc::default(),
+        }
+    }
+
+    /// The last byte count, then the end.
+    fn end(&self) {
+        self.reporter
+            .send(OutputEvent::Bytes(self.bytes.load(Ordering::Relaxed)));
+        self.reporter.send(OutputEvent::Ended);
+    }
+
     fn build(&self) -> anyhow::Result<OutputPipeline> {
-        match &self.spec {
-            OutputSpec::Rtmp { url, tls_verify, .. } => super::rtmp::build(url, *tls_verify),
-            OutputSpec::Hls {
+        match &self.config {
+            OutputConfig::Rtmp { url, tls_verify, .. } => super::rtmp::build(url, *tls_verify),
+            OutputConfig::Hls {
                 segment_seconds,
                 window,
             } => super::hls::build(&self.hls_dir, *segment_seconds, *window),
@@ -45,86 +64,67 @@ impl OutputRunner {
 
     /// Error text with any secret of this output removed, and what to do about a refused certificate.
     fn scrub(&self, text: &str) -> String {
-        match &self.spec {
-            OutputSpec::Rtmp { url, .. } if text.contains("Unacceptable TLS certificate") => format!(
+        match &self.config {
+            OutputConfig::Rtmp { url, .. } if text.contains("Unacceptable TLS certificate") => format!(
                 "{}: the server's certificate is not trusted (unknown CA, wrong host name or expired); \
                  a private CA goes in rtmp_ca_file",
                 url.scrub(text)
             ),
-            OutputSpec::Rtmp { url, .. } => url.scrub(text),
-            OutputSpec::Hls { .. } => text.to_string(),
+            OutputConfig::Rtmp { url, .. } => url.scrub(text),
+            OutputConfig::Hls { .. } => text.to_string(),
         }
-    }
-
-    fn set(&self, state: OutputState, error: Option<String>) {
-        self.status.update_output(&self.id, |o| {
-            o.state = state;
-            o.error = error;
-            o.next_retry_at_ms = None;
-            if state == OutputState::Reconnecting {
-                o.reconnects += 1;
-            }
-        });
-    }
-
-    fn state_now(&self) -> Option<OutputState> {
-        self.status
-            .snapshot()
-            .outputs
-            .iter()
-            .find(|o| o.id == self.id)
-            .map(|o| o.state)
     }
 
     /// Runs until the hub drains (broadcast stopping) or `stop` fires.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let (backoff_start, backoff_max) = match &self.spec {
-            OutputSpec::Rtmp {
+        let (backoff_start, backoff_max) = match &self.config {
+            OutputConfig::Rtmp {
                 reconnect_initial,
                 reconnect_max_interval,
                 ..
             } => (*reconnect_initial, *reconnect_max_interval),
-            OutputSpec::Hls { .. } => HLS_BACKOFF,
+            OutputConfig::Hls { .. } => HLS_BACKOFF,
         };
         let mut backoff = backoff_start;
         // Since when this output has been failing without going live in between.
         let mut failing_since: Option<std::time::Instant> = None;
-        let give_up_after = match &self.spec {
-            OutputSpec::Rtmp { max_reconnect, .. } => *max_reconnect,
-            OutputSpec::Hls { .. } => None,
+        let give_up_after = match &self.config {
+            OutputConfig::Rtmp { max_reconnect, .. } => *max_reconnect,
+            OutputConfig::Hls { .. } => None,
         };
         loop {
             let outcome = match self.build() {
                 Ok(output) => self.run_once(output, &mut stop).await,
-                Err(err) => Outcome::Failed(format!("{err:#}")),
+                Err(err) => Outcome::Failed {
+                    error: format!("{err:#}"),
+                    was_live: false,
+                },
             };
             match outcome {
                 Outcome::Finished => {
-                    self.set(OutputState::Ended, None);
+                    self.end();
                     return;
                 }
-                Outcome::Failed(error) => {
+                Outcome::Failed { error, was_live } => {
                     let error = self.scrub(&error);
-                    if self.state_now() == Some(OutputState::Live) {
+                    if was_live {
                         // It worked for a while: a new outage starts from a short wait again.
                         backoff = backoff_start;
                         failing_since = None;
                     }
                     let since = *failing_since.get_or_insert_with(std::time::Instant::now);
                     if give_up_after.is_some_and(|max| since.elapsed() >= max) {
-                        tracing::warn!(output_id = %self.id, "output gave up after {:?}: {error}", since.elapsed());
-                        self.set(OutputState::Failed, Some(error));
+                        tracing::warn!("output gave up after {:?}: {error}", since.elapsed());
+                        self.reporter.send(OutputEvent::Failed { error });
                         return;
                     }
-                    tracing::warn!(output_id = %self.id, "output failed, retrying in {backoff:?}: {error}");
-                    self.set(OutputState::Reconnecting, Some(error));
-                    let retry_at = crate::wall_clock::now_ms() + backoff.as_millis() as u64;
-                    self.status
-                        .update_output(&self.id, |o| o.next_retry_at_ms = Some(retry_at));
+                    tracing::warn!("output failed, retrying in {backoff:?}: {error}");
+                    let retry_at_ms = crate::wall_clock::now_ms() + backoff.as_millis() as u64;
+                    self.reporter.send(OutputEvent::Reconnecting { error, retry_at_ms });
                     let stopped = tokio::time::timeout(backoff, stopped(&mut stop)).await.is_ok();
                     let drained = *self.hub.drained().borrow();
                     if stopped || drained {
-                        self.set(OutputState::Ended, None);
+                        self.end();
                         return;
                     }
                     backoff = (backoff * 2).min(backoff_max);
@@ -142,6 +142,10 @@ impl OutputRunner {
         } = output;
         let live = Arc::new(AtomicBool::new(false));
         self.count_bytes(&sink, live.clone());
+        let failed = |error: String| Outcome::Failed {
+            error,
+            was_live: live.load(Ordering::Relaxed),
+        };
         let mut bus = pipeline.bus().expect("pipeline has a bus").stream();
         // Starting an RTMP output connects and shakes hands inside the state change: off the async threads, so
         // a slow or unreachable server never holds up the broadcast's other tasks.
@@ -151,24 +155,23 @@ impl OutputRunner {
             .unwrap_or(Err(gst::StateChangeError));
         if let Err(err) = started {
             let _ = pipeline.set_state(gst::State::Null);
-            return Outcome::Failed(self.first_error(&mut bus).await.unwrap_or_else(|| err.to_string()));
+            return failed(self.first_error(&mut bus).await.unwrap_or_else(|| err.to_string()));
         }
         let mut feed = Some(self.hub.add_feed(video.clone(), audio.clone()));
         let mut live_poll = tokio::time::interval(Duration::from_millis(100));
+        let mut reported_live = false;
         let outcome = loop {
             tokio::select! {
                 msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
                     Some(gst::MessageView::Eos(_)) => break Outcome::Finished,
-                    Some(gst::MessageView::Error(err)) => break Outcome::Failed(crate::gst_util::describe_error(err)),
-                    None => break Outcome::Failed("bus closed".into()),
+                    Some(gst::MessageView::Error(err)) => break failed(crate::gst_util::describe_error(err)),
+                    None => break failed("bus closed".into()),
                     _ => {}
                 },
-                _ = live_poll.tick() => {
+                _ = live_poll.tick(), if !reported_live => {
                     if live.load(Ordering::Relaxed) {
-                        self.status.update_output(&self.id, |o| if o.state != OutputState::Live {
-                            o.state = OutputState::Live;
-                            o.error = None;
-                        });
+                        reported_live = true;
+                        self.reporter.send(OutputEvent::Live);
                     }
                 }
                 _ = stopped(stop) => {
@@ -182,7 +185,7 @@ impl OutputRunner {
                             if matches!(msg.view(), gst::MessageView::Eos(_) | gst::MessageView::Error(_)) { break; }
                         }
                     }).await;
-                    if eos.is_err() { tracing::warn!(output_id = %self.id, "output did not finish in time"); }
+                    if eos.is_err() { tracing::warn!("output did not finish in time"); }
                     break Outcome::Finished;
                 }
             }
@@ -206,28 +209,32 @@ impl OutputRunner {
             .flatten()
     }
 
-    /// Counts bytes reaching the sink (cheap: one atomic add per buffer) and flags the output live.
+    /// Counts bytes reaching the sink (cheap: one atomic add per buffer or list) and flags the output live.
+    /// Muxers push buffer lists as well as buffers (mpegtsmux does): both count.
     fn count_bytes(&self, sink: &gst::Element, live: Arc<AtomicBool>) {
-        let bytes = Arc::new(AtomicU64::new(0));
-        let status = self.status.clone();
-        let id = self.id.clone();
         let reported_ms = Arc::new(AtomicU64::new(0));
         for pad in sink.sink_pads() {
-            let (bytes, live, status, id) = (bytes.clone(), live.clone(), status.clone(), id.clone());
+            let (bytes, live, reporter) = (self.bytes.clone(), live.clone(), self.reporter.clone());
             let reported_ms = reported_ms.clone();
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                if let Some(buffer) = info.buffer() {
-                    let total = bytes.fetch_add(buffer.size() as u64, Ordering::Relaxed) + buffer.size() as u64;
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, info| {
+                    let size = match &info.data {
+                        Some(gst::PadProbeData::Buffer(buffer)) => buffer.size(),
+                        Some(gst::PadProbeData::BufferList(list)) => list.calculate_size(),
+                        _ => return gst::PadProbeReturn::Ok,
+                    } as u64;
+                    let total = bytes.fetch_add(size, Ordering::Relaxed) + size;
                     live.store(true, Ordering::Relaxed);
-                    // Status is updated about once a second, to keep its lock off the hot path.
+                    // Reported about once a second: the owner needs no per-packet traffic.
                     let now = crate::wall_clock::now_ms();
                     if now.saturating_sub(reported_ms.load(Ordering::Relaxed)) >= 1000 {
                         reported_ms.store(now, Ordering::Relaxed);
-                        status.update_output(&id, |o| o.bytes = total);
+                        reporter.send(OutputEvent::Bytes(total));
                     }
-                }
-                gst::PadProbeReturn::Ok
-            });
+                    gst::PadProbeReturn::Ok
+                },
+            );
         }
     }
 }

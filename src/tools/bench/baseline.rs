@@ -28,7 +28,7 @@ pub fn video_spec(sc: &Scenario) -> VideoSpec {
 /// `x264enc` with the output encoder's settings, as gst-launch syntax.
 pub fn x264_launch(video: &VideoSpec) -> String {
     let mut element = String::from("x264enc");
-    for (name, value) in crate::mix::encode::x264_settings(video) {
+    for (name, value) in crate::mix::encode::x264_settings(&video.encode_settings()) {
         element.push_str(&format!(" {name}=\"{value}\""));
     }
     element

@@ -31,7 +31,7 @@ pub struct BenchArgs {
     pub bitrate_kbps: u32,
     /// x264 preset of the broadcast and the baselines (default: the broadcast default).
     #[arg(long, value_enum, default_value_t)]
-    pub preset: crate::broadcast::preset::X264Preset,
+    pub preset: crate::mix::preset::X264Preset,
     /// Concurrent broadcasts per scenario (comma-separated, grown in order: the series stops at the first count
     /// that drops or skips 0.5% of frames or more). Baselines are measured for single broadcasts only.
     #[arg(long, value_delimiter = ',', default_value = "1")]

@@ -20,7 +20,7 @@ pub struct Scenario {
     pub height: u32,
     pub fps: u32,
     pub bitrate_kbps: u32,
-    pub preset: crate::broadcast::preset::X264Preset,
+    pub preset: crate::mix::preset::X264Preset,
     /// Concurrent broadcasts, each of its own room of `participants` (its own publisher process).
     pub broadcasts: u32,
     /// `max_tiles` of the grid (default: everyone on screen).

@@ -1,0 +1,202 @@
+//! The broadcast's status as its actor keeps it: the only copy anyone writes. Each change is collected with
+//! the events it makes; `publish` hands the API a read-only snapshot and the recorder the events.
+
+use super::layout_spec::LayoutSpec;
+use super::recorder::{Change, Recorder};
+use super::status::{BroadcastState, BroadcastStatus, Failure, OutputState, OutputStatus, ParticipantStatus, Timeline};
+use super::status_events::{output_change, scene_changes};
+use crate::output::events::{OutputEvent, OutputReport};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+pub struct StatusKeeper {
+    status: BroadcastStatus,
+    /// Events of the changes not published yet.
+    events: Vec<(String, Value)>,
+    dirty: bool,
+    snapshots: watch::Sender<BroadcastStatus>,
+    recorder: Recorder,
+}
+
+/// Who is on the canvas, as the stage sees it.
+pub struct SceneStatus {
+    pub participants: Vec<ParticipantStatus>,
+    pub speaker: Option<String>,
+    pub passthrough: Option<String>,
+}
+
+impl StatusKeeper {
+    /// Starts with `status` (announced as `broadcast.started`).
+    pub fn new(status: BroadcastStatus, snapshots: watch::Sender<BroadcastStatus>, recorder: Recorder) -> Self {
+        let mut keeper = Self {
+            status,
+            events: Vec::new(),
+            dirty: true,
+            snapshots,
+            recorder,
+        };
+        keeper.events.push(("broadcast.started".into(), json!({})));
+        keeper.publish();
+        keeper
+    }
+
+    pub fn state(&self) -> BroadcastState {
+        self.status.state
+    }
+
+    pub fn snapshot(&self) -> BroadcastStatus {
+        self.status.clone()
+    }
+
+    pub fn outputs(&self) -> &[OutputStatus] {
+        &self.status.outputs
+    }
+
+    /// Moves the state forward; a move backwards (or out of a final state) is ignored.
+    pub fn advance(&mut self, state: BroadcastState, reason: Option<String>) {
+        let s = &mut self.status;
+        if !s.state.may_become(state) {
+            return;
+        }
+        s.state = state;
+        if reason.is_some() {
+            s.reason = reason;
+        }
+        let now = crate::wall_clock::now_ms();
+        match state {
+            BroadcastState::Live => s.live_at_ms = Some(now),
+            BroadcastState::Ended | BroadcastState::Failed => s.ended_at_ms = Some(now),
+            _ => {}
+        }
+        self.dirty = true;
+        let kind = match state {
+            BroadcastState::Live => "broadcast.live",
+            BroadcastState::Ended => "broadcast.ended",
+            BroadcastState::Failed => "broadcast.failed",
+            _ => return,
+        };
+        let reason = self.status.reason.clone();
+        self.events.push((kind.into(), json!({ "reason": reason })));
+    }
+
+    /// Fails the broadcast, saying what failed.
+    pub fn fail(&mut self, what: Failure, reason: String) {
+        if self.status.state.is_final() {
+            return;
+        }
+        self.status.failure = Some(what);
+        self.advance(BroadcastState::Failed, Some(reason));
+    }
+
+    pub fn add_output(&mut self, output: OutputStatus) {
+        self.status.outputs.push(output);
+        self.dirty = true;
+    }
+
+    /// Applies what an output reported.
+    pub fn apply_output(&mut self, report: OutputReport) {
+        let Some(out) = self.status.outputs.iter_mut().find(|o| o.id == report.output_id) else {
+            return;
+        };
+        let before = out.state;
+        if before == OutputState::Ended || before == OutputState::Failed {
+            // Final: a late report (bytes after the end) changes nothing but the count.
+            if let OutputEvent::Bytes(bytes) = report.event {
+                out.bytes = out.bytes.max(bytes);
+            }
+            return;
+        }
+        match report.event {
+            OutputEvent::Live => {
+                out.state = OutputState::Live;
+                out.error = None;
+                out.next_retry_at_ms = None;
+            }
+            OutputEvent::Reconnecting { error, retry_at_ms } => {
+                out.state = OutputState::Reconnecting;
+                out.error = Some(error);
+                out.reconnects += 1;
+                out.next_retry_at_ms = Some(retry_at_ms);
+            }
+            OutputEvent::Failed { error } => {
+                out.state = OutputState::Failed;
+                out.error = Some(error);
+                out.next_retry_at_ms = None;
+            }
+            OutputEvent::Bytes(bytes) => out.bytes = out.bytes.max(bytes),
+            OutputEvent::Ended => {
+                out.state = OutputState::Ended;
+                out.next_retry_at_ms = None;
+            }
+        }
+        self.events.extend(output_change(before, out));
+        self.dirty = true;
+    }
+
+    /// True when the broadcast has outputs and every one of them gave up.
+    pub fn every_output_failed(&self) -> bool {
+        let outputs = &self.status.outputs;
+        !outputs.is_empty() && outputs.iter().all(|o| o.state == OutputState::Failed)
+    }
+
+    /// Outputs still running when the broadcast ends are ended with it.
+    pub fn end_outputs(&mut self) {
+        for out in &mut self.status.outputs {
+            if !matches!(out.state, OutputState::Ended | OutputState::Failed) {
+                let before = out.state;
+                out.state = OutputState::Ended;
+                out.next_retry_at_ms = None;
+                self.events.extend(output_change(before, out));
+                self.dirty = true;
+            }
+        }
+    }
+
+    pub fn set_scene(&mut self, scene: SceneStatus, layout: &LayoutSpec) {
+        let layout = serde_json::to_value(layout).unwrap_or_default();
+        let s = &self.status;
+        if s.participants == scene.participants
+            && s.speaker == scene.speaker
+            && s.passthrough == scene.passthrough
+            && s.layout == layout
+        {
+            return;
+        }
+        self.events
+            .extend(scene_changes(s, &scene.participants, scene.speaker.as_deref()));
+        let s = &mut self.status;
+        s.participants = scene.participants;
+        s.speaker = scene.speaker;
+        s.passthrough = scene.passthrough;
+        s.layout = layout;
+        self.dirty = true;
+    }
+
+    pub fn set_frames(&mut self, frames_out: u64, frames_dropped: u64, fps_out: f64, timeline: Option<(f64, u64)>) {
+        let s = &mut self.status;
+        s.timeline = timeline.map(|(media_s, at_ms)| Timeline { media_s, at_ms });
+        s.frames_out = frames_out;
+        s.frames_dropped = frames_dropped;
+        s.fps_out = (fps_out * 10.0).round() / 10.0;
+        self.dirty = true;
+    }
+
+    /// Makes the changes so far visible: a snapshot for the API, the events and record for the recorder.
+    pub fn publish(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
+        self.snapshots.send_replace(self.status.clone());
+        self.recorder.send(Change {
+            snapshot: self.status.clone(),
+            events: std::mem::take(&mut self.events),
+        });
+    }
+
+    /// Publishes what is left and waits until the recorder has written it.
+    pub async fn close(mut self) {
+        self.publish();
+        self.recorder.close().await;
+    }
+}

@@ -1,0 +1,24 @@
+//! Loading the layout templates a server offers: the layout layer parses them, and a template whose
+//! background image does not decode is rejected here, at load, not at the first broadcast that picks it.
+
+use crate::layout::template::{Template, TemplateError, Templates};
+use std::path::Path;
+
+/// Built-ins plus the operator's `*.toml` in `dir`; bad files come back as errors, the good ones load.
+pub fn load(dir: Option<&Path>) -> (Templates, Vec<TemplateError>) {
+    Templates::load(dir, check_image)
+}
+
+fn check_image(template: &Template) -> Result<(), TemplateError> {
+    let Some(path) = &template.background_image else {
+        return Ok(());
+    };
+    let _ = gst::init();
+    crate::mix::still::decode_image(path, 64, 36)
+        .map(|_| ())
+        .map_err(|e| TemplateError {
+            file: path.display().to_string(),
+            line: 0,
+            reason: format!("{e:#}"),
+        })
+}

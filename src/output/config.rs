@@ -1,0 +1,31 @@
+//! What one output is asked to do, as the output layer needs it (the broadcast validates requests into this).
+
+use crate::secret::RtmpUrl;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub enum OutputConfig {
+    Rtmp {
+        url: RtmpUrl,
+        /// Give up after failing this long without going live in between (None: retry for ever).
+        max_reconnect: Option<Duration>,
+        /// Backoff between attempts: the first wait, doubling up to the longest.
+        reconnect_initial: Duration,
+        reconnect_max_interval: Duration,
+        /// Verify an `rtmps://` server's certificate (always true for `rtmp://`, where there is none).
+        tls_verify: bool,
+    },
+    Hls {
+        segment_seconds: u32,
+        window: u32,
+    },
+}
+
+impl OutputConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OutputConfig::Rtmp { .. } => "rtmp",
+            OutputConfig::Hls { .. } => "hls",
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! What a running output tells its owner. Outputs never write anyone's state: they report, the broadcast
+//! decides. Reports may be sent from a streaming thread (byte counts), so the channel never blocks.
+
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputEvent {
+    /// The output is sending (its first packet reached the sink).
+    Live,
+    /// An attempt failed; the next one starts at `retry_at_ms` (ms since the epoch).
+    Reconnecting { error: String, retry_at_ms: u64 },
+    /// It gave up (`max_reconnect` passed without going live).
+    Failed { error: String },
+    /// Bytes written over the output's whole life so far (reported about once a second).
+    Bytes(u64),
+    /// It finished (stopped, removed, or the broadcast drained).
+    Ended,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputReport {
+    pub output_id: String,
+    pub event: OutputEvent,
+}
+
+/// Where an output sends its reports.
+#[derive(Debug, Clone)]
+pub struct Reporter {
+    output_id: String,
+    tx: mpsc::UnboundedSender<OutputReport>,
+}
+
+impl Reporter {
+    pub fn new(output_id: String, tx: mpsc::UnboundedSender<OutputReport>) -> Self {
+        Self { output_id, tx }
+    }
+
+    pub fn output_id(&self) -> &str {
+        &self.output_id
+    }
+
+    /// Never blocks; a report to an owner that is gone is dropped.
+    pub fn send(&self, event: OutputEvent) {
+        let _ = self.tx.send(OutputReport {
+            output_id: self.output_id.clone(),
+            event,
+        });
+    }
+}
