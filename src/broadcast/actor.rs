@@ -6,9 +6,11 @@ use super::outputs::{AddError, Outputs};
 use super::spec::{BroadcastSpec, OutputSpec, Source, MAX_OUTPUTS};
 use super::stage::Stage;
 use super::status::{BroadcastState, Failure, OutputStatus, SharedStatus};
+use crate::call::janus::JanusSource;
 use crate::call::participant::CallEvent;
 use crate::call::room::Rooms;
-use crate::call::source::{watch_room, CallHandle};
+use crate::call::room_source::RoomSource;
+use crate::call::source::{CallHandle, CallSource};
 use crate::layout::template::Templates;
 use crate::layout::Canvas;
 use crate::mix::Mixer;
@@ -209,12 +211,18 @@ impl Actor {
     }
 
     fn join_call(&self) -> CallHandle {
-        match &self.spec.source {
-            Source::Room(room) => watch_room(self.rooms.clone(), room.clone()),
-            Source::Janus(target) => {
-                let settings = self.rooms.settings();
-                crate::call::janus::follow(target.clone(), settings.ice.clone(), settings.latency_ms)
-            }
-        }
+        let settings = self.rooms.settings();
+        let source: Box<dyn CallSource> = match &self.spec.source {
+            Source::Room(room) => Box::new(RoomSource {
+                rooms: self.rooms.clone(),
+                room: room.clone(),
+            }),
+            Source::Janus(target) => Box::new(JanusSource {
+                target: target.clone(),
+                ice: settings.ice.clone(),
+                latency_ms: settings.latency_ms,
+            }),
+        };
+        CallHandle::join(source)
     }
 }

@@ -2,11 +2,13 @@
 
 pub mod api;
 mod layers;
+pub mod messages;
 mod peer;
 pub mod publisher;
+mod source;
 mod subscriber;
 
-pub use subscriber::follow;
+pub use source::JanusSource;
 
 use secrecy::SecretString;
 
