@@ -17,9 +17,9 @@ mod status_events;
 pub mod templates;
 
 use crate::call::room::Rooms;
-use crate::wall_clock::now_ms;
 use crate::layout::template::Templates;
 use crate::output::config::OutputConfig;
+use crate::wall_clock::now_ms;
 use actor::{Actor, Command};
 use spec::BroadcastSpec;
 use status::{BroadcastState, BroadcastStatus, OutputState, OutputStatus};

@@ -1,16 +1,24 @@
-//! Which call a broadcast joins: its spec's source, followed by the call layer.
+//! Which call a broadcast joins: its spec's source, as a call-layer source to follow.
 
 use super::spec::Source;
+use crate::call::janus::JanusSource;
 use crate::call::room::Rooms;
-use crate::call::source::{watch_room, CallHandle};
+use crate::call::room_source::RoomSource;
+use crate::call::source::{CallHandle, CallSource};
 use std::sync::Arc;
 
 pub fn join(source: &Source, rooms: &Arc<Rooms>) -> CallHandle {
-    match source {
-        Source::Room(room) => watch_room(rooms.clone(), room.clone()),
-        Source::Janus(target) => {
-            let settings = rooms.settings();
-            crate::call::janus::follow(target.clone(), settings.ice.clone(), settings.latency_ms)
-        }
-    }
+    let settings = rooms.settings();
+    let source: Box<dyn CallSource> = match source {
+        Source::Room(room) => Box::new(RoomSource {
+            rooms: rooms.clone(),
+            room: room.clone(),
+        }),
+        Source::Janus(target) => Box::new(JanusSource {
+            target: target.clone(),
+            ice: settings.ice.clone(),
+            latency_ms: settings.latency_ms,
+        }),
+    };
+    CallHandle::join(source)
 }

@@ -1,12 +1,13 @@
 //! One remote participant: its own pipeline with a webrtcbin receiving their tracks, decoded once into taps.
 
-use super::decode::{link_decoder, link_discard, TrackKind};
+use super::decode::TrackKind;
 use super::participant::Participant;
+use super::peer_wiring;
 use super::webrtc::{self, IceConfig};
 use crate::wall_clock::now_ms;
 use anyhow::{Context, Result};
 use gst::prelude::*;
-use gst_webrtc::{WebRTCICEConnectionState, WebRTCSDPType};
+use gst_webrtc::WebRTCICEConnectionState;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -57,9 +58,7 @@ impl Leg {
 
     /// Answers a remote offer; the returned SDP carries every local candidate.
     pub async fn answer(&self, offer: &str) -> Result<String> {
-        webrtc::set_remote(&self.webrtc, offer, WebRTCSDPType::Offer).await?;
-        webrtc::create_local(&self.webrtc, WebRTCSDPType::Answer).await?;
-        webrtc::gathered_local_sdp(&self.webrtc).await
+        webrtc::answer(&self.webrtc, offer).await
     }
 
     /// Milliseconds since media last arrived on any track (or since the leg started, if none yet).
@@ -68,43 +67,22 @@ impl Leg {
         now_ms().saturating_sub(last)
     }
 
+    /// One track per kind: a second one would fight over the participant's tap.
     fn connect_pads(&self) {
-        let pipeline = self.pipeline.downgrade();
-        let (video, audio) = (self.participant.video.clone(), self.participant.audio.clone());
-        let h264 = self.participant.h264.clone();
-        let have_video = Arc::new(AtomicBool::new(false));
-        let have_audio = Arc::new(AtomicBool::new(false));
-        let id = self.participant.id.clone();
-        self.webrtc.connect_pad_added(move |_, pad| {
-            let Some(pipeline) = pipeline.upgrade() else {
-                return;
+        let participant = self.participant.clone();
+        let have_video = AtomicBool::new(false);
+        let have_audio = AtomicBool::new(false);
+        let _span = tracing::info_span!("participant", participant_id = %participant.id).entered();
+        peer_wiring::decode_tracks(&self.pipeline, &self.webrtc, move |track| {
+            let seen = match track.kind {
+                Some(TrackKind::Video) => &have_video,
+                Some(TrackKind::Audio) => &have_audio,
+                None => return Ok(participant.clone()),
             };
-            if pad.direction() != gst::PadDirection::Src {
-                return;
+            if seen.swap(true, Ordering::SeqCst) {
+                return Err(format!("ignoring an extra {:?} track", track.kind));
             }
-            let linked = link_decoder(&pipeline, pad).map(|track| {
-                let kind = track.kind;
-                let (tap, seen) = match kind {
-                    TrackKind::Video => (&video, &have_video),
-                    TrackKind::Audio => (&audio, &have_audio),
-                };
-                // One track per kind per participant; a second one would fight over the tap.
-                if seen.swap(true, Ordering::SeqCst) {
-                    tracing::warn!(participant_id = %id, "ignoring an extra {kind:?} track");
-                } else {
-                    tap.attach(&track.appsink);
-                    if kind == TrackKind::Video {
-                        tap.gate_decoder(&track);
-                    }
-                    if let Some(parsed) = &track.h264 {
-                        h264.attach(parsed);
-                    }
-                }
-            });
-            if let Err(err) = linked {
-                tracing::warn!(participant_id = %id, "not decoding a track: {err:#}");
-                let _ = link_discard(&pipeline, pad);
-            }
+            Ok(participant.clone())
         });
     }
 

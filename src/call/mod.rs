@@ -1,4 +1,5 @@
-//! The call we join: participants' connections (legs), their decoded taps, and the built-in WHIP rooms.
+//! The call we join: sources behind one trait (`source::CallSource`: the built-in WHIP rooms, Janus), participants'
+//! connections (legs), their decoded taps.
 
 pub mod decode;
 pub mod encoded_tap;
@@ -6,7 +7,9 @@ pub mod janus;
 pub mod keyframes;
 pub mod leg;
 pub mod participant;
+pub mod peer_wiring;
 pub mod room;
+pub mod room_source;
 pub mod source;
 pub mod tap;
 pub mod timeline;

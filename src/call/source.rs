@@ -1,11 +1,12 @@
-//! Joins the call a broadcast watches and turns it into one stream of `CallEvent`s, whatever the call is.
+//! Joins the call a broadcast watches and turns it into one stream of `CallEvent`s, whatever the call is. Each
+//! kind of call (the built-in room, Janus, ...) is a `CallSource`; the broadcast only sees a `CallHandle`.
 
 use super::participant::CallEvent;
-use super::room::Rooms;
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use futures::future::BoxFuture;
+use std::collections::HashMap;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 /// How long a call gets to leave cleanly (e.g. detach from the SFU) when the broadcast ends.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -13,6 +14,16 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Tile width on screen per participant id (absent: not on screen). A call that can send smaller pictures
 /// (simulcast) uses it to send no more pixels than the tile shows.
 pub type TileWidths = HashMap<String, i32>;
+
+/// A kind of call a broadcast can watch. Following it means: send `Joined`/`Left` as participants come and go
+/// (each with its decoded taps), `Ended` or `Failed` when the call is over, and return once `task.stop` turns
+/// true (cleanly, e.g. leaving the SFU: `CallHandle::close` waits a moment for it).
+pub trait CallSource: Send {
+    /// What kind of call this is, for logs.
+    fn name(&self) -> &'static str;
+    /// Follows the call until told to stop.
+    fn follow(self: Box<Self>, task: CallTask) -> BoxFuture<'static, ()>;
+}
 
 /// A joined call: its events, and the task that follows it.
 pub struct CallHandle {
@@ -30,20 +41,19 @@ pub struct CallTask {
 }
 
 impl CallHandle {
-    /// Spawns `follow(task)` as the task that follows the call.
-    pub fn spawn<F, Fut>(follow: F) -> Self
-    where
-        F: FnOnce(CallTask) -> Fut,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
+    /// Starts following `source` in the caller's span (a broadcast's), so the source's log lines say which
+    /// broadcast they belong to.
+    pub fn join(source: Box<dyn CallSource>) -> Self {
         let (tx, events) = mpsc::channel(64);
         let (stop, stop_rx) = watch::channel(false);
         let (tile_widths, widths_rx) = watch::channel(TileWidths::new());
-        let task = tokio::spawn(follow(CallTask {
+        tracing::info!(source = source.name(), "joining the call");
+        let follow = source.follow(CallTask {
             events: tx,
             stop: stop_rx,
             tile_widths: widths_rx,
-        }));
+        });
+        let task = tokio::spawn(follow.in_current_span());
         Self {
             events,
             stop,
@@ -69,53 +79,4 @@ impl CallHandle {
             task.abort();
         }
     }
-}
-
-/// Watches a built-in room. Missed events (a lagging receiver) are repaired by comparing with the room's list.
-pub fn watch_room(rooms: Arc<Rooms>, room: String) -> CallHandle {
-    CallHandle::spawn(move |task| async move {
-        let CallTask {
-            events: tx, mut stop, ..
-        } = task;
-        let (current, mut events) = rooms.watch(&room);
-        let mut known: HashSet<String> = HashSet::new();
-        for participant in current {
-            known.insert(participant.id.clone());
-            if tx.send(CallEvent::Joined(participant)).await.is_err() {
-                return;
-            }
-        }
-        loop {
-            let event = tokio::select! {
-                _ = stop.changed() => return,
-                event = events.recv() => event,
-            };
-            let out: Vec<CallEvent> = match event {
-                Ok(event) => vec![event],
-                Err(broadcast::error::RecvError::Closed) => return,
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let (current, _) = rooms.watch(&room);
-                    let ids: HashSet<String> = current.iter().map(|p| p.id.clone()).collect();
-                    let mut repair: Vec<CallEvent> =
-                        known.difference(&ids).map(|id| CallEvent::Left(id.clone())).collect();
-                    repair.extend(current.into_iter().map(CallEvent::Joined));
-                    repair
-                }
-            };
-            for event in out {
-                match &event {
-                    CallEvent::Joined(p) => {
-                        known.insert(p.id.clone());
-                    }
-                    CallEvent::Left(id) => {
-                        known.remove(id);
-                    }
-                    _ => {}
-                }
-                if tx.send(event).await.is_err() {
-                    return;
-                }
-            }
-        }
-    })
 }

@@ -129,6 +129,14 @@ pub async fn gathered_local_sdp(webrtc: &gst::Element) -> Result<String> {
     desc.sdp().as_text().context("rendering local SDP")
 }
 
+/// Answers a remote offer: sets it, creates and sets the answer, and returns the answer's SDP with every local
+/// candidate (our peers get no trickle).
+pub async fn answer(webrtc: &gst::Element, offer: &str) -> Result<String> {
+    set_remote(webrtc, offer, WebRTCSDPType::Offer).await?;
+    create_local(webrtc, WebRTCSDPType::Answer).await?;
+    gathered_local_sdp(webrtc).await
+}
+
 /// The RTP encoding names offered in an SDP (upper case), for codec checks before any pipeline exists.
 pub fn offered_encodings(sdp_text: &str) -> Result<Vec<String>> {
     let sdp = gst_sdp::SDPMessage::parse_buffer(sdp_text.as_bytes()).map_err(|_| anyhow!("SDP does not parse"))?;

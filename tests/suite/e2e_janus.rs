@@ -108,7 +108,7 @@ fn janus_room_joins_leaves_kills_and_restart() {
         ROOM_PIN,
         json!([{"kind": "rtmp", "url": nginx.url("janus")}, {"kind": "hls", "segment_seconds": 1, "window": 300}]),
     );
-    let (status_url, playlist) = (bc.status_url.clone(), bc.playlist.clone());
+    let (status_url, playlist, broadcast_id) = (bc.status_url.clone(), bc.playlist.clone(), bc.id.clone());
     let first_rtmp = wait_for("first RTMP bytes at the ingest", Duration::from_secs(20), || {
         std::fs::metadata(nginx.recording("janus"))
             .ok()
@@ -175,7 +175,19 @@ fn janus_room_joins_leaves_kills_and_restart() {
         "HLS video gap of {gap:.3} s through joins, leaves and a Janus restart"
     );
     drop(rejoin);
-    assert!(!server.log_text().contains(ROOM_PIN), "pin in the server log");
+    let log = server.log_text();
+    assert!(!log.contains(ROOM_PIN), "pin in the server log");
+    // The Janus source logs in the broadcast's span: each of its lines names the broadcast.
+    let janus_lines: Vec<&str> = log.lines().filter(|l| l.contains("call::janus")).collect();
+    assert!(
+        janus_lines.iter().any(|l| l.contains("joined from the Janus room")),
+        "{janus_lines:#?}"
+    );
+    let unnamed: Vec<&&str> = janus_lines
+        .iter()
+        .filter(|l| !(l.contains("broadcast_id") && l.contains(&broadcast_id)))
+        .collect();
+    assert!(unnamed.is_empty(), "Janus log lines without broadcast_id: {unnamed:#?}");
 }
 
 fn failure_reason(server: &Server, janus_url: &str, room: u64, pin: &str) -> String {

@@ -1,8 +1,10 @@
 //! The Janus HTTP API (REST + long-poll), just what we use of it: sessions, VideoRoom handles, messages,
-//! trickle, keep-alives and events.
+//! trickle, keep-alives and events. Every answer is parsed here, once, into `messages::Message`.
 
+use super::messages::{Message, VideoRoom};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -41,24 +43,38 @@ fn transaction() -> String {
     format!("{:016x}", rand::rng().random::<u64>())
 }
 
-/// Turns a Janus reply into its useful part or a `JanusError`.
-fn check(reply: Value) -> Result<Value, JanusError> {
-    if reply["janus"] == "error" {
-        return Err(JanusError::Janus {
-            code: reply["error"]["code"].as_i64().unwrap_or(0),
-            reason: reply["error"]["reason"].as_str().unwrap_or("unknown").to_string(),
-        });
+fn parse(json: Value) -> Result<Message, JanusError> {
+    serde_json::from_value(json).map_err(|e| JanusError::Protocol(e.to_string()))
+}
+
+/// A core error as a `JanusError`.
+fn core_error(message: Message) -> Result<Message, JanusError> {
+    match message {
+        Message::Error { error } => Err(JanusError::Janus {
+            code: error.code,
+            reason: error.reason,
+        }),
+        other => Ok(other),
     }
-    if let Some(code) = reply["plugindata"]["data"]["error_code"].as_i64() {
+}
+
+/// A reply to a request as a `JanusError` when the core or the plugin refused it.
+fn check(reply: Message) -> Result<Message, JanusError> {
+    let reply = core_error(reply)?;
+    if let Some((code, reason)) = reply.videoroom().and_then(VideoRoom::error) {
         return Err(JanusError::Janus {
             code,
-            reason: reply["plugindata"]["data"]["error"]
-                .as_str()
-                .unwrap_or("unknown")
-                .to_string(),
+            reason: reason.to_string(),
         });
     }
     Ok(reply)
+}
+
+fn created_id(reply: Message, what: &str) -> Result<u64, JanusError> {
+    match reply {
+        Message::Success { data: Some(data), .. } => Ok(data.id),
+        _ => Err(JanusError::Protocol(format!("{what}: no id"))),
+    }
 }
 
 impl JanusApi {
@@ -73,7 +89,7 @@ impl JanusApi {
         }
     }
 
-    async fn post(&self, path: &str, mut body: Value) -> Result<Value, JanusError> {
+    async fn post(&self, path: &str, mut body: Value) -> Result<Message, JanusError> {
         body["transaction"] = json!(transaction());
         if let Some(token) = &self.token {
             body["token"] = json!(token.expose_secret());
@@ -87,34 +103,31 @@ impl JanusApi {
             .await
             .map_err(|e| JanusError::Unreachable(describe(&e)))?;
         let reply: Value = reply.json().await.map_err(|e| JanusError::Protocol(e.to_string()))?;
-        check(reply)
+        check(parse(reply)?)
     }
 
     pub async fn create_session(&self) -> Result<u64, JanusError> {
         let reply = self.post("", json!({"janus": "create"})).await?;
-        reply["data"]["id"]
-            .as_u64()
-            .ok_or_else(|| JanusError::Protocol("create: no session id".into()))
+        created_id(reply, "create")
     }
 
     pub async fn attach(&self, session: u64) -> Result<u64, JanusError> {
         let reply = self
             .post(&format!("/{session}"), json!({"janus": "attach", "plugin": VIDEOROOM}))
             .await?;
-        reply["data"]["id"]
-            .as_u64()
-            .ok_or_else(|| JanusError::Protocol("attach: no handle id".into()))
+        created_id(reply, "attach")
     }
 
-    /// Sends a plugin message; returns Janus' reply (`success` with plugindata for synchronous requests,
-    /// `ack` for asynchronous ones whose result arrives as an event).
+    /// Sends a plugin message (a `messages::Request`, or JSON); returns Janus' reply (`Success` with plugindata
+    /// for synchronous requests, `Ack` for asynchronous ones whose result arrives as an event).
     pub async fn message(
         &self,
         session: u64,
         handle: u64,
-        body: Value,
+        body: impl Serialize,
         jsep: Option<Value>,
-    ) -> Result<Value, JanusError> {
+    ) -> Result<Message, JanusError> {
+        let body = serde_json::to_value(body).map_err(|e| JanusError::Protocol(e.to_string()))?;
         let mut msg = json!({"janus": "message", "body": body});
         if let Some(jsep) = jsep {
             msg["jsep"] = jsep;
@@ -143,8 +156,37 @@ impl JanusApi {
             .map(|_| ())
     }
 
-    /// Long-polls for the session's events (an empty list when the poll times out quietly).
+    /// Long-polls for the session's events, keep-alives left out (none when the poll times out quietly); a core
+    /// error (e.g. the session is gone) is an `Err`, plugin errors stay in their events.
+    pub async fn events(&self, session: u64) -> Result<Vec<Message>, JanusError> {
+        let mut events = Vec::new();
+        for json in self.poll_json(session).await? {
+            // One odd event must not cost the session: it is skipped, loudly.
+            let event = match parse(json) {
+                Ok(event) => core_error(event)?,
+                Err(e) => {
+                    tracing::warn!("skipping a Janus event: {e}");
+                    continue;
+                }
+            };
+            if !matches!(event, Message::Keepalive) {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
+    /// `events` as raw JSON, for the synthetic publisher.
     pub async fn poll(&self, session: u64) -> Result<Vec<Value>, JanusError> {
+        let mut events = self.poll_json(session).await?;
+        for json in events.iter().filter(|e| e["janus"] == "error") {
+            core_error(parse(json.clone())?)?;
+        }
+        events.retain(|e| e["janus"] != "keepalive");
+        Ok(events)
+    }
+
+    async fn poll_json(&self, session: u64) -> Result<Vec<Value>, JanusError> {
         let mut url = format!("{}/{session}?maxev=10", self.base);
         if let Some(token) = &self.token {
             url.push_str("&token=");
@@ -157,14 +199,10 @@ impl JanusApi {
             .await
             .map_err(|e| JanusError::Unreachable(describe(&e)))?;
         let reply: Value = reply.json().await.map_err(|e| JanusError::Protocol(e.to_string()))?;
-        let events = match reply {
+        Ok(match reply {
             Value::Array(events) => events,
             single => vec![single],
-        };
-        if let Some(err) = events.iter().find(|e| e["janus"] == "error") {
-            return Err(check(err.clone()).expect_err("error event"));
-        }
-        Ok(events.into_iter().filter(|e| e["janus"] != "keepalive").collect())
+        })
     }
 }
 
@@ -190,7 +228,7 @@ fn describe(err: &reqwest::Error) -> String {
     }
 }
 
-/// The VideoRoom data of a plugin event or reply.
+/// The VideoRoom data of a plugin event or reply as raw JSON, for the synthetic publisher.
 pub fn plugin_data(event: &Value) -> &Value {
     &event["plugindata"]["data"]
 }

@@ -2,10 +2,12 @@
 
 pub mod api;
 mod layers;
+pub mod messages;
 mod peer;
+mod source;
 mod subscriber;
 
-pub use subscriber::follow;
+pub use source::JanusSource;
 
 use secrecy::SecretString;
 

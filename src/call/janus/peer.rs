@@ -1,12 +1,11 @@
 //! The one PeerConnection a broadcast holds with Janus: a webrtcbin that receives every subscribed stream and
 //! routes each new pad, by its mid, to the participant whose feed Janus put there.
 
-use crate::call::decode::{link_decoder, link_discard, TrackKind};
 use crate::call::participant::Participant;
+use crate::call::peer_wiring;
 use crate::call::webrtc::{self, IceConfig};
 use anyhow::{Context, Result};
 use gst::prelude::*;
-use gst_webrtc::WebRTCSDPType;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -43,9 +42,7 @@ impl SubscriberPeer {
 
     /// Answers Janus' (re)offer; the answer carries our candidates.
     pub async fn answer(&self, offer: &str) -> Result<String> {
-        webrtc::set_remote(&self.webrtc, offer, WebRTCSDPType::Offer).await?;
-        webrtc::create_local(&self.webrtc, WebRTCSDPType::Answer).await?;
-        webrtc::gathered_local_sdp(&self.webrtc).await
+        webrtc::answer(&self.webrtc, offer).await
     }
 
     /// (mid, participant) of every video stream.
@@ -61,38 +58,14 @@ impl SubscriberPeer {
     }
 
     fn route_pads(&self) {
-        let pipeline = self.pipeline.downgrade();
         let mids = self.mids.clone();
-        self.webrtc.connect_pad_added(move |_, pad| {
-            let Some(pipeline) = pipeline.upgrade() else { return };
-            if pad.direction() != gst::PadDirection::Src {
-                return;
-            }
-            let mid = pad
-                .property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
-                .and_then(|t| t.mid())
-                .map(|m| m.to_string());
-            let participant = mid.as_ref().and_then(|m| mids.lock().unwrap().get(m).cloned());
-            let linked = match participant {
-                Some(p) => link_decoder(&pipeline, pad).map(|track| {
-                    tracing::debug!(participant_id = %p.id, ?mid, "decoding {:?}", track.kind);
-                    match track.kind {
-                        TrackKind::Video => {
-                            p.video.attach(&track.appsink);
-                            p.video.gate_decoder(&track);
-                        }
-                        TrackKind::Audio => p.audio.attach(&track.appsink),
-                    }
-                    if let Some(parsed) = &track.h264 {
-                        p.h264.attach(parsed);
-                    }
-                }),
-                None => Err(anyhow::anyhow!("no participant for mid {mid:?}")),
-            };
-            if let Err(err) = linked {
-                tracing::warn!("not decoding a Janus stream: {err:#}");
-                let _ = link_discard(&pipeline, pad);
-            }
+        peer_wiring::decode_tracks(&self.pipeline, &self.webrtc, move |track| {
+            let mid = track.mid.as_ref().ok_or("a Janus stream without a mid")?;
+            mids.lock()
+                .unwrap()
+                .get(mid)
+                .cloned()
+                .ok_or_else(|| format!("no participant for mid {mid}"))
         });
     }
 }

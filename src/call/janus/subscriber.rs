@@ -1,19 +1,20 @@
 //! Follows a Janus VideoRoom: polls who publishes, subscribes to new feeds and unsubscribes from gone ones on
 //! one PeerConnection, and comes back by itself when the Janus session is lost.
 
-use super::api::{plugin_data, JanusApi, JanusError};
+use super::api::{JanusApi, JanusError};
 use super::layers::FeedLayers;
+use super::messages::{Feed, Jsep, JsepKind, MediaKind, Message, Request, Stream, Substream, VideoRoom};
 use super::peer::SubscriberPeer;
 use super::JanusTarget;
 use crate::call::participant::{CallEvent, Participant};
-use crate::call::source::{CallHandle, CallTask, TileWidths};
+use crate::call::source::{CallTask, TileWidths};
 use crate::call::webrtc::IceConfig;
 use secrecy::ExposeSecret;
-use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 /// How often we ask Janus who publishes: a subscriber handle gets no room events, and this bounds how late
 /// we notice a join or a leave.
@@ -57,28 +58,26 @@ struct Follower {
     layers: HashMap<(String, String), FeedLayers>,
 }
 
-/// Starts following `target`; the broadcast hears joins, leaves, the end of the room or a failure.
-pub fn follow(target: JanusTarget, ice: IceConfig, latency_ms: u32) -> CallHandle {
-    CallHandle::spawn(move |task| async move {
-        let CallTask {
-            events: tx,
-            stop,
-            tile_widths,
-        } = task;
-        let follower = Follower {
-            tile_widths,
-            layers: HashMap::new(),
-            api: JanusApi::new(&target.url, target.token.clone()),
-            target,
-            ice,
-            latency_ms,
-            tx,
-            feeds: HashMap::new(),
-            requested: HashSet::new(),
-            ever_joined: false,
-        };
-        follower.run(stop).await;
-    })
+/// Follows `target` until stopped; the broadcast hears joins, leaves, the end of the room or a failure.
+pub async fn follow(target: JanusTarget, ice: IceConfig, latency_ms: u32, task: CallTask) {
+    let CallTask {
+        events: tx,
+        stop,
+        tile_widths,
+    } = task;
+    let follower = Follower {
+        tile_widths,
+        layers: HashMap::new(),
+        api: JanusApi::new(&target.url, target.token.clone()),
+        target,
+        ice,
+        latency_ms,
+        tx,
+        feeds: HashMap::new(),
+        requested: HashSet::new(),
+        ever_joined: false,
+    };
+    follower.run(stop).await;
 }
 
 impl Follower {
@@ -119,17 +118,20 @@ impl Follower {
             Ok(ids) => ids,
             Err(end) => return end,
         };
-        let (events_tx, mut events) = mpsc::channel::<Result<Vec<Value>, JanusError>>(16);
+        let (events_tx, mut events) = mpsc::channel::<Result<Vec<Message>, JanusError>>(16);
         let api = self.api.clone();
-        let poller = tokio::spawn(async move {
-            loop {
-                let result = api.poll(session).await;
-                let failed = result.is_err();
-                if events_tx.send(result).await.is_err() || failed {
-                    return;
+        let poller = tokio::spawn(
+            async move {
+                loop {
+                    let result = api.events(session).await;
+                    let failed = result.is_err();
+                    if events_tx.send(result).await.is_err() || failed {
+                        return;
+                    }
                 }
             }
-        });
+            .in_current_span(),
+        );
         let mut peer: Option<SubscriberPeer> = None;
         let mut roster = tokio::time::interval(ROSTER_POLL);
         let mut keepalive = tokio::time::interval(KEEPALIVE);
@@ -183,7 +185,9 @@ impl Follower {
                 continue;
             };
             tracing::debug!(participant_id = %participant.id, wanted, decoded, tile, "simulcast layer");
-            let body = json!({"request": "configure", "streams": [{"mid": mid, "substream": wanted}]});
+            let body = Request::Configure {
+                streams: vec![Substream { mid, substream: wanted }],
+            };
             self.api
                 .message(session, handle, body, None)
                 .await
@@ -211,17 +215,20 @@ impl Follower {
 
     /// Publishers in the room now: feed id -> display name.
     async fn roster(&self, session: u64, handle: u64) -> Result<HashMap<u64, String>, SessionEnd> {
-        let body = json!({"request": "listparticipants", "room": self.target.room});
+        let body = Request::ListParticipants { room: self.target.room };
         match self.api.message(session, handle, body, None).await {
-            Ok(reply) => Ok(plugin_data(&reply)["participants"]
-                .as_array()
-                .map(|list| {
-                    list.iter()
-                        .filter(|p| p["publisher"].as_bool().unwrap_or(false))
-                        .filter_map(|p| Some((p["id"].as_u64()?, p["display"].as_str().unwrap_or("").to_string())))
-                        .collect()
-                })
-                .unwrap_or_default()),
+            Ok(Message::Success {
+                plugindata: Some(reply),
+                ..
+            }) => match reply.data {
+                VideoRoom::Participants { participants } => Ok(participants
+                    .into_iter()
+                    .filter(|p| p.publisher)
+                    .map(|p| (p.id, p.display.unwrap_or_default()))
+                    .collect()),
+                other => Err(SessionEnd::Lost(format!("listparticipants answered {other:?}"))),
+            },
+            Ok(other) => Err(SessionEnd::Lost(format!("listparticipants answered {other:?}"))),
             Err(JanusError::Janus { code: NO_SUCH_ROOM, .. }) if !self.ever_joined => Err(SessionEnd::Fatal(format!(
                 "Janus room {} does not exist at {}",
                 self.target.room, self.target.url
@@ -249,8 +256,8 @@ impl Follower {
         }
         self.requested.retain(|f| publishers.contains_key(f));
         if !gone.is_empty() && have_peer {
-            let streams: Vec<Value> = gone.iter().map(|f| json!({"feed": f})).collect();
-            let body = json!({"request": "unsubscribe", "streams": streams});
+            let streams = gone.iter().map(|&feed| Feed { feed }).collect();
+            let body = Request::Unsubscribe { streams };
             // A feed that vanished with its publisher may already be unknown to Janus: nothing to undo then.
             let _ = self.api.message(session, handle, body, None).await;
         }
@@ -262,16 +269,16 @@ impl Follower {
         if new.is_empty() {
             return Ok(());
         }
-        let streams: Vec<Value> = new.iter().map(|f| json!({"feed": f})).collect();
+        let streams = new.iter().map(|&feed| Feed { feed }).collect();
         let body = if have_peer || !self.requested.is_empty() {
-            json!({"request": "subscribe", "streams": streams})
+            Request::Subscribe { streams }
         } else {
-            let mut join =
-                json!({"request": "join", "ptype": "subscriber", "room": self.target.room, "streams": streams});
-            if let Some(pin) = &self.target.pin {
-                join["pin"] = json!(pin.expose_secret());
+            Request::Join {
+                ptype: "subscriber",
+                room: self.target.room,
+                streams,
+                pin: self.target.pin.as_ref().map(|pin| pin.expose_secret()),
             }
-            join
         };
         self.requested.extend(new);
         self.api
@@ -285,18 +292,22 @@ impl Follower {
         &mut self,
         session: u64,
         handle: u64,
-        batch: Vec<Value>,
+        batch: Vec<Message>,
         peer: &mut Option<SubscriberPeer>,
     ) -> Result<(), SessionEnd> {
         for event in batch {
-            match event["janus"].as_str() {
-                Some("event") => {}
-                Some("hangup") => return Err(SessionEnd::Lost("Janus hung up the PeerConnection".into())),
+            let (data, jsep) = match event {
+                Message::Event {
+                    plugindata: Some(plugindata),
+                    jsep,
+                } => (plugindata.data, jsep),
+                Message::Hangup { reason } => {
+                    let reason = reason.unwrap_or_default();
+                    return Err(SessionEnd::Lost(format!("Janus hung up the PeerConnection ({reason})")));
+                }
                 _ => continue,
-            }
-            let data = plugin_data(&event);
-            if let Some(code) = data["error_code"].as_i64() {
-                let reason = data["error"].as_str().unwrap_or("unknown error").to_string();
+            };
+            if let Some((code, reason)) = data.error() {
                 return Err(match code {
                     UNAUTHORIZED => SessionEnd::Fatal(format!(
                         "Janus refused to let us join room {}: {reason}",
@@ -306,13 +317,12 @@ impl Follower {
                     _ => SessionEnd::Lost(format!("Janus error {code}: {reason}")),
                 });
             }
-            match data["videoroom"].as_str() {
-                Some("destroyed") => return Err(SessionEnd::RoomGone),
-                Some("attached") | Some("updated") => {
-                    if let Some(offer) = event["jsep"]["sdp"].as_str() {
-                        self.accept_offer(session, handle, &data["streams"], offer, peer)
-                            .await?;
-                    }
+            match (data, jsep) {
+                (VideoRoom::Destroyed, _) => return Err(SessionEnd::RoomGone),
+                (VideoRoom::Attached { streams } | VideoRoom::Updated { streams }, Some(jsep))
+                    if jsep.kind == JsepKind::Offer =>
+                {
+                    self.accept_offer(session, handle, &streams, &jsep.sdp, peer).await?;
                 }
                 _ => {}
             }
@@ -325,7 +335,7 @@ impl Follower {
         &mut self,
         session: u64,
         handle: u64,
-        streams: &Value,
+        streams: &[Stream],
         offer: &str,
         peer: &mut Option<SubscriberPeer>,
     ) -> Result<(), SessionEnd> {
@@ -339,16 +349,15 @@ impl Follower {
             let mut mids = peer.mids.lock().unwrap();
             let mut video_mids = peer.video_mids.lock().unwrap();
             // An update may list only the streams it changes: entries are replaced or removed one by one.
-            for stream in streams.as_array().into_iter().flatten() {
-                let Some(mid) = stream["mid"].as_str() else { continue };
-                let feed = stream["feed_id"].as_u64();
-                let Some(feed) = feed.filter(|_| stream["active"].as_bool().unwrap_or(true)) else {
+            for stream in streams {
+                let Some(mid) = stream.mid.as_deref() else { continue };
+                let Some(feed) = stream.feed_id.filter(|_| stream.active) else {
                     mids.remove(mid);
                     video_mids.remove(mid);
                     continue;
                 };
                 let participant = self.feeds.entry(feed).or_insert_with(|| {
-                    let name = stream["feed_display"].as_str().unwrap_or("").to_string();
+                    let name = stream.feed_display.clone().unwrap_or_default();
                     let p = Participant::new(
                         format!("feed_{feed}"),
                         if name.is_empty() { format!("Feed {feed}") } else { name },
@@ -358,7 +367,7 @@ impl Follower {
                 });
                 self.requested.remove(&feed);
                 mids.insert(mid.to_string(), participant.clone());
-                if stream["type"] == "video" {
+                if stream.kind == MediaKind::Video {
                     video_mids.insert(mid.to_string());
                 } else {
                     video_mids.remove(mid);
@@ -369,9 +378,13 @@ impl Follower {
             .answer(offer)
             .await
             .map_err(|e| SessionEnd::Lost(format!("answering Janus: {e:#}")))?;
-        let jsep = json!({"type": "answer", "sdp": answer});
+        let jsep = Jsep {
+            kind: JsepKind::Answer,
+            sdp: answer,
+        };
+        let jsep = serde_json::to_value(jsep).map_err(|e| SessionEnd::Lost(e.to_string()))?;
         self.api
-            .message(session, handle, json!({"request": "start"}), Some(jsep))
+            .message(session, handle, Request::Start, Some(jsep))
             .await
             .map_err(|e| SessionEnd::Lost(e.to_string()))?;
         let _ = self.api.trickle_complete(session, handle).await;
