@@ -72,7 +72,7 @@ fn attach(participant: &Participant, linked: &LinkedTrack, track: &NewTrack) {
     match linked.kind {
         TrackKind::Video => {
             participant.video.attach(&linked.appsink);
-            participant.video.gate_decoder(&linked);
+            participant.video.gate_decoder(linked);
         }
         TrackKind::Audio => participant.audio.attach(&linked.appsink),
     }
