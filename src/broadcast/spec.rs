@@ -334,38 +334,16 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
                     "applies to rtmps:// URLs only",
                 ));
             }
-            let max_reconnect = match max_reconnect_s {
-                None => None,
-                Some(s) => Some(std::time::Duration::from_secs(u64::from(ranged(
-                    &format!("{prefix}max_reconnect_s"),
-                    Some(s),
-                    s,
-                    1..=7 * 24 * 3600,
-                )?))),
-            };
-            let initial_ms = ranged(
-                &format!("{prefix}reconnect_initial_ms"),
-                reconnect_initial_ms,
-                DEFAULT_RECONNECT_INITIAL_MS,
-                100..=60_000,
-            )?;
-            let max_interval_s = ranged(
-                &format!("{prefix}reconnect_max_interval_s"),
-                reconnect_max_interval_s,
-                DEFAULT_RECONNECT_MAX_INTERVAL_S.max(initial_ms.div_ceil(1000)),
-                1..=600,
-            )?;
-            if u64::from(max_interval_s) * 1000 < u64::from(initial_ms) {
-                return Err(SpecError::new(
-                    format!("{prefix}reconnect_max_interval_s"),
-                    "must not be shorter than reconnect_initial_ms",
-                ));
-            }
+            let (reconnect_initial, reconnect_max_interval) =
+                validate_backoff(prefix, reconnect_initial_ms, reconnect_max_interval_s)?;
+            let max_reconnect = max_reconnect_s
+                .map(|s| seconds(&format!("{prefix}max_reconnect_s"), Some(s), s, 1..=7 * 24 * 3600))
+                .transpose()?;
             Ok(OutputConfig::Rtmp {
                 url,
                 max_reconnect,
-                reconnect_initial: std::time::Duration::from_millis(u64::from(initial_ms)),
-                reconnect_max_interval: std::time::Duration::from_secs(u64::from(max_interval_s)),
+                reconnect_initial,
+                reconnect_max_interval,
                 tls_verify: tls_verify.unwrap_or(true),
             })
         }
@@ -382,6 +360,36 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
             window: ranged(&format!("{prefix}window"), window, DEFAULT_HLS_WINDOW, 2..=1000)?,
         }),
     }
+}
+
+/// An RTMP output's retry backoff: the first wait and the longest, doubling in between.
+fn validate_backoff(
+    prefix: &str,
+    initial_ms: Option<u32>,
+    max_interval_s: Option<u32>,
+) -> Result<(std::time::Duration, std::time::Duration), SpecError> {
+    let initial_ms = ranged(
+        &format!("{prefix}reconnect_initial_ms"),
+        initial_ms,
+        DEFAULT_RECONNECT_INITIAL_MS,
+        100..=60_000,
+    )?;
+    let max_interval_s = ranged(
+        &format!("{prefix}reconnect_max_interval_s"),
+        max_interval_s,
+        DEFAULT_RECONNECT_MAX_INTERVAL_S.max(initial_ms.div_ceil(1000)),
+        1..=600,
+    )?;
+    if u64::from(max_interval_s) * 1000 < u64::from(initial_ms) {
+        return Err(SpecError::new(
+            format!("{prefix}reconnect_max_interval_s"),
+            "must not be shorter than reconnect_initial_ms",
+        ));
+    }
+    Ok((
+        std::time::Duration::from_millis(u64::from(initial_ms)),
+        std::time::Duration::from_secs(u64::from(max_interval_s)),
+    ))
 }
 
 #[cfg(test)]

@@ -200,3 +200,153 @@ impl StatusKeeper {
         self.recorder.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventBus;
+
+    fn output(id: &str) -> OutputStatus {
+        OutputStatus {
+            id: id.into(),
+            kind: "rtmp".into(),
+            url: None,
+            playlist: None,
+            state: OutputState::Starting,
+            error: None,
+            reconnects: 0,
+            bytes: 0,
+            next_retry_at_ms: None,
+        }
+    }
+
+    fn status(outputs: &[&str]) -> BroadcastStatus {
+        serde_json::from_value(json!({
+            "id": "bc_1", "state": "starting", "source": null, "layout": null,
+            "video": {"width": 2, "height": 2, "fps": 1, "bitrate_kbps": 1, "keyframe_interval_s": 1,
+                      "preset": "superfast"},
+            "audio": {"bitrate_kbps": 1}, "public": false, "participants": [], "speaker": null,
+            "outputs": [], "created_at_ms": 0
+        }))
+        .map(|mut s: BroadcastStatus| {
+            s.outputs = outputs.iter().map(|id| output(id)).collect();
+            s
+        })
+        .expect("status")
+    }
+
+    /// A keeper, what the API would read, and the events it publishes (in order).
+    fn keeper(
+        outputs: &[&str],
+    ) -> (
+        StatusKeeper,
+        watch::Receiver<BroadcastStatus>,
+        tokio::sync::broadcast::Receiver<crate::events::Event>,
+    ) {
+        let bus = EventBus::default();
+        let events = bus.subscribe();
+        let (tx, rx) = watch::channel(status(outputs));
+        (
+            StatusKeeper::new(status(outputs), tx, Recorder::spawn(None, bus)),
+            rx,
+            events,
+        )
+    }
+
+    fn report(id: &str, event: OutputEvent) -> OutputReport {
+        OutputReport {
+            output_id: id.into(),
+            event,
+        }
+    }
+
+    async fn kinds(events: &mut tokio::sync::broadcast::Receiver<crate::events::Event>) -> Vec<String> {
+        let mut kinds = Vec::new();
+        while let Ok(event) = events.try_recv() {
+            kinds.push(event.kind);
+        }
+        kinds
+    }
+
+    #[tokio::test]
+    async fn changes_reach_the_api_only_when_published_and_events_keep_their_order() {
+        let (mut keeper, api, mut events) = keeper(&["out_0"]);
+        keeper.advance(BroadcastState::Live, None);
+        assert_eq!(api.borrow().state, BroadcastState::Starting, "not published yet");
+        keeper.apply_output(report("out_0", OutputEvent::Live));
+        keeper.publish();
+        assert_eq!(api.borrow().state, BroadcastState::Live);
+        assert_eq!(api.borrow().outputs[0].state, OutputState::Live);
+        keeper.advance(BroadcastState::Starting, None);
+        keeper.advance(BroadcastState::Ended, Some("stopped".into()));
+        keeper.fail(Failure::Outputs, "too late".into());
+        keeper.close().await;
+        assert_eq!(api.borrow().state, BroadcastState::Ended, "final states stay");
+        assert_eq!(api.borrow().reason.as_deref(), Some("stopped"));
+        assert_eq!(
+            kinds(&mut events).await,
+            ["broadcast.started", "broadcast.live", "output.live", "broadcast.ended"]
+        );
+    }
+
+    #[tokio::test]
+    async fn output_reports_move_its_status_and_count_only_up() {
+        let (mut keeper, api, mut events) = keeper(&["out_0", "out_1"]);
+        let reconnecting = OutputEvent::Reconnecting {
+            error: "refused".into(),
+            retry_at_ms: 42,
+        };
+        keeper.apply_output(report("out_0", reconnecting.clone()));
+        keeper.apply_output(report("out_0", reconnecting));
+        keeper.apply_output(report("out_0", OutputEvent::Bytes(500)));
+        keeper.apply_output(report("out_0", OutputEvent::Bytes(300)));
+        keeper.publish();
+        let out = api.borrow().outputs[0].clone();
+        assert_eq!(
+            (out.state, out.reconnects, out.next_retry_at_ms),
+            (OutputState::Reconnecting, 2, Some(42))
+        );
+        assert_eq!(out.bytes, 500, "a byte counter never goes down");
+        keeper.apply_output(report("out_0", OutputEvent::Live));
+        keeper.apply_output(report("nope", OutputEvent::Ended));
+        keeper.publish();
+        let out = api.borrow().outputs[0].clone();
+        assert_eq!(
+            (out.state, out.error, out.next_retry_at_ms),
+            (OutputState::Live, None, None)
+        );
+        assert!(!keeper.every_output_failed());
+        keeper.apply_output(report("out_0", OutputEvent::Failed { error: "gone".into() }));
+        assert!(!keeper.every_output_failed(), "out_1 still runs");
+        keeper.apply_output(report("out_1", OutputEvent::Failed { error: "gone".into() }));
+        assert!(keeper.every_output_failed());
+        keeper.apply_output(report("out_1", OutputEvent::Ended));
+        keeper.end_outputs();
+        keeper.close().await;
+        assert_eq!(api.borrow().outputs[1].state, OutputState::Failed, "failed is final");
+        assert_eq!(
+            kinds(&mut events).await,
+            [
+                "broadcast.started",
+                "output.reconnecting",
+                "output.live",
+                "output.failed",
+                "output.failed"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn outputs_still_running_end_with_the_broadcast() {
+        let (mut keeper, api, mut events) = keeper(&["out_0", "out_1"]);
+        keeper.apply_output(report("out_1", OutputEvent::Ended));
+        keeper.end_outputs();
+        keeper.close().await;
+        let states: Vec<_> = api.borrow().outputs.iter().map(|o| o.state).collect();
+        assert_eq!(states, [OutputState::Ended, OutputState::Ended]);
+        assert_eq!(
+            kinds(&mut events).await,
+            ["broadcast.started", "output.ended", "output.ended"]
+        );
+    }
+}
