@@ -13,6 +13,12 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_FILE: &str = "callcast.toml";
 pub const DEFAULT_LATENCY_MS: u32 = 150;
 pub const DEFAULT_MEDIA_TIMEOUT_S: u64 = 5;
+/// Above what a meeting's publishers need (a bench publisher opens 16 at once from one address), far below what
+/// exhausts a process: a waiting join of 16 unbundled media sections holds about 50 threads and 50 sockets.
+pub const DEFAULT_WHIP_REQUESTS_PER_S: u32 = 20;
+pub const DEFAULT_MAX_PENDING_JOINS_PER_ADDRESS: usize = 16;
+pub const DEFAULT_MAX_PENDING_JOINS_PER_ROOM: usize = 24;
+pub const DEFAULT_MAX_PENDING_JOINS: usize = 48;
 
 /// Every setting of `serve` (also used by `run` and `demo`, which run the same service).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +43,14 @@ pub struct Settings {
     pub media_timeout_s: u64,
     /// Most broadcasts at once (0: only the CPU budget limits).
     pub max_broadcasts: usize,
+    /// WHIP requests one client address may make per second, in bursts of as many (0: no limit).
+    pub whip_requests_per_s: u32,
+    /// Most WHIP joins waiting to connect (answered, no media yet) on this server (0: no limit).
+    pub max_pending_joins: usize,
+    /// Most WHIP joins waiting to connect in one room (0: no limit).
+    pub max_pending_joins_per_room: usize,
+    /// Most WHIP joins waiting to connect from one client address (0: no limit).
+    pub max_pending_joins_per_address: usize,
     /// Cores all broadcasts may use together, by estimate (default: every core).
     pub cpu_budget: Option<f64>,
     /// Extra CA certificates (PEM) RTMPS outputs trust next to the system's.
@@ -71,6 +85,10 @@ impl Default for Settings {
             layouts_dir: None,
             media_timeout_s: DEFAULT_MEDIA_TIMEOUT_S,
             max_broadcasts: 0,
+            whip_requests_per_s: DEFAULT_WHIP_REQUESTS_PER_S,
+            max_pending_joins: DEFAULT_MAX_PENDING_JOINS,
+            max_pending_joins_per_room: DEFAULT_MAX_PENDING_JOINS_PER_ROOM,
+            max_pending_joins_per_address: DEFAULT_MAX_PENDING_JOINS_PER_ADDRESS,
             cpu_budget: None,
             rtmp_ca_file: None,
             webhook_url: None,
@@ -84,7 +102,7 @@ impl Default for Settings {
 }
 
 /// Plain settings read from `CALLCAST_<KEY>` (figment parses their values: numbers, lists in `[...]`).
-const PLAIN_ENV: [&str; 12] = [
+const PLAIN_ENV: [&str; 16] = [
     "listen",
     "data_dir",
     "assets_dir",
@@ -94,6 +112,10 @@ const PLAIN_ENV: [&str; 12] = [
     "layouts_dir",
     "media_timeout_s",
     "max_broadcasts",
+    "whip_requests_per_s",
+    "max_pending_joins",
+    "max_pending_joins_per_room",
+    "max_pending_joins_per_address",
     "cpu_budget",
     "rtmp_ca_file",
     "webhook_url",

@@ -1,8 +1,10 @@
 //! `callcast serve`: the HTTP control API with its rooms and broadcasts, until SIGINT/SIGTERM.
 
+use crate::api::rate_limit::RateLimit;
 use crate::api::{router, AppState, Tokens};
 use crate::broadcast::admission::Limits;
 use crate::broadcast::Broadcasts;
+use crate::call::pending_joins::PendingLimits;
 use crate::call::room::{RoomSettings, Rooms};
 use crate::call::webrtc::IceConfig;
 use crate::config::Settings;
@@ -59,6 +61,24 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_broadcasts: Option<usize>,
+    /// WHIP requests one client address may make per second, in bursts of as many; beyond, 429 with
+    /// Retry-After (0: no limit) [default: 20].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whip_requests_per_s: Option<u32>,
+    /// Most WHIP joins waiting to connect (answered, no media yet) on this server; beyond, 503 with
+    /// Retry-After (0: no limit) [default: 48].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pending_joins: Option<usize>,
+    /// Most WHIP joins waiting to connect in one room (0: no limit) [default: 24].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pending_joins_per_room: Option<usize>,
+    /// Most WHIP joins waiting to connect from one client address (0: no limit) [default: 16].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pending_joins_per_address: Option<usize>,
     /// Cores all broadcasts may use together, by estimate; beyond it a new broadcast gets 503. Default: every
     /// core of this machine.
     #[arg(long)]
@@ -172,6 +192,11 @@ pub fn build_state(args: &Settings) -> AppState {
         },
         latency_ms: args.latency_ms,
         media_timeout: Duration::from_secs(args.media_timeout_s),
+        pending: PendingLimits {
+            per_address: args.max_pending_joins_per_address,
+            per_room: args.max_pending_joins_per_room,
+            total: args.max_pending_joins,
+        },
     });
     let (templates, errors) = crate::broadcast::templates::load(args.layouts_dir.as_deref());
     for error in &errors {
@@ -203,6 +228,7 @@ pub fn build_state(args: &Settings) -> AppState {
         broadcasts,
         assets_dir: args.assets_dir.clone(),
         tokens: Arc::new(args.tokens()),
+        whip_rate: Arc::new(RateLimit::new(args.whip_requests_per_s)),
     }
 }
 
@@ -230,11 +256,15 @@ pub async fn serve(
     let broadcasts = state.broadcasts.clone();
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let mut http = tokio::spawn(
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(async {
-                let _ = http_stopped.await;
-            })
-            .into_future(),
+        // The client's address, for the per-address WHIP limits.
+        axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = http_stopped.await;
+        })
+        .into_future(),
     );
     tokio::select! {
         _ = shutdown => {}

@@ -9,7 +9,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub field: Option<String>,
-    /// Seconds a refused caller should wait before trying again (503 `Retry-After`).
+    /// Seconds a refused caller should wait before trying again (`Retry-After` of a 503 or 429).
     pub retry_after_s: Option<u32>,
 }
 
@@ -55,6 +55,16 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>, retry_after_s: u32) -> Self {
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
+            message: message.into(),
+            field: None,
+            retry_after_s: Some(retry_after_s),
+        }
+    }
+
+    /// This client asked too often; it may try again after `retry_after_s`.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_s: u32) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
             message: message.into(),
             field: None,
             retry_after_s: Some(retry_after_s),

@@ -9,6 +9,7 @@ pub mod json_body;
 mod layouts;
 mod metrics;
 pub mod openapi;
+pub mod rate_limit;
 mod whip;
 
 use crate::broadcast::Broadcasts;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub broadcasts: Arc<Broadcasts>,
     pub assets_dir: PathBuf,
     pub tokens: Arc<Tokens>,
+    /// WHIP requests per second per client address.
+    pub whip_rate: Arc<rate_limit::RateLimit>,
 }
 
 /// One route: method, path (axum syntax) and who may call it.

@@ -4,12 +4,16 @@ use super::error::ApiError;
 use super::AppState;
 use crate::broadcast::spec::validate_room_name;
 use crate::call::decode::SUPPORTED_ENCODINGS;
+use crate::call::room::JoinError;
+use crate::call::sdp_offer;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 /// SDP offers larger than this are not offers a browser or our publisher sends.
 const MAX_SDP_BYTES: usize = 64 * 1024;
@@ -48,15 +52,10 @@ fn check_offer(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
             "offer is not an SDP session description (must start with v=0)",
         ));
     }
-    let sections = offer.lines().filter(|l| l.starts_with("m=")).count();
-    if sections > MAX_MEDIA_SECTIONS {
-        return Err(ApiError::bad_request(
-            "sdp",
-            format!("offer has {sections} media sections; at most {MAX_MEDIA_SECTIONS}"),
-        ));
-    }
-    let encodings =
-        crate::call::webrtc::offered_encodings(offer).map_err(|e| ApiError::bad_request("sdp", e.to_string()))?;
+    // Counted on the parsed offer, the way webrtcbin will read it: each section costs threads and sockets.
+    let encodings = sdp_offer::inspect(offer, MAX_MEDIA_SECTIONS)
+        .map_err(|e| ApiError::bad_request("sdp", e.to_string()))?
+        .encodings;
     if !encodings.iter().any(|e| SUPPORTED_ENCODINGS.contains(&e.as_str())) {
         return Err(ApiError::bad_request(
             "sdp",
@@ -74,13 +73,33 @@ fn check_offer(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
     Ok(offer.to_string())
 }
 
+/// Whole seconds to wait, at least one (the unit of `Retry-After`).
+fn retry_after_s(wait: Duration) -> u32 {
+    u32::try_from(wait.as_millis().div_ceil(1000))
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
+/// The client's address when the server knows it (a socket server; in-process tests have none).
+type Client = Option<Extension<ConnectInfo<SocketAddr>>>;
+
 pub async fn publish(
     State(state): State<AppState>,
     Path(room): Path<String>,
     Query(query): Query<PublishQuery>,
+    client: Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let origin = client.map(|Extension(ConnectInfo(address))| address.ip());
+    if let Some(origin) = origin {
+        state.whip_rate.take(origin).map_err(|wait| {
+            ApiError::too_many_requests(
+                "too many WHIP requests from this address (setting `whip_requests_per_s`)",
+                retry_after_s(wait),
+            )
+        })?;
+    }
     room_name(&room)?;
     let offer = check_offer(&headers, &body)?;
     let name = query
@@ -88,9 +107,15 @@ pub async fn publish(
         .map(|n| n.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect());
     let (id, answer) = state
         .rooms
-        .join(&room, name, &offer)
+        .join(&room, origin, name, &offer)
         .await
-        .map_err(|e| ApiError::bad_request("sdp", format!("cannot answer the offer: {e:#}")))?;
+        .map_err(|e| match e {
+            // Waiting joins connect or are removed within the media timeout.
+            JoinError::Busy(full) => {
+                ApiError::unavailable(full.to_string(), retry_after_s(state.rooms.settings().media_timeout))
+            }
+            JoinError::Failed(_) => ApiError::bad_request("sdp", e.to_string()),
+        })?;
     let location = format!("/v1/rooms/{room}/whip/{id}");
     Ok((
         StatusCode::CREATED,

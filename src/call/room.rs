@@ -2,9 +2,10 @@
 
 use super::leg::{Leg, LegGone};
 use super::participant::{CallEvent, Participant};
+use super::pending_joins::{PendingFull, PendingJoins, PendingLimits, PendingTicket};
 use super::webrtc::IceConfig;
-use anyhow::Result;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
@@ -16,10 +17,28 @@ pub struct RoomSettings {
     pub latency_ms: u32,
     /// A participant with no media for this long has left (crashed, network gone).
     pub media_timeout: Duration,
+    /// Most joins waiting to connect (answered, no media yet).
+    pub pending: PendingLimits,
+}
+
+/// Why a join failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// Too many joins are waiting to connect; worth retrying later.
+    #[error(transparent)]
+    Busy(#[from] PendingFull),
+    #[error("cannot answer the offer: {0:#}")]
+    Failed(#[from] anyhow::Error),
+}
+
+/// A participant's connection, with its place among the joins waiting to connect (held until it goes).
+struct Member {
+    leg: Arc<Leg>,
+    _pending: PendingTicket,
 }
 
 struct Room {
-    participants: Vec<Arc<Leg>>,
+    participants: Vec<Member>,
     events: broadcast::Sender<CallEvent>,
 }
 
@@ -36,6 +55,7 @@ impl Room {
 pub struct Rooms {
     settings: RoomSettings,
     rooms: Mutex<HashMap<String, Room>>,
+    pending: PendingJoins,
     gone_tx: mpsc::UnboundedSender<LegGone>,
 }
 
@@ -44,6 +64,7 @@ impl Rooms {
     pub fn start(settings: RoomSettings) -> Arc<Self> {
         let (gone_tx, mut gone_rx) = mpsc::unbounded_channel::<LegGone>();
         let rooms = Arc::new(Self {
+            pending: PendingJoins::new(settings.pending),
             settings,
             rooms: Mutex::new(HashMap::new()),
             gone_tx,
@@ -72,8 +93,17 @@ impl Rooms {
         &self.settings
     }
 
-    /// Adds a publisher to `room` from its WHIP offer; returns its id and the SDP answer.
-    pub async fn join(&self, room: &str, name: Option<String>, offer: &str) -> Result<(String, String)> {
+    /// Adds a publisher to `room` from its WHIP offer; returns its id and the SDP answer. `origin` is the
+    /// client's address, for the per-address limit of joins waiting to connect (None: not known).
+    pub async fn join(
+        &self,
+        room: &str,
+        origin: Option<IpAddr>,
+        name: Option<String>,
+        offer: &str,
+    ) -> Result<(String, String), JoinError> {
+        // Before any pipeline exists: a refused join costs nothing.
+        let ticket = self.pending.admit(room, origin)?;
         let id = crate::ids::new_id("p");
         let name = name.unwrap_or_else(|| format!("Guest {}", &id[2..6]));
         let leg = Leg::new(
@@ -84,10 +114,15 @@ impl Rooms {
             self.gone_tx.clone(),
         )?;
         let answer = leg.answer(offer).await?;
+        let participant = leg.participant.clone();
+        ticket.answered(move || participant.last_media_ms() > 0);
         let leg = Arc::new(leg);
         let mut rooms = self.rooms.lock().unwrap();
         let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
-        entry.participants.push(leg.clone());
+        entry.participants.push(Member {
+            leg: leg.clone(),
+            _pending: ticket,
+        });
         let _ = entry.events.send(CallEvent::Joined(leg.participant.clone()));
         tracing::info!(room, participant_id = %id, "participant joined");
         Ok((id, answer))
@@ -113,7 +148,7 @@ impl Rooms {
 
     fn remove_from(room: &mut Room, id: &str) -> bool {
         let before = room.participants.len();
-        room.participants.retain(|p| p.participant.id != id);
+        room.participants.retain(|m| m.leg.participant.id != id);
         let removed = room.participants.len() != before;
         if removed {
             let _ = room.events.send(CallEvent::Left(id.to_string()));
@@ -128,8 +163,8 @@ impl Rooms {
             rooms
                 .values()
                 .flat_map(|r| r.participants.iter())
-                .filter(|p| p.silent_for_ms() > limit)
-                .map(|p| p.participant.id.clone())
+                .filter(|m| m.leg.silent_for_ms() > limit)
+                .map(|m| m.leg.participant.id.clone())
                 .collect()
         };
         for id in silent {
@@ -143,7 +178,7 @@ impl Rooms {
     pub fn watch(&self, room: &str) -> (Vec<Arc<Participant>>, broadcast::Receiver<CallEvent>) {
         let mut rooms = self.rooms.lock().unwrap();
         let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
-        let participants = entry.participants.iter().map(|l| l.participant.clone()).collect();
+        let participants = entry.participants.iter().map(|m| m.leg.participant.clone()).collect();
         (participants, entry.events.subscribe())
     }
 
@@ -155,7 +190,7 @@ impl Rooms {
             .map(|r| {
                 r.participants
                     .iter()
-                    .map(|l| (l.participant.id.clone(), l.participant.name.clone()))
+                    .map(|m| (m.leg.participant.id.clone(), m.leg.participant.name.clone()))
                     .collect()
             })
             .unwrap_or_default()

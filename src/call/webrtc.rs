@@ -136,23 +136,3 @@ pub async fn answer(webrtc: &gst::Element, offer: &str) -> Result<String> {
     create_local(webrtc, WebRTCSDPType::Answer).await?;
     gathered_local_sdp(webrtc).await
 }
-
-/// The RTP encoding names offered in an SDP (upper case), for codec checks before any pipeline exists.
-pub fn offered_encodings(sdp_text: &str) -> Result<Vec<String>> {
-    let sdp = gst_sdp::SDPMessage::parse_buffer(sdp_text.as_bytes()).map_err(|_| anyhow!("SDP does not parse"))?;
-    let mut names = Vec::new();
-    for media in sdp.medias() {
-        for attr in media.attributes() {
-            if attr.key() == "rtpmap" {
-                if let Some(encoding) = attr
-                    .value()
-                    .and_then(|v| v.split_whitespace().nth(1))
-                    .and_then(|e| e.split('/').next())
-                {
-                    names.push(encoding.to_ascii_uppercase());
-                }
-            }
-        }
-    }
-    Ok(names)
-}
