@@ -9,6 +9,7 @@ mod api_auth;
 mod api_errors;
 mod api_hostile;
 mod api_openapi;
+mod api_whip_flood;
 mod bench_runs;
 mod config_layers;
 mod deploy_files;
