@@ -258,6 +258,11 @@ fn a_burst_of_hostile_offers_is_refused_and_leaves_nothing_behind() {
          (RSS {:+} kB)",
         after.rss_kb as i64 - before.rss_kb as i64
     );
+    let log = server.log_text();
+    assert!(
+        !log.contains("-CRITICAL") && !log.contains("-WARNING"),
+        "GLib warnings in the server log:\n{log}"
+    );
     // Memory: allocator caches keep some of what the waiting joins used (measured: a few MB for 4 of them);
     // one hidden-section offer answered used to keep about 40 MB.
     let rss_bound_kb = before.rss_kb / 10;
