@@ -23,7 +23,7 @@ const HEAD: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
 
 /// One media section with everything webrtcbin needs to answer it (no candidates: ICE never starts).
 fn section(prefix: &str, mid: usize) -> String {
-    let (kind, pt, codec) = if mid % 2 == 0 {
+    let (kind, pt, codec) = if mid.is_multiple_of(2) {
         ("video", 96, "VP8/90000")
     } else {
         ("audio", 111, "opus/48000/2")
@@ -171,7 +171,7 @@ fn a_burst_of_hostile_offers_is_refused_and_leaves_nothing_behind() {
     assert!(hidden_sections_offer().len() < 64 * 1024);
     let offers: Vec<(bool, String)> = (0..BURST)
         .map(|i| {
-            let hidden = i % 2 == 0;
+            let hidden = i.is_multiple_of(2);
             let offer = if hidden {
                 hidden_sections_offer()
             } else {
