@@ -9,6 +9,8 @@ pub mod config;
 pub mod config_check;
 pub mod demo;
 pub mod events;
+#[cfg(test)]
+mod glib_watch;
 pub mod gst_util;
 pub mod ids;
 pub mod layout;

@@ -37,7 +37,7 @@ pub fn throttle(sink: &gst::Pad) {
             .event()
             .is_some_and(|e| e.structure().is_some_and(|s| s.name() == "GstForceKeyUnit"));
         if is_request && !throttle.allow(super::tap::now_ms()) {
-            return gst::PadProbeReturn::Drop;
+            return crate::gst_util::swallow(info);
         }
         gst::PadProbeReturn::Ok
     });
@@ -63,7 +63,7 @@ mod tests {
     #[test]
     fn the_probe_drops_a_request_right_after_another() {
         use gst::prelude::*;
-        gst::init().unwrap();
+        let _glib = crate::glib_watch::watch();
         let src = gst::ElementFactory::make("identity").build().unwrap();
         let depay = gst::ElementFactory::make("rtpvp8depay").build().unwrap();
         src.link(&depay).unwrap();
@@ -75,7 +75,7 @@ mod tests {
                 if let Some(event) = info.event() {
                     record.lock().unwrap().push(event.type_());
                 }
-                gst::PadProbeReturn::Drop
+                crate::gst_util::swallow(info)
             });
         let sink = depay.static_pad("sink").unwrap();
         // Pads of elements that were never started are flushing and refuse events.

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod broadcast;
+/// The same file as the unit tests': which GLib lines fail a test, and the in-process log handler.
+#[path = "../../../src/glib_watch.rs"]
+pub mod glib_watch;
 pub mod janus;
 pub mod media;
 pub mod tls;
@@ -135,13 +138,25 @@ impl Server {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Panics naming any GLib CRITICAL or WARNING line the server (every process started on this log) printed.
+    pub fn check_log(&self) {
+        assert_no_glib_warnings("callcast serve", &self.log_text());
+    }
+}
+
+/// Panics naming the GLib CRITICAL/WARNING lines in `output` (the stderr of the process `what`).
+pub fn assert_no_glib_warnings(what: &str, output: &str) {
+    let lines = glib_watch::glib_warnings(output);
+    assert!(lines.is_empty(), "{what} printed GLib warnings:\n{}", lines.join("\n"));
 }
 
 impl Drop for Server {
-    /// A failing test shows what the server said.
+    /// A failing test shows what the server said; a passing one fails if the server printed a GLib warning.
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = self.log_text();
+        let log = self.log_text();
+        let panicking = std::thread::panicking();
+        if panicking || !glib_watch::glib_warnings(&log).is_empty() {
             let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("failed-server.log");
             let _ = std::fs::write(&kept, &log);
             eprintln!("full server log: {}", kept.display());
@@ -150,6 +165,10 @@ impl Drop for Server {
             for line in tail.iter().rev() {
                 eprintln!("{line}");
             }
+        }
+        // Not while unwinding: a second panic would abort the test binary and hide the first failure.
+        if !panicking {
+            assert_no_glib_warnings("callcast serve", &log);
         }
     }
 }
