@@ -80,7 +80,12 @@ pub struct Server {
 }
 
 /// Starts `callcast serve` on an ephemeral port with `data_dir`, stderr appended to `log`.
-fn spawn_server(data_dir: &std::path::Path, log: &std::path::Path, extra_args: &[&str]) -> (KillOnDrop, SocketAddr) {
+fn spawn_server(
+    data_dir: &std::path::Path,
+    log: &std::path::Path,
+    extra_args: &[&str],
+    env: &[(&str, &str)],
+) -> (KillOnDrop, SocketAddr) {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -90,6 +95,7 @@ fn spawn_server(data_dir: &std::path::Path, log: &std::path::Path, extra_args: &
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(extra_args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
@@ -109,9 +115,14 @@ fn spawn_server(data_dir: &std::path::Path, log: &std::path::Path, extra_args: &
 
 impl Server {
     pub fn start(extra_args: &[&str]) -> Self {
+        Self::start_with_env(extra_args, &[])
+    }
+
+    /// Starts the server with these environment variables set besides the test's own.
+    pub fn start_with_env(extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let log = data_dir.path().join("server.log");
-        let (process, addr) = spawn_server(&data_dir.path().join("data"), &log, extra_args);
+        let (process, addr) = spawn_server(&data_dir.path().join("data"), &log, extra_args, env);
         Self {
             process,
             addr,
@@ -122,7 +133,7 @@ impl Server {
 
     /// Starts a new server process on the same data dir (after the old one exited or was killed).
     pub fn restart(&mut self, extra_args: &[&str]) {
-        let (process, addr) = spawn_server(&self.data_dir.path().join("data"), &self.log, extra_args);
+        let (process, addr) = spawn_server(&self.data_dir.path().join("data"), &self.log, extra_args, &[]);
         self.process = process;
         self.addr = addr;
     }
