@@ -11,7 +11,7 @@ const CONTROL: &str = "control-token-0f3a";
 const READ: &str = "read-token-77c1";
 const ROOM: &str = "room-token-5d2e";
 
-fn app() -> (axum::Router, tempfile::TempDir) {
+fn app() -> (axum::Router, crate::in_process::AppDir) {
     let controls = format!("other-token,{CONTROL}");
     let room = format!("stage={ROOM}");
     crate::in_process::app(&["--api-token", &controls, "--read-token", READ, "--room-token", &room])

@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
-fn app() -> (axum::Router, tempfile::TempDir) {
+fn app() -> (axum::Router, crate::in_process::AppDir) {
     crate::in_process::app(&[])
 }
 
