@@ -4,6 +4,7 @@ pub mod auth;
 mod broadcasts;
 pub mod error;
 mod events;
+pub mod extract;
 mod files;
 pub mod json_body;
 mod layouts;
@@ -200,5 +201,9 @@ pub fn router(state: AppState) -> Router {
         ));
         router = router.route(info.path, guarded);
     }
-    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(state)
+    router
+        .fallback(|| async { error::ApiError::not_found("route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(error::json_errors))
+        .with_state(state)
 }

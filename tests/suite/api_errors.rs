@@ -185,3 +185,59 @@ async fn oversized_bodies_are_refused() {
         "{json}"
     );
 }
+
+/// Errors the extractors find before a handler runs (size limit, path, query string) get the same JSON body as
+/// every other error, not axum's plain text.
+#[tokio::test]
+async fn extractor_rejections_are_json() {
+    let (app, _dir) = app();
+    let huge_json = format!("{{\"pad\":\"{}\"}}", "a".repeat(300 * 1024));
+    for uri in ["/v1/broadcasts", "/v1/broadcasts/bc_0000000000000000/outputs"] {
+        let (status, json) = call(&app, "POST", uri, "application/json", &huge_json).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{uri}: {json}");
+        assert_eq!(json["field"], "body", "{uri}: {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| e.contains("larger than")),
+            "{json}"
+        );
+    }
+    // The WHIP body is read by the handler's own extractor: the safety net still answers JSON.
+    let huge_sdp = format!("v=0\r\n{}", "a=x\r\n".repeat(60 * 1024));
+    let (status, json) = call(&app, "POST", "/v1/rooms/r/whip", "application/sdp", &huge_sdp).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{json}");
+    assert_eq!(json["field"], "body", "{json}");
+
+    for (uri, field) in [
+        ("/v1/broadcasts/%FF%FE", "id"),
+        ("/v1/broadcasts/bc_0000000000000000/hls/%C3%28.ts", "file"),
+        ("/v1/layouts/%80grid/preview.png", "name"),
+        ("/v1/rooms/%FF/whip/p_0000000000000000", "room"),
+    ] {
+        let method = if uri.contains("/whip/") { "DELETE" } else { "GET" };
+        let (status, json) = call(&app, method, uri, "application/json", "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {json}");
+        assert_eq!(json["field"], field, "{uri}: {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| e.contains("UTF-8")),
+            "{uri}: {json}"
+        );
+    }
+
+    for uri in [
+        "/v1/layouts/grid/preview.png?participants=many",
+        "/v1/layouts/grid/preview.png?participants=-1",
+    ] {
+        let (status, json) = call(&app, "GET", uri, "application/json", "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {json}");
+        assert_eq!(json["field"], "query", "{uri}: {json}");
+        assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()), "{json}");
+    }
+
+    // No route, or the wrong method: JSON too, and the 405 keeps its `Allow`.
+    let (status, json) = call(&app, "GET", "/v1/nothing-here", "application/json", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{json}");
+    assert!(json["error"].is_string(), "{json}");
+    let (status, json) = call(&app, "PUT", "/v1/broadcasts", "application/json", "{}").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{json}");
+    assert!(json["error"].is_string(), "{json}");
+}
