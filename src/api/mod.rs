@@ -11,6 +11,7 @@ mod layouts;
 mod metrics;
 pub mod openapi;
 mod whip;
+mod whip_session;
 
 use crate::broadcast::Broadcasts;
 use crate::call::room::Rooms;
@@ -90,6 +91,13 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             Publish,
             "Join a built-in room (WHIP)",
             post(whip::publish),
+        ),
+        r(
+            Method::GET,
+            "/v1/rooms/{room}/whip/{participant}",
+            Publish,
+            "Whether a WHIP session still exists (404 once it is gone)",
+            get(whip_session::session),
         ),
         r(
             Method::DELETE,

@@ -241,3 +241,49 @@ async fn extractor_rejections_are_json() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{json}");
     assert!(json["error"].is_string(), "{json}");
 }
+
+/// Everything after the RTMP application name is the stream key, even with `/`, `?` or `%2F` in it: no part of
+/// it comes back in a created broadcast, its status, the list, or an error about another field.
+#[tokio::test]
+async fn rtmp_keys_with_slashes_and_queries_are_never_shown() {
+    let (app, _dir) = app();
+    let urls = [
+        "rtmp://127.0.0.1:9/live/seg_alpha/seg_beta/KEY_gamma",
+        "rtmp://127.0.0.1:9/live/KEY_delta%2Fenc_epsilon",
+        "rtmp://127.0.0.1:9/live/KEY_zeta?auth=QUERY_eta&x=QUERY_theta",
+    ];
+    let secrets = ["seg_alpha", "seg_beta", "KEY_", "enc_epsilon", "QUERY_", "auth=", "%2F"];
+    let assert_clean = |what: &str, text: &str| {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{what} shows {secret}: {text}");
+        }
+    };
+    let outputs: Vec<Value> = urls
+        .iter()
+        .map(|u| serde_json::json!({"kind": "rtmp", "url": u}))
+        .collect();
+    let request = serde_json::json!({"source": {"kind": "room", "room": "keys"}, "outputs": outputs});
+    let (status, created) = post_broadcast(&app, &request.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_clean("the created broadcast", &created.to_string());
+    let shown: Vec<&str> = created["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .map(|o| o["url"].as_str().expect("url"))
+        .collect();
+    assert_eq!(shown, ["rtmp://127.0.0.1:9/live/***"; 3], "{created}");
+    let id = created["id"].as_str().expect("id");
+    for uri in [format!("/v1/broadcasts/{id}"), "/v1/broadcasts".to_string()] {
+        let (_, text) = crate::in_process::send(&app, "GET", &uri, &[], "").await;
+        assert_clean(&uri, &text);
+    }
+    // An error about another field of the same output.
+    let mut bad = serde_json::json!({"source": {"kind": "room", "room": "keys"}, "outputs": outputs});
+    bad["outputs"][0]["reconnect_initial_ms"] = serde_json::json!(-1);
+    let (status, error) = post_broadcast(&app, &bad.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_clean("the error", &error.to_string());
+    let (status, _) = call(&app, "DELETE", &format!("/v1/broadcasts/{id}"), "application/json", "").await;
+    assert_eq!(status, StatusCode::OK);
+}
