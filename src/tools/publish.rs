@@ -486,7 +486,7 @@ async fn whip_publish(
 }
 
 /// How often a publisher looks whether its session and peer connection are still there.
-const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 /// A server slower than this to say whether a session exists is busy, not gone: no answer is no verdict.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
