@@ -278,6 +278,28 @@ async fn rtmp_keys_with_slashes_and_queries_are_never_shown() {
         let (_, text) = crate::in_process::send(&app, "GET", &uri, &[], "").await;
         assert_clean(&uri, &text);
     }
+    // Nothing listens on port 9: each output's connection error (the element's own message) is shown, scrubbed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let errors = loop {
+        let (_, text) = crate::in_process::send(&app, "GET", &format!("/v1/broadcasts/{id}"), &[], "").await;
+        assert_clean("the status", &text);
+        let status: Value = serde_json::from_str(&text).expect("JSON");
+        let errors: Vec<String> = status["outputs"]
+            .as_array()
+            .expect("outputs")
+            .iter()
+            .filter_map(|o| o["error"].as_str().map(str::to_string))
+            .collect();
+        if errors.len() == urls.len() {
+            break errors;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no error on every output: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(errors.iter().all(|e| !e.is_empty()), "{errors:?}");
     // An error about another field of the same output.
     let mut bad = serde_json::json!({"source": {"kind": "room", "room": "keys"}, "outputs": outputs});
     bad["outputs"][0]["reconnect_initial_ms"] = serde_json::json!(-1);
