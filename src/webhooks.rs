@@ -1,5 +1,5 @@
 //! Webhooks: every event POSTed as JSON to the operator's URL, signed with HMAC-SHA256 of the body
-//! (`X-Callcast-Signature: sha256=<hex>`), retried with backoff until delivered (at least once; receivers drop
+//! (`X-Callcast-Signature: sha256=<hex>`), retried with backoff until delivered (at least once; redirects are not followed; receivers drop
 //! duplicates by `X-Callcast-Delivery`). Delivery runs in its own task and never blocks a broadcast.
 
 use crate::events::{Event, EventBus};
@@ -74,8 +74,11 @@ pub fn spawn_for_broadcast(bus: &EventBus, hook: Webhook, broadcast_id: String) 
 fn spawn_filtered(bus: &EventBus, hook: Webhook, only: Option<String>) -> tokio::task::JoinHandle<()> {
     let mut events = bus.subscribe();
     tokio::spawn(async move {
+        // A redirect is a failed delivery: following it would send the signed body to a host the operator did
+        // not configure.
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
         loop {

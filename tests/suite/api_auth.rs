@@ -93,6 +93,34 @@ async fn every_route_needs_the_right_token() {
     }
 }
 
+/// RFC 9110 §11.1: the auth scheme is case-insensitive; the token is not.
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let (app, _dir) = app();
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let authorization = format!("{scheme} {CONTROL}");
+        let headers = [("authorization", authorization.as_str())];
+        let (code, body) = crate::in_process::send(&app, "GET", "/v1/broadcasts", &headers, "").await;
+        assert_eq!(code, StatusCode::OK, "{scheme}: {body}");
+    }
+    let wrong_token = format!("bearer {}", CONTROL.to_uppercase());
+    for authorization in [wrong_token.as_str(), "bearer not-a-token", "Basic Y29udHJvbA=="] {
+        let app = app.clone();
+        let request = axum::http::Request::builder()
+            .uri("/v1/broadcasts")
+            .header("authorization", authorization)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = tower::ServiceExt::oneshot(app, request).await.expect("response");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{authorization}");
+        assert_eq!(
+            response.headers().get("www-authenticate").map(|v| v.as_bytes()),
+            Some(&b"Bearer"[..]),
+            "{authorization}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_room_token_opens_its_room_only() {
     let (app, _dir) = app();
