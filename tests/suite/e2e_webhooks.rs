@@ -59,17 +59,7 @@ fn webhook_receiver(failures: usize, delay: Duration) -> (String, mpsc::Receiver
             }
         }
     };
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let app = axum::Router::new().route("/hooks", axum::routing::post(handler));
-            let _ = axum::serve(listener, app).await;
-        });
-    });
+    serve_hooks(listener, axum::routing::post(handler));
     (url, rx)
 }
 
@@ -218,17 +208,7 @@ fn answering_receiver(status: axum::http::StatusCode, location: Option<String>) 
             response
         }
     };
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let app = axum::Router::new().route("/hooks", axum::routing::post(handler));
-            let _ = axum::serve(listener, app).await;
-        });
-    });
+    serve_hooks(listener, axum::routing::post(handler));
     (url, rx)
 }
 
@@ -265,4 +245,19 @@ async fn a_redirect_is_a_failed_delivery_not_followed() {
         "the signed body was re-sent to the redirect's target"
     );
     task.abort();
+}
+
+/// Serves `route` at `/hooks` on `listener`, on a thread of its own, for the rest of the test.
+fn serve_hooks(listener: std::net::TcpListener, route: axum::routing::MethodRouter) {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let app = axum::Router::new().route("/hooks", route);
+            let _ = axum::serve(listener, app).await;
+        });
+    });
 }
