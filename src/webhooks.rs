@@ -97,3 +97,17 @@ fn spawn_filtered(bus: &EventBus, hook: Webhook, only: Option<String>) -> tokio:
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// A known answer computed outside the project:
+    /// `printf '%s' '{"id":7,"kind":"broadcast.live","broadcast_id":"bc_1"}' | openssl dgst -sha256 -hmac 'webhook-secret-3f9a'`
+    #[test]
+    fn signature_matches_openssl() {
+        let body = br#"{"id":7,"kind":"broadcast.live","broadcast_id":"bc_1"}"#;
+        assert_eq!(
+            super::signature("webhook-secret-3f9a", body),
+            "sha256=90bd2e3dcfb87c43180869fe3a11720b30aafb595d8264220a59cf7ee0be14cb"
+        );
+    }
+}
