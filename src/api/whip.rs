@@ -1,13 +1,14 @@
 //! WHIP ingest into the built-in rooms (RFC 9725): an SDP offer in, `201` with the answer and a `Location`.
 
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use super::AppState;
 use crate::broadcast::spec::validate_room_name;
 use crate::call::decode::SUPPORTED_ENCODINGS;
 use crate::call::room::JoinError;
 use crate::call::sdp_offer;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -17,7 +18,6 @@ use std::time::Duration;
 
 /// SDP offers larger than this are not offers a browser or our publisher sends.
 const MAX_SDP_BYTES: usize = 64 * 1024;
-const MAX_NAME_CHARS: usize = 64;
 /// A participant sends audio and video, perhaps screen share and data: more media sections is abuse.
 const MAX_MEDIA_SECTIONS: usize = 16;
 
@@ -102,9 +102,7 @@ pub async fn publish(
     }
     room_name(&room)?;
     let offer = check_offer(&headers, &body)?;
-    let name = query
-        .name
-        .map(|n| n.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect());
+    let name = query.name.as_deref().and_then(crate::call::display_name::clean);
     let (id, answer) = state
         .rooms
         .join(&room, origin, name, &offer)

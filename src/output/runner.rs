@@ -142,10 +142,6 @@ impl OutputRunner {
         } = output;
         let live = Arc::new(AtomicBool::new(false));
         self.count_bytes(&sink, live.clone());
-        let failed = |error: String| Outcome::Failed {
-            error,
-            was_live: live.load(Ordering::Relaxed),
-        };
         let mut bus = pipeline.bus().expect("pipeline has a bus").stream();
         // Starting an RTMP output connects and shakes hands inside the state change: off the async threads, so
         // a slow or unreachable server never holds up the broadcast's other tasks.
@@ -155,17 +151,24 @@ impl OutputRunner {
             .unwrap_or(Err(gst::StateChangeError));
         if let Err(err) = started {
             let _ = pipeline.set_state(gst::State::Null);
-            return failed(self.first_error(&mut bus).await.unwrap_or_else(|| err.to_string()));
+            return Outcome::Failed {
+                error: self.first_error(&mut bus).await.unwrap_or_else(|| err.to_string()),
+                was_live: false,
+            };
         }
         let mut feed = Some(self.hub.add_feed(video.clone(), audio.clone()));
-        let mut live_poll = tokio::time::interval(Duration::from_millis(100));
+        let poll = Duration::from_millis(100);
+        let mut live_poll = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+        // Live once it has been sending for a poll interval (reported as `OutputEvent::Live`): an attempt that
+        // fails at its first packets was never live, and does not reset the backoff.
         let mut reported_live = false;
+        let failed = |error: String, was_live: bool| Outcome::Failed { error, was_live };
         let outcome = loop {
             tokio::select! {
                 msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
                     Some(gst::MessageView::Eos(_)) => break Outcome::Finished,
-                    Some(gst::MessageView::Error(err)) => break failed(crate::gst_util::describe_error(err)),
-                    None => break failed("bus closed".into()),
+                    Some(gst::MessageView::Error(err)) => break failed(crate::gst_util::describe_error(err), reported_live),
+                    None => break failed("bus closed".into(), reported_live),
                     _ => {}
                 },
                 _ = live_poll.tick(), if !reported_live => {
