@@ -62,6 +62,18 @@ impl OutputRunner {
         }
     }
 
+    /// Whether the destination has taken the stream, so the output is `live` and has something to drain at the
+    /// end. HLS: data reached the sink (it writes files). RTMP: the sink's connection is up, which rtmp2sink has
+    /// only once the handshake, `connect` and `publish` went through; the FLV header alone reaches the sink of a
+    /// server that never answers.
+    fn accepted(&self, sink: &gst::Element, data_seen: &AtomicBool) -> bool {
+        data_seen.load(Ordering::Relaxed)
+            && match &self.config {
+                OutputConfig::Rtmp { .. } => super::rtmp::published(sink),
+                OutputConfig::Hls { .. } => true,
+            }
+    }
+
     /// Error text with any secret of this output removed, and what to do about a refused certificate.
     fn scrub(&self, text: &str) -> String {
         match &self.config {
@@ -140,12 +152,9 @@ impl OutputRunner {
             audio,
             sink,
         } = output;
-        let live = Arc::new(AtomicBool::new(false));
-        self.count_bytes(&sink, live.clone());
-        let failed = |error: String| Outcome::Failed {
-            error,
-            was_live: live.load(Ordering::Relaxed),
-        };
+        let data_seen = Arc::new(AtomicBool::new(false));
+        self.count_bytes(&sink, data_seen.clone());
+        let failed = |error: String, was_live: bool| Outcome::Failed { error, was_live };
         let mut bus = pipeline.bus().expect("pipeline has a bus").stream();
         // Starting an RTMP output connects and shakes hands inside the state change: off the async threads, so
         // a slow or unreachable server never holds up the broadcast's other tasks.
@@ -155,7 +164,10 @@ impl OutputRunner {
             .unwrap_or(Err(gst::StateChangeError));
         if let Err(err) = started {
             let _ = pipeline.set_state(gst::State::Null);
-            return failed(self.first_error(&mut bus).await.unwrap_or_else(|| err.to_string()));
+            return failed(
+                self.first_error(&mut bus).await.unwrap_or_else(|| err.to_string()),
+                false,
+            );
         }
         let mut feed = Some(self.hub.add_feed(video.clone(), audio.clone()));
         let mut live_poll = tokio::time::interval(Duration::from_millis(100));
@@ -164,20 +176,28 @@ impl OutputRunner {
             tokio::select! {
                 msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
                     Some(gst::MessageView::Eos(_)) => break Outcome::Finished,
-                    Some(gst::MessageView::Error(err)) => break failed(crate::gst_util::describe_error(err)),
-                    None => break failed("bus closed".into()),
+                    Some(gst::MessageView::Error(err)) => {
+                        break failed(crate::gst_util::describe_error(err), reported_live)
+                    }
+                    None => break failed("bus closed".into(), reported_live),
                     _ => {}
                 },
                 _ = live_poll.tick(), if !reported_live => {
-                    if live.load(Ordering::Relaxed) {
+                    if self.accepted(&sink, &data_seen) {
                         reported_live = true;
                         self.reporter.send(OutputEvent::Live);
                     }
                 }
                 _ = stopped(stop) => {
+                    drop(feed.take());
+                    if !self.accepted(&sink, &data_seen) {
+                        // Not connected (waiting for a keyframe, connecting, or never answered): nothing was sent,
+                        // so there is nothing to finish. Waiting for an EOS here is what held a stop for 5 s: a
+                        // pipeline that never saw a buffer does not always bring EOS through.
+                        break Outcome::Finished;
+                    }
                     // Removed alone (the broadcast goes on) or the hub drained: either way this output ends after
                     // what it already has, and gets a bounded time to finish.
-                    drop(feed.take());
                     let _ = video.end_of_stream();
                     let _ = audio.end_of_stream();
                     let eos = tokio::time::timeout(FINALIZE_TIMEOUT, async {
@@ -209,12 +229,12 @@ impl OutputRunner {
             .flatten()
     }
 
-    /// Counts bytes reaching the sink (cheap: one atomic add per buffer or list) and flags the output live.
+    /// Counts bytes reaching the sink (cheap: one atomic add per buffer or list) and flags that data came.
     /// Muxers push buffer lists as well as buffers (mpegtsmux does): both count.
-    fn count_bytes(&self, sink: &gst::Element, live: Arc<AtomicBool>) {
+    fn count_bytes(&self, sink: &gst::Element, data_seen: Arc<AtomicBool>) {
         let reported_ms = Arc::new(AtomicU64::new(0));
         for pad in sink.sink_pads() {
-            let (bytes, live, reporter) = (self.bytes.clone(), live.clone(), self.reporter.clone());
+            let (bytes, data_seen, reporter) = (self.bytes.clone(), data_seen.clone(), self.reporter.clone());
             let reported_ms = reported_ms.clone();
             pad.add_probe(
                 gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
@@ -225,7 +245,7 @@ impl OutputRunner {
                         _ => return gst::PadProbeReturn::Ok,
                     } as u64;
                     let total = bytes.fetch_add(size, Ordering::Relaxed) + size;
-                    live.store(true, Ordering::Relaxed);
+                    data_seen.store(true, Ordering::Relaxed);
                     // Reported about once a second: the owner needs no per-packet traffic.
                     let now = crate::wall_clock::now_ms();
                     if now.saturating_sub(reported_ms.load(Ordering::Relaxed)) >= 1000 {
