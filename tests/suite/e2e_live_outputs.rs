@@ -162,8 +162,9 @@ fn an_rtmp_server_restart_is_ridden_out() {
 
     // The flaky output's byte counters (status and /metrics) are watched across the restart: they never go down.
     let mut counted = ByteCounts::default();
-    wait_for("bytes sent to the flaky server", Duration::from_secs(10), || {
-        (counted.check(&server, &bc) > 0).then_some(())
+    let first_recording = flaky.recording("flaky");
+    wait_for("the flaky server recording", Duration::from_secs(20), || {
+        (counted.check(&server, &bc) > 50_000 && frames(&first_recording) > 30).then_some(())
     });
     flaky.kill();
     let status = wait_for(

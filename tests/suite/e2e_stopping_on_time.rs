@@ -50,6 +50,20 @@ fn playlist_ended(bc: &Broadcast) -> bool {
     std::fs::read_to_string(&bc.playlist).is_ok_and(|t| t.trim_end().ends_with("#EXT-X-ENDLIST"))
 }
 
+/// Waits until every RTMP output of `status` is past its next retry time: its new attempt is under way.
+fn wait_attempting(status: &Value) {
+    let retry_at = status["outputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["next_retry_at_ms"].as_u64())
+        .max()
+        .expect("next_retry_at_ms");
+    wait_for("the next attempts under way", Duration::from_secs(15), || {
+        (now_ms() > retry_at + 300).then_some(())
+    });
+}
+
 #[test]
 fn delete_with_an_output_in_backoff_answers_within_1_s() {
     let server = Server::start(&[]);
@@ -59,12 +73,7 @@ fn delete_with_an_output_in_backoff_answers_within_1_s() {
         let bc = with_refused_outputs(&server, "backoff", 1, 5);
         let status = wait_retrying(&bc, 1);
         let phase = if attempting {
-            let retry_at = status["outputs"][1]["next_retry_at_ms"]
-                .as_u64()
-                .expect("next_retry_at_ms");
-            wait_for("the next attempt under way", Duration::from_secs(15), || {
-                (now_ms() > retry_at + 300).then_some(())
-            });
+            wait_attempting(&status);
             assert_eq!(
                 bc.status()["outputs"][1]["reconnects"],
                 1,
@@ -94,11 +103,14 @@ fn delete_with_an_output_in_backoff_answers_within_1_s() {
 #[test]
 fn sigterm_with_8_outputs_in_backoff_exits_within_5_s() {
     let mut server = Server::start(&[]);
+    // As above: keyframes every 5 s, so after the first refusal and 1 s of backoff each output is in an attempt
+    // that has not connected yet (the phase that held a stop for 5 s).
     let broadcasts: Vec<Broadcast> = (0..2)
-        .map(|_| with_refused_outputs(&server, "term-backoff", 4, 1))
+        .map(|_| with_refused_outputs(&server, "term-backoff", 4, 5))
         .collect();
-    for bc in &broadcasts {
-        wait_retrying(bc, 2);
+    let statuses: Vec<Value> = broadcasts.iter().map(|bc| wait_retrying(bc, 1)).collect();
+    for status in &statuses {
+        wait_attempting(status);
     }
     let sent = Instant::now();
     let exit = server
