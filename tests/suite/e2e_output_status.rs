@@ -108,16 +108,25 @@ fn an_rtmp_server_that_never_shakes_hands_is_never_live() {
                 {"kind": "rtmp", "url": format!("rtmp://127.0.0.1:{port}/live/key"),
                  "reconnect_initial_ms": 200, "reconnect_max_interval_s": 1},
                 {"kind": "hls", "segment_seconds": 1},
+                // Gives up after failing for 1 s without going live in between: at its second failure.
+                {"kind": "rtmp", "url": format!("rtmp://127.0.0.1:{port}/live/other"),
+                 "reconnect_initial_ms": 200, "reconnect_max_interval_s": 1, "max_reconnect_s": 1},
             ],
         }),
     );
     // rtmp2sink gives up a handshake after 5 s: two attempts take about 11 s. Watched every 100 ms meanwhile.
     let mut states = Vec::new();
-    let last = wait_for("the RTMP output to fail twice", Duration::from_secs(40), || {
+    let last = wait_for("the RTMP outputs to fail twice", Duration::from_secs(40), || {
         let s = bc.status();
         let rtmp = Broadcast::output(&s, "out_0");
         states.push(rtmp["state"].as_str().unwrap_or_default().to_string());
-        (rtmp["reconnects"].as_u64()? >= 2).then_some(s)
+        states.push(
+            Broadcast::output(&s, "out_2")["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        (rtmp["reconnects"].as_u64()? >= 2 && Broadcast::output(&s, "out_2")["state"] == "failed").then_some(s)
     });
     assert!(
         !states.iter().any(|s| s == "live"),
