@@ -121,8 +121,10 @@ pub fn describe_error(err: &gst::message::Error) -> String {
     format!("{source}: {}", err.error())
 }
 
-/// Swallows the buffer or event a pad probe holds. `Handled` rather than `Drop`: gstreamer-rs has already taken
-/// it, and GStreamer 1.22 unrefs the (now empty) data of a dropped buffer or event with a CRITICAL each time.
+/// Swallows the buffer or event a pad probe holds. Never return `PadProbeReturn::Drop` from a gstreamer-rs probe:
+/// gstreamer-rs has already taken the buffer or event out of GStreamer's probe info, and GStreamer 1.22 then
+/// unrefs the (now empty) data of a dropped item: `gst_mini_object_unref: assertion 'mini_object != NULL'
+/// failed`, a CRITICAL each time. `Handled` with the item taken says the probe consumed it.
 pub fn swallow(info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
     info.data.take();
     gst::PadProbeReturn::Handled

@@ -6,6 +6,8 @@ pub mod call;
 pub mod config;
 pub mod config_check;
 pub mod events;
+#[cfg(test)]
+mod glib_watch;
 pub mod gst_util;
 pub mod ids;
 pub mod layout;

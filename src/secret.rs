@@ -3,12 +3,19 @@
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 
-/// An RTMP(S) ingest URL. The stream key (last path segment), any query and any user info are secret.
+/// An RTMP(S) ingest URL. Everything after the application name (the stream key, which may itself contain `/`),
+/// any query or fragment and any user info are secret: only `scheme://host:port/app/***` is ever shown.
 #[derive(Clone)]
 pub struct RtmpUrl {
     full: SecretString,
     redacted: String,
+    /// The secret parts as they may appear in an element's message (raw and percent-decoded), longest first.
+    secret_parts: Vec<SecretString>,
 }
+
+/// Shorter secret fragments are not scrubbed on their own: replacing `a` everywhere would garble messages
+/// while hiding nothing (the whole key is scrubbed whatever its length).
+const MIN_SCRUBBED_PART: usize = 3;
 
 impl RtmpUrl {
     /// Parses an `rtmp://` or `rtmps://` URL with a host and an application path.
@@ -27,6 +34,7 @@ impl RtmpUrl {
         Ok(Self {
             full: SecretString::from(raw.to_string()),
             redacted: redact(&url),
+            secret_parts: secret_parts(&url).into_iter().map(SecretString::from).collect(),
         })
     }
 
@@ -45,29 +53,98 @@ impl RtmpUrl {
 
     /// Replaces every occurrence of the secret parts of this URL in `text` (e.g. an element's error message).
     pub fn scrub(&self, text: &str) -> String {
-        let full = self.expose();
-        let mut out = text.replace(full, &self.redacted);
-        if let Some(key) = full.rsplit('/').next().filter(|k| k.len() >= 3) {
-            out = out.replace(key, "***");
+        let mut out = text.replace(self.expose(), &self.redacted);
+        for part in &self.secret_parts {
+            out = out.replace(part.expose_secret(), "***");
         }
         out
     }
 }
 
+/// The application name: the first non-empty path segment. Everything after it is the stream key.
+fn split_app(url: &url::Url) -> (&str, Vec<&str>) {
+    let mut segments = url.path_segments().into_iter().flatten().skip_while(|s| s.is_empty());
+    let app = segments.next().unwrap_or_default();
+    (app, segments.collect())
+}
+
 fn redact(url: &url::Url) -> String {
-    let mut segments: Vec<&str> = url.path_segments().map(|s| s.collect()).unwrap_or_default();
-    if let Some(last) = segments.iter_mut().rev().find(|s| !s.is_empty()) {
-        *last = "***";
-    }
+    let (app, _key) = split_app(url);
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let userinfo = if url.username().is_empty() { "" } else { "***@" };
-    let query = if url.query().is_some() { "?***" } else { "" };
+    let userinfo = if url.username().is_empty() && url.password().is_none() {
+        ""
+    } else {
+        "***@"
+    };
     format!(
-        "{}://{userinfo}{}{port}/{}{query}",
+        "{}://{userinfo}{}{port}/{app}/***",
         url.scheme(),
-        url.host_str().unwrap_or_default(),
-        segments.join("/")
+        url.host_str().unwrap_or_default()
     )
+}
+
+/// Every secret piece of `url` (key, its segments, query, fragment, user info), raw and percent-decoded,
+/// longest first so a whole key is replaced before its parts.
+fn secret_parts(url: &url::Url) -> Vec<String> {
+    let (_app, key) = split_app(url);
+    let mut raw: Vec<String> = vec![key.join("/")];
+    raw.extend(key.iter().map(|s| s.to_string()));
+    raw.extend(url.query().map(str::to_string));
+    for pair in url.query().into_iter().flat_map(|q| q.split('&')) {
+        raw.push(pair.to_string());
+        raw.extend(pair.split_once('=').map(|(_, value)| value.to_string()));
+    }
+    raw.extend(url.fragment().map(str::to_string));
+    raw.push(url.username().to_string());
+    raw.extend(url.password().map(str::to_string));
+    let tail = match (url.query(), url.fragment()) {
+        (Some(q), _) => Some(format!("{}?{q}", key.join("/"))),
+        (None, Some(f)) => Some(format!("{}#{f}", key.join("/"))),
+        _ => None,
+    };
+    raw.extend(tail);
+    let decoded: Vec<String> = raw
+        .iter()
+        .map(|p| {
+            url::form_urlencoded::parse(format!("x={p}").as_bytes())
+                .map(|(_, v)| v.into_owned())
+                .collect()
+        })
+        .chain(raw.iter().map(|p| percent_decode(p)))
+        .collect();
+    let mut parts: Vec<String> = raw
+        .into_iter()
+        .chain(decoded)
+        .filter(|p| p.len() >= MIN_SCRUBBED_PART)
+        .collect();
+    parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    parts.dedup();
+    parts
+}
+
+/// `%2F` -> `/` (but `+` stays `+`, unlike form decoding).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl fmt::Debug for RtmpUrl {
@@ -138,7 +215,38 @@ mod tests {
     #[test]
     fn query_and_user_are_redacted() {
         let url = RtmpUrl::parse("rtmps://user:pw@host/app/key?token=zzz").unwrap();
-        assert_eq!(url.redacted(), "rtmps://***@host/app/***?***");
+        assert_eq!(url.redacted(), "rtmps://***@host/app/***");
+    }
+
+    /// Everything after the application name is the key, whatever it contains.
+    #[test]
+    fn everything_after_the_app_is_secret() {
+        let cases = [
+            ("rtmp://host/app/a/b/KEY", "rtmp://host/app/***"),
+            ("rtmp://host:1936/live/sk/part2?x=1&y=2", "rtmp://host:1936/live/***"),
+            ("rtmp://host/app/sk%2Fslash%2Fkey", "rtmp://host/app/***"),
+            ("rtmp://host/app/k?e=y/with/slash", "rtmp://host/app/***"),
+            ("rtmps://u@host//app//double//key#frag", "rtmps://***@host/app/***"),
+            ("rtmp://host/app/key/", "rtmp://host/app/***"),
+        ];
+        for (raw, redacted) in cases {
+            let url = RtmpUrl::parse(raw).unwrap();
+            assert_eq!(url.redacted(), redacted, "{raw}");
+            assert_eq!(format!("{url} {url:?}"), format!("{redacted} RtmpUrl({redacted})"));
+        }
+    }
+
+    #[test]
+    fn scrub_hides_every_part_of_a_key_with_slashes_and_queries() {
+        let url = RtmpUrl::parse("rtmp://h/app/seg1/seg2/sk_KEY%2Fenc?tok=qsecret&z=vsecret").unwrap();
+        let message = "failed: rtmp://h/app/seg1/seg2/sk_KEY%2Fenc?tok=qsecret&z=vsecret; stream \
+                       seg1/seg2/sk_KEY/enc (app app, stream seg2/sk_KEY%2Fenc, query tok=qsecret, vsecret)";
+        let scrubbed = url.scrub(message);
+        for secret in ["seg1", "seg2", "sk_KEY", "enc", "qsecret", "vsecret", "tok="] {
+            assert!(!scrubbed.contains(secret), "{secret} in {scrubbed}");
+        }
+        assert!(scrubbed.starts_with("failed: rtmp://h/app/***;"), "{scrubbed}");
+        assert!(scrubbed.contains("(app app,"), "{scrubbed}");
     }
 
     #[test]

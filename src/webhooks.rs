@@ -1,5 +1,5 @@
 //! Webhooks: every event POSTed as JSON to the operator's URL, signed with HMAC-SHA256 of the body
-//! (`X-Callcast-Signature: sha256=<hex>`), retried with backoff until delivered (at least once; receivers drop
+//! (`X-Callcast-Signature: sha256=<hex>`), retried with backoff until delivered (at least once; redirects are not followed; receivers drop
 //! duplicates by `X-Callcast-Delivery`). Delivery runs in its own task and never blocks a broadcast.
 
 use crate::events::{Event, EventBus};
@@ -74,8 +74,11 @@ pub fn spawn_for_broadcast(bus: &EventBus, hook: Webhook, broadcast_id: String) 
 fn spawn_filtered(bus: &EventBus, hook: Webhook, only: Option<String>) -> tokio::task::JoinHandle<()> {
     let mut events = bus.subscribe();
     tokio::spawn(async move {
+        // A redirect is a failed delivery: following it would send the signed body to a host the operator did
+        // not configure.
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
         loop {
@@ -93,4 +96,18 @@ fn spawn_filtered(bus: &EventBus, hook: Webhook, only: Option<String>) -> tokio:
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// A known answer computed outside the project:
+    /// `printf '%s' '{"id":7,"kind":"broadcast.live","broadcast_id":"bc_1"}' | openssl dgst -sha256 -hmac 'webhook-secret-3f9a'`
+    #[test]
+    fn signature_matches_openssl() {
+        let body = br#"{"id":7,"kind":"broadcast.live","broadcast_id":"bc_1"}"#;
+        assert_eq!(
+            super::signature("webhook-secret-3f9a", body),
+            "sha256=90bd2e3dcfb87c43180869fe3a11720b30aafb595d8264220a59cf7ee0be14cb"
+        );
+    }
 }

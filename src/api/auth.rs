@@ -77,14 +77,11 @@ impl Tokens {
     }
 }
 
-/// `Authorization: Bearer <token>`.
+/// `Authorization: Bearer <token>`; the scheme name is case-insensitive (RFC 9110 §11.1).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// `token=<value>` from a query string (playback URLs).
@@ -167,6 +164,14 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
         assert_eq!(bearer(&headers), Some("abc"));
+        for value in ["bearer abc", "BEARER abc", "BeArEr  abc "] {
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(bearer(&headers), Some("abc"), "{value}");
+        }
+        for value in ["Basic abc", "Bearerabc", "Bearer"] {
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(bearer(&headers), None, "{value}");
+        }
         assert_eq!(query_token(Some("a=1&token=x%2By")).as_deref(), Some("x+y"));
         assert_eq!(segment_after("/v1/rooms/demo/whip", "rooms"), Some("demo"));
     }

@@ -1,12 +1,12 @@
 //! `/v1/broadcasts` handlers.
 
 use super::error::ApiError;
+use super::extract::{Body, Path};
 use super::AppState;
 use crate::broadcast::request::{BroadcastRequest, OutputRequest};
 use crate::broadcast::spec::BroadcastSpec;
 use crate::broadcast::status::{BroadcastStatus, OutputStatus};
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 
@@ -28,7 +28,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<(StatusCode, Json<BroadcastStatus>), ApiError> {
     require_json(&headers)?;
     let request: BroadcastRequest = super::json_body::parse(&body)?;
@@ -76,7 +76,7 @@ pub async fn add_output(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<(StatusCode, Json<OutputStatus>), ApiError> {
     known_id(&id)?;
     require_json(&headers)?;
@@ -117,7 +117,7 @@ pub async fn patch(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Json<BroadcastStatus>, ApiError> {
     known_id(&id)?;
     require_json(&headers)?;

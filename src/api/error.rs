@@ -14,6 +14,15 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    pub fn with_status(status: StatusCode, field: Option<String>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            field,
+            retry_after_s: None,
+        }
+    }
+
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
@@ -93,4 +102,39 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Longest plain-text error body turned into JSON; axum's own rejection texts are a line or two.
+const MAX_PLAIN_ERROR_BYTES: usize = 4096;
+
+/// The safety net behind [`super::extract`]: an error answer that is not JSON (a rejection from an extractor
+/// we do not wrap, `405 Method Not Allowed`, a body cut off by the size limit before a handler ran) becomes the
+/// JSON `{"error","field"}` body, keeping the status and headers (`Allow`, `WWW-Authenticate`).
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_PLAIN_ERROR_BYTES)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let field = (status == StatusCode::PAYLOAD_TOO_LARGE).then(|| "body".to_string());
+    let json = ApiError::with_status(status, field, message).into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, json.into_body())
 }

@@ -1,8 +1,9 @@
 //! Files served over HTTP: HLS playlists and segments, the watch page and hls.js.
 
 use super::error::ApiError;
+use super::extract::Path;
 use super::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 

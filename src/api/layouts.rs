@@ -1,10 +1,11 @@
 //! `/v1/layouts`: the templates operators can choose, and a preview of each.
 
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use super::AppState;
 use crate::layout::preview::render_png;
 use crate::layout::Canvas;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;

@@ -4,12 +4,14 @@ pub mod auth;
 mod broadcasts;
 pub mod error;
 mod events;
+pub mod extract;
 mod files;
 pub mod json_body;
 mod layouts;
 mod metrics;
 pub mod openapi;
 mod whip;
+mod whip_session;
 
 use crate::broadcast::Broadcasts;
 use crate::call::room::Rooms;
@@ -89,6 +91,13 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             Publish,
             "Join a built-in room (WHIP)",
             post(whip::publish),
+        ),
+        r(
+            Method::GET,
+            "/v1/rooms/{room}/whip/{participant}",
+            Publish,
+            "Whether a WHIP session still exists (404 once it is gone)",
+            get(whip_session::session),
         ),
         r(
             Method::DELETE,
@@ -200,5 +209,9 @@ pub fn router(state: AppState) -> Router {
         ));
         router = router.route(info.path, guarded);
     }
-    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(state)
+    router
+        .fallback(|| async { error::ApiError::not_found("route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(error::json_errors))
+        .with_state(state)
 }

@@ -1,11 +1,12 @@
 //! WHIP ingest into the built-in rooms (RFC 9725): an SDP offer in, `201` with the answer and a `Location`.
 
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use super::AppState;
 use crate::broadcast::spec::validate_room_name;
 use crate::call::decode::SUPPORTED_ENCODINGS;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +14,6 @@ use serde::Deserialize;
 
 /// SDP offers larger than this are not offers a browser or our publisher sends.
 const MAX_SDP_BYTES: usize = 64 * 1024;
-const MAX_NAME_CHARS: usize = 64;
 /// A participant sends audio and video, perhaps screen share and data: more media sections is abuse.
 const MAX_MEDIA_SECTIONS: usize = 16;
 
@@ -83,9 +83,7 @@ pub async fn publish(
 ) -> Result<Response, ApiError> {
     room_name(&room)?;
     let offer = check_offer(&headers, &body)?;
-    let name = query
-        .name
-        .map(|n| n.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect());
+    let name = query.name.as_deref().and_then(crate::call::display_name::clean);
     let (id, answer) = state
         .rooms
         .join(&room, name, &offer)

@@ -105,6 +105,8 @@ mod tests {
         depayloader_sink: gst::Pad,
         requester: KeyframeRequester,
         seen: Arc<Mutex<Vec<gst::EventType>>>,
+        /// Fails the test on any GLib CRITICAL or WARNING while the track lives.
+        _glib: crate::glib_watch::Watch,
     }
 
     impl Track {
@@ -114,7 +116,7 @@ mod tests {
     }
 
     fn depayloader_with_requester() -> Track {
-        gst::init().unwrap();
+        let glib = crate::glib_watch::watch();
         let src = gst::ElementFactory::make("identity").build().unwrap();
         let depay = gst::ElementFactory::make("rtpvp8depay").build().unwrap();
         src.link(&depay).unwrap();
@@ -138,6 +140,7 @@ mod tests {
             depayloader_sink: sink,
             requester,
             seen,
+            _glib: glib,
         }
     }
 

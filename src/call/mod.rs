@@ -2,6 +2,7 @@
 //! connections (legs), their decoded taps.
 
 pub mod decode;
+pub mod display_name;
 pub mod encoded_tap;
 pub mod janus;
 pub mod keyframes;

@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn a_participant_buffer_reaches_the_clock_and_a_subscriber() {
-        gst::init().unwrap();
+        let _glib = crate::glib_watch::watch();
         let hours = 1000 * 3600 * S;
         // Running time 2 s in a pipeline started at clock 5 s.
         let clock = to_clock_time(&segment(hours, gst::ClockTime::ZERO), hours + 2 * S, 5 * S).unwrap();
@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn a_forwarded_participant_frame_lands_where_the_mixers_would() {
-        gst::init().unwrap();
+        let _glib = crate::glib_watch::watch();
         // The participant's frame at clock 7 s; the mixer started at clock 6 s.
         let forwarded = participant_video_to_output(7 * S, 6 * S).unwrap();
         assert_eq!(forwarded, S + AAC_ENCODER_DELAY);
@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn the_mixers_audio_keeps_its_running_time_and_video_its_dts() {
-        gst::init().unwrap();
+        let _glib = crate::glib_watch::watch();
         let seg = segment(10 * S, 2 * S);
         let audio = mixer_audio_to_output(&sample(&seg, 11 * S, None)).unwrap();
         assert_eq!((audio.pts(), audio.dts()), (Some(3 * S), Some(3 * S)));

@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn frame_is_i420_of_the_right_size() {
-        gst::init().unwrap();
+        let _glib = crate::glib_watch::watch();
         let (buffer, caps) = frame("dave");
         assert_eq!(buffer.size(), (WIDTH * HEIGHT * 3 / 2) as usize);
         assert_eq!(caps.structure(0).unwrap().get::<&str>("format").unwrap(), "I420");

@@ -59,7 +59,7 @@ mod tests {
 
     #[test]
     fn mild_scaling_is_plain_bilinear_and_strong_downscaling_filters_more() {
-        gst::init().unwrap();
+        let _glib = crate::glib_watch::watch();
         let mild = converter_config((640, 360), (619, 348));
         assert_eq!(mild.get::<u32>("GstVideoConverter.resampler-taps"), Ok(2));
         let strong = converter_config((1280, 720), (300, 169));

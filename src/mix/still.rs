@@ -67,14 +67,14 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_an_error_naming_it() {
-        gst::init().unwrap();
+        let _glib = crate::glib_watch::watch();
         let err = decode_image(Path::new("/nonexistent/bg.png"), 64, 36).unwrap_err();
         assert!(format!("{err:#}").contains("/nonexistent/bg.png"), "{err:#}");
     }
 
     #[test]
     fn a_png_decodes_to_the_asked_size() {
-        gst::init().unwrap();
+        let _glib = crate::glib_watch::watch();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bg.png");
         let mut encoder = png::Encoder::new(std::fs::File::create(&path).unwrap(), 32, 16);

@@ -91,7 +91,7 @@ fn cut_at_keyframes(video: &gst::Pad, segment: gst::ClockTime) {
 fn ignore_keyframe_requests(mux_src: &gst::Pad) {
     mux_src.add_probe(gst::PadProbeType::EVENT_UPSTREAM, |_, info| {
         if info.event().is_some_and(|e| gst_video::ForceKeyUnitEvent::is(e)) {
-            gst::PadProbeReturn::Drop
+            crate::gst_util::swallow(info)
         } else {
             gst::PadProbeReturn::Ok
         }

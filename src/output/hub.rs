@@ -9,7 +9,7 @@ use crate::call::participant::Participant;
 use crate::call::timeline;
 use gst::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::watch;
 
 struct Feed {
@@ -54,6 +54,28 @@ pub struct EncodedHub {
     /// Frames missing from the output's timeline (a hole of N frame durations between two frames is N-1).
     dropped: Arc<std::sync::atomic::AtomicU64>,
     drained: Arc<watch::Sender<bool>>,
+}
+
+/// The hub as the mixer's appsinks and the participants' H.264 taps hold it: weakly, as the hub holds the video
+/// appsink and the subscriptions (strong references both ways would keep every broadcast's hub, appsink and
+/// buffered frames alive for good). Upgrading fails once the broadcast let go of its hub.
+#[derive(Clone)]
+struct WeakHub {
+    state: Weak<Mutex<HubState>>,
+    frames: Arc<watch::Sender<u64>>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+    drained: Arc<watch::Sender<bool>>,
+}
+
+impl WeakHub {
+    fn upgrade(&self) -> Option<EncodedHub> {
+        Some(EncodedHub {
+            state: self.state.upgrade()?,
+            frames: self.frames.clone(),
+            dropped: self.dropped.clone(),
+            drained: self.drained.clone(),
+        })
+    }
 }
 
 /// Removes its feed from the hub when dropped.
@@ -103,6 +125,15 @@ impl EncodedHub {
         }
     }
 
+    fn downgrade(&self) -> WeakHub {
+        WeakHub {
+            state: Arc::downgrade(&self.state),
+            frames: self.frames.clone(),
+            dropped: self.dropped.clone(),
+            drained: self.drained.clone(),
+        }
+    }
+
     pub fn frames(&self) -> watch::Receiver<u64> {
         self.frames.subscribe()
     }
@@ -130,19 +161,27 @@ impl EncodedHub {
             encoding,
         });
         for (sink, track) in [(video, Track::Video), (audio, Track::Audio)] {
-            let hub = self.clone();
-            let hub_eos = self.clone();
+            let hub = self.downgrade();
+            let hub_eos = hub.clone();
             sink.set_callbacks(
                 gst_app::AppSinkCallbacks::builder()
                     .new_sample(move |sink| {
                         let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        // No hub: the broadcast is over and its mixer on its way down.
+                        let Some(hub) = hub.upgrade() else {
+                            return Ok(gst::FlowSuccess::Ok);
+                        };
                         match track {
                             Track::Video => hub.push_mixer_video(&sample),
                             Track::Audio => hub.push(Track::Audio, &sample),
                         }
                         Ok(gst::FlowSuccess::Ok)
                     })
-                    .eos(move |_| hub_eos.track_eos(track))
+                    .eos(move |_| {
+                        if let Some(hub) = hub_eos.upgrade() {
+                            hub.track_eos(track);
+                        }
+                    })
                     .build(),
             );
         }
@@ -185,10 +224,12 @@ impl EncodedHub {
         let mut state = self.state.lock().unwrap();
         if let Some(p) = participant {
             if !state.passthrough.iter().any(|(q, _)| q.id == p.id) {
-                let hub = self.clone();
+                let hub = self.downgrade();
                 let id = p.id.clone();
                 let subscription = p.h264.subscribe(Box::new(move |buffer, caps| {
-                    hub.push_participant_video(&id, buffer, caps)
+                    if let Some(hub) = hub.upgrade() {
+                        hub.push_participant_video(&id, buffer, caps);
+                    }
                 }));
                 state.passthrough.push((p, subscription));
             }
@@ -367,17 +408,21 @@ impl EncodedHub {
         }
     }
 
-    /// Ends every feed: each output finalises (HLS end list, RTMP close) after what it already has.
+    /// Ends every feed: each output finalises (HLS end list, RTMP close) after what it already has. The hub then
+    /// lets go of everything it was handed (the mixer's appsink, the participants, the outputs' appsrcs): nothing
+    /// more comes through it.
     pub fn finish(&self) {
         let mut state = self.state.lock().unwrap();
-        // The participants' taps hold the hub through these: let go of them.
         let released = std::mem::take(&mut state.passthrough);
-        for feed in &state.feeds {
+        let feeds = std::mem::take(&mut state.feeds);
+        for feed in &feeds {
             let _ = feed.video.end_of_stream();
             let _ = feed.audio.end_of_stream();
         }
+        let mixer_video = state.mixer_video.take();
         drop(state);
-        drop(released);
+        // Dropping a subscription takes the participant tap's lock: not under ours.
+        drop((released, feeds, mixer_video));
         self.drained.send_replace(true);
     }
 }
@@ -397,7 +442,8 @@ fn missing_frames(last: Option<gst::ClockTime>, buffer: &gst::BufferRef) -> u64 
 
 #[cfg(test)]
 mod tests {
-    use super::missing_frames;
+    use super::{missing_frames, EncodedHub};
+    use gst::prelude::*;
 
     fn frame(pts_ms: u64) -> gst::Buffer {
         let mut buffer = gst::Buffer::new();
@@ -409,7 +455,7 @@ mod tests {
 
     #[test]
     fn holes_in_the_timeline_count_as_dropped_frames() {
-        gst::init().expect("gst");
+        let _glib = crate::glib_watch::watch();
         let ms = gst::ClockTime::from_mseconds;
         assert_eq!(missing_frames(None, &frame(0)), 0);
         assert_eq!(missing_frames(Some(ms(0)), &frame(33)), 0, "next frame, a little early");
@@ -417,5 +463,20 @@ mod tests {
         assert_eq!(missing_frames(Some(ms(0)), &frame(67)), 1);
         assert_eq!(missing_frames(Some(ms(100)), &frame(200)), 2);
         assert_eq!(missing_frames(Some(ms(100)), &frame(100)), 0, "same time");
+    }
+
+    /// The appsinks' callbacks do not keep the hub alive (it holds the video appsink): once the broadcast drops
+    /// its hub, the hub and what it holds are freed.
+    #[test]
+    fn the_mixer_appsinks_do_not_keep_the_hub() {
+        let _glib = crate::glib_watch::watch();
+        let video = gst_app::AppSink::builder().build();
+        let audio = gst_app::AppSink::builder().build();
+        let hub = EncodedHub::new(gst::ClockTime::from_seconds(1));
+        hub.attach(&video, &audio, std::sync::Arc::default());
+        let state = std::sync::Arc::downgrade(&hub.state);
+        drop(hub);
+        assert!(state.upgrade().is_none(), "the hub outlived the broadcast");
+        assert_eq!(video.ref_count(), 1, "the hub still holds the mixer's appsink");
     }
 }

@@ -154,24 +154,27 @@ impl OutputRunner {
         } = output;
         let data_seen = Arc::new(AtomicBool::new(false));
         self.count_bytes(&sink, data_seen.clone());
-        let failed = |error: String, was_live: bool| Outcome::Failed { error, was_live };
         let mut bus = pipeline.bus().expect("pipeline has a bus").stream();
-        // Starting an RTMP output connects and shakes hands inside the state change: off the async threads, so
-        // a slow or unreachable server never holds up the broadcast's other tasks.
+        // Off the async threads: a state change may block (rtmp2sink connects at the first packet, not here, but
+        // nothing else on these threads may wait for a pipeline).
         let starting = pipeline.clone();
         let started = tokio::task::spawn_blocking(move || starting.set_state(gst::State::Playing).map(|_| ()))
             .await
             .unwrap_or(Err(gst::StateChangeError));
         if let Err(err) = started {
             let _ = pipeline.set_state(gst::State::Null);
-            return failed(
-                self.first_error(&mut bus).await.unwrap_or_else(|| err.to_string()),
-                false,
-            );
+            return Outcome::Failed {
+                error: self.first_error(&mut bus).await.unwrap_or_else(|| err.to_string()),
+                was_live: false,
+            };
         }
         let mut feed = Some(self.hub.add_feed(video.clone(), audio.clone()));
-        let mut live_poll = tokio::time::interval(Duration::from_millis(100));
+        let poll = Duration::from_millis(100);
+        let mut live_poll = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+        // Live once the destination took the stream (`accepted`), checked every poll interval and reported as
+        // `OutputEvent::Live`: an attempt that fails before that was never live, and does not reset the backoff.
         let mut reported_live = false;
+        let failed = |error: String, was_live: bool| Outcome::Failed { error, was_live };
         let outcome = loop {
             tokio::select! {
                 msg = bus.next() => match msg.as_ref().map(|m| m.view()) {

@@ -1,9 +1,10 @@
 //! Publishing into a Janus VideoRoom (for `callcast publish --janus`): join as a publisher, offer, apply the
 //! answer, keep the session alive until told to stop.
 
-use crate::call::janus::api::{plugin_data, JanusApi, JanusError};
+use crate::call::janus::api::{plugin_data, JanusApi};
 use crate::call::janus::JanusTarget;
 use crate::call::webrtc;
+use crate::tools::orphan::{peer_trouble, OrphanWatch};
 use anyhow::{anyhow, bail, Context, Result};
 use gst_webrtc::WebRTCSDPType;
 use secrecy::ExposeSecret;
@@ -13,6 +14,8 @@ use std::time::Duration;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Well under any sensible Janus `session_timeout` (60 s by default; tests use 10 s).
 const KEEPALIVE: Duration = Duration::from_secs(4);
+/// How often the peer connection's state is looked at.
+const PEER_LOOK: Duration = Duration::from_secs(1);
 
 /// Waits for the first plugin event for which `pick` returns Some, surfacing plugin errors.
 async fn wait_event<T>(api: &JanusApi, session: u64, mut pick: impl FnMut(&Value) -> Option<T>) -> Result<T> {
@@ -68,12 +71,21 @@ pub async fn publish(
 
     tokio::pin!(until);
     let mut keepalive = tokio::time::interval(KEEPALIVE);
+    let mut look = tokio::time::interval(PEER_LOOK);
+    let mut watch = OrphanWatch::default();
     let outcome = loop {
         tokio::select! {
             _ = &mut until => break Ok(()),
             _ = keepalive.tick() => {
                 if let Err(e) = api.keepalive(session).await {
-                    break Err(e);
+                    break Err(anyhow!("Janus session lost: {e}"));
+                }
+            }
+            // Janus may keep the session while the media path is dead (its process restarted behind a proxy,
+            // a network cut): a failed peer connection ends the publisher too.
+            _ = look.tick() => {
+                if let Some(reason) = watch.observe(std::time::Instant::now(), peer_trouble(webrtc)) {
+                    break Err(anyhow!("{reason}"));
                 }
             }
         }
@@ -82,5 +94,5 @@ pub async fn publish(
         .message(session, handle, json!({"request": "unpublish"}), None)
         .await;
     let _ = api.destroy(session).await;
-    outcome.map_err(|e: JanusError| anyhow!("Janus session lost: {e}"))
+    outcome
 }

@@ -5,5 +5,6 @@ pub mod bench;
 pub mod clock_stamp;
 pub mod demo;
 pub mod janus_publisher;
+pub mod orphan;
 pub mod publish;
 pub mod sync_marks;

@@ -2,6 +2,7 @@
 
 use crate::call::webrtc::{self, IceConfig};
 use crate::gst_util::{add_and_link, make, make_with};
+use crate::tools::orphan;
 use anyhow::{bail, Context, Result};
 use gst::prelude::*;
 use gst_webrtc::{WebRTCRTPTransceiverDirection, WebRTCSDPType};
@@ -469,13 +470,66 @@ async fn whip_publish(
     }
     webrtc::set_remote(webrtc, &body, WebRTCSDPType::Answer).await?;
     println!("publishing to {whip}");
-    until.await;
-    if let Some(resource) = location.and_then(|l| url.join(&l).ok()) {
+    let resource = location.and_then(|l| url.join(&l).ok());
+    let outcome = tokio::select! {
+        _ = until => Ok(()),
+        reason = until_orphaned(&client, resource.as_ref(), token, webrtc) => Err(anyhow::anyhow!("{reason}")),
+    };
+    if let Some(resource) = resource {
         let mut request = client.delete(resource);
         if let Some(token) = token {
             request = request.bearer_auth(token.expose_secret());
         }
         let _ = request.send().await;
     }
-    Ok(())
+    outcome
+}
+
+/// How often a publisher looks whether its session and peer connection are still there.
+const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+/// A server slower than this to say whether a session exists is busy, not gone: no answer is no verdict.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Resolves, with the reason, once the session has been gone (404, connection refused) or the peer connection
+/// failed for [`orphan::ORPHAN_GRACE`].
+async fn until_orphaned(
+    client: &reqwest::Client,
+    resource: Option<&reqwest::Url>,
+    token: Option<&SecretString>,
+    webrtc: &gst::Element,
+) -> String {
+    let mut watch = orphan::OrphanWatch::default();
+    let mut tick = tokio::time::interval(PROBE_INTERVAL);
+    loop {
+        tick.tick().await;
+        let session = match resource {
+            Some(resource) => session_trouble(client, resource, token).await,
+            None => None,
+        };
+        let trouble = session.or_else(|| orphan::peer_trouble(webrtc));
+        if let Some(reason) = watch.observe(std::time::Instant::now(), trouble) {
+            return reason;
+        }
+    }
+}
+
+/// What the server says about the WHIP session at `resource`: gone (404) or no server at all is trouble;
+/// anything else (alive, or a WHIP server that does not answer `GET` on its resources) is not.
+async fn session_trouble(
+    client: &reqwest::Client,
+    resource: &reqwest::Url,
+    token: Option<&SecretString>,
+) -> Option<String> {
+    let mut request = client.get(resource.clone()).timeout(PROBE_TIMEOUT);
+    if let Some(token) = token {
+        request = request.bearer_auth(token.expose_secret());
+    }
+    match request.send().await {
+        Ok(response) if response.status() == reqwest::StatusCode::NOT_FOUND => {
+            Some("the WHIP session is gone (404)".to_string())
+        }
+        Ok(_) => None,
+        Err(e) if e.is_connect() => Some(format!("the WHIP server is unreachable ({})", e.without_url())),
+        Err(_) => None,
+    }
 }

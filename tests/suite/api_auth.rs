@@ -11,7 +11,7 @@ const CONTROL: &str = "control-token-0f3a";
 const READ: &str = "read-token-77c1";
 const ROOM: &str = "room-token-5d2e";
 
-fn app() -> (axum::Router, tempfile::TempDir) {
+fn app() -> (axum::Router, crate::in_process::AppDir) {
     let controls = format!("other-token,{CONTROL}");
     let room = format!("stage={ROOM}");
     crate::in_process::app(&["--api-token", &controls, "--read-token", READ, "--room-token", &room])
@@ -90,6 +90,34 @@ async fn every_route_needs_the_right_token() {
             let json: Value = serde_json::from_str(&body).expect("JSON error");
             assert!(json["error"].as_str().is_some_and(|e| e.contains("token")), "{body}");
         }
+    }
+}
+
+/// RFC 9110 §11.1: the auth scheme is case-insensitive; the token is not.
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let (app, _dir) = app();
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let authorization = format!("{scheme} {CONTROL}");
+        let headers = [("authorization", authorization.as_str())];
+        let (code, body) = crate::in_process::send(&app, "GET", "/v1/broadcasts", &headers, "").await;
+        assert_eq!(code, StatusCode::OK, "{scheme}: {body}");
+    }
+    let wrong_token = format!("bearer {}", CONTROL.to_uppercase());
+    for authorization in [wrong_token.as_str(), "bearer not-a-token", "Basic Y29udHJvbA=="] {
+        let app = app.clone();
+        let request = axum::http::Request::builder()
+            .uri("/v1/broadcasts")
+            .header("authorization", authorization)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = tower::ServiceExt::oneshot(app, request).await.expect("response");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{authorization}");
+        assert_eq!(
+            response.headers().get("www-authenticate").map(|v| v.as_bytes()),
+            Some(&b"Bearer"[..]),
+            "{authorization}"
+        );
     }
 }
 

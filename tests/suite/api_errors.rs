@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
-fn app() -> (axum::Router, tempfile::TempDir) {
+fn app() -> (axum::Router, crate::in_process::AppDir) {
     crate::in_process::app(&[])
 }
 
@@ -184,4 +184,128 @@ async fn oversized_bodies_are_refused() {
         json["error"].as_str().is_some_and(|e| e.contains("larger than")),
         "{json}"
     );
+}
+
+/// Errors the extractors find before a handler runs (size limit, path, query string) get the same JSON body as
+/// every other error, not axum's plain text.
+#[tokio::test]
+async fn extractor_rejections_are_json() {
+    let (app, _dir) = app();
+    let huge_json = format!("{{\"pad\":\"{}\"}}", "a".repeat(300 * 1024));
+    for uri in ["/v1/broadcasts", "/v1/broadcasts/bc_0000000000000000/outputs"] {
+        let (status, json) = call(&app, "POST", uri, "application/json", &huge_json).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{uri}: {json}");
+        assert_eq!(json["field"], "body", "{uri}: {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| e.contains("larger than")),
+            "{json}"
+        );
+    }
+    // The WHIP body is read by the handler's own extractor: the safety net still answers JSON.
+    let huge_sdp = format!("v=0\r\n{}", "a=x\r\n".repeat(60 * 1024));
+    let (status, json) = call(&app, "POST", "/v1/rooms/r/whip", "application/sdp", &huge_sdp).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{json}");
+    assert_eq!(json["field"], "body", "{json}");
+
+    for (uri, field) in [
+        ("/v1/broadcasts/%FF%FE", "id"),
+        ("/v1/broadcasts/bc_0000000000000000/hls/%C3%28.ts", "file"),
+        ("/v1/layouts/%80grid/preview.png", "name"),
+        ("/v1/rooms/%FF/whip/p_0000000000000000", "room"),
+    ] {
+        let method = if uri.contains("/whip/") { "DELETE" } else { "GET" };
+        let (status, json) = call(&app, method, uri, "application/json", "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {json}");
+        assert_eq!(json["field"], field, "{uri}: {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| e.contains("UTF-8")),
+            "{uri}: {json}"
+        );
+    }
+
+    for uri in [
+        "/v1/layouts/grid/preview.png?participants=many",
+        "/v1/layouts/grid/preview.png?participants=-1",
+    ] {
+        let (status, json) = call(&app, "GET", uri, "application/json", "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {json}");
+        assert_eq!(json["field"], "query", "{uri}: {json}");
+        assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()), "{json}");
+    }
+
+    // No route, or the wrong method: JSON too, and the 405 keeps its `Allow`.
+    let (status, json) = call(&app, "GET", "/v1/nothing-here", "application/json", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{json}");
+    assert!(json["error"].is_string(), "{json}");
+    let (status, json) = call(&app, "PUT", "/v1/broadcasts", "application/json", "{}").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{json}");
+    assert!(json["error"].is_string(), "{json}");
+}
+
+/// Everything after the RTMP application name is the stream key, even with `/`, `?` or `%2F` in it: no part of
+/// it comes back in a created broadcast, its status, the list, or an error about another field.
+#[tokio::test]
+async fn rtmp_keys_with_slashes_and_queries_are_never_shown() {
+    let (app, _dir) = app();
+    let urls = [
+        "rtmp://127.0.0.1:9/live/seg_alpha/seg_beta/KEY_gamma",
+        "rtmp://127.0.0.1:9/live/KEY_delta%2Fenc_epsilon",
+        "rtmp://127.0.0.1:9/live/KEY_zeta?auth=QUERY_eta&x=QUERY_theta",
+    ];
+    let secrets = ["seg_alpha", "seg_beta", "KEY_", "enc_epsilon", "QUERY_", "auth=", "%2F"];
+    let assert_clean = |what: &str, text: &str| {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{what} shows {secret}: {text}");
+        }
+    };
+    let outputs: Vec<Value> = urls
+        .iter()
+        .map(|u| serde_json::json!({"kind": "rtmp", "url": u}))
+        .collect();
+    let request = serde_json::json!({"source": {"kind": "room", "room": "keys"}, "outputs": outputs});
+    let (status, created) = post_broadcast(&app, &request.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_clean("the created broadcast", &created.to_string());
+    let shown: Vec<&str> = created["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .map(|o| o["url"].as_str().expect("url"))
+        .collect();
+    assert_eq!(shown, ["rtmp://127.0.0.1:9/live/***"; 3], "{created}");
+    let id = created["id"].as_str().expect("id");
+    for uri in [format!("/v1/broadcasts/{id}"), "/v1/broadcasts".to_string()] {
+        let (_, text) = crate::in_process::send(&app, "GET", &uri, &[], "").await;
+        assert_clean(&uri, &text);
+    }
+    // Nothing listens on port 9: each output's connection error (the element's own message) is shown, scrubbed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let errors = loop {
+        let (_, text) = crate::in_process::send(&app, "GET", &format!("/v1/broadcasts/{id}"), &[], "").await;
+        assert_clean("the status", &text);
+        let status: Value = serde_json::from_str(&text).expect("JSON");
+        let errors: Vec<String> = status["outputs"]
+            .as_array()
+            .expect("outputs")
+            .iter()
+            .filter_map(|o| o["error"].as_str().map(str::to_string))
+            .collect();
+        if errors.len() == urls.len() {
+            break errors;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no error on every output: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(errors.iter().all(|e| !e.is_empty()), "{errors:?}");
+    // An error about another field of the same output.
+    let mut bad = serde_json::json!({"source": {"kind": "room", "room": "keys"}, "outputs": outputs});
+    bad["outputs"][0]["reconnect_initial_ms"] = serde_json::json!(-1);
+    let (status, error) = post_broadcast(&app, &bad.to_string()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_clean("the error", &error.to_string());
+    let (status, _) = call(&app, "DELETE", &format!("/v1/broadcasts/{id}"), "application/json", "").await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -221,3 +221,70 @@ fn odd_paths_never_reach_a_file_or_a_5xx() {
         assert!(!reply.contains("root:"), "{code}: {reply}");
     });
 }
+
+/// A one-track offer webrtcbin can answer (a fingerprint in its media section).
+const VIDEO_OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtpmap:96 VP8/90000\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\na=rtcp-mux\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n";
+
+/// Names others will read: a WHIP `?name=` with control and bidirectional-override characters shows cleaned in
+/// the room listing, an empty one gets a generated name, a long one is cut.
+#[tokio::test]
+async fn hostile_whip_names_are_cleaned_in_the_room_listing() {
+    let (app, _dir) = crate::in_process::app(&[]);
+    let long = "n".repeat(500);
+    let cases = [
+        ("\u{202E}Eve\u{2066}\r\n\u{0}\u{1b} R\u{202D}", "Eve R".to_string()),
+        ("\u{2067}\u{2069}  ", String::new()),
+        ("", String::new()),
+        (
+            long.as_str(),
+            "n".repeat(callcast::call::display_name::MAX_DISPLAY_NAME_CHARS),
+        ),
+    ];
+    let mut locations = Vec::new();
+    for (name, want) in &cases {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("name", name)
+            .finish();
+        let uri = format!("/v1/rooms/names/whip?{query}");
+        let request = axum::http::Request::post(&uri)
+            .header("content-type", "application/sdp")
+            .body(axum::body::Body::from(VIDEO_OFFER))
+            .expect("request");
+        let response = tower::ServiceExt::oneshot(app.clone(), request)
+            .await
+            .expect("response");
+        let status = response.status();
+        if status != StatusCode::CREATED {
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .expect("body");
+            panic!("{name:?}: {status} {:?}", body.to_bytes());
+        }
+        let location = response.headers()["location"].to_str().expect("location").to_string();
+        let (_, listing) = crate::in_process::send(&app, "GET", "/v1/rooms/names", &[], "").await;
+        let listing: Value = serde_json::from_str(&listing).expect("JSON");
+        let id = location.rsplit('/').next().expect("id");
+        let listed = listing["participants"]
+            .as_array()
+            .expect("participants")
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed: {listing}"))["name"]
+            .as_str()
+            .expect("name")
+            .to_string();
+        if want.is_empty() {
+            assert!(listed.starts_with("Guest "), "{name:?} listed as {listed:?}");
+        } else {
+            assert_eq!(&listed, want, "{name:?}");
+        }
+        locations.push(location);
+    }
+    for location in locations {
+        let (code, _) = crate::in_process::send(&app, "DELETE", &location, &[], "").await;
+        assert_eq!(code, StatusCode::OK, "{location}");
+    }
+}

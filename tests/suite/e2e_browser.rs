@@ -4,7 +4,7 @@
 use crate::support::broadcast::{participant_names, Broadcast};
 use crate::support::janus::{Janus, ROOM, ROOM_PIN};
 use crate::support::media::{close_to, last_frame};
-use crate::support::{browser_script, publish_janus, KillOnDrop, Server, CALLCAST};
+use crate::support::{assert_no_glib_warnings, browser_script, publish_janus, KillOnDrop, Server, CALLCAST};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -79,11 +79,12 @@ fn browser_publisher(janus: &Janus, simulcast: bool) -> KillOnDrop {
 #[test]
 fn demo_plays_in_a_browser() {
     let data = tempfile::tempdir().expect("tempdir");
+    let stderr = data.path().join("demo-stderr.log");
     let mut demo = Command::new(CALLCAST)
         .args(["demo", "--participants", "2", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
         .spawn()
         .expect("callcast demo");
     let watch_url = read_until(&mut demo, Duration::from_secs(20), |line| {
@@ -108,6 +109,7 @@ fn demo_plays_in_a_browser() {
         .signal_and_wait("TERM", Duration::from_secs(10))
         .expect("demo exits on SIGTERM");
     assert!(exit.success(), "demo exit status {exit}");
+    assert_no_glib_warnings("callcast demo", &std::fs::read_to_string(stderr).unwrap_or_default());
 }
 
 #[test]

@@ -109,3 +109,79 @@ fn after_sigkill_a_restarted_server_closes_and_fails_what_was_running() {
     wait_live_with_segments(&server, &again);
     assert_eq!(again.stop()["state"], "ended");
 }
+
+/// Waits up to `bound` for `publisher` to exit; its exit status.
+fn exit_within(publisher: &mut KillOnDrop, bound: Duration) -> std::process::ExitStatus {
+    wait_for("the publisher to exit", bound, || publisher.0.try_wait().ok().flatten())
+}
+
+/// The id of the participant called `name` in `room`, once it is there.
+fn participant_id(server: &Server, room: &str, name: &str) -> String {
+    wait_for(&format!("{name} in room {room}"), Duration::from_secs(20), || {
+        let listing = get_json(&server.url(&format!("/v1/rooms/{room}")));
+        listing["participants"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["id"].as_str().map(str::to_string))
+    })
+}
+
+/// A publisher whose server died does not go on sending to a dead port: it exits, with an error.
+#[test]
+fn a_publisher_exits_non_zero_once_its_server_is_killed() {
+    let mut server = Server::start(&[]);
+    let mut red: KillOnDrop = publish(&server.whip_url("orphans"), "red", "color:ff0000");
+    participant_id(&server, "orphans", "red");
+    assert!(red.0.try_wait().expect("try_wait").is_none(), "the publisher runs");
+    server
+        .process
+        .signal_and_wait("KILL", Duration::from_secs(5))
+        .expect("killed");
+    let killed_at = Instant::now();
+    let status = exit_within(&mut red, Duration::from_secs(15));
+    assert!(!status.success(), "{status:?}");
+    assert!(
+        killed_at.elapsed() >= Duration::from_secs(4),
+        "gave up after {:?}, within the grace period",
+        killed_at.elapsed()
+    );
+}
+
+/// A publisher whose session was removed (WHIP resource deleted) while the server lives on exits with an error.
+#[test]
+fn a_publisher_exits_non_zero_once_its_whip_session_is_gone() {
+    let server = Server::start(&[]);
+    let mut red: KillOnDrop = publish(&server.whip_url("orphans"), "red", "color:ff0000");
+    let mut green: KillOnDrop = publish(&server.whip_url("orphans"), "green", "color:00ff00");
+    let id = participant_id(&server, "orphans", "red");
+    participant_id(&server, "orphans", "green");
+    let deleted = crate::support::http()
+        .delete(server.url(&format!("/v1/rooms/orphans/whip/{id}")))
+        .send()
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 200);
+    let status = exit_within(&mut red, Duration::from_secs(15));
+    assert!(!status.success(), "{status:?}");
+    // The other one, still in the room, publishes on.
+    assert!(green.0.try_wait().expect("try_wait").is_none(), "green exited too");
+    participant_id(&server, "orphans", "green");
+}
+
+/// The same for a Janus publisher whose Janus died.
+#[test]
+fn a_janus_publisher_exits_non_zero_once_janus_is_killed() {
+    use crate::support::janus::{Janus, ROOM, ROOM_PIN};
+    let janus = Janus::start();
+    let mut red = crate::support::publish_janus(&janus.url(), ROOM, ROOM_PIN, "red", "color:ff0000");
+    wait_for("red in Janus", Duration::from_secs(20), || {
+        janus
+            .list_participants()
+            .iter()
+            .any(|(name, _)| name == "red")
+            .then_some(())
+    });
+    drop(janus);
+    let status = exit_within(&mut red, Duration::from_secs(15));
+    assert!(!status.success(), "{status:?}");
+}

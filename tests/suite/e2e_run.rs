@@ -1,6 +1,6 @@
 //! `callcast run job.json`: one broadcast in the foreground, as a container or job scheduler runs it.
 
-use crate::support::{wait_for, KillOnDrop, CALLCAST};
+use crate::support::{assert_no_glib_warnings, wait_for, KillOnDrop, CALLCAST};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,6 +26,10 @@ fn run(dir: &Path, job: &str, file: &str, extra: &[&str]) -> Command {
     command
 }
 
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn report(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("report")).expect("report JSON")
 }
@@ -45,7 +49,9 @@ fn a_job_runs_for_its_duration_and_reports() {
     let out = run(dir.path(), JOB, "job.json", &["--duration", "10"])
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_no_glib_warnings("callcast run", &stderr);
     assert!(
         started.elapsed() < Duration::from_secs(25),
         "took {:?}",
@@ -105,7 +111,9 @@ fn a_toml_job_ends_by_itself_when_idle() {
     let out = run(dir.path(), job, "job.toml", &["--until-idle", "2"])
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_no_glib_warnings("callcast run", &stderr);
     let report = report(dir.path());
     assert_eq!(
         (report["state"].as_str(), report["reason"].as_str()),
@@ -117,8 +125,10 @@ fn a_toml_job_ends_by_itself_when_idle() {
 #[test]
 fn sigterm_finalises_the_job() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let stderr = dir.path().join("stderr.log");
     let child = run(dir.path(), JOB, "job.json", &[])
         .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
         .spawn()
         .expect("run");
     let mut child = KillOnDrop(child);
@@ -134,6 +144,7 @@ fn sigterm_finalises_the_job() {
         .expect("playlist")
         .contains("#EXT-X-ENDLIST"));
     assert_eq!(report(dir.path())["state"], "ended");
+    assert_no_glib_warnings("callcast run", &std::fs::read_to_string(stderr).unwrap_or_default());
 }
 
 #[test]
@@ -143,14 +154,18 @@ fn exit_codes_say_what_failed() {
     let unreachable = r#"{"source": {"kind": "janus", "url": "http://127.0.0.1:9/janus", "room": 1234},
       "outputs": [{"kind": "hls"}]}"#;
     let out = run(dir.path(), unreachable, "janus.json", &[]).output().expect("run");
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_no_glib_warnings("callcast run", &stderr);
     assert_eq!(report(dir.path())["failure"], "source");
 
     let refused = r#"{"source": {"kind": "room", "room": "job"}, "video": {"width": 320, "height": 180},
       "outputs": [{"kind": "rtmp", "url": "rtmp://127.0.0.1:9/live/key", "max_reconnect_s": 2}]}"#;
     let started = Instant::now();
     let out = run(dir.path(), refused, "refused.json", &[]).output().expect("run");
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert_no_glib_warnings("callcast run", &stderr);
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "gave up after {:?}",

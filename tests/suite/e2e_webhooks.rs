@@ -59,17 +59,7 @@ fn webhook_receiver(failures: usize, delay: Duration) -> (String, mpsc::Receiver
             }
         }
     };
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let app = axum::Router::new().route("/hooks", axum::routing::post(handler));
-            let _ = axum::serve(listener, app).await;
-        });
-    });
+    serve_hooks(listener, axum::routing::post(handler));
     (url, rx)
 }
 
@@ -196,4 +186,78 @@ fn a_slow_receiver_never_holds_up_the_broadcast() {
         delivered.len()
     );
     assert_eq!(bc.stop()["state"], "ended");
+}
+
+/// A receiver that answers every POST with `status` and `location`; the paths it was asked for arrive on the
+/// channel.
+fn answering_receiver(status: axum::http::StatusCode, location: Option<String>) -> (String, mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+    let (tx, rx) = mpsc::channel();
+    let handler = move |uri: axum::http::Uri| {
+        let (tx, location) = (tx.clone(), location.clone());
+        async move {
+            let _ = tx.send(uri.to_string());
+            let mut response = axum::response::IntoResponse::into_response(status);
+            if let Some(location) = location {
+                response
+                    .headers_mut()
+                    .insert("location", location.parse().expect("location"));
+            }
+            response
+        }
+    };
+    serve_hooks(listener, axum::routing::post(handler));
+    (url, rx)
+}
+
+/// A 307 would make a client re-send the signed body to wherever it points: a redirect is a failed delivery,
+/// retried at the configured URL, and the other host never hears of it.
+#[tokio::test]
+async fn a_redirect_is_a_failed_delivery_not_followed() {
+    use axum::http::StatusCode;
+    let (elsewhere, elsewhere_got) = answering_receiver(StatusCode::OK, None);
+    let (url, redirector_got) = answering_receiver(StatusCode::TEMPORARY_REDIRECT, Some(elsewhere));
+    let bus = callcast::events::EventBus::default();
+    let hook = callcast::webhooks::Webhook {
+        url: url.parse().expect("url"),
+        secret: SECRET.into(),
+    };
+    let task = callcast::webhooks::spawn(&bus, hook);
+    bus.publish("test.redirected", "bc_0000000000000000", json!({}));
+    // The first try and one retry (1 s later) both at the configured URL.
+    let redirector_got = tokio::task::spawn_blocking(move || {
+        (0..2)
+            .map(|n| {
+                redirector_got
+                    .recv_timeout(Duration::from_secs(10))
+                    .unwrap_or_else(|_| panic!("attempt {n} never reached the configured receiver"))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("join");
+    assert_eq!(redirector_got, ["/hooks", "/hooks"]);
+    // A followed redirect would have reached the other receiver before the retry was sent.
+    assert!(
+        elsewhere_got.try_recv().is_err(),
+        "the signed body was re-sent to the redirect's target"
+    );
+    task.abort();
+}
+
+/// Serves `route` at `/hooks` on `listener`, on a thread of its own, for the rest of the test.
+fn serve_hooks(listener: std::net::TcpListener, route: axum::routing::MethodRouter) {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let app = axum::Router::new().route("/hooks", route);
+            let _ = axum::serve(listener, app).await;
+        });
+    });
 }

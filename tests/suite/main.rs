@@ -17,6 +17,7 @@ mod e2e_broadcast;
 mod e2e_browser;
 mod e2e_janus;
 mod e2e_layouts;
+mod e2e_leaks;
 mod e2e_limits;
 mod e2e_live_outputs;
 mod e2e_network_faults;

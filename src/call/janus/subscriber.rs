@@ -6,6 +6,7 @@ use super::layers::FeedLayers;
 use super::messages::{Feed, Jsep, JsepKind, MediaKind, Message, Request, Stream, Substream, VideoRoom};
 use super::peer::SubscriberPeer;
 use super::JanusTarget;
+use crate::call::display_name;
 use crate::call::participant::{CallEvent, Participant};
 use crate::call::source::{CallTask, TileWidths};
 use crate::call::webrtc::IceConfig;
@@ -357,11 +358,8 @@ impl Follower {
                     continue;
                 };
                 let participant = self.feeds.entry(feed).or_insert_with(|| {
-                    let name = stream.feed_display.clone().unwrap_or_default();
-                    let p = Participant::new(
-                        format!("feed_{feed}"),
-                        if name.is_empty() { format!("Feed {feed}") } else { name },
-                    );
+                    let name = stream.feed_display.as_deref().and_then(display_name::clean);
+                    let p = Participant::new(format!("feed_{feed}"), name.unwrap_or_else(|| format!("Feed {feed}")));
                     joined.push(p.clone());
                     p
                 });

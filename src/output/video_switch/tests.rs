@@ -52,7 +52,7 @@ fn forwarding_alice() -> VideoSwitch {
 
 #[test]
 fn to_a_participant_at_their_keyframe_once_the_mixer_reaches_it() {
-    gst::init().unwrap();
+    let _glib = crate::glib_watch::watch();
     let mut switch = VideoSwitch::new(ms(1000));
     assert_eq!(offer(&mut switch, &Source::Mixer, 0, true, 1000).0, vec![0]);
     assert_eq!(
@@ -77,7 +77,7 @@ fn to_a_participant_at_their_keyframe_once_the_mixer_reaches_it() {
 
 #[test]
 fn back_to_the_mixer_at_the_participants_next_keyframe() {
-    gst::init().unwrap();
+    let _glib = crate::glib_watch::watch();
     let mut switch = forwarding_alice();
     assert_eq!(
         switch.switch_to(Source::Mixer, 500),
@@ -98,7 +98,7 @@ fn back_to_the_mixer_at_the_participants_next_keyframe() {
 
 #[test]
 fn a_participant_gone_quiet_hands_over_to_the_mixer() {
-    gst::init().unwrap();
+    let _glib = crate::glib_watch::watch();
     let mut switch = forwarding_alice();
     switch.switch_to(Source::Mixer, 1000);
     // No more frames from alice: after the stall time the mixer takes over right after 33 ms.
@@ -115,7 +115,7 @@ fn a_participant_gone_quiet_hands_over_to_the_mixer() {
 
 #[test]
 fn a_participant_without_keyframes_is_not_switched_to() {
-    gst::init().unwrap();
+    let _glib = crate::glib_watch::watch();
     let mut switch = VideoSwitch::new(ms(1000));
     switch.switch_to(alice(), 0);
     let (_, actions) = offer(&mut switch, &alice(), 0, false, 600);
@@ -131,7 +131,7 @@ fn a_participant_without_keyframes_is_not_switched_to() {
 
 #[test]
 fn a_forwarded_participant_is_asked_for_keyframes_at_the_interval() {
-    gst::init().unwrap();
+    let _glib = crate::glib_watch::watch();
     let mut switch = forwarding_alice();
     let mut asked_at = Vec::new();
     for pts in (66..2500).step_by(33) {
@@ -146,7 +146,7 @@ fn a_forwarded_participant_is_asked_for_keyframes_at_the_interval() {
 
 #[test]
 fn from_one_participant_to_another_at_the_second_ones_keyframe() {
-    gst::init().unwrap();
+    let _glib = crate::glib_watch::watch();
     let bob = Source::Participant("bob".into());
     let mut switch = forwarding_alice();
     assert_eq!(

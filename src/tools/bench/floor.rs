@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn the_floor_pipeline_parses_with_a_tile_per_participant() {
-        gst::init().unwrap();
+        let _glib = crate::glib_watch::watch();
         let sc = Scenario {
             participants: 4,
             broadcasts: 1,

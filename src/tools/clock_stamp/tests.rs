@@ -114,6 +114,7 @@ fn an_i420_frame_gets_neutral_chroma_under_the_stamp() {
 /// x264 at 2500 kbps and back: every frame reads back as the time it was stamped with.
 fn through_x264(tile: Rect) {
     crate::gst_util::init().expect("GStreamer");
+    let _glib = crate::glib_watch::watch();
     let pipeline = gst::parse::launch(&format!(
         "videotestsrc pattern=ball num-buffers=15 \
          ! video/x-raw,format=I420,width={W},height={H},framerate=30/1 ! identity name=stamp \

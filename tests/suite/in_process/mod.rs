@@ -14,14 +14,22 @@ struct Args {
     serve: ServeArgs,
 }
 
+/// What lives as long as an in-process app: its data dir, and a watch that fails the test if GLib logs a
+/// CRITICAL or WARNING meanwhile (the app's broadcasts run their pipelines in this process).
+pub struct AppDir {
+    pub dir: tempfile::TempDir,
+    _glib: crate::support::glib_watch::Watch,
+}
+
 /// The router of a server started with `serve` flags `flags`, and its data dir.
-pub fn app(flags: &[&str]) -> (axum::Router, tempfile::TempDir) {
+pub fn app(flags: &[&str]) -> (axum::Router, AppDir) {
+    let glib = crate::support::glib_watch::watch();
     callcast::gst_util::init().expect("GStreamer");
     let dir = tempfile::tempdir().expect("tempdir");
     let args = Args::parse_from(std::iter::once("test").chain(flags.iter().copied())).serve;
     let mut args = args.settings().expect("settings");
     args.data_dir = dir.path().to_path_buf();
-    (callcast::api::router(build_state(&args)), dir)
+    (callcast::api::router(build_state(&args)), AppDir { dir, _glib: glib })
 }
 
 /// Sends one request with `headers`; returns the status and the body as text.

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod broadcast;
+/// The same file as the unit tests': which GLib lines fail a test, and the in-process log handler.
+#[path = "../../../src/glib_watch.rs"]
+pub mod glib_watch;
 pub mod janus;
 pub mod media;
 pub mod tls;
@@ -77,7 +80,12 @@ pub struct Server {
 }
 
 /// Starts `callcast serve` on an ephemeral port with `data_dir`, stderr appended to `log`.
-fn spawn_server(data_dir: &std::path::Path, log: &std::path::Path, extra_args: &[&str]) -> (KillOnDrop, SocketAddr) {
+fn spawn_server(
+    data_dir: &std::path::Path,
+    log: &std::path::Path,
+    extra_args: &[&str],
+    env: &[(&str, &str)],
+) -> (KillOnDrop, SocketAddr) {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -87,6 +95,7 @@ fn spawn_server(data_dir: &std::path::Path, log: &std::path::Path, extra_args: &
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(extra_args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
@@ -106,9 +115,14 @@ fn spawn_server(data_dir: &std::path::Path, log: &std::path::Path, extra_args: &
 
 impl Server {
     pub fn start(extra_args: &[&str]) -> Self {
+        Self::start_with_env(extra_args, &[])
+    }
+
+    /// Starts the server with these environment variables set besides the test's own.
+    pub fn start_with_env(extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let log = data_dir.path().join("server.log");
-        let (process, addr) = spawn_server(&data_dir.path().join("data"), &log, extra_args);
+        let (process, addr) = spawn_server(&data_dir.path().join("data"), &log, extra_args, env);
         Self {
             process,
             addr,
@@ -119,7 +133,7 @@ impl Server {
 
     /// Starts a new server process on the same data dir (after the old one exited or was killed).
     pub fn restart(&mut self, extra_args: &[&str]) {
-        let (process, addr) = spawn_server(&self.data_dir.path().join("data"), &self.log, extra_args);
+        let (process, addr) = spawn_server(&self.data_dir.path().join("data"), &self.log, extra_args, &[]);
         self.process = process;
         self.addr = addr;
     }
@@ -135,13 +149,25 @@ impl Server {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Panics naming any GLib CRITICAL or WARNING line the server (every process started on this log) printed.
+    pub fn check_log(&self) {
+        assert_no_glib_warnings("callcast serve", &self.log_text());
+    }
+}
+
+/// Panics naming the GLib CRITICAL/WARNING lines in `output` (the stderr of the process `what`).
+pub fn assert_no_glib_warnings(what: &str, output: &str) {
+    let lines = glib_watch::glib_warnings(output);
+    assert!(lines.is_empty(), "{what} printed GLib warnings:\n{}", lines.join("\n"));
 }
 
 impl Drop for Server {
-    /// A failing test shows what the server said.
+    /// A failing test shows what the server said; a passing one fails if the server printed a GLib warning.
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = self.log_text();
+        let log = self.log_text();
+        let panicking = std::thread::panicking();
+        if panicking || !glib_watch::glib_warnings(&log).is_empty() {
             let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("failed-server.log");
             let _ = std::fs::write(&kept, &log);
             eprintln!("full server log: {}", kept.display());
@@ -150,6 +176,10 @@ impl Drop for Server {
             for line in tail.iter().rev() {
                 eprintln!("{line}");
             }
+        }
+        // Not while unwinding: a second panic would abort the test binary and hide the first failure.
+        if !panicking {
+            assert_no_glib_warnings("callcast serve", &log);
         }
     }
 }

@@ -1,0 +1,23 @@
+//! `GET` on a WHIP resource: whether the session still exists, so a publisher whose server restarted, or whose
+//! participant was removed, learns it (404) and stops instead of sending into nothing.
+
+use super::error::ApiError;
+use super::extract::Path;
+use super::AppState;
+use crate::broadcast::spec::validate_room_name;
+use axum::extract::State;
+use axum::Json;
+
+pub async fn session(
+    State(state): State<AppState>,
+    Path((room, participant)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    validate_room_name(&room).map_err(|m| ApiError::bad_request("room", m))?;
+    state
+        .rooms
+        .participants(&room)
+        .into_iter()
+        .find(|(id, _)| *id == participant)
+        .map(|(id, name)| Json(serde_json::json!({"id": id, "name": name})))
+        .ok_or_else(|| ApiError::not_found("participant"))
+}
