@@ -5,7 +5,8 @@
 
 use super::spec::VideoSpec;
 
-/// Participants assumed when the call's size is unknown at start (a Janus room).
+/// Participants a broadcast is estimated for at least: people join after the start, so a broadcast admitted
+/// for an empty room must not overcommit the server when they do. Also the size of a call we cannot see (Janus).
 pub const ASSUMED_PARTICIPANTS: usize = 4;
 
 /// Per broadcast, whatever its size: pipelines, mixers, outputs.
@@ -14,6 +15,12 @@ const BASE_CORES: f64 = 0.1;
 const CORES_PER_720P30: f64 = 0.25;
 /// Receiving, decoding and scaling one 640x360@30 participant with audio.
 const CORES_PER_PARTICIPANT: f64 = 0.065;
+
+/// Participants a broadcast is estimated for: those in its call `now` (None: unknown), at least
+/// `ASSUMED_PARTICIPANTS`, never more than the `max_tiles` it shows.
+pub fn participants_for(now: Option<usize>, max_tiles: usize) -> usize {
+    now.unwrap_or(0).max(ASSUMED_PARTICIPANTS).min(max_tiles)
+}
 
 /// Estimated cores a broadcast uses with `participants` on screen.
 pub fn estimate_cores(video: &VideoSpec, participants: usize) -> f64 {
@@ -94,6 +101,19 @@ mod tests {
         }
         let full_hd = estimate_cores(&video(1920, 1080), 4);
         assert!((0.86..1.1).contains(&full_hd), "{full_hd}");
+    }
+
+    #[test]
+    fn a_broadcast_is_estimated_for_the_call_it_may_have() {
+        assert_eq!(
+            participants_for(Some(0), 9),
+            ASSUMED_PARTICIPANTS,
+            "an empty room fills up"
+        );
+        assert_eq!(participants_for(None, 9), ASSUMED_PARTICIPANTS, "a call we cannot see");
+        assert_eq!(participants_for(Some(7), 9), 7);
+        assert_eq!(participants_for(Some(12), 9), 9, "only the tiles shown cost");
+        assert_eq!(participants_for(Some(0), 2), 2);
     }
 
     #[test]

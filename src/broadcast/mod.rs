@@ -113,28 +113,25 @@ impl Broadcasts {
         &self.events
     }
 
-    /// Would a 1280x720@30 broadcast of 4 participants be admitted now (readiness)?
+    /// Would a broadcast with every default (video, layout) into a call of unknown size be admitted now
+    /// (readiness)? Costed by the same `estimate` as `start`, so both name the same figure for it.
     pub fn would_admit_default(&self) -> Result<(), admission::Refusal> {
-        let video = spec::VideoSpec {
-            width: 1280,
-            height: 720,
-            fps: 30,
-            bitrate_kbps: 2500,
-            keyframe_interval_s: 2,
-            preset: Default::default(),
-            passthrough: true,
-        };
-        let cost = admission::estimate_cores(&video, admission::ASSUMED_PARTICIPANTS);
+        let cost = self.estimate(
+            &spec::VideoSpec::defaults(),
+            None,
+            layout_spec::LayoutSpec::default().max_tiles,
+        );
         self.limits.admit(&running_costs(&self.handles.lock().unwrap()), cost)
     }
 
-    /// Estimated cores of `spec` with the participants its call has now (a guess for calls we cannot see yet).
-    fn estimate(&self, spec: &BroadcastSpec) -> f64 {
-        let participants = match &spec.source {
-            spec::Source::Room(room) => self.rooms.participants(room).len(),
-            spec::Source::Janus(_) => admission::ASSUMED_PARTICIPANTS,
+    /// The one estimate of a broadcast's cores: its video, and the participants its `call` has now (None: no
+    /// call in particular), counted by `admission::participants_for`.
+    fn estimate(&self, video: &spec::VideoSpec, call: Option<&spec::Source>, max_tiles: usize) -> f64 {
+        let now = match call {
+            Some(spec::Source::Room(room)) => Some(self.rooms.participants(room).len()),
+            Some(spec::Source::Janus(_)) | None => None,
         };
-        admission::estimate_cores(&spec.video, participants.min(spec.layout.max_tiles))
+        admission::estimate_cores(video, admission::participants_for(now, max_tiles))
     }
 
     pub fn hls_dir(&self, id: &str) -> PathBuf {
@@ -143,7 +140,7 @@ impl Broadcasts {
 
     /// Starts a broadcast if there is room for it; returns its first status.
     pub fn start(&self, spec: BroadcastSpec) -> Result<BroadcastStatus, admission::Refusal> {
-        let cost = self.estimate(&spec);
+        let cost = self.estimate(&spec.video, Some(&spec.source), spec.layout.max_tiles);
         // Held from the check to the insert, so two requests cannot both take the last free capacity.
         let mut handles = self.handles.lock().unwrap();
         self.limits.admit(&running_costs(&handles), cost)?;

@@ -120,6 +120,11 @@ fn passthrough_by_default() -> bool {
 }
 
 impl VideoSpec {
+    /// The video of a request that sets none of it (no layout template either).
+    pub fn defaults() -> Self {
+        validate_video(VideoRequest::default(), None).expect("the defaults are in range")
+    }
+
     /// What the mixer's encode needs of it.
     pub fn encode_settings(&self) -> crate::mix::settings::VideoSettings {
         crate::mix::settings::VideoSettings {

@@ -5,7 +5,8 @@ use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputEvent {
-    /// The output is sending (its first packet reached the sink).
+    /// The destination took the stream: HLS wrote its first data; an RTMP server completed the handshake and
+    /// `publish` and the first packet went out (a server that only accepts TCP never makes an output live).
     Live,
     /// An attempt failed; the next one starts at `retry_at_ms` (ms since the epoch).
     Reconnecting { error: String, retry_at_ms: u64 },

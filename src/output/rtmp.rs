@@ -19,7 +19,8 @@ pub fn build(url: &RtmpUrl, tls_verify: bool) -> Result<OutputPipeline> {
         sink.set_property_from_str("tls-validation-flags", "no-flags");
     }
     sink.set_property("sync", false);
-    // Connect before PLAYING so a refused connection is an error right away, not after the first buffer.
+    // Connect when the first media packet comes (not at READY): an output waiting for a keyframe holds no
+    // connection. The state change never waits for the server either way.
     sink.set_property("async-connect", false);
     crate::gst_util::add_and_link(&pipeline, &[&mux, &sink])?;
     h264parse.link_pads(None, &mux, Some("video"))?;
@@ -30,4 +31,13 @@ pub fn build(url: &RtmpUrl, tls_verify: bool) -> Result<OutputPipeline> {
         audio,
         sink,
     })
+}
+
+/// Whether `sink` (an rtmp2sink) got its server to take the stream. rtmp2sink sets its connection only after the
+/// handshake, `connect` and `publish` succeeded, and its `stats` count that connection's bytes: all zeros until
+/// then (also for a server that accepts TCP and never answers the handshake).
+pub fn published(sink: &gst::Element) -> bool {
+    sink.property::<Option<gst::Structure>>("stats")
+        .and_then(|stats| stats.get::<u64>("out-bytes-total").ok())
+        .is_some_and(|sent| sent > 0)
 }

@@ -62,6 +62,18 @@ impl OutputRunner {
         }
     }
 
+    /// Whether the destination has taken the stream, so the output is `live` and has something to drain at the
+    /// end. HLS: data reached the sink (it writes files). RTMP: the sink's connection is up, which rtmp2sink has
+    /// only once the handshake, `connect` and `publish` went through; the FLV header alone reaches the sink of a
+    /// server that never answers.
+    fn accepted(&self, sink: &gst::Element, data_seen: &AtomicBool) -> bool {
+        data_seen.load(Ordering::Relaxed)
+            && match &self.config {
+                OutputConfig::Rtmp { .. } => super::rtmp::published(sink),
+                OutputConfig::Hls { .. } => true,
+            }
+    }
+
     /// Error text with any secret of this output removed, and what to do about a refused certificate.
     fn scrub(&self, text: &str) -> String {
         match &self.config {
@@ -140,11 +152,11 @@ impl OutputRunner {
             audio,
             sink,
         } = output;
-        let live = Arc::new(AtomicBool::new(false));
-        self.count_bytes(&sink, live.clone());
+        let data_seen = Arc::new(AtomicBool::new(false));
+        self.count_bytes(&sink, data_seen.clone());
         let mut bus = pipeline.bus().expect("pipeline has a bus").stream();
-        // Starting an RTMP output connects and shakes hands inside the state change: off the async threads, so
-        // a slow or unreachable server never holds up the broadcast's other tasks.
+        // Off the async threads: a state change may block (rtmp2sink connects at the first packet, not here, but
+        // nothing else on these threads may wait for a pipeline).
         let starting = pipeline.clone();
         let started = tokio::task::spawn_blocking(move || starting.set_state(gst::State::Playing).map(|_| ()))
             .await
@@ -159,28 +171,36 @@ impl OutputRunner {
         let mut feed = Some(self.hub.add_feed(video.clone(), audio.clone()));
         let poll = Duration::from_millis(100);
         let mut live_poll = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
-        // Live once it has been sending for a poll interval (reported as `OutputEvent::Live`): an attempt that
-        // fails at its first packets was never live, and does not reset the backoff.
+        // Live once the destination took the stream (`accepted`), checked every poll interval and reported as
+        // `OutputEvent::Live`: an attempt that fails before that was never live, and does not reset the backoff.
         let mut reported_live = false;
         let failed = |error: String, was_live: bool| Outcome::Failed { error, was_live };
         let outcome = loop {
             tokio::select! {
                 msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
                     Some(gst::MessageView::Eos(_)) => break Outcome::Finished,
-                    Some(gst::MessageView::Error(err)) => break failed(crate::gst_util::describe_error(err), reported_live),
+                    Some(gst::MessageView::Error(err)) => {
+                        break failed(crate::gst_util::describe_error(err), reported_live)
+                    }
                     None => break failed("bus closed".into(), reported_live),
                     _ => {}
                 },
                 _ = live_poll.tick(), if !reported_live => {
-                    if live.load(Ordering::Relaxed) {
+                    if self.accepted(&sink, &data_seen) {
                         reported_live = true;
                         self.reporter.send(OutputEvent::Live);
                     }
                 }
                 _ = stopped(stop) => {
+                    drop(feed.take());
+                    if !self.accepted(&sink, &data_seen) {
+                        // Not connected (waiting for a keyframe, connecting, or never answered): nothing was sent,
+                        // so there is nothing to finish. Waiting for an EOS here is what held a stop for 5 s: a
+                        // pipeline that never saw a buffer does not always bring EOS through.
+                        break Outcome::Finished;
+                    }
                     // Removed alone (the broadcast goes on) or the hub drained: either way this output ends after
                     // what it already has, and gets a bounded time to finish.
-                    drop(feed.take());
                     let _ = video.end_of_stream();
                     let _ = audio.end_of_stream();
                     let eos = tokio::time::timeout(FINALIZE_TIMEOUT, async {
@@ -212,12 +232,12 @@ impl OutputRunner {
             .flatten()
     }
 
-    /// Counts bytes reaching the sink (cheap: one atomic add per buffer or list) and flags the output live.
+    /// Counts bytes reaching the sink (cheap: one atomic add per buffer or list) and flags that data came.
     /// Muxers push buffer lists as well as buffers (mpegtsmux does): both count.
-    fn count_bytes(&self, sink: &gst::Element, live: Arc<AtomicBool>) {
+    fn count_bytes(&self, sink: &gst::Element, data_seen: Arc<AtomicBool>) {
         let reported_ms = Arc::new(AtomicU64::new(0));
         for pad in sink.sink_pads() {
-            let (bytes, live, reporter) = (self.bytes.clone(), live.clone(), self.reporter.clone());
+            let (bytes, data_seen, reporter) = (self.bytes.clone(), data_seen.clone(), self.reporter.clone());
             let reported_ms = reported_ms.clone();
             pad.add_probe(
                 gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
@@ -228,7 +248,7 @@ impl OutputRunner {
                         _ => return gst::PadProbeReturn::Ok,
                     } as u64;
                     let total = bytes.fetch_add(size, Ordering::Relaxed) + size;
-                    live.store(true, Ordering::Relaxed);
+                    data_seen.store(true, Ordering::Relaxed);
                     // Reported about once a second: the owner needs no per-packet traffic.
                     let now = crate::wall_clock::now_ms();
                     if now.saturating_sub(reported_ms.load(Ordering::Relaxed)) >= 1000 {

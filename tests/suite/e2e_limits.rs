@@ -36,8 +36,8 @@ fn post(server: &Server, body: &Value) -> (u16, Option<String>, Value) {
 
 #[test]
 fn beyond_capacity_is_503_and_the_running_broadcast_keeps_its_frame_rate() {
-    // One 640x360 broadcast with one participant is estimated at about 0.23 cores.
-    let server = Server::start(&["--cpu-budget", "0.3", "--max-broadcasts", "3"]);
+    // One 640x360 broadcast is estimated at about 0.42 cores (4 participants at least: people join later).
+    let server = Server::start(&["--cpu-budget", "0.6", "--max-broadcasts", "3"]);
     let _red: KillOnDrop = publish(&server.whip_url("adm"), "red", "color:ff0000");
     wait_for("the participant in the room", Duration::from_secs(20), || {
         (crate::support::get_json(&server.url("/v1/rooms/adm"))["participants"]
@@ -86,6 +86,35 @@ fn beyond_capacity_is_503_and_the_running_broadcast_keeps_its_frame_rate() {
     assert_eq!(first.stop()["state"], "ended");
     let (code, _, body) = post(&server, &request("adm", json!({})));
     assert_eq!(code, 201, "{body}");
+}
+
+/// The figure after "needs about " in a refusal.
+fn needed_cores(text: &str) -> Option<f64> {
+    let rest = text.split("needs about ").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+#[test]
+fn readiness_and_admission_estimate_a_broadcast_alike() {
+    // Less than a default broadcast needs: /readyz says not ready, and a default POST is refused, both naming
+    // the same cost, whether the room is empty (people join later) or nobody can see the call (Janus).
+    let server = Server::start(&["--cpu-budget", "0.5"]);
+    let ready = http().get(server.url("/readyz")).send().expect("readyz");
+    assert_eq!(ready.status().as_u16(), 503);
+    let ready: Value = ready.json().expect("JSON");
+    let readiness = needed_cores(&ready["problems"].to_string()).unwrap_or_else(|| panic!("{ready}"));
+    for source in [
+        json!({"kind": "room", "room": "empty"}),
+        json!({"kind": "janus", "url": "http://127.0.0.1:9/janus", "room": 1234}),
+    ] {
+        let (code, _, body) = post(&server, &json!({"source": source, "outputs": [{"kind": "hls"}]}));
+        assert_eq!(code, 503, "{body}");
+        let admission = needed_cores(body["error"].as_str().unwrap_or_default()).unwrap_or_else(|| panic!("{body}"));
+        assert_eq!(
+            admission, readiness,
+            "POST {source} and /readyz estimate the same broadcast differently"
+        );
+    }
 }
 
 #[test]

@@ -107,6 +107,35 @@ fn outputs_are_added_and_removed_live() {
     assert!(gap < 0.1, "HLS gapped {gap:.3} s while an output came and went");
 }
 
+/// The flaky output's byte counts seen so far; each check asserts neither went down.
+#[derive(Default)]
+struct ByteCounts {
+    status: u64,
+    metric: u64,
+}
+
+impl ByteCounts {
+    /// Reads both counts of `out_0` again; returns the status figure.
+    fn check(&mut self, server: &Server, bc: &Broadcast) -> u64 {
+        let status = output(&bc.status(), "out_0")["bytes"].as_u64().unwrap_or(0);
+        assert!(
+            status >= self.status,
+            "status bytes went down: {} -> {status}",
+            self.status
+        );
+        self.status = status;
+        if let Some(metric) = bc.bytes_metric(server, "out_0") {
+            assert!(
+                metric >= self.metric,
+                "callcast_output_bytes_total went down: {} -> {metric}",
+                self.metric
+            );
+            self.metric = metric;
+        }
+        status
+    }
+}
+
 #[test]
 fn an_rtmp_server_restart_is_ridden_out() {
     let mut flaky = NginxRtmp::start();
@@ -131,26 +160,43 @@ fn an_rtmp_server_restart_is_ridden_out() {
             .then_some(())
     });
 
+    // The flaky output's byte counters (status and /metrics) are watched across the restart: they never go down.
+    let mut counted = ByteCounts::default();
+    let first_recording = flaky.recording("flaky");
+    wait_for("the flaky server recording", Duration::from_secs(20), || {
+        (counted.check(&server, &bc) > 50_000 && frames(&first_recording) > 30).then_some(())
+    });
     flaky.kill();
     let status = wait_for(
         "the killed server's output reconnecting",
         Duration::from_secs(20),
         || {
+            counted.check(&server, &bc);
             let s = bc.status();
             (output(&s, "out_0")["state"] == "reconnecting").then_some(s)
         },
     );
     assert_eq!(output(&status, "out_1")["state"], "live", "{status}");
+    assert!(output(&status, "out_0")["next_retry_at_ms"].is_u64(), "{status}");
     flaky.restart();
     let recording = flaky.recording("flaky");
-    wait_for(
+    let before_restart = counted.status;
+    let back = wait_for(
         "the output back on the restarted server",
         Duration::from_secs(30),
         || {
+            counted.check(&server, &bc);
             let s = bc.status();
             let back = output(&s, "out_0");
-            (back["state"] == "live" && back["reconnects"].as_u64()? >= 1 && frames(&recording) > 30).then_some(())
+            (back["state"] == "live" && back["reconnects"].as_u64()? >= 1 && frames(&recording) > 30).then_some(back)
         },
+    );
+    // Live again: no retry is pending any more, and the counter went on from where it was.
+    assert!(back.get("next_retry_at_ms").is_none_or(Value::is_null), "{back}");
+    wait_for(
+        "the counter past its value before the restart",
+        Duration::from_secs(10),
+        || (counted.check(&server, &bc) > before_restart && counted.metric > before_restart).then_some(()),
     );
     let url = server.url(&format!("/v1/broadcasts/{}", bc.id));
     assert_eq!(get_json(&url)["state"], "live");

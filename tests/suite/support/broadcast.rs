@@ -45,6 +45,26 @@ impl Broadcast {
             .expect("DELETE broadcast")
     }
 
+    /// `callcast_output_bytes_total` of output `output_id` in `/metrics` (None while it is not there).
+    pub fn bytes_metric(&self, server: &Server, output_id: &str) -> Option<u64> {
+        let text = http().get(server.url("/metrics")).send().ok()?.text().ok()?;
+        let broadcast = format!("broadcast_id=\"{}\"", self.id);
+        let output = format!("output_id=\"{output_id}\"");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("callcast_output_bytes_total{") && l.contains(&broadcast) && l.contains(&output))?;
+        line.rsplit(' ').next()?.parse().ok()
+    }
+
+    /// Output `output_id` in a status (Null if absent).
+    pub fn output(status: &Value, output_id: &str) -> Value {
+        status["outputs"]
+            .as_array()
+            .and_then(|o| o.iter().find(|o| o["id"] == output_id))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
     /// Segment files listed in the playlist, oldest first.
     pub fn segments(&self) -> Vec<PathBuf> {
         let text = std::fs::read_to_string(&self.playlist).unwrap_or_default();
