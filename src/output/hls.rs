@@ -50,9 +50,13 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32) -> Result<OutputPipe
 }
 
 /// Marks the keyframe that starts each segment (the first one at least `segment` after the last cut).
+/// A keyframe whose stream is not the one the segment started with (the zero-transcode switch moving between
+/// the mixer's encode and a participant's H.264: another size and profile) always starts a segment, however
+/// soon: every segment then has one resolution and one set of parameters from its first frame to its last.
 fn cut_at_keyframes(video: &gst::Pad, segment: gst::ClockTime) {
     let last_cut = Arc::new(AtomicU64::new(u64::MAX));
     let count = Arc::new(AtomicU64::new(0));
+    let segment_caps = Arc::new(std::sync::Mutex::new(None::<gst::Caps>));
     video.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(buffer) = info.buffer() else {
             return gst::PadProbeReturn::Ok;
@@ -61,11 +65,17 @@ fn cut_at_keyframes(video: &gst::Pad, segment: gst::ClockTime) {
             return gst::PadProbeReturn::Ok;
         };
         let last = last_cut.load(Ordering::Relaxed);
+        let caps = pad.current_caps();
+        let mut started_with = segment_caps.lock().unwrap_or_else(|e| e.into_inner());
+        let new_stream = *started_with != caps;
         // The first keyframe opens the first segment: nothing to cut.
-        let due = last == u64::MAX || pts + SEGMENT_SLACK >= gst::ClockTime::from_nseconds(last) + segment;
+        let due =
+            last == u64::MAX || new_stream || pts + SEGMENT_SLACK >= gst::ClockTime::from_nseconds(last) + segment;
         if !due {
             return gst::PadProbeReturn::Ok;
         }
+        *started_with = caps;
+        drop(started_with);
         last_cut.store(pts.nseconds(), Ordering::Relaxed);
         if last != u64::MAX {
             let running_time = pad.sticky_event::<gst::event::Segment>(0).and_then(|s| {

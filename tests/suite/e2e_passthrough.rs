@@ -40,6 +40,29 @@ fn video_profile(input: &str) -> Option<(i64, String)> {
     Some((stream["width"].as_i64()?, stream["profile"].as_str()?.to_string()))
 }
 
+/// The width of every video frame in `input`, in order.
+fn frame_widths(input: &std::path::Path) -> Vec<i64> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=width",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(input)
+        .output()
+        .expect("ffprobe");
+    assert!(out.status.success(), "ffprobe {}", input.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
 fn patch_template(bc: &Broadcast, template: &str) {
     let reply = http()
         .patch(&bc.status_url)
@@ -136,7 +159,17 @@ fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
         // Every switch starts on a keyframe; then keyframes come at the 1 s interval (the publisher's own are
         // 2 s apart), asked for with PLI.
         assert!(run[0].1, "a {width} px run starts with a keyframe");
-        let keys: Vec<f64> = run.iter().filter(|f| f.1).map(|f| f.0).collect();
+        let mut keys: Vec<f64> = run.iter().filter(|f| f.1).map(|f| f.0).collect();
+        // The one exception: the switch asks for a keyframe (PLI) and cuts at the first that comes; when the
+        // sender's own 2 s cadence brings one just before the asked-for one, the run starts with two a frame apart.
+        // The requests themselves are one per 300 ms (`call::keyframes`); the sender's own timing is not ours.
+        if keys.len() > 2 && keys[1] - keys[0] < 0.1 {
+            println!(
+                "{width} px run from {:.2} s: the sender's own keyframe a frame before the asked-for one",
+                keys[0]
+            );
+            keys.remove(0);
+        }
         let intervals: Vec<f64> = keys.windows(2).map(|w| w[1] - w[0]).collect();
         assert!(!intervals.is_empty(), "keyframes {keys:?}");
         assert!(
@@ -147,7 +180,19 @@ fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
 
     // The publisher's own stream parameters (constrained baseline), not our encoder's (high).
     let segments = bc.segments();
-    let profiles: Vec<(i64, String)> = segments.iter().filter_map(|s| video_profile(s.to_str()?)).collect();
+    // A switch between the mixer and the camera starts a segment: each has one resolution throughout.
+    for segment in &segments {
+        let widths = frame_widths(segment);
+        assert!(
+            !widths.is_empty() && widths.iter().all(|w| *w == widths[0]),
+            "{}: frame widths {widths:?}",
+            segment.display()
+        );
+    }
+    let profiles: Vec<(i64, String)> = segments
+        .iter()
+        .map(|s| video_profile(s.to_str().expect("path")).expect("a video profile in every segment"))
+        .collect();
     // Forwarded or composited, the picture is the camera's (yellow): from the first forwarded segment (before it,
     // the camera's first frames may not be in yet) up to the camera's death (the last seconds).
     let first_forwarded = profiles.iter().position(|(w, _)| *w == 640).unwrap_or(0);
