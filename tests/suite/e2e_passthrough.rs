@@ -160,12 +160,13 @@ fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
         // 2 s apart), asked for with PLI.
         assert!(run[0].1, "a {width} px run starts with a keyframe");
         let mut keys: Vec<f64> = run.iter().filter(|f| f.1).map(|f| f.0).collect();
-        // The one exception: the switch asks for a keyframe (PLI) and cuts at the first that comes; when the
-        // sender's own 2 s cadence brings one just before the asked-for one, the run starts with two a frame apart.
-        // The requests themselves are one per 300 ms (`call::keyframes`); the sender's own timing is not ours.
+        // The one exception, at the start of a run: the switch asks for a keyframe (PLI, again after 500 ms if none
+        // came) and cuts at the first that arrives; when a second answer (or the sender's own cadence) lands a frame
+        // later, the run starts with two keyframes a frame apart. Seen in about one run in three; counted, not
+        // hidden: any further extra keyframe fails below.
         if keys.len() > 2 && keys[1] - keys[0] < 0.1 {
             println!(
-                "{width} px run from {:.2} s: the sender's own keyframe a frame before the asked-for one",
+                "{width} px run from {:.2} s: a second keyframe a frame after the first",
                 keys[0]
             );
             keys.remove(0);
