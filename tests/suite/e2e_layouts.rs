@@ -337,7 +337,30 @@ fn participants_over_the_tile_limit_are_not_decoded_until_shown() {
         .filter(|p| p["on_screen"] == false && !p["video"].is_null())
         .count();
     assert_eq!(hidden_decoded, 0, "participants off screen were decoded: {status}");
-    frame_matches(&status, &bc.playlist, &templates).ok();
+    // On air: the one shown participant in the middle (a grid of one), and the two beyond `max_tiles` nowhere: no
+    // point of a 16x9 lattice over the whole picture has their colour.
+    let name_where = |on_screen: bool| -> Vec<String> {
+        status["participants"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["on_screen"] == on_screen)
+            .filter_map(|p| p["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (shown, hidden) = (name_where(true), name_where(false));
+    assert_eq!((shown.len(), hidden.len()), (1, 2), "{status}");
+    wait_for("only the tile within max_tiles drawn", Duration::from_secs(10), || {
+        let frame = newest_frame(&bc.playlist).ok()?;
+        if !close_to(frame.pixel(W / 2, H / 2), colour(&shown[0]), 60) {
+            return None;
+        }
+        let lattice = (0..16).flat_map(|i| (0..9).map(move |j| (W * (2 * i + 1) / 32, H * (2 * j + 1) / 18)));
+        let hidden_drawn = lattice
+            .map(|(x, y)| frame.pixel(x, y))
+            .any(|pixel| hidden.iter().any(|n| close_to(pixel, colour(n), 60)));
+        (!hidden_drawn).then_some(())
+    });
 
     // Raise the limit: the others are decoded from their next keyframe and shown.
     let (code, _) = patch(&server, &bc.id, json!({"layout": {"max_tiles": 3}}));
