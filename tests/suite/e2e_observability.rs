@@ -2,37 +2,11 @@
 //! in Prometheus format, `/readyz` says whether another broadcast would be taken.
 
 use crate::support::broadcast::Broadcast;
+use crate::support::events::follow_events;
 use crate::support::{get_json, http, publish, wait_for, KillOnDrop, Server};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 use std::time::Duration;
-
-/// Reads `/v1/events` in a thread; each event's JSON arrives on the channel.
-fn follow_events(server: &Server) -> mpsc::Receiver<Value> {
-    let response = reqwest::blocking::Client::builder()
-        .timeout(None)
-        .build()
-        .expect("client")
-        .get(server.url("/v1/events"))
-        .send()
-        .expect("GET /v1/events");
-    assert_eq!(response.status().as_u16(), 200);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(response).lines() {
-            let Ok(line) = line else { return };
-            if let Some(data) = line.strip_prefix("data:") {
-                if let Ok(event) = serde_json::from_str::<Value>(data.trim()) {
-                    if tx.send(event).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    rx
-}
 
 /// Waits (with a deadline) until an event of each of `kinds` arrived, in any order; returns them in that order.
 fn expect_events(events: &mpsc::Receiver<Value>, kinds: &[&str], seen: &mut Vec<Value>) -> Vec<Value> {

@@ -2,10 +2,9 @@
 //! handshake never makes the output `live`.
 
 use crate::support::broadcast::Broadcast;
+use crate::support::events::follow_events;
 use crate::support::{wait_for, Server};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// Bytes of the segment files on disk now.
@@ -51,34 +50,6 @@ fn hls_bytes_grow_with_the_segments_on_disk() {
     );
     println!("{written} bytes of segments on disk; status {status}, /metrics {metric}");
     assert_eq!(bc.stop()["state"], "ended");
-}
-
-/// Reads `/v1/events` in a thread; each event's JSON arrives on the channel.
-fn follow_events(server: &Server) -> mpsc::Receiver<Value> {
-    let response = reqwest::blocking::Client::builder()
-        .timeout(None)
-        .build()
-        .expect("client")
-        .get(server.url("/v1/events"))
-        .send()
-        .expect("GET /v1/events");
-    assert_eq!(response.status().as_u16(), 200);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(response).lines() {
-            let Ok(line) = line else { return };
-            let Some(event) = line
-                .strip_prefix("data:")
-                .and_then(|d| serde_json::from_str(d.trim()).ok())
-            else {
-                continue;
-            };
-            if tx.send(event).is_err() {
-                return;
-            }
-        }
-    });
-    rx
 }
 
 /// A TCP server that accepts connections and never says a word (nor closes them).

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod broadcast;
+pub mod events;
 /// The same file as the unit tests': which GLib lines fail a test, and the in-process log handler.
 #[path = "../../../src/glib_watch.rs"]
 pub mod glib_watch;
