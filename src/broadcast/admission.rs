@@ -99,7 +99,11 @@ mod tests {
         let mut runs = Vec::new();
         for entry in std::fs::read_dir(&docs).expect("docs/") {
             let path = entry.expect("docs/ entry").path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
             if !(name.starts_with("bench-") && name.ends_with(".jsonl")) {
                 continue;
             }
@@ -128,7 +132,10 @@ mod tests {
         assert!(runs.len() >= 20, "only {} bench rows found under docs/", runs.len());
         for (label, participants, spec, measured) in &runs {
             let estimate = estimate_cores(spec, *participants);
-            assert!(estimate >= *measured, "{label}: estimated {estimate:.3} < measured {measured:.3}");
+            assert!(
+                estimate >= *measured,
+                "{label}: estimated {estimate:.3} < measured {measured:.3}"
+            );
         }
     }
 
@@ -158,10 +165,18 @@ mod tests {
     #[test]
     fn estimates_known_values() {
         // Written out by hand from the coefficients, so a change to them is seen here as well.
-        let cases = [(1280, 720, 1, 0.57), (1280, 720, 4, 0.78), (1280, 720, 16, 1.62), (1920, 1080, 4, 1.0925)];
+        let cases = [
+            (1280, 720, 1, 0.57),
+            (1280, 720, 4, 0.78),
+            (1280, 720, 16, 1.62),
+            (1920, 1080, 4, 1.0925),
+        ];
         for (width, height, participants, expected) in cases {
             let estimate = estimate_cores(&video(width, height), participants);
-            assert!((estimate - expected).abs() < 1e-9, "{width}x{height} {participants}: {estimate}");
+            assert!(
+                (estimate - expected).abs() < 1e-9,
+                "{width}x{height} {participants}: {estimate}"
+            );
         }
     }
 

@@ -36,7 +36,13 @@ fn defines_test(file: &Path, function: &str) -> bool {
         let named = signature.starts_with(&format!("fn {function}("))
             || signature.starts_with(&format!("async fn {function}("));
         // The attribute sits right above (a doc comment may not separate them).
-        named && i > 0 && lines[..i].iter().rev().take(3).any(|l| l.contains("test]") || l.contains("test("))
+        named
+            && i > 0
+            && lines[..i]
+                .iter()
+                .rev()
+                .take(3)
+                .any(|l| l.contains("test]") || l.contains("test("))
     })
 }
 
@@ -77,7 +83,9 @@ fn every_row_of_reliability_md_names_a_test_that_exists() {
         let names: Vec<&str> = quoted(cell).into_iter().filter(|q| q.contains("::")).collect();
         if cell.starts_with("by hand") {
             if quoted(cell).is_empty() {
-                problems.push(format!("line {line}: \"by hand\" without the command in backticks: {row}"));
+                problems.push(format!(
+                    "line {line}: \"by hand\" without the command in backticks: {row}"
+                ));
             }
             continue;
         }
@@ -99,7 +107,9 @@ fn the_check_finds_a_missing_test() {
     // The resolver itself, on names that do and do not exist.
     let exists = |name: &str| file_of(name).is_some_and(|(file, function)| defines_test(&file, &function));
     assert!(exists("docs_reliability::the_check_finds_a_missing_test"));
-    assert!(exists("callcast::broadcast::admission::tests::admission_counts_and_budgets"));
+    assert!(exists(
+        "callcast::broadcast::admission::tests::admission_counts_and_budgets"
+    ));
     assert!(!exists("docs_reliability::no_such_test"));
     assert!(!exists("no_such_module::the_check_finds_a_missing_test"));
     assert!(!exists("docs_reliability::root"), "a helper is not a test");

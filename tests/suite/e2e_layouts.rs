@@ -2,6 +2,7 @@
 //! the expected tiles, switching never gaps the output, bad changes are refused without touching the air,
 //! and the speaker template follows who talks.
 
+use crate::support::audio::{mono_samples, tone_level};
 use crate::support::broadcast::Broadcast;
 use crate::support::media::{close_to, decode_last_frame, keyframe_pts, max_gap, video_pts, Frame};
 use crate::support::{get_json, http, publish, publish_with, wait_for, KillOnDrop, Server};
@@ -299,11 +300,19 @@ fn participants_over_the_tile_limit_are_not_decoded_until_shown() {
     let templates = Templates::builtin();
     let server = Server::start(&[]);
     let whip = server.whip_url("limit");
+    // Each sends its own tone, so who is heard can be read from the output's audio.
+    let tone = |name: &str| match name {
+        "red" => 500.0,
+        "green" => 800.0,
+        _ => 1100.0,
+    };
     let _publishers: Vec<KillOnDrop> = ["red", "green", "blue"]
         .iter()
         .map(|n| {
             let [r, g, b] = colour(n);
-            publish(&whip, n, &format!("color:{r:02x}{g:02x}{b:02x}"))
+            let pattern = format!("color:{r:02x}{g:02x}{b:02x}");
+            let frequency = tone(n).to_string();
+            publish_with(&whip, n, &["--pattern", &pattern, "--tone", &frequency], Stdio::null())
         })
         .collect();
     wait_for("3 publishers in the room", Duration::from_secs(20), || {
@@ -361,6 +370,28 @@ fn participants_over_the_tile_limit_are_not_decoded_until_shown() {
             .any(|pixel| hidden.iter().any(|n| close_to(pixel, colour(n), 60)));
         (!hidden_drawn).then_some(())
     });
+    // ... and heard: each hidden participant's tone is in the output's audio, well above a frequency nobody sends.
+    let newest = bc.segments().pop().expect("a segment");
+    let samples = mono_samples(&newest);
+    assert!(
+        samples.len() >= 24_000,
+        "{} samples in {}",
+        samples.len(),
+        newest.display()
+    );
+    let floor = tone_level(&samples, 1700.0);
+    for name in &hidden {
+        let level = tone_level(&samples, tone(name));
+        println!(
+            "{name} (off screen): {} Hz at {level:.4}, 1700 Hz at {floor:.4}",
+            tone(name)
+        );
+        assert!(
+            level > 0.01 && level > 10.0 * floor,
+            "{name}'s {} Hz tone not heard: {level:.4} (1700 Hz: {floor:.4})",
+            tone(name)
+        );
+    }
 
     // Raise the limit: the others are decoded from their next keyframe and shown.
     let (code, _) = patch(&server, &bc.id, json!({"layout": {"max_tiles": 3}}));

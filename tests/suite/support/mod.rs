@@ -2,6 +2,7 @@
 //! Every process is killed when its guard drops, so a failing test cleans up too.
 #![allow(dead_code)]
 
+pub mod audio;
 pub mod broadcast;
 pub mod events;
 /// The same file as the unit tests': which GLib lines fail a test, and the in-process log handler.
