@@ -3,6 +3,7 @@
 //! where they were after the first few.
 
 use crate::support::broadcast::{participant_names, Broadcast};
+use crate::support::gst_objects::{alive_objects, tracer_env};
 use crate::support::{publish, wait_for, KillOnDrop, Server};
 use callcast::procstat::{usage, Usage};
 use serde_json::{json, Value};
@@ -29,19 +30,14 @@ const OBJECT_SLACK: i64 = 3;
 /// catches anything of 500 KB or more per broadcast.
 const RSS_SLACK_BYTES: u64 = 10 * 1024 * 1024;
 
-/// The server's environment: the leaks tracer lists the GStreamer objects (pads, elements, buses; not buffers)
-/// alive on SIGUSR1, into a file. glibc gives each new thread up to 8 malloc arenas per core, each keeping what
-/// it once held: RSS then climbs for dozens of broadcasts (+15 MB from broadcast 10 to 30, slowing) without
-/// any leak. Two arenas make RSS reflect what is allocated.
+/// The server's environment: the leaks tracer (`support::gst_objects`) lists the GStreamer objects alive on
+/// SIGUSR1. glibc gives each new thread up to 8 malloc arenas per core, each keeping what it once held: RSS then
+/// climbs for dozens of broadcasts (+15 MB from broadcast 10 to 30, slowing) without any leak. Two arenas make
+/// RSS reflect what is allocated.
 fn env(gst_log: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("GST_TRACERS", "leaks(filters=GstObject)".into()),
-        ("GST_LEAKS_TRACER_SIG", "1".into()),
-        ("GST_DEBUG", "GST_TRACER:7".into()),
-        ("GST_DEBUG_NO_COLOR", "1".into()),
-        ("GST_DEBUG_FILE", gst_log.to_string_lossy().into_owned()),
-        ("MALLOC_ARENA_MAX", "2".into()),
-    ]
+    let mut env = tracer_env(gst_log);
+    env.push(("MALLOC_ARENA_MAX", "2".into()));
+    env
 }
 
 fn broadcast(server: &Server) -> Broadcast {
@@ -62,37 +58,6 @@ fn fully_live(status: &Value) -> bool {
 
 fn read(pid: &str) -> Usage {
     usage(pid).expect("the server's /proc entry")
-}
-
-/// GStreamer objects alive in the server now, by type: SIGUSR1 makes the leaks tracer list them in `gst_log`.
-fn alive_objects(pid: &str, gst_log: &Path) -> BTreeMap<String, i64> {
-    let from = std::fs::metadata(gst_log).map_or(0, |m| m.len() as usize);
-    let signalled = std::process::Command::new("kill")
-        .args(["-USR1", pid])
-        .status()
-        .expect("kill");
-    assert!(signalled.success(), "kill -USR1 {pid}");
-    let mut last_len = 0;
-    wait_for("the leaks tracer's list", Duration::from_secs(10), || {
-        let text = std::fs::read(gst_log).ok()?;
-        let new = String::from_utf8_lossy(text.get(from..)?).into_owned();
-        // Complete once it stopped growing.
-        let done = new.contains("object-alive, ") && new.len() == last_len;
-        last_len = new.len();
-        done.then(|| {
-            let mut count = BTreeMap::new();
-            for line in new.lines().filter(|l| l.contains("object-alive, ")) {
-                if let Some(kind) = line
-                    .split("type-name=(string)")
-                    .nth(1)
-                    .and_then(|t| t.split(',').next())
-                {
-                    *count.entry(kind.to_string()).or_insert(0) += 1;
-                }
-            }
-            count
-        })
-    })
 }
 
 /// Types with more objects alive in `now` than in `before` beyond the slack, with both counts.

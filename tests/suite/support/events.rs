@@ -27,3 +27,25 @@ pub fn follow_events(server: &super::Server) -> std::sync::mpsc::Receiver<serde_
     });
     rx
 }
+
+/// The first event that `matches`, among those already in `seen` or arriving within `timeout` (every event read
+/// is kept in `seen`, for the next wait).
+pub fn wait_event(
+    events: &std::sync::mpsc::Receiver<serde_json::Value>,
+    seen: &mut Vec<serde_json::Value>,
+    what: &str,
+    timeout: std::time::Duration,
+    matches: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(found) = seen.iter().find(|e| matches(e)) {
+            return found.clone();
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match events.recv_timeout(left) {
+            Ok(event) => seen.push(event),
+            Err(_) => panic!("no event {what} within {timeout:?}; saw {seen:?}"),
+        }
+    }
+}

@@ -8,6 +8,7 @@ pub mod events;
 /// The same file as the unit tests': which GLib lines fail a test, and the in-process log handler.
 #[path = "../../../src/glib_watch.rs"]
 pub mod glib_watch;
+pub mod gst_objects;
 pub mod janus;
 pub mod media;
 pub mod tls;
