@@ -35,6 +35,13 @@ pub struct Settings {
     pub ice_addresses: Vec<String>,
     /// STUN server for participants behind NAT.
     pub stun_server: Option<String>,
+    /// Web origins (`https://app.example.com`) whose pages may use the WHIP routes; empty: any origin (room
+    /// tokens guard them).
+    #[serde(deserialize_with = "list")]
+    pub whip_allowed_origins: Vec<String>,
+    /// Web origins whose pages may call the control API from a browser; empty: none.
+    #[serde(deserialize_with = "list")]
+    pub api_allowed_origins: Vec<String>,
     /// Jitter-buffer latency for participants' media, in ms.
     pub latency_ms: u32,
     /// Extra layout templates (`*.toml`).
@@ -81,6 +88,8 @@ impl Default for Settings {
             assets_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")),
             ice_addresses: vec!["127.0.0.1".into()],
             stun_server: None,
+            whip_allowed_origins: Vec::new(),
+            api_allowed_origins: Vec::new(),
             latency_ms: DEFAULT_LATENCY_MS,
             layouts_dir: None,
             media_timeout_s: DEFAULT_MEDIA_TIMEOUT_S,
@@ -102,12 +111,14 @@ impl Default for Settings {
 }
 
 /// Plain settings read from `CALLCAST_<KEY>` (figment parses their values: numbers, lists in `[...]`).
-const PLAIN_ENV: [&str; 16] = [
+const PLAIN_ENV: [&str; 18] = [
     "listen",
     "data_dir",
     "assets_dir",
     "ice_addresses",
     "stun_server",
+    "whip_allowed_origins",
+    "api_allowed_origins",
     "latency_ms",
     "layouts_dir",
     "media_timeout_s",
@@ -207,6 +218,14 @@ impl Settings {
         }
         if self.cpu_budget.is_some_and(|b| b.is_nan() || b <= 0.0) {
             return Err("cpu_budget: must be a positive number of cores".into());
+        }
+        for (key, origins) in [
+            ("whip_allowed_origins", &self.whip_allowed_origins),
+            ("api_allowed_origins", &self.api_allowed_origins),
+        ] {
+            for origin in origins {
+                crate::api::cors::check_origin(origin).map_err(|e| format!("{key}: {e}"))?;
+            }
         }
         Ok(())
     }

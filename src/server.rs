@@ -45,6 +45,15 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stun_server: Option<String>,
+    /// A web origin (`https://app.example.com`) whose pages may publish over WHIP (repeatable) [default: any
+    /// origin, since room tokens guard the WHIP routes].
+    #[arg(long = "whip-allowed-origin")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub whip_allowed_origins: Vec<String>,
+    /// A web origin whose pages may call the control API (repeatable) [default: none].
+    #[arg(long = "api-allowed-origin")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub api_allowed_origins: Vec<String>,
     /// Jitter-buffer latency for participants' media, in ms (low on a LAN, higher over the internet) [default: 150].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -229,6 +238,11 @@ pub fn build_state(args: &Settings) -> AppState {
         assets_dir: args.assets_dir.clone(),
         tokens: Arc::new(args.tokens()),
         whip_rate: Arc::new(RateLimit::new(args.whip_requests_per_s)),
+        cors: Arc::new(crate::api::cors::Origins {
+            whip: args.whip_allowed_origins.clone(),
+            api: args.api_allowed_origins.clone(),
+        }),
+        ice_servers: args.stun_server.iter().cloned().collect(),
     }
 }
 

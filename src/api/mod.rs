@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod broadcasts;
+pub mod cors;
 pub mod error;
 mod events;
 pub mod extract;
@@ -36,6 +37,10 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// WHIP requests per second per client address.
     pub whip_rate: Arc<rate_limit::RateLimit>,
+    /// Web origins whose pages may call us.
+    pub cors: Arc<cors::Origins>,
+    /// ICE servers announced to WHIP clients (`stun://host:port`).
+    pub ice_servers: Vec<String>,
 }
 
 /// One route: method, path (axum syntax) and who may call it.
@@ -101,6 +106,13 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             Publish,
             "Whether a WHIP session still exists (404 once it is gone)",
             get(whip_session::session),
+        ),
+        r(
+            Method::PATCH,
+            "/v1/rooms/{room}/whip/{participant}",
+            Publish,
+            "Trickle ICE candidates to a WHIP session (application/trickle-ice-sdpfrag)",
+            patch(whip::trickle),
         ),
         r(
             Method::DELETE,
@@ -203,16 +215,36 @@ pub fn routes() -> Vec<RouteInfo> {
     table().into_iter().map(|(info, _)| info).collect()
 }
 
+/// The WHIP routes, which pages on other origins may use.
+fn is_whip(path: &str) -> bool {
+    path.starts_with("/v1/rooms/{room}/whip")
+}
+
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new();
+    let (mut whip, mut api) = (Router::new(), Router::new());
     for (info, handler) in table() {
         let guarded = handler.route_layer(middleware::from_fn_with_state(
             (state.clone(), info.access),
             auth::check,
         ));
-        router = router.route(info.path, guarded);
+        if is_whip(info.path) {
+            whip = whip.route(info.path, guarded);
+        } else {
+            api = api.route(info.path, guarded);
+        }
     }
-    router
+    // CORS answers preflights before the token check (a preflight carries no token); RFC 9725 §4.1: WHIP
+    // endpoints say they take SDP.
+    let whip = whip.layer(cors::whip_layer(&state.cors)).layer(
+        tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+            axum::http::HeaderName::from_static("accept-post"),
+            axum::http::HeaderValue::from_static("application/sdp"),
+        ),
+    );
+    if let Some(layer) = cors::api_layer(&state.cors) {
+        api = api.layer(layer);
+    }
+    api.merge(whip)
         .fallback(|| async { error::ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(error::json_errors))

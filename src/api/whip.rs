@@ -5,8 +5,9 @@ use super::extract::{Path, Query};
 use super::AppState;
 use crate::broadcast::spec::validate_room_name;
 use crate::call::decode::SUPPORTED_ENCODINGS;
-use crate::call::room::JoinError;
+use crate::call::room::{JoinError, TrickleRefusal};
 use crate::call::sdp_offer;
+use crate::call::trickle::{self, TrickleError};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -103,7 +104,7 @@ pub async fn publish(
     room_name(&room)?;
     let offer = check_offer(&headers, &body)?;
     let name = query.name.as_deref().and_then(crate::call::display_name::clean);
-    let (id, answer) = state
+    let joined = state
         .rooms
         .join(&room, origin, name, &offer)
         .await
@@ -114,16 +115,73 @@ pub async fn publish(
             }
             JoinError::Failed(_) => ApiError::bad_request("sdp", e.to_string()),
         })?;
-    let location = format!("/v1/rooms/{room}/whip/{id}");
-    Ok((
+    let location = format!("/v1/rooms/{room}/whip/{}", joined.id);
+    let mut response = (
         StatusCode::CREATED,
         [
             (header::CONTENT_TYPE, "application/sdp".to_string()),
             (header::LOCATION, location),
+            (header::ETAG, joined.etag),
         ],
-        answer,
+        joined.answer,
     )
-        .into_response())
+        .into_response();
+    // RFC 9725 §4.6: the ICE servers the client may use, one `Link` each.
+    for server in &state.ice_servers {
+        if let Ok(link) = header::HeaderValue::from_str(&ice_server_link(server)) {
+            response.headers_mut().append(header::LINK, link);
+        }
+    }
+    Ok(response)
+}
+
+/// `stun://host:port` (GStreamer's form, as configured) as a `Link` to the RFC 7064 URI `stun:host:port`.
+fn ice_server_link(server: &str) -> String {
+    let uri = server.replacen("://", ":", 1);
+    format!("<{uri}>; rel=\"ice-server\"")
+}
+
+/// Trickle ICE (RFC 9725 §4.3): candidates the client found after its offer, as an SDP fragment.
+pub async fn trickle(
+    State(state): State<AppState>,
+    Path((room, participant)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    room_name(&room)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/trickle-ice-sdpfrag") {
+        return Err(ApiError::unsupported_media(
+            "Content-Type must be application/trickle-ice-sdpfrag",
+        ));
+    }
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("sdpfrag", "fragment is not UTF-8 text"))?;
+    let fragment = trickle::parse(text).map_err(|e| ApiError::bad_request("sdpfrag", e.to_string()))?;
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    match state.rooms.trickle(&room, &participant, if_match, &fragment) {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(TrickleRefusal::NotFound) => Err(ApiError::not_found("participant")),
+        Err(e @ TrickleRefusal::PreconditionRequired) => Err(ApiError::with_status(
+            StatusCode::PRECONDITION_REQUIRED,
+            Some("If-Match".into()),
+            e.to_string(),
+        )),
+        Err(e @ TrickleRefusal::PreconditionFailed) => Err(ApiError::with_status(
+            StatusCode::PRECONDITION_FAILED,
+            Some("If-Match".into()),
+            e.to_string(),
+        )),
+        Err(TrickleRefusal::Refused(e @ TrickleError::IceRestart)) => Err(ApiError::with_status(
+            StatusCode::NOT_IMPLEMENTED,
+            Some("sdpfrag".into()),
+            e.to_string(),
+        )),
+        Err(TrickleRefusal::Refused(e)) => Err(ApiError::bad_request("sdpfrag", e.to_string())),
+    }
 }
 
 pub async fn unpublish(

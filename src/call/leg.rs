@@ -3,6 +3,7 @@
 use super::decode::TrackKind;
 use super::participant::Participant;
 use super::peer_wiring;
+use super::trickle::{Fragment, RemoteIce, TrickleError};
 use super::webrtc::{self, IceConfig};
 use crate::wall_clock::now_ms;
 use anyhow::{Context, Result};
@@ -24,6 +25,8 @@ pub struct Leg {
     pipeline: gst::Pipeline,
     webrtc: gst::Element,
     started_ms: u64,
+    /// The offer's ICE credentials and sections, for candidates trickled later.
+    remote: std::sync::OnceLock<RemoteIce>,
     /// Dropping it ends the bus-watch task.
     _stop_watch: tokio::sync::oneshot::Sender<()>,
 }
@@ -47,6 +50,7 @@ impl Leg {
             pipeline,
             webrtc,
             started_ms: now_ms(),
+            remote: std::sync::OnceLock::new(),
         };
         leg.connect_pads();
         leg.watch(gone, stop_rx);
@@ -58,7 +62,18 @@ impl Leg {
 
     /// Answers a remote offer; the returned SDP carries every local candidate.
     pub async fn answer(&self, offer: &str) -> Result<String> {
+        let _ = self.remote.set(RemoteIce::of_offer(offer));
         webrtc::answer(&self.webrtc, offer).await
+    }
+
+    /// Adds candidates the participant found after its offer (trickle ICE).
+    pub fn trickle(&self, fragment: &Fragment) -> Result<usize, TrickleError> {
+        let placed = self.remote.get().cloned().unwrap_or_default().place(fragment)?;
+        for (mline, candidate) in &placed {
+            self.webrtc
+                .emit_by_name::<()>("add-ice-candidate", &[mline, &candidate.as_str()]);
+        }
+        Ok(placed.len())
     }
 
     /// Milliseconds since media last arrived on any track (or since the leg started, if none yet).

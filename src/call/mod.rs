@@ -16,4 +16,5 @@ pub mod sdp_offer;
 pub mod source;
 pub mod tap;
 pub mod timeline;
+pub mod trickle;
 pub mod webrtc;

@@ -3,6 +3,7 @@
 use super::leg::{Leg, LegGone};
 use super::participant::{CallEvent, Participant};
 use super::pending_joins::{PendingFull, PendingJoins, PendingLimits, PendingTicket};
+use super::trickle::{Fragment, TrickleError};
 use super::webrtc::IceConfig;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -34,7 +35,30 @@ pub enum JoinError {
 /// A participant's connection, with its place among the joins waiting to connect (held until it goes).
 struct Member {
     leg: Arc<Leg>,
+    /// The WHIP session's entity tag: trickle requests must name it (`If-Match`).
+    etag: String,
     _pending: PendingTicket,
+}
+
+/// A participant that joined: its id, our SDP answer and the session's entity tag.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub id: String,
+    pub answer: String,
+    pub etag: String,
+}
+
+/// Why trickled candidates were not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum TrickleRefusal {
+    #[error("no such participant")]
+    NotFound,
+    #[error("If-Match must give the session's ETag")]
+    PreconditionRequired,
+    #[error("If-Match does not match the session's ETag")]
+    PreconditionFailed,
+    #[error(transparent)]
+    Refused(#[from] TrickleError),
 }
 
 struct Room {
@@ -101,7 +125,7 @@ impl Rooms {
         origin: Option<IpAddr>,
         name: Option<String>,
         offer: &str,
-    ) -> Result<(String, String), JoinError> {
+    ) -> Result<Joined, JoinError> {
         // Before any pipeline exists: a refused join costs nothing.
         let ticket = self.pending.admit(room, origin)?;
         let id = crate::ids::new_id("p");
@@ -119,13 +143,39 @@ impl Rooms {
         let leg = Arc::new(leg);
         let mut rooms = self.rooms.lock().unwrap();
         let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
+        let etag = format!("\"{}\"", crate::ids::new_id("e"));
         entry.participants.push(Member {
             leg: leg.clone(),
+            etag: etag.clone(),
             _pending: ticket,
         });
         let _ = entry.events.send(CallEvent::Joined(leg.participant.clone()));
         tracing::info!(room, participant_id = %id, "participant joined");
-        Ok((id, answer))
+        Ok(Joined { id, answer, etag })
+    }
+
+    /// Candidates a participant of `room` trickled after its offer; `if_match` is the request's `If-Match`.
+    /// Returns how many were added.
+    pub fn trickle(
+        &self,
+        room: &str,
+        id: &str,
+        if_match: Option<&str>,
+        fragment: &Fragment,
+    ) -> Result<usize, TrickleRefusal> {
+        let rooms = self.rooms.lock().unwrap();
+        let member = rooms
+            .get(room)
+            .and_then(|r| r.participants.iter().find(|m| m.leg.participant.id == id))
+            .ok_or(TrickleRefusal::NotFound)?;
+        match if_match.map(str::trim) {
+            None => return Err(TrickleRefusal::PreconditionRequired),
+            // `*` asks for an ICE restart (RFC 9725 §4.3.2), which the fragment's credentials then show.
+            Some("*") => {}
+            Some(tag) if tag == member.etag => {}
+            Some(_) => return Err(TrickleRefusal::PreconditionFailed),
+        }
+        Ok(member.leg.trickle(fragment)?)
     }
 
     /// Removes a participant from `room`; false if it is not there.

@@ -6,6 +6,7 @@
 //! Without the fix, every one of these offers was answered 201, and each hidden 200-section offer held about 600
 //! threads, 600 open files and 45 MB for 5 s.
 
+use crate::support::offers::{section, well_formed_offer, HEAD};
 use crate::support::{publish, wait_for, KillOnDrop, Server};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,32 +22,10 @@ const BURST: usize = 50;
 const RATE: u32 = 30;
 const PENDING_PER_ADDRESS: usize = 4;
 
-const HEAD: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
-
-/// One media section with everything webrtcbin needs to answer it (no candidates: ICE never starts).
-fn section(prefix: &str, mid: usize) -> String {
-    let (kind, pt, codec) = if mid.is_multiple_of(2) {
-        ("video", 96, "VP8/90000")
-    } else {
-        ("audio", 111, "opus/48000/2")
-    };
-    format!(
-        "{prefix}m={kind} 9 UDP/TLS/RTP/SAVPF {pt}\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\na=sendonly\r\n\
-         a=rtpmap:{pt} {codec}\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\n\
-         a=rtcp-mux\r\na=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:\
-         66:77:88:99:AA:BB:CC:DD:EE:FF\r\n"
-    )
-}
-
 /// 200 sections, none bundled (one ICE transport each), all but the first behind a leading space.
 fn hidden_sections_offer() -> String {
     let sections: String = (0..200).map(|i| section(if i == 0 { "" } else { " " }, i)).collect();
     format!("{HEAD}{sections}")
-}
-
-/// What a browser sends, audio and video bundled.
-fn well_formed_offer() -> String {
-    format!("{HEAD}a=group:BUNDLE 0 1\r\n{}{}", section("", 0), section("", 1))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

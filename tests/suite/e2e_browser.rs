@@ -2,34 +2,18 @@
 //! browser with a fake camera is a participant of a Janus call, composited like the others.
 
 use crate::support::broadcast::{participant_names, Broadcast};
+use crate::support::child_lines::ChildLines;
 use crate::support::janus::{Janus, ROOM, ROOM_PIN};
 use crate::support::media::{close_to, last_frame};
 use crate::support::{assert_no_glib_warnings, browser_script, publish_janus, KillOnDrop, Server, CALLCAST};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Reads a child's stdout lines until `pick` returns Some or the deadline passes.
-fn read_until<T>(child: &mut std::process::Child, timeout: Duration, mut pick: impl FnMut(&str) -> Option<T>) -> T {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("expected output before the deadline");
-        if let Some(found) = pick(&line) {
-            return found;
-        }
-    }
+fn read_until<T>(child: &mut std::process::Child, timeout: Duration, pick: impl FnMut(&str) -> Option<T>) -> T {
+    ChildLines::of(child).until(timeout, pick)
 }
 
 /// A headless Chromium publishing a magenta fake camera (and a fake microphone) into the test room as

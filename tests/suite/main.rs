@@ -37,4 +37,5 @@ mod e2e_secrets;
 mod e2e_soak;
 mod e2e_stopping_on_time;
 mod e2e_webhooks;
+mod e2e_whip_web;
 mod readme_claims_media;

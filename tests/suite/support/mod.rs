@@ -4,6 +4,7 @@
 
 pub mod audio;
 pub mod broadcast;
+pub mod child_lines;
 pub mod events;
 /// The same file as the unit tests': which GLib lines fail a test, and the in-process log handler.
 #[path = "../../../src/glib_watch.rs"]
@@ -11,6 +12,7 @@ pub mod glib_watch;
 pub mod gst_objects;
 pub mod janus;
 pub mod media;
+pub mod offers;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};
