@@ -49,15 +49,13 @@ fn ensure_token(settings: &mut Settings) -> Result<()> {
     let path = settings.data_dir.join("api-token");
     {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
+        // A new file (tempfile makes it mode 600) renamed over the old one: a token file left by an earlier run
+        // keeps its mode when rewritten in place, and a symlink there would be written through.
+        let mut file = tempfile::NamedTempFile::new_in(&settings.data_dir)
             .with_context(|| format!("writing {}", path.display()))?;
         file.write_all(token.as_bytes())?;
+        file.persist(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     println!(
         "the API needs a bearer token on {}: it is in {}",

@@ -121,3 +121,83 @@ fn the_shipped_example_config_is_valid() {
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(line_of(&stdout, "max_broadcasts").ends_with(example), "{stdout}");
 }
+
+/// `CALLCAST_CONFIG` names the config file as `--config` does; `./callcast.toml` is then not read at all.
+#[test]
+fn callcast_config_names_the_file_instead_of_callcast_toml() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("callcast.toml"),
+        "latency_ms = 90\nmedia_timeout_s = 9\n",
+    )
+    .expect("write");
+    let named = dir.path().join("named.toml");
+    std::fs::write(&named, "latency_ms = 70\n").expect("write");
+    let named = named.to_str().expect("utf-8 path");
+    let out = config_check(dir.path(), &[("CALLCAST_CONFIG", named)], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(line_of(&stdout, "latency_ms"), format!("latency_ms = 70  # {named}"));
+    assert_eq!(line_of(&stdout, "media_timeout_s"), "media_timeout_s = 5  # default");
+
+    let out = config_check(dir.path(), &[("CALLCAST_CONFIG", "missing.toml")], &[]);
+    assert_eq!(out.status.code(), Some(2), "a named file that is not there is an error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+/// The status of `method path` on `server` with `token` as a bearer token (and `body` as an SDP offer).
+fn status_with(server: &Server, method: reqwest::Method, path: &str, token: &str, body: &str) -> u16 {
+    http()
+        .request(method, server.url(path))
+        .bearer_auth(token)
+        .header("content-type", "application/sdp")
+        .body(body.to_string())
+        .send()
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+/// `serve` reads its settings from the file `CALLCAST_CONFIG` names, and a token that looks like a number
+/// there (a TOML string) is that string.
+#[test]
+fn serve_reads_the_file_callcast_config_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("named.toml");
+    std::fs::write(&file, "api_tokens = [\"007\"]\n").expect("write config");
+    let server = Server::start_with_env(&[], &[("CALLCAST_CONFIG", file.to_str().expect("utf-8 path"))]);
+    let list = server.url("/v1/broadcasts");
+    assert_eq!(http().get(&list).send().expect("GET").status().as_u16(), 401);
+    assert_eq!(
+        status_with(&server, reqwest::Method::GET, "/v1/broadcasts", "007", ""),
+        200
+    );
+    assert_eq!(
+        status_with(&server, reqwest::Method::GET, "/v1/broadcasts", "7", ""),
+        401
+    );
+}
+
+/// Token variables are taken verbatim: `007` stays `007` (figment's own parsing would make it the number 7),
+/// `0.50` stays `0.50`, `1e3` stays `1e3`, in every token variable.
+#[test]
+fn tokens_from_the_environment_that_look_like_numbers_are_taken_verbatim() {
+    let server = Server::start_with_env(
+        &[],
+        &[
+            ("CALLCAST_API_TOKEN", "007"),
+            ("CALLCAST_READ_TOKEN", "0.50"),
+            ("CALLCAST_WHIP_TOKEN", "1e3"),
+            ("CALLCAST_ROOM_TOKEN", "stage=0042"),
+        ],
+    );
+    let get = |token: &str| status_with(&server, reqwest::Method::GET, "/v1/broadcasts", token, "");
+    for (token, code) in [("007", 200), ("7", 401), ("0.50", 200), ("0.5", 401)] {
+        assert_eq!(get(token), code, "GET /v1/broadcasts with {token:?}");
+    }
+    // A publisher token that is accepted meets the offer check (400); one that is not, 401.
+    let publish = |token: &str| status_with(&server, reqwest::Method::POST, "/v1/rooms/stage/whip", token, "v=0");
+    for (token, code) in [("1e3", 400), ("1000", 401), ("0042", 400), ("42", 401)] {
+        assert_eq!(publish(token), code, "WHIP into stage with {token:?}");
+    }
+}

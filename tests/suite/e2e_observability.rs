@@ -3,7 +3,7 @@
 
 use crate::support::broadcast::Broadcast;
 use crate::support::events::follow_events;
-use crate::support::{get_json, http, publish, wait_for, KillOnDrop, Server};
+use crate::support::{http, publish, wait_for, KillOnDrop, Server};
 use serde_json::{json, Value};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -75,13 +75,10 @@ fn events_metrics_and_readiness() {
         .then_some(())
     });
 
-    // At the broadcast limit the server is not ready for another.
-    let busy: Value = http()
-        .get(server.url("/readyz"))
-        .send()
-        .expect("readyz")
-        .json()
-        .expect("JSON");
+    // At the broadcast limit the server is not ready for another: 503, naming the limit.
+    let busy = http().get(server.url("/readyz")).send().expect("readyz");
+    assert_eq!(busy.status().as_u16(), 503);
+    let busy: Value = busy.json().expect("JSON");
     assert_eq!(busy["ready"], false, "{busy}");
     assert!(busy["problems"].to_string().contains("max_broadcasts"), "{busy}");
 
@@ -90,5 +87,6 @@ fn events_metrics_and_readiness() {
     assert_eq!(ended[0]["data"]["reason"], "stopped");
     let ids: Vec<u64> = seen.iter().filter_map(|e| e["id"].as_u64()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "event ids increase: {ids:?}");
-    assert_eq!(get_json(&server.url("/readyz"))["ready"], true);
+    let ready = http().get(server.url("/readyz")).send().expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200, "ready again once the broadcast ended");
 }

@@ -60,3 +60,37 @@ pub async fn status(app: &axum::Router, method: &str, uri: &str, headers: &[(&st
     let request = request.body(Body::empty()).expect("request");
     app.clone().oneshot(request).await.expect("response").status()
 }
+
+/// A WHIP offer webrtcbin answers (one VP8 video section) from a peer that never starts ICE: the join is
+/// answered `201` and waits to connect until the media timeout removes it.
+pub const VIDEO_OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtpmap:96 VP8/90000\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\na=rtcp-mux\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n";
+
+/// Runs `checks` (which start broadcasts on `app`), then stops every broadcast the app still runs, also when
+/// `checks` panicked (the panic is raised again afterwards): a broadcast left running in the test process
+/// keeps its pipelines' threads going. `token`: a control token, if the app has tokens.
+pub async fn stopping_broadcasts_after(
+    app: &axum::Router,
+    token: Option<&str>,
+    checks: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let outcome = tokio::spawn(checks).await;
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", b.as_str())).collect();
+    let (_, list) = send(app, "GET", "/v1/broadcasts", &headers, "").await;
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap_or_default();
+    for broadcast in list["broadcasts"].as_array().into_iter().flatten() {
+        let running = !matches!(broadcast["state"].as_str(), Some("ended" | "failed"));
+        if let (true, Some(id)) = (running, broadcast["id"].as_str()) {
+            send(app, "DELETE", &format!("/v1/broadcasts/{id}"), &headers, "").await;
+        }
+    }
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("the checks did not finish: {e}"),
+        }
+    }
+}
