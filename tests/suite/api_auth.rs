@@ -99,6 +99,13 @@ fn request_for(route: &RouteInfo, fixture: &Fixture, nth: usize) -> (String, &'s
             String::new(),
             StatusCode::OK,
         ),
+        // `attempt` sends `If-Match: *` with every PATCH; a fragment without credentials restarts nothing.
+        ("PATCH", "/v1/rooms/{room}/whip/{participant}") => (
+            format!("/v1/rooms/stage/whip/{}", fixture.session),
+            "application/trickle-ice-sdpfrag",
+            "a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host\r\n".into(),
+            StatusCode::NO_CONTENT,
+        ),
         ("DELETE", "/v1/rooms/{room}/whip/{participant}") => (
             format!("/v1/rooms/stage/whip/{}", fixture.leaving[nth]),
             json,
@@ -185,6 +192,10 @@ async fn attempt(
         .method(method)
         .uri(uri)
         .header("content-type", content_type);
+    if method == "PATCH" {
+        // Trickle ICE needs a precondition (the session's ETag, or `*`); PATCH of a broadcast ignores it.
+        request = request.header("if-match", "*");
+    }
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
