@@ -2,19 +2,11 @@
 // microphone publishes into a Janus VideoRoom through Janus' HTTP API, from a page on Janus' own origin.
 // Prints "published" once Janus answered, then keeps publishing until killed.
 // Usage: node janus_publish.mjs JANUS_URL ROOM PIN DISPLAY CAMERA.y4m [simulcast]
-import { chromium } from "playwright-core";
+import { launchPublisher } from "./chromium.mjs";
 
 const [janusUrl, room, pin, display, camera, mode] = process.argv.slice(2);
 const simulcast = mode === "simulcast";
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync",
-         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-         `--use-file-for-fake-video-capture=${camera}`,
-         // Tests run in a network namespace with only loopback: let WebRTC use it, with real addresses.
-         "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"],
-});
+const browser = await launchPublisher(camera);
 const stop = async () => { await browser.close(); process.exit(0); };
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);

@@ -4,7 +4,7 @@
 // ({"step":"live",...}, {"step":"switched"}, {"step":"ended"}); everything else goes to stderr.
 // Usage: node operator.mjs BASE_URL TOKEN ROOM [SHOT.png]   (exit 0 once ended, 1 on any failure; the optional
 // screenshot is taken once the preview plays)
-import { chromium } from "playwright-core";
+import { launchViewer } from "./chromium.mjs";
 import { createInterface } from "node:readline";
 
 const [base, token, room, shot] = process.argv.slice(2);
@@ -22,11 +22,7 @@ const stopLine = new Promise((resolve, reject) => {
 });
 stopLine.catch(() => {}); // only awaited at step 5; not an unhandled rejection before that
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
-});
+const browser = await launchViewer();
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, async () => { await browser.close(); process.exit(1); });
 
 let code = 0;

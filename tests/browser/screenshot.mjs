@@ -1,13 +1,9 @@
 // Opens a page in Debian's headless chromium, waits until its <video> has played `seconds` of media, prints
 // the video's currentTime and saves a screenshot. Usage: node screenshot.mjs URL OUT.png [seconds]
-import { chromium } from "playwright-core";
+import { launchViewer } from "./chromium.mjs";
 
 const [url, out, seconds = "3"] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
-});
+const browser = await launchViewer();
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   await page.goto(url);

@@ -5,7 +5,7 @@
 // Prints one JSON line once connected: {"location", "origin", "patches": [statuses]}; then, on the line "stop"
 // on standard input, stops the client (its DELETE) and prints {"stopped": true}.
 // Usage: node whip_publish.mjs WHIP_URL TOKEN CAMERA.y4m
-import { chromium } from "playwright-core";
+import { launchPublisher } from "./chromium.mjs";
 import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -27,14 +27,7 @@ const site = createServer((req, res) => {
 await new Promise((resolve) => site.listen(0, "127.0.0.1", resolve));
 const origin = `http://127.0.0.1:${site.address().port}`;
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync",
-         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-         `--use-file-for-fake-video-capture=${camera}`,
-         "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"],
-});
+const browser = await launchPublisher(camera);
 const tab = await browser.newPage();
 tab.on("console", (msg) => console.error(`page: ${msg.text()}`));
 await tab.goto(origin);

@@ -65,6 +65,23 @@ impl Broadcast {
             .unwrap_or(Value::Null)
     }
 
+    /// Waits for `n` segments after the ones listed now, and returns the video frames in those `n` and their
+    /// frame rate (frames over the span of their timestamps).
+    pub fn frame_rate_over_next_segments(&self, n: usize) -> (usize, f64) {
+        let seen = self.segments().len();
+        super::wait_for(
+            "more segments",
+            std::time::Duration::from_secs(10 + 5 * n as u64),
+            || (self.segments().len() >= seen + n).then_some(()),
+        );
+        let pts: Vec<f64> = self.segments()[seen..seen + n]
+            .iter()
+            .flat_map(|s| super::media::video_pts(s.to_str().expect("path")))
+            .collect();
+        let span = pts.iter().cloned().fold(f64::MIN, f64::max) - pts.iter().cloned().fold(f64::MAX, f64::min);
+        (pts.len(), (pts.len() as f64 - 1.0) / span)
+    }
+
     /// Segment files listed in the playlist, oldest first.
     pub fn segments(&self) -> Vec<PathBuf> {
         let text = std::fs::read_to_string(&self.playlist).unwrap_or_default();
