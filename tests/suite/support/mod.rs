@@ -9,6 +9,7 @@ pub mod events;
 pub mod glib_watch;
 pub mod janus;
 pub mod media;
+pub mod picture;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};
