@@ -144,7 +144,7 @@ fn by_hand(template: &str, order: &[String], pin: &str) -> Option<(Vec<Tile>, Ve
         "pip" => {
             let tiles = vec![
                 tile(pin, Area::new(0, 0, 640, 360)),
-                tile(others[0], Area::new(461, 252, 160, 90)),
+                tile(others[0], Area::new(461, 252, 160, 90)).on_top(),
             ];
             // The pinned picture just around the inset.
             let around = [(452, 300), (630, 300), (540, 244), (540, 350)];

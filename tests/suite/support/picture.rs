@@ -54,6 +54,8 @@ pub struct Tile {
     pub name: String,
     pub colour: [u8; 3],
     pub area: Area,
+    /// Drawn over tiles with a lower layer (a picture-in-picture inset), whose probes under it are skipped.
+    pub layer: u32,
 }
 
 impl Tile {
@@ -62,16 +64,26 @@ impl Tile {
             name: name.to_string(),
             colour,
             area,
+            layer: 0,
         }
+    }
+
+    /// The same tile drawn over those of layer 0.
+    pub fn on_top(self) -> Self {
+        Self { layer: 1, ..self }
     }
 }
 
-/// Ok when every tile (in drawing order: a later one covers an earlier one, whose probes under it are skipped)
-/// shows its colour, and every `points` pixel shows the colour given with it; else every mismatch, named.
+/// Ok when every tile shows its colour (where no tile of a higher layer covers it), and every `points` pixel
+/// shows the colour given with it; else every mismatch, named.
 pub fn check(frame: &Frame, tiles: &[Tile], points: &[ColourAt]) -> Result<(), String> {
     let mut wrong = Vec::new();
-    for (i, tile) in tiles.iter().enumerate() {
-        let covered = |p: (i32, i32)| tiles[i + 1..].iter().any(|above| above.area.contains(p));
+    for tile in tiles {
+        let covered = |p: (i32, i32)| {
+            tiles
+                .iter()
+                .any(|above| above.layer > tile.layer && above.area.contains(p))
+        };
         for (x, y) in tile.area.probes().into_iter().filter(|&p| !covered(p)) {
             let pixel = frame.pixel(x, y);
             if !close_to(pixel, tile.colour, TOLERANCE) {
