@@ -1,10 +1,12 @@
 //! The canvas's background image: an appsrc on its own compositor pad just above the background colour, fed one
 //! decoded still picture about once a second (the compositor shows a pad's last picture until the next).
 //! The branch is made when the first picture is shown, with the mixer running: a compositor pad that never gets
-//! data from the start would hold the whole mix back.
+//! data from the start would hold the whole mix back. For the same reason a hidden picture (a template without
+//! one) keeps feeding its pad, drawn transparent: a pad that stops getting data stalled the whole output.
 
 use anyhow::{Context, Result};
 use gst::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Above the background colour (z 0); tiles start above it.
@@ -18,7 +20,9 @@ struct Branch {
 pub struct BackgroundImage {
     canvas: (i32, i32),
     branch: Mutex<Option<Branch>>,
+    /// The picture last shown; it goes on feeding the branch while hidden.
     image: Mutex<Option<(gst::Buffer, gst::Caps)>>,
+    shown: AtomicBool,
 }
 
 impl BackgroundImage {
@@ -27,6 +31,7 @@ impl BackgroundImage {
             canvas: (width as i32, height as i32),
             branch: Mutex::new(None),
             image: Mutex::new(None),
+            shown: AtomicBool::new(false),
         }
     }
 
@@ -51,18 +56,34 @@ impl BackgroundImage {
     /// Shows `image` from now on (None: only the background colour).
     pub fn set(&self, image: Option<(gst::Buffer, gst::Caps)>) {
         let shown = image.is_some();
-        *self.image.lock().unwrap() = image;
+        if image.is_some() {
+            *self.image.lock().unwrap() = image;
+        }
+        self.shown.store(shown, Ordering::Relaxed);
         if let Some(branch) = self.branch.lock().unwrap().as_ref() {
-            branch.pad.set_property("alpha", if shown { 1.0f64 } else { 0.0 });
+            branch.pad.set_property("alpha", Self::alpha(shown));
         }
     }
 
-    /// Pushes the current picture stamped `running_time`; makes the branch on the first one.
+    fn alpha(shown: bool) -> f64 {
+        if shown {
+            1.0
+        } else {
+            0.0
+        }
+    }
+
+    /// Pushes the current picture stamped `running_time` (transparent while hidden); makes the branch on the first
+    /// one shown.
     pub fn refresh(&self, pipeline: &gst::Pipeline, compositor: &gst::Element, running_time: Option<gst::ClockTime>) {
         let (Some(pts), Some((buffer, caps))) = (running_time, self.image.lock().unwrap().clone()) else {
             return;
         };
+        let shown = self.shown.load(Ordering::Relaxed);
         let mut branch = self.branch.lock().unwrap();
+        if branch.is_none() && !shown {
+            return;
+        }
         if branch.is_none() {
             match self.make_branch(pipeline, compositor) {
                 Ok(made) => *branch = Some(made),
@@ -76,7 +97,7 @@ impl BackgroundImage {
         if branch.src.caps().as_ref() != Some(&caps) {
             branch.src.set_caps(Some(&caps));
         }
-        branch.pad.set_property("alpha", 1.0f64);
+        branch.pad.set_property("alpha", Self::alpha(shown));
         let mut frame = buffer;
         frame.make_mut().set_pts(pts);
         let _ = branch.src.push_buffer(frame);

@@ -1,6 +1,7 @@
 // Drives the operator page (GET /) in Debian's headless chromium the way an operator would: saves the token,
 // starts a grid broadcast of ROOM to HLS, waits for its live preview to play, switches it to the speaker
-// layout, then stops it when a line "stop" arrives on stdin. Prints one JSON line per step on stdout
+// layout when a line "switch" arrives on stdin (so the test can look at the grid first), then stops it when a
+// line "stop" arrives. Prints one JSON line per step on stdout
 // ({"step":"live",...}, {"step":"switched"}, {"step":"ended"}); everything else goes to stderr.
 // Usage: node operator.mjs BASE_URL TOKEN ROOM [SHOT.png]   (exit 0 once ended, 1 on any failure; the optional
 // screenshot is taken once the preview plays)
@@ -14,13 +15,18 @@ if (!base || !token || !room) {
 }
 const step = (obj) => console.log(JSON.stringify(obj));
 
-// Resolves on the first stdin line "stop"; rejects if stdin ends without one.
-const stopLine = new Promise((resolve, reject) => {
-  const rl = createInterface({ input: process.stdin });
-  rl.on("line", (line) => { if (line.trim() === "stop") { resolve(); rl.close(); } });
-  rl.on("close", () => reject(new Error("stdin closed before a line \"stop\"")));
-});
-stopLine.catch(() => {}); // only awaited at step 5; not an unhandled rejection before that
+// Resolves on the first stdin line `word`; rejects if stdin ends without one.
+const stdinLines = createInterface({ input: process.stdin });
+const lineFromTest = (word) => {
+  const line = new Promise((resolve, reject) => {
+    stdinLines.on("line", (line) => { if (line.trim() === word) resolve(); });
+    stdinLines.on("close", () => reject(new Error(`stdin closed before a line "${word}"`)));
+  });
+  line.catch(() => {}); // only awaited at its step; not an unhandled rejection before that
+  return line;
+};
+const switchLine = lineFromTest("switch");
+const stopLine = lineFromTest("stop");
 
 const browser = await launchViewer();
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, async () => { await browser.close(); process.exit(1); });
@@ -67,7 +73,9 @@ try {
   step({ step: "live", id, currentTime });
   if (shot) await page.screenshot({ path: shot, fullPage: true });
 
-  // 4. Switch the layout from the card, then check what the API says.
+  // 4. On request, switch the layout from the card, then check what the API says.
+  console.error("waiting for a line \"switch\" on stdin");
+  await switchLine;
   await page.click(`${card} .layout-switch[data-template="speaker"]`);
   await page.waitForFunction(async ({ id, token }) => {
     const res = await fetch(`/v1/broadcasts/${id}`, { headers: { Authorization: `Bearer ${token}` } });

@@ -1,11 +1,11 @@
 //! A real Janus VideoRoom as the call: the broadcast subscribes as a hidden participant, follows joins, clean
-//! leaves and SIGKILLed publishers, and survives a Janus restart.
+//! leaves and SIGKILLed publishers, shows its background while Janus is down and the re-joined publishers after.
 
 use crate::support::broadcast::{participant_names, Broadcast};
 use crate::support::janus::{Janus, ROOM, ROOM_PIN};
-use crate::support::media::{close_to, last_frame, max_gap, streams, video_pts};
+use crate::support::media::{last_frame, max_gap, streams, video_pts};
+use crate::support::picture::{all, check, Area, Tile};
 use crate::support::{get_json, publish_janus, wait_for, KillOnDrop, Server};
-use callcast::layout::{grid, Canvas, TILE_GAP};
 use callcast::tools::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -28,35 +28,114 @@ fn hex(rgb: [u8; 3]) -> String {
     format!("{:02x}{:02x}{:02x}", rgb[0], rgb[1], rgb[2])
 }
 
-/// Polls until the newest segment shows the broadcast's current participants in their tiles.
-fn assert_tiles(status_url: &str, playlist: &Path, expected: usize) {
-    let canvas = Canvas {
-        width: W as i32,
-        height: H as i32,
-    };
+const GREY: [u8; 3] = [128, 128, 128];
+
+/// The broadcast's template: the shipped grid (same region, gap and fit, so the same tiles) on a grey background,
+/// so that the background on air can be told from black frames.
+fn write_grey_grid(dir: &Path) {
+    let grid = include_str!("../../pipelines/layouts/grid.toml");
+    let grey = grid.replace("background = \"#000000\"", "background = \"#808080\"");
+    assert_ne!(grey, grid, "grid.toml no longer has a black background to replace");
+    std::fs::write(dir.join("grey-grid.toml"), grey).expect("grey-grid.toml");
+}
+
+/// Tiles of the grid template on the 640x360 canvas for `n` participants, and background points, worked out by
+/// hand from pipelines/layouts/grid.toml (one `all` region over the canvas, flow grid, fit 16:9, gap 0.00625 x
+/// 640 = 4 px), never by the layout engine.
+fn grid_by_hand(n: usize) -> (Vec<Area>, Vec<(i32, i32)>) {
+    match n {
+        // 2 columns: cells (640 - 3*4)/2 = 314 by 360 - 2*4 = 352, 16:9 inside 314 x 176 (314*9/16 = 176.6, even);
+        // 2 rows would give 308 x 174. The block 632 x 176 centred: x 4 and 4 + 314 + 4 = 322, y (360 - 176)/2 = 92.
+        2 => (
+            vec![Area::new(4, 92, 314, 176), Area::new(322, 92, 314, 176)],
+            // The gap between them (x 318-321), above and below them.
+            vec![(320, 180), (160, 40), (480, 320)],
+        ),
+        // 2x2 beats 3x1 and 1x3: cells (640 - 3*4)/2 = 314 by (360 - 3*4)/2 = 174, 16:9 inside: 174*16/9 = 309.3 ->
+        // 308 x 174; the block 620 x 352 centred: x 10 and 322, y 4 and 182; the last row's one tile centred:
+        // x (640 - 308)/2 = 166.
+        3 => (
+            vec![
+                Area::new(10, 4, 308, 174),
+                Area::new(322, 4, 308, 174),
+                Area::new(166, 182, 308, 174),
+            ],
+            // Between the columns and the rows, and on both sides of the lone tile below.
+            vec![(320, 90), (160, 180), (480, 180), (80, 270), (560, 270)],
+        ),
+        // As for 3, the second row full.
+        4 => (
+            vec![
+                Area::new(10, 4, 308, 174),
+                Area::new(322, 4, 308, 174),
+                Area::new(10, 182, 308, 174),
+                Area::new(322, 182, 308, 174),
+            ],
+            vec![(320, 90), (320, 270), (160, 180), (480, 180), (4, 90), (635, 270)],
+        ),
+        _ => panic!("no grid worked out for {n}"),
+    }
+}
+
+/// Polls until the broadcast's participants are exactly `expected` and the newest segment shows each one's colour
+/// at its tile (in the status' on-screen order) with the grey background between the tiles.
+fn assert_tiles(status_url: &str, playlist: &Path, expected: &[&str]) {
+    let mut want: Vec<&str> = expected.to_vec();
+    want.sort_unstable();
     let mut last = String::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         let names = participant_names(&get_json(status_url));
+        let mut sorted: Vec<&str> = names.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
         let frame = segments_of(playlist).pop().and_then(|s| last_frame(&s, W, H));
-        if let (true, Some(frame)) = (names.len() == expected, frame) {
-            let tiles = grid(names.len(), canvas, TILE_GAP);
-            let wrong: Vec<String> = names
-                .iter()
-                .zip(&tiles)
-                .filter(|(n, t)| !close_to(frame.pixel(t.center().0, t.center().1), colour(n), 48))
-                .map(|(n, t)| format!("{n}@{:?}={:?}", t.center(), frame.pixel(t.center().0, t.center().1)))
-                .collect();
-            if wrong.is_empty() {
-                return;
+        match (sorted == want, frame) {
+            (true, Some(frame)) => {
+                let (areas, gaps) = grid_by_hand(names.len());
+                let tiles: Vec<Tile> = names
+                    .iter()
+                    .zip(areas)
+                    .map(|(n, a)| Tile::new(n, colour(n), a))
+                    .collect();
+                match check(&frame, &tiles, &all(&gaps, GREY)) {
+                    Ok(()) => return,
+                    Err(e) => last = format!("{names:?}: {e}"),
+                }
             }
-            last = format!("{names:?}: wrong tiles {wrong:?}");
-        } else {
-            last = format!("participants {names:?}");
+            _ => last = format!("participants {names:?}, expected {want:?}"),
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    panic!("never saw {expected} correct tiles: {last}");
+    panic!("never saw {expected:?} in their tiles: {last}");
+}
+
+/// Polls until a segment newer than the first `after` shows only the grey background (no tile, frozen or not, at
+/// any point of a 16x9 lattice) and the broadcast is live with nobody in it.
+fn assert_background_only(status_url: &str, playlist: &Path, after: usize) {
+    let lattice: Vec<(i32, i32)> = (0..16)
+        .flat_map(|i| (0..9).map(move |j| (W as i32 * (2 * i + 1) / 32, H as i32 * (2 * j + 1) / 18)))
+        .collect();
+    let mut last = String::from("no new segment");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let status = get_json(status_url);
+        let segments = segments_of(playlist);
+        if segments.len() > after {
+            let frame = segments.last().and_then(|s| last_frame(s, W, H));
+            let shown = frame.map(|f| check(&f, &[], &all(&lattice, GREY)));
+            match (status["state"].as_str(), participant_names(&status).is_empty(), shown) {
+                (Some("live"), true, Some(Ok(()))) => return,
+                (state, _, shown) => {
+                    last = format!(
+                        "state {state:?}, participants {:?}, picture {shown:?}",
+                        participant_names(&status)
+                    )
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("the background alone never went on air while Janus was down: {last}");
 }
 
 fn start_broadcast(server: &Server, janus: &Janus, pin: &str, outputs: Value) -> Broadcast {
@@ -64,6 +143,7 @@ fn start_broadcast(server: &Server, janus: &Janus, pin: &str, outputs: Value) ->
         server,
         &json!({
             "source": {"kind": "janus", "url": janus.url(), "room": ROOM, "pin": pin},
+            "layout": {"template": "grey-grid"},
             "video": {"width": W, "height": H, "keyframe_interval_s": 1},
             "outputs": outputs,
         }),
@@ -87,7 +167,9 @@ fn segments_of(playlist: &Path) -> Vec<PathBuf> {
 fn janus_room_joins_leaves_kills_and_restart() {
     let mut janus = Janus::start();
     let nginx = NginxRtmp::start();
-    let server = Server::start(&[]);
+    let layouts = tempfile::tempdir().expect("tempdir");
+    write_grey_grid(layouts.path());
+    let server = Server::start(&["--layouts-dir", layouts.path().to_str().expect("path")]);
     let mut publishers: Vec<(String, KillOnDrop)> = ["red", "green", "blue"]
         .iter()
         .map(|n| {
@@ -119,7 +201,7 @@ fn janus_room_joins_leaves_kills_and_restart() {
         (!segments_of(&playlist).is_empty()).then(|| posted.elapsed())
     });
     println!("start: first RTMP data after {first_rtmp:?}, first HLS segment after {first_hls:?}");
-    assert_tiles(&status_url, &playlist, 3);
+    assert_tiles(&status_url, &playlist, &["red", "green", "blue"]);
     let rtmp = streams(nginx.recording("janus").to_str().expect("path"));
     assert!(
         rtmp.iter().any(|s| s.1 == "h264") && rtmp.iter().any(|s| s.1 == "aac"),
@@ -131,7 +213,7 @@ fn janus_room_joins_leaves_kills_and_restart() {
         "yellow".into(),
         publish_janus(&janus.url(), ROOM, ROOM_PIN, "yellow", "color:ffff00"),
     ));
-    assert_tiles(&status_url, &playlist, 4);
+    assert_tiles(&status_url, &playlist, &["red", "green", "blue", "yellow"]);
 
     // The broadcast is never listed by Janus: only our four publishers are.
     let listed = janus.list_participants();
@@ -150,10 +232,16 @@ fn janus_room_joins_leaves_kills_and_restart() {
         .expect("clean exit");
     let (_, mut killed) = publishers.remove(0);
     killed.signal_and_wait("KILL", Duration::from_secs(5)).expect("killed");
-    assert_tiles(&status_url, &playlist, 2);
+    assert_tiles(&status_url, &playlist, &["blue", "yellow"]);
 
-    // Janus restarts: the broadcast keeps sending, comes back, and shows the publishers once they re-join.
-    janus.restart();
+    // Janus goes down: the broadcast keeps sending, its background alone (not black, not the last tiles).
+    let segments_before = segments_of(&playlist).len();
+    janus.kill();
+    drop(publishers);
+    assert_background_only(&status_url, &playlist, segments_before);
+
+    // Janus comes back: the broadcast joins again and shows the publishers who re-join, and only them.
+    janus.start_again();
     let rejoin: Vec<(String, KillOnDrop)> = ["red", "green"]
         .iter()
         .map(|n| {
@@ -163,8 +251,7 @@ fn janus_room_joins_leaves_kills_and_restart() {
             )
         })
         .collect();
-    drop(publishers);
-    assert_tiles(&status_url, &playlist, 2);
+    assert_tiles(&status_url, &playlist, &["red", "green"]);
     assert_eq!(get_json(&status_url)["state"], "live");
 
     let stopped = bc.stop();

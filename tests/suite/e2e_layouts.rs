@@ -3,8 +3,9 @@
 //! and the speaker template follows who talks.
 
 use crate::support::audio::{mono_samples, tone_level};
-use crate::support::broadcast::Broadcast;
+use crate::support::broadcast::{participant_names, Broadcast};
 use crate::support::media::{close_to, decode_last_frame, keyframe_pts, max_gap, video_pts, Frame};
+use crate::support::picture::{all, check, Area, ColourAt, Tile};
 use crate::support::{get_json, http, publish, publish_with, wait_for, KillOnDrop, Server};
 use callcast::layout::engine::{place, Scene};
 use callcast::layout::template::Templates;
@@ -38,6 +39,11 @@ fn newest_frame(playlist: &Path) -> Result<Frame, String> {
 
 /// Checks the newest frame against the placement the layout engine computes for the broadcast's status.
 fn frame_matches(status: &Value, playlist: &Path, templates: &Templates) -> Result<(), String> {
+    engine_placement_shown(status, &newest_frame(playlist)?, templates)
+}
+
+/// Checks `frame` against the placement the layout engine computes for the broadcast's status.
+fn engine_placement_shown(status: &Value, frame: &Frame, templates: &Templates) -> Result<(), String> {
     let layout = &status["layout"];
     let template = templates
         .get(layout["template"].as_str().ok_or("no template")?)
@@ -60,7 +66,6 @@ fn frame_matches(status: &Value, playlist: &Path, templates: &Templates) -> Resu
         pin: layout["pin"].as_str().map(str::to_string),
     };
     let placed = place(template, CANVAS, &scene);
-    let frame = newest_frame(playlist)?;
     for p in &placed {
         let (x, y) = p.rect.center();
         let covered = placed
@@ -81,6 +86,87 @@ fn frame_matches(status: &Value, playlist: &Path, templates: &Templates) -> Resu
         }
     }
     Ok(())
+}
+
+const BLACK: [u8; 3] = [0, 0, 0];
+
+/// The picture `template` must show on the 640x360 canvas with four participants (`order`, the on-screen order
+/// the status gives) and `pin` pinned: tiles and background points, worked out by hand from the template files in
+/// pipelines/layouts/ (never by the layout engine). None for templates not written out here.
+fn by_hand(template: &str, order: &[String], pin: &str) -> Option<(Vec<Tile>, Vec<ColourAt>)> {
+    let tile = |name: &str, area: Area| Tile::new(name, colour(name), area);
+    let others: Vec<&String> = order.iter().filter(|n| *n != pin).collect();
+    match template {
+        // grid.toml: one `all` region over the canvas, flow grid, fit, gap 0.00625 x 640 = 4 px, background black.
+        // 2x2 gives the largest 16:9 tiles (1x4, 4x1, 3x2 give smaller ones): cells (640 - 3*4)/2 = 314 by
+        // (360 - 3*4)/2 = 174; 16:9 inside: 174 high, 174*16/9 = 309.3 -> 308 wide (even). The block, 2*308 + 4 =
+        // 620 by 2*174 + 4 = 352, centred: x 10 and 10 + 308 + 4 = 322, y 4 and 4 + 174 + 4 = 182.
+        "grid" => {
+            let areas = [
+                Area::new(10, 4, 308, 174),
+                Area::new(322, 4, 308, 174),
+                Area::new(10, 182, 308, 174),
+                Area::new(322, 182, 308, 174),
+            ];
+            let tiles = order.iter().zip(areas).map(|(n, a)| tile(n, a)).collect();
+            // The gaps between the columns (x 318-321) and the rows (y 178-181), the side margins (x < 10).
+            let gaps = [(320, 90), (320, 270), (160, 180), (480, 180), (4, 90), (635, 270)];
+            Some((tiles, all(&gaps, BLACK)))
+        }
+        // speaker.toml: fit, gap 4 px, background black. The `speaker` region (the pin) is 0,0 to 1 x 0.78: 640 x
+        // round(280.8) = 281 px; one cell (640 - 2*4) x (281 - 2*4) = 632 x 273; 16:9 inside: 273*16/9 = 485.3 ->
+        // 484 x 272 (both even), centred: x (640 - 484)/2 = 78, y (281 - 272)/2 = 4.
+        // The `others` region, a row from y 281, 79 px high: cells (640 - 4*4)/3 = 208 x (79 - 8) = 71; 16:9
+        // inside: 71*16/9 = 126.2 -> 126 x 70; the row 3*126 + 2*4 = 386 wide, centred: x 127, 257, 387; y 281 +
+        // (79 - 70)/2 = 285.
+        "speaker" => {
+            let mut tiles = vec![tile(pin, Area::new(78, 4, 484, 272))];
+            let strip = [
+                Area::new(127, 285, 126, 70),
+                Area::new(257, 285, 126, 70),
+                Area::new(387, 285, 126, 70),
+            ];
+            tiles.extend(others.iter().zip(strip).map(|(n, a)| tile(n, a)));
+            // Beside the large tile, between it and the strip (y 276-284), beside and between the strip's tiles.
+            let gaps = [
+                (40, 140),
+                (600, 140),
+                (320, 280),
+                (60, 320),
+                (580, 320),
+                (255, 320),
+                (385, 320),
+            ];
+            Some((tiles, all(&gaps, BLACK)))
+        }
+        // pip.toml: fill, gap 0. The `speaker` region (the pin) is the whole canvas, 0,0 640x360; the `next` region
+        // (z 1, above it) takes the first other participant: x round(0.72*640 = 460.8) = 461 to round(0.97*640 =
+        // 620.8) = 621, y 0.70*360 = 252 to 0.95*360 = 342: 461,252 160x90.
+        "pip" => {
+            let tiles = vec![
+                tile(pin, Area::new(0, 0, 640, 360)),
+                tile(others[0], Area::new(461, 252, 160, 90)).on_top(),
+            ];
+            // The pinned picture just around the inset.
+            let around = [(452, 300), (630, 300), (540, 244), (540, 350)];
+            Some((tiles, all(&around, colour(pin))))
+        }
+        _ => None,
+    }
+}
+
+/// Checks `frame` against the picture worked out by hand for the status' template (Ok for templates without one).
+fn by_hand_shown(status: &Value, frame: &Frame, pin: &str) -> Result<(), String> {
+    let template = status["layout"]["template"].as_str().unwrap_or("");
+    let order = participant_names(status);
+    let Some((tiles, points)) = by_hand(template, &order, pin) else {
+        return Ok(());
+    };
+    check(frame, &tiles, &points).map_err(|e| {
+        let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("by-hand-{template}.png"));
+        frame.save_png(&shot);
+        format!("{template} with {order:?} by hand: {e} ({})", shot.display())
+    })
 }
 
 fn patch(server: &Server, id: &str, body: Value) -> (u16, Value) {
@@ -134,8 +220,15 @@ fn every_template_and_live_switches() {
         let (code, body) = patch(&server, &id, json!({"layout": {"template": template, "pin": blue}}));
         assert_eq!(code, 200, "{body}");
         assert_eq!(body["layout"]["template"], template);
+        // The same frame matches both the engine's placement and, for grid, speaker and pip, the one by hand.
+        let shown = || -> Result<(), String> {
+            let status = get_json(&status_url);
+            let frame = newest_frame(&playlist)?;
+            engine_placement_shown(&status, &frame, &templates)?;
+            by_hand_shown(&status, &frame, "blue")
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
-        while let Err(e) = frame_matches(&get_json(&status_url), &playlist, &templates) {
+        while let Err(e) = shown() {
             assert!(Instant::now() < deadline, "{template} never showed: {e}");
             std::thread::sleep(Duration::from_millis(250));
         }
@@ -283,13 +376,15 @@ fn audio_only_participant_gets_a_named_placeholder() {
             return None;
         }
         let frame = newest_frame(&playlist).ok()?;
-        let tiles = callcast::layout::grid(2, CANVAS, callcast::layout::TILE_GAP);
+        // The middles of grid.toml's two tiles side by side at 640x360, by hand: 314x176 at x 4 and 322, y 92
+        // (cells (640 - 3*4)/2 = 314 wide, 16:9 inside 314 x 176, centred).
+        let middles = [(4 + 157, 92 + 88), (322 + 157, 92 + 88)];
         names
             .iter()
-            .zip(&tiles)
-            .all(|(n, t)| {
+            .zip(middles)
+            .all(|(n, (x, y))| {
                 let want = if n == "voice" { expected } else { [255, 0, 0] };
-                close_to(frame.pixel(t.center().0, t.center().1), want, 40)
+                close_to(frame.pixel(x, y), want, 40)
             })
             .then_some(())
     });

@@ -1,17 +1,57 @@
-//! An operator's own layout directory: a template with a background image is loaded and drawn, broken
-//! templates are reported with file and line while the server starts with the good ones.
+//! An operator's own layout directory: a template with a background image is loaded and drawn (the tile and the
+//! picture where worked out by hand), a switch away from it takes the picture off the air, and broken templates
+//! are reported with file and line while the server starts with the good ones.
 
 use crate::support::broadcast::Broadcast;
-use crate::support::media::{close_to, decode_last_frame};
-use crate::support::{get_json, publish, wait_for, KillOnDrop, Server};
+use crate::support::media::decode_last_frame;
+use crate::support::picture::{all, check, Area, ColourAt, Tile};
+use crate::support::{get_json, publish, KillOnDrop, Server};
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const W: usize = 640;
 const H: usize = 360;
 const MAGENTA: [u8; 3] = [255, 0, 255];
+const RED: [u8; 3] = [255, 0, 0];
+/// stage.toml below: one region at 0.25,0.25, 0.5 x 0.5 of 640x360 = 160,90 320x180; that is a 16:9 cell, so with
+/// fit and no gap the tile fills it exactly.
+const STAGE_TILE: Area = Area::new(160, 90, 320, 180);
+/// Points around the stage tile, where the picture shows (the lower left corner is left out: in the template
+/// switched to afterwards the name label is drawn there).
+const AROUND_THE_TILE: [(i32, i32); 7] = [
+    (20, 20),
+    (320, 45),
+    (620, 20),
+    (80, 180),
+    (560, 180),
+    (320, 315),
+    (620, 340),
+];
+/// pip.toml with one participant: its `speaker` region is the whole canvas (fill, gap 0), its inset has nobody.
+const FULL_CANVAS: Area = Area::new(0, 0, 640, 360);
+
+/// Polls until the newest segment shows `tiles` and `points`.
+fn wait_for_picture(bc: &Broadcast, what: &str, tiles: &[Tile], points: &[ColourAt]) {
+    let mut last = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let newest = std::fs::read_to_string(&bc.playlist)
+            .ok()
+            .and_then(|text| Some(bc.playlist.parent()?.join(text.lines().rfind(|l| l.ends_with(".ts"))?)));
+        last = match newest.map(|segment| decode_last_frame(&segment, W, H)) {
+            Some(Ok(frame)) => match check(&frame, tiles, points) {
+                Ok(()) => return,
+                Err(e) => e,
+            },
+            Some(Err(e)) => e,
+            None => "no segment yet".into(),
+        };
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("never saw {what}: {last}");
+}
 
 fn write_layouts(dir: &Path) {
     let made = Command::new("ffmpeg")
@@ -79,27 +119,25 @@ fn operator_template_with_a_background_image() {
             "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 60}],
         }),
     );
-    wait_for("the red tile on the picture", Duration::from_secs(30), || {
-        let text = std::fs::read_to_string(&bc.playlist).ok()?;
-        let newest = bc.playlist.parent()?.join(text.lines().rfind(|l| l.ends_with(".ts"))?);
-        let frame = decode_last_frame(&newest, W, H).ok()?;
-        let tile = frame.pixel(W as i32 / 2, H as i32 / 2);
-        let corners = [
-            (20, 20),
-            (W as i32 - 20, 20),
-            (20, H as i32 - 20),
-            (W as i32 - 20, H as i32 - 20),
-        ];
-        (close_to(tile, [255, 0, 0], 60) && corners.iter().all(|&(x, y)| close_to(frame.pixel(x, y), MAGENTA, 60)))
-            .then_some(())
-    });
+    wait_for_picture(
+        &bc,
+        "the red tile on the picture",
+        &[Tile::new("red", RED, STAGE_TILE)],
+        &all(&AROUND_THE_TILE, MAGENTA),
+    );
 
-    // Switching to a template without a picture takes it away.
+    // Switching to a template without a picture takes it away: red where the picture was.
     let reply = crate::support::http()
         .patch(server.url(&format!("/v1/broadcasts/{}", bc.id)))
         .json(&json!({"layout": {"template": "pip"}}))
         .send()
         .expect("PATCH");
     assert_eq!(reply.status().as_u16(), 200);
+    wait_for_picture(
+        &bc,
+        "red over the whole picture",
+        &[Tile::new("red", RED, FULL_CANVAS)],
+        &all(&AROUND_THE_TILE, RED),
+    );
     assert_eq!(bc.stop()["state"], "ended");
 }

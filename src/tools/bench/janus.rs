@@ -69,7 +69,17 @@ impl JanusServer {
 
     /// Kills Janus (SIGKILL) and starts it again on the same port with the same config.
     pub fn restart(&mut self) -> Result<()> {
+        self.kill();
+        self.start_again()
+    }
+
+    /// Kills Janus (SIGKILL) and leaves it down until `start_again`.
+    pub fn kill(&mut self) {
         self.process = None;
+    }
+
+    /// Starts Janus again (after `kill`) on the same port with the same config.
+    pub fn start_again(&mut self) -> Result<()> {
         self.launch()
     }
 

@@ -18,6 +18,16 @@ impl Janus {
         self.0.restart().expect("restart Janus");
     }
 
+    /// Kills Janus (SIGKILL) and leaves it down until `start_again`.
+    pub fn kill(&mut self) {
+        self.0.kill();
+    }
+
+    /// Starts Janus again after `kill`, on the same port with the same config (the room exists again, empty).
+    pub fn start_again(&mut self) {
+        self.0.start_again().expect("start Janus again");
+    }
+
     /// `(display, publisher)` of everyone Janus lists in the room.
     pub fn list_participants(&self) -> Vec<(String, bool)> {
         self.0.list_participants().expect("Janus listparticipants")

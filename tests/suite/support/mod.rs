@@ -13,6 +13,7 @@ pub mod gst_objects;
 pub mod janus;
 pub mod media;
 pub mod offers;
+pub mod picture;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};
