@@ -49,16 +49,67 @@ pub fn beep_times(input: &str) -> Vec<f64> {
     log.lines().filter_map(|l| field(l, "silence_end:")).collect()
 }
 
-/// Beep minus flash for every flash with a beep within half a second, in seconds.
+/// A flash and a beep further apart than this are not one mark.
+pub const PAIRING_WINDOW_S: f64 = 0.5;
+
+/// Marks read back: each flash paired with the nearest beep within `PAIRING_WINDOW_S`, and what paired with
+/// nothing (a flash missed, a beep missed, or the two too far apart), so a check can bound those too.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pairing {
+    /// Beep minus flash of each paired flash, in seconds, in flash order.
+    pub offsets: Vec<f64>,
+    /// The time of each paired flash (as `offsets`).
+    pub paired_flashes: Vec<f64>,
+    /// Times of flashes with no beep within the window.
+    pub lone_flashes: Vec<f64>,
+    /// Times of beeps that no flash paired with.
+    pub lone_beeps: Vec<f64>,
+}
+
+/// Pairs every flash with the nearest beep within `PAIRING_WINDOW_S`.
+pub fn pair(flashes: &[f64], beeps: &[f64]) -> Pairing {
+    let mut pairing = Pairing::default();
+    let mut used = vec![false; beeps.len()];
+    for &f in flashes {
+        let nearest = beeps
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i, b - f))
+            .filter(|(_, d)| d.abs() < PAIRING_WINDOW_S)
+            .min_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
+        match nearest {
+            Some((i, d)) => {
+                used[i] = true;
+                pairing.offsets.push(d);
+                pairing.paired_flashes.push(f);
+            }
+            None => pairing.lone_flashes.push(f),
+        }
+    }
+    pairing.lone_beeps = beeps.iter().zip(&used).filter(|(_, u)| !**u).map(|(b, _)| *b).collect();
+    pairing
+}
+
+/// Beep minus flash for every flash with a beep within half a second, in seconds (`pair` also says what did
+/// not pair).
 pub fn offsets(flashes: &[f64], beeps: &[f64]) -> Vec<f64> {
-    flashes
-        .iter()
-        .filter_map(|f| {
-            beeps
-                .iter()
-                .map(|b| b - f)
-                .filter(|d| d.abs() < 0.5)
-                .min_by(|a, b| a.abs().partial_cmp(&b.abs()).expect("no NaN"))
-        })
-        .collect()
+    pair(flashes, beeps).offsets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flashes_and_beeps_that_pair_with_nothing_are_listed() {
+        // Marks at 1, 2, 3, 4 s: the beep of 2 s is missing, the flash of 4 s is missing, the beep of 3 s is
+        // 0.6 s late (no pair for either), and a stray beep at 5.9 s.
+        let flashes = [1.0, 2.0, 3.0];
+        let beeps = [1.02, 3.6, 4.01, 5.9];
+        let p = pair(&flashes, &beeps);
+        assert_eq!(p.paired_flashes, [1.0]);
+        assert!((p.offsets[0] - 0.02).abs() < 1e-9);
+        assert_eq!(p.lone_flashes, [2.0, 3.0]);
+        assert_eq!(p.lone_beeps, [3.6, 4.01, 5.9]);
+    }
 }

@@ -15,6 +15,9 @@ const LO_SHIM: &str = include_str!("lo_shim.c");
 pub const ROOM: u64 = 1234;
 /// Not digits only: a short number turns up inside random ids and timestamps in the logs the tests search.
 pub const ROOM_PIN: &str = "pin-4e7b-secret";
+/// Where Janus' RTP ports come from: below the kernel's ephemeral range (32768 and up), which the server under
+/// test's ICE takes its ports from, and above `peer::FREE_PORTS`.
+pub const RTP_PORTS: std::ops::Range<u16> = 20_000..32_000;
 
 pub struct JanusServer {
     pub port: u16,
@@ -89,7 +92,9 @@ impl JanusServer {
 
     fn write_config(&self) -> Result<()> {
         let d = self.dir.path();
-        let rtp_low = 20000 + (self.port % 200) * 100;
+        // One block of 100 of RTP_PORTS, by the HTTP port: Janus runs started side by side take different ones.
+        let blocks = (RTP_PORTS.end - RTP_PORTS.start) / 100;
+        let rtp_low = RTP_PORTS.start + (self.port % blocks) * 100;
         std::fs::write(
             d.join("janus.jcfg"),
             format!(

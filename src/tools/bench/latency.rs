@@ -88,10 +88,14 @@ pub fn first_grid_tile(width: u32, height: u32, shown: usize) -> Result<Rect> {
         height: height as i32,
     };
     let placed = place(grid, canvas, &scene);
-    let tile = placed.first().context("nobody on screen")?.rect;
-    // A picture trimmed to fit its tile (instead of scaled) sits at full size, its cut edges outside the tile.
+    Ok(drawn_area(placed.first().context("nobody on screen")?.rect))
+}
+
+/// Where a publisher's whole picture is drawn for a `tile`: the tile itself, or, for a picture trimmed to fit
+/// it (instead of scaled), the picture at full size, its cut edges outside the tile.
+pub fn drawn_area(tile: Rect) -> Rect {
     let source = (crate::tools::publish::WIDTH, crate::tools::publish::HEIGHT);
-    Ok(match crate::mix::scaling::trim_to_tile(source, (tile.w, tile.h)) {
+    match crate::mix::scaling::trim_to_tile(source, (tile.w, tile.h)) {
         Some([left, right, top, bottom]) => Rect {
             x: tile.x - left,
             y: tile.y - top,
@@ -99,7 +103,7 @@ pub fn first_grid_tile(width: u32, height: u32, shown: usize) -> Result<Rect> {
             h: tile.h + top + bottom,
         },
         None => tile,
-    })
+    }
 }
 
 impl LatencyProbe {

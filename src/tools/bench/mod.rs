@@ -9,9 +9,11 @@ pub mod ingest;
 pub mod janus;
 mod latency;
 pub mod peer;
+mod pictures;
 mod scenario;
 mod server;
 pub mod soak;
+mod viewer;
 
 use anyhow::{Context, Result};
 use std::time::Duration;

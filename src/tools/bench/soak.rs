@@ -1,16 +1,24 @@
 //! `callcast bench --soak DURATION`: a long show under churn. Participants join and leave every few seconds,
 //! the layout switches, the RTMP server is restarted every few minutes. Reports what the server holds at the
 //! start and the end (memory, threads, open files), reconnects, dropped frames, the A/V offset over the whole
-//! show (sync marks read back from the HLS output) and how far the outputs' timestamps drifted from the wall clock.
+//! show (sync marks read back from the HLS output), and what a viewer of the HLS output got: how its timestamps
+//! kept to the wall clock of their arrival, and how many of the pinned participant's pictures (their clock
+//! stamps, read from every output frame) were shown twice or never.
 
-use super::av_sync::{beep_times, flash_times, offsets};
+use super::av_sync::{beep_times, flash_times, pair};
 use super::ingest::NginxRtmp;
+use super::latency::drawn_area;
 use super::peer::{free_port, Peer};
+use super::pictures::{count, read_stamps, Pictures};
 use super::server::{publisher, BenchServer};
+use super::viewer::{drift, first_video_pts, Listed, PlaylistWatcher};
+use crate::layout::engine::{place, Scene};
+use crate::layout::template::Templates;
+use crate::layout::{Canvas, Rect};
 use crate::procstat::{usage, Usage};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const ROOM: &str = "soak";
@@ -19,6 +27,8 @@ const CHURN_EVERY: Duration = Duration::from_secs(5);
 const LAYOUT_EVERY: Duration = Duration::from_secs(7);
 const LEAVE_SETTLE: Duration = Duration::from_secs(7);
 const TEMPLATES: [&str; 4] = ["grid", "speaker", "pip", "single"];
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 360;
 
 #[derive(Debug, serde::Serialize)]
 pub struct SoakReport {
@@ -41,9 +51,21 @@ pub struct SoakReport {
     /// Mean offset of the first and the last tenth of the marks: sync that holds from start to end.
     pub av_offset_ms_first_tenth: Option<f64>,
     pub av_offset_ms_last_tenth: Option<f64>,
-    /// How much the outputs' timestamps advanced beyond the wall clock between the first and last sample.
-    pub timeline_drift_ms: Option<f64>,
-    pub timeline_drift_ms_per_hour: Option<f64>,
+    /// Flashes with no beep within the pairing window, and beeps no flash paired with (missed or far apart).
+    pub av_lone_flashes: usize,
+    pub av_lone_beeps: usize,
+    /// HLS segments a reading client saw listed after the warm-up (each one an arrival time).
+    pub viewer_segments: usize,
+    /// How the lag of the HLS output's timestamps behind the wall clock of their arrival at the client moved
+    /// over the run (its trend, first to last segment: positive when timestamps run slow or the output falls
+    /// behind), and how unevenly segments arrived around that trend (largest minus smallest lag).
+    pub viewer_drift_ms: Option<f64>,
+    pub viewer_drift_ms_per_hour: Option<f64>,
+    pub viewer_lag_spread_ms: Option<f64>,
+    /// Output frames the timestamps of those segments call for but that were not in them (holes).
+    pub viewer_frames_missing: i64,
+    /// The pinned participant's clock stamps in every output frame of those segments.
+    pub pictures: Pictures,
     /// Server memory at each quarter of the run (MB): a plateau, or growth.
     pub rss_mb_quarters: Vec<f64>,
 }
@@ -54,7 +76,7 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
     let whip = server.whip_url(ROOM);
     // Black and silent but for the marks participant, so its flashes and beeps are the only ones.
     let quiet = ["--pattern", "color:000000", "--tone", "0"];
-    let _marks = publisher(exe, &whip, "marks", &["--sync-marks"])?;
+    let _marks = publisher(exe, &whip, "marks", &["--sync-marks", "--clock-stamp"])?;
     let _steady = publisher(exe, &whip, "steady", &quiet)?;
     let listed = server.wait_participants(ROOM, 2, Duration::from_secs(60))?;
     let marks_id = listed
@@ -71,7 +93,7 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
         Some(&json!({
             "source": {"kind": "room", "room": ROOM},
             "layout": {"template": "grid", "pin": marks_id},
-            "video": {"width": 640, "height": 360, "keyframe_interval_s": 1},
+            "video": {"width": WIDTH, "height": HEIGHT, "keyframe_interval_s": 1},
             "outputs": [{"kind": "hls", "segment_seconds": 2, "window": window}, {"kind": "rtmp", "url": ingest.url(ROOM)}],
             "max_duration_s": duration.as_secs() + 600,
         })),
@@ -81,7 +103,7 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
     std::thread::sleep(WARMUP);
     let pid = server.pid();
     let start = usage(&pid).context("server usage")?;
-    let timeline_start = timeline(&server.send("GET", &path, None)?);
+    let viewer = PlaylistWatcher::start(format!("{}{path}/hls/index.m3u8", server.addr));
     let began = Instant::now();
     let mut quarters = Vec::new();
     let restart_every = (duration / 3).clamp(Duration::from_secs(20), Duration::from_secs(180));
@@ -123,21 +145,25 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
     std::thread::sleep(LEAVE_SETTLE);
     let end = usage(&pid).context("server usage")?;
     let status = server.send("GET", &path, None)?;
+    let listed = viewer.finish();
     let elapsed = began.elapsed();
-    let drift = match (timeline_start, timeline(&status)) {
-        (Some((m0, w0)), Some((m1, w1))) if w1 > w0 => {
-            let wall = (w1 - w0) as f64 / 1000.0;
-            Some(((m1 - m0) - wall, wall))
-        }
-        _ => None,
-    };
     server.send("DELETE", &path, None)?;
     let playlist = server.playlist(&id);
+    let seen = ViewerSegments::read(&playlist, &listed)?;
+    let lag = drift(&seen.arrivals());
+    let stamps = read_stamps(
+        &seen.files(),
+        (WIDTH as usize, HEIGHT as usize),
+        &marks_places()?,
+        (
+            crate::tools::publish::WIDTH as usize,
+            crate::tools::publish::HEIGHT as usize,
+        ),
+    )?;
+    let pictures = count(&stamps, 1000.0 / f64::from(crate::tools::publish::FPS));
     let playlist_str = playlist.to_str().context("playlist path")?;
-    let av: Vec<f64> = offsets(&flash_times(playlist_str), &beep_times(playlist_str))
-        .into_iter()
-        .map(|o| o * 1000.0)
-        .collect();
+    let marks = pair(&flash_times(playlist_str), &beep_times(playlist_str));
+    let av: Vec<f64> = marks.offsets.iter().map(|o| o * 1000.0).collect();
     Ok(SoakReport {
         duration_s: elapsed.as_secs_f64().round(),
         start,
@@ -161,18 +187,103 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
             .then(|| (av.iter().filter(|o| o.abs() <= 45.0).count() as f64 * 1000.0 / av.len() as f64).round() / 10.0),
         av_offset_ms_first_tenth: mean(&av[..av.len() / 10]),
         av_offset_ms_last_tenth: mean(&av[av.len() - av.len() / 10..]),
-        timeline_drift_ms: drift.map(|(d, _)| (d * 1000.0).round()),
-        timeline_drift_ms_per_hour: drift.map(|(d, span)| (d / span * 3600.0 * 1000.0).round()),
+        av_lone_flashes: marks.lone_flashes.len(),
+        av_lone_beeps: marks.lone_beeps.len(),
+        viewer_segments: seen.seen.len(),
+        viewer_drift_ms: lag.map(|d| d.ms.round()),
+        viewer_drift_ms_per_hour: lag.map(|d| (d.ms / d.span_s * 3600.0).round()),
+        viewer_lag_spread_ms: lag.map(|d| d.spread_ms.round()),
+        viewer_frames_missing: seen.expected_frames(crate::broadcast::spec::DEFAULT_FPS) - pictures.frames as i64,
+        pictures,
         rss_mb_quarters: quarters,
     })
 }
 
-/// The status's timeline: (media seconds, wall-clock ms).
-fn timeline(status: &Value) -> Option<(f64, u64)> {
-    Some((
-        status["timeline"]["media_s"].as_f64()?,
-        status["timeline"]["at_ms"].as_u64()?,
-    ))
+/// The segments the reading client saw listed, each with its first timestamp and that of the segment after it
+/// (the one whose first keyframe got it listed).
+struct ViewerSegments {
+    dir: PathBuf,
+    /// (name, listed at ms, first video timestamp s, the next segment's first timestamp s)
+    seen: Vec<(String, u64, f64, f64)>,
+}
+
+impl ViewerSegments {
+    /// Reads the timestamps from the files, after the output ended (the last one seen has its successor then).
+    fn read(playlist: &Path, listed: &[Listed]) -> Result<Self> {
+        let dir = playlist.parent().context("the HLS directory")?.to_path_buf();
+        let all: Vec<String> = std::fs::read_to_string(playlist)
+            .context("the final playlist")?
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        let mut seen = Vec::new();
+        let mut next_start = None;
+        for l in listed {
+            let at = all
+                .iter()
+                .position(|n| *n == l.name)
+                .context("a listed segment left the playlist")?;
+            let Some(next) = all.get(at + 1) else { break };
+            // Each file probed once: this segment's start is usually the last one's next.
+            let start = match next_start.take() {
+                Some((name, start)) if name == l.name => start,
+                _ => first_video_pts(&dir.join(&l.name))?,
+            };
+            let end = first_video_pts(&dir.join(next))?;
+            next_start = Some((next.clone(), end));
+            seen.push((l.name.clone(), l.at_ms, start, end));
+        }
+        Ok(Self { dir, seen })
+    }
+
+    /// (media time s, wall-clock ms at which the client got to it) of each segment.
+    fn arrivals(&self) -> Vec<(f64, u64)> {
+        self.seen.iter().map(|s| (s.3, s.1)).collect()
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        self.seen.iter().map(|s| self.dir.join(&s.0)).collect()
+    }
+
+    /// Frames at `fps` from the first segment's first timestamp to the end of the last one.
+    fn expected_frames(&self, fps: u32) -> i64 {
+        match (self.seen.first(), self.seen.last()) {
+            (Some(first), Some(last)) => ((last.3 - first.2) * f64::from(fps)).round() as i64,
+            _ => 0,
+        }
+    }
+}
+
+/// Every place a participant's picture is drawn in the templates the soak switches between, with two or three
+/// participants on screen: where to look for the pinned participant's stamp (its CRC tells a stamp from
+/// anything else, so looking in a wrong place reads nothing rather than a wrong time).
+fn marks_places() -> Result<Vec<Rect>> {
+    let templates = Templates::builtin();
+    let canvas = Canvas {
+        width: WIDTH as i32,
+        height: HEIGHT as i32,
+    };
+    let mut places = Vec::new();
+    for name in TEMPLATES {
+        let template = templates
+            .get(name)
+            .with_context(|| format!("the built-in {name} template"))?;
+        for shown in 2..=3 {
+            let scene = Scene {
+                order: (0..shown).map(|i| i.to_string()).collect(),
+                pin: Some("0".to_string()),
+                ..Scene::default()
+            };
+            for placed in place(template, canvas, &scene) {
+                let area = drawn_area(placed.rect);
+                if !places.contains(&area) {
+                    places.push(area);
+                }
+            }
+        }
+    }
+    Ok(places)
 }
 
 fn mean(values: &[f64]) -> Option<f64> {

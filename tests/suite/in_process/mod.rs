@@ -3,9 +3,13 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use axum::middleware::Next;
+use callcast::broadcast::Broadcasts;
 use callcast::server::{build_state, ServeArgs};
 use clap::Parser;
 use http_body_util::BodyExt;
+use std::sync::Arc;
+use std::time::Duration;
 use tower::ServiceExt;
 
 #[derive(Parser)]
@@ -14,14 +18,23 @@ struct Args {
     serve: ServeArgs,
 }
 
-/// What lives as long as an in-process app: its data dir, and a watch that fails the test if GLib logs a
-/// CRITICAL or WARNING meanwhile (the app's broadcasts run their pipelines in this process).
+/// How long stopping the app's broadcasts may take when the test ends (each finalises its outputs).
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What lives as long as an in-process app: its data dir, the runtime its handlers and broadcasts run on, and
+/// a watch that fails the test if GLib logs a CRITICAL or WARNING meanwhile (the app's broadcasts run their
+/// pipelines in this process). Dropping it, even while a failed test unwinds, stops every broadcast the test
+/// started and shuts that runtime down, so no pipeline outlives its test.
 pub struct AppDir {
     pub dir: tempfile::TempDir,
+    broadcasts: Arc<Broadcasts>,
+    runtime: Option<tokio::runtime::Runtime>,
     _glib: crate::support::glib_watch::Watch,
 }
 
-/// The router of a server started with `serve` flags `flags`, and its data dir.
+/// The router of a server started with `serve` flags `flags`, and its data dir. Every request is handled on
+/// the app's own runtime, so what it starts (broadcast actors, WHIP legs) runs there, whatever runtime the test
+/// uses, and can still be stopped after the test's runtime is gone.
 pub fn app(flags: &[&str]) -> (axum::Router, AppDir) {
     let glib = crate::support::glib_watch::watch();
     callcast::gst_util::init().expect("GStreamer");
@@ -29,7 +42,51 @@ pub fn app(flags: &[&str]) -> (axum::Router, AppDir) {
     let args = Args::parse_from(std::iter::once("test").chain(flags.iter().copied())).serve;
     let mut args = args.settings().expect("settings");
     args.data_dir = dir.path().to_path_buf();
-    (callcast::api::router(build_state(&args)), AppDir { dir, _glib: glib })
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the app's runtime");
+    let state = {
+        let _inside = runtime.enter();
+        build_state(&args)
+    };
+    let broadcasts = state.broadcasts.clone();
+    let handle = runtime.handle().clone();
+    let router = callcast::api::router(state).layer(axum::middleware::from_fn(move |request, next: Next| {
+        let handle = handle.clone();
+        async move { handle.spawn(next.run(request)).await.expect("the handler ran") }
+    }));
+    let app_dir = AppDir {
+        dir,
+        broadcasts,
+        runtime: Some(runtime),
+        _glib: glib,
+    };
+    (router, app_dir)
+}
+
+impl Drop for AppDir {
+    fn drop(&mut self) {
+        let (Some(runtime), broadcasts) = (self.runtime.take(), self.broadcasts.clone()) else {
+            return;
+        };
+        // On a thread of its own: the test's runtime may be the one dropping this (no blocking allowed there).
+        let left = std::thread::spawn(move || {
+            let stopped = runtime.block_on(async { tokio::time::timeout(STOP_TIMEOUT, broadcasts.stop_all()).await });
+            let left = broadcasts.running_count();
+            runtime.shutdown_timeout(Duration::from_secs(5));
+            (stopped.is_ok(), left)
+        })
+        .join();
+        if !std::thread::panicking() {
+            let (stopped, left) = left.expect("stopping the app's broadcasts");
+            assert!(
+                stopped && left == 0,
+                "{left} broadcast(s) still running after the test ended and they were stopped (given {STOP_TIMEOUT:?})"
+            );
+        }
+    }
 }
 
 /// Sends one request with `headers`; returns the status and the body as text.

@@ -69,12 +69,13 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
     }
 }
 
-/// A free TCP port on 127.0.0.1 (the OS picks it; a small race with other processes is acceptable in tests).
+/// A port on 127.0.0.1 free for TCP and UDP, never the same twice in this process, outside the kernel's
+/// ephemeral range and Janus' RTP ports (the bench's `free_port`). Servers we start ourselves that can report
+/// the port they bound (`callcast serve --listen 127.0.0.1:0`) need none.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    let port = callcast::tools::bench::peer::free_port();
+    assert_ne!(port, 0, "no free port left");
+    port
 }
 
 /// `callcast serve` on an ephemeral port with its own data dir.
