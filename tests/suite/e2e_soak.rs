@@ -18,10 +18,15 @@ use std::process::Command;
 const MAX_HOLES: f64 = 1.0;
 /// Flashes without a beep and beeps without a flash, each (a layout switch can hide a flash).
 const MAX_LONE_MARKS: f64 = 3.0;
-/// The lag of the HLS output behind the wall clock of its arrival may move this much over the minute.
-const MAX_DRIFT_MS: f64 = 100.0;
-/// Segments arrive within this of their trend (a stall the output never caught up on is a step in the lag).
-const MAX_LAG_SPREAD_MS: f64 = 500.0;
+/// The lag of the HLS output behind the wall clock of its arrival may move this much over the minute. A minute
+/// cannot measure drift finer: segment arrivals scatter by ~150 ms around their trend, so a least-squares slope
+/// over 34 two-second segments is uncertain by ~90 ms (one sigma) over the span; the lead's run at load 4-6 read
+/// +101 ms on the unbroken product. 300 ms (3 sigma) catches a clock off by 0.5% or more; finer errors show as
+/// holes (0.2% slow gave 4), and the 30-minute run in docs/reliability.md measures drift properly.
+const MAX_DRIFT_MS: f64 = 300.0;
+/// Segments arrive within this of their trend (a stall the output never caught up on is a step in the lag);
+/// 340-534 ms were read under load.
+const MAX_LAG_SPREAD_MS: f64 = 700.0;
 /// Shares of the output frames where the pinned participant's stamp reads, shows a picture again, skips one.
 const MIN_READ_SHARE: f64 = 0.95;
 const MAX_REPEATED_SHARE: f64 = 0.03;
