@@ -83,8 +83,9 @@ fn assert_complete_flv(recording: &std::path::Path, ran_s: (f64, f64)) {
     assert_decodes_cleanly(recording.to_str().expect("path"));
 }
 
-/// Up to this long passes from an output's creation to its first keyframe on disk (the next of the 1 s
-/// keyframes, and connecting) plus the encoder's latency at the end.
+/// A removed output's video may be this much shorter than the time from its POST to its DELETE: the wait for
+/// the next of the 1 s keyframes and for the connection before its first frame, the encoder's latency after
+/// its last.
 const OUTPUT_START_S: f64 = 1.5;
 /// Timestamps are the encoder's, not the wall clock: a first keyframe encoded late carries a time from before
 /// the request. This much of a recording may come from before it.
