@@ -1,12 +1,16 @@
-//! Outputs on a live broadcast: added and removed without touching the others, and an RTMP server that dies and
-//! comes back on the same port gets the stream again (from a keyframe) while the other outputs never gap.
+//! Outputs on a live broadcast: added and removed without touching the others (an added one starts on a
+//! keyframe, a removed one is finished: a whole FLV, an HLS playlist with its end list), and an RTMP server that
+//! dies and comes back on the same port gets the stream again (from a keyframe) while the other outputs never gap.
 
 use crate::support::broadcast::Broadcast;
-use crate::support::media::{keyframe_pts, max_gap, streams, video_pts};
+use crate::support::flv;
+use crate::support::media::{
+    assert_decodes_cleanly, first_video_frame, streams, try_video_pts, video_pts, window_max_gap,
+};
 use crate::support::{get_json, http, publish, wait_for, KillOnDrop, Server};
 use callcast::tools::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn start(server: &Server, room: &str, outputs: Value) -> Broadcast {
     Broadcast::start(
@@ -27,41 +31,114 @@ fn output(status: &Value, id: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Video frames recorded so far (ffprobe reads a growing FLV fine).
+/// Video frames recorded so far (ffprobe reads a growing FLV fine; none while the file is not there).
 fn frames(path: &std::path::Path) -> usize {
-    path.to_str().map_or(0, |p| video_pts(p).len())
+    path.to_str()
+        .and_then(|p| try_video_pts(p).ok())
+        .map_or(0, |pts| pts.len())
 }
+
+/// Asserts the first video frame of `input` is a keyframe, both as the decoder sees it (from the very first
+/// packet) and as the container flags it.
+fn assert_starts_on_keyframe(what: &str, input: &str) {
+    let (pts, key, pict_type) = first_video_frame(input);
+    assert!(
+        key && pict_type == "I",
+        "{what}: first frame at {pts:.3} s is {pict_type} (key_frame {key})"
+    );
+    let first_packet = video_pts(input).first().copied();
+    assert_eq!(
+        first_packet,
+        Some(pts),
+        "{what}: a packet before the first decoded frame"
+    );
+}
+
+/// Asserts the FLV `recording` of an output that ran for about `ran_s` is finished: every tag whole to the
+/// last byte, the first picture a keyframe, audio and video to the end, a duration that fits how long it ran,
+/// and every frame decodes without a complaint.
+fn assert_complete_flv(recording: &std::path::Path, ran_s: (f64, f64)) {
+    let tags = flv::media_tags(recording).unwrap_or_else(|e| panic!("{e}"));
+    let video: Vec<&flv::MediaTag> = tags.iter().filter(|t| t.video).collect();
+    let audio: Vec<&flv::MediaTag> = tags.iter().filter(|t| !t.video).collect();
+    assert!(
+        video.len() > 30 && audio.len() > 30,
+        "{} video, {} audio tags",
+        video.len(),
+        audio.len()
+    );
+    assert!(video[0].keyframe, "the FLV's first picture is not flagged a keyframe");
+    let (video_end, audio_end) = (video[video.len() - 1].seconds, audio[audio.len() - 1].seconds);
+    assert!(
+        (video_end - audio_end).abs() < 0.5,
+        "the tracks end apart: video at {video_end:.3} s, audio at {audio_end:.3} s"
+    );
+    let duration = video_end - video[0].seconds;
+    let (least, most) = ran_s;
+    assert!(
+        duration >= least && duration <= most,
+        "{duration:.2} s of video in the FLV of an output that ran {least:.2}-{most:.2} s"
+    );
+    println!("removed RTMP output: {duration:.2} s of video (ran {least:.2}-{most:.2} s)");
+    assert_decodes_cleanly(recording.to_str().expect("path"));
+}
+
+/// A removed output's video may be this much shorter than the time from its POST to its DELETE: the wait for
+/// the next of the 1 s keyframes and for the connection before its first frame, the encoder's latency after
+/// its last.
+const OUTPUT_START_S: f64 = 1.5;
+/// Timestamps are the encoder's, not the wall clock: a first keyframe encoded late carries a time from before
+/// the request. This much of a recording may come from before it.
+const ENCODER_LAG_S: f64 = 0.3;
 
 #[test]
 fn outputs_are_added_and_removed_live() {
     let nginx = NginxRtmp::start();
     let server = Server::start(&[]);
     let _red: KillOnDrop = publish(&server.whip_url("live-out"), "red", "color:ff0000");
+    let steady = nginx.recording("steady");
     let bc = start(
         &server,
         "live-out",
-        json!([{"kind": "hls", "segment_seconds": 1, "window": 120}]),
+        json!([{"kind": "rtmp", "url": nginx.url("steady")}]),
     );
-    wait_for("HLS live", Duration::from_secs(30), || {
-        (bc.segments().len() >= 2).then_some(())
+    wait_for("the first output live", Duration::from_secs(30), || {
+        (output(&bc.status(), "out_0")["state"] == "live" && frames(&steady) > 0).then_some(())
     });
+    // The steady output carries every frame from here to the stop.
+    let on_air = Instant::now();
 
+    // An RTMP and an HLS output join.
     let key = "added-key-9c1f";
     let outputs_url = server.url(&format!("/v1/broadcasts/{}/outputs", bc.id));
-    let added = http()
-        .post(&outputs_url)
-        .json(&json!({"kind": "rtmp", "url": nginx.url(key)}))
-        .send()
-        .expect("POST output");
-    assert_eq!(added.status().as_u16(), 201);
-    let added: Value = added.json().expect("JSON");
+    let add = |body: Value| {
+        let response = http().post(&outputs_url).json(&body).send().expect("POST output");
+        let code = response.status().as_u16();
+        let reply: Value = response.json().expect("JSON");
+        assert_eq!(code, 201, "{body}: {reply}");
+        reply
+    };
+    let rtmp_asked = Instant::now();
+    let added = add(json!({"kind": "rtmp", "url": nginx.url(key)}));
+    let rtmp_added = Instant::now();
     assert_eq!(added["id"], "out_1");
     assert!(!added.to_string().contains(key), "{added}");
+    assert_eq!(
+        add(json!({"kind": "hls", "segment_seconds": 1, "window": 120}))["id"],
+        "out_2"
+    );
 
     let recording = nginx.recording(key);
-    wait_for("the added output live and recording", Duration::from_secs(20), || {
-        (output(&bc.status(), "out_1")["state"] == "live" && frames(&recording) > 30).then_some(())
+    wait_for("the added outputs live and writing", Duration::from_secs(20), || {
+        let s = bc.status();
+        let live = output(&s, "out_1")["state"] == "live" && output(&s, "out_2")["state"] == "live";
+        (live && frames(&recording) > 30 && !bc.segments().is_empty()).then_some(())
     });
+    let hls_on_air = Instant::now();
+    // Each starts on a keyframe.
+    assert_starts_on_keyframe("the added RTMP output", recording.to_str().expect("path"));
+    let first_segment = bc.segments()[0].display().to_string();
+    assert_starts_on_keyframe("the added HLS output", &first_segment);
 
     // Mistakes are refused, naming the field; nothing changes.
     for (body, field) in [
@@ -77,17 +154,27 @@ fn outputs_are_added_and_removed_live() {
     let missing = http().delete(format!("{outputs_url}/out_7")).send().expect("DELETE");
     assert_eq!(missing.status().as_u16(), 404);
 
-    let removed = http()
-        .delete(format!("{outputs_url}/out_1"))
-        .send()
-        .expect("DELETE output");
-    assert_eq!(removed.status().as_u16(), 200);
-    let after: Value = removed.json().expect("JSON");
-    assert_eq!(output(&after, "out_1")["state"], "ended", "{after}");
+    // The RTMP output is removed: it ends, the others go on, and what it sent is a finished recording.
+    let remove = |id: &str| {
+        let removing = Instant::now();
+        let removed = http()
+            .delete(format!("{outputs_url}/{id}"))
+            .send()
+            .expect("DELETE output");
+        assert_eq!(removed.status().as_u16(), 200);
+        let after: Value = removed.json().expect("JSON");
+        assert_eq!(output(&after, id)["state"], "ended", "{after}");
+        assert_eq!(after["state"], "live");
+        (removing, after)
+    };
+    let (removing, after) = remove("out_1");
+    let rtmp_ran = (
+        removing.duration_since(rtmp_added).as_secs_f64() - OUTPUT_START_S,
+        rtmp_asked.elapsed().as_secs_f64() + ENCODER_LAG_S,
+    );
     assert_eq!(output(&after, "out_0")["state"], "live", "{after}");
-    assert_eq!(after["state"], "live");
-
-    // The removed output was finalised: a complete recording with both tracks.
+    assert_eq!(output(&after, "out_2")["state"], "live", "{after}");
+    assert_complete_flv(&recording, rtmp_ran);
     let kinds: Vec<String> = streams(recording.to_str().expect("path"))
         .into_iter()
         .map(|s| s.1)
@@ -96,15 +183,30 @@ fn outputs_are_added_and_removed_live() {
         kinds.contains(&"h264".to_string()) && kinds.contains(&"aac".to_string()),
         "{kinds:?}"
     );
-    assert!(video_pts(recording.to_str().expect("path")).len() > 30);
 
-    let seen = bc.segments().len();
-    wait_for("HLS going on", Duration::from_secs(10), || {
-        (bc.segments().len() >= seen + 2).then_some(())
+    // The HLS output is removed: its playlist ends (a player stops waiting for more) with no gap before.
+    let (removing, after) = remove("out_2");
+    let hls_ran_s = removing.duration_since(hls_on_air).as_secs_f64();
+    assert_eq!(output(&after, "out_0")["state"], "live", "{after}");
+    let playlist = std::fs::read_to_string(&bc.playlist).expect("playlist");
+    assert!(playlist.trim_end().ends_with("#EXT-X-ENDLIST"), "{playlist}");
+    let hls_pts = video_pts(bc.playlist.to_str().expect("path"));
+    let gap = window_max_gap("the removed HLS output", &hls_pts, hls_ran_s, 30.0);
+    assert!(gap < 0.1, "HLS gapped {gap:.3} s while an output came and went");
+
+    // The first output went on through all of it.
+    let seen = frames(&steady);
+    wait_for("the first output going on", Duration::from_secs(10), || {
+        (frames(&steady) >= seen + 30).then_some(())
     });
     assert_eq!(bc.stop()["state"], "ended");
-    let gap = max_gap(&video_pts(bc.playlist.to_str().expect("path")));
-    assert!(gap < 0.1, "HLS gapped {gap:.3} s while an output came and went");
+    let on_air_s = on_air.elapsed().as_secs_f64();
+    let steady_pts = video_pts(steady.to_str().expect("path"));
+    let gap = window_max_gap("the first output", &steady_pts, on_air_s, 30.0);
+    assert!(
+        gap < 0.1,
+        "the first output gapped {gap:.3} s while others came and went"
+    );
 }
 
 /// The flaky output's byte counts seen so far; each check asserts neither went down.
@@ -159,6 +261,8 @@ fn an_rtmp_server_restart_is_ridden_out() {
             .all(|o| o["state"] == "live")
             .then_some(())
     });
+    // The steady RTMP output and HLS carry every frame from here to the stop.
+    let on_air = Instant::now();
 
     // The flaky output's byte counters (status and /metrics) are watched across the restart: they never go down.
     let mut counted = ByteCounts::default();
@@ -201,25 +305,17 @@ fn an_rtmp_server_restart_is_ridden_out() {
     let url = server.url(&format!("/v1/broadcasts/{}", bc.id));
     assert_eq!(get_json(&url)["state"], "live");
     assert_eq!(bc.stop()["state"], "ended");
+    let on_air_s = on_air.elapsed().as_secs_f64();
 
     // What the restarted server recorded starts with a keyframe; the others never gapped.
     let flaky_path = recording.to_str().expect("path").to_string();
-    let first = video_pts(&flaky_path)
-        .first()
-        .copied()
-        .expect("video in the new recording");
-    assert_eq!(
-        keyframe_pts(&flaky_path).first().copied(),
-        Some(first),
-        "first frame is not a keyframe"
-    );
+    assert_starts_on_keyframe("what the restarted server recorded", &flaky_path);
     for other in [
         steady.recording("steady").to_str().expect("path").to_string(),
         bc.playlist.to_str().expect("path").to_string(),
     ] {
         let pts = video_pts(&other);
-        assert!(pts.len() > 60, "{other}: {} frames", pts.len());
-        let gap = max_gap(&pts);
+        let gap = window_max_gap(&other, &pts, on_air_s, 30.0);
         assert!(gap < 1.0, "{other} gapped {gap:.3} s while another output reconnected");
     }
 }

@@ -3,37 +3,50 @@
 use std::path::Path;
 use std::process::Command;
 
-/// `(codec_type, codec_name, width, height)` of each stream in a file or URL.
-pub fn streams(input: &str) -> Vec<(String, String, i64, i64)> {
+/// Runs ffprobe at `-v error` on `input` with `args`: its standard output, or why the probe failed (it could
+/// not run, exited non-zero, or reported an error: a probe that read nothing or read damage must not pass
+/// as "no frames, so no gap").
+fn ffprobe(args: &[&str], input: &str) -> Result<String, String> {
     let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+        .args(["-v", "error"])
+        .args(args)
+        .arg(input)
+        .output()
+        .map_err(|e| format!("ffprobe could not run: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || !stderr.trim().is_empty() {
+        return Err(format!("ffprobe {input}: {}: {}", out.status, stderr.trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `(codec_type, codec_name, width, height)` of each stream in a file or URL; panics if ffprobe fails.
+pub fn streams(input: &str) -> Vec<(String, String, i64, i64)> {
+    let out = ffprobe(
+        &[
             "-show_entries",
             "stream=codec_type,codec_name,width,height",
             "-of",
             "json",
-            input,
-        ])
-        .output()
-        .expect("run ffprobe");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        ],
+        input,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let json: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ffprobe {input}: not JSON ({e}): {out}"));
     json["streams"]
         .as_array()
-        .map(|streams| {
-            streams
-                .iter()
-                .map(|s| {
-                    (
-                        s["codec_type"].as_str().unwrap_or("").to_string(),
-                        s["codec_name"].as_str().unwrap_or("").to_string(),
-                        s["width"].as_i64().unwrap_or(0),
-                        s["height"].as_i64().unwrap_or(0),
-                    )
-                })
-                .collect()
+        .unwrap_or_else(|| panic!("ffprobe {input}: no streams in {out}"))
+        .iter()
+        .map(|s| {
+            (
+                s["codec_type"].as_str().unwrap_or("").to_string(),
+                s["codec_name"].as_str().unwrap_or("").to_string(),
+                s["width"].as_i64().unwrap_or(0),
+                s["height"].as_i64().unwrap_or(0),
+            )
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// A decoded RGB frame.
@@ -104,47 +117,119 @@ pub fn close_to(pixel: [u8; 3], expected: [u8; 3], tolerance: u8) -> bool {
     pixel.iter().zip(expected).all(|(&a, b)| a.abs_diff(b) <= tolerance)
 }
 
-/// Video packets of `input` as (presentation time in seconds, keyframe), in time order.
-fn video_packets(input: &str) -> Vec<(f64, bool)> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+/// Video packets of `input` as (presentation time in seconds, keyframe), in time order; Err if ffprobe failed.
+fn video_packets(input: &str) -> Result<Vec<(f64, bool)>, String> {
+    let out = ffprobe(
+        &[
             "-select_streams",
             "v:0",
             "-show_entries",
             "packet=pts_time,flags",
             "-of",
             "csv=p=0",
-            input,
-        ])
-        .output()
-        .expect("run ffprobe");
-    let mut packets: Vec<(f64, bool)> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let (pts, flags) = l.trim().split_once(',')?;
-            Some((pts.parse().ok()?, flags.starts_with('K')))
-        })
-        .collect();
+        ],
+        input,
+    )?;
+    let mut packets = Vec::new();
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let parsed = line
+            .trim()
+            .split_once(',')
+            .and_then(|(pts, flags)| Some((pts.parse::<f64>().ok()?, flags.starts_with('K'))));
+        packets.push(parsed.ok_or_else(|| format!("ffprobe {input}: unreadable packet line `{line}`"))?);
+    }
     packets.sort_by(|a, b| a.0.partial_cmp(&b.0).expect("no NaN"));
-    packets
+    Ok(packets)
 }
 
-/// Video packet presentation times (seconds) of `input`, in order.
+/// Video packet presentation times (seconds) of `input`, in order, or why ffprobe could not read them (for
+/// polling a file that may not be there yet).
+pub fn try_video_pts(input: &str) -> Result<Vec<f64>, String> {
+    Ok(video_packets(input)?.into_iter().map(|(t, _)| t).collect())
+}
+
+/// Video packet presentation times (seconds) of `input`, in order; panics if ffprobe fails.
 pub fn video_pts(input: &str) -> Vec<f64> {
-    video_packets(input).into_iter().map(|(t, _)| t).collect()
+    try_video_pts(input).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Presentation times (seconds) of the video keyframes of `input`, in order.
+/// Presentation times (seconds) of the video keyframes of `input`, in order; panics if ffprobe fails.
 pub fn keyframe_pts(input: &str) -> Vec<f64> {
     video_packets(input)
+        .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
         .filter_map(|(t, key)| key.then_some(t))
         .collect()
 }
 
-/// The largest gap between consecutive timestamps.
+/// The largest gap between consecutive timestamps; infinite for fewer than two (no frames is not "no gap").
 pub fn max_gap(times: &[f64]) -> f64 {
+    if times.len() < 2 {
+        return f64::INFINITY;
+    }
     times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+}
+
+/// Share of a window's frames that must be there before its gaps mean anything.
+const MIN_FRAME_SHARE: f64 = 0.8;
+
+/// The largest gap in `times`, the video of `what` over a window of at least `seconds` at `fps`, after
+/// asserting the window holds at least 80% of the frames it should (and never fewer than two): a probe that
+/// read little or nothing fails here instead of passing as "no gap".
+pub fn window_max_gap(what: &str, times: &[f64], seconds: f64, fps: f64) -> f64 {
+    let expected = seconds * fps;
+    let needed = ((expected * MIN_FRAME_SHARE).ceil() as usize).max(2);
+    assert!(
+        times.len() >= needed,
+        "{what}: {} video frames over a {seconds:.1} s window at {fps} fps; expected about {expected:.0}, \
+         at least {needed}",
+        times.len()
+    );
+    max_gap(times)
+}
+
+/// The first video frame of `input` as (presentation time in seconds, key_frame, pict_type), decoded from the
+/// very first packet: `-flags2 +showall`, since ffmpeg's H.264 decoder otherwise hides every frame before the
+/// first keyframe and any stream would seem to start on one. Reads only the first packets (a growing file is
+/// fine); panics if ffprobe fails.
+pub fn first_video_frame(input: &str) -> (f64, bool, String) {
+    let out = ffprobe(
+        &[
+            "-flags2",
+            "+showall",
+            "-select_streams",
+            "v:0",
+            "-read_intervals",
+            "%+#10",
+            "-show_entries",
+            "frame=pts_time,key_frame,pict_type",
+            "-of",
+            "json",
+        ],
+        input,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let json: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ffprobe {input}: not JSON ({e}): {out}"));
+    let first = &json["frames"][0];
+    let pts = first["pts_time"].as_str().and_then(|t| t.parse().ok());
+    let (Some(pts), Some(key)) = (pts, first["key_frame"].as_i64()) else {
+        panic!("ffprobe {input}: no first video frame in {out}");
+    };
+    (pts, key == 1, first["pict_type"].as_str().unwrap_or("").to_string())
+}
+
+/// Decodes every stream of `input` to the end; panics with ffmpeg's complaints if it could not, or if it
+/// reported any error on the way (a cut or damaged recording does).
+pub fn assert_decodes_cleanly(input: &str) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", input, "-f", "null", "-"])
+        .output()
+        .expect("run ffmpeg");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "decoding {input}: {}: {stderr}",
+        out.status
+    );
 }

@@ -6,6 +6,7 @@ pub mod audio;
 pub mod broadcast;
 pub mod child_lines;
 pub mod events;
+pub mod flv;
 /// The same file as the unit tests': which GLib lines fail a test, and the in-process log handler.
 #[path = "../../../src/glib_watch.rs"]
 pub mod glib_watch;
