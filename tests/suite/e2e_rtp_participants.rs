@@ -1,0 +1,364 @@
+//! Plain RTP participants of a built-in room (`POST /v1/rooms/{room}/rtp`): a GStreamer sender (rtpbin with
+//! RTCP both ways, as an SFU's forwarder is) is composited by a broadcast watching the room; a keyframe request
+//! (RTCP PLI) reaches the sender and the picture recovers after its packets were interrupted; packets from a second
+//! address are ignored; a participant leaves with its DELETE, or when its RTP stops; bad requests name the field.
+
+use crate::support::audio::{mono_samples, tone_level};
+use crate::support::broadcast::{participant_names, Broadcast};
+use crate::support::media::{close_to, decode_last_frame, Frame};
+use crate::support::{http, wait_for, KillOnDrop, Server};
+use gst::prelude::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const W: usize = 640;
+const H: usize = 360;
+const GREEN: [u8; 3] = [0, 255, 0];
+const YELLOW: [u8; 3] = [255, 255, 0];
+const RED: [u8; 3] = [255, 0, 0];
+const TONE_HZ: f64 = 1000.0;
+/// The whole canvas is the only participant's tile (grid of one); its centre is far from any edge or label.
+const CENTRE: (i32, i32) = (W as i32 / 2, H as i32 / 2);
+
+/// Two pairs: exactly one participant with video and audio.
+fn port_range() -> (u16, u16) {
+    let base = 42_000 + (std::process::id() % 2_000) as u16 * 2;
+    (base, base + 3)
+}
+
+fn newest_frame(playlist: &Path) -> Result<Frame, String> {
+    let text = std::fs::read_to_string(playlist).map_err(|e| format!("playlist: {e}"))?;
+    let dir = playlist.parent().expect("dir");
+    let newest: PathBuf = dir.join(text.lines().rfind(|l| l.ends_with(".ts")).ok_or("no segment yet")?);
+    decode_last_frame(&newest, W, H)
+}
+
+fn centre_is(playlist: &Path, colour: [u8; 3]) -> Option<()> {
+    let frame = newest_frame(playlist).ok()?;
+    close_to(frame.pixel(CENTRE.0, CENTRE.1), colour, 60).then_some(())
+}
+
+/// A sender the way an SFU's forwarder is one: video through an rtpbin that sends RTP, sends RTCP from its RTCP
+/// socket and hears RTCP on that same socket (so PLI reach the encoder), plus Opus audio.
+struct Sender {
+    pipeline: gst::Pipeline,
+    /// Upstream keyframe requests that reached the encoder (rtpbin turns a received PLI into one).
+    keyframe_requests: Arc<AtomicUsize>,
+}
+
+impl Sender {
+    fn start(video: (u16, u16), audio: Option<u16>, colour: u32) -> Self {
+        gst::init().expect("gst init");
+        let description = format!(
+            "rtpbin name=b rtp-profile=avpf \
+             videotestsrc name=v is-live=true pattern=solid-color foreground-color={colour} \
+               ! video/x-raw,width=320,height=240,framerate=15/1 \
+               ! vp8enc name=enc deadline=1 keyframe-max-dist=100000 ! rtpvp8pay pt=100 ! b.send_rtp_sink_0 \
+             b.send_rtp_src_0 ! valve name=cut ! udpsink host=127.0.0.1 port={} sync=false async=false \
+             b.send_rtcp_src_0 ! udpsink name=rtcp_out host=127.0.0.1 port={} sync=false async=false \
+             udpsrc name=rtcp_in address=127.0.0.1 port=0 caps=application/x-rtcp ! b.recv_rtcp_sink_0 {}",
+            video.0,
+            video.1,
+            audio.map_or(String::new(), |port| format!(
+                "audiotestsrc is-live=true freq={TONE_HZ} volume=0.5 ! audioconvert ! audioresample ! opusenc \
+                 ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={port} sync=false async=false"
+            ))
+        );
+        let pipeline = gst::parse::launch(&description)
+            .expect("sender pipeline")
+            .downcast::<gst::Pipeline>()
+            .expect("a pipeline");
+        // Symmetric RTCP: send from the socket we listen on, so callcast's replies come back to it.
+        let rtcp_in = pipeline.by_name("rtcp_in").expect("rtcp_in");
+        rtcp_in.set_state(gst::State::Ready).expect("bind rtcp_in");
+        let socket = rtcp_in.property::<Option<gio::Socket>>("used-socket");
+        let rtcp_out = pipeline.by_name("rtcp_out").expect("rtcp_out");
+        rtcp_out.set_property("socket", socket);
+        rtcp_out.set_property("close-socket", false);
+        let keyframe_requests = Arc::new(AtomicUsize::new(0));
+        let count = keyframe_requests.clone();
+        let enc_src = pipeline
+            .by_name("enc")
+            .and_then(|e| e.static_pad("src"))
+            .expect("enc src");
+        enc_src.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+            if info.event().is_some_and(|e| gst_video::ForceKeyUnitEvent::is(e)) {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            gst::PadProbeReturn::Ok
+        });
+        pipeline.set_state(gst::State::Playing).expect("sender playing");
+        Self {
+            pipeline,
+            keyframe_requests,
+        }
+    }
+
+    fn set_colour(&self, colour: u32) {
+        let source = self.pipeline.by_name("v").expect("videotestsrc");
+        source.set_property("foreground-color", colour);
+    }
+
+    /// Drops (or passes again) every RTP packet the video sends: a network outage as the receiver sees it.
+    fn interrupt(&self, cut: bool) {
+        self.pipeline.by_name("cut").expect("valve").set_property("drop", cut);
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Another machine's sender (127.0.0.2) aiming red video at the participant's port.
+fn intruder(port: u16) -> KillOnDrop {
+    let child = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "videotestsrc",
+            "is-live=true",
+            "pattern=solid-color",
+            "foreground-color=0xffff0000",
+            "!",
+        ])
+        .args([
+            "video/x-raw,width=320,height=240,framerate=15/1",
+            "!",
+            "vp8enc",
+            "deadline=1",
+            "!",
+        ])
+        .args([
+            "rtpvp8pay",
+            "pt=100",
+            "!",
+            "udpsink",
+            "host=127.0.0.1",
+            "bind-address=127.0.0.2",
+        ])
+        .arg(format!("port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start gst-launch-1.0");
+    KillOnDrop(child)
+}
+
+fn join(server: &Server, room: &str, body: &Value) -> reqwest::blocking::Response {
+    http()
+        .post(server.url(&format!("/v1/rooms/{room}/rtp")))
+        .json(body)
+        .send()
+        .expect("POST rtp")
+}
+
+fn alice() -> Value {
+    json!({"name": "Alice", "tracks": [
+        {"kind": "video", "codec": "VP8", "payload_type": 100, "clock_rate": 90000},
+        {"kind": "audio", "codec": "opus", "payload_type": 111, "clock_rate": 48000, "channels": 2},
+    ]})
+}
+
+fn names(bc: &Broadcast) -> Vec<String> {
+    participant_names(&bc.status())
+}
+
+#[test]
+fn rtp_participant_is_composited_asked_for_keyframes_and_leaves() {
+    let (first, last) = port_range();
+    let range = format!("{first}-{last}");
+    let server = Server::start(&["--rtp-port-range", &range, "--media-timeout-s", "3"]);
+    let bc = Broadcast::start(
+        &server,
+        &json!({
+            "source": {"kind": "room", "room": "rtp"},
+            "layout": {"template": "grid"},
+            "video": {"width": W, "height": H, "keyframe_interval_s": 1},
+            "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 600}],
+        }),
+    );
+
+    // Join: the ports are the range's two pairs, RTP even and RTCP next to it.
+    let posted = Instant::now();
+    let response = join(&server, "rtp", &alice());
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().expect("location").to_string();
+    let joined: Value = response.json().expect("json");
+    let id = joined["id"].as_str().expect("id");
+    assert_eq!(location, format!("/v1/rooms/rtp/rtp/{id}"));
+    assert_eq!(joined["participant_id"], joined["id"]);
+    assert_eq!(joined["address"], "127.0.0.1");
+    let port = |i: usize, key: &str| joined["tracks"][i][key].as_u64().expect("port") as u16;
+    assert_eq!(
+        (&joined["tracks"][0]["kind"], &joined["tracks"][1]["kind"]),
+        (&json!("video"), &json!("audio"))
+    );
+    let mut ports = vec![
+        port(0, "port"),
+        port(0, "rtcp_port"),
+        port(1, "port"),
+        port(1, "rtcp_port"),
+    ];
+    ports.sort();
+    assert_eq!(ports, vec![first, first + 1, first + 2, first + 3]);
+    assert_eq!(port(0, "rtcp_port"), port(0, "port") + 1);
+
+    // The range is used up: the next join waits.
+    let refused = join(&server, "rtp", &alice());
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"), "503 without Retry-After");
+
+    // On air: green fills the canvas, and the tone is in the sound.
+    let sender = Sender::start(
+        (port(0, "port"), port(0, "rtcp_port")),
+        Some(port(1, "port")),
+        0xff00ff00,
+    );
+    wait_for("Alice's green on air", Duration::from_secs(20), || {
+        centre_is(&bc.playlist, GREEN)
+    });
+    println!(
+        "POST .../rtp to first frame on air (HLS segment written): {} ms",
+        posted.elapsed().as_millis()
+    );
+    assert_eq!(names(&bc), vec!["Alice".to_string()]);
+    let newest = bc.segments().pop().expect("a segment");
+    let samples = mono_samples(&newest);
+    let (level, floor) = (tone_level(&samples, TONE_HZ), tone_level(&samples, 1700.0));
+    println!("tone {level:.4}, floor {floor:.4}");
+    assert!(level > 0.01 && level > 10.0 * floor, "tone {level} floor {floor}");
+
+    // A second source aiming at the same port is ignored: red never shows.
+    let intruder = intruder(port(0, "port"));
+    let watched_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < watched_until {
+        if let Ok(frame) = newest_frame(&bc.playlist) {
+            let pixel = frame.pixel(CENTRE.0, CENTRE.1);
+            assert!(!close_to(pixel, RED, 60), "the intruder's red is on air");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(intruder);
+
+    // Packets lost for a while, and the picture changed meanwhile: only a keyframe the sender makes on
+    // callcast's request (it makes none by itself) brings the new colour on air.
+    let asked_before = sender.keyframe_requests.load(Ordering::SeqCst);
+    sender.interrupt(true);
+    sender.set_colour(0xffffff00);
+    std::thread::sleep(Duration::from_millis(1000)); // the outage itself
+    sender.interrupt(false);
+    wait_for("yellow on air after the outage", Duration::from_secs(15), || {
+        centre_is(&bc.playlist, YELLOW)
+    });
+    let asked = sender.keyframe_requests.load(Ordering::SeqCst) - asked_before;
+    println!("keyframe requests that reached the sender after the outage: {asked}");
+    assert!(asked >= 1, "no keyframe request reached the sender");
+
+    // DELETE removes the participant and its tile; the ports come back for the next one.
+    let deleted = http().delete(server.url(&location)).send().expect("DELETE");
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(
+        http().delete(server.url(&location)).send().expect("DELETE").status(),
+        404
+    );
+    wait_for("Alice gone from the broadcast", Duration::from_secs(10), || {
+        names(&bc).is_empty().then_some(())
+    });
+    wait_for("Alice's tile gone", Duration::from_secs(10), || {
+        let frame = newest_frame(&bc.playlist).ok()?;
+        let pixel = frame.pixel(CENTRE.0, CENTRE.1);
+        (!close_to(pixel, YELLOW, 60) && !close_to(pixel, GREEN, 60)).then_some(())
+    });
+    drop(sender);
+
+    // A participant whose RTP stops is removed after media_timeout_s (3 s here), like a WHIP one.
+    let again = join(
+        &server,
+        "rtp",
+        &json!({"name": "Bob", "tracks": [
+        {"kind": "video", "codec": "VP8", "payload_type": 100, "clock_rate": 90000}]}),
+    );
+    assert_eq!(again.status(), 201, "the freed ports are not leased again");
+    let again: Value = again.json().expect("json");
+    let bob_port = again["tracks"][0]["port"].as_u64().expect("port") as u16;
+    let bob = Sender::start((bob_port, bob_port + 1), None, 0xff00ff00);
+    wait_for("Bob in the broadcast", Duration::from_secs(10), || {
+        (names(&bc) == ["Bob"]).then_some(())
+    });
+    drop(bob);
+    let stopped = Instant::now();
+    wait_for("Bob removed after his RTP stopped", Duration::from_secs(10), || {
+        names(&bc).is_empty().then_some(())
+    });
+    let after = stopped.elapsed();
+    println!("removed {} ms after the RTP stopped", after.as_millis());
+    assert!(
+        after >= Duration::from_millis(2_500),
+        "removed before the media timeout: {after:?}"
+    );
+    bc.stop();
+    server.check_log();
+}
+
+#[test]
+fn bad_rtp_requests_name_the_field() {
+    let server = Server::start(&["--rtp-port-range", "44990-44993"]);
+    let video = |extra: Value| {
+        let mut track = json!({"kind": "video", "codec": "VP8", "payload_type": 100, "clock_rate": 90000});
+        for (k, v) in extra.as_object().expect("object") {
+            track[k] = v.clone();
+        }
+        track
+    };
+    let cases = [
+        (json!({"tracks": []}), "tracks"),
+        (json!({"name": "x"}), "tracks"),
+        (json!({"tracks": [video(json!({"codec": "VP7"}))]}), "tracks[0].codec"),
+        (json!({"tracks": [video(json!({"kind": "screen"}))]}), "tracks[0].kind"),
+        (json!({"tracks": [video(json!({"codec": "opus"}))]}), "tracks[0].codec"),
+        (
+            json!({"tracks": [video(json!({"payload_type": 300}))]}),
+            "tracks[0].payload_type",
+        ),
+        (
+            json!({"tracks": [video(json!({"payload_type": 128}))]}),
+            "tracks[0].payload_type",
+        ),
+        (
+            json!({"tracks": [video(json!({"clock_rate": 8000}))]}),
+            "tracks[0].clock_rate",
+        ),
+        (json!({"tracks": [video(json!({"channels": 2}))]}), "tracks[0].channels"),
+        (
+            json!({"tracks": [video(json!({})), video(json!({}))]}),
+            "tracks[1].kind",
+        ),
+        (json!({"tracks": [video(json!({"colour": "red"}))]}), "tracks[0].colour"),
+        (
+            json!({"tracks": [{"kind": "video", "codec": "VP8", "clock_rate": 90000}]}),
+            "tracks[0].payload_type",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = join(&server, "rtp", &body);
+        assert_eq!(response.status(), 400, "{body}");
+        let error: Value = response.json().expect("json");
+        assert_eq!(error["field"], field, "{body}: {error}");
+    }
+    let not_json = http()
+        .post(server.url("/v1/rooms/rtp/rtp"))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .expect("POST");
+    assert_eq!(not_json.status(), 415);
+    // Nothing leaked: both pairs of the range are still free for one participant.
+    let ok = join(&server, "rtp", &alice());
+    assert_eq!(ok.status(), 201);
+    server.check_log();
+}
