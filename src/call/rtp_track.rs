@@ -17,7 +17,8 @@ pub struct RtpTrack {
 
 impl RtpTrack {
     /// The caps the jitter buffer and depayloader need, as webrtcbin would give them after negotiation. Video
-    /// says it takes PLI, so the RTP session turns the decoder's keyframe requests into RTCP PLI.
+    /// declares PLI and FIR feedback as a negotiated session would (the RTP session sends the decoder's keyframe
+    /// requests as PLI; with GStreamer 1.22 it was seen to do so even without these fields).
     pub fn caps(&self) -> gst::Caps {
         let media = match self.kind {
             TrackKind::Video => "video",

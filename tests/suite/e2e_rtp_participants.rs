@@ -57,7 +57,7 @@ impl Sender {
             "rtpbin name=b rtp-profile=avpf \
              videotestsrc name=v is-live=true pattern=solid-color foreground-color={colour} \
                ! video/x-raw,width=320,height=240,framerate=15/1 \
-               ! vp8enc name=enc deadline=1 keyframe-max-dist=100000 ! rtpvp8pay pt=100 ! b.send_rtp_sink_0 \
+               ! vp8enc name=enc deadline=1 keyframe-max-dist=100000 ! rtpvp8pay pt=100 ssrc=1234 ! b.send_rtp_sink_0 \
              b.send_rtp_src_0 ! valve name=cut ! udpsink host=127.0.0.1 port={} sync=false async=false \
              b.send_rtcp_src_0 ! udpsink name=rtcp_out host=127.0.0.1 port={} sync=false async=false \
              udpsrc name=rtcp_in address=127.0.0.1 port=0 caps=application/x-rtcp ! b.recv_rtcp_sink_0 {}",
@@ -115,7 +115,7 @@ impl Drop for Sender {
     }
 }
 
-/// Another machine's sender (127.0.0.2) aiming red video at the participant's port.
+/// Another machine's sender (127.0.0.2) aiming red video at the participant's port, with the sender's SSRC.
 fn intruder(port: u16) -> KillOnDrop {
     let child = Command::new("gst-launch-1.0")
         .args([
@@ -136,6 +136,7 @@ fn intruder(port: u16) -> KillOnDrop {
         .args([
             "rtpvp8pay",
             "pt=100",
+            "ssrc=1234",
             "!",
             "udpsink",
             "host=127.0.0.1",
@@ -159,7 +160,7 @@ fn join(server: &Server, room: &str, body: &Value) -> reqwest::blocking::Respons
 
 fn alice() -> Value {
     json!({"name": "Alice", "tracks": [
-        {"kind": "video", "codec": "VP8", "payload_type": 100, "clock_rate": 90000},
+        {"kind": "video", "codec": "VP8", "payload_type": 100, "clock_rate": 90000, "ssrc": 1234},
         {"kind": "audio", "codec": "opus", "payload_type": 111, "clock_rate": 48000, "channels": 2},
     ]})
 }
