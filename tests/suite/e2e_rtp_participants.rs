@@ -5,8 +5,9 @@
 
 use crate::support::audio::{mono_samples, tone_level};
 use crate::support::broadcast::{participant_names, Broadcast};
+use crate::support::janus::{Janus, ROOM, ROOM_PIN};
 use crate::support::media::{close_to, decode_last_frame, Frame};
-use crate::support::{http, wait_for, KillOnDrop, Server};
+use crate::support::{http, publish_janus, wait_for, KillOnDrop, Server};
 use gst::prelude::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -24,9 +25,9 @@ const TONE_HZ: f64 = 1000.0;
 /// The whole canvas is the only participant's tile (grid of one); its centre is far from any edge or label.
 const CENTRE: (i32, i32) = (W as i32 / 2, H as i32 / 2);
 
-/// Two pairs: exactly one participant with video and audio.
-fn port_range() -> (u16, u16) {
-    let base = 42_000 + (std::process::id() % 2_000) as u16 * 2;
+/// Two pairs: exactly one participant with video and audio (`offset` keeps each test's range its own).
+fn port_range(offset: u16) -> (u16, u16) {
+    let base = 42_000 + (std::process::id() % 1_000) as u16 * 4 + offset * 4_000;
     (base, base + 3)
 }
 
@@ -171,7 +172,7 @@ fn names(bc: &Broadcast) -> Vec<String> {
 
 #[test]
 fn rtp_participant_is_composited_asked_for_keyframes_and_leaves() {
-    let (first, last) = port_range();
+    let (first, last) = port_range(0);
     let range = format!("{first}-{last}");
     let server = Server::start(&["--rtp-port-range", &range, "--media-timeout-s", "3"]);
     let bc = Broadcast::start(
@@ -361,5 +362,108 @@ fn bad_rtp_requests_name_the_field() {
     // Nothing leaked: both pairs of the range are still free for one participant.
     let ok = join(&server, "rtp", &alice());
     assert_eq!(ok.status(), 201);
+    server.check_log();
+}
+
+/// One request to Janus' HTTP API (the VideoRoom plugin when `handle` is given); the reply.
+fn janus_call(janus: &Janus, path: &str, body: Value) -> Value {
+    http()
+        .post(format!("{}{path}", janus.url()))
+        .json(&body)
+        .send()
+        .and_then(|r| r.json())
+        .expect("Janus API")
+}
+
+/// Asks Janus to forward the publisher `display`'s video and audio as plain RTP to callcast's ports (Janus'
+/// `rtp_forward`, with an RTCP port for the video so keyframe requests travel back to the publisher).
+fn rtp_forward(janus: &Janus, display: &str, video: (u16, u16), audio: u16) -> Value {
+    let session = janus_call(janus, "", json!({"janus": "create", "transaction": "t"}))["data"]["id"]
+        .as_u64()
+        .expect("Janus session");
+    let handle = janus_call(
+        janus,
+        &format!("/{session}"),
+        json!({"janus": "attach", "plugin": "janus.plugin.videoroom", "transaction": "t"}),
+    )["data"]["id"]
+        .as_u64()
+        .expect("Janus handle");
+    let message = |body: Value| {
+        janus_call(
+            janus,
+            &format!("/{session}/{handle}"),
+            json!({"janus": "message", "transaction": "t", "body": body}),
+        )["plugindata"]["data"]
+            .clone()
+    };
+    let listed = message(json!({"request": "listparticipants", "room": ROOM}));
+    let publisher = listed["participants"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["display"] == display))
+        .and_then(|p| p["id"].as_u64())
+        .unwrap_or_else(|| panic!("{display} not in Janus: {listed}"));
+    message(json!({
+        "request": "rtp_forward", "room": ROOM, "publisher_id": publisher,
+        "host": "127.0.0.1", "host_family": "ipv4",
+        "video_port": video.0, "video_rtcp_port": video.1, "video_pt": 100,
+        "audio_port": audio, "audio_pt": 111,
+    }))
+}
+
+#[test]
+fn janus_rtp_forward_feeds_a_broadcast() {
+    let janus = Janus::start();
+    let (first, last) = port_range(1);
+    let range = format!("{first}-{last}");
+    let server = Server::start(&["--rtp-port-range", &range]);
+    let _publisher = publish_janus(&janus.url(), ROOM, ROOM_PIN, "forwarded", "color:0000ff");
+    wait_for("the publisher in Janus", Duration::from_secs(20), || {
+        janus
+            .list_participants()
+            .iter()
+            .any(|(name, publishing)| name == "forwarded" && *publishing)
+            .then_some(())
+    });
+    let bc = Broadcast::start(
+        &server,
+        &json!({
+            "source": {"kind": "room", "room": "forwarded"},
+            "layout": {"template": "grid"},
+            "video": {"width": W, "height": H, "keyframe_interval_s": 1},
+            "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 600}],
+        }),
+    );
+    let response = join(
+        &server,
+        "forwarded",
+        &json!({"name": "From Janus", "tracks": [
+            {"kind": "video", "codec": "VP8", "payload_type": 100, "clock_rate": 90000},
+            {"kind": "audio", "codec": "opus", "payload_type": 111, "clock_rate": 48000, "channels": 2},
+        ]}),
+    );
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().expect("location").to_string();
+    let joined: Value = response.json().expect("json");
+    let port = |i: usize, key: &str| joined["tracks"][i][key].as_u64().expect("port") as u16;
+    let posted = Instant::now();
+    let forwarded = rtp_forward(
+        &janus,
+        "forwarded",
+        (port(0, "port"), port(0, "rtcp_port")),
+        port(1, "port"),
+    );
+    assert!(forwarded["error"].is_null(), "rtp_forward refused: {forwarded}");
+    wait_for("the forwarded publisher's blue on air", Duration::from_secs(20), || {
+        centre_is(&bc.playlist, [0, 0, 255])
+    });
+    println!("rtp_forward to first frame on air: {} ms", posted.elapsed().as_millis());
+    assert_eq!(names(&bc), vec!["From Janus".to_string()]);
+
+    let deleted = http().delete(server.url(&location)).send().expect("DELETE");
+    assert_eq!(deleted.status(), 200);
+    wait_for("the forwarded tile gone", Duration::from_secs(10), || {
+        (names(&bc).is_empty() && centre_is(&bc.playlist, [0, 0, 255]).is_none()).then_some(())
+    });
+    bc.stop();
     server.check_log();
 }
