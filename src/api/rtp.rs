@@ -2,12 +2,13 @@
 //! them to and a `Location` to `DELETE`.
 
 use super::error::ApiError;
-use super::extract::Path;
+use super::extract::{Path, Query};
 use super::AppState;
 use crate::broadcast::spec::validate_room_name;
 use crate::call::decode::TrackKind;
-use crate::call::room::Via;
+use crate::call::room::{RtpJoined, Via};
 use crate::call::rtp_leg::RtpJoinError;
+use crate::call::rtp_sdp;
 use crate::call::rtp_track::RtpTrack;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -121,9 +122,54 @@ fn tracks(request: &RtpRequest) -> Result<Vec<RtpTrack>, ApiError> {
     Ok(tracks)
 }
 
+fn join_room(state: &AppState, room: &str, name: Option<String>, tracks: &[RtpTrack]) -> Result<RtpJoined, ApiError> {
+    state.rooms.join_rtp(room, name, tracks).map_err(|e| match e {
+        RtpJoinError::Exhausted(full) => ApiError::unavailable(full.to_string(), EXHAUSTED_RETRY_S),
+        RtpJoinError::Failed(e) => ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, None, format!("{e:#}")),
+    })
+}
+
+fn location(room: &str, id: &str) -> String {
+    format!("/v1/rooms/{room}/rtp/{id}")
+}
+
+/// An SDP offer of a plain RTP session: `201` with the answer (our ports, the codec taken per section).
+fn join_sdp(state: &AppState, room: &str, name: Option<&str>, body: &[u8]) -> Result<Response, ApiError> {
+    let offer = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("sdp", "offer is not UTF-8 text"))?;
+    let sections = rtp_sdp::read_offer(offer).map_err(|e| ApiError::bad_request("sdp", e))?;
+    let tracks: Vec<RtpTrack> = sections
+        .iter()
+        .filter_map(|s| s.taken.as_ref().map(|t| t.track.clone()))
+        .collect();
+    let name = name.and_then(crate::call::display_name::clean);
+    let joined = join_room(state, room, name, &tracks)?;
+    let answer = rtp_sdp::answer(
+        &sections,
+        &joined.address,
+        &crate::wall_clock::now_ms().to_string(),
+        &joined.tracks,
+    );
+    Ok((
+        StatusCode::CREATED,
+        [
+            (header::CONTENT_TYPE, "application/sdp".to_string()),
+            (header::LOCATION, location(room, &joined.id)),
+        ],
+        answer,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct JoinQuery {
+    /// The display name of an SDP offer's participant (JSON requests carry `name` in the body).
+    name: Option<String>,
+}
+
 pub async fn join(
     State(state): State<AppState>,
     Path(room): Path<String>,
+    Query(query): Query<JoinQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -132,17 +178,19 @@ pub async fn join(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    if content_type.starts_with("application/sdp") {
+        return join_sdp(&state, &room, query.name.as_deref(), &body);
+    }
     if !content_type.starts_with("application/json") {
-        return Err(ApiError::unsupported_media("Content-Type must be application/json"));
+        return Err(ApiError::unsupported_media(
+            "Content-Type must be application/json (tracks) or application/sdp (an RTP/AVP offer)",
+        ));
     }
     let request: RtpRequest = super::json_body::parse(&body)?;
     let tracks = tracks(&request)?;
     let name = request.name.as_deref().and_then(crate::call::display_name::clean);
-    let joined = state.rooms.join_rtp(&room, name, &tracks).map_err(|e| match e {
-        RtpJoinError::Exhausted(full) => ApiError::unavailable(full.to_string(), EXHAUSTED_RETRY_S),
-        RtpJoinError::Failed(e) => ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, None, format!("{e:#}")),
-    })?;
-    let location = format!("/v1/rooms/{room}/rtp/{}", joined.id);
+    let joined = join_room(&state, &room, name, &tracks)?;
+    let location = location(&room, &joined.id);
     let tracks: Vec<_> = joined
         .tracks
         .iter()

@@ -14,6 +14,7 @@ pub mod room;
 pub mod room_source;
 pub mod rtp_leg;
 pub mod rtp_ports;
+pub mod rtp_sdp;
 pub mod rtp_track;
 pub mod sdp_offer;
 pub mod source;

@@ -467,3 +467,125 @@ fn janus_rtp_forward_feeds_a_broadcast() {
     bc.stop();
     server.check_log();
 }
+
+/// How a sender describes H.264 + Opus over plain RTP (as `ffmpeg -f rtp` or GStreamer write it), plus a section
+/// we do not take.
+const H264_OPUS_OFFER: &str = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=gst-launch\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+    m=video 5000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\n\
+    m=audio 5002 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n\
+    m=text 5004 RTP/AVP 98\r\na=rtpmap:98 t140/1000\r\n";
+
+/// `m=<media> <port> ...` of an SDP answer: the port, if the section is there.
+fn answer_port(answer: &str, media: &str) -> Option<u16> {
+    let line = answer.lines().find(|l| l.starts_with(&format!("m={media} ")))?;
+    line.split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn sdp_offer_participant_h264_and_opus() {
+    let (first, last) = port_range(2);
+    let range = format!("{first}-{last}");
+    let server = Server::start(&["--rtp-port-range", &range]);
+    let bc = Broadcast::start(
+        &server,
+        &json!({
+            "source": {"kind": "room", "room": "sdp"},
+            "layout": {"template": "grid"},
+            "video": {"width": W, "height": H, "keyframe_interval_s": 1},
+            "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 600}],
+        }),
+    );
+    let offer = |body: &str| {
+        http()
+            .post(server.url("/v1/rooms/sdp/rtp?name=Described"))
+            .header("content-type", "application/sdp")
+            .body(body.to_string())
+            .send()
+            .expect("POST offer")
+    };
+    // A WebRTC offer is not a plain RTP session.
+    let webrtc = offer(&crate::support::offers::well_formed_offer());
+    assert_eq!(webrtc.status(), 400);
+    assert_eq!(webrtc.json::<Value>().expect("json")["field"], "sdp");
+
+    let response = offer(H264_OPUS_OFFER);
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["content-type"], "application/sdp");
+    assert!(response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .starts_with("/v1/rooms/sdp/rtp/p_"));
+    let answer = response.text().expect("answer");
+    let (video, audio) = (answer_port(&answer, "video"), answer_port(&answer, "audio"));
+    let (Some(video), Some(audio)) = (video, audio) else {
+        panic!("no video or audio port in the answer:\n{answer}")
+    };
+    assert_eq!(
+        answer_port(&answer, "text"),
+        Some(0),
+        "the text section is not rejected:\n{answer}"
+    );
+    assert!(
+        [video, audio].iter().all(|p| (first..=last).contains(p) && p % 2 == 0),
+        "{video} {audio} not even ports in {range}"
+    );
+    for line in [format!("a=rtcp:{}", video + 1), format!("a=rtcp:{}", audio + 1)] {
+        assert!(answer.lines().any(|l| l == line), "no `{line}` in\n{answer}");
+    }
+    let _sender = KillOnDrop(
+        Command::new("gst-launch-1.0")
+            .args([
+                "-q",
+                "videotestsrc",
+                "is-live=true",
+                "pattern=solid-color",
+                "foreground-color=0xffff00ff",
+                "!",
+            ])
+            .args(["video/x-raw,width=320,height=240,framerate=15/1", "!"])
+            .args([
+                "x264enc",
+                "tune=zerolatency",
+                "speed-preset=ultrafast",
+                "key-int-max=15",
+                "!",
+            ])
+            .args([
+                "rtph264pay",
+                "pt=96",
+                "config-interval=-1",
+                "!",
+                "udpsink",
+                "host=127.0.0.1",
+            ])
+            .arg(format!("port={video}"))
+            .args([
+                "audiotestsrc",
+                "is-live=true",
+                "freq=1000",
+                "!",
+                "opusenc",
+                "!",
+                "rtpopuspay",
+                "pt=111",
+                "!",
+            ])
+            .args(["udpsink", "host=127.0.0.1"])
+            .arg(format!("port={audio}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start gst-launch-1.0"),
+    );
+    wait_for(
+        "the described participant's magenta on air",
+        Duration::from_secs(20),
+        || centre_is(&bc.playlist, [255, 0, 255]),
+    );
+    assert_eq!(names(&bc), vec!["Described".to_string()]);
+    let samples = mono_samples(&bc.segments().pop().expect("a segment"));
+    let (level, floor) = (tone_level(&samples, TONE_HZ), tone_level(&samples, 1700.0));
+    assert!(level > 0.01 && level > 10.0 * floor, "tone {level} floor {floor}");
+    bc.stop();
+    server.check_log();
+}
