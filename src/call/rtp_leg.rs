@@ -1,8 +1,8 @@
 //! A participant sending plain RTP (an SFU's forwarder: mediasoup PlainTransport, Kurento RtpEndpoint, Janus
 //! `rtp_forward`): its own pipeline of one `rtpbin` session per track, fed by a UDP socket pair, decoded once into
 //! taps like a WHIP leg. No ICE or DTLS here, so each socket takes packets only from the first address it heard.
-//! The session's RTCP (receiver reports, PLI asked by the decoder) goes back to where the sender's RTCP comes
-//! from, or to its RTP source until RTCP arrives.
+//! The session's RTCP (receiver reports, keyframe requests: FIR, as the RTP session sends the decoder's requests)
+//! goes back to where the sender's RTCP comes from, or to its RTP source until RTCP arrives.
 
 use super::decode::{link_decoder, link_discard, TrackKind};
 use super::leg::LegGone;
@@ -82,7 +82,7 @@ impl RtpLeg {
         let pipeline = gst::Pipeline::with_name(&format!("rtp-{id}"));
         let rtpbin = make("rtpbin")?;
         rtpbin.set_property("latency", latency_ms);
-        // AVPF: feedback (PLI) goes out at once instead of waiting for the next regular report.
+        // AVPF: feedback (keyframe requests) goes out at once instead of waiting for the next regular report.
         rtpbin.set_property_from_str("rtp-profile", "avpf");
         pipeline.add(&rtpbin).map_err(|e| anyhow!("{e}"))?;
         let participant = Participant::new(id.clone(), name);

@@ -47,10 +47,13 @@ pub struct PortsExhausted {
     pub last: u16,
 }
 
-/// The server's pairs, handed out once each.
+/// The server's pairs, handed out once each, in turn: a freed pair is leased again last, so a sender still aiming
+/// at it after its participant left does not reach (and, being first, lock) the next participant's socket.
 pub struct RtpPorts {
     range: PortRange,
     taken: Arc<Mutex<BTreeSet<u16>>>,
+    /// The RTP port leased last.
+    last: Mutex<Option<u16>>,
 }
 
 /// One pair held by a participant's track; dropping it frees the pair.
@@ -77,21 +80,27 @@ impl RtpPorts {
         Self {
             range,
             taken: Arc::default(),
+            last: Mutex::new(None),
         }
     }
 
-    /// The lowest free pair not in `skip` (pairs another process turned out to hold).
+    /// The next free pair after the one leased last, not in `skip` (pairs another process turned out to hold).
     pub fn lease(&self, skip: &BTreeSet<u16>) -> Result<PortLease, PortsExhausted> {
         let mut taken = self.taken.lock().unwrap();
+        let mut last = self.last.lock().unwrap();
+        let after = last.unwrap_or(0);
         let rtp = self
             .range
             .pairs()
+            .filter(|p| *p > after)
+            .chain(self.range.pairs().filter(|p| *p <= after))
             .find(|p| !taken.contains(p) && !skip.contains(p))
             .ok_or(PortsExhausted {
                 first: self.range.first,
                 last: self.range.last,
             })?;
         taken.insert(rtp);
+        *last = Some(rtp);
         Ok(PortLease {
             rtp,
             taken: self.taken.clone(),
@@ -131,5 +140,19 @@ mod tests {
         let skip = BTreeSet::from([41002]);
         drop(b);
         assert_eq!(ports.lease(&skip).unwrap().rtp, 41004);
+    }
+
+    #[test]
+    fn a_freed_pair_is_leased_again_last() {
+        let ports = RtpPorts::new("41000-41005".parse().unwrap());
+        let none = BTreeSet::new();
+        let a = ports.lease(&none).unwrap();
+        assert_eq!(a.rtp, 41000);
+        drop(a);
+        let b = ports.lease(&none).unwrap();
+        let c = ports.lease(&none).unwrap();
+        assert_eq!((b.rtp, c.rtp), (41002, 41004));
+        drop(b);
+        assert_eq!(ports.lease(&none).unwrap().rtp, 41000);
     }
 }

@@ -17,8 +17,9 @@ pub struct RtpTrack {
 
 impl RtpTrack {
     /// The caps the jitter buffer and depayloader need, as webrtcbin would give them after negotiation. Video
-    /// declares PLI and FIR feedback as a negotiated session would (the RTP session sends the decoder's keyframe
-    /// requests as PLI; with GStreamer 1.22 it was seen to do so even without these fields).
+    /// declares PLI and FIR feedback as a negotiated session would. (With GStreamer 1.22 the RTP session was seen
+    /// to send the decoder's keyframe requests as RTCP FIR, since they ask for all headers, with or without these
+    /// fields.)
     pub fn caps(&self) -> gst::Caps {
         let media = match self.kind {
             TrackKind::Video => "video",

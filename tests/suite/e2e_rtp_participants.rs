@@ -1,7 +1,8 @@
 //! Plain RTP participants of a built-in room (`POST /v1/rooms/{room}/rtp`): a GStreamer sender (rtpbin with
 //! RTCP both ways, as an SFU's forwarder is) is composited by a broadcast watching the room; a keyframe request
-//! (RTCP PLI) reaches the sender and the picture recovers after its packets were interrupted; packets from a second
-//! address are ignored; a participant leaves with its DELETE, or when its RTP stops; bad requests name the field.
+//! (RTCP FIR) reaches the sender and the picture recovers after its packets were interrupted; packets from a second
+//! address are ignored; a participant leaves with its DELETE, or when its RTP stops; bad requests name the field; a
+//! real Janus' `rtp_forward` feeds a broadcast and gets callcast's keyframe requests; an SDP offer (H.264 + Opus).
 
 use crate::support::audio::{mono_samples, tone_level};
 use crate::support::broadcast::{participant_names, Broadcast};
@@ -25,10 +26,11 @@ const TONE_HZ: f64 = 1000.0;
 /// The whole canvas is the only participant's tile (grid of one); its centre is far from any edge or label.
 const CENTRE: (i32, i32) = (W as i32 / 2, H as i32 / 2);
 
-/// Two pairs: exactly one participant with video and audio (`offset` keeps each test's range its own).
-fn port_range(offset: u16) -> (u16, u16) {
-    let base = 42_000 + (std::process::id() % 1_000) as u16 * 4 + offset * 4_000;
-    (base, base + 3)
+/// `pairs` port pairs (two: exactly one participant with video and audio); `offset` keeps each test's range its
+/// own.
+fn port_range(offset: u16, pairs: u16) -> (u16, u16) {
+    let base = 42_000 + (std::process::id() % 500) as u16 * 8 + offset * 4_000;
+    (base, base + pairs * 2 - 1)
 }
 
 fn newest_frame(playlist: &Path) -> Result<Frame, String> {
@@ -172,7 +174,7 @@ fn names(bc: &Broadcast) -> Vec<String> {
 
 #[test]
 fn rtp_participant_is_composited_asked_for_keyframes_and_leaves() {
-    let (first, last) = port_range(0);
+    let (first, last) = port_range(0, 2);
     let range = format!("{first}-{last}");
     let server = Server::start(&["--rtp-port-range", &range, "--media-timeout-s", "3"]);
     let bc = Broadcast::start(
@@ -413,15 +415,42 @@ fn rtp_forward(janus: &Janus, display: &str, video: (u16, u16), audio: u16) -> V
 #[test]
 fn janus_rtp_forward_feeds_a_broadcast() {
     let janus = Janus::start();
-    let (first, last) = port_range(1);
+    let (first, last) = port_range(1, 4);
     let range = format!("{first}-{last}");
     let server = Server::start(&["--rtp-port-range", &range]);
     let _publisher = publish_janus(&janus.url(), ROOM, ROOM_PIN, "forwarded", "color:0000ff");
-    wait_for("the publisher in Janus", Duration::from_secs(20), || {
-        janus
-            .list_participants()
+    // A moving picture whose encoder makes no keyframe unless asked.
+    let _ball = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_callcast"))
+            .args([
+                "publish",
+                "--janus",
+                &janus.url(),
+                "--room",
+                &ROOM.to_string(),
+                "--pin",
+                ROOM_PIN,
+            ])
+            .args([
+                "--name",
+                "ball",
+                "--pattern",
+                "ball",
+                "--tone",
+                "0",
+                "--keyframe-max-dist",
+                "100000",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start callcast publish"),
+    );
+    wait_for("the publishers in Janus", Duration::from_secs(20), || {
+        let listed = janus.list_participants();
+        ["forwarded", "ball"]
             .iter()
-            .any(|(name, publishing)| name == "forwarded" && *publishing)
+            .all(|n| listed.iter().any(|(name, publishing)| name == n && *publishing))
             .then_some(())
     });
     let bc = Broadcast::start(
@@ -464,8 +493,152 @@ fn janus_rtp_forward_feeds_a_broadcast() {
     wait_for("the forwarded tile gone", Duration::from_secs(10), || {
         (names(&bc).is_empty() && centre_is(&bc.playlist, [0, 0, 255]).is_none()).then_some(())
     });
+
+    // Keyframe requests go back to Janus' forwarder: the ball's video (its encoder makes no keyframe unless asked)
+    // passes a relay that drops it for a second; callcast's requests after the outage are counted at the relay on
+    // their way to Janus, and the picture moves again. (VP8 also resumes on delta frames: the moving picture alone
+    // would not prove a request arrived, the count does.)
+    let response = join(
+        &server,
+        "forwarded",
+        &json!({"name": "Ball", "tracks": [
+            {"kind": "video", "codec": "VP8", "payload_type": 100, "clock_rate": 90000},
+            {"kind": "audio", "codec": "opus", "payload_type": 111, "clock_rate": 48000, "channels": 2},
+        ]}),
+    );
+    assert_eq!(response.status(), 201);
+    let joined: Value = response.json().expect("json");
+    let port = |i: usize, key: &str| joined["tracks"][i][key].as_u64().expect("port") as u16;
+    let relay = Relay::start(port(0, "port"), port(0, "rtcp_port"));
+    let forwarded = rtp_forward(&janus, "ball", (relay.rtp_port, relay.rtcp_port), port(1, "port"));
+    assert!(forwarded["error"].is_null(), "rtp_forward refused: {forwarded}");
+    let since = std::time::SystemTime::now();
+    wait_for("the ball moving on air", Duration::from_secs(20), || {
+        moving_since(&bc, since)
+    });
+    relay.cut.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(1000)); // the outage itself
+    let asked_before = relay.requests.load(Ordering::SeqCst);
+    relay.cut.store(false, Ordering::SeqCst);
+    let resumed = std::time::SystemTime::now();
+    wait_for(
+        "the ball moving again after the outage",
+        Duration::from_secs(15),
+        || moving_since(&bc, resumed),
+    );
+    let asked = relay.requests.load(Ordering::SeqCst) - asked_before;
+    println!("keyframe requests (RTCP FIR/PLI) from callcast to Janus after the outage: {asked}");
+    assert!(asked >= 1, "no keyframe request went to Janus");
     bc.stop();
     server.check_log();
+}
+
+/// True when the last frames of the two newest segments, both written after `since`, differ in many pixels (the
+/// ball moved between them: the picture is not frozen).
+fn moving_since(bc: &Broadcast, since: std::time::SystemTime) -> Option<()> {
+    let segments = bc.segments();
+    let newest = segments.get(segments.len().checked_sub(2)?..)?;
+    let mut frames = Vec::new();
+    for segment in newest {
+        let written = std::fs::metadata(segment).ok()?.modified().ok()?;
+        let created = std::fs::metadata(segment).ok()?.created().unwrap_or(written);
+        if created.min(written) <= since {
+            return None;
+        }
+        frames.push(decode_last_frame(segment, W, H).ok()?);
+    }
+    let changed = frames[0]
+        .rgb
+        .chunks_exact(3)
+        .zip(frames[1].rgb.chunks_exact(3))
+        .filter(|(a, b)| a.iter().zip(b.iter()).any(|(x, y)| x.abs_diff(*y) > 60))
+        .count();
+    (changed > 200).then_some(())
+}
+
+/// A UDP hop between Janus' forwarder and callcast for one video track: RTP one way (dropped while `cut`), RTCP
+/// both ways on one socket (counting the keyframe requests callcast sends back).
+struct Relay {
+    rtp_port: u16,
+    rtcp_port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    requests: Arc<AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    fn start(to_rtp: u16, to_rtcp: u16) -> Self {
+        use std::net::{SocketAddr, UdpSocket};
+        let bind = || {
+            let socket = UdpSocket::bind("127.0.0.1:0").expect("bind relay");
+            socket
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
+            socket
+        };
+        let (rtp, rtcp) = (bind(), bind());
+        let relay = Self {
+            rtp_port: rtp.local_addr().expect("addr").port(),
+            rtcp_port: rtcp.local_addr().expect("addr").port(),
+            cut: Arc::default(),
+            requests: Arc::default(),
+            stop: Arc::default(),
+        };
+        let callcast_rtp = SocketAddr::from(([127, 0, 0, 1], to_rtp));
+        let callcast_rtcp = SocketAddr::from(([127, 0, 0, 1], to_rtcp));
+        let (cut, stop) = (relay.cut.clone(), relay.stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok((n, _)) = rtp.recv_from(&mut buf) {
+                    if !cut.load(Ordering::SeqCst) {
+                        let _ = rtp.send_to(&buf[..n], callcast_rtp);
+                    }
+                }
+            }
+        });
+        let (requests, stop) = (relay.requests.clone(), relay.stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            let mut janus: Option<SocketAddr> = None;
+            while !stop.load(Ordering::SeqCst) {
+                let Ok((n, from)) = rtcp.recv_from(&mut buf) else {
+                    continue;
+                };
+                if from == callcast_rtcp {
+                    requests.fetch_add(count_keyframe_requests(&buf[..n]), Ordering::SeqCst);
+                    if let Some(janus) = janus {
+                        let _ = rtcp.send_to(&buf[..n], janus);
+                    }
+                } else {
+                    janus = Some(from);
+                    let _ = rtcp.send_to(&buf[..n], callcast_rtcp);
+                }
+            }
+        });
+        relay
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Keyframe requests in a compound RTCP packet: payload-specific feedback (payload type 206) of format 1 (PLI,
+/// RFC 4585) or 4 (FIR, RFC 5104; what GStreamer's RTP session sends for a request that wants all headers).
+fn count_keyframe_requests(mut packet: &[u8]) -> usize {
+    let mut requests = 0;
+    while packet.len() >= 4 {
+        let (format, kind) = (packet[0] & 0x1f, packet[1]);
+        let length = (usize::from(u16::from_be_bytes([packet[2], packet[3]])) + 1) * 4;
+        if kind == 206 && (format == 1 || format == 4) {
+            requests += 1;
+        }
+        packet = packet.get(length..).unwrap_or_default();
+    }
+    requests
 }
 
 /// How a sender describes H.264 + Opus over plain RTP (as `ffmpeg -f rtp` or GStreamer write it), plus a section
@@ -483,7 +656,7 @@ fn answer_port(answer: &str, media: &str) -> Option<u16> {
 
 #[test]
 fn sdp_offer_participant_h264_and_opus() {
-    let (first, last) = port_range(2);
+    let (first, last) = port_range(2, 2);
     let range = format!("{first}-{last}");
     let server = Server::start(&["--rtp-port-range", &range]);
     let bc = Broadcast::start(
