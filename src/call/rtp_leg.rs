@@ -88,15 +88,21 @@ impl RtpLeg {
         let participant = Participant::new(id.clone(), name);
         let mut leases = Vec::new();
         let mut bound = Vec::new();
-        for (session, track) in tracks.iter().enumerate() {
+        let wired = tracks.iter().enumerate().try_for_each(|(session, track)| {
             let (lease, rtp_src, rtcp_src) = bind_pair(&pipeline, address, track, ports)?;
-            wire_session(&pipeline, &rtpbin, session, track, &rtp_src, &rtcp_src)?;
             bound.push(TrackPorts {
                 kind: track.kind,
                 port: lease.rtp,
                 rtcp_port: lease.rtcp(),
             });
             leases.push(lease);
+            wire_session(&pipeline, &rtpbin, session, track, &rtp_src, &rtcp_src)?;
+            Ok::<_, RtpJoinError>(())
+        });
+        if let Err(e) = wired {
+            // Sockets bound for the tracks before: elements must reach NULL before they are disposed.
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(e);
         }
         decode_sessions(&pipeline, &rtpbin, &participant);
         // Failed binds left errors on the bus: they are not this participant's failure.

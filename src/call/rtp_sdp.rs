@@ -146,7 +146,8 @@ pub fn answer(sections: &[OfferedSection], address: &str, session_id: &str, port
         if let Some(fmtp) = &taken.fmtp {
             out.push_str(&format!("a=fmtp:{fmtp}\r\n"));
         }
-        if taken.track.kind == TrackKind::Video {
+        // Feedback is only for sessions that offered it (AVPF).
+        if taken.track.kind == TrackKind::Video && proto == "RTP/AVPF" {
             out.push_str(&format!("a=rtcp-fb:{pt} nack pli\r\na=rtcp-fb:{pt} ccm fir\r\n"));
         }
         out.push_str(&format!("a=rtcp:{}\r\na=recvonly\r\n", port.rtcp_port));

@@ -361,9 +361,23 @@ fn bad_rtp_requests_name_the_field() {
         .send()
         .expect("POST");
     assert_eq!(not_json.status(), 415);
-    // Nothing leaked: both pairs of the range are still free for one participant.
-    let ok = join(&server, "rtp", &alice());
-    assert_eq!(ok.status(), 201);
+    // Nothing leaked: both pairs of the range are still free. A join that gets a pair for its first track but
+    // none for its second is refused and gives the first one back.
+    let one_track = json!({"tracks": [video(json!({}))]});
+    assert_eq!(join(&server, "rtp", &one_track).status(), 201);
+    let refused = join(&server, "rtp", &alice());
+    assert_eq!(refused.status(), 503, "two tracks with one pair left");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(
+        join(&server, "rtp", &one_track).status(),
+        201,
+        "the first track's pair was not given back"
+    );
+    assert_eq!(
+        join(&server, "rtp", &one_track).status(),
+        503,
+        "more pairs than the range holds"
+    );
     server.check_log();
 }
 
