@@ -7,7 +7,7 @@ use super::AppState;
 use crate::broadcast::spec::validate_room_name;
 use crate::call::decode::TrackKind;
 use crate::call::room::{RtpJoined, Via};
-use crate::call::rtp_leg::RtpJoinError;
+use crate::call::rtp_leg::{DeclaredSource, RtpJoinError};
 use crate::call::rtp_sdp;
 use crate::call::rtp_track::RtpTrack;
 use axum::body::Bytes;
@@ -28,6 +28,8 @@ const EXHAUSTED_RETRY_S: u32 = 5;
 struct RtpRequest {
     name: Option<String>,
     tracks: Vec<TrackRequest>,
+    /// `ip` or `ip:port`: packets from anywhere else are dropped (default: the first address heard).
+    source: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -122,8 +124,27 @@ fn tracks(request: &RtpRequest) -> Result<Vec<RtpTrack>, ApiError> {
     Ok(tracks)
 }
 
-fn join_room(state: &AppState, room: &str, name: Option<String>, tracks: &[RtpTrack]) -> Result<RtpJoined, ApiError> {
-    state.rooms.join_rtp(room, name, tracks).map_err(|e| match e {
+fn source(text: &str) -> Result<DeclaredSource, ApiError> {
+    if let Ok(address) = text.parse::<std::net::SocketAddr>() {
+        return Ok(DeclaredSource {
+            ip: address.ip(),
+            port: Some(address.port()),
+        });
+    }
+    let ip = text
+        .parse()
+        .map_err(|_| ApiError::bad_request("source", format!("`{text}` is not an IP address or IP:port")))?;
+    Ok(DeclaredSource { ip, port: None })
+}
+
+fn join_room(
+    state: &AppState,
+    room: &str,
+    name: Option<String>,
+    tracks: &[RtpTrack],
+    source: Option<DeclaredSource>,
+) -> Result<RtpJoined, ApiError> {
+    state.rooms.join_rtp(room, name, tracks, source).map_err(|e| match e {
         RtpJoinError::Exhausted(full) => ApiError::unavailable(full.to_string(), EXHAUSTED_RETRY_S),
         RtpJoinError::Failed(e) => ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, None, format!("{e:#}")),
     })
@@ -142,7 +163,7 @@ fn join_sdp(state: &AppState, room: &str, name: Option<&str>, body: &[u8]) -> Re
         .filter_map(|s| s.taken.as_ref().map(|t| t.track.clone()))
         .collect();
     let name = name.and_then(crate::call::display_name::clean);
-    let joined = join_room(state, room, name, &tracks)?;
+    let joined = join_room(state, room, name, &tracks, None)?;
     let answer = rtp_sdp::answer(
         &sections,
         &joined.address,
@@ -189,7 +210,8 @@ pub async fn join(
     let request: RtpRequest = super::json_body::parse(&body)?;
     let tracks = tracks(&request)?;
     let name = request.name.as_deref().and_then(crate::call::display_name::clean);
-    let joined = join_room(&state, &room, name, &tracks)?;
+    let source = request.source.as_deref().map(source).transpose()?;
+    let joined = join_room(&state, &room, name, &tracks, source)?;
     let location = location(&room, &joined.id);
     let tracks: Vec<_> = joined
         .tracks

@@ -4,7 +4,7 @@
 use super::leg::{Leg, LegGone};
 use super::participant::{CallEvent, Participant};
 use super::pending_joins::{PendingFull, PendingJoins, PendingLimits, PendingTicket};
-use super::rtp_leg::{RtpJoinError, RtpLeg, TrackPorts};
+use super::rtp_leg::{DeclaredSource, RtpJoinError, RtpLeg, TrackPorts};
 use super::rtp_ports::{PortRange, RtpPorts};
 use super::rtp_track::RtpTrack;
 use super::trickle::{Fragment, TrickleError};
@@ -214,7 +214,14 @@ impl Rooms {
     }
 
     /// Adds a plain RTP participant to `room`: binds a pair of ports per track, returns where to send them.
-    pub fn join_rtp(&self, room: &str, name: Option<String>, tracks: &[RtpTrack]) -> Result<RtpJoined, RtpJoinError> {
+    /// `source`: where the packets must come from, if the request says.
+    pub fn join_rtp(
+        &self,
+        room: &str,
+        name: Option<String>,
+        tracks: &[RtpTrack],
+        source: Option<DeclaredSource>,
+    ) -> Result<RtpJoined, RtpJoinError> {
         let id = crate::ids::new_id("p");
         let name = name.unwrap_or_else(|| format!("Guest {}", &id[2..6]));
         let leg = Arc::new(RtpLeg::new(
@@ -222,6 +229,7 @@ impl Rooms {
             name,
             &self.settings.rtp_address,
             tracks,
+            source,
             &self.rtp_ports,
             self.settings.latency_ms,
             self.gone_tx.clone(),

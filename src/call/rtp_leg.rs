@@ -49,14 +49,38 @@ pub struct RtpLeg {
     _stop_watch: tokio::sync::oneshot::Sender<()>,
 }
 
-/// The first address a socket heard from; later packets from anywhere else are dropped.
+/// Where a participant's packets must come from, when the request says (an SFU's known address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeclaredSource {
+    pub ip: std::net::IpAddr,
+    /// The RTP source port, if known (RTCP may come from another port of the same address).
+    pub port: Option<u16>,
+}
+
+/// The first address a socket heard from (among those `declared` allows); later packets from anywhere else are
+/// dropped.
 #[derive(Default)]
-struct SourceLock(Mutex<Option<SocketAddr>>);
+struct SourceLock {
+    locked: Mutex<Option<SocketAddr>>,
+    declared: Option<DeclaredSource>,
+}
 
 impl SourceLock {
+    fn new(declared: Option<DeclaredSource>) -> Self {
+        Self {
+            locked: Mutex::default(),
+            declared,
+        }
+    }
+
     /// True if `from` is (or now becomes) the locked source; `first` is called once, when it locks.
     fn admit(&self, from: SocketAddr, first: impl FnOnce()) -> bool {
-        let mut locked = self.0.lock().unwrap();
+        if let Some(declared) = self.declared {
+            if from.ip() != declared.ip || declared.port.is_some_and(|p| p != from.port()) {
+                return false;
+            }
+        }
+        let mut locked = self.locked.lock().unwrap();
         match *locked {
             Some(source) => source == from,
             None => {
@@ -75,6 +99,7 @@ impl RtpLeg {
         name: String,
         address: &str,
         tracks: &[RtpTrack],
+        source: Option<DeclaredSource>,
         ports: &RtpPorts,
         latency_ms: u32,
         gone: mpsc::UnboundedSender<LegGone>,
@@ -96,7 +121,7 @@ impl RtpLeg {
                 rtcp_port: lease.rtcp(),
             });
             leases.push(lease);
-            wire_session(&pipeline, &rtpbin, session, track, &rtp_src, &rtcp_src)?;
+            wire_session(&pipeline, &rtpbin, session, track, source, (&rtp_src, &rtcp_src))?;
             Ok::<_, RtpJoinError>(())
         });
         if let Err(e) = wired {
@@ -232,8 +257,8 @@ fn wire_session(
     rtpbin: &gst::Element,
     session: usize,
     track: &RtpTrack,
-    rtp_src: &gst::Element,
-    rtcp_src: &gst::Element,
+    source: Option<DeclaredSource>,
+    (rtp_src, rtcp_src): (&gst::Element, &gst::Element),
 ) -> Result<()> {
     let rtcp_sink = make("multiudpsink")?;
     rtcp_sink.set_property("socket", rtcp_src.property::<Option<gio::Socket>>("used-socket"));
@@ -244,7 +269,7 @@ fn wire_session(
 
     // RTCP goes to the sender's RTP address until its own RTCP shows where it wants it.
     let rtcp_from_rtcp = Arc::new(AtomicBool::new(false));
-    let rtp_lock = Arc::new(SourceLock::default());
+    let rtp_lock = Arc::new(SourceLock::new(source));
     let declared_ssrc = track.ssrc;
     let sink = rtcp_sink.downgrade();
     let heard_rtcp = rtcp_from_rtcp.clone();
@@ -257,7 +282,7 @@ fn wire_session(
         });
         admitted && declared_ssrc.is_none_or(|want| ssrc_of(buffer) == Some(want))
     });
-    let rtcp_lock = Arc::new(SourceLock::default());
+    let rtcp_lock = Arc::new(SourceLock::new(source.map(|s| DeclaredSource { port: None, ..s })));
     let sink = rtcp_sink.downgrade();
     source_probe(rtcp_src, move |_, from| {
         rtcp_lock.admit(from, || {

@@ -343,6 +343,7 @@ fn bad_rtp_requests_name_the_field() {
             "tracks[1].kind",
         ),
         (json!({"tracks": [video(json!({"colour": "red"}))]}), "tracks[0].colour"),
+        (json!({"source": "nowhere", "tracks": [video(json!({}))]}), "source"),
         (
             json!({"tracks": [{"kind": "video", "codec": "VP8", "clock_rate": 90000}]}),
             "tracks[0].payload_type",
@@ -773,6 +774,52 @@ fn sdp_offer_participant_h264_and_opus() {
     let samples = mono_samples(&bc.segments().pop().expect("a segment"));
     let (level, floor) = (tone_level(&samples, TONE_HZ), tone_level(&samples, 1700.0));
     assert!(level > 0.01 && level > 10.0 * floor, "tone {level} floor {floor}");
+    bc.stop();
+    server.check_log();
+}
+
+#[test]
+fn a_declared_source_keeps_an_earlier_sender_out() {
+    let (first, last) = port_range(3, 1);
+    let range = format!("{first}-{last}");
+    let server = Server::start(&["--rtp-port-range", &range]);
+    let bc = Broadcast::start(
+        &server,
+        &json!({
+            "source": {"kind": "room", "room": "declared"},
+            "layout": {"template": "grid"},
+            "video": {"width": W, "height": H, "keyframe_interval_s": 1},
+            "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 600}],
+        }),
+    );
+    let response = join(
+        &server,
+        "declared",
+        &json!({"name": "Alice", "source": "127.0.0.1", "tracks": [
+        {"kind": "video", "codec": "VP8", "payload_type": 100, "clock_rate": 90000}]}),
+    );
+    assert_eq!(response.status(), 201);
+    let joined: Value = response.json().expect("json");
+    let port = joined["tracks"][0]["port"].as_u64().expect("port") as u16;
+    // 127.0.0.2 sends first: without the declared source its packets would be the first heard, and kept.
+    let _intruder = intruder(port);
+    std::thread::sleep(Duration::from_millis(1500)); // the intruder's head start, not a synchronisation
+    let _sender = Sender::start((port, port + 1), None, 0xff00ff00);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(frame) = newest_frame(&bc.playlist) {
+            let pixel = frame.pixel(CENTRE.0, CENTRE.1);
+            assert!(!close_to(pixel, RED, 60), "the undeclared sender's red is on air");
+            if close_to(pixel, GREEN, 60) {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the declared sender's green never came on air"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
     bc.stop();
     server.check_log();
 }
