@@ -4,7 +4,7 @@
 use super::leg::{Leg, LegGone};
 use super::participant::{CallEvent, Participant};
 use super::pending_joins::{PendingFull, PendingJoins, PendingLimits, PendingTicket};
-use super::rtp_leg::{DeclaredSource, RtpJoinError, RtpLeg, TrackPorts};
+use super::rtp_leg::{DeclaredSource, Receiving, RtpJoinError, RtpLeg, TrackPorts};
 use super::rtp_ports::{PortRange, RtpPorts};
 use super::rtp_track::RtpTrack;
 use super::trickle::{Fragment, TrickleError};
@@ -227,11 +227,13 @@ impl Rooms {
         let leg = Arc::new(RtpLeg::new(
             id.clone(),
             name,
-            &self.settings.rtp_address,
+            &Receiving {
+                address: &self.settings.rtp_address,
+                ports: &self.rtp_ports,
+                latency_ms: self.settings.latency_ms,
+            },
             tracks,
             source,
-            &self.rtp_ports,
-            self.settings.latency_ms,
             self.gone_tx.clone(),
         )?);
         let joined = RtpJoined {

@@ -92,18 +92,30 @@ impl SourceLock {
     }
 }
 
+/// Where and how the server receives plain RTP (the same for every participant).
+pub struct Receiving<'a> {
+    /// The local address the sockets are bound to.
+    pub address: &'a str,
+    pub ports: &'a RtpPorts,
+    /// Jitter-buffer latency.
+    pub latency_ms: u32,
+}
+
 impl RtpLeg {
-    /// Binds a pair of ports on `address` per track and starts receiving; `gone` hears about pipeline errors.
+    /// Binds a pair of ports per track and starts receiving; `gone` hears about pipeline errors.
     pub fn new(
         id: String,
         name: String,
-        address: &str,
+        receiving: &Receiving,
         tracks: &[RtpTrack],
         source: Option<DeclaredSource>,
-        ports: &RtpPorts,
-        latency_ms: u32,
         gone: mpsc::UnboundedSender<LegGone>,
     ) -> Result<Self, RtpJoinError> {
+        let Receiving {
+            address,
+            ports,
+            latency_ms,
+        } = *receiving;
         let pipeline = gst::Pipeline::with_name(&format!("rtp-{id}"));
         let rtpbin = make("rtpbin")?;
         rtpbin.set_property("latency", latency_ms);
