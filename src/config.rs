@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_FILE: &str = "callcast.toml";
 pub const DEFAULT_LATENCY_MS: u32 = 150;
 pub const DEFAULT_MEDIA_TIMEOUT_S: u64 = 5;
+/// 500 pairs: a track each.
+pub const DEFAULT_RTP_PORT_RANGE: &str = "40000-40999";
 /// Above what a meeting's publishers need (a bench publisher opens 16 at once from one address), far below what
 /// exhausts a process: a waiting join of 16 unbundled media sections holds about 50 threads and 50 sockets.
 pub const DEFAULT_WHIP_REQUESTS_PER_S: u32 = 20;
@@ -48,6 +50,9 @@ pub struct Settings {
     pub layouts_dir: Option<PathBuf>,
     /// A participant sending no media for this long is removed from the call.
     pub media_timeout_s: u64,
+    /// UDP ports for plain RTP participants (`first-last`): a pair (RTP even, RTCP odd) per track, on the first
+    /// of `ice_addresses`.
+    pub rtp_port_range: String,
     /// Most broadcasts at once (0: only the CPU budget limits).
     pub max_broadcasts: usize,
     /// WHIP requests one client address may make per second, in bursts of as many (0: no limit).
@@ -93,6 +98,7 @@ impl Default for Settings {
             latency_ms: DEFAULT_LATENCY_MS,
             layouts_dir: None,
             media_timeout_s: DEFAULT_MEDIA_TIMEOUT_S,
+            rtp_port_range: DEFAULT_RTP_PORT_RANGE.into(),
             max_broadcasts: 0,
             whip_requests_per_s: DEFAULT_WHIP_REQUESTS_PER_S,
             max_pending_joins: DEFAULT_MAX_PENDING_JOINS,
@@ -111,7 +117,7 @@ impl Default for Settings {
 }
 
 /// Plain settings read from `CALLCAST_<KEY>` (figment parses their values: numbers, lists in `[...]`).
-const PLAIN_ENV: [&str; 18] = [
+const PLAIN_ENV: [&str; 19] = [
     "listen",
     "data_dir",
     "assets_dir",
@@ -122,6 +128,7 @@ const PLAIN_ENV: [&str; 18] = [
     "latency_ms",
     "layouts_dir",
     "media_timeout_s",
+    "rtp_port_range",
     "max_broadcasts",
     "whip_requests_per_s",
     "max_pending_joins",
@@ -216,6 +223,7 @@ impl Settings {
         for room in self.room_tokens.keys() {
             crate::broadcast::spec::validate_room_name(room).map_err(|e| format!("room_tokens: {room}: {e}"))?;
         }
+        self.rtp_ports()?;
         if self.cpu_budget.is_some_and(|b| b.is_nan() || b <= 0.0) {
             return Err("cpu_budget: must be a positive number of cores".into());
         }
@@ -228,6 +236,11 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// `rtp_port_range` parsed.
+    pub fn rtp_ports(&self) -> Result<crate::call::rtp_ports::PortRange, String> {
+        self.rtp_port_range.parse().map_err(|e| format!("rtp_port_range: {e}"))
     }
 
     pub fn webhook(&self) -> Option<crate::webhooks::Webhook> {

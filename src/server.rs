@@ -66,6 +66,11 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media_timeout_s: Option<u64>,
+    /// UDP ports for plain RTP participants, `first-last`: a pair (RTP, RTCP) per track, on the first
+    /// --ice-address [default: 40000-40999].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtp_port_range: Option<String>,
     /// Most broadcasts at once (0: only the CPU budget limits) [default: 0].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,6 +211,17 @@ pub fn build_state(args: &Settings) -> AppState {
             per_room: args.max_pending_joins_per_room,
             total: args.max_pending_joins,
         },
+        rtp_address: args
+            .ice_addresses
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1".into()),
+        // Checked when the settings were read.
+        rtp_ports: args.rtp_ports().unwrap_or_else(|_| {
+            crate::config::DEFAULT_RTP_PORT_RANGE
+                .parse()
+                .expect("default range parses")
+        }),
     });
     let (templates, errors) = crate::broadcast::templates::load(args.layouts_dir.as_deref());
     for error in &errors {

@@ -12,6 +12,7 @@ mod layouts;
 mod metrics;
 pub mod openapi;
 pub mod rate_limit;
+mod rtp;
 mod whip;
 mod whip_session;
 
@@ -120,6 +121,20 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             Publish,
             "Leave a built-in room (WHIP)",
             delete(whip::unpublish),
+        ),
+        r(
+            Method::POST,
+            "/v1/rooms/{room}/rtp",
+            Publish,
+            "Join a built-in room over plain RTP (JSON tracks in, ports out)",
+            post(rtp::join),
+        ),
+        r(
+            Method::DELETE,
+            "/v1/rooms/{room}/rtp/{participant}",
+            Publish,
+            "Leave a built-in room (plain RTP)",
+            delete(rtp::leave),
         ),
         r(
             Method::POST,

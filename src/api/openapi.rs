@@ -89,11 +89,12 @@ fn operation(route: &RouteInfo) -> utoipa::openapi::path::Operation {
         ));
     }
     if route.path.starts_with("/v1/rooms/") && route.method == Method::POST {
-        op = op.request_body(Some(
-            RequestBodyBuilder::new()
-                .content("application/sdp", ContentBuilder::new().build())
-                .build(),
-        ));
+        let mut body = RequestBodyBuilder::new().content("application/sdp", ContentBuilder::new().build());
+        // Plain RTP participants also describe their tracks in JSON (README, "Plain RTP participants").
+        if route.path.ends_with("/rtp") {
+            body = body.content("application/json", ContentBuilder::new().build());
+        }
+        op = op.request_body(Some(body.build()));
     }
     let ok = if route.path.starts_with("/v1/broadcasts") && request_schema(route) != Some("OutputRequest") {
         ResponseBuilder::new().description("The broadcast's status").content(

@@ -5,7 +5,7 @@ use super::extract::{Path, Query};
 use super::AppState;
 use crate::broadcast::spec::validate_room_name;
 use crate::call::decode::SUPPORTED_ENCODINGS;
-use crate::call::room::{JoinError, TrickleRefusal};
+use crate::call::room::{JoinError, TrickleRefusal, Via};
 use crate::call::sdp_offer;
 use crate::call::trickle::{self, TrickleError};
 use axum::body::Bytes;
@@ -189,7 +189,7 @@ pub async fn unpublish(
     Path((room, participant)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     room_name(&room)?;
-    if state.rooms.leave(&room, &participant) {
+    if state.rooms.leave(&room, &participant, Via::Whip) {
         Ok(StatusCode::OK)
     } else {
         Err(ApiError::not_found("participant"))

@@ -66,8 +66,8 @@ where
 }
 
 /// Hands a decoded track to the participant's taps: picture (gated while nobody shows it), sound, and the
-/// parsed H.264 the zero-transcode path forwards.
-fn attach(participant: &Participant, linked: &LinkedTrack, track: &NewTrack) {
+/// parsed H.264 the zero-transcode path forwards. Every kind of participant (WHIP, Janus, plain RTP) goes through it.
+pub fn attach(participant: &Participant, linked: &LinkedTrack, track: &NewTrack) {
     tracing::debug!(participant_id = %participant.id, mid = ?track.mid, "decoding {:?}", linked.kind);
     match linked.kind {
         TrackKind::Video => {

@@ -1,8 +1,12 @@
-//! The built-in call: rooms of WHIP publishers. Broadcasts watch a room; they never appear in it.
+//! The built-in call: rooms of publishers (WHIP, or plain RTP from an SFU's forwarder). Broadcasts watch a room;
+//! they never appear in it.
 
 use super::leg::{Leg, LegGone};
 use super::participant::{CallEvent, Participant};
 use super::pending_joins::{PendingFull, PendingJoins, PendingLimits, PendingTicket};
+use super::rtp_leg::{DeclaredSource, Receiving, RtpJoinError, RtpLeg, TrackPorts};
+use super::rtp_ports::{PortRange, RtpPorts};
+use super::rtp_track::RtpTrack;
 use super::trickle::{Fragment, TrickleError};
 use super::webrtc::IceConfig;
 use std::collections::HashMap;
@@ -20,6 +24,9 @@ pub struct RoomSettings {
     pub media_timeout: Duration,
     /// Most joins waiting to connect (answered, no media yet).
     pub pending: PendingLimits,
+    /// Where plain RTP participants are received: the address and the ports (`rtp_port_range`).
+    pub rtp_address: String,
+    pub rtp_ports: PortRange,
 }
 
 /// Why a join failed.
@@ -32,12 +39,62 @@ pub enum JoinError {
     Failed(#[from] anyhow::Error),
 }
 
-/// A participant's connection, with its place among the joins waiting to connect (held until it goes).
+/// How a participant reaches the room.
+enum Connection {
+    Whip(Arc<Leg>),
+    Rtp(Arc<RtpLeg>),
+}
+
+/// Which kind of connection a request means (a WHIP `DELETE` does not end an RTP participant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Whip,
+    Rtp,
+}
+
+impl Connection {
+    fn participant(&self) -> &Arc<Participant> {
+        match self {
+            Self::Whip(leg) => &leg.participant,
+            Self::Rtp(leg) => &leg.participant,
+        }
+    }
+
+    fn silent_for_ms(&self) -> u64 {
+        match self {
+            Self::Whip(leg) => leg.silent_for_ms(),
+            Self::Rtp(leg) => leg.silent_for_ms(),
+        }
+    }
+
+    fn via(&self) -> Via {
+        match self {
+            Self::Whip(_) => Via::Whip,
+            Self::Rtp(_) => Via::Rtp,
+        }
+    }
+}
+
+/// A participant's connection, with (WHIP) its place among the joins waiting to connect (held until it goes).
 struct Member {
-    leg: Arc<Leg>,
-    /// The WHIP session's entity tag: trickle requests must name it (`If-Match`).
+    connection: Connection,
+    /// The WHIP session's entity tag: trickle requests must name it (`If-Match`). Empty for RTP.
     etag: String,
-    _pending: PendingTicket,
+    _pending: Option<PendingTicket>,
+}
+
+impl Member {
+    fn participant(&self) -> &Arc<Participant> {
+        self.connection.participant()
+    }
+}
+
+/// A plain RTP participant that joined: where to send each track.
+#[derive(Debug, Clone)]
+pub struct RtpJoined {
+    pub id: String,
+    pub address: String,
+    pub tracks: Vec<TrackPorts>,
 }
 
 /// A participant that joined: its id, our SDP answer and the session's entity tag.
@@ -80,6 +137,7 @@ pub struct Rooms {
     settings: RoomSettings,
     rooms: Mutex<HashMap<String, Room>>,
     pending: PendingJoins,
+    rtp_ports: RtpPorts,
     gone_tx: mpsc::UnboundedSender<LegGone>,
 }
 
@@ -89,6 +147,7 @@ impl Rooms {
         let (gone_tx, mut gone_rx) = mpsc::unbounded_channel::<LegGone>();
         let rooms = Arc::new(Self {
             pending: PendingJoins::new(settings.pending),
+            rtp_ports: RtpPorts::new(settings.rtp_ports),
             settings,
             rooms: Mutex::new(HashMap::new()),
             gone_tx,
@@ -145,13 +204,53 @@ impl Rooms {
         let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
         let etag = format!("\"{}\"", crate::ids::new_id("e"));
         entry.participants.push(Member {
-            leg: leg.clone(),
+            connection: Connection::Whip(leg.clone()),
             etag: etag.clone(),
-            _pending: ticket,
+            _pending: Some(ticket),
         });
         let _ = entry.events.send(CallEvent::Joined(leg.participant.clone()));
         tracing::info!(room, participant_id = %id, "participant joined");
         Ok(Joined { id, answer, etag })
+    }
+
+    /// Adds a plain RTP participant to `room`: binds a pair of ports per track, returns where to send them.
+    /// `source`: where the packets must come from, if the request says.
+    pub fn join_rtp(
+        &self,
+        room: &str,
+        name: Option<String>,
+        tracks: &[RtpTrack],
+        source: Option<DeclaredSource>,
+    ) -> Result<RtpJoined, RtpJoinError> {
+        let id = crate::ids::new_id("p");
+        let name = name.unwrap_or_else(|| format!("Guest {}", &id[2..6]));
+        let leg = Arc::new(RtpLeg::new(
+            id.clone(),
+            name,
+            &Receiving {
+                address: &self.settings.rtp_address,
+                ports: &self.rtp_ports,
+                latency_ms: self.settings.latency_ms,
+            },
+            tracks,
+            source,
+            self.gone_tx.clone(),
+        )?);
+        let joined = RtpJoined {
+            id: id.clone(),
+            address: self.settings.rtp_address.clone(),
+            tracks: leg.tracks.clone(),
+        };
+        let mut rooms = self.rooms.lock().unwrap();
+        let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
+        entry.participants.push(Member {
+            connection: Connection::Rtp(leg.clone()),
+            etag: String::new(),
+            _pending: None,
+        });
+        let _ = entry.events.send(CallEvent::Joined(leg.participant.clone()));
+        tracing::info!(room, participant_id = %id, "RTP participant joined");
+        Ok(joined)
     }
 
     /// Candidates a participant of `room` trickled after its offer; `if_match` is the request's `If-Match`.
@@ -166,8 +265,11 @@ impl Rooms {
         let rooms = self.rooms.lock().unwrap();
         let member = rooms
             .get(room)
-            .and_then(|r| r.participants.iter().find(|m| m.leg.participant.id == id))
+            .and_then(|r| r.participants.iter().find(|m| m.participant().id == id))
             .ok_or(TrickleRefusal::NotFound)?;
+        let Connection::Whip(leg) = &member.connection else {
+            return Err(TrickleRefusal::NotFound);
+        };
         match if_match.map(str::trim) {
             None => return Err(TrickleRefusal::PreconditionRequired),
             // `*` asks for an ICE restart (RFC 9725 §4.3.2), which the fragment's credentials then show.
@@ -175,15 +277,22 @@ impl Rooms {
             Some(tag) if tag == member.etag => {}
             Some(_) => return Err(TrickleRefusal::PreconditionFailed),
         }
-        Ok(member.leg.trickle(fragment)?)
+        Ok(leg.trickle(fragment)?)
     }
 
-    /// Removes a participant from `room`; false if it is not there.
-    pub fn leave(&self, room: &str, id: &str) -> bool {
+    /// Removes a participant that joined `via` from `room`; false if it is not there.
+    pub fn leave(&self, room: &str, id: &str, via: Via) -> bool {
         let mut rooms = self.rooms.lock().unwrap();
         let Some(entry) = rooms.get_mut(room) else {
             return false;
         };
+        if !entry
+            .participants
+            .iter()
+            .any(|m| m.participant().id == id && m.connection.via() == via)
+        {
+            return false;
+        }
         Self::remove_from(entry, id)
     }
 
@@ -198,7 +307,7 @@ impl Rooms {
 
     fn remove_from(room: &mut Room, id: &str) -> bool {
         let before = room.participants.len();
-        room.participants.retain(|m| m.leg.participant.id != id);
+        room.participants.retain(|m| m.participant().id != id);
         let removed = room.participants.len() != before;
         if removed {
             let _ = room.events.send(CallEvent::Left(id.to_string()));
@@ -213,8 +322,8 @@ impl Rooms {
             rooms
                 .values()
                 .flat_map(|r| r.participants.iter())
-                .filter(|m| m.leg.silent_for_ms() > limit)
-                .map(|m| m.leg.participant.id.clone())
+                .filter(|m| m.connection.silent_for_ms() > limit)
+                .map(|m| m.participant().id.clone())
                 .collect()
         };
         for id in silent {
@@ -228,7 +337,7 @@ impl Rooms {
     pub fn watch(&self, room: &str) -> (Vec<Arc<Participant>>, broadcast::Receiver<CallEvent>) {
         let mut rooms = self.rooms.lock().unwrap();
         let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
-        let participants = entry.participants.iter().map(|m| m.leg.participant.clone()).collect();
+        let participants = entry.participants.iter().map(|m| m.participant().clone()).collect();
         (participants, entry.events.subscribe())
     }
 
@@ -240,7 +349,7 @@ impl Rooms {
             .map(|r| {
                 r.participants
                     .iter()
-                    .map(|m| (m.leg.participant.id.clone(), m.leg.participant.name.clone()))
+                    .map(|m| (m.participant().id.clone(), m.participant().name.clone()))
                     .collect()
             })
             .unwrap_or_default()

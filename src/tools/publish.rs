@@ -60,6 +60,10 @@ pub struct PublishArgs {
     /// Picture size, WIDTHxHEIGHT.
     #[arg(long, default_value = "640x360", value_parser = parse_size)]
     pub size: (i32, i32),
+    /// Most frames between the keyframes VP8 makes on its own; a large value leaves keyframes to the receivers'
+    /// requests (PLI), as tests of those requests need.
+    #[arg(long, default_value_t = 60)]
+    pub keyframe_max_dist: u32,
     /// Video bitrate.
     #[arg(long, default_value_t = VIDEO_KBPS, value_parser = clap::value_parser!(u32).range(50..=20_000))]
     pub video_kbps: u32,
@@ -186,10 +190,8 @@ fn video_branch(
     let convert = make("videoconvert")?;
     let encoding: Vec<gst::Element> = match args.codec {
         Codec::Vp8 => {
-            let enc = make_with(
-                "vp8enc",
-                &[("deadline", "1"), ("cpu-used", "8"), ("keyframe-max-dist", "60")],
-            )?;
+            let enc = make_with("vp8enc", &[("deadline", "1"), ("cpu-used", "8")])?;
+            enc.set_property("keyframe-max-dist", args.keyframe_max_dist as i32);
             enc.set_property("target-bitrate", (args.video_kbps * 1000) as i32);
             vec![enc, make_with("rtpvp8pay", &[("pt", "96")])?]
         }

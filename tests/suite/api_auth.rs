@@ -26,6 +26,8 @@ fn app() -> (axum::Router, crate::in_process::AppDir) {
         &room,
         "--media-timeout-s",
         "60",
+        "--rtp-port-range",
+        "45000-45099",
     ])
 }
 
@@ -51,7 +53,13 @@ struct Fixture {
     session: String,
     /// One per publisher scope that may leave a session (a session left is gone for the next one).
     leaving: [String; 2],
+    /// The same for plain RTP participants.
+    rtp_leaving: [String; 2],
 }
+
+/// A plain RTP participant with one video track.
+const RTP_JOIN: &str =
+    r#"{"name": "rtp", "tracks": [{"kind": "video", "codec": "VP8", "payload_type": 96, "clock_rate": 90000}]}"#;
 
 /// Tokens that pass `access`, in the order `Fixture::leaving` is used (Public: no token).
 fn passing_tokens(access: Access) -> &'static [Option<&'static str>] {
@@ -108,6 +116,13 @@ fn request_for(route: &RouteInfo, fixture: &Fixture, nth: usize) -> (String, &'s
         ),
         ("DELETE", "/v1/rooms/{room}/whip/{participant}") => (
             format!("/v1/rooms/stage/whip/{}", fixture.leaving[nth]),
+            json,
+            String::new(),
+            StatusCode::OK,
+        ),
+        ("POST", "/v1/rooms/{room}/rtp") => ("/v1/rooms/stage/rtp".into(), json, RTP_JOIN.into(), StatusCode::CREATED),
+        ("DELETE", "/v1/rooms/{room}/rtp/{participant}") => (
+            format!("/v1/rooms/stage/rtp/{}", fixture.rtp_leaving[nth]),
             json,
             String::new(),
             StatusCode::OK,
@@ -252,6 +267,21 @@ async fn fixture(app: &axum::Router) -> Fixture {
         location.rsplit('/').next().expect("id").to_string()
     };
     let (session, first, second) = (join().await, join().await, join().await);
+    let join_rtp = || async {
+        let (code, _, reply) = attempt(
+            app,
+            "POST",
+            "/v1/rooms/stage/rtp",
+            Some(ROOM),
+            "application/json",
+            RTP_JOIN,
+        )
+        .await;
+        assert_eq!(code, StatusCode::CREATED, "{reply}");
+        let reply: Value = serde_json::from_str(&reply).expect("JSON");
+        reply["id"].as_str().expect("id").to_string()
+    };
+    let rtp_leaving = [join_rtp().await, join_rtp().await];
     // The playlist (and with it a live state for PATCH) takes a segment: about a second, more under load.
     let playlist = format!("/v1/broadcasts/{live}/hls/index.m3u8");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -272,6 +302,7 @@ async fn fixture(app: &axum::Router) -> Fixture {
         to_stop,
         session,
         leaving: [first, second],
+        rtp_leaving,
     }
 }
 

@@ -1,0 +1,379 @@
+//! A participant sending plain RTP (an SFU's forwarder: mediasoup PlainTransport, Kurento RtpEndpoint, Janus
+//! `rtp_forward`): its own pipeline of one `rtpbin` session per track, fed by a UDP socket pair, decoded once into
+//! taps like a WHIP leg. No ICE or DTLS here, so each socket takes packets only from the first address it heard.
+//! The session's RTCP (receiver reports, keyframe requests: FIR, as the RTP session sends the decoder's requests)
+//! goes back to where the sender's RTCP comes from, or to its RTP source until RTCP arrives.
+
+use super::decode::{link_decoder, link_discard, TrackKind};
+use super::leg::LegGone;
+use super::participant::Participant;
+use super::peer_wiring::{attach, NewTrack};
+use super::rtp_ports::{PortLease, PortsExhausted, RtpPorts};
+use super::rtp_track::RtpTrack;
+use crate::gst_util::make;
+use crate::wall_clock::now_ms;
+use anyhow::{anyhow, Context, Result};
+use gst::prelude::*;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Attempts at binding a track's pair before giving up (ports other processes hold are skipped).
+const BIND_ATTEMPTS: usize = 16;
+
+/// Where a track listens.
+#[derive(Debug, Clone, Copy)]
+pub struct TrackPorts {
+    pub kind: TrackKind,
+    pub port: u16,
+    pub rtcp_port: u16,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RtpJoinError {
+    #[error(transparent)]
+    Exhausted(#[from] PortsExhausted),
+    #[error("cannot receive RTP: {0:#}")]
+    Failed(#[from] anyhow::Error),
+}
+
+pub struct RtpLeg {
+    pub participant: Arc<Participant>,
+    pub tracks: Vec<TrackPorts>,
+    pipeline: gst::Pipeline,
+    started_ms: u64,
+    _leases: Vec<PortLease>,
+    /// Dropping it ends the bus-watch task.
+    _stop_watch: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Where a participant's packets must come from, when the request says (an SFU's known address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeclaredSource {
+    pub ip: std::net::IpAddr,
+    /// The RTP source port, if known (RTCP may come from another port of the same address).
+    pub port: Option<u16>,
+}
+
+/// The first address a socket heard from (among those `declared` allows); later packets from anywhere else are
+/// dropped.
+#[derive(Default)]
+struct SourceLock {
+    locked: Mutex<Option<SocketAddr>>,
+    declared: Option<DeclaredSource>,
+}
+
+impl SourceLock {
+    fn new(declared: Option<DeclaredSource>) -> Self {
+        Self {
+            locked: Mutex::default(),
+            declared,
+        }
+    }
+
+    /// True if `from` is (or now becomes) the locked source; `first` is called once, when it locks.
+    fn admit(&self, from: SocketAddr, first: impl FnOnce()) -> bool {
+        if let Some(declared) = self.declared {
+            if from.ip() != declared.ip || declared.port.is_some_and(|p| p != from.port()) {
+                return false;
+            }
+        }
+        let mut locked = self.locked.lock().unwrap();
+        match *locked {
+            Some(source) => source == from,
+            None => {
+                *locked = Some(from);
+                first();
+                true
+            }
+        }
+    }
+}
+
+/// Where and how the server receives plain RTP (the same for every participant).
+pub struct Receiving<'a> {
+    /// The local address the sockets are bound to.
+    pub address: &'a str,
+    pub ports: &'a RtpPorts,
+    /// Jitter-buffer latency.
+    pub latency_ms: u32,
+}
+
+impl RtpLeg {
+    /// Binds a pair of ports per track and starts receiving; `gone` hears about pipeline errors.
+    pub fn new(
+        id: String,
+        name: String,
+        receiving: &Receiving,
+        tracks: &[RtpTrack],
+        source: Option<DeclaredSource>,
+        gone: mpsc::UnboundedSender<LegGone>,
+    ) -> Result<Self, RtpJoinError> {
+        let Receiving {
+            address,
+            ports,
+            latency_ms,
+        } = *receiving;
+        let pipeline = gst::Pipeline::with_name(&format!("rtp-{id}"));
+        let rtpbin = make("rtpbin")?;
+        rtpbin.set_property("latency", latency_ms);
+        // AVPF: feedback (keyframe requests) goes out at once instead of waiting for the next regular report.
+        rtpbin.set_property_from_str("rtp-profile", "avpf");
+        pipeline.add(&rtpbin).map_err(|e| anyhow!("{e}"))?;
+        let participant = Participant::new(id.clone(), name);
+        let mut leases = Vec::new();
+        let mut bound = Vec::new();
+        let wired = tracks.iter().enumerate().try_for_each(|(session, track)| {
+            let (lease, rtp_src, rtcp_src) = bind_pair(&pipeline, address, track, ports)?;
+            bound.push(TrackPorts {
+                kind: track.kind,
+                port: lease.rtp,
+                rtcp_port: lease.rtcp(),
+            });
+            leases.push(lease);
+            wire_session(&pipeline, &rtpbin, session, track, source, (&rtp_src, &rtcp_src))?;
+            Ok::<_, RtpJoinError>(())
+        });
+        if let Err(e) = wired {
+            // Sockets bound for the tracks before: elements must reach NULL before they are disposed.
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(e);
+        }
+        decode_sessions(&pipeline, &rtpbin, &participant);
+        // Failed binds left errors on the bus: they are not this participant's failure.
+        let bus = pipeline.bus().expect("pipeline has a bus");
+        while bus.pop().is_some() {}
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let leg = Self {
+            participant,
+            tracks: bound,
+            pipeline,
+            started_ms: now_ms(),
+            _leases: leases,
+            _stop_watch: stop_tx,
+        };
+        leg.watch(gone, stop_rx);
+        leg.pipeline
+            .set_state(gst::State::Playing)
+            .context("starting RTP participant pipeline")?;
+        Ok(leg)
+    }
+
+    /// Milliseconds since media last arrived on any track (or since the leg started, if none yet).
+    pub fn silent_for_ms(&self) -> u64 {
+        let last = self.participant.last_media_ms().max(self.started_ms);
+        now_ms().saturating_sub(last)
+    }
+
+    fn watch(&self, gone: mpsc::UnboundedSender<LegGone>, stop: tokio::sync::oneshot::Receiver<()>) {
+        let id = self.participant.id.clone();
+        let mut messages = self.pipeline.bus().expect("pipeline has a bus").stream();
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            let first_error = async {
+                while let Some(msg) = messages.next().await {
+                    if let gst::MessageView::Error(err) = msg.view() {
+                        return Some(crate::gst_util::describe_error(err));
+                    }
+                }
+                None
+            };
+            tokio::select! {
+                Some(reason) = first_error => {
+                    tracing::warn!(participant_id = %id, "RTP participant pipeline error: {reason}");
+                    let _ = gone.send(LegGone { id, reason });
+                }
+                _ = stop => {}
+            }
+        });
+    }
+}
+
+impl Drop for RtpLeg {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// A `udpsrc` on `address:port`, bound now (READY) so a port another process holds shows at once.
+fn bind_udpsrc(pipeline: &gst::Pipeline, address: &str, port: u16, caps: Option<&gst::Caps>) -> Option<gst::Element> {
+    let src = make("udpsrc").ok()?;
+    src.set_property("address", address);
+    src.set_property("port", i32::from(port));
+    // The RTCP socket also sends our RTCP (symmetric RTCP): it must outlive the udpsrc's own use of it.
+    src.set_property("close-socket", false);
+    if let Some(caps) = caps {
+        src.set_property("caps", caps);
+    }
+    pipeline.add(&src).ok()?;
+    if src.set_state(gst::State::Ready).is_err() {
+        let _ = src.set_state(gst::State::Null);
+        let _ = pipeline.remove(&src);
+        return None;
+    }
+    Some(src)
+}
+
+/// Leases a pair and binds both sockets, skipping pairs that turn out to be held by another process.
+fn bind_pair(
+    pipeline: &gst::Pipeline,
+    address: &str,
+    track: &RtpTrack,
+    ports: &RtpPorts,
+) -> Result<(PortLease, gst::Element, gst::Element), RtpJoinError> {
+    let mut skip = BTreeSet::new();
+    for _ in 0..BIND_ATTEMPTS {
+        let lease = ports.lease(&skip)?;
+        let caps = track.caps();
+        let Some(rtp) = bind_udpsrc(pipeline, address, lease.rtp, Some(&caps)) else {
+            skip.insert(lease.rtp);
+            continue;
+        };
+        let Some(rtcp) = bind_udpsrc(pipeline, address, lease.rtcp(), None) else {
+            let _ = rtp.set_state(gst::State::Null);
+            let _ = pipeline.remove(&rtp);
+            skip.insert(lease.rtp);
+            continue;
+        };
+        return Ok((lease, rtp, rtcp));
+    }
+    Err(anyhow!("no port pair on {address} could be bound after {BIND_ATTEMPTS} attempts").into())
+}
+
+/// The source address of a received datagram (udpsrc attaches it to every buffer).
+fn sender(buffer: &gst::BufferRef) -> Option<SocketAddr> {
+    let meta = buffer.meta::<gst_net::NetAddressMeta>()?;
+    let addr = meta.addr().downcast::<gio::InetSocketAddress>().ok()?;
+    Some(SocketAddr::from(addr))
+}
+
+/// The SSRC of an RTP packet (bytes 8..12), for a track that declared one.
+fn ssrc_of(buffer: &gst::BufferRef) -> Option<u32> {
+    let mut bytes = [0u8; 4];
+    (buffer.copy_to_slice(8, &mut bytes).is_ok()).then(|| u32::from_be_bytes(bytes))
+}
+
+/// Tells the RTCP sink to send to `to` only.
+fn send_rtcp_to(sink: &gst::Element, to: SocketAddr) {
+    sink.emit_by_name::<()>("clear", &[]);
+    sink.emit_by_name::<()>("add", &[&to.ip().to_string(), &i32::from(to.port())]);
+    tracing::debug!("RTCP goes to {to}");
+}
+
+/// Links one track's sockets into session `session` of `rtpbin`, with the source checks, and its outgoing RTCP
+/// to a sink sharing the RTCP socket.
+fn wire_session(
+    pipeline: &gst::Pipeline,
+    rtpbin: &gst::Element,
+    session: usize,
+    track: &RtpTrack,
+    source: Option<DeclaredSource>,
+    (rtp_src, rtcp_src): (&gst::Element, &gst::Element),
+) -> Result<()> {
+    let rtcp_sink = make("multiudpsink")?;
+    rtcp_sink.set_property("socket", rtcp_src.property::<Option<gio::Socket>>("used-socket"));
+    rtcp_sink.set_property("close-socket", false);
+    rtcp_sink.set_property("sync", false);
+    rtcp_sink.set_property("async", false);
+    pipeline.add(&rtcp_sink)?;
+
+    // RTCP goes to the sender's RTP address until its own RTCP shows where it wants it.
+    let rtcp_from_rtcp = Arc::new(AtomicBool::new(false));
+    let rtp_lock = Arc::new(SourceLock::new(source));
+    let declared_ssrc = track.ssrc;
+    let sink = rtcp_sink.downgrade();
+    let heard_rtcp = rtcp_from_rtcp.clone();
+    source_probe(rtp_src, move |buffer, from| {
+        let admitted = rtp_lock.admit(from, || {
+            tracing::info!(session, "RTP from {from}; other sources are ignored");
+            if let (Some(sink), false) = (sink.upgrade(), heard_rtcp.load(Ordering::SeqCst)) {
+                send_rtcp_to(&sink, from);
+            }
+        });
+        admitted && declared_ssrc.is_none_or(|want| ssrc_of(buffer) == Some(want))
+    });
+    let rtcp_lock = Arc::new(SourceLock::new(source.map(|s| DeclaredSource { port: None, ..s })));
+    let sink = rtcp_sink.downgrade();
+    source_probe(rtcp_src, move |_, from| {
+        rtcp_lock.admit(from, || {
+            rtcp_from_rtcp.store(true, Ordering::SeqCst);
+            if let Some(sink) = sink.upgrade() {
+                send_rtcp_to(&sink, from);
+            }
+        })
+    });
+
+    let link = |src: &gst::Pad, sink: &gst::Pad| src.link(sink).map(|_| ()).map_err(|e| anyhow!("{e:?}"));
+    let rtpbin_pad = |name: String| {
+        rtpbin
+            .request_pad_simple(&name)
+            .ok_or_else(|| anyhow!("rtpbin has no pad {name}"))
+    };
+    link(
+        &rtp_src.static_pad("src").expect("udpsrc has a src pad"),
+        &rtpbin_pad(format!("recv_rtp_sink_{session}"))?,
+    )?;
+    link(
+        &rtcp_src.static_pad("src").expect("udpsrc has a src pad"),
+        &rtpbin_pad(format!("recv_rtcp_sink_{session}"))?,
+    )?;
+    link(
+        &rtpbin_pad(format!("send_rtcp_src_{session}"))?,
+        &rtcp_sink.static_pad("sink").expect("multiudpsink has a sink pad"),
+    )?;
+    Ok(())
+}
+
+/// Drops every datagram `admit` refuses (given the buffer and where it came from); one with no address is dropped.
+fn source_probe<F>(src: &gst::Element, admit: F)
+where
+    F: Fn(&gst::BufferRef, SocketAddr) -> bool + Send + Sync + 'static,
+{
+    let pad = src.static_pad("src").expect("udpsrc has a src pad");
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let keep = info
+            .buffer()
+            .and_then(|b| sender(b).map(|from| admit(b, from)))
+            .unwrap_or(false);
+        if keep {
+            gst::PadProbeReturn::Ok
+        } else {
+            gst::PadProbeReturn::Drop
+        }
+    });
+}
+
+/// Decodes the first stream of each session into the participant's taps; a second one (a new SSRC in the same
+/// session) is discarded, as it would fight over the tap.
+fn decode_sessions(pipeline: &gst::Pipeline, rtpbin: &gst::Element, participant: &Arc<Participant>) {
+    let pipeline = pipeline.downgrade();
+    let participant = participant.clone();
+    let decoding = Arc::new(Mutex::new(BTreeSet::<String>::new()));
+    let span = tracing::info_span!("participant", participant_id = %participant.id);
+    rtpbin.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = pipeline.upgrade() else { return };
+        let name = pad.name();
+        // recv_rtp_src_{session}_{ssrc}_{pt}
+        let Some(rest) = name.strip_prefix("recv_rtp_src_") else {
+            return;
+        };
+        let session = rest.split('_').next().unwrap_or_default().to_string();
+        let _entered = span.enter();
+        let track = NewTrack { mid: None, kind: None };
+        let first = decoding.lock().unwrap().insert(session.clone());
+        let linked = if first {
+            link_decoder(&pipeline, pad).map_err(|e| format!("{e:#}"))
+        } else {
+            Err(format!("a second stream ({name}) in session {session}"))
+        };
+        match linked {
+            Ok(linked) => attach(&participant, &linked, &track),
+            Err(reason) => {
+                tracing::warn!("not decoding RTP stream: {reason}");
+                let _ = link_discard(&pipeline, pad);
+            }
+        }
+    });
+}
