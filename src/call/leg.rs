@@ -117,28 +117,37 @@ impl Leg {
                     });
                 }
             });
-        let id = self.participant.id.clone();
-        let bus = self.pipeline.bus().expect("pipeline has a bus");
-        let mut messages = bus.stream();
-        tokio::spawn(async move {
-            use futures::StreamExt;
-            let first_error = async {
-                while let Some(msg) = messages.next().await {
-                    if let gst::MessageView::Error(err) = msg.view() {
-                        return Some(crate::gst_util::describe_error(err));
-                    }
-                }
-                None
-            };
-            tokio::select! {
-                Some(reason) = first_error => {
-                    tracing::warn!(participant_id = %id, "participant pipeline error: {reason}");
-                    let _ = gone.send(LegGone { id, reason });
-                }
-                _ = stop => {}
-            }
-        });
+        report_first_error(&self.pipeline, self.participant.id.clone(), gone, stop);
     }
+}
+
+/// Tells `gone` about the first error on `pipeline`'s bus (a participant's pipeline: WHIP or plain RTP), until
+/// `stop` fires.
+pub(super) fn report_first_error(
+    pipeline: &gst::Pipeline,
+    id: String,
+    gone: mpsc::UnboundedSender<LegGone>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut messages = pipeline.bus().expect("pipeline has a bus").stream();
+    tokio::spawn(async move {
+        use futures::StreamExt;
+        let first_error = async {
+            while let Some(msg) = messages.next().await {
+                if let gst::MessageView::Error(err) = msg.view() {
+                    return Some(crate::gst_util::describe_error(err));
+                }
+            }
+            None
+        };
+        tokio::select! {
+            Some(reason) = first_error => {
+                tracing::warn!(participant_id = %id, "participant pipeline error: {reason}");
+                let _ = gone.send(LegGone { id, reason });
+            }
+            _ = stop => {}
+        }
+    });
 }
 
 impl Drop for Leg {

@@ -168,26 +168,7 @@ impl RtpLeg {
     }
 
     fn watch(&self, gone: mpsc::UnboundedSender<LegGone>, stop: tokio::sync::oneshot::Receiver<()>) {
-        let id = self.participant.id.clone();
-        let mut messages = self.pipeline.bus().expect("pipeline has a bus").stream();
-        tokio::spawn(async move {
-            use futures::StreamExt;
-            let first_error = async {
-                while let Some(msg) = messages.next().await {
-                    if let gst::MessageView::Error(err) = msg.view() {
-                        return Some(crate::gst_util::describe_error(err));
-                    }
-                }
-                None
-            };
-            tokio::select! {
-                Some(reason) = first_error => {
-                    tracing::warn!(participant_id = %id, "RTP participant pipeline error: {reason}");
-                    let _ = gone.send(LegGone { id, reason });
-                }
-                _ = stop => {}
-            }
-        });
+        super::leg::report_first_error(&self.pipeline, self.participant.id.clone(), gone, stop);
     }
 }
 
