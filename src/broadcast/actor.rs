@@ -343,9 +343,13 @@ impl Live {
         self.status.advance(BroadcastState::Stopping, None);
         self.status.publish();
         if !matches!(outcome, Outcome::Failed(..)) {
-            self.stage.drain();
+            let sent = tokio::task::spawn_blocking(self.stage.drain(DRAIN_TIMEOUT))
+                .await
+                .unwrap_or(false);
             let mut drained = self.hub.drained();
-            if tokio::time::timeout(DRAIN_TIMEOUT, drained.wait_for(|d| *d))
+            if !sent {
+                tracing::warn!("mixer never settled in PLAYING; closing outputs without draining it");
+            } else if tokio::time::timeout(DRAIN_TIMEOUT, drained.wait_for(|d| *d))
                 .await
                 .is_err()
             {

@@ -120,10 +120,12 @@ impl Stage {
         Ok(self.mixer.pipeline.bus().expect("pipeline has a bus").stream())
     }
 
-    /// End of stream through the mixer: the encoders drain, then the hub ends every output.
-    pub fn drain(&self) {
-        use gst::prelude::*;
-        self.mixer.pipeline.send_event(gst::event::Eos::new());
+    /// End of stream through the mixer (the encoders drain, then the hub ends every output), as a job for a
+    /// blocking thread: it may wait up to `settle` for a state change under way. False when the mixer did not
+    /// get the EOS (it never settled in PLAYING): there is nothing to wait for then.
+    pub fn drain(&self, settle: std::time::Duration) -> impl FnOnce() -> bool + Send + 'static {
+        let pipeline = self.mixer.pipeline.clone();
+        move || crate::mix::end_stream(&pipeline, settle)
     }
 
     /// Takes every participant off and stops the mix.

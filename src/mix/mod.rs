@@ -44,6 +44,18 @@ pub struct Mixer {
     video_timeout: std::time::Duration,
 }
 
+/// Sends end-of-stream into `pipeline` once it is PLAYING, waiting up to `settle` for a state change under way;
+/// false if it did not settle in PLAYING. Not before: `send_event` holds the pipeline's state lock until each live
+/// source has taken the EOS, a source pushing into a mixer whose sink still prerolls cannot take it, and that sink
+/// waits for the pipeline to finish going to PLAYING, which needs the same lock (a broadcast stopped while starting
+/// hung there for good).
+pub fn end_stream(pipeline: &gst::Pipeline, settle: std::time::Duration) -> bool {
+    let wait = gst::ClockTime::from_nseconds(settle.as_nanos() as u64);
+    let (changed, current, _) = pipeline.state(Some(wait));
+    let settled = changed.is_ok_and(|c| c != gst::StateChangeSuccess::Async);
+    settled && current == gst::State::Playing && pipeline.send_event(gst::event::Eos::new())
+}
+
 /// A compositor or audiomixer that leaves out pads that never had data (a participant without media must not
 /// hold the mix back) and starts its clock only with its first buffer: with the default start time (zero), a
 /// first deadline passing before the background's first buffer leaves every pad "inactive", which GStreamer 1.22

@@ -125,3 +125,44 @@ fn sigterm_with_8_outputs_in_backoff_exits_within_5_s() {
     }
     println!("8 outputs in backoff: the server exited {took:?} after SIGTERM");
 }
+
+/// A broadcast stopped the moment it starts, while its mixer is still on its way to PLAYING, ends: its drain
+/// once held the pipeline's state lock while a sink still prerolling waited for the pipeline to reach PLAYING,
+/// which needs that lock (a deadlock CI met when a test stopped a broadcast it had just started). The stop comes
+/// 0 to 300 ms after the start, in 20 ms steps: the window is somewhere in there, its place depending on load.
+#[tokio::test]
+async fn a_broadcast_stopped_as_it_starts_ends() {
+    let (app, _dir) = crate::in_process::app(&[]);
+    let json = [("content-type", "application/json")];
+    let spec = json!({
+        "source": {"kind": "room", "room": "quick"},
+        "video": {"width": 320, "height": 180},
+        "outputs": [{"kind": "hls", "segment_seconds": 1}],
+    })
+    .to_string();
+    // Participants in the room: their tiles join the mixer as it starts.
+    let rtp =
+        r#"{"name": "rtp", "tracks": [{"kind": "video", "codec": "VP8", "payload_type": 96, "clock_rate": 90000}]}"#;
+    for _ in 0..3 {
+        let (code, reply) = crate::in_process::send(&app, "POST", "/v1/rooms/quick/rtp", &json, rtp).await;
+        assert_eq!(code, 201, "{reply}");
+    }
+    for round in 0..16u64 {
+        let (code, reply) = crate::in_process::send(&app, "POST", "/v1/broadcasts", &json, &spec).await;
+        assert_eq!(code, 201, "{reply}");
+        let id = serde_json::from_str::<Value>(&reply).expect("JSON")["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        // Not a wait for anything: the delay sweeps the start-up window.
+        tokio::time::sleep(Duration::from_millis(20 * round)).await;
+        let uri = format!("/v1/broadcasts/{id}");
+        let stop = crate::in_process::send(&app, "DELETE", &uri, &[], "");
+        let (code, reply) = tokio::time::timeout(Duration::from_secs(15), stop)
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: DELETE of a starting broadcast did not answer in 15 s"));
+        assert_eq!(code, 200, "{reply}");
+        let status: Value = serde_json::from_str(&reply).expect("JSON");
+        assert_eq!(status["state"], "ended", "round {round}: {status}");
+    }
+}
