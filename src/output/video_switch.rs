@@ -35,6 +35,9 @@ const REPEAT_REQUEST_MS: u64 = 500;
 const MAX_QUEUE: usize = 90;
 /// Keyframes are asked for this much before the interval ends, as one takes a round trip to come.
 const REQUEST_AHEAD: ClockTime = ClockTime::from_mseconds(60);
+/// Frames handed out are at least this far apart: outputs with millisecond timestamps (RTMP's FLV) would give
+/// two frames closer than that the same time, the old source's last frame and the new one's first at a switch.
+const MIN_SPACING: ClockTime = ClockTime::from_mseconds(1);
 
 struct Pending {
     source: Source,
@@ -148,16 +151,22 @@ impl VideoSwitch {
         outcome
     }
 
-    /// False when the current source's frame is past the cut of a switch under way.
+    /// The earliest output time the next frame handed out may have.
+    fn earliest_next(&self) -> Option<ClockTime> {
+        self.last_pts.map(|p| p + MIN_SPACING)
+    }
+
+    /// False when the current source's frame is past the cut of a switch under way (or too close before it).
     fn take_from_current(&mut self, buffer: &gst::BufferRef, outcome: &mut Outcome) -> bool {
+        let earliest = self.earliest_next();
         let Some(pending) = &mut self.next else { return true };
         let pts = buffer.pts();
         match pending.cut {
-            Some(cut) if pts.is_some_and(|p| p >= cut) => {
+            Some(cut) if pts.is_some_and(|p| p + MIN_SPACING > cut) => {
                 pending.current_done = true;
                 false
             }
-            None if pending.source == Source::Mixer && is_keyframe(buffer) && pts > self.last_pts => {
+            None if pending.source == Source::Mixer && is_keyframe(buffer) && pts.is_some() && pts >= earliest => {
                 // The keyframe the participant's decoder starts from: the mixer's picture is right from here.
                 pending.cut = pts;
                 pending.current_done = true;
@@ -169,7 +178,7 @@ impl VideoSwitch {
     }
 
     fn take_from_next(&mut self, buffer: gst::Buffer, caps: &gst::Caps, now_ms: u64, outcome: &mut Outcome) {
-        let last_pts = self.last_pts;
+        let earliest = self.earliest_next();
         let Some(pending) = &mut self.next else { return };
         let pts = buffer.pts();
         let key = is_keyframe(&buffer);
@@ -177,7 +186,7 @@ impl VideoSwitch {
             pending.queue.push((buffer, caps.clone()));
             return;
         }
-        let usable = key && pts > last_pts && pending.cut.is_none_or(|cut| pts >= Some(cut));
+        let usable = key && pts.is_some() && pts >= earliest && pending.cut.is_none_or(|cut| pts >= Some(cut));
         if usable && (pending.cut.is_some() || pending.source != Source::Mixer) {
             pending.cut.get_or_insert(pts.unwrap_or(ClockTime::ZERO));
             pending.queue.push((buffer, caps.clone()));
@@ -197,14 +206,14 @@ impl VideoSwitch {
 
     fn check_pending(&mut self, now_ms: u64, outcome: &mut Outcome) {
         let current_stalled = now_ms.saturating_sub(self.current_seen_ms) >= STALL_MS;
-        let last_pts = self.last_pts;
+        let earliest = self.earliest_next();
         let Some(pending) = &mut self.next else { return };
         let waited = now_ms.saturating_sub(pending.since_ms);
         if pending.cut.is_none() {
             match pending.source {
                 Source::Mixer if current_stalled || waited >= GIVE_UP_MS => {
                     // The participant went quiet: the mixer takes over right after what was sent.
-                    pending.cut = Some(last_pts.map_or(ClockTime::ZERO, |p| p + ClockTime::from_nseconds(1)));
+                    pending.cut = Some(earliest.unwrap_or(ClockTime::ZERO));
                     pending.current_done = true;
                     outcome.actions.push(Action::MixerKeyframe(None));
                 }
@@ -233,6 +242,7 @@ impl VideoSwitch {
     /// Hands a frame out if it moves the timeline forward; keeps a forwarded participant's keyframes coming.
     fn forward(&mut self, buffer: gst::Buffer, caps: gst::Caps, now_ms: u64, outcome: &mut Outcome) {
         let pts = buffer.pts();
+        // Within one source only order matters: a frame dropped there would break its decoding until a keyframe.
         if pts.is_none() || pts <= self.last_pts {
             return;
         }

@@ -164,3 +164,45 @@ fn from_one_participant_to_another_at_the_second_ones_keyframe() {
     assert!(offer(&mut switch, &alice(), 132, false, 530).0.is_empty());
     assert_eq!(offer(&mut switch, &bob, 113, false, 540).0, vec![113]);
 }
+
+/// RTMP's FLV has millisecond timestamps: the mixer's last frame 0.4 ms before the participant's first keyframe
+/// would share its time there. It is not handed out; one a full millisecond before is.
+#[test]
+fn no_two_frames_handed_out_less_than_a_millisecond_apart() {
+    let _glib = crate::glib_watch::watch();
+    let at = |ns: u64, key: bool| {
+        let mut buffer = gst::Buffer::new();
+        let b = buffer.get_mut().expect("new buffer");
+        b.set_pts(ClockTime::from_nseconds(ns));
+        if !key {
+            b.set_flags(gst::BufferFlags::DELTA_UNIT);
+        }
+        buffer
+    };
+    let pts = |outcome: Outcome| -> Vec<u64> {
+        outcome
+            .forward
+            .iter()
+            .map(|(b, _)| b.pts().unwrap().nseconds())
+            .collect()
+    };
+    let mut switch = VideoSwitch::new(ms(1000));
+    assert_eq!(pts(switch.offer(&Source::Mixer, at(0, true), &caps(), 0)), vec![0]);
+    switch.switch_to(alice(), 0);
+    // Alice's keyframe at 120 ms sets the cut.
+    assert!(pts(switch.offer(&alice(), at(120_000_000, true), &caps(), 10)).is_empty());
+    assert_eq!(
+        pts(switch.offer(&Source::Mixer, at(119_000_000, false), &caps(), 20)),
+        vec![119_000_000],
+        "a millisecond before the cut still goes out"
+    );
+    assert_eq!(
+        pts(switch.offer(&Source::Mixer, at(119_600_000, false), &caps(), 30)),
+        vec![120_000_000],
+        "0.4 ms before the cut does not: the switch happens at alice's keyframe instead"
+    );
+    assert_eq!(
+        pts(switch.offer(&alice(), at(153_000_000, false), &caps(), 50)),
+        vec![153_000_000]
+    );
+}
