@@ -38,6 +38,10 @@ const REQUEST_AHEAD: ClockTime = ClockTime::from_mseconds(60);
 /// Frames handed out are at least this far apart: outputs with millisecond timestamps (RTMP's FLV) would give
 /// two frames closer than that the same time, the old source's last frame and the new one's first at a switch.
 const MIN_SPACING: ClockTime = ClockTime::from_mseconds(1);
+/// A keyframe of the current source this close before the cut is not handed out (the switch happens before it):
+/// it would start a GOP, and an HLS segment, only a frame or two long, which ffmpeg cannot even identify the codec
+/// of (seen: a segment holding the mixer's keyframe alone, 28 ms before a participant's).
+const SHORT_GOP: ClockTime = ClockTime::from_mseconds(150);
 
 struct Pending {
     source: Source,
@@ -162,7 +166,7 @@ impl VideoSwitch {
         let Some(pending) = &mut self.next else { return true };
         let pts = buffer.pts();
         match pending.cut {
-            Some(cut) if pts.is_some_and(|p| p + MIN_SPACING > cut) => {
+            Some(cut) if pts.is_some_and(|p| p + MIN_SPACING > cut || (is_keyframe(buffer) && p + SHORT_GOP > cut)) => {
                 pending.current_done = true;
                 false
             }

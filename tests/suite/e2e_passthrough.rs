@@ -5,63 +5,8 @@
 use crate::support::broadcast::Broadcast;
 use crate::support::{http, publish_with, wait_for, Server};
 use callcast::tools::bench::ingest::NginxRtmp;
-use serde_json::{json, Value};
-use std::process::Command;
+use serde_json::json;
 use std::time::Duration;
-
-/// `(pts seconds, keyframe, width)` of every decoded video frame of `input`, in order.
-fn video_frames(input: &str) -> Vec<(f64, bool, i64)> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .args(["frame=pts_time,key_frame,width", "-of", "csv=p=0", input])
-        .output()
-        .expect("run ffprobe");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut fields = l.split(',');
-            let key = fields.next()? == "1";
-            let pts = fields.next()?.parse().ok()?;
-            let width = fields.next()?.parse().ok()?;
-            Some((pts, key, width))
-        })
-        .collect()
-}
-
-/// `(width, profile)` of the video stream of `input`.
-fn video_profile(input: &str) -> Option<(i64, String)> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .args(["stream=width,profile", "-of", "json", input])
-        .output()
-        .ok()?;
-    let json: Value = serde_json::from_slice(&out.stdout).ok()?;
-    let stream = &json["streams"][0];
-    Some((stream["width"].as_i64()?, stream["profile"].as_str()?.to_string()))
-}
-
-/// The width of every video frame in `input`, in order.
-fn frame_widths(input: &std::path::Path) -> Vec<i64> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "frame=width",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(input)
-        .output()
-        .expect("ffprobe");
-    assert!(out.status.success(), "ffprobe {}", input.display());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect()
-}
 
 fn patch_template(bc: &Broadcast, template: &str) {
     let reply = http()
@@ -118,7 +63,7 @@ fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
     assert_eq!(stopped["state"], "ended", "{stopped}");
 
     let recording = nginx.recording(key);
-    let frames = video_frames(recording.to_str().expect("path"));
+    let frames = crate::support::media::video_frames(recording.to_str().expect("path"));
     assert!(frames.len() > 200, "{} frames recorded", frames.len());
     // Forwarded: the publisher's 640x360; composited: our 1280x720. In that order, without a hole.
     let mut runs: Vec<(i64, Vec<(f64, bool)>)> = Vec::new();
@@ -183,7 +128,10 @@ fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
     let segments = bc.segments();
     // A switch between the mixer and the camera starts a segment: each has one resolution throughout.
     for segment in &segments {
-        let widths = frame_widths(segment);
+        let widths: Vec<i64> = crate::support::media::video_frames(segment.to_str().expect("path"))
+            .iter()
+            .map(|f| f.2)
+            .collect();
         assert!(
             !widths.is_empty() && widths.iter().all(|w| *w == widths[0]),
             "{}: frame widths {widths:?}",
@@ -192,7 +140,7 @@ fn a_lone_h264_participant_goes_out_untouched_and_switches_with_the_layout() {
     }
     let profiles: Vec<(i64, String)> = segments
         .iter()
-        .map(|s| video_profile(s.to_str().expect("path")).expect("a video profile in every segment"))
+        .map(|s| crate::support::media::video_profile(s.to_str().expect("path")))
         .collect();
     // Forwarded or composited, the picture is the camera's (yellow): from the first forwarded segment (before it,
     // the camera's first frames may not be in yet) up to the camera's death (the last seconds).

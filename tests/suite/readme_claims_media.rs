@@ -176,34 +176,6 @@ fn h264_header_fields(segment: &Path) -> BTreeMap<String, BTreeSet<i64>> {
     fields
 }
 
-/// The H.264 profile of the first video stream, as ffprobe reads it from the SPS.
-fn h264_profile(segment: &Path) -> String {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=profile",
-        ])
-        .args(["-of", "json"])
-        .arg(segment)
-        .output()
-        .expect("run ffprobe");
-    assert!(
-        out.status.success(),
-        "ffprobe {}: {}",
-        segment.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let probed: Value = serde_json::from_slice(&out.stdout).expect("ffprobe JSON");
-    probed["streams"][0]["profile"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no profile for {}: {probed}", segment.display()))
-        .to_string()
-}
-
 #[test]
 fn one_room_two_broadcasts_decode_once_layout_rules_presets_and_events() {
     let since_ms = now_ms();
@@ -314,7 +286,11 @@ fn one_room_two_broadcasts_decode_once_layout_rules_presets_and_events() {
         // The flag is only written in High profile picture parameter sets.
         let dct8 = if on == 1 { values(&[1]) } else { values(&[]) };
         assert_eq!(field("transform_8x8_mode_flag"), dct8, "{preset}: 8x8 transform");
-        assert_eq!(h264_profile(&first), profile, "{preset}");
+        assert_eq!(
+            crate::support::media::video_profile(first.to_str().expect("path")).1,
+            profile,
+            "{preset}"
+        );
     }
 
     // Green leaves (its publisher DELETEs its WHIP session on SIGTERM): both broadcasts say so, and its decoders go.

@@ -206,3 +206,25 @@ fn no_two_frames_handed_out_less_than_a_millisecond_apart() {
         vec![153_000_000]
     );
 }
+
+/// A keyframe of the mixer's 100 ms before the participant's would make a GOP (and an HLS segment) of a few
+/// frames: the switch happens before it. One 300 ms before still goes out.
+#[test]
+fn a_keyframe_just_before_the_cut_is_left_out() {
+    let _glib = crate::glib_watch::watch();
+    let mut switch = VideoSwitch::new(ms(1000));
+    assert_eq!(offer(&mut switch, &Source::Mixer, 0, true, 0).0, vec![0]);
+    switch.switch_to(alice(), 0);
+    assert!(
+        offer(&mut switch, &alice(), 600, true, 10).0.is_empty(),
+        "the cut: 600 ms"
+    );
+    assert_eq!(offer(&mut switch, &Source::Mixer, 300, true, 20).0, vec![300]);
+    assert_eq!(offer(&mut switch, &Source::Mixer, 400, false, 30).0, vec![400]);
+    assert_eq!(
+        offer(&mut switch, &Source::Mixer, 500, true, 40).0,
+        vec![600],
+        "a keyframe 100 ms before the cut: alice's keyframe goes out instead"
+    );
+    assert_eq!(switch.current(), &alice());
+}

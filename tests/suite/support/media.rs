@@ -20,6 +20,55 @@ fn ffprobe(args: &[&str], input: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `(pts seconds, keyframe, width)` of every decoded video frame of `input`, in order; panics if ffprobe fails
+/// (a segment it cannot decode must not read as "no frames, so nothing wrong").
+pub fn video_frames(input: &str) -> Vec<(f64, bool, i64)> {
+    let out = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=key_frame,pts_time,width",
+            "-of",
+            "csv=p=0",
+        ],
+        input,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    out.lines()
+        .filter_map(|l| {
+            let mut fields = l.split(',');
+            let key = fields.next()? == "1";
+            let pts = fields.next()?.parse().ok()?;
+            let width = fields.next()?.trim().parse().ok()?;
+            Some((pts, key, width))
+        })
+        .collect()
+}
+
+/// `(width, profile)` of the first video stream of `input`, e.g. `(640, "Constrained Baseline")`; panics if
+/// ffprobe fails or reads no video stream.
+pub fn video_profile(input: &str) -> (i64, String) {
+    let out = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,profile",
+            "-of",
+            "json",
+        ],
+        input,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{input}: {e}: {out}"));
+    let stream = &json["streams"][0];
+    match (stream["width"].as_i64(), stream["profile"].as_str()) {
+        (Some(width), Some(profile)) => (width, profile.to_string()),
+        _ => panic!("{input}: no video width and profile in {out}"),
+    }
+}
+
 /// `(codec_type, codec_name, width, height)` of each stream in a file or URL; panics if ffprobe fails.
 pub fn streams(input: &str) -> Vec<(String, String, i64, i64)> {
     let out = ffprobe(
