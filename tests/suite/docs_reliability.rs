@@ -10,16 +10,20 @@ fn root() -> &'static Path {
 }
 
 /// The file a test name lives in: `module::function` in this suite, `callcast::a::b::tests::function` in the
-/// library (src/a/b.rs or src/a/b/mod.rs).
+/// library (src/a/b.rs, src/a/b/mod.rs, or src/a/b/tests.rs when the tests module has a file of its own: the
+/// first of these that defines the function, else the first that exists).
 fn file_of(reference: &str) -> Option<(PathBuf, String)> {
     let mut parts: Vec<&str> = reference.split("::").collect();
     let function = parts.pop()?.to_string();
     if parts.first() == Some(&"callcast") {
         let module: Vec<&str> = parts[1..].iter().copied().filter(|p| *p != "tests").collect();
         let base = root().join("src").join(module.join("/"));
-        let file = [base.with_extension("rs"), base.join("mod.rs")]
-            .into_iter()
-            .find(|f| f.exists())?;
+        let candidates = [base.with_extension("rs"), base.join("mod.rs"), base.join("tests.rs")];
+        let file = candidates
+            .iter()
+            .find(|f| defines_test(f, &function))
+            .or_else(|| candidates.iter().find(|f| f.exists()))?
+            .clone();
         return Some((file, function));
     }
     let [module] = parts[..] else { return None };
