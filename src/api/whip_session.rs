@@ -5,6 +5,7 @@ use super::error::ApiError;
 use super::extract::Path;
 use super::AppState;
 use crate::broadcast::spec::validate_room_name;
+use crate::call::room::Via;
 use axum::extract::State;
 use axum::Json;
 
@@ -15,9 +16,7 @@ pub async fn session(
     validate_room_name(&room).map_err(|m| ApiError::bad_request("room", m))?;
     state
         .rooms
-        .participants(&room)
-        .into_iter()
-        .find(|(id, _)| *id == participant)
-        .map(|(id, name)| Json(serde_json::json!({"id": id, "name": name})))
+        .name_of(&room, &participant, Via::Whip)
+        .map(|name| Json(serde_json::json!({"id": participant, "name": name})))
         .ok_or_else(|| ApiError::not_found("participant"))
 }

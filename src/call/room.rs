@@ -341,6 +341,17 @@ impl Rooms {
         (participants, entry.events.subscribe())
     }
 
+    /// The name of participant `id` of `room` if it joined `via` (a WHIP resource never answers for an RTP one).
+    pub fn name_of(&self, room: &str, id: &str, via: Via) -> Option<String> {
+        let rooms = self.rooms.lock().unwrap();
+        rooms
+            .get(room)?
+            .participants
+            .iter()
+            .find(|m| m.participant().id == id && m.connection.via() == via)
+            .map(|m| m.participant().name.clone())
+    }
+
     /// `(id, name)` of each participant in join order.
     pub fn participants(&self, room: &str) -> Vec<(String, String)> {
         let rooms = self.rooms.lock().unwrap();

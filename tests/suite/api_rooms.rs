@@ -116,6 +116,23 @@ async fn deleting_the_whip_location_leaves_the_room_and_the_broadcast() {
                 assert_eq!(code, StatusCode::NOT_FOUND, "{method} {alice} once left: {body}");
             }
             wait_for_participants(&app, &broadcast, &["bob"]).await;
+            // A plain RTP participant of the same room is no WHIP session: its id under /whip/ is not found.
+            let rtp = r#"{"name": "carol", "tracks": [{"kind": "audio", "codec": "opus", "payload_type": 111, "clock_rate": 48000}]}"#;
+            let json = [("content-type", "application/json")];
+            let (code, body) = send(&app, "POST", "/v1/rooms/leaving/rtp", &json, rtp).await;
+            assert_eq!(code, StatusCode::CREATED, "{body}");
+            let carol = serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["id"]
+                .as_str()
+                .expect("id")
+                .to_string();
+            let (code, body) = send(&app, "GET", &format!("/v1/rooms/leaving/whip/{carol}"), &[], "").await;
+            assert_eq!(
+                code,
+                StatusCode::NOT_FOUND,
+                "GET of an RTP participant as a WHIP session: {body}"
+            );
+            let (code, _) = send(&app, "DELETE", &format!("/v1/rooms/leaving/rtp/{carol}"), &[], "").await;
+            assert_eq!(code, StatusCode::OK);
 
             let (code, _) = send(&app, "DELETE", &bob, &[], "").await;
             assert_eq!(code, StatusCode::OK);
