@@ -20,6 +20,13 @@ fn ffprobe(args: &[&str], input: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// ffprobe's JSON (`-of json`) for `input` with `args`; panics if the probe fails or the output is not JSON.
+fn probe_json(args: &[&str], input: &str) -> serde_json::Value {
+    let args: Vec<&str> = args.iter().copied().chain(["-of", "json"]).collect();
+    let out = ffprobe(&args, input).unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("ffprobe {input}: not JSON ({e}): {out}"))
+}
+
 /// `(pts seconds, keyframe, width)` of every decoded video frame of `input`, in order; panics if ffprobe fails
 /// (a segment it cannot decode must not read as "no frames, so nothing wrong").
 pub fn video_frames(input: &str) -> Vec<(f64, bool, i64)> {
@@ -49,43 +56,23 @@ pub fn video_frames(input: &str) -> Vec<(f64, bool, i64)> {
 /// `(width, profile)` of the first video stream of `input`, e.g. `(640, "Constrained Baseline")`; panics if
 /// ffprobe fails or reads no video stream.
 pub fn video_profile(input: &str) -> (i64, String) {
-    let out = ffprobe(
-        &[
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=width,profile",
-            "-of",
-            "json",
-        ],
+    let json = probe_json(
+        &["-select_streams", "v:0", "-show_entries", "stream=width,profile"],
         input,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let json: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{input}: {e}: {out}"));
+    );
     let stream = &json["streams"][0];
     match (stream["width"].as_i64(), stream["profile"].as_str()) {
         (Some(width), Some(profile)) => (width, profile.to_string()),
-        _ => panic!("{input}: no video width and profile in {out}"),
+        _ => panic!("{input}: no video width and profile in {json}"),
     }
 }
 
 /// `(codec_type, codec_name, width, height)` of each stream in a file or URL; panics if ffprobe fails.
 pub fn streams(input: &str) -> Vec<(String, String, i64, i64)> {
-    let out = ffprobe(
-        &[
-            "-show_entries",
-            "stream=codec_type,codec_name,width,height",
-            "-of",
-            "json",
-        ],
-        input,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let json: serde_json::Value =
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ffprobe {input}: not JSON ({e}): {out}"));
+    let json = probe_json(&["-show_entries", "stream=codec_type,codec_name,width,height"], input);
     json["streams"]
         .as_array()
-        .unwrap_or_else(|| panic!("ffprobe {input}: no streams in {out}"))
+        .unwrap_or_else(|| panic!("ffprobe {input}: no streams in {json}"))
         .iter()
         .map(|s| {
             (
@@ -242,7 +229,7 @@ pub fn window_max_gap(what: &str, times: &[f64], seconds: f64, fps: f64) -> f64 
 /// first keyframe and any stream would seem to start on one. Reads only the first packets (a growing file is
 /// fine); panics if ffprobe fails.
 pub fn first_video_frame(input: &str) -> (f64, bool, String) {
-    let out = ffprobe(
+    let json = probe_json(
         &[
             "-flags2",
             "+showall",
@@ -252,18 +239,13 @@ pub fn first_video_frame(input: &str) -> (f64, bool, String) {
             "%+#10",
             "-show_entries",
             "frame=pts_time,key_frame,pict_type",
-            "-of",
-            "json",
         ],
         input,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let json: serde_json::Value =
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ffprobe {input}: not JSON ({e}): {out}"));
+    );
     let first = &json["frames"][0];
     let pts = first["pts_time"].as_str().and_then(|t| t.parse().ok());
     let (Some(pts), Some(key)) = (pts, first["key_frame"].as_i64()) else {
-        panic!("ffprobe {input}: no first video frame in {out}");
+        panic!("ffprobe {input}: no first video frame in {json}");
     };
     (pts, key == 1, first["pict_type"].as_str().unwrap_or("").to_string())
 }
