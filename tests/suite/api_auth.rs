@@ -253,17 +253,9 @@ async fn fixture(app: &axum::Router) -> Fixture {
     };
     let live = start(true).await;
     let to_stop = start(false).await;
+    let bearer = format!("Bearer {ROOM}");
     let join = || async {
-        let request = axum::http::Request::post("/v1/rooms/stage/whip")
-            .header("content-type", "application/sdp")
-            .header("authorization", format!("Bearer {ROOM}"))
-            .body(axum::body::Body::from(VIDEO_OFFER))
-            .expect("request");
-        let response = tower::ServiceExt::oneshot(app.clone(), request)
-            .await
-            .expect("response");
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let location = response.headers()["location"].to_str().expect("location");
+        let location = crate::in_process::join_whip(app, "/v1/rooms/stage/whip", &[("authorization", &bearer)]).await;
         location.rsplit('/').next().expect("id").to_string()
     };
     let (session, first, second) = (join().await, join().await, join().await);

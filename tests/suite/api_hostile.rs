@@ -260,12 +260,6 @@ fn odd_paths_never_reach_a_file_or_a_5xx() {
     });
 }
 
-/// A one-track offer webrtcbin can answer (a fingerprint in its media section).
-const VIDEO_OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
-m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtpmap:96 VP8/90000\r\n\
-a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\na=rtcp-mux\r\n\
-a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n";
-
 /// Names others will read: a WHIP `?name=` with control and bidirectional-override characters shows cleaned in
 /// the room listing, an empty one gets a generated name, a long one is cut.
 #[tokio::test]
@@ -287,21 +281,7 @@ async fn hostile_whip_names_are_cleaned_in_the_room_listing() {
             .append_pair("name", name)
             .finish();
         let uri = format!("/v1/rooms/names/whip?{query}");
-        let request = axum::http::Request::post(&uri)
-            .header("content-type", "application/sdp")
-            .body(axum::body::Body::from(VIDEO_OFFER))
-            .expect("request");
-        let response = tower::ServiceExt::oneshot(app.clone(), request)
-            .await
-            .expect("response");
-        let status = response.status();
-        if status != StatusCode::CREATED {
-            let body = http_body_util::BodyExt::collect(response.into_body())
-                .await
-                .expect("body");
-            panic!("{name:?}: {status} {:?}", body.to_bytes());
-        }
-        let location = response.headers()["location"].to_str().expect("location").to_string();
+        let location = crate::in_process::join_whip(&app, &uri, &[]).await;
         let (_, listing) = crate::in_process::send(&app, "GET", "/v1/rooms/names", &[], "").await;
         let listing: Value = serde_json::from_str(&listing).expect("JSON");
         let id = location.rsplit('/').next().expect("id");

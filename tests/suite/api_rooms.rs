@@ -3,7 +3,7 @@
 //! broadcasts watch a room without being listed in it. In-process: the router, real webrtcbin legs answering
 //! an offer from a peer that never connects, real (small) broadcasts.
 
-use crate::in_process::{send, stopping_broadcasts_after, VIDEO_OFFER};
+use crate::in_process::{send, stopping_broadcasts_after};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -31,21 +31,7 @@ async fn start_broadcast(app: &axum::Router, room: &str) -> String {
 
 /// Joins `room` as `name` over WHIP; the `Location` of the session.
 async fn join(app: &axum::Router, room: &str, name: &str) -> String {
-    let request = axum::http::Request::post(format!("/v1/rooms/{room}/whip?name={name}"))
-        .header("content-type", "application/sdp")
-        .body(axum::body::Body::from(VIDEO_OFFER))
-        .expect("request");
-    let response = tower::ServiceExt::oneshot(app.clone(), request)
-        .await
-        .expect("response");
-    assert_eq!(response.status(), StatusCode::CREATED, "{name} joins {room}");
-    let location = response.headers()["location"].to_str().expect("location").to_string();
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .expect("body")
-        .to_bytes();
-    assert!(body.starts_with(b"v=0"), "the body is the SDP answer: {body:?}");
-    location
+    crate::in_process::join_whip(app, &format!("/v1/rooms/{room}/whip?name={name}"), &[]).await
 }
 
 /// `(id, name)` of each participant the room lists, in order.

@@ -125,6 +125,29 @@ m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na
 a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\na=rtcp-mux\r\n\
 a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n";
 
+/// Joins over WHIP with `VIDEO_OFFER` at `uri` (`/v1/rooms/{room}/whip`, with any query) and `headers`; returns
+/// the session's `Location`. Panics, with the reply, unless it is a `201` whose body is an SDP answer.
+pub async fn join_whip(app: &axum::Router, uri: &str, headers: &[(&str, &str)]) -> String {
+    let mut request = Request::post(uri).header("content-type", "application/sdp");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Body::from(VIDEO_OFFER)).expect("request");
+    let response = app.clone().oneshot(request).await.expect("response");
+    let (parts, body) = response.into_parts();
+    let body = String::from_utf8_lossy(&body.collect().await.expect("body").to_bytes()).into_owned();
+    assert_eq!(parts.status, StatusCode::CREATED, "POST {uri}: {body}");
+    let location = parts
+        .headers
+        .get("location")
+        .map(|l| l.to_str().expect("Location is text").to_string());
+    assert!(
+        body.starts_with("v=0"),
+        "POST {uri}: the body is not an SDP answer: {body}"
+    );
+    location.unwrap_or_else(|| panic!("POST {uri}: 201 without a Location"))
+}
+
 /// Runs `checks` (which start broadcasts on `app`), then stops every broadcast the app still runs, also when
 /// `checks` panicked (the panic is raised again afterwards): a broadcast left running in the test process
 /// keeps its pipelines' threads going. `token`: a control token, if the app has tokens.
