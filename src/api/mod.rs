@@ -12,6 +12,7 @@ mod layouts;
 mod metrics;
 pub mod openapi;
 pub mod rate_limit;
+mod room_join;
 mod rtp;
 mod whip;
 mod whip_session;

@@ -3,8 +3,8 @@
 
 use super::error::ApiError;
 use super::extract::{Path, Query};
+use super::room_join::{admit, room_name, Client};
 use super::AppState;
-use crate::broadcast::spec::validate_room_name;
 use crate::call::decode::TrackKind;
 use crate::call::room::{RtpJoined, Via};
 use crate::call::rtp_leg::{DeclaredSource, RtpJoinError};
@@ -191,10 +191,11 @@ pub async fn join(
     State(state): State<AppState>,
     Path(room): Path<String>,
     Query(query): Query<JoinQuery>,
+    client: Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    validate_room_name(&room).map_err(|m| ApiError::bad_request("room", m))?;
+    admit(&state, client, &room)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -237,7 +238,7 @@ pub async fn leave(
     State(state): State<AppState>,
     Path((room, participant)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    validate_room_name(&room).map_err(|m| ApiError::bad_request("room", m))?;
+    room_name(&room)?;
     if state.rooms.leave(&room, &participant, Via::Rtp) {
         Ok(StatusCode::OK)
     } else {

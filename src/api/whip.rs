@@ -2,20 +2,18 @@
 
 use super::error::ApiError;
 use super::extract::{Path, Query};
+use super::room_join::{admit, retry_after_s, room_name, Client};
 use super::AppState;
-use crate::broadcast::spec::validate_room_name;
 use crate::call::decode::SUPPORTED_ENCODINGS;
 use crate::call::room::{JoinError, TrickleRefusal, Via};
 use crate::call::sdp_offer;
 use crate::call::trickle::{self, TrickleError};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use serde::Deserialize;
-use std::net::SocketAddr;
-use std::time::Duration;
 
 /// SDP offers larger than this are not offers a browser or our publisher sends.
 const MAX_SDP_BYTES: usize = 64 * 1024;
@@ -25,10 +23,6 @@ const MAX_MEDIA_SECTIONS: usize = 16;
 #[derive(Deserialize)]
 pub struct PublishQuery {
     name: Option<String>,
-}
-
-fn room_name(room: &str) -> Result<(), ApiError> {
-    validate_room_name(room).map_err(|m| ApiError::bad_request("room", m))
 }
 
 /// Checks the offer before any pipeline exists, so a useless offer is a quick 4xx rather than a hang.
@@ -74,16 +68,6 @@ fn check_offer(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
     Ok(offer.to_string())
 }
 
-/// Whole seconds to wait, at least one (the unit of `Retry-After`).
-fn retry_after_s(wait: Duration) -> u32 {
-    u32::try_from(wait.as_millis().div_ceil(1000))
-        .unwrap_or(u32::MAX)
-        .max(1)
-}
-
-/// The client's address when the server knows it (a socket server; in-process tests have none).
-type Client = Option<Extension<ConnectInfo<SocketAddr>>>;
-
 pub async fn publish(
     State(state): State<AppState>,
     Path(room): Path<String>,
@@ -92,16 +76,7 @@ pub async fn publish(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let origin = client.map(|Extension(ConnectInfo(address))| address.ip());
-    if let Some(origin) = origin {
-        state.whip_rate.take(origin).map_err(|wait| {
-            ApiError::too_many_requests(
-                "too many WHIP requests from this address (setting `whip_requests_per_s`)",
-                retry_after_s(wait),
-            )
-        })?;
-    }
-    room_name(&room)?;
+    let origin = admit(&state, client, &room)?;
     let offer = check_offer(&headers, &body)?;
     let name = query.name.as_deref().and_then(crate::call::display_name::clean);
     let joined = state

@@ -3,8 +3,8 @@
 
 use super::error::ApiError;
 use super::extract::Path;
+use super::room_join::room_name;
 use super::AppState;
-use crate::broadcast::spec::validate_room_name;
 use crate::call::room::Via;
 use axum::extract::State;
 use axum::Json;
@@ -13,7 +13,7 @@ pub async fn session(
     State(state): State<AppState>,
     Path((room, participant)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    validate_room_name(&room).map_err(|m| ApiError::bad_request("room", m))?;
+    room_name(&room)?;
     state
         .rooms
         .name_of(&room, &participant, Via::Whip)

@@ -311,7 +311,8 @@ fn rtp_participant_is_composited_asked_for_keyframes_and_leaves() {
 
 #[test]
 fn bad_rtp_requests_name_the_field() {
-    let server = Server::start(&["--rtp-port-range", "44990-44993"]);
+    // No rate limit: these ~20 requests come faster than the default allows.
+    let server = Server::start(&["--rtp-port-range", "44990-44993", "--whip-requests-per-s", "0"]);
     let video = |extra: Value| {
         let mut track = json!({"kind": "video", "codec": "VP8", "payload_type": 100, "clock_rate": 90000});
         for (k, v) in extra.as_object().expect("object") {
@@ -378,6 +379,29 @@ fn bad_rtp_requests_name_the_field() {
         join(&server, "rtp", &one_track).status(),
         503,
         "more pairs than the range holds"
+    );
+    server.check_log();
+}
+
+/// An RTP join costs a pipeline like a WHIP one, so it draws on the same per-address allowance
+/// (`whip_requests_per_s`): the third join in a burst at 2 per second is a 429 with `Retry-After`.
+#[test]
+fn rtp_joins_share_the_join_rate() {
+    let server = Server::start(&["--rtp-port-range", "44994-44999", "--whip-requests-per-s", "2"]);
+    let one_track = json!({"tracks": [{"kind": "video", "codec": "VP8", "payload_type": 100, "clock_rate": 90000}]});
+    let statuses: Vec<u16> = (0..2)
+        .map(|_| join(&server, "rate", &one_track).status().as_u16())
+        .collect();
+    assert_eq!(statuses, [201, 201], "within the burst");
+    let refused = join(&server, "rate", &one_track);
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"), "{:?}", refused.headers());
+    let error: Value = refused.json().expect("json");
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("whip_requests_per_s")),
+        "{error}"
     );
     server.check_log();
 }
