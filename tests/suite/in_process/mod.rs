@@ -20,6 +20,8 @@ struct Args {
 
 /// How long stopping the app's broadcasts may take when the test ends (each finalises its outputs).
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the checks of an in-process test may take (the longest takes about 10 s).
+const CHECKS_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What lives as long as an in-process app: its data dir, the runtime its handlers and broadcasts run on, and
 /// a watch that fails the test if GLib logs a CRITICAL or WARNING meanwhile (the app's broadcasts run their
@@ -156,7 +158,10 @@ pub async fn stopping_broadcasts_after(
     token: Option<&str>,
     checks: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    let outcome = tokio::spawn(checks).await;
+    // A hang (a request never answered) fails the test with what hung instead of holding CI until its limit.
+    let outcome = tokio::time::timeout(CHECKS_TIMEOUT, tokio::spawn(checks))
+        .await
+        .unwrap_or_else(|_| panic!("the checks did not finish within {CHECKS_TIMEOUT:?}: a request hung"));
     let bearer = token.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", b.as_str())).collect();
     let (_, list) = send(app, "GET", "/v1/broadcasts", &headers, "").await;
@@ -164,7 +169,15 @@ pub async fn stopping_broadcasts_after(
     for broadcast in list["broadcasts"].as_array().into_iter().flatten() {
         let running = !matches!(broadcast["state"].as_str(), Some("ended" | "failed"));
         if let (true, Some(id)) = (running, broadcast["id"].as_str()) {
-            send(app, "DELETE", &format!("/v1/broadcasts/{id}"), &headers, "").await;
+            let uri = format!("/v1/broadcasts/{id}");
+            let stop = send(app, "DELETE", &uri, &headers, "");
+            let (code, reply) = tokio::time::timeout(STOP_TIMEOUT, stop)
+                .await
+                .unwrap_or_else(|_| panic!("DELETE {uri} did not answer within {STOP_TIMEOUT:?}"));
+            assert!(
+                code.is_success() || code == StatusCode::NOT_FOUND,
+                "DELETE {uri}: {code} {reply}"
+            );
         }
     }
     if let Err(e) = outcome {
