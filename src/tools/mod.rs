@@ -7,4 +7,5 @@ pub mod demo;
 pub mod janus_publisher;
 pub mod orphan;
 pub mod publish;
+mod publish_rtp;
 pub mod sync_marks;

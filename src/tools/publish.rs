@@ -1,4 +1,5 @@
-//! `callcast publish`: a synthetic participant (test video 640x360@30 and a tone) published over WHIP.
+//! `callcast publish`: a synthetic participant (test video 640x360@30 and a tone) published over WHIP, into a
+//! Janus VideoRoom, or as plain RTP into a built-in room (`publish_rtp.rs`).
 
 use crate::call::webrtc::{self, IceConfig};
 use crate::gst_util::{add_and_link, make, make_with};
@@ -26,8 +27,12 @@ fn secret_arg(raw: &str) -> Result<SecretString, std::convert::Infallible> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct PublishArgs {
     /// WHIP endpoint, e.g. http://127.0.0.1:8080/v1/rooms/demo/whip
-    #[arg(long, required_unless_present = "janus", conflicts_with = "janus")]
+    #[arg(long, required_unless_present_any = ["janus", "rtp"], conflicts_with_all = ["janus", "rtp"])]
     pub whip: Option<String>,
+    /// Plain RTP join endpoint of a built-in room, e.g. http://127.0.0.1:8080/v1/rooms/demo/rtp: joins with the
+    /// tracks described as JSON and sends RTP (and RTCP, answering keyframe requests) to the ports it is given.
+    #[arg(long, conflicts_with = "janus")]
+    pub rtp: Option<String>,
     /// Janus HTTP API, e.g. http://127.0.0.1:8088/janus (with --room)
     #[arg(long, requires = "room")]
     pub janus: Option<String>,
@@ -71,7 +76,7 @@ pub struct PublishArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub ice_address: String,
     /// Joins as this many participants ("NAME 1", "NAME 2", ...) sending the same encoded media: N participants
-    /// for the cost of one encode (benchmarks). WHIP only.
+    /// for the cost of one encode (benchmarks). WHIP and RTP only.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32), conflicts_with = "janus")]
     pub copies: u32,
     /// Flash the picture white and beep at the same instant once a second (to measure A/V offset end to end).
@@ -119,10 +124,10 @@ fn follow_stdin_tone(pipeline: &gst::Pipeline) {
     });
 }
 
-const OPUS_RTP_CAPS: &str =
+pub(super) const OPUS_RTP_CAPS: &str =
     "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000,encoding-params=(string)2";
 
-fn video_rtp_caps(codec: Codec) -> gst::Caps {
+pub(super) fn video_rtp_caps(codec: Codec) -> gst::Caps {
     let (name, payload) = match codec {
         Codec::Vp8 => ("VP8", 96),
         Codec::H264 => ("H264", 102),
@@ -290,13 +295,9 @@ fn stop_after(payloader: &gst::Element, after: std::time::Duration) {
     filter_packets(payloader, move || std::time::Instant::now() < deadline);
 }
 
-/// The publisher pipeline: test video and tone, encoded once, into one send-only webrtcbin per copy.
-fn build(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<gst::Element>)> {
+/// The encoded tracks, once: a tee per track (video first unless `--no-video`) and its RTP caps.
+pub(super) fn build_tracks(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<(gst::Element, gst::Caps)>)> {
     let pipeline = gst::Pipeline::with_name("publisher");
-    let ice = IceConfig {
-        local_addresses: vec![args.ice_address.clone()],
-        stun_server: None,
-    };
     let mut tracks: Vec<(gst::Element, gst::Caps)> = Vec::new();
     let grid = crate::tools::sync_marks::FrameGrid::new(FPS as u64);
     if !args.no_video {
@@ -321,6 +322,17 @@ fn build(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<gst::Element>)> {
             Ok(tee)
         })
         .collect::<Result<Vec<_>>>()?;
+    let caps = tracks.into_iter().map(|(_, caps)| caps);
+    Ok((pipeline, tees.into_iter().zip(caps).collect()))
+}
+
+/// The publisher pipeline: test video and tone, encoded once, into one send-only webrtcbin per copy.
+fn build(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<gst::Element>)> {
+    let (pipeline, tracks) = build_tracks(args)?;
+    let ice = IceConfig {
+        local_addresses: vec![args.ice_address.clone()],
+        stun_server: None,
+    };
     let mut webrtcs = Vec::new();
     for copy in 0..args.copies {
         let webrtc = webrtc::new_webrtcbin(&format!("webrtc{copy}"), &ice, 50)?;
@@ -332,7 +344,7 @@ fn build(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<gst::Element>)> {
         if let Some(rtpbin) = webrtc.downcast_ref::<gst::Bin>().and_then(|b| b.by_name("rtpbin")) {
             rtpbin.set_property("rtcp-sync-send-time", false);
         }
-        for tee in &tees {
+        for (tee, _) in &tracks {
             let queue = make_with("queue", &[("leaky", "downstream"), ("max-size-buffers", "50")])?;
             pipeline.add(&queue)?;
             tee.link(&queue)?;
@@ -369,7 +381,7 @@ async fn wait_for_track_caps(webrtc: &gst::Element) -> Result<()> {
 }
 
 /// Resolves with the first error of the pipeline.
-async fn first_error(pipeline: &gst::Pipeline) -> String {
+pub(super) async fn first_error(pipeline: &gst::Pipeline) -> String {
     use futures::StreamExt;
     let mut bus = pipeline.bus().expect("bus").stream();
     while let Some(msg) = bus.next().await {
@@ -385,6 +397,9 @@ pub async fn run(args: PublishArgs) -> Result<()> {
     crate::gst_util::init()?;
     if !(0.0..1.0).contains(&args.loss) {
         bail!("--loss {}: give a fraction from 0 to below 1 (0.05 is 5%)", args.loss);
+    }
+    if let Some(url) = &args.rtp {
+        return super::publish_rtp::run(url, &args).await;
     }
     let (pipeline, webrtcs) = build(&args)?;
     pipeline.set_state(gst::State::Playing).context("starting publisher")?;

@@ -5,29 +5,27 @@
 use serde_json::Value;
 use std::process::Command;
 
-#[test]
-fn a_five_second_scenario_prints_every_figure() {
+/// Runs `callcast bench` with `args` (at most 240 s); its stdout and first JSON line.
+fn bench(args: &[&str]) -> (String, Value) {
     let out = Command::new("timeout")
-        .args([
-            "240",
-            env!("CARGO_BIN_EXE_callcast"),
-            "bench",
-            "--participants",
-            "1",
-            "--warmup-s",
-            "2",
-            "--window-s",
-            "5",
-        ])
+        .args(["240", env!("CARGO_BIN_EXE_callcast"), "bench"])
+        .args(args)
         .output()
         .expect("run callcast bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let line: Value = serde_json::from_str(stdout.lines().next().expect("a JSON line")).expect("JSON");
+    (stdout, line)
+}
+
+#[test]
+fn a_five_second_scenario_prints_every_figure() {
+    let (stdout, line) = bench(&["--participants", "1", "--warmup-s", "2", "--window-s", "5"]);
+    assert_eq!(line["scenario"]["via"], "whip", "{line}");
     let n = |key: &str| line[key].as_f64().unwrap_or(f64::NAN);
 
     assert!(n("cores") > 0.02 && n("cores") < 2.0, "{line}");
@@ -47,4 +45,27 @@ fn a_five_second_scenario_prints_every_figure() {
         stdout.contains("participants broadcasts"),
         "the table follows: {stdout}"
     );
+}
+
+/// `--via rtp`: the participant joins as plain RTP (`callcast publish --rtp`) and its frames reach the ingest
+/// with their clock stamps, as over WHIP.
+#[test]
+fn participants_can_join_over_plain_rtp() {
+    let (_, line) = bench(&[
+        "--participants",
+        "1",
+        "--via",
+        "rtp",
+        "--no-baseline",
+        "--warmup-s",
+        "2",
+        "--window-s",
+        "3",
+    ]);
+    let n = |key: &str| line[key].as_f64().unwrap_or(f64::NAN);
+    assert_eq!(line["scenario"]["via"], "rtp", "{line}");
+    assert!(n("cores") > 0.02 && n("cores") < 2.0, "{line}");
+    assert!(n("fps_out") >= 25.0, "{line}");
+    assert!(n("latency_samples") >= 60.0, "{line}");
+    assert_eq!(n("latency_unread"), 0.0, "{line}");
 }

@@ -123,6 +123,7 @@ mod tests {
             max_tiles: None,
             zero_transcode: false,
             janus: false,
+            via: crate::tools::bench::scenario::Via::Whip,
             passthrough: true,
             warmup: Duration::from_secs(1),
             window: Duration::from_secs(1),

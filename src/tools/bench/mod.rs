@@ -58,6 +58,16 @@ pub struct BenchArgs {
     /// the broadcasts join it as a hidden subscriber, instead of the built-in room over WHIP.
     #[arg(long)]
     pub janus: bool,
+    /// How participants join the built-in room (comma-separated: one scenario each, measured in the same run):
+    /// `whip`, or `rtp` (plain RTP, `callcast publish --rtp`).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "whip",
+        conflicts_with = "janus"
+    )]
+    pub via: Vec<scenario::Via>,
     /// Broadcasts with `video.passthrough: false`: with `--zero-transcode`, the same H.264 participant decoded,
     /// composited and encoded, for comparison.
     #[arg(long)]
@@ -90,7 +100,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return Ok(());
     }
     let mut rows = Vec::new();
-    for &participants in &args.participants {
+    for (&participants, &via) in args
+        .participants
+        .iter()
+        .flat_map(|p| args.via.iter().map(move |v| (p, v)))
+    {
         for &broadcasts in &args.broadcasts {
             let sc = scenario::Scenario {
                 participants,
@@ -103,6 +117,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 max_tiles: args.max_tiles,
                 zero_transcode: args.zero_transcode,
                 janus: args.janus,
+                via,
                 passthrough: !args.no_passthrough,
                 warmup: Duration::from_secs(args.warmup_s),
                 window: Duration::from_secs(args.window_s),

@@ -6,12 +6,20 @@ use super::ingest::NginxRtmp;
 use super::janus::{JanusServer, ROOM as JANUS_ROOM, ROOM_PIN};
 use super::latency::{first_grid_tile, LatencyProbe};
 use super::peer::wait_until;
-use super::server::{janus_publisher, publisher, BenchServer};
+use super::server::{janus_publisher, publisher, rtp_publisher, BenchServer};
 use crate::procstat::{cores_by_thread_name, machine_busy, threads_cpu, usage};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// How the synthetic participants join the built-in room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    Whip,
+    Rtp,
+}
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Scenario {
@@ -29,6 +37,8 @@ pub struct Scenario {
     pub zero_transcode: bool,
     /// Participants in a real Janus room, joined by the broadcasts as a subscriber (else the built-in room).
     pub janus: bool,
+    /// How participants join the built-in room.
+    pub via: Via,
     /// `video.passthrough` of the broadcasts (off: the same scenario composited and encoded, to compare).
     pub passthrough: bool,
     #[serde(skip)]
@@ -106,7 +116,10 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     } else {
         flags.extend(["--copies", &copies]);
         for room in &rooms {
-            publishers.push(publisher(exe, &server.whip_url(room), "p", &flags)?);
+            publishers.push(match sc.via {
+                Via::Whip => publisher(exe, &server.whip_url(room), "p", &flags)?,
+                Via::Rtp => rtp_publisher(exe, &server.rtp_url(room), "p", &flags)?,
+            });
             server.wait_participants(room, sc.participants as usize, Duration::from_secs(60))?;
         }
     }

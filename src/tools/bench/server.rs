@@ -57,6 +57,10 @@ impl BenchServer {
         format!("{}/v1/rooms/{room}/whip", self.addr)
     }
 
+    pub fn rtp_url(&self, room: &str) -> String {
+        format!("{}/v1/rooms/{room}/rtp", self.addr)
+    }
+
     pub fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let url = format!("{}{path}", self.addr);
         let request = match method {
@@ -95,6 +99,11 @@ impl BenchServer {
 /// `callcast publish` into `whip` with `flags`, at nice 10.
 pub fn publisher(exe: &Path, whip: &str, name: &str, flags: &[&str]) -> Result<Peer> {
     spawn_publisher(exe, &["--whip", whip, "--name", name], flags)
+}
+
+/// `callcast publish` as plain RTP participants of a built-in room (`--rtp`) with `flags`, at nice 10.
+pub fn rtp_publisher(exe: &Path, rtp: &str, name: &str, flags: &[&str]) -> Result<Peer> {
+    spawn_publisher(exe, &["--rtp", rtp, "--name", name], flags)
 }
 
 /// `callcast publish` into the bench's Janus room with `flags`, at nice 10.
