@@ -5,6 +5,7 @@ use super::request::{BroadcastRequest, OutputRequest, SourceRequest, VideoReques
 use crate::call::janus::JanusTarget;
 use crate::layout::template::Templates;
 use crate::output::config::OutputConfig;
+use crate::output::record::Format as RecordFormat;
 use crate::secret::RtmpUrl;
 use std::ops::RangeInclusive;
 
@@ -362,7 +363,22 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
                 DEFAULT_SEGMENT_SECONDS,
                 1..=10,
             )?,
-            window: ranged(&format!("{prefix}window"), window, DEFAULT_HLS_WINDOW, 2..=1000)?,
+            window: match window {
+                // Keep every segment (HLS as VOD).
+                Some(0) => 0,
+                w => ranged(&format!("{prefix}window"), w, DEFAULT_HLS_WINDOW, 2..=1000)?,
+            },
+        }),
+        OutputRequest::Record { format } => Ok(OutputConfig::Record {
+            format: match format.as_deref() {
+                None => RecordFormat::Mp4,
+                Some(name) => RecordFormat::parse(name).ok_or_else(|| {
+                    SpecError::new(
+                        format!("{prefix}format"),
+                        format!("unknown format {name:?}; expected \"mp4\""),
+                    )
+                })?,
+            },
         }),
     }
 }
@@ -448,6 +464,14 @@ mod tests {
             (
                 r#"{"source":{"kind":"room","room":"d"},"layout":{"template":"nope"},"outputs":[{"kind":"hls"}]}"#,
                 "layout.template",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"},{"kind":"record","format":"avi"}]}"#,
+                "outputs[1].format",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls","window":1}]}"#,
+                "outputs[0].window",
             ),
         ];
         for (json, field) in cases {

@@ -107,6 +107,33 @@ impl StatusKeeper {
             return;
         }
         match report.event {
+            OutputEvent::Recording { path, duration_ms } => {
+                out.path = Some(path);
+                out.duration_s = Some(duration_ms as f64 / 1000.0);
+                out.ready = Some(false);
+                self.dirty = true;
+                return;
+            }
+            OutputEvent::RecordingReady {
+                path,
+                bytes,
+                duration_ms,
+            } => {
+                let duration_s = duration_ms as f64 / 1000.0;
+                self.events.push((
+                    "recording.ready".into(),
+                    json!({"output_id": out.id, "path": path, "bytes": bytes, "duration_s": duration_s}),
+                ));
+                out.path = Some(path);
+                out.duration_s = Some(duration_s);
+                out.ready = Some(true);
+                out.bytes = out.bytes.max(bytes);
+                self.dirty = true;
+                return;
+            }
+            _ => {}
+        }
+        match report.event {
             OutputEvent::Live => {
                 out.state = OutputState::Live;
                 out.error = None;
@@ -128,6 +155,7 @@ impl StatusKeeper {
                 out.state = OutputState::Ended;
                 out.next_retry_at_ms = None;
             }
+            OutputEvent::Recording { .. } | OutputEvent::RecordingReady { .. } => {}
         }
         self.events.extend(output_change(before, out));
         self.dirty = true;
@@ -212,6 +240,9 @@ mod tests {
             kind: "rtmp".into(),
             url: None,
             playlist: None,
+            path: None,
+            duration_s: None,
+            ready: None,
             state: OutputState::Starting,
             error: None,
             reconnects: 0,
