@@ -55,11 +55,10 @@ pub fn publish_after_cuts(hlssink_pad: &gst::Pad, dir: &Path) {
         gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
         move |_, info| {
             match &info.data {
-                Some(gst::PadProbeData::Event(event)) => {
-                    if gst_video::ForceKeyUnitEvent::is(event) {
-                        cut.store(true, Ordering::Relaxed);
-                    }
+                Some(gst::PadProbeData::Event(event)) if gst_video::ForceKeyUnitEvent::is(event) => {
+                    cut.store(true, Ordering::Relaxed);
                 }
+                Some(gst::PadProbeData::Event(_)) => {}
                 Some(_) if cut.swap(false, Ordering::Relaxed) => {
                     if let Err(e) = publish(&dir) {
                         tracing::warn!("cannot publish the HLS playlist: {e}");

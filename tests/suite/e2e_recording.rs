@@ -287,3 +287,60 @@ fn a_recording_cut_by_sigkill_plays_up_to_the_kill() {
     assert!(key && pict_type == "I", "first frame is {pict_type} (key_frame {key})");
     assert_decodes_cleanly(path_str);
 }
+
+#[tokio::test]
+async fn bad_record_and_hls_window_requests_name_the_field() {
+    let (app, _dir) = crate::in_process::app(&[]);
+    let post = |uri: String, body: &'static str| {
+        let app = app.clone();
+        async move {
+            let (code, text) =
+                crate::in_process::send(&app, "POST", &uri, &[("content-type", "application/json")], body).await;
+            (
+                code.as_u16(),
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+    for (body, field) in [
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls"},{"kind":"record","format":"avi"}]}"#,
+            "outputs[1].format",
+        ),
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls","window":1}]}"#,
+            "outputs[0].window",
+        ),
+    ] {
+        let (code, reply) = post("/v1/broadcasts".into(), body).await;
+        assert_eq!((code, reply["field"].as_str()), (400, Some(field)), "{body}: {reply}");
+    }
+    // Added live: the same check, the field named without a prefix.
+    let (code, created) = post(
+        "/v1/broadcasts".into(),
+        r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls","window":0}]}"#,
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let outputs = format!("/v1/broadcasts/{}/outputs", created["id"].as_str().expect("id"));
+    let (code, reply) = post(outputs.clone(), r#"{"kind":"record","format":"mkv"}"#).await;
+    assert_eq!((code, reply["field"].as_str()), (400, Some("format")), "{reply}");
+    let (code, reply) = post(outputs, r#"{"kind":"record"}"#).await;
+    assert_eq!((code, reply["kind"].as_str()), (201, Some("record")), "{reply}");
+
+    // The OpenAPI document describes the new kind and its one format.
+    let (_, text) = crate::in_process::send(&app, "GET", "/v1/openapi.json", &[], "").await;
+    let doc: Value = serde_json::from_str(&text).expect("JSON");
+    let kinds: Vec<Value> = doc["components"]["schemas"]["OutputRequest"]["oneOf"]
+        .as_array()
+        .expect("OutputRequest is a oneOf")
+        .iter()
+        .map(|v| v["properties"]["kind"]["enum"][0].clone())
+        .collect();
+    assert!(kinds.contains(&json!("record")), "{kinds:?}");
+    assert_eq!(
+        doc["components"]["schemas"]["RecordFormatName"]["enum"],
+        json!(["mp4"]),
+        "{text}"
+    );
+}
