@@ -99,6 +99,10 @@ impl StatusKeeper {
             return;
         };
         let before = out.state;
+        if out.kind == "record" && matches!(report.event, OutputEvent::Bytes(_)) {
+            // A recording's size is its file's, sent with `Recording` reports (see `OutputEvent::Recording`).
+            return;
+        }
         if before == OutputState::Ended || before == OutputState::Failed {
             // Final: a late report (bytes after the end) changes nothing but the count.
             if let OutputEvent::Bytes(bytes) = report.event {
@@ -107,8 +111,13 @@ impl StatusKeeper {
             return;
         }
         match report.event {
-            OutputEvent::Recording { path, duration_ms } => {
+            OutputEvent::Recording {
+                path,
+                bytes,
+                duration_ms,
+            } => {
                 out.path = Some(path);
+                out.bytes = bytes;
                 out.duration_s = Some(duration_ms as f64 / 1000.0);
                 out.ready = Some(false);
                 self.dirty = true;
@@ -127,7 +136,7 @@ impl StatusKeeper {
                 out.path = Some(path);
                 out.duration_s = Some(duration_s);
                 out.ready = Some(true);
-                out.bytes = out.bytes.max(bytes);
+                out.bytes = bytes;
                 self.dirty = true;
                 return;
             }

@@ -192,6 +192,7 @@ impl OutputRunner {
         let report_recording = |recording: &super::record::Recording| {
             self.reporter.send(OutputEvent::Recording {
                 path: recording.path.to_string_lossy().into_owned(),
+                bytes: recording.bytes_on_disk(),
                 duration_ms: recording.duration_ms(),
             })
         };
