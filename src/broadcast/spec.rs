@@ -438,6 +438,28 @@ mod tests {
     }
 
     #[test]
+    fn hls_window_0_keeps_every_segment_and_record_defaults_to_mp4() {
+        let s =
+            spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls","window":0},{"kind":"record"}]}"#)
+                .unwrap();
+        assert!(
+            matches!(s.outputs[0], OutputConfig::Hls { window: 0, .. }),
+            "{:?}",
+            s.outputs[0]
+        );
+        assert!(
+            matches!(
+                s.outputs[1],
+                OutputConfig::Record {
+                    format: RecordFormat::Mp4
+                }
+            ),
+            "{:?}",
+            s.outputs[1]
+        );
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (

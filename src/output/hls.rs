@@ -144,6 +144,9 @@ mod tests {
             "/etc/passwd",
             "segment00001.mp4",
             "x.m3u8",
+            // A keep-every-segment output's private files: hlssink's own playlist and ours being written.
+            ".hlssink-index.m3u8",
+            ".index.m3u8.tmp",
         ] {
             assert!(!is_servable(bad), "{bad}");
         }
