@@ -1,6 +1,7 @@
 //! Recordings: a `record` output's MP4 is finalised with its index at the front and holds the whole show from a
 //! keyframe; a server SIGKILLed mid-recording leaves an MP4 that plays up to about the kill; an HLS output with
-//! `window: 0` keeps and lists every segment (`EVENT`, then `VOD` with its end list).
+//! `window: 0` keeps and lists every segment (`EVENT`, then `VOD` with its end list, also when a restarted server
+//! closes what a killed one left).
 
 use crate::support::broadcast::Broadcast;
 use crate::support::events::{follow_events, wait_event};
@@ -258,10 +259,14 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
 }
 
 #[test]
-fn a_recording_cut_by_sigkill_plays_up_to_the_kill() {
+fn sigkill_leaves_a_playable_recording_and_a_restart_ends_the_keep_all_playlist_as_vod() {
     let mut server = Server::start(&[]);
     let _red: KillOnDrop = publish(&server.whip_url("reckill"), "red", "color:ff0000");
-    let bc = start(&server, "reckill", json!([{"kind": "record"}]));
+    let bc = start(
+        &server,
+        "reckill",
+        json!([{"kind": "record"}, {"kind": "hls", "segment_seconds": 1, "window": 0}]),
+    );
     let url = server.url(&format!("/v1/broadcasts/{}", bc.id));
     // The output is live once its first data reached the file: the recording's start, to within a poll.
     let (path, started) = wait_for("the recording live", Duration::from_secs(30), || {
@@ -286,6 +291,27 @@ fn a_recording_cut_by_sigkill_plays_up_to_the_kill() {
     let (_, key, pict_type) = first_video_frame(path_str);
     assert!(key && pict_type == "I", "first frame is {pict_type} (key_frame {key})");
     assert_decodes_cleanly(path_str);
+
+    // The keep-every-segment playlist the dead server left as an EVENT: the restarted server ends it as VOD.
+    let left = std::fs::read_to_string(&bc.playlist).expect("playlist");
+    assert!(
+        left.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n") && !left.contains("ENDLIST"),
+        "{left}"
+    );
+    server.restart(&[]);
+    let closed = std::fs::read_to_string(&bc.playlist).expect("playlist");
+    assert!(
+        closed.contains("#EXT-X-PLAYLIST-TYPE:VOD\n") && !closed.contains("EVENT"),
+        "{closed}"
+    );
+    assert!(closed.trim_end().ends_with("#EXT-X-ENDLIST"), "{closed}");
+    assert_eq!(
+        listed_segments(&closed),
+        listed_segments(&left),
+        "closing changed the segment list"
+    );
+    let status = get_json(&server.url(&format!("/v1/broadcasts/{}", bc.id)));
+    assert_eq!(output(&status, "out_0")["path"].as_str(), Some(path_str), "{status}");
 }
 
 #[tokio::test]
