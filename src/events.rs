@@ -14,7 +14,8 @@ pub struct Event {
     /// Increasing per server run; webhook receivers use it to drop duplicates.
     pub id: u64,
     /// `broadcast.started|live|ended|failed`, `output.reconnecting|live|failed|ended`,
-    /// `participant.joined|left`, `speaker.changed`.
+    /// `participant.joined|left`, `speaker.changed`, `recording.ready` (a recording's file finalised: its
+    /// `output_id`, `path`, `bytes`, `duration_s`).
     pub kind: String,
     pub at_ms: u64,
     pub broadcast_id: String,

@@ -165,7 +165,12 @@ impl Live {
             }
         };
         let (reports_tx, reports) = mpsc::unbounded_channel();
-        let mut outputs = Outputs::new(&hub, dir.join("hls"), reports_tx);
+        let dirs = crate::output::runner::OutputDirs {
+            hls: dir.join("hls"),
+            recordings: dir.join(crate::output::record::RECORDINGS_DIR),
+            max_duration: spec.max_duration,
+        };
+        let mut outputs = Outputs::new(&hub, dirs, reports_tx);
         for (out, config) in status.outputs().iter().zip(&spec.outputs) {
             outputs.spawn(out.id.clone(), config.clone());
         }

@@ -320,15 +320,18 @@ fn output_status(id: &str, broadcast_id: &str, spec: &OutputConfig) -> OutputSta
         kind: spec.kind().to_string(),
         url: match spec {
             OutputConfig::Rtmp { url, .. } => Some(url.redacted().to_string()),
-            OutputConfig::Hls { .. } => None,
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } => None,
         },
         playlist: match spec {
             OutputConfig::Hls { .. } => Some(format!(
                 "/v1/broadcasts/{broadcast_id}/hls/{}",
                 crate::output::hls::PLAYLIST
             )),
-            OutputConfig::Rtmp { .. } => None,
+            OutputConfig::Rtmp { .. } | OutputConfig::Record { .. } => None,
         },
+        path: None,
+        duration_s: None,
+        ready: matches!(spec, OutputConfig::Record { .. }).then_some(false),
         state: OutputState::Starting,
         error: None,
         reconnects: 0,

@@ -4,8 +4,7 @@
 use crate::output::config::OutputConfig;
 use crate::output::events::{OutputEvent, OutputReport, Reporter};
 use crate::output::hub::EncodedHub;
-use crate::output::runner::OutputRunner;
-use std::path::PathBuf;
+use crate::output::runner::{OutputDirs, OutputRunner};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
@@ -22,7 +21,7 @@ struct Running {
 
 pub struct Outputs {
     hub: EncodedHub,
-    hls_dir: PathBuf,
+    dirs: OutputDirs,
     reports: mpsc::UnboundedSender<OutputReport>,
     running: Vec<Running>,
 }
@@ -37,10 +36,10 @@ pub enum AddError {
 }
 
 impl Outputs {
-    pub fn new(hub: &EncodedHub, hls_dir: PathBuf, reports: mpsc::UnboundedSender<OutputReport>) -> Self {
+    pub fn new(hub: &EncodedHub, dirs: OutputDirs, reports: mpsc::UnboundedSender<OutputReport>) -> Self {
         Self {
             hub: hub.clone(),
-            hls_dir,
+            dirs,
             reports,
             running: Vec::new(),
         }
@@ -52,7 +51,7 @@ impl Outputs {
         let span = tracing::info_span!("output", output_id = %id, kind = config.kind());
         let is_hls = matches!(config, OutputConfig::Hls { .. });
         let reporter = Reporter::new(id.clone(), self.reports.clone());
-        let runner = OutputRunner::new(config, self.hls_dir.clone(), self.hub.clone(), reporter);
+        let runner = OutputRunner::new(config, self.dirs.clone(), self.hub.clone(), reporter);
         let task = tokio::spawn(runner.run(stop_rx).instrument(span));
         self.running.push(Running { id, is_hls, stop, task });
     }

@@ -27,7 +27,14 @@ fn close_playlist(hls_dir: &Path) {
     let Ok(text) = std::fs::read_to_string(&playlist) else {
         return;
     };
-    if !text.contains("#EXT-X-ENDLIST") {
+    if text.contains("#EXT-X-PLAYLIST-TYPE:EVENT") {
+        // A keep-every-segment (window 0) playlist: ended, it becomes VOD.
+        let ending = if text.ends_with('\n') { "" } else { "\n" };
+        let closed = crate::output::hls_vod::with_playlist_type(&format!("{text}{ending}#EXT-X-ENDLIST\n"));
+        if let Err(e) = std::fs::write(&playlist, closed) {
+            tracing::warn!("cannot close {}: {e}", playlist.display());
+        }
+    } else if !text.contains("#EXT-X-ENDLIST") {
         let ending = if text.ends_with('\n') { "" } else { "\n" };
         if let Err(e) = std::fs::OpenOptions::new()
             .append(true)

@@ -80,6 +80,25 @@ pub enum OutputRequest {
     },
     Hls {
         segment_seconds: Option<u32>,
+        /// Segments listed in the playlist (2-1000, default 6); 0 keeps every segment: an `EVENT` playlist
+        /// while live, `VOD` with its end list at the stop.
         window: Option<u32>,
     },
+    /// The broadcast's own H.264 and AAC (no encode) into a file under the data dir,
+    /// `broadcasts/{id}/recordings/{output id}-{UTC start}.mp4`: its index is kept up to date at the front of the
+    /// file every second, so a crash loses about the last second and the file still plays.
+    Record {
+        /// Container; `mp4` (the default and only one so far).
+        #[schema(value_type = Option<RecordFormatName>)]
+        format: Option<String>,
+    },
+}
+
+/// The container formats a `record` output writes.
+#[derive(utoipa::ToSchema)]
+#[schema(as = RecordFormatName)]
+#[allow(dead_code)] // A schema only: requests carry the name as a string, checked in `spec`.
+pub enum RecordFormatName {
+    #[schema(rename = "mp4")]
+    Mp4,
 }

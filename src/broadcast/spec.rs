@@ -5,6 +5,7 @@ use super::request::{BroadcastRequest, OutputRequest, SourceRequest, VideoReques
 use crate::call::janus::JanusTarget;
 use crate::layout::template::Templates;
 use crate::output::config::OutputConfig;
+use crate::output::record::Format as RecordFormat;
 use crate::secret::RtmpUrl;
 use std::ops::RangeInclusive;
 
@@ -362,7 +363,22 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
                 DEFAULT_SEGMENT_SECONDS,
                 1..=10,
             )?,
-            window: ranged(&format!("{prefix}window"), window, DEFAULT_HLS_WINDOW, 2..=1000)?,
+            window: match window {
+                // Keep every segment (HLS as VOD).
+                Some(0) => 0,
+                w => ranged(&format!("{prefix}window"), w, DEFAULT_HLS_WINDOW, 2..=1000)?,
+            },
+        }),
+        OutputRequest::Record { format } => Ok(OutputConfig::Record {
+            format: match format.as_deref() {
+                None => RecordFormat::Mp4,
+                Some(name) => RecordFormat::parse(name).ok_or_else(|| {
+                    SpecError::new(
+                        format!("{prefix}format"),
+                        format!("unknown format {name:?}; expected \"mp4\""),
+                    )
+                })?,
+            },
         }),
     }
 }
@@ -422,6 +438,28 @@ mod tests {
     }
 
     #[test]
+    fn hls_window_0_keeps_every_segment_and_record_defaults_to_mp4() {
+        let s =
+            spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls","window":0},{"kind":"record"}]}"#)
+                .unwrap();
+        assert!(
+            matches!(s.outputs[0], OutputConfig::Hls { window: 0, .. }),
+            "{:?}",
+            s.outputs[0]
+        );
+        assert!(
+            matches!(
+                s.outputs[1],
+                OutputConfig::Record {
+                    format: RecordFormat::Mp4
+                }
+            ),
+            "{:?}",
+            s.outputs[1]
+        );
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (
@@ -448,6 +486,14 @@ mod tests {
             (
                 r#"{"source":{"kind":"room","room":"d"},"layout":{"template":"nope"},"outputs":[{"kind":"hls"}]}"#,
                 "layout.template",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"},{"kind":"record","format":"avi"}]}"#,
+                "outputs[1].format",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls","window":1}]}"#,
+                "outputs[0].window",
             ),
         ];
         for (json, field) in cases {

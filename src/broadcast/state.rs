@@ -99,12 +99,48 @@ impl StatusKeeper {
             return;
         };
         let before = out.state;
+        if out.kind == "record" && matches!(report.event, OutputEvent::Bytes(_)) {
+            // A recording's size is its file's, sent with `Recording` reports (see `OutputEvent::Recording`).
+            return;
+        }
         if before == OutputState::Ended || before == OutputState::Failed {
             // Final: a late report (bytes after the end) changes nothing but the count.
             if let OutputEvent::Bytes(bytes) = report.event {
                 out.bytes = out.bytes.max(bytes);
             }
             return;
+        }
+        match report.event {
+            OutputEvent::Recording {
+                path,
+                bytes,
+                duration_ms,
+            } => {
+                out.path = Some(path);
+                out.bytes = bytes;
+                out.duration_s = Some(duration_ms as f64 / 1000.0);
+                out.ready = Some(false);
+                self.dirty = true;
+                return;
+            }
+            OutputEvent::RecordingReady {
+                path,
+                bytes,
+                duration_ms,
+            } => {
+                let duration_s = duration_ms as f64 / 1000.0;
+                self.events.push((
+                    "recording.ready".into(),
+                    json!({"output_id": out.id, "path": path, "bytes": bytes, "duration_s": duration_s}),
+                ));
+                out.path = Some(path);
+                out.duration_s = Some(duration_s);
+                out.ready = Some(true);
+                out.bytes = bytes;
+                self.dirty = true;
+                return;
+            }
+            _ => {}
         }
         match report.event {
             OutputEvent::Live => {
@@ -128,6 +164,7 @@ impl StatusKeeper {
                 out.state = OutputState::Ended;
                 out.next_retry_at_ms = None;
             }
+            OutputEvent::Recording { .. } | OutputEvent::RecordingReady { .. } => {}
         }
         self.events.extend(output_change(before, out));
         self.dirty = true;
@@ -212,6 +249,9 @@ mod tests {
             kind: "rtmp".into(),
             url: None,
             playlist: None,
+            path: None,
+            duration_s: None,
+            ready: None,
             state: OutputState::Starting,
             error: None,
             reconnects: 0,

@@ -66,6 +66,15 @@ pub struct OutputStatus {
     /// Where HLS viewers load the playlist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub playlist: Option<String>,
+    /// A recording: the file being written (or last written), on the server's disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A recording: seconds of video in that file so far (final once `recording.ready` was sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+    /// A recording: true once its file is finalised (index complete, at the front).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
     pub state: OutputState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -17,7 +17,11 @@ pub enum OutputConfig {
     },
     Hls {
         segment_seconds: u32,
+        /// Segments listed in the playlist; 0 keeps every segment (an EVENT playlist, VOD at the end).
         window: u32,
+    },
+    Record {
+        format: super::record::Format,
     },
 }
 
@@ -26,6 +30,7 @@ impl OutputConfig {
         match self {
             OutputConfig::Rtmp { .. } => "rtmp",
             OutputConfig::Hls { .. } => "hls",
+            OutputConfig::Record { .. } => "record",
         }
     }
 }

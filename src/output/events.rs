@@ -14,6 +14,12 @@ pub enum OutputEvent {
     Failed { error: String },
     /// Bytes written over the output's whole life so far (reported about once a second).
     Bytes(u64),
+    /// A recording's file, its size on disk and the seconds of video in it so far (sent as it opens, then about
+    /// once a second). A recording's byte count is its file's size: what reaches its sink counts the index
+    /// rewrites too, so its `Bytes` reports are not used.
+    Recording { path: String, bytes: u64, duration_ms: u64 },
+    /// A recording's file is finalised (EOS went through: its index is complete and at the front).
+    RecordingReady { path: String, bytes: u64, duration_ms: u64 },
     /// It finished (stopped, removed, or the broadcast drained).
     Ended,
 }

@@ -30,10 +30,17 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32) -> Result<OutputPipe
     let mux = make("mpegtsmux")?;
     let sink = make("hlssink")?;
     sink.set_property("location", dir.join(SEGMENT_PATTERN).to_string_lossy().as_ref());
-    sink.set_property("playlist-location", dir.join(PLAYLIST).to_string_lossy().as_ref());
     sink.set_property("target-duration", segment_seconds);
+    // Window 0 keeps every segment: hlssink's 0 means an endless playlist and no file ever deleted.
+    let keep_all = window == 0;
+    let playlist = if keep_all {
+        super::hls_vod::HLSSINK_PLAYLIST
+    } else {
+        PLAYLIST
+    };
+    sink.set_property("playlist-location", dir.join(playlist).to_string_lossy().as_ref());
     sink.set_property("playlist-length", window);
-    sink.set_property("max-files", window + EXTRA_SEGMENTS);
+    sink.set_property("max-files", if keep_all { 0 } else { window + EXTRA_SEGMENTS });
     pipeline.add_many([&mux, &sink])?;
     mux.link(&sink)?;
     h264parse.link(&mux)?;
@@ -41,11 +48,15 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32) -> Result<OutputPipe
     let video_out = video.static_pad("src").context("appsrc src pad")?;
     cut_at_keyframes(&video_out, gst::ClockTime::from_seconds(u64::from(segment_seconds)));
     ignore_keyframe_requests(&mux.static_pad("src").context("mpegtsmux src pad")?);
+    if keep_all {
+        super::hls_vod::publish_after_cuts(&sink.static_pad("sink").context("hlssink sink pad")?, dir);
+    }
     Ok(OutputPipeline {
         pipeline,
         video,
         audio,
         sink,
+        recording: None,
     })
 }
 
@@ -133,6 +144,9 @@ mod tests {
             "/etc/passwd",
             "segment00001.mp4",
             "x.m3u8",
+            // A keep-every-segment output's private files: hlssink's own playlist and ours being written.
+            ".hlssink-index.m3u8",
+            ".index.m3u8.tmp",
         ] {
             assert!(!is_servable(bad), "{bad}");
         }

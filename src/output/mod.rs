@@ -3,7 +3,9 @@
 pub mod config;
 pub mod events;
 pub mod hls;
+pub mod hls_vod;
 pub mod hub;
+pub mod record;
 pub mod rtmp;
 pub mod runner;
 pub mod tls;
@@ -20,6 +22,8 @@ pub struct OutputPipeline {
     pub audio: gst_app::AppSrc,
     /// The element that writes or sends; bytes and liveness are measured on its sink pad(s).
     pub sink: gst::Element,
+    /// The file a recording output writes (None for the others).
+    pub recording: Option<record::Recording>,
 }
 
 /// How much encoded media an output may hold before it drops its oldest data rather than slow anyone down.

@@ -30,6 +30,7 @@ pub fn build(url: &RtmpUrl, tls_verify: bool) -> Result<OutputPipeline> {
         video,
         audio,
         sink,
+        recording: None,
     })
 }
 

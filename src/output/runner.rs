@@ -13,18 +13,26 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// HLS writes to a local disk: a failure there is retried on this fixed backoff.
-const HLS_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(10));
+/// HLS and recordings write to a local disk: a failure there is retried on this fixed backoff.
+const LOCAL_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(10));
 /// How long a stopping output may take to flush and close.
 const FINALIZE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct OutputRunner {
     pub config: OutputConfig,
-    pub hls_dir: PathBuf,
+    pub dirs: OutputDirs,
     pub hub: EncodedHub,
     pub reporter: Reporter,
     /// Bytes written over every attempt: a counter that never goes down.
     bytes: Arc<AtomicU64>,
+}
+
+/// Where a broadcast's outputs write, and how long it may last (a recording reserves index room for that).
+#[derive(Debug, Clone)]
+pub struct OutputDirs {
+    pub hls: PathBuf,
+    pub recordings: PathBuf,
+    pub max_duration: Duration,
 }
 
 enum Outcome {
@@ -35,10 +43,10 @@ enum Outcome {
 }
 
 impl OutputRunner {
-    pub fn new(config: OutputConfig, hls_dir: PathBuf, hub: EncodedHub, reporter: Reporter) -> Self {
+    pub fn new(config: OutputConfig, dirs: OutputDirs, hub: EncodedHub, reporter: Reporter) -> Self {
         Self {
             config,
-            hls_dir,
+            dirs,
             hub,
             reporter,
             bytes: Arc::default(),
@@ -58,7 +66,13 @@ impl OutputRunner {
             OutputConfig::Hls {
                 segment_seconds,
                 window,
-            } => super::hls::build(&self.hls_dir, *segment_seconds, *window),
+            } => super::hls::build(&self.dirs.hls, *segment_seconds, *window),
+            OutputConfig::Record { format } => {
+                // Each attempt its own file, named by when it started: a retry never writes over a finished file.
+                let name = super::record::file_name(self.reporter.output_id(), crate::wall_clock::now_ms(), *format);
+                let reserve = self.dirs.max_duration.min(super::record::MAX_RESERVE);
+                super::record::build(&self.dirs.recordings.join(name), *format, reserve)
+            }
         }
     }
 
@@ -70,7 +84,7 @@ impl OutputRunner {
         data_seen.load(Ordering::Relaxed)
             && match &self.config {
                 OutputConfig::Rtmp { .. } => super::rtmp::published(sink),
-                OutputConfig::Hls { .. } => true,
+                OutputConfig::Hls { .. } | OutputConfig::Record { .. } => true,
             }
     }
 
@@ -83,7 +97,7 @@ impl OutputRunner {
                 url.scrub(text)
             ),
             OutputConfig::Rtmp { url, .. } => url.scrub(text),
-            OutputConfig::Hls { .. } => text.to_string(),
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } => text.to_string(),
         }
     }
 
@@ -95,14 +109,14 @@ impl OutputRunner {
                 reconnect_max_interval,
                 ..
             } => (*reconnect_initial, *reconnect_max_interval),
-            OutputConfig::Hls { .. } => HLS_BACKOFF,
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } => LOCAL_BACKOFF,
         };
         let mut backoff = backoff_start;
         // Since when this output has been failing without going live in between.
         let mut failing_since: Option<std::time::Instant> = None;
         let give_up_after = match &self.config {
             OutputConfig::Rtmp { max_reconnect, .. } => *max_reconnect,
-            OutputConfig::Hls { .. } => None,
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } => None,
         };
         loop {
             let outcome = match self.build() {
@@ -151,6 +165,7 @@ impl OutputRunner {
             video,
             audio,
             sink,
+            recording,
         } = output;
         let data_seen = Arc::new(AtomicBool::new(false));
         self.count_bytes(&sink, data_seen.clone());
@@ -174,17 +189,38 @@ impl OutputRunner {
         // Live once the destination took the stream (`accepted`), checked every poll interval and reported as
         // `OutputEvent::Live`: an attempt that fails before that was never live, and does not reset the backoff.
         let mut reported_live = false;
+        let report_recording = |recording: &super::record::Recording| {
+            self.reporter.send(OutputEvent::Recording {
+                path: recording.path.to_string_lossy().into_owned(),
+                bytes: recording.bytes_on_disk(),
+                duration_ms: recording.duration_ms(),
+            })
+        };
+        if let Some(recording) = &recording {
+            report_recording(recording);
+        }
+        let mut recording_tick = tokio::time::interval(Duration::from_secs(1));
+        // Whether EOS went through every element: only then is a recording finalised.
+        let mut finished_cleanly = false;
         let failed = |error: String, was_live: bool| Outcome::Failed { error, was_live };
         let outcome = loop {
             tokio::select! {
                 msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
-                    Some(gst::MessageView::Eos(_)) => break Outcome::Finished,
+                    Some(gst::MessageView::Eos(_)) => {
+                        finished_cleanly = true;
+                        break Outcome::Finished;
+                    }
                     Some(gst::MessageView::Error(err)) => {
                         break failed(crate::gst_util::describe_error(err), reported_live)
                     }
                     None => break failed("bus closed".into(), reported_live),
                     _ => {}
                 },
+                _ = recording_tick.tick(), if recording.is_some() => {
+                    if let Some(recording) = &recording {
+                        report_recording(recording);
+                    }
+                }
                 _ = live_poll.tick(), if !reported_live => {
                     if self.accepted(&sink, &data_seen) {
                         reported_live = true;
@@ -205,15 +241,37 @@ impl OutputRunner {
                     let _ = audio.end_of_stream();
                     let eos = tokio::time::timeout(FINALIZE_TIMEOUT, async {
                         while let Some(msg) = bus.next().await {
-                            if matches!(msg.view(), gst::MessageView::Eos(_) | gst::MessageView::Error(_)) { break; }
+                            match msg.view() {
+                                gst::MessageView::Eos(_) => return true,
+                                gst::MessageView::Error(_) => return false,
+                                _ => {}
+                            }
                         }
+                        false
                     }).await;
-                    if eos.is_err() { tracing::warn!("output did not finish in time"); }
+                    match eos {
+                        Ok(clean) => finished_cleanly = clean,
+                        Err(_) => tracing::warn!("output did not finish in time"),
+                    }
                     break Outcome::Finished;
                 }
             }
         };
         let _ = pipeline.set_state(gst::State::Null);
+        if let (OutputConfig::Hls { window: 0, .. }, true) = (&self.config, finished_cleanly) {
+            // hlssink wrote its end list at EOS: the served playlist becomes VOD.
+            if let Err(e) = super::hls_vod::publish(&self.dirs.hls) {
+                tracing::warn!("cannot publish the final HLS playlist: {e}");
+            }
+        }
+        if let (Some(recording), true) = (&recording, finished_cleanly) {
+            // After NULL: the file is closed, so its size is final.
+            self.reporter.send(OutputEvent::RecordingReady {
+                path: recording.path.to_string_lossy().into_owned(),
+                bytes: recording.bytes_on_disk(),
+                duration_ms: recording.duration_ms(),
+            });
+        }
         outcome
     }
 

@@ -1,0 +1,372 @@
+//! Recordings: a `record` output's MP4 is finalised with its index at the front and holds the whole show from a
+//! keyframe; a server SIGKILLed mid-recording leaves an MP4 that plays up to about the kill; an HLS output with
+//! `window: 0` keeps and lists every segment (`EVENT`, then `VOD` with its end list, also when a restarted server
+//! closes what a killed one left).
+
+use crate::support::broadcast::Broadcast;
+use crate::support::events::{follow_events, wait_event};
+use crate::support::media::{assert_decodes_cleanly, close_to, first_video_frame, streams};
+use crate::support::{get_json, http, publish, wait_for, KillOnDrop, Server};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const WIDTH: usize = 320;
+const HEIGHT: usize = 180;
+const RED: [u8; 3] = [255, 0, 0];
+
+fn start(server: &Server, room: &str, outputs: Value) -> Broadcast {
+    Broadcast::start(
+        server,
+        &json!({
+            "source": {"kind": "room", "room": room},
+            "video": {"width": WIDTH, "height": HEIGHT, "keyframe_interval_s": 1},
+            "outputs": outputs,
+        }),
+    )
+}
+
+/// The top-level boxes of an MP4 file as (type, size), read from their 8- or 16-byte headers.
+fn top_level_boxes(path: &Path) -> Vec<(String, u64)> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut boxes = Vec::new();
+    let mut at = 0usize;
+    while at + 8 <= bytes.len() {
+        let size32 = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
+        let kind = String::from_utf8_lossy(&bytes[at + 4..at + 8]).into_owned();
+        let size = match size32 {
+            // A 64-bit size follows the type.
+            1 => u64::from_be_bytes(bytes[at + 8..at + 16].try_into().unwrap()),
+            // The box runs to the end of the file.
+            0 => (bytes.len() - at) as u64,
+            n => n,
+        };
+        boxes.push((kind, size));
+        if size < 8 {
+            break;
+        }
+        at += size as usize;
+    }
+    boxes
+}
+
+/// The container's duration in seconds, as ffprobe reads it.
+fn duration_s(path: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe duration {text:?}"))
+}
+
+/// The first decoded video frame's pixel at the centre, in RGB.
+fn first_frame_centre(path: &Path) -> [u8; 3] {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-vf"])
+        .arg(format!("scale={WIDTH}:{HEIGHT}"))
+        .args(["-pix_fmt", "rgb24", "-f", "rawvideo", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert_eq!(
+        out.stdout.len(),
+        WIDTH * HEIGHT * 3,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let i = (HEIGHT / 2 * WIDTH + WIDTH / 2) * 3;
+    [out.stdout[i], out.stdout[i + 1], out.stdout[i + 2]]
+}
+
+/// The segment names a playlist lists, in order.
+fn listed_segments(playlist: &str) -> Vec<String> {
+    playlist
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+fn output(status: &Value, id: &str) -> Value {
+    Broadcast::output(status, id)
+}
+
+#[test]
+fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
+    let server = Server::start(&[]);
+    let events = follow_events(&server);
+    let _red: KillOnDrop = publish(&server.whip_url("rec"), "red", "color:ff0000");
+    let bc = start(
+        &server,
+        "rec",
+        json!([{"kind": "hls", "segment_seconds": 1, "window": 0}, {"kind": "record", "format": "mp4"}]),
+    );
+    // More segments than the default window of 6, so a sliding playlist would have dropped the first.
+    wait_for("9 HLS segments", Duration::from_secs(30), || {
+        (bc.segments().len() >= 9).then_some(())
+    });
+    // A second recording added live once the participant is on screen: it starts on a keyframe of them.
+    wait_for("red on screen", Duration::from_secs(20), || {
+        bc.status()["participants"][0]["video"].is_object().then_some(())
+    });
+    let response = http()
+        .post(server.url(&format!("/v1/broadcasts/{}/outputs", bc.id)))
+        .json(&json!({"kind": "record"}))
+        .send()
+        .expect("POST output");
+    assert_eq!(response.status().as_u16(), 201);
+    let added: Value = response.json().expect("JSON");
+    assert_eq!(
+        (added["id"].as_str(), added["kind"].as_str()),
+        (Some("out_2"), Some("record")),
+        "{added}"
+    );
+    wait_for("the added recording live", Duration::from_secs(10), || {
+        (output(&bc.status(), "out_2")["state"] == "live").then_some(())
+    });
+    let live = std::fs::read_to_string(&bc.playlist).expect("playlist");
+    assert!(live.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"), "live playlist:\n{live}");
+    assert!(!live.contains("#EXT-X-ENDLIST"), "live playlist:\n{live}");
+    assert_eq!(
+        listed_segments(&live).first().map(String::as_str),
+        Some("segment00000.ts"),
+        "the live playlist starts from the first segment:\n{live}"
+    );
+    let recording = output(&bc.status(), "out_1");
+    let path = PathBuf::from(
+        recording["path"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no path: {recording}")),
+    );
+    let expected_dir = server
+        .data_dir
+        .path()
+        .join(format!("data/broadcasts/{}/recordings", bc.id));
+    assert_eq!(path.parent(), Some(expected_dir.as_path()), "{recording}");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        name.starts_with("out_1-20") && name.ends_with("Z.mp4"),
+        "file name {name}"
+    );
+    assert!(recording["duration_s"].as_f64().unwrap_or(0.0) > 3.0, "{recording}");
+
+    let ended = bc.stop();
+    assert_eq!(ended["state"], "ended", "{ended}");
+    let on_air_s = (ended["ended_at_ms"].as_u64().expect("ended_at_ms")
+        - ended["live_at_ms"].as_u64().expect("live_at_ms")) as f64
+        / 1000.0;
+
+    // The recording: finalised, index at the front, the show's length from a keyframe.
+    let mut seen = Vec::new();
+    let ready = wait_event(&events, &mut seen, "recording.ready", Duration::from_secs(10), |e| {
+        e["kind"] == "recording.ready" && e["broadcast_id"] == bc.id.as_str() && e["data"]["output_id"] == "out_1"
+    });
+    assert_eq!(ready["data"]["path"].as_str(), path.to_str(), "{ready}");
+    let final_out = output(&ended, "out_1");
+    assert_eq!(final_out["ready"], true, "{final_out}");
+    let bytes = std::fs::metadata(&path).expect("recording").len();
+    assert_eq!(final_out["bytes"].as_u64(), Some(bytes), "{final_out}");
+    let boxes = top_level_boxes(&path);
+    let position = |kind: &str| boxes.iter().position(|(k, _)| k == kind);
+    let (Some(moov), Some(mdat)) = (position("moov"), position("mdat")) else {
+        panic!("no moov or mdat among {boxes:?}");
+    };
+    assert!(moov < mdat, "moov after mdat: {boxes:?}");
+    assert_eq!(
+        boxes.iter().map(|(_, s)| s).sum::<u64>(),
+        bytes,
+        "boxes do not fill the file: {boxes:?}"
+    );
+    let path_str = path.to_str().expect("utf-8 path");
+    let kinds: Vec<(String, String)> = streams(path_str).into_iter().map(|(t, c, _, _)| (t, c)).collect();
+    assert!(
+        kinds.contains(&("video".into(), "h264".into())) && kinds.contains(&("audio".into(), "aac".into())),
+        "{kinds:?}"
+    );
+    let recorded = duration_s(&path);
+    assert!(
+        (recorded - on_air_s).abs() <= 1.0,
+        "{recorded:.2} s recorded of a broadcast live for {on_air_s:.2} s"
+    );
+    let status_duration = final_out["duration_s"].as_f64().unwrap_or(0.0);
+    assert!(
+        (status_duration - recorded).abs() <= 0.5,
+        "status says {status_duration} s, the file {recorded} s"
+    );
+    let (_, key, pict_type) = first_video_frame(path_str);
+    assert!(key && pict_type == "I", "first frame is {pict_type} (key_frame {key})");
+    assert_decodes_cleanly(path_str);
+
+    // The one added live: its own file, finalised too, from a keyframe showing the participant.
+    let added_ready = wait_event(
+        &events,
+        &mut seen,
+        "recording.ready of out_2",
+        Duration::from_secs(10),
+        |e| e["kind"] == "recording.ready" && e["broadcast_id"] == bc.id.as_str() && e["data"]["output_id"] == "out_2",
+    );
+    let added_path = PathBuf::from(added_ready["data"]["path"].as_str().expect("path"));
+    assert_ne!(added_path, path);
+    let added_str = added_path.to_str().expect("utf-8 path");
+    let (_, key, pict_type) = first_video_frame(added_str);
+    assert!(
+        key && pict_type == "I",
+        "added: first frame is {pict_type} (key_frame {key})"
+    );
+    let centre = first_frame_centre(&added_path);
+    assert!(
+        close_to(centre, RED, 40),
+        "added: first frame's centre is {centre:?}, not the participant's red"
+    );
+    assert_decodes_cleanly(added_str);
+
+    // The keep-all playlist: VOD with its end list, every segment from the first, each on disk.
+    let vod = std::fs::read_to_string(&bc.playlist).expect("playlist");
+    assert!(vod.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"), "final playlist:\n{vod}");
+    assert!(!vod.contains("EVENT"), "final playlist:\n{vod}");
+    assert!(vod.trim_end().ends_with("#EXT-X-ENDLIST"), "final playlist:\n{vod}");
+    let listed = listed_segments(&vod);
+    let expected: Vec<String> = (0..listed.len()).map(|i| format!("segment{i:05}.ts")).collect();
+    assert_eq!(
+        listed, expected,
+        "the final playlist lists every segment from the first"
+    );
+    assert!(listed.len() >= 9, "{} segments", listed.len());
+    let hls_dir = bc.playlist.parent().expect("hls dir");
+    for segment in &listed {
+        assert!(hls_dir.join(segment).exists(), "{segment} listed but not on disk");
+    }
+    println!(
+        "recorded {recorded:.2} s of {on_air_s:.2} s on air; {} segments kept",
+        listed.len()
+    );
+}
+
+#[test]
+fn sigkill_leaves_a_playable_recording_and_a_restart_ends_the_keep_all_playlist_as_vod() {
+    let mut server = Server::start(&[]);
+    let _red: KillOnDrop = publish(&server.whip_url("reckill"), "red", "color:ff0000");
+    let bc = start(
+        &server,
+        "reckill",
+        json!([{"kind": "record"}, {"kind": "hls", "segment_seconds": 1, "window": 0}]),
+    );
+    let url = server.url(&format!("/v1/broadcasts/{}", bc.id));
+    // The output is live once its first data reached the file: the recording's start, to within a poll.
+    let (path, started) = wait_for("the recording live", Duration::from_secs(30), || {
+        let out = output(&get_json(&url), "out_0");
+        (out["state"] == "live").then(|| (PathBuf::from(out["path"].as_str().expect("path")), Instant::now()))
+    });
+    std::thread::sleep(Duration::from_secs(6));
+    let killed_after = started.elapsed().as_secs_f64();
+    server
+        .process
+        .signal_and_wait("KILL", Duration::from_secs(5))
+        .expect("killed");
+
+    let recorded = duration_s(&path);
+    let lost = killed_after - recorded;
+    println!("SIGKILL after {killed_after:.2} s of recording: {recorded:.2} s in the file, {lost:.2} s lost");
+    assert!(
+        (-0.5..=2.5).contains(&lost),
+        "{recorded:.2} s in the file of a recording killed after {killed_after:.2} s"
+    );
+    let path_str = path.to_str().expect("utf-8 path");
+    let (_, key, pict_type) = first_video_frame(path_str);
+    assert!(key && pict_type == "I", "first frame is {pict_type} (key_frame {key})");
+    assert_decodes_cleanly(path_str);
+
+    // The keep-every-segment playlist the dead server left as an EVENT: the restarted server ends it as VOD.
+    let left = std::fs::read_to_string(&bc.playlist).expect("playlist");
+    assert!(
+        left.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n") && !left.contains("ENDLIST"),
+        "{left}"
+    );
+    server.restart(&[]);
+    let closed = std::fs::read_to_string(&bc.playlist).expect("playlist");
+    assert!(
+        closed.contains("#EXT-X-PLAYLIST-TYPE:VOD\n") && !closed.contains("EVENT"),
+        "{closed}"
+    );
+    assert!(closed.trim_end().ends_with("#EXT-X-ENDLIST"), "{closed}");
+    assert_eq!(
+        listed_segments(&closed),
+        listed_segments(&left),
+        "closing changed the segment list"
+    );
+    let status = get_json(&server.url(&format!("/v1/broadcasts/{}", bc.id)));
+    assert_eq!(output(&status, "out_0")["path"].as_str(), Some(path_str), "{status}");
+}
+
+#[tokio::test]
+async fn bad_record_and_hls_window_requests_name_the_field() {
+    let (app, _dir) = crate::in_process::app(&[]);
+    let post = |uri: String, body: &'static str| {
+        let app = app.clone();
+        async move {
+            let (code, text) =
+                crate::in_process::send(&app, "POST", &uri, &[("content-type", "application/json")], body).await;
+            (
+                code.as_u16(),
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+    for (body, field) in [
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls"},{"kind":"record","format":"avi"}]}"#,
+            "outputs[1].format",
+        ),
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls","window":1}]}"#,
+            "outputs[0].window",
+        ),
+    ] {
+        let (code, reply) = post("/v1/broadcasts".into(), body).await;
+        assert_eq!((code, reply["field"].as_str()), (400, Some(field)), "{body}: {reply}");
+    }
+    // Added live: the same check, the field named without a prefix.
+    let (code, created) = post(
+        "/v1/broadcasts".into(),
+        r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls","window":0}]}"#,
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let outputs = format!("/v1/broadcasts/{}/outputs", created["id"].as_str().expect("id"));
+    let (code, reply) = post(outputs.clone(), r#"{"kind":"record","format":"mkv"}"#).await;
+    assert_eq!((code, reply["field"].as_str()), (400, Some("format")), "{reply}");
+    let (code, reply) = post(outputs, r#"{"kind":"record"}"#).await;
+    assert_eq!((code, reply["kind"].as_str()), (201, Some("record")), "{reply}");
+
+    // The OpenAPI document describes the new kind and its one format.
+    let (_, text) = crate::in_process::send(&app, "GET", "/v1/openapi.json", &[], "").await;
+    let doc: Value = serde_json::from_str(&text).expect("JSON");
+    let kinds: Vec<Value> = doc["components"]["schemas"]["OutputRequest"]["oneOf"]
+        .as_array()
+        .expect("OutputRequest is a oneOf")
+        .iter()
+        .map(|v| v["properties"]["kind"]["enum"][0].clone())
+        .collect();
+    assert!(kinds.contains(&json!("record")), "{kinds:?}");
+    assert_eq!(
+        doc["components"]["schemas"]["RecordFormatName"]["enum"],
+        json!(["mp4"]),
+        "{text}"
+    );
+}
