@@ -50,6 +50,20 @@ pub struct LinkedTrack {
     pub h264: Option<gst::Element>,
 }
 
+/// The appsink a decoded track ends in, added while its pipeline is already PLAYING. Not async: an async sink
+/// added to a PLAYING pipeline makes the whole pipeline lose its state (back to PAUSED until that sink prerolls),
+/// and a track linked meanwhile is only set to PAUSED. The video sink of a participant nobody shows never prerolls
+/// (its decoder is gated), so when webrtcbin gave the video pad first, the audio sink linked after it held its
+/// first buffer in PAUSED for good: a participant beyond `max_tiles` was never heard (8 runs in 68 here).
+fn track_sink() -> gst_app::AppSink {
+    gst_app::AppSink::builder()
+        .sync(false)
+        .async_(false)
+        .enable_last_sample(false)
+        .max_buffers(2)
+        .build()
+}
+
 /// Builds `depay ! decoder ! ... ! appsink` in `pipeline`, links `pad` to it and starts it, or returns an error
 /// for codecs we do not decode.
 pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<LinkedTrack> {
@@ -79,11 +93,7 @@ pub fn link_decoder(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<LinkedTr
         filter.set_property("caps", MIX_AUDIO_CAPS.parse::<gst::Caps>()?);
         elements.push(filter);
     }
-    let appsink = gst_app::AppSink::builder()
-        .sync(false)
-        .enable_last_sample(false)
-        .max_buffers(2)
-        .build();
+    let appsink = track_sink();
     elements.push(appsink.clone().upcast());
     pipeline.add_many(&elements)?;
     gst::Element::link_many(&elements)?;
@@ -120,4 +130,67 @@ pub fn link_discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<()> {
     sink.sync_state_with_parent()?;
     pad.link(&sink.static_pad("sink").expect("fakesink has a sink pad"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::track_sink;
+    use gst::prelude::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// Adds `src ! sink` to the PLAYING `pipeline` the way a leg links a track (elements synced with the parent);
+    /// a `drop_all` source's buffers never reach the sink, as a gated decoder's never do.
+    fn add_track(pipeline: &gst::Pipeline, factory: &str, drop_all: bool) -> gst_app::AppSink {
+        let src = gst::ElementFactory::make(factory)
+            .property("is-live", true)
+            .build()
+            .expect("test source");
+        let sink = track_sink();
+        pipeline.add_many([&src, sink.upcast_ref()]).unwrap();
+        src.link(&sink).unwrap();
+        if drop_all {
+            src.static_pad("src")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, |_, _| gst::PadProbeReturn::Drop);
+        }
+        sink.sync_state_with_parent().unwrap();
+        src.sync_state_with_parent().unwrap();
+        sink
+    }
+
+    #[test]
+    fn a_track_linked_after_one_that_never_gets_a_buffer_still_flows() {
+        gst::init().expect("GStreamer");
+        let pipeline = gst::Pipeline::new();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        // The picture of a participant nobody shows: linked first, never a buffer.
+        let _video = add_track(&pipeline, "videotestsrc", true);
+        // Their sound, linked right after.
+        let audio = add_track(&pipeline, "audiotestsrc", false);
+        let samples = Arc::new(AtomicU64::new(0));
+        let counted = samples.clone();
+        audio.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        // 20 buffers of audiotestsrc (1024 samples each by default) are about half a second of sound.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while samples.load(Ordering::Relaxed) < 20 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (_, state, pending) = pipeline.state(gst::ClockTime::ZERO);
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert!(
+            samples.load(Ordering::Relaxed) >= 20,
+            "{} audio samples in 5 s; pipeline {state:?} (pending {pending:?})",
+            samples.load(Ordering::Relaxed)
+        );
+    }
 }

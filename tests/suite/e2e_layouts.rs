@@ -2,6 +2,7 @@
 //! the expected tiles, switching never gaps the output, bad changes are refused without touching the air,
 //! and the speaker template follows who talks.
 
+use crate::support::audio::{mono_samples, tone_level};
 use crate::support::broadcast::{participant_names, Broadcast};
 use crate::support::media::{close_to, decode_last_frame, keyframe_pts, max_gap, video_pts, Frame};
 use crate::support::picture::{all, check, Area, ColourAt, Tile};
@@ -464,6 +465,33 @@ fn participants_over_the_tile_limit_are_not_decoded_until_shown() {
             .any(|pixel| hidden.iter().any(|n| close_to(pixel, colour(n), 60)));
         (!hidden_drawn).then_some(())
     });
+    // ... and heard: each hidden participant's tone is in the output's audio, well above a frequency nobody sends.
+    // (Polled over the newest segments: on a loaded machine one segment may carry a stretch without them.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let newest = bc.segments().pop().expect("a segment");
+        let samples = mono_samples(&newest);
+        let floor = tone_level(&samples, 1700.0);
+        let levels: Vec<(&String, f64)> = hidden.iter().map(|n| (n, tone_level(&samples, tone(n)))).collect();
+        let heard = samples.len() >= 24_000 && levels.iter().all(|(_, l)| *l > 0.01 && *l > 10.0 * floor);
+        // The one on screen too, to tell a silent mix from silent hidden participants when this fails.
+        let report = format!(
+            "{levels:?} (tones 500/800/1100 Hz), on screen {} at {:.4}, 1700 Hz at {floor:.4}, {} samples",
+            shown[0],
+            tone_level(&samples, tone(&shown[0])),
+            samples.len()
+        );
+        if heard {
+            println!("off screen and heard: {report}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the participants off screen were not heard: {report}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
     // Raise the limit: the others are decoded from their next keyframe and shown.
     let (code, _) = patch(&server, &bc.id, json!({"layout": {"max_tiles": 3}}));
     assert_eq!(code, 200);
