@@ -280,6 +280,9 @@ impl Live {
     /// Starts one more output, from the next keyframe.
     fn add_output(&mut self, config: OutputConfig) -> Result<OutputStatus, AddError> {
         self.outputs.check_add(&config, MAX_OUTPUTS)?;
+        if config.is_record() && self.stage.passthrough_allowed() {
+            return Err(AddError::RecordWithPassthrough);
+        }
         let id = format!("out_{}", self.status.outputs().len());
         let output = super::output_status(&id, &self.status.snapshot().id, &config);
         self.status.add_output(output.clone());

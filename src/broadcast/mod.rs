@@ -258,7 +258,7 @@ impl Broadcasts {
         let _ = commands.send(Command::AddOutput(output, reply)).await;
         match answer.await {
             Ok(Ok(status)) => Ok(Some(status)),
-            Ok(Err(e)) => Err(spec::SpecError::new("kind", e.to_string())),
+            Ok(Err(e)) => Err(spec::SpecError::new(e.field(), e.to_string())),
             Err(_) => Err(spec::SpecError::new("id", "the broadcast has ended")),
         }
     }

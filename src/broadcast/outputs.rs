@@ -33,6 +33,18 @@ pub enum AddError {
     SecondHls,
     #[error("at most {0} outputs at once")]
     TooMany(usize),
+    #[error("{}", super::spec::RECORD_NEEDS_COMPOSITING)]
+    RecordWithPassthrough,
+}
+
+impl AddError {
+    /// The request field the refusal is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            AddError::SecondHls | AddError::TooMany(_) => "kind",
+            AddError::RecordWithPassthrough => "video.passthrough",
+        }
+    }
 }
 
 impl Outputs {

@@ -189,7 +189,8 @@ impl BroadcastSpec {
         let layout = LayoutSpec::default().merged(req.layout, templates)?;
         // A template may bring its own canvas (portrait); an explicit size in the request wins.
         let canvas = templates.get(&layout.template).and_then(|t| t.canvas);
-        let video = validate_video(req.video, canvas)?;
+        let asked_passthrough = req.video.passthrough;
+        let mut video = validate_video(req.video, canvas)?;
         let audio = AudioSpec {
             bitrate_kbps: ranged(
                 "audio.bitrate_kbps",
@@ -199,6 +200,14 @@ impl BroadcastSpec {
             )?,
         };
         let outputs = validate_outputs(req.outputs)?;
+        // A recording keeps the codec parameters of its first frame for the whole file; zero-transcode changes
+        // the picture's size and parameters at each switch, which would leave the file undecodable after one.
+        if outputs.iter().any(OutputConfig::is_record) {
+            if asked_passthrough == Some(true) {
+                return Err(SpecError::new("video.passthrough", RECORD_NEEDS_COMPOSITING));
+            }
+            video.passthrough = false;
+        }
         Ok(Self {
             source,
             layout,
@@ -263,6 +272,10 @@ fn validate_source(source: SourceRequest) -> Result<Source, SpecError> {
 }
 
 /// The video settings; `canvas` is the template's own size, the default when the request names none.
+/// Why a recording and zero-transcode do not go together (errors of a request or of an output added live).
+pub const RECORD_NEEDS_COMPOSITING: &str = "a record output needs `video.passthrough: false` (the default with one): \
+zero-transcode changes the picture's size and codec parameters at each switch, which a recording cannot follow";
+
 fn validate_video(
     v: VideoRequest,
     canvas: Option<crate::layout::template::CanvasSize>,
@@ -435,6 +448,19 @@ mod tests {
                 window: 6
             }
         ));
+    }
+
+    #[test]
+    fn a_record_output_turns_zero_transcode_off_and_refuses_it_asked_for() {
+        let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"record"}]}"#).unwrap();
+        assert!(!s.video.passthrough);
+        let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"}]}"#).unwrap();
+        assert!(s.video.passthrough, "without a recording the default stays on");
+        let e = spec(
+            r#"{"source":{"kind":"room","room":"d"},"video":{"passthrough":true},"outputs":[{"kind":"hls"},{"kind":"record"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "video.passthrough", "{e:?}");
     }
 
     #[test]

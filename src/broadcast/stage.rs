@@ -63,6 +63,11 @@ impl Stage {
         self
     }
 
+    /// Whether zero-transcode may happen in this broadcast (`video.passthrough`).
+    pub fn passthrough_allowed(&self) -> bool {
+        self.passthrough
+    }
+
     fn apply_background(&mut self) {
         let Some(t) = self.templates.get(&self.layout.template) else {
             return;

@@ -33,4 +33,8 @@ impl OutputConfig {
             OutputConfig::Record { .. } => "record",
         }
     }
+
+    pub fn is_record(&self) -> bool {
+        matches!(self, OutputConfig::Record { .. })
+    }
 }

@@ -65,6 +65,9 @@ pub struct VideoSwitch {
     keyframe_asked_ms: u64,
     /// Counts changes of the current or next source, so the hub can tell cheaply, per frame, that nothing moved.
     changes: u64,
+    /// The current source's frames from a keyframe that came while a switch waits for its cut: held up to
+    /// `SHORT_GOP`, in case the cut comes that soon after it (see `settle_held`).
+    held: Vec<(gst::Buffer, gst::Caps)>,
 }
 
 /// Frames to hand to the outputs and things to do, from one offered frame.
@@ -89,6 +92,7 @@ impl VideoSwitch {
             last_keyframe_pts: None,
             keyframe_asked_ms: 0,
             changes: 0,
+            held: Vec::new(),
         }
     }
 
@@ -146,12 +150,22 @@ impl VideoSwitch {
         if *from == self.current {
             self.current_seen_ms = now_ms;
             if self.take_from_current(&buffer, &mut outcome) {
-                self.forward(buffer, caps.clone(), now_ms, &mut outcome);
+                let cut_unknown = self
+                    .next
+                    .as_ref()
+                    .is_some_and(|p| p.cut.is_none() && p.source != Source::Mixer);
+                if !self.held.is_empty() || (cut_unknown && is_keyframe(&buffer)) {
+                    self.held.push((buffer, caps.clone()));
+                } else {
+                    self.forward(buffer, caps.clone(), now_ms, &mut outcome);
+                }
             }
         } else if self.next() == Some(from) {
             self.take_from_next(buffer, caps, now_ms, &mut outcome);
         }
+        self.settle_held(now_ms, &mut outcome);
         self.check_pending(now_ms, &mut outcome);
+        self.settle_held(now_ms, &mut outcome);
         outcome
     }
 
@@ -205,6 +219,37 @@ impl VideoSwitch {
                 Source::Mixer => Action::MixerKeyframe(None),
                 Source::Participant(id) => Action::ParticipantKeyframe(id.clone()),
             });
+        }
+    }
+
+    /// Decides on the held frames of the current source: once the switch's cut is known, dropped if their keyframe
+    /// comes less than `SHORT_GOP` before it (it would start a GOP, and an HLS segment, of a frame or two: the
+    /// switch happens before it instead), else handed out up to the cut; handed out once they span `SHORT_GOP`
+    /// with no cut yet, or when no switch waits any more.
+    fn settle_held(&mut self, now_ms: u64, outcome: &mut Outcome) {
+        let Some(first) = self.held.first().and_then(|(b, _)| b.pts()) else {
+            return;
+        };
+        let last = self.held.last().and_then(|(b, _)| b.pts()).unwrap_or(first);
+        match self.next.as_mut().map(|p| (p.cut, p)) {
+            Some((Some(cut), pending)) => {
+                if first + SHORT_GOP > cut {
+                    self.held.clear();
+                    pending.current_done = true;
+                    return;
+                }
+                for (buffer, caps) in std::mem::take(&mut self.held) {
+                    if buffer.pts().is_some_and(|p| p + MIN_SPACING <= cut) {
+                        self.forward(buffer, caps, now_ms, outcome);
+                    }
+                }
+            }
+            Some((None, _)) if last < first + SHORT_GOP => {}
+            _ => {
+                for (buffer, caps) in std::mem::take(&mut self.held) {
+                    self.forward(buffer, caps, now_ms, outcome);
+                }
+            }
         }
     }
 

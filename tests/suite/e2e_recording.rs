@@ -337,6 +337,10 @@ async fn bad_record_and_hls_window_requests_name_the_field() {
             r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls","window":1}]}"#,
             "outputs[0].window",
         ),
+        (
+            r#"{"source":{"kind":"room","room":"a"},"video":{"passthrough":true},"outputs":[{"kind":"record"}]}"#,
+            "video.passthrough",
+        ),
     ] {
         let (code, reply) = post("/v1/broadcasts".into(), body).await;
         assert_eq!((code, reply["field"].as_str()), (400, Some(field)), "{body}: {reply}");
@@ -351,6 +355,20 @@ async fn bad_record_and_hls_window_requests_name_the_field() {
     let outputs = format!("/v1/broadcasts/{}/outputs", created["id"].as_str().expect("id"));
     let (code, reply) = post(outputs.clone(), r#"{"kind":"record","format":"mkv"}"#).await;
     assert_eq!((code, reply["field"].as_str()), (400, Some("format")), "{reply}");
+    // Zero-transcode is on by default: a recording cannot join a broadcast that may switch to it.
+    let (code, reply) = post(outputs, r#"{"kind":"record"}"#).await;
+    assert_eq!(
+        (code, reply["field"].as_str()),
+        (400, Some("video.passthrough")),
+        "{reply}"
+    );
+    let (code, created) = post(
+        "/v1/broadcasts".into(),
+        r#"{"source":{"kind":"room","room":"b"},"video":{"passthrough":false},"outputs":[{"kind":"hls"}]}"#,
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let outputs = format!("/v1/broadcasts/{}/outputs", created["id"].as_str().expect("id"));
     let (code, reply) = post(outputs, r#"{"kind":"record"}"#).await;
     assert_eq!((code, reply["kind"].as_str()), (201, Some("record")), "{reply}");
 

@@ -228,3 +228,38 @@ fn a_keyframe_just_before_the_cut_is_left_out() {
     );
     assert_eq!(switch.current(), &alice());
 }
+
+/// The mixer's keyframe comes before the participant's, whose time is not known yet: it is held. Alice's keyframe
+/// 100 ms after it drops it (the switch happens before it); with no cut within 150 ms the held frames go out.
+#[test]
+fn a_keyframe_before_an_unknown_cut_waits_150_ms_for_it() {
+    let _glib = crate::glib_watch::watch();
+    let mut switch = VideoSwitch::new(ms(1000));
+    assert_eq!(offer(&mut switch, &Source::Mixer, 0, true, 0).0, vec![0]);
+    switch.switch_to(alice(), 0);
+    assert_eq!(offer(&mut switch, &Source::Mixer, 33, false, 10).0, vec![33]);
+    assert!(offer(&mut switch, &Source::Mixer, 500, true, 20).0.is_empty(), "held");
+    assert!(offer(&mut switch, &Source::Mixer, 533, false, 30).0.is_empty(), "held");
+    assert_eq!(
+        offer(&mut switch, &alice(), 600, true, 40).0,
+        vec![600],
+        "alice's keyframe 100 ms after the held one: the switch happens before it"
+    );
+    assert_eq!(switch.current(), &alice());
+
+    let mut switch = VideoSwitch::new(ms(1000));
+    assert_eq!(offer(&mut switch, &Source::Mixer, 0, true, 0).0, vec![0]);
+    switch.switch_to(alice(), 0);
+    assert!(offer(&mut switch, &Source::Mixer, 500, true, 20).0.is_empty(), "held");
+    assert!(offer(&mut switch, &Source::Mixer, 600, false, 30).0.is_empty(), "held");
+    assert_eq!(
+        offer(&mut switch, &Source::Mixer, 650, false, 40).0,
+        vec![500, 600, 650],
+        "no cut within 150 ms: handed out"
+    );
+    assert_eq!(
+        offer(&mut switch, &Source::Mixer, 700, false, 50).0,
+        vec![700],
+        "then frames go out at once"
+    );
+}
