@@ -55,6 +55,8 @@ struct TrackRequest {
     clock_rate: u32,
     channels: Option<u32>,
     ssrc: Option<u32>,
+    /// `ip:port` our RTCP goes to, when the sender's RTCP leaves from elsewhere than where it listens.
+    rtcp_return: Option<String>,
 }
 
 /// The codecs we decode, by the names senders use: (name, kind, RTP encoding name, the only clock rate).
@@ -166,6 +168,13 @@ fn srtp_keys(request: &SrtpRequest) -> Result<SrtpKeys, ApiError> {
     })
 }
 
+fn rtcp_return(i: usize, text: &str) -> Result<std::net::SocketAddr, ApiError> {
+    text.parse().map_err(|_| {
+        let shown: String = text.chars().take(60).collect();
+        ApiError::bad_request(format!("tracks[{i}].rtcp_return"), format!("`{shown}` is not IP:port"))
+    })
+}
+
 fn join_room(
     state: &AppState,
     room: &str,
@@ -202,6 +211,7 @@ fn join_sdp(state: &AppState, room: &str, name: Option<&str>, body: &[u8]) -> Re
             .filter_map(|s| s.taken.as_ref().map(|t| t.crypto.as_ref().map(|c| c.keys.clone())))
             .collect(),
         rtcp_mux: rtp_sdp::rtcp_mux(&sections),
+        rtcp_return: Vec::new(),
     };
     let joined = join_room(state, room, name, &tracks, &transport)?;
     let answer = rtp_sdp::answer(
@@ -252,10 +262,17 @@ pub async fn join(
     let tracks = tracks(&request)?;
     let name = request.name.as_deref().and_then(crate::call::display_name::clean);
     let srtp = request.srtp.as_ref().map(srtp_keys).transpose()?;
+    let rtcp_return = request
+        .tracks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t.rtcp_return.as_deref().map(|text| rtcp_return(i, text)).transpose())
+        .collect::<Result<Vec<_>, _>>()?;
     let transport = Transport {
         source: request.source.as_deref().map(source).transpose()?,
         srtp: vec![srtp; tracks.len()],
         rtcp_mux: request.rtcp_mux,
+        rtcp_return,
     };
     let joined = join_room(&state, &room, name, &tracks, &transport)?;
     let location = location(&room, &joined.id);

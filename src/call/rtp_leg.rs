@@ -68,11 +68,18 @@ pub struct Transport {
     pub srtp: Vec<Option<SrtpKeys>>,
     /// RTCP arrives on the RTP port and ours goes back to the RTP source (RFC 5761).
     pub rtcp_mux: bool,
+    /// Per track, in order: where our RTCP goes, declared (a sender whose RTCP leaves from another port than the
+    /// one it listens on); None: where its RTCP (or else its RTP) comes from.
+    pub rtcp_return: Vec<Option<SocketAddr>>,
 }
 
 impl Transport {
     fn srtp(&self, session: usize) -> Option<&SrtpKeys> {
         self.srtp.get(session).and_then(Option::as_ref)
+    }
+
+    fn rtcp_return(&self, session: usize) -> Option<SocketAddr> {
+        self.rtcp_return.get(session).copied().flatten()
     }
 }
 
@@ -380,8 +387,13 @@ fn wire_session(
     rtcp_sink.set_property("async", false);
     pipeline.add(&rtcp_sink)?;
 
-    // RTCP goes to the sender's RTP address until its own RTCP shows where it wants it.
-    let rtcp_from_rtcp = Arc::new(AtomicBool::new(false));
+    // RTCP goes to the declared return address, or else to the sender's RTP address until its own RTCP shows
+    // where it wants it.
+    let declared_return = transport.rtcp_return(session);
+    if let Some(to) = declared_return {
+        send_rtcp_to(&rtcp_sink, to);
+    }
+    let rtcp_from_rtcp = Arc::new(AtomicBool::new(declared_return.is_some()));
     let rtp_lock = Arc::new(SourceLock::new(source));
     let declared_ssrc = track.ssrc;
     let sink = rtcp_sink.downgrade();
@@ -403,8 +415,8 @@ fn wire_session(
         let sink = rtcp_sink.downgrade();
         source_probe(rtcp_src, move |_, from| {
             rtcp_lock.admit(from, || {
-                rtcp_from_rtcp.store(true, Ordering::SeqCst);
-                if let Some(sink) = sink.upgrade() {
+                let declared = rtcp_from_rtcp.swap(true, Ordering::SeqCst) && declared_return.is_some();
+                if let (Some(sink), false) = (sink.upgrade(), declared) {
                     send_rtcp_to(&sink, from);
                 }
             })

@@ -62,6 +62,8 @@ struct SenderOptions {
     srtcp_in_key: Option<[u8; 30]>,
     /// rtcp-mux: RTP and RTCP leave from one socket to the RTP port, and RTCP is heard on it.
     rtcp_mux: bool,
+    /// Hears RTCP on this port, and sends its own from another socket (as a sender with a declared return port).
+    rtcp_listen: Option<u16>,
 }
 
 /// What `srtpdec`'s `request-key` wants: the key and the suite AES_CM_128_HMAC_SHA1_80.
@@ -104,8 +106,9 @@ impl Sender {
                sync=false async=false \
              b.send_rtcp_src_0 ! {protect_rtcp} udpsink name=rtcp_out host=127.0.0.1 port={rtcp_to} sync=false \
                async=false \
-             udpsrc name=rtcp_in address=127.0.0.1 port=0 caps={rtcp_caps} ! {unprotect_rtcp} b.recv_rtcp_sink_0 {}",
+             udpsrc name=rtcp_in address=127.0.0.1 port={} caps={rtcp_caps} ! {unprotect_rtcp} b.recv_rtcp_sink_0 {}",
             video.0,
+            options.rtcp_listen.unwrap_or(0),
             audio.map_or(String::new(), |port| format!(
                 "audiotestsrc is-live=true freq={TONE_HZ} volume=0.5 ! audioconvert ! audioresample ! opusenc \
                  ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={port} sync=false async=false"
@@ -128,6 +131,9 @@ impl Sender {
         rtcp_in.set_state(gst::State::Ready).expect("bind rtcp_in");
         let socket = rtcp_in.property::<Option<gio::Socket>>("used-socket");
         let mut senders = vec!["rtcp_out"];
+        if options.rtcp_listen.is_some() {
+            senders.clear();
+        }
         if options.rtcp_mux {
             senders.push("rtp_out");
         }
@@ -418,6 +424,10 @@ fn bad_rtp_requests_name_the_field() {
         (
             json!({"srtp": {"crypto_suite": "AES_CM_128_HMAC_SHA1_80"}, "tracks": [video(json!({}))]}),
             "srtp.key_base64",
+        ),
+        (
+            json!({"tracks": [video(json!({"rtcp_return": "127.0.0.1"}))]}),
+            "tracks[0].rtcp_return",
         ),
         (
             json!({"tracks": [{"kind": "video", "codec": "VP8", "clock_rate": 90000}]}),
@@ -1059,11 +1069,12 @@ fn srtp_participant_is_composited_and_a_wrong_key_is_not() {
 }
 
 /// rtcp-mux in JSON: RTCP shares the RTP port both ways (the reply's `rtcp_port` is the RTP port) and keyframe
-/// requests reach the sender on its RTP socket. Then an SDP offer of `RTP/SAVPF` with `a=crypto` (SDES): the
+/// requests reach the sender on its RTP socket. A declared `rtcp_return` gets the keyframe requests of a sender
+/// whose RTCP leaves from elsewhere. Then an SDP offer of `RTP/SAVPF` with `a=crypto` (SDES): the
 /// answer gives callcast's own key, the sender's video is decrypted and composited, and callcast's SRTCP,
 /// encrypted with the answer's key, reaches the sender's encoder as keyframe requests.
 #[test]
-fn rtcp_mux_and_sdp_crypto_participants() {
+fn rtcp_mux_rtcp_return_and_sdp_crypto_participants() {
     // The second half of offset 4's eight ports (offset 5 would pass 65535); the SRTP test has the first half.
     let (first, last) = port_range(4, 4);
     let range = format!("{}-{last}", first + 4);
@@ -1102,6 +1113,40 @@ fn rtcp_mux_and_sdp_crypto_participants() {
         200
     );
     wait_for("Carol gone", Duration::from_secs(10), || {
+        names(&bc).is_empty().then_some(())
+    });
+
+    // A sender whose RTCP leaves from a socket other than the one it listens on declares its return port: the
+    // keyframe requests reach it there (without the declaration they would go to where its RTCP comes from).
+    let listen = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port");
+    let listen_port = listen.local_addr().expect("addr").port();
+    drop(listen); // free for the sender's udpsrc to bind just below
+    let mut body = one_video_track(json!({"name": "Dave"}));
+    body["tracks"][0]["rtcp_return"] = json!(format!("127.0.0.1:{listen_port}"));
+    let response = join(&server, "mux", &body);
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().expect("location").to_string();
+    let joined: Value = response.json().expect("json");
+    let port = joined["tracks"][0]["port"].as_u64().expect("port") as u16;
+    let options = SenderOptions {
+        rtcp_listen: Some(listen_port),
+        ..SenderOptions::default()
+    };
+    let sender = Sender::start_with((port, port + 1), None, 0xff00ff00, &options);
+    wait_for(
+        "the declared-return sender's green on air",
+        Duration::from_secs(20),
+        || centre_is(&bc.playlist, GREEN),
+    );
+    let asked = recovers_on_a_keyframe_request(&bc, &sender);
+    println!("keyframe requests that reached the declared RTCP return port: {asked}");
+    assert!(asked >= 1, "no keyframe request reached the declared RTCP return port");
+    drop(sender);
+    assert_eq!(
+        http().delete(server.url(&location)).send().expect("DELETE").status(),
+        200
+    );
+    wait_for("Dave gone", Duration::from_secs(10), || {
         names(&bc).is_empty().then_some(())
     });
 
