@@ -302,4 +302,60 @@ mod tests {
         assert!(read_offer(theora).is_err());
         assert!(read_offer("hello").is_err());
     }
+
+    /// 30 bytes 0x00..0x1d in base64 (computed with coreutils `base64`, not by the product).
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+
+    fn secure(crypto: &str) -> String {
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=video 5000 RTP/SAVPF 100\r\na=rtpmap:100 VP8/90000\r\na=rtcp-mux\r\n{crypto}"
+        )
+    }
+
+    #[test]
+    fn sdes_keys_are_taken_and_answered_with_our_own() {
+        gst::init().unwrap();
+        let offer = secure(&format!(
+            "a=crypto:1 AEAD_AES_256_GCM inline:{KEY}\r\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY}|2^31\r\n"
+        ));
+        let sections = read_offer(&offer).unwrap();
+        let crypto = sections[0]
+            .taken
+            .as_ref()
+            .and_then(|t| t.crypto.as_ref())
+            .expect("crypto taken");
+        assert_eq!(crypto.tag, 2);
+        assert_eq!(crypto.keys.receive.expose_base64(), KEY);
+        assert!(rtcp_mux(&sections));
+        let ports = [TrackPorts {
+            kind: TrackKind::Video,
+            port: 40000,
+            rtcp_port: 40000,
+        }];
+        let answer = answer(&sections, "127.0.0.1", "7", &ports);
+        assert!(!answer.contains(KEY), "the offer's key is in the answer:\n{answer}");
+        let ours = answer
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:"))
+            .unwrap_or_else(|| panic!("no a=crypto:2 in\n{answer}"));
+        assert_eq!(ours.len(), KEY.len());
+        for line in ["m=video 40000 RTP/SAVPF 100", "a=rtcp-mux", "a=rtcp:40000"] {
+            assert!(answer.split("\r\n").any(|l| l == line), "no `{line}` in\n{answer}");
+        }
+    }
+
+    #[test]
+    fn secure_sections_without_a_usable_key_are_refused() {
+        gst::init().unwrap();
+        for crypto in [
+            String::new(),
+            format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY}|2^31|1:4\r\n"),
+            format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY} UNENCRYPTED_SRTP\r\n"),
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c2hvcnQ=\r\n".to_string(),
+        ] {
+            let error = read_offer(&secure(&crypto)).unwrap_err();
+            assert!(!error.contains(KEY), "{error}");
+        }
+    }
 }
