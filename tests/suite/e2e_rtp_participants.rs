@@ -2,7 +2,9 @@
 //! RTCP both ways, as an SFU's forwarder is) is composited by a broadcast watching the room; a keyframe request
 //! (RTCP FIR) reaches the sender and the picture recovers after its packets were interrupted; packets from a second
 //! address are ignored; a participant leaves with its DELETE, or when its RTP stops; bad requests name the field; a
-//! real Janus' `rtp_forward` feeds a broadcast and gets callcast's keyframe requests; an SDP offer (H.264 + Opus).
+//! real Janus' `rtp_forward` feeds a broadcast and gets callcast's keyframe requests; an SDP offer (H.264 + Opus);
+//! SRTP keyed in JSON (a wrong key never composited, the key never leaked) and in an SDP offer (`a=crypto`), with
+//! SRTCP keyframe requests back; rtcp-mux; a declared RTCP return port.
 
 use crate::support::audio::{mono_samples, tone_level};
 use crate::support::broadcast::{participant_names, Broadcast};
