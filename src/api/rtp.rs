@@ -7,8 +7,9 @@ use super::room_join::{admit, room_name, Client};
 use super::AppState;
 use crate::call::decode::TrackKind;
 use crate::call::room::{RtpJoined, Via};
-use crate::call::rtp_leg::{DeclaredSource, RtpJoinError};
+use crate::call::rtp_leg::{DeclaredSource, RtpJoinError, Transport};
 use crate::call::rtp_sdp;
+use crate::call::rtp_srtp::{SrtpKey, SrtpKeyError, SrtpKeys};
 use crate::call::rtp_track::RtpTrack;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -30,6 +31,19 @@ struct RtpRequest {
     tracks: Vec<TrackRequest>,
     /// `ip` or `ip:port`: packets from anywhere else are dropped (default: the first address heard).
     source: Option<String>,
+    /// SRTP on every track, with the sender's key (mediasoup's `srtpParameters`: `cryptoSuite`, `keyBase64`).
+    srtp: Option<SrtpRequest>,
+    /// RTCP arrives on the RTP port, and ours goes back to where the RTP comes from (RFC 5761).
+    #[serde(default)]
+    rtcp_mux: bool,
+}
+
+/// No Debug: the key must not be printed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SrtpRequest {
+    crypto_suite: String,
+    key_base64: String,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +55,8 @@ struct TrackRequest {
     clock_rate: u32,
     channels: Option<u32>,
     ssrc: Option<u32>,
+    /// `ip:port` our RTCP goes to, when the sender's RTCP leaves from elsewhere than where it listens.
+    rtcp_return: Option<String>,
 }
 
 /// The codecs we decode, by the names senders use: (name, kind, RTP encoding name, the only clock rate).
@@ -137,17 +153,42 @@ fn source(text: &str) -> Result<DeclaredSource, ApiError> {
     Ok(DeclaredSource { ip, port: None })
 }
 
+/// The sender's key, used both ways: to check and decrypt what it sends, and for the RTCP we send back (our RTCP
+/// has its own SSRC, so one master key may serve both directions, RFC 3711 §8.1; mediasoup's `connect()` then takes
+/// the transport's own `srtpParameters`). Errors name the field and never quote the key.
+fn srtp_keys(request: &SrtpRequest) -> Result<SrtpKeys, ApiError> {
+    let key = SrtpKey::parse(&request.crypto_suite, &request.key_base64).map_err(|e| match e {
+        SrtpKeyError::Suite(why) => ApiError::bad_request("srtp.crypto_suite", why),
+        SrtpKeyError::Key(why) => ApiError::bad_request("srtp.key_base64", why),
+    })?;
+    let key = std::sync::Arc::new(key);
+    Ok(SrtpKeys {
+        receive: key.clone(),
+        send: key,
+    })
+}
+
+fn rtcp_return(i: usize, text: &str) -> Result<std::net::SocketAddr, ApiError> {
+    text.parse().map_err(|_| {
+        let shown: String = text.chars().take(60).collect();
+        ApiError::bad_request(format!("tracks[{i}].rtcp_return"), format!("`{shown}` is not IP:port"))
+    })
+}
+
 fn join_room(
     state: &AppState,
     room: &str,
     name: Option<String>,
     tracks: &[RtpTrack],
-    source: Option<DeclaredSource>,
+    transport: &Transport,
 ) -> Result<RtpJoined, ApiError> {
-    state.rooms.join_rtp(room, name, tracks, source).map_err(|e| match e {
-        RtpJoinError::Exhausted(full) => ApiError::unavailable(full.to_string(), EXHAUSTED_RETRY_S),
-        RtpJoinError::Failed(e) => ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, None, format!("{e:#}")),
-    })
+    state
+        .rooms
+        .join_rtp(room, name, tracks, transport)
+        .map_err(|e| match e {
+            RtpJoinError::Exhausted(full) => ApiError::unavailable(full.to_string(), EXHAUSTED_RETRY_S),
+            RtpJoinError::Failed(e) => ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, None, format!("{e:#}")),
+        })
 }
 
 fn location(room: &str, id: &str) -> String {
@@ -163,7 +204,16 @@ fn join_sdp(state: &AppState, room: &str, name: Option<&str>, body: &[u8]) -> Re
         .filter_map(|s| s.taken.as_ref().map(|t| t.track.clone()))
         .collect();
     let name = name.and_then(crate::call::display_name::clean);
-    let joined = join_room(state, room, name, &tracks, None)?;
+    let transport = Transport {
+        source: None,
+        srtp: sections
+            .iter()
+            .filter_map(|s| s.taken.as_ref().map(|t| t.crypto.as_ref().map(|c| c.keys.clone())))
+            .collect(),
+        rtcp_mux: rtp_sdp::rtcp_mux(&sections),
+        rtcp_return: Vec::new(),
+    };
+    let joined = join_room(state, room, name, &tracks, &transport)?;
     let answer = rtp_sdp::answer(
         &sections,
         &joined.address,
@@ -211,8 +261,20 @@ pub async fn join(
     let request: RtpRequest = super::json_body::parse(&body)?;
     let tracks = tracks(&request)?;
     let name = request.name.as_deref().and_then(crate::call::display_name::clean);
-    let source = request.source.as_deref().map(source).transpose()?;
-    let joined = join_room(&state, &room, name, &tracks, source)?;
+    let srtp = request.srtp.as_ref().map(srtp_keys).transpose()?;
+    let rtcp_return = request
+        .tracks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t.rtcp_return.as_deref().map(|text| rtcp_return(i, text)).transpose())
+        .collect::<Result<Vec<_>, _>>()?;
+    let transport = Transport {
+        source: request.source.as_deref().map(source).transpose()?,
+        srtp: vec![srtp; tracks.len()],
+        rtcp_mux: request.rtcp_mux,
+        rtcp_return,
+    };
+    let joined = join_room(&state, &room, name, &tracks, &transport)?;
     let location = location(&room, &joined.id);
     let tracks: Vec<_> = joined
         .tracks

@@ -15,6 +15,7 @@ pub mod room_source;
 pub mod rtp_leg;
 pub mod rtp_ports;
 pub mod rtp_sdp;
+pub mod rtp_srtp;
 pub mod rtp_track;
 pub mod sdp_offer;
 pub mod source;

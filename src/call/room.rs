@@ -4,7 +4,7 @@
 use super::leg::{Leg, LegGone};
 use super::participant::{CallEvent, Participant};
 use super::pending_joins::{PendingFull, PendingJoins, PendingLimits, PendingTicket};
-use super::rtp_leg::{DeclaredSource, Receiving, RtpJoinError, RtpLeg, TrackPorts};
+use super::rtp_leg::{Receiving, RtpJoinError, RtpLeg, TrackPorts, Transport};
 use super::rtp_ports::{PortRange, RtpPorts};
 use super::rtp_track::RtpTrack;
 use super::trickle::{Fragment, TrickleError};
@@ -214,13 +214,13 @@ impl Rooms {
     }
 
     /// Adds a plain RTP participant to `room`: binds a pair of ports per track, returns where to send them.
-    /// `source`: where the packets must come from, if the request says.
+    /// `transport`: where the packets must come from, SRTP keys, rtcp-mux, as the request says.
     pub fn join_rtp(
         &self,
         room: &str,
         name: Option<String>,
         tracks: &[RtpTrack],
-        source: Option<DeclaredSource>,
+        transport: &Transport,
     ) -> Result<RtpJoined, RtpJoinError> {
         let id = crate::ids::new_id("p");
         let name = name.unwrap_or_else(|| format!("Guest {}", &id[2..6]));
@@ -233,7 +233,7 @@ impl Rooms {
                 latency_ms: self.settings.latency_ms,
             },
             tracks,
-            source,
+            transport,
             self.gone_tx.clone(),
         )?);
         let joined = RtpJoined {

@@ -2,13 +2,16 @@
 //! `rtp_forward`): its own pipeline of one `rtpbin` session per track, fed by a UDP socket pair, decoded once into
 //! taps like a WHIP leg. No ICE or DTLS here, so each socket takes packets only from the first address it heard.
 //! The session's RTCP (receiver reports, keyframe requests: FIR, as the RTP session sends the decoder's requests)
-//! goes back to where the sender's RTCP comes from, or to its RTP source until RTCP arrives.
+//! goes back to where the sender's RTCP comes from, or to its RTP source until RTCP arrives. With rtcp-mux
+//! (RFC 5761) RTCP shares the RTP socket both ways; with SRTP an `srtpdec` sits in front of the session (packets
+//! failing authentication die there) and an `srtpenc` behind its outgoing RTCP.
 
 use super::decode::{link_decoder, link_discard, TrackKind};
 use super::leg::LegGone;
 use super::participant::Participant;
 use super::peer_wiring::{attach, NewTrack};
 use super::rtp_ports::{PortLease, PortsExhausted, RtpPorts};
+use super::rtp_srtp::SrtpKeys;
 use super::rtp_track::RtpTrack;
 use crate::gst_util::make;
 use crate::wall_clock::now_ms;
@@ -55,6 +58,29 @@ pub struct DeclaredSource {
     pub ip: std::net::IpAddr,
     /// The RTP source port, if known (RTCP may come from another port of the same address).
     pub port: Option<u16>,
+}
+
+/// How a participant's packets travel, beyond the tracks: all optional.
+#[derive(Debug, Clone, Default)]
+pub struct Transport {
+    pub source: Option<DeclaredSource>,
+    /// Per track, in order: its SRTP keys, if it is encrypted (an SDP offer may mix RTP/AVP and RTP/SAVP).
+    pub srtp: Vec<Option<SrtpKeys>>,
+    /// RTCP arrives on the RTP port and ours goes back to the RTP source (RFC 5761).
+    pub rtcp_mux: bool,
+    /// Per track, in order: where our RTCP goes, declared (a sender whose RTCP leaves from another port than the
+    /// one it listens on); None: where its RTCP (or else its RTP) comes from.
+    pub rtcp_return: Vec<Option<SocketAddr>>,
+}
+
+impl Transport {
+    fn srtp(&self, session: usize) -> Option<&SrtpKeys> {
+        self.srtp.get(session).and_then(Option::as_ref)
+    }
+
+    fn rtcp_return(&self, session: usize) -> Option<SocketAddr> {
+        self.rtcp_return.get(session).copied().flatten()
+    }
 }
 
 /// The first address a socket heard from (among those `declared` allows); later packets from anywhere else are
@@ -108,7 +134,7 @@ impl RtpLeg {
         name: String,
         receiving: &Receiving,
         tracks: &[RtpTrack],
-        source: Option<DeclaredSource>,
+        transport: &Transport,
         gone: mpsc::UnboundedSender<LegGone>,
     ) -> Result<Self, RtpJoinError> {
         let Receiving {
@@ -126,14 +152,15 @@ impl RtpLeg {
         let mut leases = Vec::new();
         let mut bound = Vec::new();
         let wired = tracks.iter().enumerate().try_for_each(|(session, track)| {
-            let (lease, rtp_src, rtcp_src) = bind_pair(&pipeline, address, track, ports)?;
+            let (lease, rtp_src, rtcp_src) = bind_pair(&pipeline, address, track, ports, session, transport)?;
             bound.push(TrackPorts {
                 kind: track.kind,
                 port: lease.rtp,
-                rtcp_port: lease.rtcp(),
+                rtcp_port: if transport.rtcp_mux { lease.rtp } else { lease.rtcp() },
             });
             leases.push(lease);
-            wire_session(&pipeline, &rtpbin, session, track, source, (&rtp_src, &rtcp_src))?;
+            let sockets = (&rtp_src, rtcp_src.as_ref());
+            wire_session(&pipeline, &rtpbin, session, track, transport, sockets)?;
             Ok::<_, RtpJoinError>(())
         });
         if let Err(e) = wired {
@@ -197,28 +224,55 @@ fn bind_udpsrc(pipeline: &gst::Pipeline, address: &str, port: u16, caps: Option<
     Some(src)
 }
 
-/// Leases a pair and binds both sockets, skipping pairs that turn out to be held by another process.
+/// What arrives on the RTP socket: the track's caps, named `application/x-srtp` when encrypted.
+fn rtp_caps(track: &RtpTrack, srtp: bool) -> gst::Caps {
+    let mut caps = track.caps();
+    if srtp {
+        caps.make_mut()
+            .structure_mut(0)
+            .expect("one structure")
+            .set_name("application/x-srtp");
+    }
+    caps
+}
+
+fn rtcp_caps(srtp: bool) -> gst::Caps {
+    gst::Caps::new_empty_simple(if srtp {
+        "application/x-srtcp"
+    } else {
+        "application/x-rtcp"
+    })
+}
+
+/// Leases a pair and binds its sockets (only the RTP one with rtcp-mux: the pair stays leased), skipping pairs
+/// that turn out to be held by another process.
 fn bind_pair(
     pipeline: &gst::Pipeline,
     address: &str,
     track: &RtpTrack,
     ports: &RtpPorts,
-) -> Result<(PortLease, gst::Element, gst::Element), RtpJoinError> {
+    session: usize,
+    transport: &Transport,
+) -> Result<(PortLease, gst::Element, Option<gst::Element>), RtpJoinError> {
     let mut skip = BTreeSet::new();
+    let srtp = transport.srtp(session).is_some();
     for _ in 0..BIND_ATTEMPTS {
         let lease = ports.lease(&skip)?;
-        let caps = track.caps();
+        let caps = rtp_caps(track, srtp);
         let Some(rtp) = bind_udpsrc(pipeline, address, lease.rtp, Some(&caps)) else {
             skip.insert(lease.rtp);
             continue;
         };
-        let Some(rtcp) = bind_udpsrc(pipeline, address, lease.rtcp(), None) else {
+        if transport.rtcp_mux {
+            return Ok((lease, rtp, None));
+        }
+        let Some(rtcp) = bind_udpsrc(pipeline, address, lease.rtcp(), Some(&rtcp_caps(srtp))) else {
             let _ = rtp.set_state(gst::State::Null);
             let _ = pipeline.remove(&rtp);
             skip.insert(lease.rtp);
             continue;
         };
-        return Ok((lease, rtp, rtcp));
+        return Ok((lease, rtp, Some(rtcp)));
     }
     Err(anyhow!("no port pair on {address} could be bound after {BIND_ATTEMPTS} attempts").into())
 }
@@ -243,29 +297,108 @@ fn send_rtcp_to(sink: &gst::Element, to: SocketAddr) {
     tracing::debug!("RTCP goes to {to}");
 }
 
-/// Links one track's sockets into session `session` of `rtpbin`, with the source checks, and its outgoing RTCP
-/// to a sink sharing the RTCP socket.
+/// RTCP among RTP on one port (RFC 5761 §4): the second byte of RTCP (its packet type) is 192 to 223, where RTP
+/// has the marker bit and a payload type of 64 to 95, which no dynamic payload type uses.
+fn is_rtcp(buffer: &gst::BufferRef) -> bool {
+    let mut second = [0u8; 1];
+    buffer.copy_to_slice(1, &mut second).is_ok() && (192..=223).contains(&second[0])
+}
+
+fn link(src: &gst::Pad, sink: &gst::Pad) -> Result<()> {
+    src.link(sink).map(|_| ()).map_err(|e| anyhow!("{e:?}"))
+}
+
+/// RTCP from its own socket, or the RTCP half of a split RTP socket: that one's upstream caps say RTP (see
+/// `split_mux`), so no format check.
+fn link_rtcp(src: &gst::Pad, sink: &gst::Pad) -> Result<()> {
+    src.link_full(sink, gst::PadLinkCheck::empty())
+        .map(|_| ())
+        .map_err(|e| anyhow!("{e:?}"))
+}
+
+fn pad(element: &gst::Element, name: &str) -> Result<gst::Pad> {
+    element
+        .static_pad(name)
+        .or_else(|| element.request_pad_simple(name))
+        .ok_or_else(|| anyhow!("{} has no pad {name}", element.name()))
+}
+
+/// With rtcp-mux: the RTP socket's datagrams split in two by `is_rtcp` (a `tee`, each half dropping the other's
+/// packets), the RTCP half announced with `rtcp` caps. The tee would ask both halves to agree on one format, which
+/// RTP and RTCP never do: the RTCP half answers the tee's caps questions itself (the RTP half decides) and is
+/// linked without a format check. Returns the (RTP, RTCP) source pads.
+fn split_mux(pipeline: &gst::Pipeline, from: &gst::Pad, rtcp: gst::Caps) -> Result<(gst::Pad, gst::Pad)> {
+    let tee = make("tee")?;
+    pipeline.add(&tee)?;
+    link(from, &pad(&tee, "sink")?)?;
+    let (rtp_half, rtcp_half) = (pad(&tee, "src_%u")?, pad(&tee, "src_%u")?);
+    rtp_half.add_probe(gst::PadProbeType::BUFFER, |_, info| match info.buffer() {
+        Some(b) if is_rtcp(b) => gst::PadProbeReturn::Drop,
+        _ => gst::PadProbeReturn::Ok,
+    });
+    let probes = gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::QUERY_DOWNSTREAM;
+    rtcp_half.add_probe(probes, move |_, info| {
+        if let Some(b) = info.buffer() {
+            return if is_rtcp(b) {
+                gst::PadProbeReturn::Ok
+            } else {
+                gst::PadProbeReturn::Drop
+            };
+        }
+        if let Some(query) = info.query_mut() {
+            return match query.view_mut() {
+                gst::QueryViewMut::Caps(q) => {
+                    let result = q.filter().map_or_else(gst::Caps::new_any, |f| f.to_owned());
+                    q.set_result(&result);
+                    gst::PadProbeReturn::Handled
+                }
+                gst::QueryViewMut::AcceptCaps(q) => {
+                    q.set_result(true);
+                    gst::PadProbeReturn::Handled
+                }
+                _ => gst::PadProbeReturn::Ok,
+            };
+        }
+        if matches!(info.event().map(|e| e.view()), Some(gst::EventView::Caps(_))) {
+            info.data = Some(gst::PadProbeData::Event(gst::event::Caps::new(&rtcp)));
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok((rtp_half, rtcp_half))
+}
+
+/// Links one track's sockets into session `session` of `rtpbin` (through `srtpdec` with SRTP), with the source
+/// checks, and its outgoing RTCP (through `srtpenc` with SRTP) to a sink sharing the RTCP socket (the RTP one with
+/// rtcp-mux).
 fn wire_session(
     pipeline: &gst::Pipeline,
     rtpbin: &gst::Element,
     session: usize,
     track: &RtpTrack,
-    source: Option<DeclaredSource>,
-    (rtp_src, rtcp_src): (&gst::Element, &gst::Element),
+    transport: &Transport,
+    (rtp_src, rtcp_src): (&gst::Element, Option<&gst::Element>),
 ) -> Result<()> {
+    let source = transport.source;
     let rtcp_sink = make("multiudpsink")?;
-    rtcp_sink.set_property("socket", rtcp_src.property::<Option<gio::Socket>>("used-socket"));
+    let replies_from = rtcp_src.unwrap_or(rtp_src);
+    rtcp_sink.set_property("socket", replies_from.property::<Option<gio::Socket>>("used-socket"));
     rtcp_sink.set_property("close-socket", false);
     rtcp_sink.set_property("sync", false);
     rtcp_sink.set_property("async", false);
     pipeline.add(&rtcp_sink)?;
 
-    // RTCP goes to the sender's RTP address until its own RTCP shows where it wants it.
-    let rtcp_from_rtcp = Arc::new(AtomicBool::new(false));
+    // RTCP goes to the declared return address, or else to the sender's RTP address until its own RTCP shows
+    // where it wants it.
+    let declared_return = transport.rtcp_return(session);
+    if let Some(to) = declared_return {
+        send_rtcp_to(&rtcp_sink, to);
+    }
+    let rtcp_from_rtcp = Arc::new(AtomicBool::new(declared_return.is_some()));
     let rtp_lock = Arc::new(SourceLock::new(source));
     let declared_ssrc = track.ssrc;
     let sink = rtcp_sink.downgrade();
     let heard_rtcp = rtcp_from_rtcp.clone();
+    let mux = transport.rtcp_mux;
     source_probe(rtp_src, move |buffer, from| {
         let admitted = rtp_lock.admit(from, || {
             tracing::info!(session, "RTP from {from}; other sources are ignored");
@@ -273,37 +406,42 @@ fn wire_session(
                 send_rtcp_to(&sink, from);
             }
         });
-        admitted && declared_ssrc.is_none_or(|want| ssrc_of(buffer) == Some(want))
+        // An RTCP packet's bytes 8..12 are not an SSRC to check (its sender's SSRC is at 4..8).
+        let rtcp = mux && is_rtcp(buffer);
+        admitted && (rtcp || declared_ssrc.is_none_or(|want| ssrc_of(buffer) == Some(want)))
     });
-    let rtcp_lock = Arc::new(SourceLock::new(source.map(|s| DeclaredSource { port: None, ..s })));
-    let sink = rtcp_sink.downgrade();
-    source_probe(rtcp_src, move |_, from| {
-        rtcp_lock.admit(from, || {
-            rtcp_from_rtcp.store(true, Ordering::SeqCst);
-            if let Some(sink) = sink.upgrade() {
-                send_rtcp_to(&sink, from);
-            }
-        })
-    });
+    if let Some(rtcp_src) = rtcp_src {
+        let rtcp_lock = Arc::new(SourceLock::new(source.map(|s| DeclaredSource { port: None, ..s })));
+        let sink = rtcp_sink.downgrade();
+        source_probe(rtcp_src, move |_, from| {
+            rtcp_lock.admit(from, || {
+                let declared = rtcp_from_rtcp.swap(true, Ordering::SeqCst) && declared_return.is_some();
+                if let (Some(sink), false) = (sink.upgrade(), declared) {
+                    send_rtcp_to(&sink, from);
+                }
+            })
+        });
+    }
 
-    let link = |src: &gst::Pad, sink: &gst::Pad| src.link(sink).map(|_| ()).map_err(|e| anyhow!("{e:?}"));
-    let rtpbin_pad = |name: String| {
-        rtpbin
-            .request_pad_simple(&name)
-            .ok_or_else(|| anyhow!("rtpbin has no pad {name}"))
+    let srtp = transport.srtp(session).is_some();
+    let rtp_out = pad(rtp_src, "src")?;
+    let (mut rtp_in, mut rtcp_in) = match rtcp_src {
+        Some(rtcp_src) => (rtp_out, pad(rtcp_src, "src")?),
+        None => split_mux(pipeline, &rtp_out, rtcp_caps(srtp))?,
     };
-    link(
-        &rtp_src.static_pad("src").expect("udpsrc has a src pad"),
-        &rtpbin_pad(format!("recv_rtp_sink_{session}"))?,
-    )?;
-    link(
-        &rtcp_src.static_pad("src").expect("udpsrc has a src pad"),
-        &rtpbin_pad(format!("recv_rtcp_sink_{session}"))?,
-    )?;
-    link(
-        &rtpbin_pad(format!("send_rtcp_src_{session}"))?,
-        &rtcp_sink.static_pad("sink").expect("multiudpsink has a sink pad"),
-    )?;
+    let mut rtcp_back = pad(rtpbin, &format!("send_rtcp_src_{session}"))?;
+    if let Some(keys) = transport.srtp(session) {
+        let dec = keys.receive.decoder()?;
+        let enc = keys.send.encoder()?;
+        pipeline.add_many([&dec, &enc])?;
+        link(&rtp_in, &pad(&dec, "rtp_sink")?)?;
+        link_rtcp(&rtcp_in, &pad(&dec, "rtcp_sink")?)?;
+        link(&rtcp_back, &pad(&enc, "rtcp_sink_0")?)?;
+        (rtp_in, rtcp_in, rtcp_back) = (pad(&dec, "rtp_src")?, pad(&dec, "rtcp_src")?, pad(&enc, "rtcp_src_0")?);
+    }
+    link(&rtp_in, &pad(rtpbin, &format!("recv_rtp_sink_{session}"))?)?;
+    link_rtcp(&rtcp_in, &pad(rtpbin, &format!("recv_rtcp_sink_{session}"))?)?;
+    link(&rtcp_back, &pad(&rtcp_sink, "sink")?)?;
     Ok(())
 }
 

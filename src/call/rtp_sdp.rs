@@ -1,25 +1,40 @@
 //! A plain RTP session described in SDP (`RTP/AVP` or `RTP/AVPF`, as Kurento's RtpEndpoint, ffmpeg and GStreamer
 //! write it): the tracks we take from an offer, and the answer giving our ports. No ICE, no DTLS: an offer for
-//! WebRTC belongs on the WHIP endpoint.
+//! WebRTC belongs on the WHIP endpoint. `RTP/SAVP(F)` sections carry the sender's SRTP key in `a=crypto` (SDES,
+//! RFC 4568); the answer gives ours, for the RTCP we send. `a=rtcp-mux` (RFC 5761) is taken when every taken
+//! section offers it.
 
 use super::decode::TrackKind;
 use super::rtp_leg::TrackPorts;
+use super::rtp_srtp::{SrtpKey, SrtpKeys, SrtpSuite};
 use super::rtp_track::RtpTrack;
 use super::sdp_offer;
+use std::sync::Arc;
 
 /// An SDP offer describes at most this many sections (each one costs nothing until accepted, but is read).
 const MAX_SECTIONS: usize = 16;
 
 /// One media section of the offer: the track we take from it, or why not (its answer section is then rejected).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct OfferedSection {
     pub media: String,
     pub proto: String,
     pub taken: Option<TakenTrack>,
+    /// The section offered `a=rtcp-mux`.
+    pub rtcp_mux: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An `a=crypto` line we take: its tag (echoed in the answer) and the sender's key, with a fresh one of ours.
+#[derive(Debug, Clone)]
+pub struct TakenCrypto {
+    pub tag: u32,
+    pub keys: SrtpKeys,
+}
+
+#[derive(Debug, Clone)]
 pub struct TakenTrack {
+    /// SRTP, for an `RTP/SAVP(F)` section.
+    pub crypto: Option<TakenCrypto>,
     pub track: RtpTrack,
     /// The offer's `a=fmtp` for the chosen payload type, echoed in the answer.
     pub fmtp: Option<String>,
@@ -41,7 +56,7 @@ pub fn read_offer(text: &str) -> Result<Vec<OfferedSection>, String> {
             _ => None,
         };
         let proto = media.proto().unwrap_or("").to_string();
-        let plain = proto == "RTP/AVP" || proto == "RTP/AVPF";
+        let plain = matches!(proto.as_str(), "RTP/AVP" | "RTP/AVPF" | "RTP/SAVP" | "RTP/SAVPF");
         let seen = match kind {
             Some(TrackKind::Video) => &mut have.0,
             Some(TrackKind::Audio) => &mut have.1,
@@ -52,6 +67,15 @@ pub fn read_offer(text: &str) -> Result<Vec<OfferedSection>, String> {
         } else {
             None
         };
+        // A secure section without a key we can use is not taken: we never fall back to plain RTP.
+        let secure = proto.starts_with("RTP/SAVP");
+        let taken = match (taken, secure) {
+            (Some(t), true) => crypto(media).map(|crypto| TakenTrack {
+                crypto: Some(crypto),
+                ..t
+            }),
+            (taken, _) => taken,
+        };
         if taken.is_some() {
             *seen = true;
         }
@@ -59,13 +83,15 @@ pub fn read_offer(text: &str) -> Result<Vec<OfferedSection>, String> {
             media: media.media().unwrap_or("").to_string(),
             proto,
             taken,
+            rtcp_mux: media.attributes().any(|a| a.key() == "rtcp-mux"),
         });
     }
     if sections.iter().all(|s| s.taken.is_none()) {
         let protos: Vec<&str> = sections.iter().map(|s| s.proto.as_str()).collect();
         return Err(format!(
-            "no RTP/AVP or RTP/AVPF audio or video section with a codec we decode (VP8, VP9, H264, opus); \
-             sections: {}",
+            "no RTP/AVP(F) or RTP/SAVP(F) audio or video section with a codec we decode (VP8, VP9, H264, opus) \
+             (and, if secure, an a=crypto of suite {} with a 30-byte inline key and no MKI); sections: {}",
+            SrtpSuite::NAMES.join(" or "),
             if protos.is_empty() {
                 "none".into()
             } else {
@@ -109,6 +135,7 @@ fn take(media: &gst_sdp::SDPMediaRef, kind: TrackKind) -> Option<TakenTrack> {
             .find(|v| v.split(' ').next() == Some(format))
             .map(str::to_string);
         Some(TakenTrack {
+            crypto: None,
             track: RtpTrack {
                 kind,
                 encoding,
@@ -121,6 +148,45 @@ fn take(media: &gst_sdp::SDPMediaRef, kind: TrackKind) -> Option<TakenTrack> {
             rtpmap: map.clone(),
         })
     })
+}
+
+/// The first `a=crypto:<tag> <suite> inline:<key||salt>[|lifetime]` line of a suite we take with a usable key
+/// (no MKI, no session parameters such as `UNENCRYPTED_SRTP`).
+fn crypto(media: &gst_sdp::SDPMediaRef) -> Option<TakenCrypto> {
+    media
+        .attributes()
+        .filter(|a| a.key() == "crypto")
+        .filter_map(|a| a.value())
+        .find_map(|value| {
+            let mut parts = value.split_whitespace();
+            let tag = parts.next()?.parse().ok()?;
+            let suite = parts.next()?;
+            let params = parts.next()?;
+            if parts.next().is_some() || params.contains(';') {
+                return None;
+            }
+            let mut inline = params.strip_prefix("inline:")?.split('|');
+            let key = inline.next()?;
+            // Lifetime (`2^31` or a number) is fine; an MKI (`1:4`) is not.
+            if inline.any(|p| p.contains(':')) {
+                return None;
+            }
+            let key = SrtpKey::parse(suite, key).ok()?;
+            let ours = SrtpKey::generate(key.suite);
+            Some(TakenCrypto {
+                tag,
+                keys: SrtpKeys {
+                    receive: Arc::new(key),
+                    send: Arc::new(ours),
+                },
+            })
+        })
+}
+
+/// rtcp-mux for the whole participant: when every taken section offered it.
+pub fn rtcp_mux(sections: &[OfferedSection]) -> bool {
+    let taken: Vec<_> = sections.iter().filter(|s| s.taken.is_some()).collect();
+    !taken.is_empty() && taken.iter().all(|s| s.rtcp_mux)
 }
 
 /// The answer: each taken section with our port, RTCP port and its one codec, receive-only; the others rejected
@@ -147,8 +213,21 @@ pub fn answer(sections: &[OfferedSection], address: &str, session_id: &str, port
             out.push_str(&format!("a=fmtp:{fmtp}\r\n"));
         }
         // Feedback is only for sessions that offered it (AVPF).
-        if taken.track.kind == TrackKind::Video && proto == "RTP/AVPF" {
+        if taken.track.kind == TrackKind::Video && proto.ends_with("AVPF") {
             out.push_str(&format!("a=rtcp-fb:{pt} nack pli\r\na=rtcp-fb:{pt} ccm fir\r\n"));
+        }
+        if let Some(crypto) = &taken.crypto {
+            let ours = &crypto.keys.send;
+            let line = format!(
+                "a=crypto:{} {} inline:{}\r\n",
+                crypto.tag,
+                ours.suite.name(),
+                ours.expose_base64()
+            );
+            out.push_str(&line);
+        }
+        if section.rtcp_mux && port.rtcp_port == port.port {
+            out.push_str("a=rtcp-mux\r\n");
         }
         out.push_str(&format!("a=rtcp:{}\r\na=recvonly\r\n", port.rtcp_port));
     }
@@ -222,5 +301,61 @@ mod tests {
             m=video 5000 RTP/AVP 96\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:96 THEORA/90000\r\n";
         assert!(read_offer(theora).is_err());
         assert!(read_offer("hello").is_err());
+    }
+
+    /// 30 bytes 0x00..0x1d in base64 (computed with coreutils `base64`, not by the product).
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+
+    fn secure(crypto: &str) -> String {
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=video 5000 RTP/SAVPF 100\r\na=rtpmap:100 VP8/90000\r\na=rtcp-mux\r\n{crypto}"
+        )
+    }
+
+    #[test]
+    fn sdes_keys_are_taken_and_answered_with_our_own() {
+        gst::init().unwrap();
+        let offer = secure(&format!(
+            "a=crypto:1 AEAD_AES_256_GCM inline:{KEY}\r\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY}|2^31\r\n"
+        ));
+        let sections = read_offer(&offer).unwrap();
+        let crypto = sections[0]
+            .taken
+            .as_ref()
+            .and_then(|t| t.crypto.as_ref())
+            .expect("crypto taken");
+        assert_eq!(crypto.tag, 2);
+        assert_eq!(crypto.keys.receive.expose_base64(), KEY);
+        assert!(rtcp_mux(&sections));
+        let ports = [TrackPorts {
+            kind: TrackKind::Video,
+            port: 40000,
+            rtcp_port: 40000,
+        }];
+        let answer = answer(&sections, "127.0.0.1", "7", &ports);
+        assert!(!answer.contains(KEY), "the offer's key is in the answer:\n{answer}");
+        let ours = answer
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:"))
+            .unwrap_or_else(|| panic!("no a=crypto:2 in\n{answer}"));
+        assert_eq!(ours.len(), KEY.len());
+        for line in ["m=video 40000 RTP/SAVPF 100", "a=rtcp-mux", "a=rtcp:40000"] {
+            assert!(answer.split("\r\n").any(|l| l == line), "no `{line}` in\n{answer}");
+        }
+    }
+
+    #[test]
+    fn secure_sections_without_a_usable_key_are_refused() {
+        gst::init().unwrap();
+        for crypto in [
+            String::new(),
+            format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY}|2^31|1:4\r\n"),
+            format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY} UNENCRYPTED_SRTP\r\n"),
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c2hvcnQ=\r\n".to_string(),
+        ] {
+            let error = read_offer(&secure(&crypto)).unwrap_err();
+            assert!(!error.contains(KEY), "{error}");
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! RTCP both ways, as an SFU's forwarder is) is composited by a broadcast watching the room; a keyframe request
 //! (RTCP FIR) reaches the sender and the picture recovers after its packets were interrupted; packets from a second
 //! address are ignored; a participant leaves with its DELETE, or when its RTP stops; bad requests name the field; a
-//! real Janus' `rtp_forward` feeds a broadcast and gets callcast's keyframe requests; an SDP offer (H.264 + Opus).
+//! real Janus' `rtp_forward` feeds a broadcast and gets callcast's keyframe requests; an SDP offer (H.264 + Opus);
+//! SRTP keyed in JSON (a wrong key never composited, the key never leaked) and in an SDP offer (`a=crypto`), with
+//! SRTCP keyframe requests back; rtcp-mux; a declared RTCP return port.
 
 use crate::support::audio::{mono_samples, tone_level};
 use crate::support::broadcast::{participant_names, Broadcast};
@@ -53,35 +55,95 @@ struct Sender {
     keyframe_requests: Arc<AtomicUsize>,
 }
 
+/// How a test sender protects and routes its packets (the plain defaults are the forwarder above).
+#[derive(Default)]
+struct SenderOptions {
+    /// SRTP-protects the video and its RTCP with this key || salt (AES_CM_128_HMAC_SHA1_80).
+    srtp_key: Option<[u8; 30]>,
+    /// Decrypts the RTCP it hears with this one (callcast's key from an SDP answer); default: `srtp_key`.
+    srtcp_in_key: Option<[u8; 30]>,
+    /// rtcp-mux: RTP and RTCP leave from one socket to the RTP port, and RTCP is heard on it.
+    rtcp_mux: bool,
+    /// Hears RTCP on this port, and sends its own from another socket (as a sender with a declared return port).
+    rtcp_listen: Option<u16>,
+}
+
+/// What `srtpdec`'s `request-key` wants: the key and the suite AES_CM_128_HMAC_SHA1_80.
+fn srtp_key_caps(key: &[u8; 30]) -> gst::Caps {
+    gst::Caps::builder("application/x-srtp")
+        .field("srtp-key", gst::Buffer::from_slice(key.to_vec()))
+        .field("srtp-cipher", "aes-128-icm")
+        .field("srtp-auth", "hmac-sha1-80")
+        .field("srtcp-cipher", "aes-128-icm")
+        .field("srtcp-auth", "hmac-sha1-80")
+        .build()
+}
+
 impl Sender {
     fn start(video: (u16, u16), audio: Option<u16>, colour: u32) -> Self {
+        Self::start_with(video, audio, colour, &SenderOptions::default())
+    }
+
+    fn start_with(video: (u16, u16), audio: Option<u16>, colour: u32, options: &SenderOptions) -> Self {
         gst::init().expect("gst init");
+        let srtp = options.srtp_key.is_some();
+        let (elements, protect_rtp, protect_rtcp, unprotect_rtcp, rtcp_caps) = if srtp {
+            (
+                "srtpenc name=e srtpdec name=d",
+                "e.rtp_sink_0 e.rtp_src_0 !",
+                "e.rtcp_sink_0 e.rtcp_src_0 !",
+                "d.rtcp_sink d.rtcp_src !",
+                "application/x-srtcp",
+            )
+        } else {
+            ("", "", "", "", "application/x-rtcp")
+        };
+        let rtcp_to = if options.rtcp_mux { video.0 } else { video.1 };
         let description = format!(
-            "rtpbin name=b rtp-profile=avpf \
+            "rtpbin name=b rtp-profile=avpf {elements} \
              videotestsrc name=v is-live=true pattern=solid-color foreground-color={colour} \
                ! video/x-raw,width=320,height=240,framerate=15/1 \
                ! vp8enc name=enc deadline=1 keyframe-max-dist=100000 ! rtpvp8pay pt=100 ssrc=1234 ! b.send_rtp_sink_0 \
-             b.send_rtp_src_0 ! valve name=cut ! udpsink host=127.0.0.1 port={} sync=false async=false \
-             b.send_rtcp_src_0 ! udpsink name=rtcp_out host=127.0.0.1 port={} sync=false async=false \
-             udpsrc name=rtcp_in address=127.0.0.1 port=0 caps=application/x-rtcp ! b.recv_rtcp_sink_0 {}",
+             b.send_rtp_src_0 ! valve name=cut ! {protect_rtp} udpsink name=rtp_out host=127.0.0.1 port={} \
+               sync=false async=false \
+             b.send_rtcp_src_0 ! {protect_rtcp} udpsink name=rtcp_out host=127.0.0.1 port={rtcp_to} sync=false \
+               async=false \
+             udpsrc name=rtcp_in address=127.0.0.1 port={} caps={rtcp_caps} ! {unprotect_rtcp} b.recv_rtcp_sink_0 {}",
             video.0,
-            video.1,
+            options.rtcp_listen.unwrap_or(0),
             audio.map_or(String::new(), |port| format!(
                 "audiotestsrc is-live=true freq={TONE_HZ} volume=0.5 ! audioconvert ! audioresample ! opusenc \
                  ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={port} sync=false async=false"
             ))
         );
         let pipeline = gst::parse::launch(&description)
-            .expect("sender pipeline")
+            .unwrap_or_else(|e| panic!("sender pipeline: {e}\n{description}"))
             .downcast::<gst::Pipeline>()
             .expect("a pipeline");
-        // Symmetric RTCP: send from the socket we listen on, so callcast's replies come back to it.
+        if let Some(key) = options.srtp_key {
+            let enc = pipeline.by_name("e").expect("srtpenc");
+            enc.set_property("key", gst::Buffer::from_slice(key.to_vec()));
+            let heard = options.srtcp_in_key.unwrap_or(key);
+            let dec = pipeline.by_name("d").expect("srtpdec");
+            dec.connect("request-key", false, move |_| Some(srtp_key_caps(&heard).to_value()));
+        }
+        // Symmetric RTCP: send from the socket we listen on, so callcast's replies come back to it (with rtcp-mux
+        // the RTP leaves from it too: one address for both).
         let rtcp_in = pipeline.by_name("rtcp_in").expect("rtcp_in");
         rtcp_in.set_state(gst::State::Ready).expect("bind rtcp_in");
         let socket = rtcp_in.property::<Option<gio::Socket>>("used-socket");
-        let rtcp_out = pipeline.by_name("rtcp_out").expect("rtcp_out");
-        rtcp_out.set_property("socket", socket);
-        rtcp_out.set_property("close-socket", false);
+        let mut senders = vec!["rtcp_out"];
+        if options.rtcp_listen.is_some() {
+            senders.clear();
+        }
+        if options.rtcp_mux {
+            senders.push("rtp_out");
+        }
+        for name in senders {
+            let sink = pipeline.by_name(name).expect("udpsink");
+            sink.set_property("socket", socket.clone());
+            sink.set_property("close-socket", false);
+        }
         let keyframe_requests = Arc::new(AtomicUsize::new(0));
         let count = keyframe_requests.clone();
         let enc_src = pipeline
@@ -346,6 +408,30 @@ fn bad_rtp_requests_name_the_field() {
         (json!({"tracks": [video(json!({"colour": "red"}))]}), "tracks[0].colour"),
         (json!({"source": "nowhere", "tracks": [video(json!({}))]}), "source"),
         (
+            json!({"srtp": {"crypto_suite": "AES_CM_128_HMAC_SHA1_80", "key_base64": "not base64!"},
+                   "tracks": [video(json!({}))]}),
+            "srtp.key_base64",
+        ),
+        (
+            // 29 bytes once decoded: one short.
+            json!({"srtp": {"crypto_suite": "AES_CM_128_HMAC_SHA1_80", "key_base64": base64(&SENDER_KEY[..29])},
+                   "tracks": [video(json!({}))]}),
+            "srtp.key_base64",
+        ),
+        (
+            json!({"srtp": {"crypto_suite": "AEAD_AES_256_GCM", "key_base64": base64(&SENDER_KEY)},
+                   "tracks": [video(json!({}))]}),
+            "srtp.crypto_suite",
+        ),
+        (
+            json!({"srtp": {"crypto_suite": "AES_CM_128_HMAC_SHA1_80"}, "tracks": [video(json!({}))]}),
+            "srtp.key_base64",
+        ),
+        (
+            json!({"tracks": [video(json!({"rtcp_return": "127.0.0.1"}))]}),
+            "tracks[0].rtcp_return",
+        ),
+        (
             json!({"tracks": [{"kind": "video", "codec": "VP8", "clock_rate": 90000}]}),
             "tracks[0].payload_type",
         ),
@@ -353,8 +439,10 @@ fn bad_rtp_requests_name_the_field() {
     for (body, field) in cases {
         let response = join(&server, "rtp", &body);
         assert_eq!(response.status(), 400, "{body}");
-        let error: Value = response.json().expect("json");
+        let text = response.text().expect("body");
+        let error: Value = serde_json::from_str(&text).expect("json");
         assert_eq!(error["field"], field, "{body}: {error}");
+        assert!(!text.contains(&base64(&SENDER_KEY[..29])), "a key in the error: {text}");
     }
     let not_json = http()
         .post(server.url("/v1/rooms/rtp/rtp"))
@@ -845,5 +933,276 @@ fn a_declared_source_keeps_an_earlier_sender_out() {
         std::thread::sleep(Duration::from_millis(300));
     }
     bc.stop();
+    server.check_log();
+}
+
+/// The SRTP tests' master keys (key || salt, 30 bytes): the sender's, and another one.
+const SENDER_KEY: [u8; 30] = *b"callcast-srtp-test-key-0123456";
+const OTHER_KEY: [u8; 30] = *b"not-the-key-callcast-was-given";
+const BLUE: [u8; 3] = [0, 0, 255];
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Cuts the sender's video for a second while its colour changes to yellow: only a keyframe it makes on
+/// callcast's request (it makes none by itself) brings yellow on air. Returns the requests that reached it.
+fn recovers_on_a_keyframe_request(bc: &Broadcast, sender: &Sender) -> usize {
+    let asked_before = sender.keyframe_requests.load(Ordering::SeqCst);
+    sender.interrupt(true);
+    sender.set_colour(0xffffff00);
+    std::thread::sleep(Duration::from_millis(1000)); // the outage itself
+    sender.interrupt(false);
+    wait_for("yellow on air after the outage", Duration::from_secs(15), || {
+        centre_is(&bc.playlist, YELLOW)
+    });
+    sender.keyframe_requests.load(Ordering::SeqCst) - asked_before
+}
+
+fn one_video_track(extra: Value) -> Value {
+    let mut body = json!({"tracks": [{"kind": "video", "codec": "VP8", "payload_type": 100, "clock_rate": 90000}]});
+    for (k, v) in extra.as_object().expect("object") {
+        body[k] = v.clone();
+    }
+    body
+}
+
+fn room_broadcast(server: &Server, room: &str) -> Broadcast {
+    Broadcast::start(
+        server,
+        &json!({
+            "source": {"kind": "room", "room": room},
+            "layout": {"template": "grid"},
+            "video": {"width": W, "height": H, "keyframe_interval_s": 1},
+            "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 600}],
+        }),
+    )
+}
+
+/// SRTP with the key in the JSON request (mediasoup's `srtpParameters`): the sender's video is decrypted and
+/// composited, callcast's SRTCP keyframe requests (same key) reach its encoder; a sender encrypting with another key
+/// is never composited; the key appears in no response and nowhere in the server's log, even at debug level.
+#[test]
+fn srtp_participant_is_composited_and_a_wrong_key_is_not() {
+    let (first, last) = port_range(4, 2);
+    let range = format!("{first}-{last}");
+    let server = Server::start_with_env(&["--rtp-port-range", &range], &[("RUST_LOG", "debug")]);
+    let bc = room_broadcast(&server, "srtp");
+    let mut responses = Vec::new();
+    let srtp = json!({"crypto_suite": "AES_CM_128_HMAC_SHA1_80", "key_base64": base64(&SENDER_KEY)});
+
+    let response = join(
+        &server,
+        "srtp",
+        &one_video_track(json!({"name": "Alice", "srtp": srtp})),
+    );
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().expect("location").to_string();
+    let joined: Value = serde_json::from_str(&response.text().expect("body")).expect("json");
+    responses.push(joined.to_string());
+    let port = joined["tracks"][0]["port"].as_u64().expect("port") as u16;
+    let options = SenderOptions {
+        srtp_key: Some(SENDER_KEY),
+        ..SenderOptions::default()
+    };
+    let sender = Sender::start_with((port, port + 1), None, 0xff00ff00, &options);
+    wait_for("the SRTP sender's green on air", Duration::from_secs(20), || {
+        centre_is(&bc.playlist, GREEN)
+    });
+    let asked = recovers_on_a_keyframe_request(&bc, &sender);
+    println!("SRTCP keyframe requests that reached the SRTP sender: {asked}");
+    assert!(asked >= 1, "no keyframe request reached the SRTP sender");
+    drop(sender);
+    assert_eq!(
+        http().delete(server.url(&location)).send().expect("DELETE").status(),
+        200
+    );
+    wait_for("Alice gone", Duration::from_secs(10), || {
+        names(&bc).is_empty().then_some(())
+    });
+
+    // The same request, but the sender encrypts with another key: every packet fails authentication.
+    let response = join(
+        &server,
+        "srtp",
+        &one_video_track(json!({"name": "Mallory", "srtp": srtp})),
+    );
+    assert_eq!(response.status(), 201);
+    let joined: Value = serde_json::from_str(&response.text().expect("body")).expect("json");
+    responses.push(joined.to_string());
+    let port = joined["tracks"][0]["port"].as_u64().expect("port") as u16;
+    let options = SenderOptions {
+        srtp_key: Some(OTHER_KEY),
+        ..SenderOptions::default()
+    };
+    let _mallory = Sender::start_with((port, port + 1), None, 0xffff0000, &options);
+    wait_for("Mallory in the broadcast", Duration::from_secs(10), || {
+        (names(&bc) == ["Mallory"]).then_some(())
+    });
+    let (watched_until, mut frames) = (Instant::now() + Duration::from_secs(4), 0);
+    while Instant::now() < watched_until {
+        if let Ok(frame) = newest_frame(&bc.playlist) {
+            let pixel = frame.pixel(CENTRE.0, CENTRE.1);
+            assert!(
+                !close_to(pixel, RED, 60),
+                "red from a sender with the wrong key is on air"
+            );
+            frames += 1;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(frames >= 5, "only {frames} frames looked at");
+    responses.push(bc.status().to_string());
+    bc.stop();
+
+    let log = server.log_text();
+    for secret in [
+        base64(&SENDER_KEY),
+        base64(&OTHER_KEY),
+        String::from_utf8_lossy(&SENDER_KEY).into_owned(),
+    ] {
+        assert!(!log.contains(&secret), "the SRTP key is in the server log");
+        for response in &responses {
+            assert!(!response.contains(&secret), "the SRTP key is in a response: {response}");
+        }
+    }
+    server.check_log();
+}
+
+/// rtcp-mux in JSON: RTCP shares the RTP port both ways (the reply's `rtcp_port` is the RTP port) and keyframe
+/// requests reach the sender on its RTP socket. A declared `rtcp_return` gets the keyframe requests of a sender
+/// whose RTCP leaves from elsewhere. Then an SDP offer of `RTP/SAVPF` with `a=crypto` (SDES): the
+/// answer gives callcast's own key, the sender's video is decrypted and composited, and callcast's SRTCP,
+/// encrypted with the answer's key, reaches the sender's encoder as keyframe requests.
+#[test]
+fn rtcp_mux_rtcp_return_and_sdp_crypto_participants() {
+    // The second half of offset 4's eight ports (offset 5 would pass 65535); the SRTP test has the first half.
+    let (first, last) = port_range(4, 4);
+    let range = format!("{}-{last}", first + 4);
+    let server = Server::start(&["--rtp-port-range", &range]);
+    let bc = room_broadcast(&server, "mux");
+
+    let response = join(
+        &server,
+        "mux",
+        &one_video_track(json!({"name": "Carol", "rtcp_mux": true})),
+    );
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().expect("location").to_string());
+    let joined: Value = response.json().expect("json");
+    assert_eq!(status, 201, "{joined}");
+    let location = location.expect("a Location");
+    let port = joined["tracks"][0]["port"].as_u64().expect("port") as u16;
+    assert_eq!(joined["tracks"][0]["rtcp_port"], json!(port), "{joined}");
+    let options = SenderOptions {
+        rtcp_mux: true,
+        ..SenderOptions::default()
+    };
+    let sender = Sender::start_with((port, port), None, 0xff00ff00, &options);
+    wait_for("the rtcp-mux sender's green on air", Duration::from_secs(20), || {
+        centre_is(&bc.playlist, GREEN)
+    });
+    let asked = recovers_on_a_keyframe_request(&bc, &sender);
+    println!("keyframe requests that reached the rtcp-mux sender on its RTP socket: {asked}");
+    assert!(asked >= 1, "no keyframe request reached the rtcp-mux sender");
+    drop(sender);
+    assert_eq!(
+        http().delete(server.url(&location)).send().expect("DELETE").status(),
+        200
+    );
+    wait_for("Carol gone", Duration::from_secs(10), || {
+        names(&bc).is_empty().then_some(())
+    });
+
+    // A sender whose RTCP leaves from a socket other than the one it listens on declares its return port: the
+    // keyframe requests reach it there (without the declaration they would go to where its RTCP comes from).
+    let listen = std::net::UdpSocket::bind("127.0.0.1:0").expect("a free port");
+    let listen_port = listen.local_addr().expect("addr").port();
+    drop(listen); // free for the sender's udpsrc to bind just below
+    let mut body = one_video_track(json!({"name": "Dave"}));
+    body["tracks"][0]["rtcp_return"] = json!(format!("127.0.0.1:{listen_port}"));
+    let response = join(&server, "mux", &body);
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().expect("location").to_string();
+    let joined: Value = response.json().expect("json");
+    let port = joined["tracks"][0]["port"].as_u64().expect("port") as u16;
+    let options = SenderOptions {
+        rtcp_listen: Some(listen_port),
+        ..SenderOptions::default()
+    };
+    let sender = Sender::start_with((port, port + 1), None, 0xff00ff00, &options);
+    wait_for(
+        "the declared-return sender's green on air",
+        Duration::from_secs(20),
+        || centre_is(&bc.playlist, GREEN),
+    );
+    let asked = recovers_on_a_keyframe_request(&bc, &sender);
+    println!("keyframe requests that reached the declared RTCP return port: {asked}");
+    assert!(asked >= 1, "no keyframe request reached the declared RTCP return port");
+    drop(sender);
+    assert_eq!(
+        http().delete(server.url(&location)).send().expect("DELETE").status(),
+        200
+    );
+    wait_for("Dave gone", Duration::from_secs(10), || {
+        names(&bc).is_empty().then_some(())
+    });
+
+    let offered = base64(&SENDER_KEY);
+    let offer = format!(
+        "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=sender\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=video 5000 RTP/SAVPF 100\r\na=rtpmap:100 VP8/90000\r\na=rtcp-fb:100 nack pli\r\n\
+         a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{offered}|2^31\r\n"
+    );
+    let response = http()
+        .post(server.url("/v1/rooms/mux/rtp?name=Described"))
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .expect("POST offer");
+    assert_eq!(response.status(), 201);
+    let answer = response.text().expect("answer");
+    assert!(
+        !answer.contains(&offered),
+        "the sender's key is in the answer:\n{answer}"
+    );
+    let video = answer_port(&answer, "video").expect("a video port");
+    assert!(
+        answer.lines().any(|l| l == format!("m=video {video} RTP/SAVPF 100")),
+        "{answer}"
+    );
+    let ours = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"))
+        .unwrap_or_else(|| panic!("no a=crypto for tag 1 in the answer:\n{answer}"));
+    let ours: [u8; 30] = {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(ours)
+            .expect("base64 key");
+        bytes.try_into().expect("a 30-byte key")
+    };
+    let options = SenderOptions {
+        srtp_key: Some(SENDER_KEY),
+        srtcp_in_key: Some(ours),
+        ..SenderOptions::default()
+    };
+    let sender = Sender::start_with((video, video + 1), None, 0xff0000ff, &options);
+    wait_for("the SDES sender's blue on air", Duration::from_secs(20), || {
+        centre_is(&bc.playlist, BLUE)
+    });
+    assert_eq!(names(&bc), vec!["Described".to_string()]);
+    let asked = recovers_on_a_keyframe_request(&bc, &sender);
+    println!("SRTCP keyframe requests (answer's key) that reached the SDES sender: {asked}");
+    assert!(asked >= 1, "no keyframe request reached the SDES sender");
+    bc.stop();
+    assert!(
+        !server.log_text().contains(&offered),
+        "the offered key is in the server log"
+    );
     server.check_log();
 }
