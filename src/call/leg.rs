@@ -24,7 +24,9 @@ pub struct Leg {
     pub participant: Arc<Participant>,
     pipeline: gst::Pipeline,
     webrtc: gst::Element,
-    started_ms: u64,
+    /// When the participant got our answer (its leg's creation until then): silence counts from here, as
+    /// answering can take seconds on a loaded server and the participant cannot send before it has the answer.
+    started_ms: std::sync::atomic::AtomicU64,
     /// The offer's ICE credentials and sections, for candidates trickled later.
     remote: std::sync::OnceLock<RemoteIce>,
     /// Dropping it ends the bus-watch task.
@@ -49,7 +51,7 @@ impl Leg {
             participant: Participant::new(id, name),
             pipeline,
             webrtc,
-            started_ms: now_ms(),
+            started_ms: std::sync::atomic::AtomicU64::new(now_ms()),
             remote: std::sync::OnceLock::new(),
         };
         leg.connect_pads();
@@ -63,7 +65,9 @@ impl Leg {
     /// Answers a remote offer; the returned SDP carries every local candidate.
     pub async fn answer(&self, offer: &str) -> Result<String> {
         let _ = self.remote.set(RemoteIce::of_offer(offer));
-        webrtc::answer(&self.webrtc, offer).await
+        let answer = webrtc::answer(&self.webrtc, offer).await;
+        self.started_ms.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+        answer
     }
 
     /// Adds candidates the participant found after its offer (trickle ICE).
@@ -76,9 +80,10 @@ impl Leg {
         Ok(placed.len())
     }
 
-    /// Milliseconds since media last arrived on any track (or since the leg started, if none yet).
+    /// Milliseconds since media last arrived on any track (or since the participant got its answer, if none yet).
     pub fn silent_for_ms(&self) -> u64 {
-        let last = self.participant.last_media_ms().max(self.started_ms);
+        let started = self.started_ms.load(std::sync::atomic::Ordering::Relaxed);
+        let last = self.participant.last_media_ms().max(started);
         now_ms().saturating_sub(last)
     }
 
