@@ -101,7 +101,17 @@ impl Mixer {
 
     /// Canvas colour behind the tiles, 0xRRGGBB.
     pub fn set_background(&self, rgb: u32) {
-        self.background.set_property("foreground-color", 0xff00_0000 | rgb);
+        let argb = 0xff00_0000 | rgb;
+        if self.background.property::<u32>("foreground-color") == argb {
+            return;
+        }
+        // videotestsrc paints a solid colour once and copies that picture into the frames after it; a colour set
+        // while its streaming thread copied raced with that cache (GStreamer-Video CRITICALs mapping a freed
+        // buffer, then a segfault, 1 run in 17 of a test that changes the layout). Its stream lock, held while it
+        // makes and pushes each frame, puts the change between two frames.
+        let pad = self.background.static_pad("src").expect("videotestsrc has a src pad");
+        let _between_frames = pad.stream_lock();
+        self.background.set_property("foreground-color", argb);
     }
 
     /// Draws `image` (canvas-sized, from `still::decode_image`) over the background colour, or nothing.
