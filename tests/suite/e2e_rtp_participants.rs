@@ -946,6 +946,25 @@ fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// `sender`'s green reaches the picture, a keyframe request from callcast reaches `to` (the picture recovers after
+/// an outage on it), and the participant at `location` leaves with its `DELETE`.
+fn on_air_asked_for_a_keyframe_and_gone(server: &Server, bc: &Broadcast, location: &str, sender: Sender, to: &str) {
+    wait_for(&format!("green on air, sent to {to}"), Duration::from_secs(20), || {
+        centre_is(&bc.playlist, GREEN)
+    });
+    let asked = recovers_on_a_keyframe_request(bc, &sender);
+    println!("keyframe requests that reached {to}: {asked}");
+    assert!(asked >= 1, "no keyframe request reached {to}");
+    drop(sender);
+    assert_eq!(
+        http().delete(server.url(location)).send().expect("DELETE").status(),
+        200
+    );
+    wait_for("the participant gone", Duration::from_secs(10), || {
+        names(bc).is_empty().then_some(())
+    });
+}
+
 /// Cuts the sender's video for a second while its colour changes to yellow: only a keyframe it makes on
 /// callcast's request (it makes none by itself) brings yellow on air. Returns the requests that reached it.
 fn recovers_on_a_keyframe_request(bc: &Broadcast, sender: &Sender) -> usize {
@@ -1007,20 +1026,7 @@ fn srtp_participant_is_composited_and_a_wrong_key_is_not() {
         ..SenderOptions::default()
     };
     let sender = Sender::start_with((port, port + 1), None, 0xff00ff00, &options);
-    wait_for("the SRTP sender's green on air", Duration::from_secs(20), || {
-        centre_is(&bc.playlist, GREEN)
-    });
-    let asked = recovers_on_a_keyframe_request(&bc, &sender);
-    println!("SRTCP keyframe requests that reached the SRTP sender: {asked}");
-    assert!(asked >= 1, "no keyframe request reached the SRTP sender");
-    drop(sender);
-    assert_eq!(
-        http().delete(server.url(&location)).send().expect("DELETE").status(),
-        200
-    );
-    wait_for("Alice gone", Duration::from_secs(10), || {
-        names(&bc).is_empty().then_some(())
-    });
+    on_air_asked_for_a_keyframe_and_gone(&server, &bc, &location, sender, "the SRTP sender (SRTCP)");
 
     // The same request, but the sender encrypts with another key: every packet fails authentication.
     let response = join(
@@ -1103,20 +1109,7 @@ fn rtcp_mux_rtcp_return_and_sdp_crypto_participants() {
         ..SenderOptions::default()
     };
     let sender = Sender::start_with((port, port), None, 0xff00ff00, &options);
-    wait_for("the rtcp-mux sender's green on air", Duration::from_secs(20), || {
-        centre_is(&bc.playlist, GREEN)
-    });
-    let asked = recovers_on_a_keyframe_request(&bc, &sender);
-    println!("keyframe requests that reached the rtcp-mux sender on its RTP socket: {asked}");
-    assert!(asked >= 1, "no keyframe request reached the rtcp-mux sender");
-    drop(sender);
-    assert_eq!(
-        http().delete(server.url(&location)).send().expect("DELETE").status(),
-        200
-    );
-    wait_for("Carol gone", Duration::from_secs(10), || {
-        names(&bc).is_empty().then_some(())
-    });
+    on_air_asked_for_a_keyframe_and_gone(&server, &bc, &location, sender, "the rtcp-mux sender's RTP socket");
 
     // A sender whose RTCP leaves from a socket other than the one it listens on declares its return port: the
     // keyframe requests reach it there (without the declaration they would go to where its RTCP comes from).
@@ -1135,22 +1128,7 @@ fn rtcp_mux_rtcp_return_and_sdp_crypto_participants() {
         ..SenderOptions::default()
     };
     let sender = Sender::start_with((port, port + 1), None, 0xff00ff00, &options);
-    wait_for(
-        "the declared-return sender's green on air",
-        Duration::from_secs(20),
-        || centre_is(&bc.playlist, GREEN),
-    );
-    let asked = recovers_on_a_keyframe_request(&bc, &sender);
-    println!("keyframe requests that reached the declared RTCP return port: {asked}");
-    assert!(asked >= 1, "no keyframe request reached the declared RTCP return port");
-    drop(sender);
-    assert_eq!(
-        http().delete(server.url(&location)).send().expect("DELETE").status(),
-        200
-    );
-    wait_for("Dave gone", Duration::from_secs(10), || {
-        names(&bc).is_empty().then_some(())
-    });
+    on_air_asked_for_a_keyframe_and_gone(&server, &bc, &location, sender, "the declared RTCP return port");
 
     let offered = base64(&SENDER_KEY);
     let offer = format!(
