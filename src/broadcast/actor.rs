@@ -156,14 +156,8 @@ impl Live {
         };
         let mut stage = Stage::new(mixer, hub.clone(), canvas, spec.layout.clone(), templates.clone())
             .with_passthrough(spec.video.passthrough);
-        let bus = match stage.play() {
-            Ok(bus) => bus,
-            Err(err) => {
-                hub.finish();
-                stage.stop();
-                return Err(Box::new((status, err)));
-            }
-        };
+        // The outputs first: they start while the mixer prepares its first frame, so each usually has its feed
+        // by then and starts with the show (an output that registers later starts at the next keyframe).
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let dirs = crate::output::runner::OutputDirs {
             hls: dir.join("hls"),
@@ -174,6 +168,14 @@ impl Live {
         for (out, config) in status.outputs().iter().zip(&spec.outputs) {
             outputs.spawn(out.id.clone(), config.clone());
         }
+        let bus = match stage.play() {
+            Ok(bus) => bus,
+            Err(err) => {
+                hub.finish();
+                stage.stop();
+                return Err(Box::new((status, err)));
+            }
+        };
         let call = super::sources::join(&spec.source, &rooms);
         let (removed_tx, removed) = mpsc::unbounded_channel();
         let mut live = Self {

@@ -332,6 +332,7 @@ fn output_status(id: &str, broadcast_id: &str, spec: &OutputConfig) -> OutputSta
         path: None,
         duration_s: None,
         ready: matches!(spec, OutputConfig::Record { .. }).then_some(false),
+        parts: matches!(spec, OutputConfig::Record { .. }).then_some(0),
         state: OutputState::Starting,
         error: None,
         reconnects: 0,

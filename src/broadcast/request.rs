@@ -91,6 +91,13 @@ pub enum OutputRequest {
         /// Container; `mp4` (the default and only one so far).
         #[schema(value_type = Option<RecordFormatName>)]
         format: Option<String>,
+        /// Go on in a new file (a part: `recording.ready` for each) at the first keyframe at or after this many
+        /// seconds of video in the current one (2-43200). Parts follow one another with nothing lost or doubled.
+        /// Without it a file runs for the whole show (up to 12 h, then a new part).
+        max_file_s: Option<u32>,
+        /// Go on in a new file at the next keyframe once the current one holds this many megabytes (10^6 bytes,
+        /// 1-1000000); a part overshoots by up to about a second and a keyframe interval of media.
+        max_file_mb: Option<u32>,
     },
 }
 

@@ -5,9 +5,10 @@ use super::request::{BroadcastRequest, OutputRequest, SourceRequest, VideoReques
 use crate::call::janus::JanusTarget;
 use crate::layout::template::Templates;
 use crate::output::config::OutputConfig;
-use crate::output::record::Format as RecordFormat;
+use crate::output::record::{Format as RecordFormat, Split as RecordSplit};
 use crate::secret::RtmpUrl;
 use std::ops::RangeInclusive;
+use std::time::Duration;
 
 pub const DEFAULT_WIDTH: u32 = 1280;
 pub const DEFAULT_HEIGHT: u32 = 720;
@@ -23,6 +24,9 @@ pub const DEFAULT_RECONNECT_MAX_INTERVAL_S: u32 = 10;
 pub const DEFAULT_SEGMENT_SECONDS: u32 = 2;
 pub const DEFAULT_HLS_WINDOW: u32 = 6;
 pub const MAX_OUTPUTS: usize = 8;
+/// A recording's parts: from 2 s (tests, clips) to 12 h (the index room one MP4 file reserves at most).
+pub const MAX_FILE_S: RangeInclusive<u32> = 2..=43_200;
+pub const MAX_FILE_MB: RangeInclusive<u32> = 1..=1_000_000;
 
 /// A request that cannot become a broadcast: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -180,6 +184,11 @@ fn ranged(field: &str, value: Option<u32>, default: u32, range: RangeInclusive<u
             format!("must be between {} and {}, got {v}", range.start(), range.end()),
         ))
     }
+}
+
+/// `ranged` for a value with no default: absent stays absent.
+fn optional_ranged(field: &str, value: Option<u32>, range: RangeInclusive<u32>) -> Result<Option<u32>, SpecError> {
+    value.map(|v| ranged(field, Some(v), v, range)).transpose()
 }
 
 impl BroadcastSpec {
@@ -382,7 +391,17 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
                 w => ranged(&format!("{prefix}window"), w, DEFAULT_HLS_WINDOW, 2..=1000)?,
             },
         }),
-        OutputRequest::Record { format } => Ok(OutputConfig::Record {
+        OutputRequest::Record {
+            format,
+            max_file_s,
+            max_file_mb,
+        } => Ok(OutputConfig::Record {
+            split: RecordSplit {
+                after: optional_ranged(&format!("{prefix}max_file_s"), max_file_s, MAX_FILE_S)?
+                    .map(|s| Duration::from_secs(s.into())),
+                bytes: optional_ranged(&format!("{prefix}max_file_mb"), max_file_mb, MAX_FILE_MB)?
+                    .map(|mb| u64::from(mb) * 1_000_000),
+            },
             format: match format.as_deref() {
                 None => RecordFormat::Mp4,
                 Some(name) => RecordFormat::parse(name).ok_or_else(|| {
@@ -464,6 +483,19 @@ mod tests {
     }
 
     #[test]
+    fn a_recording_splits_after_the_seconds_and_megabytes_asked() {
+        let s = spec(
+            r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"record","max_file_s":600,"max_file_mb":50}]}"#,
+        )
+        .unwrap();
+        let OutputConfig::Record { split, .. } = &s.outputs[0] else {
+            panic!("{:?}", s.outputs[0]);
+        };
+        assert_eq!(split.after, Some(Duration::from_secs(600)));
+        assert_eq!(split.bytes, Some(50_000_000));
+    }
+
+    #[test]
     fn hls_window_0_keeps_every_segment_and_record_defaults_to_mp4() {
         let s =
             spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls","window":0},{"kind":"record"}]}"#)
@@ -477,7 +509,11 @@ mod tests {
             matches!(
                 s.outputs[1],
                 OutputConfig::Record {
-                    format: RecordFormat::Mp4
+                    format: RecordFormat::Mp4,
+                    split: RecordSplit {
+                        after: None,
+                        bytes: None
+                    }
                 }
             ),
             "{:?}",
@@ -516,6 +552,14 @@ mod tests {
             (
                 r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"},{"kind":"record","format":"avi"}]}"#,
                 "outputs[1].format",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"record","max_file_s":1}]}"#,
+                "outputs[0].max_file_s",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"record","max_file_mb":0}]}"#,
+                "outputs[0].max_file_mb",
             ),
             (
                 r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls","window":1}]}"#,

@@ -129,9 +129,11 @@ impl StatusKeeper {
                 duration_ms,
             } => {
                 let duration_s = duration_ms as f64 / 1000.0;
+                let part = out.parts.unwrap_or(0) + 1;
+                out.parts = Some(part);
                 self.events.push((
                     "recording.ready".into(),
-                    json!({"output_id": out.id, "path": path, "bytes": bytes, "duration_s": duration_s}),
+                    json!({"output_id": out.id, "path": path, "bytes": bytes, "duration_s": duration_s, "part": part}),
                 ));
                 out.path = Some(path);
                 out.duration_s = Some(duration_s);
@@ -252,6 +254,7 @@ mod tests {
             path: None,
             duration_s: None,
             ready: None,
+            parts: None,
             state: OutputState::Starting,
             error: None,
             reconnects: 0,

@@ -72,9 +72,12 @@ pub struct OutputStatus {
     /// A recording: seconds of video in that file so far (final once `recording.ready` was sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<f64>,
-    /// A recording: true once its file is finalised (index complete, at the front).
+    /// A recording: true once the file at `path` is finalised (index complete, at the front).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready: Option<bool>,
+    /// A recording: how many of its files are finalised so far (more than one when it is split into parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u32>,
     pub state: OutputState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

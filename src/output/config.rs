@@ -22,6 +22,8 @@ pub enum OutputConfig {
     },
     Record {
         format: super::record::Format,
+        /// When the recording goes on in a new file.
+        split: super::record::Split,
     },
 }
 

@@ -3,6 +3,7 @@
 //! data and never holds back the others. The video is the mixer's encode, or one participant's H.264 forwarded
 //! as is (`VideoSwitch` decides which, frame by frame).
 
+use super::feed::{Feed, FeedSources, Track};
 use super::video_switch::{Action, Source, VideoSwitch};
 use crate::call::encoded_tap::EncodedSubscription;
 use crate::call::participant::Participant;
@@ -11,14 +12,6 @@ use gst::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::watch;
-
-struct Feed {
-    id: u64,
-    video: gst_app::AppSrc,
-    audio: gst_app::AppSrc,
-    /// Audio and video flow only from the first keyframe on, so every output starts decodable.
-    started: bool,
-}
 
 /// The mixer's encoded video: where its frames come from and how to steer its encoder.
 struct MixerVideo {
@@ -84,16 +77,32 @@ pub struct FeedHandle {
     id: u64,
 }
 
+impl FeedHandle {
+    /// `sources` take over this feed at its first keyframe at or after `from_pts` (the next one: None); the
+    /// current sources then get end-of-stream after everything before that keyframe. The flag turns true then.
+    /// A later call replaces a successor still waiting.
+    pub fn hand_over(&self, sources: FeedSources, from_pts: Option<gst::ClockTime>) -> Arc<AtomicBool> {
+        let mut state = self.hub.state.lock().unwrap();
+        for (track, caps) in [(Track::Video, &state.video_caps), (Track::Audio, &state.audio_caps)] {
+            if let Some(caps) = caps {
+                sources.get(track).set_caps(Some(caps));
+            }
+        }
+        match state.feeds.iter_mut().find(|f| f.id == self.id) {
+            Some(feed) => feed.hand_over(sources, from_pts),
+            None => {
+                // The hub already finished: the successor ends at once, having had nothing.
+                sources.end();
+                Arc::default()
+            }
+        }
+    }
+}
+
 impl Drop for FeedHandle {
     fn drop(&mut self) {
         self.hub.state.lock().unwrap().feeds.retain(|f| f.id != self.id);
     }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Track {
-    Video,
-    Audio,
 }
 
 impl HubState {
@@ -198,12 +207,7 @@ impl EncodedHub {
         }
         let id = state.next_id;
         state.next_id += 1;
-        state.feeds.push(Feed {
-            id,
-            video,
-            audio,
-            started: false,
-        });
+        state.feeds.push(Feed::new(id, FeedSources { video, audio }));
         FeedHandle { hub: self.clone(), id }
     }
 
@@ -352,12 +356,7 @@ impl EncodedHub {
             if known.as_ref().map(|c| c.as_ref()) != Some(caps) {
                 let caps = caps.to_owned();
                 for feed in &state.feeds {
-                    let src = if track == Track::Video {
-                        &feed.video
-                    } else {
-                        &feed.audio
-                    };
-                    src.set_caps(Some(&caps));
+                    feed.set_caps(track, &caps);
                 }
                 *match track {
                     Track::Video => &mut state.video_caps,
@@ -373,21 +372,8 @@ impl EncodedHub {
             state.last_video_pts = buffer.pts();
             state.last_video_at_ms = crate::wall_clock::now_ms();
         }
-        let keyframe = track == Track::Video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         for feed in state.feeds.iter_mut() {
-            if keyframe {
-                feed.started = true;
-            }
-            if !feed.started {
-                continue;
-            }
-            let src = if track == Track::Video {
-                &feed.video
-            } else {
-                &feed.audio
-            };
-            // A full or stopped output drops its own data; the error is its runner's business.
-            let _ = src.push_buffer(buffer.clone());
+            feed.deliver(track, &buffer);
         }
         if track == Track::Video {
             self.frames.send_modify(|n| *n += 1);
@@ -416,8 +402,7 @@ impl EncodedHub {
         let released = std::mem::take(&mut state.passthrough);
         let feeds = std::mem::take(&mut state.feeds);
         for feed in &feeds {
-            let _ = feed.video.end_of_stream();
-            let _ = feed.audio.end_of_stream();
+            feed.end();
         }
         let mixer_video = state.mixer_video.take();
         drop(state);

@@ -2,10 +2,12 @@
 
 pub mod config;
 pub mod events;
+pub mod feed;
 pub mod hls;
 pub mod hls_vod;
 pub mod hub;
 pub mod record;
+pub mod record_parts;
 pub mod rtmp;
 pub mod runner;
 pub mod tls;

@@ -22,9 +22,39 @@ pub const RECORDINGS_DIR: &str = "recordings";
 /// buffer) is lost when the process dies.
 const MOOV_UPDATE_PERIOD: gst::ClockTime = gst::ClockTime::from_seconds(1);
 
-/// The longest recording one file reserves index room for; a longer one fails when the room runs out and its
-/// runner starts the next file. About 1.1 KB of reserved header per second (mp4mux's 550 B/s per track).
+/// The longest recording one file reserves index room for. About 1.1 KB of reserved header per second
+/// (mp4mux's 550 B/s per track).
 pub const MAX_RESERVE: Duration = Duration::from_secs(12 * 3600);
+
+/// A file ends at the first keyframe at or after its length: its index room covers that much more (longer than
+/// any keyframe interval a broadcast may ask for).
+const RESERVE_MARGIN: Duration = Duration::from_secs(60);
+
+/// The longest one file runs when no shorter length is asked: a longer show goes on in a next file, since the
+/// index room of one file is bounded.
+const MAX_PART: Duration = MAX_RESERVE.saturating_sub(RESERVE_MARGIN);
+
+/// When a recording goes on in a new file (a part): after `after` of video, or once the file holds `bytes`.
+/// The next file starts at a keyframe with the first frame and audio the last one did not have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Split {
+    pub after: Option<Duration>,
+    pub bytes: Option<u64>,
+}
+
+impl Split {
+    /// How long a file runs before the next starts: as asked, never more than `MAX_PART`.
+    pub fn part_length(&self) -> Duration {
+        self.after.unwrap_or(MAX_PART).min(MAX_PART)
+    }
+
+    /// Index room for one file of a broadcast that lasts at most `broadcast_max`.
+    pub fn reserve(&self, broadcast_max: Duration) -> Duration {
+        (self.part_length() + RESERVE_MARGIN)
+            .min(broadcast_max)
+            .min(MAX_RESERVE)
+    }
+}
 
 /// The container a recording is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +105,12 @@ impl Recording {
         self.last_pts.load(Ordering::Relaxed).saturating_sub(first) / 1_000_000
     }
 
+    /// Timestamp of the first video frame written, once there is one.
+    pub fn first_pts(&self) -> Option<gst::ClockTime> {
+        let first = self.first_pts.load(Ordering::Relaxed);
+        (first != u64::MAX).then(|| gst::ClockTime::from_nseconds(first))
+    }
+
     /// Bytes on disk now (0 before the file exists).
     pub fn bytes_on_disk(&self) -> u64 {
         std::fs::metadata(&self.path).map_or(0, |m| m.len())
@@ -98,27 +134,14 @@ pub fn file_name(output_id: &str, started_at_ms: u64, format: Format) -> String 
     format!("{output_id}-{}.{}", utc_stamp(started_at_ms), format.extension())
 }
 
-/// `YYYYMMDDTHHMMSS.mmmZ` for a time in ms since the epoch (the civil-from-days algorithm, proleptic Gregorian).
+/// `YYYYMMDDTHHMMSS.mmmZ` for a time in ms since the epoch.
 fn utc_stamp(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
+    let seconds = gst::glib::DateTime::from_unix_utc((ms / 1000) as i64)
+        .and_then(|t| t.format("%Y%m%dT%H%M%S"))
+        .map(|s| s.to_string())
+        // Beyond year 9999 only (GLib's range): the raw seconds still sort.
+        .unwrap_or_else(|_| (ms / 1000).to_string());
+    format!("{seconds}.{:03}Z", ms % 1000)
 }
 
 /// A pipeline writing `path`, with index room for `reserve` of recording.
@@ -162,6 +185,29 @@ mod tests {
         assert_eq!(file_name("out_0", 0, Format::Mp4), "out_0-19700101T000000.000Z.mp4");
         // A leap day: 2024-02-29 23:59:59.999 UTC is 1 709 251 199.999 s after the epoch.
         assert_eq!(utc_stamp(1_709_251_199_999), "20240229T235959.999Z");
+    }
+
+    #[test]
+    fn a_file_reserves_index_room_for_its_part_and_never_more_than_12_hours() {
+        let hours = |h: u64| Duration::from_secs(h * 3600);
+        let ten_minutes = Split {
+            after: Some(Duration::from_secs(600)),
+            bytes: None,
+        };
+        // A part of 10 min ends at the first keyframe after 10 min: a minute of margin.
+        assert_eq!(ten_minutes.reserve(hours(3)), Duration::from_secs(660));
+        // A broadcast shorter than a part needs room for the broadcast only.
+        assert_eq!(ten_minutes.reserve(Duration::from_secs(120)), Duration::from_secs(120));
+        let whole = Split::default();
+        assert_eq!(whole.reserve(hours(3)), hours(3));
+        assert_eq!(whole.reserve(hours(48)), hours(12));
+        // A show longer than 12 h goes on in a new file a minute before the room would run out.
+        assert_eq!(whole.part_length(), hours(12) - Duration::from_secs(60));
+        let too_long = Split {
+            after: Some(hours(13)),
+            bytes: Some(1),
+        };
+        assert_eq!(too_long.part_length(), hours(12) - Duration::from_secs(60));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use super::config::OutputConfig;
 use super::events::{OutputEvent, Reporter};
 use super::hub::EncodedHub;
+use super::record::Recording;
+use super::record_parts::NextPart;
 use super::OutputPipeline;
 use futures::StreamExt;
 use gst::prelude::*;
@@ -67,10 +69,10 @@ impl OutputRunner {
                 segment_seconds,
                 window,
             } => super::hls::build(&self.dirs.hls, *segment_seconds, *window),
-            OutputConfig::Record { format } => {
-                // Each attempt its own file, named by when it started: a retry never writes over a finished file.
+            OutputConfig::Record { format, split } => {
+                // Each attempt and each part its own file, named by when it opened: nothing is written over.
                 let name = super::record::file_name(self.reporter.output_id(), crate::wall_clock::now_ms(), *format);
-                let reserve = self.dirs.max_duration.min(super::record::MAX_RESERVE);
+                let reserve = split.reserve(self.dirs.max_duration);
                 super::record::build(&self.dirs.recordings.join(name), *format, reserve)
             }
         }
@@ -160,52 +162,45 @@ impl OutputRunner {
     }
 
     async fn run_once(&self, output: OutputPipeline, stop: &mut watch::Receiver<bool>) -> Outcome {
-        let OutputPipeline {
-            pipeline,
-            video,
-            audio,
-            sink,
-            recording,
-        } = output;
+        let sink = output.sink.clone();
         let data_seen = Arc::new(AtomicBool::new(false));
         self.count_bytes(&sink, data_seen.clone());
-        let mut bus = pipeline.bus().expect("pipeline has a bus").stream();
+        let mut cur = Current::new(output);
         // Off the async threads: a state change may block (rtmp2sink connects at the first packet, not here, but
         // nothing else on these threads may wait for a pipeline).
-        let starting = pipeline.clone();
+        let starting = cur.pipeline.clone();
         let started = tokio::task::spawn_blocking(move || starting.set_state(gst::State::Playing).map(|_| ()))
             .await
             .unwrap_or(Err(gst::StateChangeError));
         if let Err(err) = started {
-            let _ = pipeline.set_state(gst::State::Null);
+            let _ = cur.pipeline.set_state(gst::State::Null);
             return Outcome::Failed {
-                error: self.first_error(&mut bus).await.unwrap_or_else(|| err.to_string()),
+                error: self.first_error(&mut cur.bus).await.unwrap_or_else(|| err.to_string()),
                 was_live: false,
             };
         }
-        let mut feed = Some(self.hub.add_feed(video.clone(), audio.clone()));
+        let mut feed = Some(self.hub.add_feed(cur.video.clone(), cur.audio.clone()));
         let poll = Duration::from_millis(100);
         let mut live_poll = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
         // Live once the destination took the stream (`accepted`), checked every poll interval and reported as
         // `OutputEvent::Live`: an attempt that fails before that was never live, and does not reset the backoff.
         let mut reported_live = false;
-        let report_recording = |recording: &super::record::Recording| {
-            self.reporter.send(OutputEvent::Recording {
-                path: recording.path.to_string_lossy().into_owned(),
-                bytes: recording.bytes_on_disk(),
-                duration_ms: recording.duration_ms(),
-            })
-        };
-        if let Some(recording) = &recording {
-            report_recording(recording);
+        if let Some(recording) = &cur.recording {
+            self.report_recording(recording);
         }
         let mut recording_tick = tokio::time::interval(Duration::from_secs(1));
+        // A recording's next file, once the current one is about to reach its length or size.
+        let mut next_part: Option<NextPart> = None;
         // Whether EOS went through every element: only then is a recording finalised.
         let mut finished_cleanly = false;
         let failed = |error: String, was_live: bool| Outcome::Failed { error, was_live };
         let outcome = loop {
             tokio::select! {
-                msg = bus.next() => match msg.as_ref().map(|m| m.view()) {
+                msg = cur.bus.next() => match msg.as_ref().map(|m| m.view()) {
+                    Some(gst::MessageView::Eos(_)) if next_part.as_ref().is_some_and(NextPart::took_over) => {
+                        // The file ended where the next one took over: it is complete, the recording goes on.
+                        self.take_over(&mut cur, next_part.take().expect("checked above"), true);
+                    }
                     Some(gst::MessageView::Eos(_)) => {
                         finished_cleanly = true;
                         break Outcome::Finished;
@@ -216,9 +211,18 @@ impl OutputRunner {
                     None => break failed("bus closed".into(), reported_live),
                     _ => {}
                 },
-                _ = recording_tick.tick(), if recording.is_some() => {
-                    if let Some(recording) = &recording {
-                        report_recording(recording);
+                _ = recording_tick.tick(), if cur.recording.is_some() => {
+                    if let Some(recording) = &cur.recording {
+                        self.report_recording(recording);
+                    }
+                    if let (None, Some(feed), Some(from_pts)) = (&next_part, &feed, self.part_due(&cur.recording)) {
+                        match self.build() {
+                            Ok(output) => match NextPart::start(output, feed, from_pts).await {
+                                Ok(part) => next_part = Some(part),
+                                Err(e) => tracing::warn!("cannot open a recording's next file: {e:#}"),
+                            },
+                            Err(e) => tracing::warn!("cannot open a recording's next file: {e:#}"),
+                        }
                     }
                 }
                 _ = live_poll.tick(), if !reported_live => {
@@ -229,6 +233,12 @@ impl OutputRunner {
                 }
                 _ = stopped(stop) => {
                     drop(feed.take());
+                    if let Some(next) = next_part.take_if(|p| p.took_over()) {
+                        // The next file took over a moment ago and the current one is ending on its own: it is
+                        // finished first, then the next one is ended below like any other.
+                        let clean = finish(&mut cur.bus).await;
+                        self.take_over(&mut cur, next, clean);
+                    }
                     if !self.accepted(&sink, &data_seen) {
                         // Not connected (waiting for a keyframe, connecting, or never answered): nothing was sent,
                         // so there is nothing to finish. Waiting for an EOS here is what held a stop for 5 s: a
@@ -237,42 +247,67 @@ impl OutputRunner {
                     }
                     // Removed alone (the broadcast goes on) or the hub drained: either way this output ends after
                     // what it already has, and gets a bounded time to finish.
-                    let _ = video.end_of_stream();
-                    let _ = audio.end_of_stream();
-                    let eos = tokio::time::timeout(FINALIZE_TIMEOUT, async {
-                        while let Some(msg) = bus.next().await {
-                            match msg.view() {
-                                gst::MessageView::Eos(_) => return true,
-                                gst::MessageView::Error(_) => return false,
-                                _ => {}
-                            }
-                        }
-                        false
-                    }).await;
-                    match eos {
-                        Ok(clean) => finished_cleanly = clean,
-                        Err(_) => tracing::warn!("output did not finish in time"),
-                    }
+                    let _ = cur.video.end_of_stream();
+                    let _ = cur.audio.end_of_stream();
+                    finished_cleanly = finish(&mut cur.bus).await;
                     break Outcome::Finished;
                 }
             }
         };
-        let _ = pipeline.set_state(gst::State::Null);
+        let _ = cur.pipeline.set_state(gst::State::Null);
+        if let Some(part) = next_part.take() {
+            part.discard();
+        }
         if let (OutputConfig::Hls { window: 0, .. }, true) = (&self.config, finished_cleanly) {
             // hlssink wrote its end list at EOS: the served playlist becomes VOD.
             if let Err(e) = super::hls_vod::publish(&self.dirs.hls) {
                 tracing::warn!("cannot publish the final HLS playlist: {e}");
             }
         }
-        if let (Some(recording), true) = (&recording, finished_cleanly) {
+        if let (Some(recording), true) = (&cur.recording, finished_cleanly) {
             // After NULL: the file is closed, so its size is final.
-            self.reporter.send(OutputEvent::RecordingReady {
-                path: recording.path.to_string_lossy().into_owned(),
-                bytes: recording.bytes_on_disk(),
-                duration_ms: recording.duration_ms(),
-            });
+            self.report_ready(recording);
         }
         outcome
+    }
+
+    /// A recording's next part took over: the current file is closed (and reported finalised if its EOS went
+    /// through), and the next one becomes the current.
+    fn take_over(&self, cur: &mut Current, next: NextPart, clean: bool) {
+        let _ = cur.pipeline.set_state(gst::State::Null);
+        if let (Some(done), true) = (cur.recording.take(), clean) {
+            self.report_ready(&done);
+        }
+        let NextPart { output, bus, .. } = next;
+        *cur = Current::with_bus(output, bus);
+        if let Some(recording) = &cur.recording {
+            self.report_recording(recording);
+        }
+    }
+
+    /// Whether a recording's file should get its successor now (see `record_parts::due`).
+    fn part_due(&self, recording: &Option<Recording>) -> Option<Option<gst::ClockTime>> {
+        match (&self.config, recording) {
+            (OutputConfig::Record { split, .. }, Some(recording)) => super::record_parts::due(split, recording),
+            _ => None,
+        }
+    }
+
+    fn report_recording(&self, recording: &Recording) {
+        self.reporter.send(OutputEvent::Recording {
+            path: recording.path.to_string_lossy().into_owned(),
+            bytes: recording.bytes_on_disk(),
+            duration_ms: recording.duration_ms(),
+        })
+    }
+
+    /// A file finalised (call once its pipeline is in NULL: the file is closed, its size final).
+    fn report_ready(&self, recording: &Recording) {
+        self.reporter.send(OutputEvent::RecordingReady {
+            path: recording.path.to_string_lossy().into_owned(),
+            bytes: recording.bytes_on_disk(),
+            duration_ms: recording.duration_ms(),
+        });
     }
 
     async fn first_error(&self, bus: &mut gst::bus::BusStream) -> Option<String> {
@@ -318,6 +353,53 @@ impl OutputRunner {
             );
         }
     }
+}
+
+/// What an attempt writes to now: its pipeline, or a recording's latest part.
+struct Current {
+    pipeline: gst::Pipeline,
+    video: gst_app::AppSrc,
+    audio: gst_app::AppSrc,
+    recording: Option<Recording>,
+    bus: gst::bus::BusStream,
+}
+
+impl Current {
+    fn new(output: OutputPipeline) -> Self {
+        let bus = output.pipeline.bus().expect("pipeline has a bus").stream();
+        Self::with_bus(output, bus)
+    }
+
+    /// With the bus stream already made for it: a bus has one stream at a time (a second one takes its
+    /// messages, and dropping either leaves the bus with none).
+    fn with_bus(output: OutputPipeline, bus: gst::bus::BusStream) -> Self {
+        Self {
+            pipeline: output.pipeline,
+            video: output.video,
+            audio: output.audio,
+            recording: output.recording,
+            bus,
+        }
+    }
+}
+
+/// Waits (a bounded time) for an ending pipeline's EOS; true if it came, false on an error or the timeout.
+async fn finish(bus: &mut gst::bus::BusStream) -> bool {
+    let eos = tokio::time::timeout(FINALIZE_TIMEOUT, async {
+        while let Some(msg) = bus.next().await {
+            match msg.view() {
+                gst::MessageView::Eos(_) => return true,
+                gst::MessageView::Error(_) => return false,
+                _ => {}
+            }
+        }
+        false
+    })
+    .await;
+    eos.unwrap_or_else(|_| {
+        tracing::warn!("output did not finish in time");
+        false
+    })
 }
 
 /// Resolves once the stop flag is set (returns no borrow guard, so callers stay `Send`).

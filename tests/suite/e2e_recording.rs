@@ -15,13 +15,17 @@ use std::time::{Duration, Instant};
 const WIDTH: usize = 320;
 const HEIGHT: usize = 180;
 const RED: [u8; 3] = [255, 0, 0];
+/// The length of each part of the recording that is split.
+const PART_S: u64 = 3;
+/// AAC at 48 kHz: 1024 samples a packet.
+const AUDIO_PACKETS_PER_S: f64 = 48_000.0 / 1024.0;
 
 fn start(server: &Server, room: &str, outputs: Value) -> Broadcast {
     Broadcast::start(
         server,
         &json!({
             "source": {"kind": "room", "room": room},
-            "video": {"width": WIDTH, "height": HEIGHT, "keyframe_interval_s": 1},
+            "video": {"width": WIDTH, "height": HEIGHT, "fps": 30, "keyframe_interval_s": 1},
             "outputs": outputs,
         }),
     )
@@ -99,6 +103,38 @@ fn listed_segments(playlist: &str) -> Vec<String> {
         .collect()
 }
 
+/// The number of video and audio packets in a file, as ffprobe counts them (no decoding).
+fn packets(path: &Path) -> (u64, u64) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_packets",
+            "-show_entries",
+            "stream=codec_type,nb_read_packets",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(out.status.success(), "ffprobe {}", path.display());
+    let mut counts = (0, 0);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        match line.split_once(',') {
+            Some(("video", n)) => counts.0 = n.trim().parse().expect("packet count"),
+            Some(("audio", n)) => counts.1 = n.trim().parse().expect("packet count"),
+            _ => panic!("ffprobe {}: {line:?}", path.display()),
+        }
+    }
+    counts
+}
+
+/// How many files a recording output finalised, from its final status.
+fn final_out_parts(status: &Value, id: &str) -> u64 {
+    let out = output(status, id);
+    out["parts"].as_u64().unwrap_or_else(|| panic!("no parts: {out}"))
+}
+
 fn output(status: &Value, id: &str) -> Value {
     Broadcast::output(status, id)
 }
@@ -111,7 +147,11 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
     let bc = start(
         &server,
         "rec",
-        json!([{"kind": "hls", "segment_seconds": 1, "window": 0}, {"kind": "record", "format": "mp4"}]),
+        json!([
+            {"kind": "hls", "segment_seconds": 1, "window": 0},
+            {"kind": "record", "format": "mp4"},
+            {"kind": "record", "max_file_s": PART_S},
+        ]),
     );
     // More segments than the default window of 6, so a sliding playlist would have dropped the first.
     wait_for("9 HLS segments", Duration::from_secs(30), || {
@@ -130,11 +170,11 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
     let added: Value = response.json().expect("JSON");
     assert_eq!(
         (added["id"].as_str(), added["kind"].as_str()),
-        (Some("out_2"), Some("record")),
+        (Some("out_3"), Some("record")),
         "{added}"
     );
     wait_for("the added recording live", Duration::from_secs(10), || {
-        (output(&bc.status(), "out_2")["state"] == "live").then_some(())
+        (output(&bc.status(), "out_3")["state"] == "live").then_some(())
     });
     let live = std::fs::read_to_string(&bc.playlist).expect("playlist");
     assert!(live.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"), "live playlist:\n{live}");
@@ -217,9 +257,9 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
     let added_ready = wait_event(
         &events,
         &mut seen,
-        "recording.ready of out_2",
+        "recording.ready of out_3",
         Duration::from_secs(10),
-        |e| e["kind"] == "recording.ready" && e["broadcast_id"] == bc.id.as_str() && e["data"]["output_id"] == "out_2",
+        |e| e["kind"] == "recording.ready" && e["broadcast_id"] == bc.id.as_str() && e["data"]["output_id"] == "out_3",
     );
     let added_path = PathBuf::from(added_ready["data"]["path"].as_str().expect("path"));
     assert_ne!(added_path, path);
@@ -235,6 +275,69 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
         "added: first frame's centre is {centre:?}, not the participant's red"
     );
     assert_decodes_cleanly(added_str);
+
+    // The recording in parts: each part ends at the first keyframe at or after PART_S, starts on a keyframe and
+    // decodes; together they hold exactly the packets of the one-file recording of the same feed (out_1).
+    let parts = final_out_parts(&ended, "out_2");
+    assert!(parts >= 3, "{parts} parts of {PART_S} s in {on_air_s:.1} s on air");
+    let mut part_paths = Vec::new();
+    for part in 1..=parts {
+        let ready = wait_event(
+            &events,
+            &mut seen,
+            "recording.ready of a part",
+            Duration::from_secs(10),
+            |e| {
+                e["kind"] == "recording.ready"
+                    && e["broadcast_id"] == bc.id.as_str()
+                    && e["data"]["output_id"] == "out_2"
+                    && e["data"]["part"] == part
+            },
+        );
+        part_paths.push(PathBuf::from(ready["data"]["path"].as_str().expect("path")));
+    }
+    let mut sorted = part_paths.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, part_paths, "parts are distinct files whose names sort in order");
+    let mut summed = (0, 0);
+    for (i, part) in part_paths.iter().enumerate() {
+        let text = part.to_str().expect("utf-8 path");
+        let length = duration_s(part);
+        let last = i + 1 == part_paths.len();
+        // Keyframes every second: a part is PART_S up to PART_S + 1 s (plus a frame); the last one is what was left.
+        assert!(
+            length <= PART_S as f64 + 1.1 && (last || length >= PART_S as f64 - 0.1),
+            "part {} is {length:.2} s long",
+            i + 1
+        );
+        let (_, key, pict_type) = first_video_frame(text);
+        assert!(key && pict_type == "I", "part {}: first frame is {pict_type}", i + 1);
+        assert_decodes_cleanly(text);
+        let (video, audio) = packets(part);
+        summed = (summed.0 + video, summed.1 + audio);
+    }
+    // Both outputs start at the broadcast's first keyframe unless one registered with the hub after it (the
+    // mixer starts first): then it is whole GOPs short at the start, and the audio of those GOPs with it. Every
+    // packet after that start is in exactly one part.
+    let whole = packets(&path);
+    let late_frames = whole
+        .0
+        .checked_sub(summed.0)
+        .expect("the parts have more frames than the show");
+    assert_eq!(
+        late_frames % 30,
+        0,
+        "parts {summed:?} against the whole {whole:?}: frames lost at a split"
+    );
+    // A late start's audio starts with its keyframe's delivery, give or take how far the mixer's audio runs
+    // ahead of its video (about 0.1 s); with no late start the audio must match to the packet.
+    let late_audio = late_frames as f64 / 30.0 * AUDIO_PACKETS_PER_S;
+    let slack = if late_frames == 0 { 0.0 } else { 6.0 };
+    assert!(
+        (whole.1 as f64 - summed.1 as f64 - late_audio).abs() <= slack,
+        "parts {summed:?} against the whole {whole:?}: audio lost or doubled at a split"
+    );
 
     // The keep-all playlist: VOD with its end list, every segment from the first, each on disk.
     let vod = std::fs::read_to_string(&bc.playlist).expect("playlist");

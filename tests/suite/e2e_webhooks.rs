@@ -106,16 +106,36 @@ fn small_broadcast(room: &str) -> Value {
 fn a_receiver_that_fails_twice_still_gets_every_event_signed() {
     let (url, deliveries) = webhook_receiver(2, Duration::ZERO);
     let server = Server::start(&["--webhook-url", &url, "--webhook-secret", SECRET]);
-    let bc = Broadcast::start(&server, &small_broadcast("hooked"));
+    let mut body = small_broadcast("hooked");
+    body["outputs"]
+        .as_array_mut()
+        .expect("outputs")
+        .push(json!({"kind": "record"}));
+    let bc = Broadcast::start(&server, &body);
     let got = deliveries_until(&deliveries, "broadcast.live", &bc.id);
     // The first delivery was refused twice and came a third time, with the same delivery id.
     let firsts: Vec<(&str, &str)> = got[..3].iter().map(|d| (d.kind.as_str(), d.id.as_str())).collect();
     assert_eq!(firsts, vec![("broadcast.started", got[0].id.as_str()); 3]);
     assert_signed(&got);
     assert!(got.iter().all(|d| d.event()["broadcast_id"] == bc.id.as_str()));
-    assert_eq!(bc.stop()["state"], "ended");
+    let ended = bc.stop();
+    assert_eq!(ended["state"], "ended");
     let rest = deliveries_until(&deliveries, "broadcast.ended", &bc.id);
     assert_signed(&rest);
+    // The recording's file, finalised, announced with its path before the broadcast's end.
+    let ready: Vec<Value> = rest
+        .iter()
+        .filter(|d| d.kind == "recording.ready")
+        .map(|d| d.event())
+        .collect();
+    let path = Broadcast::output(&ended, "out_1")["path"].clone();
+    assert_eq!(ready.len(), 1, "{ready:?}");
+    assert_eq!(ready[0]["data"]["path"], path, "{ready:?}");
+    let path = std::path::PathBuf::from(path.as_str().expect("a recording path"));
+    assert_eq!(
+        ready[0]["data"]["bytes"].as_u64(),
+        Some(std::fs::metadata(&path).expect("the recording").len())
+    );
     let log = server.log_text();
     assert!(!log.contains(SECRET) && !log.contains("key=abc"), "{log}");
 }
