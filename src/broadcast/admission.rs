@@ -20,6 +20,10 @@ const CORES_PER_720P30: f64 = 0.25;
 /// (0.064 core each in the same run), rounded up.
 const CORES_PER_PARTICIPANT: f64 = 0.07;
 
+/// An audio-only broadcast (`video: null`), whatever its size: the mix and AAC, participants' sound decoded and
+/// their video received but never decoded. Measured with `callcast bench --audio-only`; see docs/benchmarks.md.
+pub const AUDIO_ONLY_CORES: f64 = 0.1;
+
 /// Participants a broadcast is estimated for: those in its call `now` (None: unknown), at least
 /// `ASSUMED_PARTICIPANTS`, never more than the `max_tiles` it shows.
 pub fn participants_for(now: Option<usize>, max_tiles: usize) -> usize {

@@ -189,8 +189,9 @@ impl StatusKeeper {
         }
     }
 
-    pub fn set_scene(&mut self, scene: SceneStatus, layout: &LayoutSpec) {
-        let layout = serde_json::to_value(layout).unwrap_or_default();
+    /// `layout`: None without a picture (audio-only), shown as `null`.
+    pub fn set_scene(&mut self, scene: SceneStatus, layout: Option<&LayoutSpec>) {
+        let layout = layout.map_or(Value::Null, |l| serde_json::to_value(l).unwrap_or_default());
         let s = &self.status;
         if s.participants == scene.participants
             && s.speaker == scene.speaker

@@ -119,9 +119,11 @@ pub struct BroadcastStatus {
     pub failure: Option<Failure>,
     #[schema(value_type = Object)]
     pub source: serde_json::Value,
+    /// `null` for an audio-only broadcast (nothing is drawn).
     #[schema(value_type = Object)]
     pub layout: serde_json::Value,
-    pub video: VideoSpec,
+    /// `null` for an audio-only broadcast.
+    pub video: Option<VideoSpec>,
     pub audio: AudioSpec,
     /// Anyone may watch (HLS, watch page, this status) without a token.
     pub public: bool,
@@ -129,7 +131,7 @@ pub struct BroadcastStatus {
     /// Who holds the floor (active speaker), if anyone spoke yet.
     pub speaker: Option<String>,
     pub outputs: Vec<OutputStatus>,
-    /// Video frames encoded so far.
+    /// Video frames encoded so far (always 0 for an audio-only broadcast, as are `frames_dropped` and `fps_out`).
     #[serde(default)]
     pub frames_out: u64,
     /// Frames missing from the output's timeline (the mixer could not keep up), since the start.

@@ -66,12 +66,13 @@ impl OutputRunner {
             OutputConfig::Hls {
                 segment_seconds,
                 window,
-            } => super::hls::build(&self.dirs.hls, *segment_seconds, *window),
+            } => super::hls::build(&self.dirs.hls, *segment_seconds, *window, self.hub.is_audio_only()),
             OutputConfig::Record { format } => {
                 // Each attempt its own file, named by when it started: a retry never writes over a finished file.
                 let name = super::record::file_name(self.reporter.output_id(), crate::wall_clock::now_ms(), *format);
                 let reserve = self.dirs.max_duration.min(super::record::MAX_RESERVE);
-                super::record::build(&self.dirs.recordings.join(name), *format, reserve)
+                let audio_only = self.hub.is_audio_only();
+                super::record::build(&self.dirs.recordings.join(name), *format, reserve, audio_only)
             }
         }
     }
@@ -237,7 +238,9 @@ impl OutputRunner {
                     }
                     // Removed alone (the broadcast goes on) or the hub drained: either way this output ends after
                     // what it already has, and gets a bounded time to finish.
-                    let _ = video.end_of_stream();
+                    if let Some(video) = &video {
+                        let _ = video.end_of_stream();
+                    }
                     let _ = audio.end_of_stream();
                     let eos = tokio::time::timeout(FINALIZE_TIMEOUT, async {
                         while let Some(msg) = bus.next().await {
