@@ -507,8 +507,8 @@ mod tests {
     #[test]
     fn defaults_fill_everything_but_source_and_outputs() {
         let s = spec(r#"{"source":{"kind":"room","room":"demo"},"outputs":[{"kind":"hls"}]}"#).unwrap();
-        assert_eq!(s.video.width, DEFAULT_WIDTH);
-        assert_eq!(s.video.fps, DEFAULT_FPS);
+        assert_eq!(s.video.unwrap().width, DEFAULT_WIDTH);
+        assert_eq!(s.video.unwrap().fps, DEFAULT_FPS);
         assert_eq!(s.layout.template, "grid");
         assert!(matches!(
             s.outputs[0],
@@ -522,9 +522,9 @@ mod tests {
     #[test]
     fn a_record_output_turns_zero_transcode_off_and_refuses_it_asked_for() {
         let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"record"}]}"#).unwrap();
-        assert!(!s.video.passthrough);
+        assert!(!s.video.unwrap().passthrough);
         let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"}]}"#).unwrap();
-        assert!(s.video.passthrough, "without a recording the default stays on");
+        assert!(s.video.unwrap().passthrough, "without a recording the default stays on");
         let e = spec(
             r#"{"source":{"kind":"room","room":"d"},"video":{"passthrough":true},"outputs":[{"kind":"hls"},{"kind":"record"}]}"#,
         )
@@ -552,6 +552,60 @@ mod tests {
             "{:?}",
             s.outputs[1]
         );
+    }
+
+    #[test]
+    fn video_null_is_audio_only_and_absent_video_the_default_picture() {
+        let s = spec(r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"hls"},{"kind":"record"}]}"#)
+            .unwrap();
+        assert!(s.video.is_none() && s.is_audio_only());
+        assert!(s.mix_settings(100).is_none());
+        assert_eq!(s.audio_mix_settings(100).bitrate_kbps, DEFAULT_AUDIO_KBPS);
+        assert_eq!(s.outputs.len(), 2);
+        let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"}]}"#).unwrap();
+        assert_eq!(s.video.map(|v| (v.width, v.height)), Some((DEFAULT_WIDTH, DEFAULT_HEIGHT)));
+        let s = spec(r#"{"source":{"kind":"room","room":"d"},"video":{},"outputs":[{"kind":"hls"}]}"#).unwrap();
+        assert!(!s.is_audio_only());
+    }
+
+    #[test]
+    fn audio_only_refuses_rtmp_and_what_is_about_the_picture_by_name() {
+        let cases = [
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"hls"},{"kind":"rtmp","url":"rtmp://h/app/key"}]}"#,
+                "outputs[1].kind",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"rtmp","url":"rtmp://h/app/key"}]}"#,
+                "outputs[0].kind",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"layout":{"template":"grid"},"outputs":[{"kind":"hls"}]}"#,
+                "layout",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"video_timeout_s":5,"outputs":[{"kind":"hls"}]}"#,
+                "video_timeout_s",
+            ),
+            // The rest is validated as in any broadcast.
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"audio":{"bitrate_kbps":8},"outputs":[{"kind":"hls"}]}"#,
+                "audio.bitrate_kbps",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"hls","window":1}]}"#,
+                "outputs[0].window",
+            ),
+            (r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[]}"#, "outputs"),
+        ];
+        for (json, field) in cases {
+            assert_eq!(spec(json).unwrap_err().field, field, "{json}");
+        }
+        let e = spec(
+            r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"rtmp","url":"rtmp://h/app/key"}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("audio-only") && e.message.contains("rtmp"), "{e}");
     }
 
     #[test]
