@@ -368,9 +368,10 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
         participants: Vec::new(),
         speaker: None,
         outputs,
-        frames_out: 0,
-        frames_dropped: 0,
-        fps_out: 0.0,
+        // No picture, no frames: absent for an audio-only broadcast.
+        frames_out: spec.video.map(|_| 0),
+        frames_dropped: spec.video.map(|_| 0),
+        fps_out: spec.video.map(|_| 0.0),
         passthrough: None,
         timeline: None,
         created_at_ms: now_ms(),

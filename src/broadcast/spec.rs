@@ -556,14 +556,18 @@ mod tests {
 
     #[test]
     fn video_null_is_audio_only_and_absent_video_the_default_picture() {
-        let s = spec(r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"hls"},{"kind":"record"}]}"#)
-            .unwrap();
+        let s =
+            spec(r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"hls"},{"kind":"record"}]}"#)
+                .unwrap();
         assert!(s.video.is_none() && s.is_audio_only());
         assert!(s.mix_settings(100).is_none());
         assert_eq!(s.audio_mix_settings(100).bitrate_kbps, DEFAULT_AUDIO_KBPS);
         assert_eq!(s.outputs.len(), 2);
         let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"}]}"#).unwrap();
-        assert_eq!(s.video.map(|v| (v.width, v.height)), Some((DEFAULT_WIDTH, DEFAULT_HEIGHT)));
+        assert_eq!(
+            s.video.map(|v| (v.width, v.height)),
+            Some((DEFAULT_WIDTH, DEFAULT_HEIGHT))
+        );
         let s = spec(r#"{"source":{"kind":"room","room":"d"},"video":{},"outputs":[{"kind":"hls"}]}"#).unwrap();
         assert!(!s.is_audio_only());
     }
@@ -596,7 +600,10 @@ mod tests {
                 r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"hls","window":1}]}"#,
                 "outputs[0].window",
             ),
-            (r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[]}"#, "outputs"),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[]}"#,
+                "outputs",
+            ),
         ];
         for (json, field) in cases {
             assert_eq!(spec(json).unwrap_err().field, field, "{json}");

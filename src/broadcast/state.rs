@@ -213,9 +213,9 @@ impl StatusKeeper {
     pub fn set_frames(&mut self, frames_out: u64, frames_dropped: u64, fps_out: f64, timeline: Option<(f64, u64)>) {
         let s = &mut self.status;
         s.timeline = timeline.map(|(media_s, at_ms)| Timeline { media_s, at_ms });
-        s.frames_out = frames_out;
-        s.frames_dropped = frames_dropped;
-        s.fps_out = (fps_out * 10.0).round() / 10.0;
+        s.frames_out = Some(frames_out);
+        s.frames_dropped = Some(frames_dropped);
+        s.fps_out = Some((fps_out * 10.0).round() / 10.0);
         self.dirty = true;
     }
 

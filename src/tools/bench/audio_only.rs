@@ -71,11 +71,7 @@ pub fn run(exe: &Path, run: &AudioOnlyRun) -> Result<Value> {
     let hls = json!([{"kind": "hls", "segment_seconds": 1}]);
     std::thread::sleep(run.warmup);
     let room_only = measure(&server.pid(), run.window)?;
-    let audio_only = measure_broadcast(
-        &server,
-        run,
-        json!({"source": source, "video": null, "outputs": hls}),
-    )?;
+    let audio_only = measure_broadcast(&server, run, json!({"source": source, "video": null, "outputs": hls}))?;
     let composited = measure_broadcast(
         &server,
         run,
@@ -83,9 +79,8 @@ pub fn run(exe: &Path, run: &AudioOnlyRun) -> Result<Value> {
                "video": {"width": run.width, "height": run.height, "fps": run.fps},
                "outputs": hls}),
     )?;
-    let added = |figures: &Value| {
-        round3(figures["cores"].as_f64().unwrap_or(0.0) - room_only["cores"].as_f64().unwrap_or(0.0))
-    };
+    let added =
+        |figures: &Value| round3(figures["cores"].as_f64().unwrap_or(0.0) - room_only["cores"].as_f64().unwrap_or(0.0));
     Ok(json!({
         "scenario": {"participants": run.participants, "audio_only": true,
                      "compared_with": format!("{}x{}@{} grid", run.width, run.height, run.fps),
