@@ -71,9 +71,10 @@ fn report(status: &BroadcastStatus, elapsed: Duration) -> serde_json::Value {
 fn progress(status: &BroadcastStatus, elapsed: Duration, last: &mut (u64, u64, Instant)) {
     let bytes: u64 = status.outputs.iter().map(|o| o.bytes).sum();
     let secs = last.2.elapsed().as_secs_f64().max(0.001);
-    let fps = (status.frames_out.saturating_sub(last.0)) as f64 / secs;
+    let frames_out = status.frames_out.unwrap_or(0);
+    let fps = (frames_out.saturating_sub(last.0)) as f64 / secs;
     let kbps = (bytes.saturating_sub(last.1)) as f64 * 8.0 / 1000.0 / secs;
-    *last = (status.frames_out, bytes, Instant::now());
+    *last = (frames_out, bytes, Instant::now());
     let mut out = std::io::stdout();
     if out.is_terminal() {
         let outputs: Vec<String> = status
@@ -89,7 +90,7 @@ fn progress(status: &BroadcastStatus, elapsed: Duration, last: &mut (u64, u64, I
             t / 60 % 60,
             t % 60,
             status.state,
-            status.frames_dropped,
+            status.frames_dropped.unwrap_or(0),
             status.participants.len(),
             outputs.join(", ")
         );

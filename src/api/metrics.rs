@@ -90,9 +90,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         let id = labels(&[("broadcast_id", &b.id)]);
         participants.get_or_create(&id).set(b.participants.len() as i64);
-        frames.get_or_create(&id).inc_by(b.frames_out);
-        dropped.get_or_create(&id).inc_by(b.frames_dropped);
-        fps.get_or_create(&id).set(b.fps_out);
+        // An audio-only broadcast has no frames: no video series for it.
+        if let (Some(out), Some(drop), Some(rate)) = (b.frames_out, b.frames_dropped, b.fps_out) {
+            frames.get_or_create(&id).inc_by(out);
+            dropped.get_or_create(&id).inc_by(drop);
+            fps.get_or_create(&id).set(rate);
+        }
         for o in &b.outputs {
             let l = labels(&[("broadcast_id", &b.id), ("output_id", &o.id), ("kind", &o.kind)]);
             output_bytes.get_or_create(&l).inc_by(o.bytes);

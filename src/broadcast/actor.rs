@@ -4,16 +4,14 @@
 
 use super::layout_spec::LayoutRequest;
 use super::outputs::{AddError, Outputs};
+use super::program::Program;
 use super::spec::{BroadcastSpec, SpecError, MAX_OUTPUTS};
-use super::stage::Stage;
 use super::state::StatusKeeper;
 use super::status::{BroadcastState, BroadcastStatus, Failure, OutputStatus};
 use crate::call::participant::CallEvent;
 use crate::call::room::Rooms;
 use crate::call::source::CallHandle;
 use crate::layout::template::Templates;
-use crate::layout::Canvas;
-use crate::mix::Mixer;
 use crate::output::config::OutputConfig;
 use crate::output::events::{OutputEvent, OutputReport};
 use crate::output::hub::EncodedHub;
@@ -99,12 +97,14 @@ struct Live {
     spec: BroadcastSpec,
     templates: Arc<Templates>,
     status: StatusKeeper,
-    stage: Stage,
+    stage: Box<dyn Program>,
     hub: EncodedHub,
     outputs: Outputs,
     call: CallHandle,
     bus: gst::bus::BusStream,
     frames: watch::Receiver<u64>,
+    /// Turns true with the first media the outputs can start from: the broadcast is live.
+    on_air: watch::Receiver<bool>,
     reports: mpsc::UnboundedReceiver<OutputReport>,
     /// Outputs removed on request that have finalised, with the caller waiting for it.
     removed_tx: mpsc::UnboundedSender<(String, oneshot::Sender<bool>)>,
@@ -144,18 +144,13 @@ impl Live {
             status,
             ..
         } = actor;
-        let mixer = match Mixer::new(&spec.mix_settings(participant_latency_ms)) {
-            Ok(mixer) => mixer,
+        // Without video the interval is never used: nobody is asked for keyframes.
+        let keyframe_interval = spec.video.map_or(1, |v| v.keyframe_interval_s);
+        let hub = EncodedHub::new(gst::ClockTime::from_seconds(u64::from(keyframe_interval)));
+        let mut stage = match super::program::build(&spec, &hub, &templates, participant_latency_ms) {
+            Ok(stage) => stage,
             Err(err) => return Err(Box::new((status, err))),
         };
-        let hub = EncodedHub::new(gst::ClockTime::from_seconds(u64::from(spec.video.keyframe_interval_s)));
-        hub.attach(&mixer.video_out, &mixer.audio_out, mixer.video_encoding.clone());
-        let canvas = Canvas {
-            width: spec.video.width as i32,
-            height: spec.video.height as i32,
-        };
-        let mut stage = Stage::new(mixer, hub.clone(), canvas, spec.layout.clone(), templates.clone())
-            .with_passthrough(spec.video.passthrough);
         // The outputs first: they start while the mixer prepares its first frame, so each usually has its feed
         // by then and starts with the show (an output that registers later starts at the next keyframe).
         let (reports_tx, reports) = mpsc::unbounded_channel();
@@ -180,6 +175,7 @@ impl Live {
         let (removed_tx, removed) = mpsc::unbounded_channel();
         let mut live = Self {
             frames: hub.frames(),
+            on_air: hub.on_air(),
             ends_at: tokio::time::Instant::now() + spec.max_duration,
             spec,
             templates,
@@ -242,7 +238,7 @@ impl Live {
             _ = self.speaker_tick.tick() => Heard::SpeakerTick,
             _ = self.relayout_tick.tick() => Heard::RelayoutTick,
             _ = tokio::time::sleep_until(self.ends_at) => Heard::TimeLimit,
-            _ = self.frames.changed(), if starting => Heard::FirstFrame,
+            _ = self.on_air.changed(), if starting => Heard::FirstFrame,
         }
     }
 
@@ -250,7 +246,10 @@ impl Live {
         match command {
             Some(Command::Stop) | None => return Step::End(Outcome::Stopped),
             Some(Command::UpdateLayout(request, reply)) => {
-                let merged = self.stage.layout().merged(request, &self.templates);
+                let merged = match self.stage.layout() {
+                    Some(current) => current.merged(request, &self.templates),
+                    None => Err(SpecError::new("layout", super::spec::NO_PICTURE)),
+                };
                 let answer = merged.map(|layout| {
                     self.stage.set_layout(layout);
                     self.rescene();
@@ -284,6 +283,9 @@ impl Live {
         self.outputs.check_add(&config, MAX_OUTPUTS)?;
         if config.is_record() && self.stage.passthrough_allowed() {
             return Err(AddError::RecordWithPassthrough);
+        }
+        if self.spec.is_audio_only() && !config.carries_audio_only() {
+            return Err(AddError::NeedsVideo);
         }
         let id = format!("out_{}", self.status.outputs().len());
         let output = super::output_status(&id, &self.status.snapshot().id, &config);
@@ -327,8 +329,10 @@ impl Live {
         let secs = self.last_count.1.elapsed().as_secs_f64().max(0.001);
         let fps = count.saturating_sub(self.last_count.0) as f64 / secs;
         self.last_count = (count, Instant::now());
-        self.status
-            .set_frames(count, self.hub.frames_dropped(), fps, self.hub.timeline());
+        if !self.spec.is_audio_only() {
+            self.status
+                .set_frames(count, self.hub.frames_dropped(), fps, self.hub.timeline());
+        }
         if self.empty_since.is_some_and(|t| t.elapsed() >= self.spec.idle_timeout) {
             return Step::End(Outcome::Ended(IDLE.into()));
         }

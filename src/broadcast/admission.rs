@@ -20,6 +20,11 @@ const CORES_PER_720P30: f64 = 0.25;
 /// (0.064 core each in the same run), rounded up.
 const CORES_PER_PARTICIPANT: f64 = 0.07;
 
+/// An audio-only broadcast (`video: null`), whatever its size: the mix, its AAC encode (about 0.05 core of it) and
+/// the HLS/recording muxers. `callcast bench --audio-only` measured 0.083 core for 4 participants above the call's
+/// own 0.135 (2026-11-30, machine 99% busy), rounded up.
+pub const AUDIO_ONLY_CORES: f64 = 0.1;
+
 /// Participants a broadcast is estimated for: those in its call `now` (None: unknown), at least
 /// `ASSUMED_PARTICIPANTS`, never more than the `max_tiles` it shows.
 pub fn participants_for(now: Option<usize>, max_tiles: usize) -> usize {

@@ -2,8 +2,10 @@
 
 pub mod actor;
 pub mod admission;
+mod audio_stage;
 pub mod layout_spec;
 mod outputs;
+mod program;
 pub mod record;
 mod recorder;
 pub mod request;
@@ -140,7 +142,10 @@ impl Broadcasts {
 
     /// Starts a broadcast if there is room for it; returns its first status.
     pub fn start(&self, spec: BroadcastSpec) -> Result<BroadcastStatus, admission::Refusal> {
-        let cost = self.estimate(&spec.video, Some(&spec.source), spec.layout.max_tiles);
+        let cost = match &spec.video {
+            Some(video) => self.estimate(video, Some(&spec.source), spec.layout.max_tiles),
+            None => admission::AUDIO_ONLY_CORES,
+        };
         // Held from the check to the insert, so two requests cannot both take the last free capacity.
         let mut handles = self.handles.lock().unwrap();
         self.limits.admit(&running_costs(&handles), cost)?;
@@ -354,16 +359,20 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
         reason: None,
         failure: None,
         source: spec.source.public_json(),
-        layout: serde_json::to_value(&spec.layout).unwrap_or_default(),
+        layout: match spec.video {
+            Some(_) => serde_json::to_value(&spec.layout).unwrap_or_default(),
+            None => serde_json::Value::Null,
+        },
         video: spec.video,
         audio: spec.audio,
         public: spec.public,
         participants: Vec::new(),
         speaker: None,
         outputs,
-        frames_out: 0,
-        frames_dropped: 0,
-        fps_out: 0.0,
+        // No picture, no frames: absent for an audio-only broadcast.
+        frames_out: spec.video.map(|_| 0),
+        frames_dropped: spec.video.map(|_| 0),
+        fps_out: spec.video.map(|_| 0.0),
         passthrough: None,
         timeline: None,
         created_at_ms: now_ms(),

@@ -35,13 +35,15 @@ pub enum AddError {
     TooMany(usize),
     #[error("{}", super::spec::RECORD_NEEDS_COMPOSITING)]
     RecordWithPassthrough,
+    #[error("{}", super::spec::RTMP_NEEDS_VIDEO)]
+    NeedsVideo,
 }
 
 impl AddError {
     /// The request field the refusal is about.
     pub fn field(&self) -> &'static str {
         match self {
-            AddError::SecondHls | AddError::TooMany(_) => "kind",
+            AddError::SecondHls | AddError::TooMany(_) | AddError::NeedsVideo => "kind",
             AddError::RecordWithPassthrough => "video.passthrough",
         }
     }

@@ -6,10 +6,15 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct BroadcastRequest {
     pub source: SourceRequest,
+    /// Who is on the canvas and how (not for an audio-only broadcast, `video: null`).
     #[serde(default)]
-    pub layout: LayoutRequest,
-    #[serde(default)]
-    pub video: VideoRequest,
+    pub layout: Option<LayoutRequest>,
+    /// The picture. `null` makes an audio-only broadcast: no compositor and no video encode, only the mix in
+    /// AAC; for `hls` and `record` outputs (not `rtmp`: ingest servers expect video), with no `layout` (a layout
+    /// PATCH is refused) and participants' video not decoded. Absent: the defaults.
+    #[serde(default = "video_by_default", deserialize_with = "video_or_null")]
+    #[schema(nullable)]
+    pub video: Option<VideoRequest>,
     #[serde(default)]
     pub audio: AudioRequest,
     pub outputs: Vec<OutputRequest>,
@@ -24,6 +29,15 @@ pub struct BroadcastRequest {
     pub video_timeout_s: Option<u32>,
     /// Also POST this broadcast's events here (http/https), signed with the server's webhook secret.
     pub webhook_url: Option<String>,
+}
+
+/// An absent `video` is the default picture; only an explicit `null` means none.
+fn video_by_default() -> Option<VideoRequest> {
+    Some(VideoRequest::default())
+}
+
+fn video_or_null<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<VideoRequest>, D::Error> {
+    Option::<VideoRequest>::deserialize(de)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

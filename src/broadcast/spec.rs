@@ -48,8 +48,10 @@ impl SpecError {
 #[derive(Debug, Clone)]
 pub struct BroadcastSpec {
     pub source: Source,
+    /// The default one in an audio-only broadcast (nothing is drawn; the status shows none).
     pub layout: LayoutSpec,
-    pub video: VideoSpec,
+    /// None: an audio-only broadcast (no compositor, no video encode, participants' video not decoded).
+    pub video: Option<VideoSpec>,
     pub audio: AudioSpec,
     pub outputs: Vec<OutputConfig>,
     pub public: bool,
@@ -144,14 +146,27 @@ impl VideoSpec {
 }
 
 impl BroadcastSpec {
-    /// The mixer's settings for this broadcast.
-    pub fn mix_settings(&self, participant_latency_ms: u32) -> crate::mix::settings::MixSettings {
-        crate::mix::settings::MixSettings {
-            video: self.video.encode_settings(),
+    /// The mixer's settings for this broadcast; None for an audio-only one (see `audio_mix_settings`).
+    pub fn mix_settings(&self, participant_latency_ms: u32) -> Option<crate::mix::settings::MixSettings> {
+        Some(crate::mix::settings::MixSettings {
+            video: self.video?.encode_settings(),
             audio_bitrate_kbps: self.audio.bitrate_kbps,
             participant_latency_ms,
             video_timeout: self.video_timeout,
+        })
+    }
+
+    /// The audio-only mixer's settings.
+    pub fn audio_mix_settings(&self, participant_latency_ms: u32) -> crate::mix::settings::AudioMixSettings {
+        crate::mix::settings::AudioMixSettings {
+            bitrate_kbps: self.audio.bitrate_kbps,
+            participant_latency_ms,
         }
+    }
+
+    /// No picture: the mix alone.
+    pub fn is_audio_only(&self) -> bool {
+        self.video.is_none()
     }
 }
 
@@ -193,22 +208,18 @@ fn optional_ranged(field: &str, value: Option<u32>, range: RangeInclusive<u32>) 
 
 impl BroadcastSpec {
     /// Validates a request against the loaded layout templates.
-    pub fn from_request(req: BroadcastRequest, templates: &Templates) -> Result<Self, SpecError> {
-        let source = validate_source(req.source)?;
-        let layout = LayoutSpec::default().merged(req.layout, templates)?;
+    pub fn from_request(mut req: BroadcastRequest, templates: &Templates) -> Result<Self, SpecError> {
+        let source = validate_source(&req.source)?;
+        let Some(video_request) = req.video.take() else {
+            return Self::audio_only(req, source);
+        };
+        let layout = LayoutSpec::default().merged(req.layout.take().unwrap_or_default(), templates)?;
         // A template may bring its own canvas (portrait); an explicit size in the request wins.
         let canvas = templates.get(&layout.template).and_then(|t| t.canvas);
-        let asked_passthrough = req.video.passthrough;
-        let mut video = validate_video(req.video, canvas)?;
-        let audio = AudioSpec {
-            bitrate_kbps: ranged(
-                "audio.bitrate_kbps",
-                req.audio.bitrate_kbps,
-                DEFAULT_AUDIO_KBPS,
-                32..=320,
-            )?,
-        };
-        let outputs = validate_outputs(req.outputs)?;
+        let asked_passthrough = video_request.passthrough;
+        let mut video = validate_video(video_request, canvas)?;
+        let audio = validate_audio(&req)?;
+        let outputs = validate_outputs(std::mem::take(&mut req.outputs))?;
         // A recording keeps the codec parameters of its first frame for the whole file; zero-transcode changes
         // the picture's size and parameters at each switch, which would leave the file undecodable after one.
         if outputs.iter().any(OutputConfig::is_record) {
@@ -220,31 +231,89 @@ impl BroadcastSpec {
         Ok(Self {
             source,
             layout,
-            video,
+            video: Some(video),
             audio,
             outputs,
             public: req.public,
-            max_duration: seconds(
-                "max_duration_s",
-                req.max_duration_s,
-                DEFAULT_MAX_DURATION_S,
-                1..=7 * 24 * 3600,
-            )?,
-            idle_timeout: seconds(
-                "idle_timeout_s",
-                req.idle_timeout_s,
-                DEFAULT_IDLE_TIMEOUT_S,
-                1..=24 * 3600,
-            )?,
+            max_duration: max_duration(&req)?,
+            idle_timeout: idle_timeout(&req)?,
             video_timeout: seconds("video_timeout_s", req.video_timeout_s, DEFAULT_VIDEO_TIMEOUT_S, 1..=600)?,
-            webhook_url: req
-                .webhook_url
-                .as_deref()
-                .map(validate_webhook_url)
-                .transpose()
-                .map_err(|e| SpecError::new("webhook_url", e))?,
+            webhook_url: webhook_url(&req)?,
         })
     }
+
+    /// `video: null`: the mix alone, to outputs that take audio without video. What is about the picture is
+    /// refused by name rather than ignored.
+    fn audio_only(mut req: BroadcastRequest, source: Source) -> Result<Self, SpecError> {
+        if req.layout.is_some() {
+            return Err(SpecError::new("layout", NO_PICTURE));
+        }
+        if req.video_timeout_s.is_some() {
+            return Err(SpecError::new("video_timeout_s", NO_PICTURE));
+        }
+        let audio = validate_audio(&req)?;
+        let (max_duration, idle_timeout, webhook_url) = (max_duration(&req)?, idle_timeout(&req)?, webhook_url(&req)?);
+        let outputs = validate_outputs(std::mem::take(&mut req.outputs))?;
+        if let Some(i) = outputs.iter().position(|o| !o.carries_audio_only()) {
+            return Err(SpecError::new(format!("outputs[{i}].kind"), RTMP_NEEDS_VIDEO));
+        }
+        Ok(Self {
+            source,
+            layout: LayoutSpec::default(),
+            video: None,
+            audio,
+            outputs,
+            public: req.public,
+            max_duration,
+            idle_timeout,
+            video_timeout: std::time::Duration::from_secs(u64::from(DEFAULT_VIDEO_TIMEOUT_S)),
+            webhook_url,
+        })
+    }
+}
+
+/// Why a field about the picture is refused in an audio-only broadcast.
+pub const NO_PICTURE: &str = "an audio-only broadcast (`video: null`) has no picture to lay out";
+
+/// Why an RTMP output is refused in an audio-only broadcast (in the request or added live).
+pub const RTMP_NEEDS_VIDEO: &str = "an audio-only broadcast (`video: null`) cannot have an rtmp output: RTMP \
+ingest servers expect a video track; use hls or record";
+
+fn validate_audio(req: &BroadcastRequest) -> Result<AudioSpec, SpecError> {
+    Ok(AudioSpec {
+        bitrate_kbps: ranged(
+            "audio.bitrate_kbps",
+            req.audio.bitrate_kbps,
+            DEFAULT_AUDIO_KBPS,
+            32..=320,
+        )?,
+    })
+}
+
+fn max_duration(req: &BroadcastRequest) -> Result<std::time::Duration, SpecError> {
+    seconds(
+        "max_duration_s",
+        req.max_duration_s,
+        DEFAULT_MAX_DURATION_S,
+        1..=7 * 24 * 3600,
+    )
+}
+
+fn idle_timeout(req: &BroadcastRequest) -> Result<std::time::Duration, SpecError> {
+    seconds(
+        "idle_timeout_s",
+        req.idle_timeout_s,
+        DEFAULT_IDLE_TIMEOUT_S,
+        1..=24 * 3600,
+    )
+}
+
+fn webhook_url(req: &BroadcastRequest) -> Result<Option<reqwest::Url>, SpecError> {
+    req.webhook_url
+        .as_deref()
+        .map(validate_webhook_url)
+        .transpose()
+        .map_err(|e| SpecError::new("webhook_url", e))
 }
 
 /// A duration in whole seconds, in range.
@@ -259,22 +328,22 @@ fn seconds(
     )?)))
 }
 
-fn validate_source(source: SourceRequest) -> Result<Source, SpecError> {
+fn validate_source(source: &SourceRequest) -> Result<Source, SpecError> {
     match source {
         SourceRequest::Room { room } => {
-            validate_room_name(&room).map_err(|m| SpecError::new("source.room", m))?;
-            Ok(Source::Room(room))
+            validate_room_name(room).map_err(|m| SpecError::new("source.room", m))?;
+            Ok(Source::Room(room.clone()))
         }
         SourceRequest::Janus { url, room, pin, token } => {
-            validate_janus_url(&url).map_err(|m| SpecError::new("source.url", m))?;
-            if room == 0 {
+            validate_janus_url(url).map_err(|m| SpecError::new("source.url", m))?;
+            if *room == 0 {
                 return Err(SpecError::new("source.room", "must be a Janus room number above 0"));
             }
             Ok(Source::Janus(JanusTarget {
-                url,
-                room,
-                pin: pin.map(Into::into),
-                token: token.map(Into::into),
+                url: url.clone(),
+                room: *room,
+                pin: pin.clone().map(Into::into),
+                token: token.clone().map(Into::into),
             }))
         }
     }
@@ -457,8 +526,8 @@ mod tests {
     #[test]
     fn defaults_fill_everything_but_source_and_outputs() {
         let s = spec(r#"{"source":{"kind":"room","room":"demo"},"outputs":[{"kind":"hls"}]}"#).unwrap();
-        assert_eq!(s.video.width, DEFAULT_WIDTH);
-        assert_eq!(s.video.fps, DEFAULT_FPS);
+        assert_eq!(s.video.unwrap().width, DEFAULT_WIDTH);
+        assert_eq!(s.video.unwrap().fps, DEFAULT_FPS);
         assert_eq!(s.layout.template, "grid");
         assert!(matches!(
             s.outputs[0],
@@ -472,9 +541,9 @@ mod tests {
     #[test]
     fn a_record_output_turns_zero_transcode_off_and_refuses_it_asked_for() {
         let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"record"}]}"#).unwrap();
-        assert!(!s.video.passthrough);
+        assert!(!s.video.unwrap().passthrough);
         let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"}]}"#).unwrap();
-        assert!(s.video.passthrough, "without a recording the default stays on");
+        assert!(s.video.unwrap().passthrough, "without a recording the default stays on");
         let e = spec(
             r#"{"source":{"kind":"room","room":"d"},"video":{"passthrough":true},"outputs":[{"kind":"hls"},{"kind":"record"}]}"#,
         )
@@ -519,6 +588,67 @@ mod tests {
             "{:?}",
             s.outputs[1]
         );
+    }
+
+    #[test]
+    fn video_null_is_audio_only_and_absent_video_the_default_picture() {
+        let s =
+            spec(r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"hls"},{"kind":"record"}]}"#)
+                .unwrap();
+        assert!(s.video.is_none() && s.is_audio_only());
+        assert!(s.mix_settings(100).is_none());
+        assert_eq!(s.audio_mix_settings(100).bitrate_kbps, DEFAULT_AUDIO_KBPS);
+        assert_eq!(s.outputs.len(), 2);
+        let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"}]}"#).unwrap();
+        assert_eq!(
+            s.video.map(|v| (v.width, v.height)),
+            Some((DEFAULT_WIDTH, DEFAULT_HEIGHT))
+        );
+        let s = spec(r#"{"source":{"kind":"room","room":"d"},"video":{},"outputs":[{"kind":"hls"}]}"#).unwrap();
+        assert!(!s.is_audio_only());
+    }
+
+    #[test]
+    fn audio_only_refuses_rtmp_and_what_is_about_the_picture_by_name() {
+        let cases = [
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"hls"},{"kind":"rtmp","url":"rtmp://h/app/key"}]}"#,
+                "outputs[1].kind",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"rtmp","url":"rtmp://h/app/key"}]}"#,
+                "outputs[0].kind",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"layout":{"template":"grid"},"outputs":[{"kind":"hls"}]}"#,
+                "layout",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"video_timeout_s":5,"outputs":[{"kind":"hls"}]}"#,
+                "video_timeout_s",
+            ),
+            // The rest is validated as in any broadcast.
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"audio":{"bitrate_kbps":8},"outputs":[{"kind":"hls"}]}"#,
+                "audio.bitrate_kbps",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"hls","window":1}]}"#,
+                "outputs[0].window",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[]}"#,
+                "outputs",
+            ),
+        ];
+        for (json, field) in cases {
+            assert_eq!(spec(json).unwrap_err().field, field, "{json}");
+        }
+        let e = spec(
+            r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"rtmp","url":"rtmp://h/app/key"}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("audio-only") && e.message.contains("rtmp"), "{e}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! active speaker. Tile properties are only touched when a tile's look changes.
 
 use super::layout_spec::LayoutSpec;
+use super::program::Program;
 use super::speaker::SpeakerTracker;
 use super::state::SceneStatus;
 use super::status::{ParticipantStatus, VideoSize};
@@ -15,6 +16,16 @@ use crate::output::hub::EncodedHub;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// The size of `participant`'s decoded picture: known only once a frame of theirs was decoded.
+pub(super) fn decoded_size(participant: &Participant) -> Option<VideoSize> {
+    let caps = participant.video.caps()?;
+    let s = caps.structure(0)?;
+    Some(VideoSize {
+        width: s.get::<i32>("width").ok()?,
+        height: s.get::<i32>("height").ok()?,
+    })
+}
 
 /// A participant whose H.264 has not arrived for this long is not forwarded (the mixer shows them instead).
 const PASSTHROUGH_STALE_MS: u64 = 300;
@@ -63,11 +74,6 @@ impl Stage {
         self
     }
 
-    /// Whether zero-transcode may happen in this broadcast (`video.passthrough`).
-    pub fn passthrough_allowed(&self) -> bool {
-        self.passthrough
-    }
-
     fn apply_background(&mut self) {
         let Some(t) = self.templates.get(&self.layout.template) else {
             return;
@@ -88,7 +94,44 @@ impl Stage {
         self.mixer.set_background_image(image);
     }
 
-    pub fn join(&mut self, participant: Arc<Participant>) {
+    /// The participant whose H.264 can go out as is: alone on the whole canvas, nothing drawn over or around
+    /// them, and sending H.264 right now.
+    fn passthrough_candidate(
+        &self,
+        template: &crate::layout::template::Template,
+        placements: &[crate::layout::engine::Placement],
+    ) -> Option<Arc<Participant>> {
+        let [only] = placements else { return None };
+        let full = only.rect.x == 0
+            && only.rect.y == 0
+            && only.rect.w == self.canvas.width
+            && only.rect.h == self.canvas.height;
+        if !self.passthrough || template.labels || template.background_image.is_some() || !full {
+            return None;
+        }
+        let tile = self.tiles.iter().find(|t| t.participant.id == only.id)?;
+        tile.participant
+            .h264
+            .flowing(PASSTHROUGH_STALE_MS)
+            .then(|| tile.participant.clone())
+    }
+}
+
+impl Program for Stage {
+    fn pipeline(&self) -> &gst::Pipeline {
+        &self.mixer.pipeline
+    }
+
+    /// Takes every participant off and stops the mix.
+    fn stop(&mut self) {
+        use gst::prelude::*;
+        for tile in self.tiles.drain(..) {
+            self.mixer.detach(tile);
+        }
+        let _ = self.mixer.pipeline.set_state(gst::State::Null);
+    }
+
+    fn join(&mut self, participant: Arc<Participant>) {
         if self.tiles.iter().any(|t| t.participant.id == participant.id) {
             return;
         }
@@ -99,11 +142,7 @@ impl Stage {
         }
     }
 
-    pub fn participant_count(&self) -> usize {
-        self.tiles.len()
-    }
-
-    pub fn leave(&mut self, id: &str) {
+    fn leave(&mut self, id: &str) {
         if let Some(pos) = self.tiles.iter().position(|t| t.participant.id == id) {
             let tile = self.tiles.remove(pos);
             self.mixer.detach(tile);
@@ -113,42 +152,12 @@ impl Stage {
         }
     }
 
-    /// The layout as last asked for (the one copy of it: a PATCH merges into it).
-    pub fn layout(&self) -> &LayoutSpec {
-        &self.layout
-    }
-
-    /// Starts the mix; its bus reports the pipeline's errors.
-    pub fn play(&self) -> anyhow::Result<gst::bus::BusStream> {
-        use gst::prelude::*;
-        self.mixer.play()?;
-        Ok(self.mixer.pipeline.bus().expect("pipeline has a bus").stream())
-    }
-
-    /// End of stream through the mixer (the encoders drain, then the hub ends every output), as a job for a
-    /// blocking thread: it may wait up to `settle` for a state change under way. False when the mixer did not
-    /// get the EOS (it never settled in PLAYING): there is nothing to wait for then.
-    pub fn drain(&self, settle: std::time::Duration) -> impl FnOnce() -> bool + Send + 'static {
-        let pipeline = self.mixer.pipeline.clone();
-        move || crate::mix::end_stream(&pipeline, settle)
-    }
-
-    /// Takes every participant off and stops the mix.
-    pub fn stop(&mut self) {
-        use gst::prelude::*;
-        for tile in self.tiles.drain(..) {
-            self.mixer.detach(tile);
-        }
-        let _ = self.mixer.pipeline.set_state(gst::State::Null);
-    }
-
-    pub fn set_layout(&mut self, layout: LayoutSpec) {
-        self.layout = layout;
-        self.apply_background();
+    fn participant_count(&self) -> usize {
+        self.tiles.len()
     }
 
     /// Follows the speaker from the latest audio levels; true when the speaker changed.
-    pub fn track_speaker(&mut self, now: Instant) -> bool {
+    fn track_speaker(&mut self, now: Instant) -> bool {
         let levels: Vec<(String, f32)> = self
             .tiles
             .iter()
@@ -158,7 +167,7 @@ impl Stage {
     }
 
     /// Places every tile according to the layout; hidden tiles stay in the mix (heard, not seen).
-    pub fn relayout(&mut self) {
+    fn relayout(&mut self) {
         let Some(template) = self.templates.get(&self.layout.template) else {
             return;
         };
@@ -202,47 +211,8 @@ impl Stage {
         self.hub.set_video_source(forward);
     }
 
-    /// The participant whose H.264 can go out as is: alone on the whole canvas, nothing drawn over or around
-    /// them, and sending H.264 right now.
-    fn passthrough_candidate(
-        &self,
-        template: &crate::layout::template::Template,
-        placements: &[crate::layout::engine::Placement],
-    ) -> Option<Arc<Participant>> {
-        let [only] = placements else { return None };
-        let full = only.rect.x == 0
-            && only.rect.y == 0
-            && only.rect.w == self.canvas.width
-            && only.rect.h == self.canvas.height;
-        if !self.passthrough || template.labels || template.background_image.is_some() || !full {
-            return None;
-        }
-        let tile = self.tiles.iter().find(|t| t.participant.id == only.id)?;
-        tile.participant
-            .h264
-            .flowing(PASSTHROUGH_STALE_MS)
-            .then(|| tile.participant.clone())
-    }
-
-    /// True when the participant on air as is stopped sending: the mixer must take over now.
-    pub fn passthrough_stalled(&self) -> bool {
-        let Some(id) = self.hub.passthrough() else { return false };
-        self.tiles
-            .iter()
-            .find(|t| t.participant.id == id)
-            .is_none_or(|t| !t.participant.h264.flowing(PASSTHROUGH_STALE_MS))
-    }
-
-    /// Width of each participant's tile on screen now.
-    pub fn tile_widths(&self) -> crate::call::source::TileWidths {
-        self.looks
-            .iter()
-            .filter_map(|(id, look)| look.rect.map(|r| (id.clone(), r.w)))
-            .collect()
-    }
-
     /// Who is on the canvas now, for the status.
-    pub fn scene(&self) -> SceneStatus {
+    fn scene(&self) -> SceneStatus {
         let speaker = self.speaker.current().map(str::to_string);
         let participants = self
             .tiles
@@ -251,13 +221,7 @@ impl Stage {
                 id: t.participant.id.clone(),
                 name: t.participant.name.clone(),
                 on_screen: self.looks.get(&t.participant.id).is_some_and(|l| l.rect.is_some()),
-                video: t.participant.video.caps().and_then(|c| {
-                    let s = c.structure(0)?;
-                    Some(VideoSize {
-                        width: s.get::<i32>("width").ok()?,
-                        height: s.get::<i32>("height").ok()?,
-                    })
-                }),
+                video: decoded_size(&t.participant),
                 speaking: speaker.as_deref() == Some(t.participant.id.as_str()),
             })
             .collect();
@@ -266,5 +230,37 @@ impl Stage {
             speaker,
             passthrough: self.hub.passthrough(),
         }
+    }
+
+    /// Width of each participant's tile on screen now.
+    fn tile_widths(&self) -> crate::call::source::TileWidths {
+        self.looks
+            .iter()
+            .filter_map(|(id, look)| look.rect.map(|r| (id.clone(), r.w)))
+            .collect()
+    }
+
+    /// The layout as last asked for (the one copy of it: a PATCH merges into it).
+    fn layout(&self) -> Option<&LayoutSpec> {
+        Some(&self.layout)
+    }
+
+    fn set_layout(&mut self, layout: LayoutSpec) {
+        self.layout = layout;
+        self.apply_background();
+    }
+
+    /// Whether zero-transcode may happen in this broadcast (`video.passthrough`).
+    fn passthrough_allowed(&self) -> bool {
+        self.passthrough
+    }
+
+    /// True when the participant on air as is stopped sending: the mixer must take over now.
+    fn passthrough_stalled(&self) -> bool {
+        let Some(id) = self.hub.passthrough() else { return false };
+        self.tiles
+            .iter()
+            .find(|t| t.participant.id == id)
+            .is_none_or(|t| !t.participant.h264.flowing(PASSTHROUGH_STALE_MS))
     }
 }

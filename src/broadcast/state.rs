@@ -191,8 +191,9 @@ impl StatusKeeper {
         }
     }
 
-    pub fn set_scene(&mut self, scene: SceneStatus, layout: &LayoutSpec) {
-        let layout = serde_json::to_value(layout).unwrap_or_default();
+    /// `layout`: None without a picture (audio-only), shown as `null`.
+    pub fn set_scene(&mut self, scene: SceneStatus, layout: Option<&LayoutSpec>) {
+        let layout = layout.map_or(Value::Null, |l| serde_json::to_value(l).unwrap_or_default());
         let s = &self.status;
         if s.participants == scene.participants
             && s.speaker == scene.speaker
@@ -214,9 +215,9 @@ impl StatusKeeper {
     pub fn set_frames(&mut self, frames_out: u64, frames_dropped: u64, fps_out: f64, timeline: Option<(f64, u64)>) {
         let s = &mut self.status;
         s.timeline = timeline.map(|(media_s, at_ms)| Timeline { media_s, at_ms });
-        s.frames_out = frames_out;
-        s.frames_dropped = frames_dropped;
-        s.fps_out = (fps_out * 10.0).round() / 10.0;
+        s.frames_out = Some(frames_out);
+        s.frames_dropped = Some(frames_dropped);
+        s.fps_out = Some((fps_out * 10.0).round() / 10.0);
         self.dirty = true;
     }
 

@@ -122,9 +122,11 @@ pub struct BroadcastStatus {
     pub failure: Option<Failure>,
     #[schema(value_type = Object)]
     pub source: serde_json::Value,
+    /// `null` for an audio-only broadcast (nothing is drawn).
     #[schema(value_type = Object)]
     pub layout: serde_json::Value,
-    pub video: VideoSpec,
+    /// `null` for an audio-only broadcast.
+    pub video: Option<VideoSpec>,
     pub audio: AudioSpec,
     /// Anyone may watch (HLS, watch page, this status) without a token.
     pub public: bool,
@@ -132,15 +134,15 @@ pub struct BroadcastStatus {
     /// Who holds the floor (active speaker), if anyone spoke yet.
     pub speaker: Option<String>,
     pub outputs: Vec<OutputStatus>,
-    /// Video frames encoded so far.
-    #[serde(default)]
-    pub frames_out: u64,
+    /// Video frames encoded so far. This, `frames_dropped` and `fps_out` are absent for an audio-only broadcast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames_out: Option<u64>,
     /// Frames missing from the output's timeline (the mixer could not keep up), since the start.
-    #[serde(default)]
-    pub frames_dropped: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames_dropped: Option<u64>,
     /// Output frame rate over the last second.
-    #[serde(default)]
-    pub fps_out: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps_out: Option<f64>,
     /// The participant whose own H.264 is on air as they send it (zero-transcode); absent while composited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passthrough: Option<String>,

@@ -1,6 +1,8 @@
 //! The mixer pipeline: participants' decoded tracks in (appsrcs), one compositor and one audiomixer, one encode,
-//! and the encoded tracks out through two appsinks to the outputs.
+//! and the encoded tracks out through two appsinks to the outputs. An audio-only broadcast has the audiomixer
+//! and its encode alone (`audio_mix`).
 
+pub mod audio_mix;
 mod background_image;
 pub mod encode;
 pub mod placeholder;
@@ -9,6 +11,7 @@ pub mod scaling;
 pub mod settings;
 pub mod still;
 mod tile;
+mod voice;
 
 pub use tile::{Tile, TileLook};
 

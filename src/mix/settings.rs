@@ -23,3 +23,11 @@ pub struct MixSettings {
     /// A participant's video silent this long gives way to their placeholder (their last frame shows until then).
     pub video_timeout: Duration,
 }
+
+/// What an audio-only mix is asked to make: no canvas, only the mixed sound in AAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioMixSettings {
+    pub bitrate_kbps: u32,
+    /// Latency of a participant's media when it reaches the mixer (their jitter buffer).
+    pub participant_latency_ms: u32,
+}

@@ -1,6 +1,7 @@
-//! One participant inside the mixer: `appsrc ! videocrop ! textoverlay` into a compositor pad, and an appsrc
-//! into an audiomixer pad. Placement, cropping (fill) and the name label are set live.
+//! One participant inside the mixer: `appsrc ! videocrop ! textoverlay` into a compositor pad, and their
+//! `Voice` into the audiomixer. Placement, cropping (fill) and the name label are set live.
 
+use super::voice::{input_src, Voice};
 use super::Mixer;
 use crate::call::participant::Participant;
 use crate::call::tap::Subscription;
@@ -29,9 +30,8 @@ pub struct Tile {
     crop: gst::Element,
     label: gst::Element,
     video_pad: gst::Pad,
-    audio_src: gst_app::AppSrc,
-    audio_pad: gst::Pad,
-    subscriptions: Vec<Subscription>,
+    video_subscription: Subscription,
+    voice: Voice,
     /// The crop applied last, so an unchanged one is not set again (a change renegotiates caps).
     last_crop: std::sync::Mutex<[i32; 4]>,
     /// Source and drawn sizes the scaler was configured for (a new config rebuilds the pad's converter).
@@ -44,18 +44,6 @@ pub struct Tile {
 
 /// A new participant without any video yet gets the placeholder this soon.
 const FIRST_VIDEO_GRACE_MS: u64 = 2000;
-
-fn input_src(mixer: &Mixer, name: String, max_buffers: u64) -> gst_app::AppSrc {
-    let src = gst_app::AppSrc::builder()
-        .name(name)
-        .format(gst::Format::Time)
-        .is_live(true)
-        .min_latency(mixer.input_latency.nseconds() as i64)
-        .max_buffers(max_buffers)
-        .build();
-    src.set_property_from_str("leaky-type", "downstream");
-    src
-}
 
 /// Left, right, top, bottom pixels to crop from a `src_w`x`src_h` picture so it fills a tile of `rect`'s shape.
 pub fn fill_crop(src_w: i32, src_h: i32, rect: Rect) -> [i32; 4] {
@@ -76,8 +64,7 @@ pub fn fill_crop(src_w: i32, src_h: i32, rect: Rect) -> [i32; 4] {
 
 impl Tile {
     pub(super) fn attach(mixer: &Mixer, participant: Arc<Participant>) -> Result<Self> {
-        let video_src = input_src(mixer, format!("video-{}", participant.id), 3);
-        let audio_src = input_src(mixer, format!("audio-{}", participant.id), 10);
+        let video_src = input_src(format!("video-{}", participant.id), mixer.input_latency, 3);
         let crop = make("videocrop")?;
         let label = make("textoverlay")?;
         label.set_property("text", participant.name.as_str());
@@ -86,7 +73,7 @@ impl Tile {
         label.set_property("shaded-background", true);
         label.set_property("font-desc", "Sans Bold 14");
         label.set_property("silent", true);
-        let elements: [&gst::Element; 4] = [video_src.upcast_ref(), &crop, &label, audio_src.upcast_ref()];
+        let elements: [&gst::Element; 3] = [video_src.upcast_ref(), &crop, &label];
         mixer.pipeline.add_many(elements)?;
         gst::Element::link_many([video_src.upcast_ref(), &crop, &label])?;
         let video_pad = mixer
@@ -94,28 +81,20 @@ impl Tile {
             .request_pad_simple("sink_%u")
             .context("compositor pad")?;
         video_pad.set_property("alpha", 0.0f64);
-        let audio_pad = mixer
-            .audiomixer
-            .request_pad_simple("sink_%u")
-            .context("audiomixer pad")?;
         label.static_pad("src").expect("textoverlay src").link(&video_pad)?;
-        audio_src.static_pad("src").expect("appsrc src").link(&audio_pad)?;
         for element in elements {
             element.sync_state_with_parent()?;
         }
-        let subscriptions = vec![
-            participant.video.subscribe(video_src.clone()),
-            participant.audio.subscribe(audio_src.clone()),
-        ];
+        let video_subscription = participant.video.subscribe(video_src.clone());
+        let voice = Voice::attach(&mixer.pipeline, &mixer.audiomixer, &participant, mixer.input_latency)?;
         Ok(Self {
             video_src,
             crop,
             label,
             video_pad,
-            audio_src,
-            audio_pad,
+            video_subscription,
+            voice,
             placeholder: super::placeholder::frame(&participant.name),
-            subscriptions,
             last_crop: std::sync::Mutex::new([0; 4]),
             last_scaling: std::sync::Mutex::new(None),
             showing_placeholder: std::sync::atomic::AtomicBool::new(false),
@@ -134,7 +113,7 @@ impl Tile {
 
     pub fn show(&self, look: &TileLook) {
         // An unseen tile needs no decoded video (the tap stops decoding when no broadcast shows it).
-        self.subscriptions[0].set_wanted(look.rect.is_some());
+        self.video_subscription.set_wanted(look.rect.is_some());
         let Some(rect) = look.rect else {
             self.video_pad.set_property("alpha", 0.0f64);
             self.label.set_property("silent", true);
@@ -204,7 +183,7 @@ impl Tile {
         if !was {
             self.video_src.set_caps(Some(caps));
             // The real video's caps must be set again when it comes back.
-            self.subscriptions[0].resend_caps();
+            self.video_subscription.resend_caps();
             self.label.set_property("silent", false);
         }
         let mut frame = buffer.copy();
@@ -213,19 +192,14 @@ impl Tile {
     }
 
     pub(super) fn detach(self, mixer: &Mixer) {
-        drop(self.subscriptions);
-        let elements: [&gst::Element; 4] = [
-            self.video_src.upcast_ref(),
-            &self.crop,
-            &self.label,
-            self.audio_src.upcast_ref(),
-        ];
+        drop(self.video_subscription);
+        let elements: [&gst::Element; 3] = [self.video_src.upcast_ref(), &self.crop, &self.label];
         for element in elements {
             let _ = element.set_state(gst::State::Null);
         }
         mixer.compositor.release_request_pad(&self.video_pad);
-        mixer.audiomixer.release_request_pad(&self.audio_pad);
         let _ = mixer.pipeline.remove_many(elements);
+        self.voice.detach(&mixer.pipeline, &mixer.audiomixer);
     }
 }
 

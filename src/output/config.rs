@@ -39,4 +39,9 @@ impl OutputConfig {
     pub fn is_record(&self) -> bool {
         matches!(self, OutputConfig::Record { .. })
     }
+
+    /// Whether this output can carry a stream with no video (RTMP ingest servers expect video).
+    pub fn carries_audio_only(&self) -> bool {
+        !matches!(self, OutputConfig::Rtmp { .. })
+    }
 }

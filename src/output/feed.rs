@@ -10,27 +10,30 @@ pub(super) enum Track {
     Audio,
 }
 
-/// An output's two appsrcs.
+/// An output's appsrcs (no video one in an audio-only broadcast).
 pub struct FeedSources {
-    pub video: gst_app::AppSrc,
+    pub video: Option<gst_app::AppSrc>,
     pub audio: gst_app::AppSrc,
 }
 
 impl FeedSources {
-    pub(super) fn get(&self, track: Track) -> &gst_app::AppSrc {
+    pub(super) fn get(&self, track: Track) -> Option<&gst_app::AppSrc> {
         match track {
-            Track::Video => &self.video,
-            Track::Audio => &self.audio,
+            Track::Video => self.video.as_ref(),
+            Track::Audio => Some(&self.audio),
         }
     }
 
     pub(super) fn end(&self) {
-        let _ = self.video.end_of_stream();
+        if let Some(video) = &self.video {
+            let _ = video.end_of_stream();
+        }
         let _ = self.audio.end_of_stream();
     }
 }
 
-/// Sources waiting to take over a feed at its first keyframe at or after `from_pts` (any keyframe: None).
+/// Sources waiting to take over a feed at its first keyframe at or after `from_pts` (any keyframe: None). Without
+/// video every AAC frame stands alone: the first audio buffer due is where they take over.
 struct Successor {
     sources: FeedSources,
     from_pts: Option<gst::ClockTime>,
@@ -41,17 +44,18 @@ struct Successor {
 pub(super) struct Feed {
     pub id: u64,
     sources: FeedSources,
-    /// Audio and video flow only from the first keyframe on, so every output starts decodable.
+    /// Audio and video flow only from the first keyframe on, so every output starts decodable (at once when
+    /// there is no video).
     started: bool,
     successor: Option<Successor>,
 }
 
 impl Feed {
-    pub fn new(id: u64, sources: FeedSources) -> Self {
+    pub fn new(id: u64, sources: FeedSources, started: bool) -> Self {
         Self {
             id,
             sources,
-            started: false,
+            started,
             successor: None,
         }
     }
@@ -62,8 +66,8 @@ impl Feed {
     }
 
     pub fn set_caps(&self, track: Track, caps: &gst::Caps) {
-        for sources in self.all_sources() {
-            sources.get(track).set_caps(Some(caps));
+        for src in self.all_sources().filter_map(|s| s.get(track)) {
+            src.set_caps(Some(caps));
         }
     }
 
@@ -84,7 +88,10 @@ impl Feed {
     /// after it go to the successor, and the old sources end after what they had. Audio goes wherever video
     /// went last, so each audio buffer reaches exactly one of the two.
     pub fn deliver(&mut self, track: Track, buffer: &gst::Buffer) {
-        let keyframe = track == Track::Video && !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let keyframe = match (track, &self.sources.video) {
+            (Track::Video, _) => !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+            (Track::Audio, video) => video.is_none(),
+        };
         if keyframe {
             self.started = true;
             let due = self.successor.as_ref().is_some_and(|s| {
@@ -103,7 +110,9 @@ impl Feed {
             return;
         }
         // A full or stopped output drops its own data; the error is its runner's business.
-        let _ = self.sources.get(track).push_buffer(buffer.clone());
+        if let Some(src) = self.sources.get(track) {
+            let _ = src.push_buffer(buffer.clone());
+        }
     }
 
     /// End-of-stream to every appsrc (the broadcast drained).
@@ -134,7 +143,13 @@ mod tests {
         };
         let (video, v) = pair();
         let (audio, a) = pair();
-        (FeedSources { video, audio }, [v, a])
+        (
+            FeedSources {
+                video: Some(video),
+                audio,
+            },
+            [v, a],
+        )
     }
 
     /// The timestamps (ms) one appsink got before end-of-stream.
@@ -162,7 +177,7 @@ mod tests {
     fn a_successor_takes_over_at_the_first_keyframe_due_and_nothing_is_lost_or_doubled() {
         gst::init().unwrap();
         let (first, [first_video, first_audio]) = sources();
-        let mut feed = Feed::new(0, first);
+        let mut feed = Feed::new(0, first, false);
         feed.deliver(Track::Video, &frame(0, false)); // Before any keyframe: not sent.
         feed.deliver(Track::Audio, &frame(0, true));
         feed.deliver(Track::Video, &frame(40, true));
@@ -185,10 +200,28 @@ mod tests {
     }
 
     #[test]
+    fn without_video_a_successor_takes_over_at_the_first_audio_buffer_due() {
+        gst::init().unwrap();
+        let (first, [_, first_audio]) = sources();
+        let audio_only = |s: FeedSources| FeedSources { video: None, ..s };
+        let mut feed = Feed::new(0, audio_only(first), true);
+        feed.deliver(Track::Audio, &frame(0, true));
+        let (next, [_, next_audio]) = sources();
+        let took_over = feed.hand_over(audio_only(next), Some(gst::ClockTime::from_mseconds(40)));
+        feed.deliver(Track::Audio, &frame(21, true));
+        feed.deliver(Track::Audio, &frame(42, true));
+        feed.deliver(Track::Audio, &frame(64, true));
+        feed.end();
+        assert!(took_over.load(Ordering::Acquire));
+        assert_eq!(received(&first_audio), [0, 21]);
+        assert_eq!(received(&next_audio), [42, 64]);
+    }
+
+    #[test]
     fn a_successor_that_never_took_over_ends_with_the_feed() {
         gst::init().unwrap();
         let (first, [first_video, _first_audio]) = sources();
-        let mut feed = Feed::new(0, first);
+        let mut feed = Feed::new(0, first, false);
         feed.deliver(Track::Video, &frame(0, true));
         let (next, [next_video, next_audio]) = sources();
         let took_over = feed.hand_over(next, Some(gst::ClockTime::from_seconds(10)));

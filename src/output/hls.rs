@@ -5,7 +5,7 @@
 //! moment the keyframe that starts the next one arrives: a probe marks that keyframe with a downstream
 //! force-key-unit event, which `mpegtsmux` passes to `hlssink` right before it.
 
-use super::{sources, OutputPipeline};
+use super::{OutputPipeline, Tracks};
 use crate::gst_util::make;
 use anyhow::{Context, Result};
 use gst::prelude::*;
@@ -23,10 +23,11 @@ const EXTRA_SEGMENTS: u32 = 3;
 /// sender come a little early or late); one earlier does not, so extra keyframes make no tiny segments.
 const SEGMENT_SLACK: gst::ClockTime = gst::ClockTime::from_mseconds(250);
 
-pub fn build(dir: &Path, segment_seconds: u32, window: u32) -> Result<OutputPipeline> {
+/// `audio_only`: the broadcast has no video; segments are cut by time instead (`hls_audio_cuts`).
+pub fn build(dir: &Path, segment_seconds: u32, window: u32, audio_only: bool) -> Result<OutputPipeline> {
     std::fs::create_dir_all(dir)?;
     let pipeline = gst::Pipeline::with_name("hls-output");
-    let (video, h264parse, audio, aacparse) = sources(&pipeline)?;
+    let tracks = Tracks::add(&pipeline, audio_only)?;
     let mux = make("mpegtsmux")?;
     let sink = make("hlssink")?;
     sink.set_property("location", dir.join(SEGMENT_PATTERN).to_string_lossy().as_ref());
@@ -43,18 +44,24 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32) -> Result<OutputPipe
     sink.set_property("max-files", if keep_all { 0 } else { window + EXTRA_SEGMENTS });
     pipeline.add_many([&mux, &sink])?;
     mux.link(&sink)?;
-    h264parse.link(&mux)?;
-    aacparse.link(&mux)?;
-    let video_out = video.static_pad("src").context("appsrc src pad")?;
-    cut_at_keyframes(&video_out, gst::ClockTime::from_seconds(u64::from(segment_seconds)));
-    ignore_keyframe_requests(&mux.static_pad("src").context("mpegtsmux src pad")?);
+    if let Some((_, h264parse)) = &tracks.video {
+        h264parse.link(&mux)?;
+    }
+    tracks.audio.1.link(&mux)?;
+    let segment = gst::ClockTime::from_seconds(u64::from(segment_seconds));
+    let mux_src = mux.static_pad("src").context("mpegtsmux src pad")?;
+    match &tracks.video {
+        Some((video, _)) => cut_at_keyframes(&video.static_pad("src").context("appsrc src pad")?, segment),
+        None => super::hls_audio_cuts::cut_by_time(&mux_src, segment),
+    }
+    ignore_keyframe_requests(&mux_src);
     if keep_all {
         super::hls_vod::publish_after_cuts(&sink.static_pad("sink").context("hlssink sink pad")?, dir);
     }
     Ok(OutputPipeline {
         pipeline,
-        video,
-        audio,
+        video: tracks.video_src(),
+        audio: tracks.audio.0,
         sink,
         recording: None,
     })
@@ -89,22 +96,27 @@ fn cut_at_keyframes(video: &gst::Pad, segment: gst::ClockTime) {
         drop(started_with);
         last_cut.store(pts.nseconds(), Ordering::Relaxed);
         if last != u64::MAX {
-            let running_time = pad.sticky_event::<gst::event::Segment>(0).and_then(|s| {
-                s.segment()
-                    .downcast_ref::<gst::ClockTime>()
-                    .and_then(|s| s.to_running_time(pts))
-            });
-            let event = gst_video::DownstreamForceKeyUnitEvent::builder()
-                .timestamp(pts)
-                .stream_time(pts)
-                .running_time(running_time)
-                .all_headers(true)
-                .count(count.fetch_add(1, Ordering::Relaxed) as u32 + 1)
-                .build();
-            pad.push_event(event);
+            push_cut(pad, pts, count.fetch_add(1, Ordering::Relaxed) as u32 + 1);
         }
         gst::PadProbeReturn::Ok
     });
+}
+
+/// Sends the event that ends a segment right before the buffer at `pts` on `pad` (`count`: cuts so far).
+pub(super) fn push_cut(pad: &gst::Pad, pts: gst::ClockTime, count: u32) {
+    let running_time = pad.sticky_event::<gst::event::Segment>(0).and_then(|s| {
+        s.segment()
+            .downcast_ref::<gst::ClockTime>()
+            .and_then(|s| s.to_running_time(pts))
+    });
+    let event = gst_video::DownstreamForceKeyUnitEvent::builder()
+        .timestamp(pts)
+        .stream_time(pts)
+        .running_time(running_time)
+        .all_headers(true)
+        .count(count)
+        .build();
+    pad.push_event(event);
 }
 
 /// hlssink asks upstream for keyframes on its own schedule; our cuts come from `cut_at_keyframes` only (the

@@ -27,6 +27,8 @@ struct HubState {
     passthrough: Vec<(Arc<Participant>, EncodedSubscription)>,
     feeds: Vec<Feed>,
     next_id: u64,
+    /// The broadcast has no video: the mixer's AAC alone goes out.
+    audio_only: bool,
     video_caps: Option<gst::Caps>,
     audio_caps: Option<gst::Caps>,
     video_eos: bool,
@@ -47,6 +49,8 @@ pub struct EncodedHub {
     /// Frames missing from the output's timeline (a hole of N frame durations between two frames is N-1).
     dropped: Arc<std::sync::atomic::AtomicU64>,
     drained: Arc<watch::Sender<bool>>,
+    /// True once the first media outputs can start from went out (a video frame; AAC when audio-only).
+    on_air: Arc<watch::Sender<bool>>,
 }
 
 /// The hub as the mixer's appsinks and the participants' H.264 taps hold it: weakly, as the hub holds the video
@@ -58,6 +62,7 @@ struct WeakHub {
     frames: Arc<watch::Sender<u64>>,
     dropped: Arc<std::sync::atomic::AtomicU64>,
     drained: Arc<watch::Sender<bool>>,
+    on_air: Arc<watch::Sender<bool>>,
 }
 
 impl WeakHub {
@@ -67,6 +72,7 @@ impl WeakHub {
             frames: self.frames.clone(),
             dropped: self.dropped.clone(),
             drained: self.drained.clone(),
+            on_air: self.on_air.clone(),
         })
     }
 }
@@ -84,8 +90,8 @@ impl FeedHandle {
     pub fn hand_over(&self, sources: FeedSources, from_pts: Option<gst::ClockTime>) -> Arc<AtomicBool> {
         let mut state = self.hub.state.lock().unwrap();
         for (track, caps) in [(Track::Video, &state.video_caps), (Track::Audio, &state.audio_caps)] {
-            if let Some(caps) = caps {
-                sources.get(track).set_caps(Some(caps));
+            if let (Some(caps), Some(src)) = (caps, sources.get(track)) {
+                src.set_caps(Some(caps));
             }
         }
         match state.feeds.iter_mut().find(|f| f.id == self.id) {
@@ -113,6 +119,7 @@ impl HubState {
             passthrough: Vec::new(),
             feeds: Vec::new(),
             next_id: 0,
+            audio_only: false,
             video_caps: None,
             audio_caps: None,
             video_eos: false,
@@ -131,6 +138,7 @@ impl EncodedHub {
             frames: Arc::new(watch::channel(0).0),
             dropped: Arc::default(),
             drained: Arc::new(watch::channel(false).0),
+            on_air: Arc::new(watch::channel(false).0),
         }
     }
 
@@ -140,11 +148,22 @@ impl EncodedHub {
             frames: self.frames.clone(),
             dropped: self.dropped.clone(),
             drained: self.drained.clone(),
+            on_air: self.on_air.clone(),
         }
     }
 
     pub fn frames(&self) -> watch::Receiver<u64> {
         self.frames.subscribe()
+    }
+
+    /// Turns true once the broadcast's first media went out (what makes it `live`).
+    pub fn on_air(&self) -> watch::Receiver<bool> {
+        self.on_air.subscribe()
+    }
+
+    /// True for an audio-only broadcast's hub: its outputs get no video track.
+    pub fn is_audio_only(&self) -> bool {
+        self.state.lock().unwrap().audio_only
     }
 
     /// The outputs' timeline (seconds of video timestamps) and the wall-clock ms it reached that point at.
@@ -169,37 +188,53 @@ impl EncodedHub {
             sink: video.clone(),
             encoding,
         });
-        for (sink, track) in [(video, Track::Video), (audio, Track::Audio)] {
-            let hub = self.downgrade();
-            let hub_eos = hub.clone();
-            sink.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |sink| {
-                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        // No hub: the broadcast is over and its mixer on its way down.
-                        let Some(hub) = hub.upgrade() else {
-                            return Ok(gst::FlowSuccess::Ok);
-                        };
-                        match track {
-                            Track::Video => hub.push_mixer_video(&sample),
-                            Track::Audio => hub.push(Track::Audio, &sample),
-                        }
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .eos(move |_| {
-                        if let Some(hub) = hub_eos.upgrade() {
-                            hub.track_eos(track);
-                        }
-                    })
-                    .build(),
-            );
-        }
+        self.listen(video, Track::Video);
+        self.listen(audio, Track::Audio);
     }
 
-    /// Registers an output's two appsrcs.
-    pub fn add_feed(&self, video: gst_app::AppSrc, audio: gst_app::AppSrc) -> FeedHandle {
+    /// Takes an audio-only mixer's encoded appsink as the only input: outputs start at once, with no video.
+    /// Call before any feed is added.
+    pub fn attach_audio_only(&self, audio: &gst_app::AppSink) {
+        {
+            let mut state = self.state.lock().unwrap();
+            state.audio_only = true;
+            // No video track will ever end: the audio's end is the end.
+            state.video_eos = true;
+        }
+        self.listen(audio, Track::Audio);
+    }
+
+    /// Hands each sample of one of the mixer's appsinks to the outputs, and its end-of-stream to `track_eos`.
+    fn listen(&self, sink: &gst_app::AppSink, track: Track) {
+        let hub = self.downgrade();
+        let hub_eos = hub.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    // No hub: the broadcast is over and its mixer on its way down.
+                    let Some(hub) = hub.upgrade() else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    match track {
+                        Track::Video => hub.push_mixer_video(&sample),
+                        Track::Audio => hub.push(Track::Audio, &sample),
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .eos(move |_| {
+                    if let Some(hub) = hub_eos.upgrade() {
+                        hub.track_eos(track);
+                    }
+                })
+                .build(),
+        );
+    }
+
+    /// Registers an output's appsrcs (no video one for an audio-only broadcast).
+    pub fn add_feed(&self, video: Option<gst_app::AppSrc>, audio: gst_app::AppSrc) -> FeedHandle {
         let mut state = self.state.lock().unwrap();
-        if let Some(caps) = &state.video_caps {
+        if let (Some(caps), Some(video)) = (&state.video_caps, &video) {
             video.set_caps(Some(caps));
         }
         if let Some(caps) = &state.audio_caps {
@@ -207,7 +242,8 @@ impl EncodedHub {
         }
         let id = state.next_id;
         state.next_id += 1;
-        state.feeds.push(Feed::new(id, FeedSources { video, audio }));
+        let started = state.audio_only;
+        state.feeds.push(Feed::new(id, FeedSources { video, audio }, started));
         FeedHandle { hub: self.clone(), id }
     }
 
@@ -377,6 +413,9 @@ impl EncodedHub {
         }
         if track == Track::Video {
             self.frames.send_modify(|n| *n += 1);
+        }
+        if track == Track::Video || state.audio_only {
+            self.on_air.send_if_modified(|on| !std::mem::replace(on, true));
         }
     }
 

@@ -4,6 +4,7 @@ pub mod config;
 pub mod events;
 pub mod feed;
 pub mod hls;
+mod hls_audio_cuts;
 pub mod hls_vod;
 pub mod hub;
 pub mod record;
@@ -17,10 +18,10 @@ use crate::gst_util::make;
 use anyhow::Result;
 use gst::prelude::*;
 
-/// An output's pipeline: two appsrcs in, one sink out.
+/// An output's pipeline: two appsrcs in (one, audio, for an audio-only broadcast), one sink out.
 pub struct OutputPipeline {
     pub pipeline: gst::Pipeline,
-    pub video: gst_app::AppSrc,
+    pub video: Option<gst_app::AppSrc>,
     pub audio: gst_app::AppSrc,
     /// The element that writes or sends; bytes and liveness are measured on its sink pad(s).
     pub sink: gst::Element,
@@ -47,10 +48,49 @@ fn encoded_appsrc(name: &str) -> gst_app::AppSrc {
 /// `appsrc ! parser` pairs for the two tracks, added to `pipeline`; returns the appsrcs and parser outputs.
 fn sources(pipeline: &gst::Pipeline) -> Result<(gst_app::AppSrc, gst::Element, gst_app::AppSrc, gst::Element)> {
     let video = encoded_appsrc("video");
-    let audio = encoded_appsrc("audio");
     let h264parse = make("h264parse")?;
-    let aacparse = make("aacparse")?;
     crate::gst_util::add_and_link(pipeline, &[video.upcast_ref(), &h264parse])?;
-    crate::gst_util::add_and_link(pipeline, &[audio.upcast_ref(), &aacparse])?;
+    let (audio, aacparse) = audio_source(pipeline)?;
     Ok((video, h264parse, audio, aacparse))
+}
+
+/// `appsrc ! aacparse`, added to `pipeline`.
+fn audio_source(pipeline: &gst::Pipeline) -> Result<(gst_app::AppSrc, gst::Element)> {
+    let audio = encoded_appsrc("audio");
+    let aacparse = make("aacparse")?;
+    crate::gst_util::add_and_link(pipeline, &[audio.upcast_ref(), &aacparse])?;
+    Ok((audio, aacparse))
+}
+
+/// The tracks an output's pipeline starts from, each an `appsrc ! parser` pair: video (none when the broadcast
+/// is audio-only) and audio.
+struct Tracks {
+    video: Option<(gst_app::AppSrc, gst::Element)>,
+    audio: (gst_app::AppSrc, gst::Element),
+}
+
+impl Tracks {
+    fn add(pipeline: &gst::Pipeline, audio_only: bool) -> Result<Self> {
+        if audio_only {
+            return Ok(Self {
+                video: None,
+                audio: audio_source(pipeline)?,
+            });
+        }
+        let (video, h264parse, audio, aacparse) = sources(pipeline)?;
+        Ok(Self {
+            video: Some((video, h264parse)),
+            audio: (audio, aacparse),
+        })
+    }
+
+    /// The video appsrc, if there is one.
+    fn video_src(&self) -> Option<gst_app::AppSrc> {
+        self.video.as_ref().map(|(src, _)| src.clone())
+    }
+
+    /// The parsed track whose timestamps time the output: the video, or the audio when there is none.
+    fn timing(&self) -> &gst::Element {
+        self.video.as_ref().map_or(&self.audio.1, |(_, parse)| parse)
+    }
 }

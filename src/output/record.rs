@@ -6,7 +6,7 @@
 //! EOS has its index at the front (fast start) with no rewrite of the media. The fragmented modes of 1.22's
 //! mp4mux do not give that: `first-moov-then-finalise` writes `ftyp, mdat, moov` at EOS (index at the end).
 
-use super::{sources, OutputPipeline};
+use super::{OutputPipeline, Tracks};
 use crate::gst_util::make;
 use anyhow::{Context, Result};
 use gst::prelude::*;
@@ -144,14 +144,14 @@ fn utc_stamp(ms: u64) -> String {
     format!("{seconds}.{:03}Z", ms % 1000)
 }
 
-/// A pipeline writing `path`, with index room for `reserve` of recording.
-pub fn build(path: &Path, format: Format, reserve: Duration) -> Result<OutputPipeline> {
+/// A pipeline writing `path`, with index room for `reserve` of recording; `audio_only`: no video track.
+pub fn build(path: &Path, format: Format, reserve: Duration, audio_only: bool) -> Result<OutputPipeline> {
     let Format::Mp4 = format;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let pipeline = gst::Pipeline::with_name("record-output");
-    let (video, h264parse, audio, aacparse) = sources(&pipeline)?;
+    let tracks = Tracks::add(&pipeline, audio_only)?;
     let mux = make("mp4mux")?;
     mux.set_property("reserved-max-duration", reserve.as_nanos() as u64);
     mux.set_property("reserved-moov-update-period", MOOV_UPDATE_PERIOD.nseconds());
@@ -160,14 +160,16 @@ pub fn build(path: &Path, format: Format, reserve: Duration) -> Result<OutputPip
     // The muxer seeks back to rewrite the index: no async state change waiting on a clock for a file.
     sink.set_property("async", false);
     crate::gst_util::add_and_link(&pipeline, &[&mux, &sink])?;
-    h264parse.link_pads(None, &mux, Some("video_%u"))?;
-    aacparse.link_pads(None, &mux, Some("audio_%u"))?;
+    if let Some((_, h264parse)) = &tracks.video {
+        h264parse.link_pads(None, &mux, Some("video_%u"))?;
+    }
+    tracks.audio.1.link_pads(None, &mux, Some("audio_%u"))?;
     let recording = Recording::new(path.to_path_buf());
-    recording.watch(&h264parse.static_pad("src").context("h264parse src pad")?);
+    recording.watch(&tracks.timing().static_pad("src").context("parser src pad")?);
     Ok(OutputPipeline {
         pipeline,
-        video,
-        audio,
+        video: tracks.video_src(),
+        audio: tracks.audio.0,
         sink,
         recording: Some(recording),
     })

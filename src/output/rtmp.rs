@@ -27,7 +27,7 @@ pub fn build(url: &RtmpUrl, tls_verify: bool) -> Result<OutputPipeline> {
     aacparse.link_pads(None, &mux, Some("audio"))?;
     Ok(OutputPipeline {
         pipeline,
-        video,
+        video: Some(video),
         audio,
         sink,
         recording: None,

@@ -68,12 +68,13 @@ impl OutputRunner {
             OutputConfig::Hls {
                 segment_seconds,
                 window,
-            } => super::hls::build(&self.dirs.hls, *segment_seconds, *window),
+            } => super::hls::build(&self.dirs.hls, *segment_seconds, *window, self.hub.is_audio_only()),
             OutputConfig::Record { format, split } => {
                 // Each attempt and each part its own file, named by when it opened: nothing is written over.
                 let name = super::record::file_name(self.reporter.output_id(), crate::wall_clock::now_ms(), *format);
                 let reserve = split.reserve(self.dirs.max_duration);
-                super::record::build(&self.dirs.recordings.join(name), *format, reserve)
+                let audio_only = self.hub.is_audio_only();
+                super::record::build(&self.dirs.recordings.join(name), *format, reserve, audio_only)
             }
         }
     }
@@ -247,7 +248,9 @@ impl OutputRunner {
                     }
                     // Removed alone (the broadcast goes on) or the hub drained: either way this output ends after
                     // what it already has, and gets a bounded time to finish.
-                    let _ = cur.video.end_of_stream();
+                    if let Some(video) = &cur.video {
+                        let _ = video.end_of_stream();
+                    }
                     let _ = cur.audio.end_of_stream();
                     finished_cleanly = finish(&mut cur.bus).await;
                     break Outcome::Finished;
@@ -358,7 +361,7 @@ impl OutputRunner {
 /// What an attempt writes to now: its pipeline, or a recording's latest part.
 struct Current {
     pipeline: gst::Pipeline,
-    video: gst_app::AppSrc,
+    video: Option<gst_app::AppSrc>,
     audio: gst_app::AppSrc,
     recording: Option<Recording>,
     bus: gst::bus::BusStream,

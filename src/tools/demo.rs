@@ -73,8 +73,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     server::check_exposure(settings.listen, &settings.tokens())?;
     let request = BroadcastRequest {
         source: SourceRequest::Room { room: DEMO_ROOM.into() },
-        layout: LayoutRequest::default(),
-        video: Default::default(),
+        layout: Some(LayoutRequest::default()),
+        video: Some(Default::default()),
         audio: Default::default(),
         outputs: std::iter::once(OutputRequest::Hls {
             segment_seconds: None,

@@ -16,6 +16,7 @@ mod bench_runs;
 mod config_layers;
 mod deploy_files;
 mod docs_reliability;
+mod e2e_audio_only;
 mod e2e_av_sync;
 mod e2e_broadcast;
 mod e2e_browser;

@@ -1,7 +1,9 @@
 //! `callcast bench`: what a broadcast costs on this machine, measured end to end against real peers (synthetic
 //! participants in a separate process, nginx-rtmp as the ingest), with an encode-only baseline from the same run;
 //! and `--soak DURATION`, a long show under churn. Prints one JSON object per scenario, then a table.
+//! `--audio-only` measures an audio-only broadcast against the same call with no broadcast and a composited one.
 
+mod audio_only;
 pub mod av_sync;
 mod baseline;
 mod floor;
@@ -72,6 +74,11 @@ pub struct BenchArgs {
     /// composited and encoded, for comparison.
     #[arg(long)]
     pub no_passthrough: bool,
+    /// Measure an audio-only broadcast (`video: null`) instead: the first --participants count in a room with
+    /// no broadcast, with an audio-only one and with a composited one at --width/--height/--fps, all to HLS, in
+    /// one run (prints one JSON line).
+    #[arg(long, conflicts_with_all = ["janus", "zero_transcode", "soak"])]
+    pub audio_only: bool,
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
@@ -97,6 +104,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(duration) = args.soak {
         let report = soak::run(&exe, duration)?;
         println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    if args.audio_only {
+        let run = audio_only::AudioOnlyRun {
+            participants: args.participants.first().copied().unwrap_or(4),
+            width: args.width,
+            height: args.height,
+            fps: args.fps,
+            warmup: Duration::from_secs(args.warmup_s),
+            window: Duration::from_secs(args.window_s),
+        };
+        println!("{}", serde_json::to_string(&audio_only::run(&exe, &run)?)?);
         return Ok(());
     }
     let mut rows = Vec::new();

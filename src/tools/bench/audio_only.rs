@@ -1,0 +1,98 @@
+//! `callcast bench --audio-only`: what an audio-only broadcast (`video: null`) costs. The same participants (one
+//! publisher process: test video and a tone, N joins) are measured in one run three ways: in the room with no
+//! broadcast (the call's own cost: receiving, decrypting, Opus decoding, video received but not decoded), with an
+//! audio-only broadcast to HLS, and with a composited one (grid at the bench's canvas) to HLS. An audio-only
+//! broadcast's cost is its figure less the room's.
+
+use super::peer::wait_until;
+use super::server::{publisher, BenchServer};
+use crate::procstat::{cores_by_thread_name, machine_busy, threads_cpu, usage};
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const ROOM: &str = "bench";
+
+/// What one run measures.
+pub struct AudioOnlyRun {
+    pub participants: u32,
+    /// The composited broadcast to compare with.
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub warmup: Duration,
+    pub window: Duration,
+}
+
+/// The server's cores over `window`, with where they went, and how busy the machine was meanwhile.
+fn measure(pid: &str, window: Duration) -> Result<Value> {
+    let (_, busy0) = machine_busy(None);
+    let u0 = usage(pid).context("server usage")?;
+    let threads0 = threads_cpu(pid);
+    let t0 = Instant::now();
+    std::thread::sleep(window);
+    let u1 = usage(pid).context("server usage")?;
+    let threads1 = threads_cpu(pid);
+    let secs = t0.elapsed().as_secs_f64();
+    let (busy, _) = machine_busy(Some(busy0));
+    Ok(json!({
+        "cores": round3((u1.cpu_s - u0.cpu_s) / secs),
+        "machine_busy": round3(busy),
+        "cores_by_thread": cores_by_thread_name(&threads0, &threads1, secs),
+    }))
+}
+
+/// Starts `request` (a broadcast of the room to HLS), waits until it is live, measures after the warmup, stops it.
+fn measure_broadcast(server: &BenchServer, run: &AudioOnlyRun, request: Value) -> Result<Value> {
+    let created = server.send("POST", "/v1/broadcasts", Some(&request))?;
+    let id = created["id"].as_str().context("broadcast id")?.to_string();
+    wait_until("the broadcast live", Duration::from_secs(30), || {
+        let s = server.send("GET", &format!("/v1/broadcasts/{id}"), None).ok()?;
+        (s["state"] == "live").then_some(())
+    })?;
+    std::thread::sleep(run.warmup);
+    let figures = measure(&server.pid(), run.window);
+    let _ = server.send("DELETE", &format!("/v1/broadcasts/{id}"), None);
+    figures
+}
+
+pub fn run(exe: &Path, run: &AudioOnlyRun) -> Result<Value> {
+    let server = BenchServer::start(exe)?;
+    let copies = run.participants.to_string();
+    let _publisher = publisher(
+        exe,
+        &server.whip_url(ROOM),
+        "p",
+        &["--pattern", "ball", "--tone", "440", "--copies", &copies],
+    )?;
+    server.wait_participants(ROOM, run.participants as usize, Duration::from_secs(60))?;
+    let source = json!({"kind": "room", "room": ROOM});
+    let hls = json!([{"kind": "hls", "segment_seconds": 1}]);
+    std::thread::sleep(run.warmup);
+    let room_only = measure(&server.pid(), run.window)?;
+    let audio_only = measure_broadcast(&server, run, json!({"source": source, "video": null, "outputs": hls}))?;
+    let composited = measure_broadcast(
+        &server,
+        run,
+        json!({"source": source, "layout": {"template": "grid"},
+               "video": {"width": run.width, "height": run.height, "fps": run.fps},
+               "outputs": hls}),
+    )?;
+    let added =
+        |figures: &Value| round3(figures["cores"].as_f64().unwrap_or(0.0) - room_only["cores"].as_f64().unwrap_or(0.0));
+    Ok(json!({
+        "scenario": {"participants": run.participants, "audio_only": true,
+                     "compared_with": format!("{}x{}@{} grid", run.width, run.height, run.fps),
+                     "window_s": run.window.as_secs()},
+        "audio_only_broadcast_cores": added(&audio_only),
+        "composited_broadcast_cores": added(&composited),
+        "room_only": room_only,
+        "audio_only": audio_only,
+        "composited": composited,
+    }))
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
