@@ -382,6 +382,7 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
                 w => ranged(&format!("{prefix}window"), w, DEFAULT_HLS_WINDOW, 2..=1000)?,
             },
         }),
+        OutputRequest::Tracks {} => Ok(OutputConfig::Tracks),
         OutputRequest::Record { format } => Ok(OutputConfig::Record {
             format: match format.as_deref() {
                 None => RecordFormat::Mp4,

@@ -75,6 +75,9 @@ pub struct OutputStatus {
     /// A recording: true once its file is finalised (index complete, at the front).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready: Option<bool>,
+    /// A tracks output: files listed in its manifest (`path`) so far; `bytes` is their size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
     pub state: OutputState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -23,6 +23,8 @@ pub enum OutputConfig {
     Record {
         format: super::record::Format,
     },
+    /// Every participant's tracks as received, one file per track and appearance (`output::tracks`).
+    Tracks,
 }
 
 impl OutputConfig {
@@ -31,6 +33,7 @@ impl OutputConfig {
             OutputConfig::Rtmp { .. } => "rtmp",
             OutputConfig::Hls { .. } => "hls",
             OutputConfig::Record { .. } => "record",
+            OutputConfig::Tracks => "tracks",
         }
     }
 

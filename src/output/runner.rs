@@ -32,6 +32,8 @@ pub struct OutputRunner {
 pub struct OutputDirs {
     pub hls: PathBuf,
     pub recordings: PathBuf,
+    /// Tracks outputs write in a folder of their own under it.
+    pub tracks: PathBuf,
     pub max_duration: Duration,
 }
 
@@ -73,6 +75,7 @@ impl OutputRunner {
                 let reserve = self.dirs.max_duration.min(super::record::MAX_RESERVE);
                 super::record::build(&self.dirs.recordings.join(name), *format, reserve)
             }
+            OutputConfig::Tracks => anyhow::bail!("a tracks output follows the participants, not the hub"),
         }
     }
 
@@ -84,7 +87,7 @@ impl OutputRunner {
         data_seen.load(Ordering::Relaxed)
             && match &self.config {
                 OutputConfig::Rtmp { .. } => super::rtmp::published(sink),
-                OutputConfig::Hls { .. } | OutputConfig::Record { .. } => true,
+                OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => true,
             }
     }
 
@@ -97,7 +100,7 @@ impl OutputRunner {
                 url.scrub(text)
             ),
             OutputConfig::Rtmp { url, .. } => url.scrub(text),
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } => text.to_string(),
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => text.to_string(),
         }
     }
 
@@ -109,14 +112,14 @@ impl OutputRunner {
                 reconnect_max_interval,
                 ..
             } => (*reconnect_initial, *reconnect_max_interval),
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } => LOCAL_BACKOFF,
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => LOCAL_BACKOFF,
         };
         let mut backoff = backoff_start;
         // Since when this output has been failing without going live in between.
         let mut failing_since: Option<std::time::Instant> = None;
         let give_up_after = match &self.config {
             OutputConfig::Rtmp { max_reconnect, .. } => *max_reconnect,
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } => None,
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => None,
         };
         loop {
             let outcome = match self.build() {

@@ -1,0 +1,251 @@
+//! One track of one participant's appearance written to its own file, as received: `appsrc ! [parser] ! mux !
+//! filesink`. Buffers come from the participant's encoded tap on their leg's streaming thread and never wait:
+//! the appsrc drops its oldest data when the file cannot keep up. A video file starts at a keyframe (asked for
+//! when it is set up, and again every half second until one comes).
+//!
+//! Crash safety: the muxer closes a cluster at least every `CLUSTER_NS` and the file is written unbuffered, so a
+//! SIGKILL leaves a file readable up to its last cluster; only a clean end writes its duration and index.
+
+use super::codec::Codec;
+use crate::call::encoded_tap::EncodedTap;
+use crate::call::timeline;
+use crate::gst_util::make;
+use crate::output::hub::EncodedHub;
+use crate::wall_clock::now_ms;
+use anyhow::{Context, Result};
+use gst::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Longest cluster: about what a crash can cost.
+const CLUSTER_NS: i64 = 1_000_000_000;
+/// How much a file may hold in memory before it drops its oldest data.
+const QUEUE_NS: u64 = 3_000_000_000;
+/// Between keyframe requests while a video file waits for its first keyframe.
+const RETRY_KEYFRAME_MS: u64 = 500;
+/// How long a closing file gets to write its index.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the manifest needs of a file once it is open.
+#[derive(Debug, Clone)]
+pub struct FileInfo {
+    pub path: PathBuf,
+    pub codec: Codec,
+    /// First media and the end of the last, on the outputs' timeline.
+    pub start: gst::ClockTime,
+    pub end: gst::ClockTime,
+}
+
+struct Open {
+    pipeline: gst::Pipeline,
+    appsrc: gst_app::AppSrc,
+    caps: gst::Caps,
+    info: FileInfo,
+}
+
+enum State {
+    /// No file yet: waiting for the first buffer (a keyframe for video); the last keyframe request's ms.
+    Waiting {
+        asked_at_ms: u64,
+    },
+    Writing(Open),
+    Failed(String),
+    Closed,
+}
+
+struct Inner {
+    /// The file's path without its extension (the codec decides it).
+    stem: PathBuf,
+    video: bool,
+    tap: EncodedTap,
+    hub: EncodedHub,
+    mixer_base_time: Option<gst::ClockTime>,
+    state: State,
+    /// The file's info is kept after it closed, for the manifest.
+    info: Option<FileInfo>,
+}
+
+/// One track's file; clones share it.
+#[derive(Clone)]
+pub struct TrackWriter {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl TrackWriter {
+    /// A writer for `tap` (video or not) into `stem` + the codec's extension; asks for a keyframe at once.
+    pub fn new(stem: PathBuf, video: bool, tap: &EncodedTap, hub: &EncodedHub) -> Self {
+        if video {
+            tap.request_keyframe();
+        }
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                stem,
+                video,
+                tap: tap.clone(),
+                hub: hub.clone(),
+                mixer_base_time: None,
+                state: State::Waiting { asked_at_ms: now_ms() },
+                info: None,
+            })),
+        }
+    }
+
+    /// The receiver to subscribe to the tap with.
+    pub fn receiver(&self) -> crate::call::encoded_tap::Receiver {
+        let inner = self.inner.clone();
+        Box::new(move |buffer, caps| inner.lock().unwrap().push(buffer, caps))
+    }
+
+    /// The file as it stands (None before it opened).
+    pub fn info(&self) -> Option<FileInfo> {
+        self.inner.lock().unwrap().info.clone()
+    }
+
+    /// Why the file could not be written, if it could not.
+    pub fn error(&self) -> Option<String> {
+        let inner = self.inner.lock().unwrap();
+        match &inner.state {
+            State::Failed(error) => Some(error.clone()),
+            State::Writing(open) => open
+                .pipeline
+                .bus()
+                .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]))
+                .and_then(|msg| match msg.view() {
+                    gst::MessageView::Error(err) => Some(crate::gst_util::describe_error(err)),
+                    _ => None,
+                }),
+            State::Waiting { .. } | State::Closed => None,
+        }
+    }
+
+    /// Ends the file (blocking, bounded): EOS through the muxer writes its duration and index. True when it was
+    /// finalised cleanly (false too when it never opened).
+    pub fn close(&self) -> bool {
+        let state = std::mem::replace(&mut self.inner.lock().unwrap().state, State::Closed);
+        let State::Writing(open) = state else {
+            return false;
+        };
+        let _ = open.appsrc.end_of_stream();
+        let finished = open.pipeline.bus().and_then(|bus| {
+            bus.timed_pop_filtered(
+                gst::ClockTime::from_nseconds(CLOSE_TIMEOUT.as_nanos() as u64),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+        });
+        let clean = finished.is_some_and(|msg| matches!(msg.view(), gst::MessageView::Eos(_)));
+        if !clean {
+            tracing::warn!(path = %open.info.path.display(), "track file not finalised");
+        }
+        let _ = open.pipeline.set_state(gst::State::Null);
+        clean
+    }
+}
+
+impl Inner {
+    fn push(&mut self, mut buffer: gst::Buffer, caps: &gst::Caps) {
+        if self.mixer_base_time.is_none() {
+            self.mixer_base_time = self.hub.mixer_base_time();
+        }
+        let (Some(base), Some(pts)) = (self.mixer_base_time, buffer.pts()) else {
+            return;
+        };
+        let Some(at) = timeline::participant_track_to_output(pts, base) else {
+            return;
+        };
+        if let State::Waiting { asked_at_ms } = self.state {
+            if self.video && buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                let now = now_ms();
+                if now.saturating_sub(asked_at_ms) >= RETRY_KEYFRAME_MS {
+                    self.tap.request_keyframe();
+                    self.state = State::Waiting { asked_at_ms: now };
+                }
+                return;
+            }
+            self.state = match self.open(caps, at) {
+                Ok(open) => State::Writing(open),
+                Err(err) => {
+                    tracing::warn!(stem = %self.stem.display(), "cannot write a track: {err:#}");
+                    State::Failed(format!("{err:#}"))
+                }
+            };
+        }
+        let State::Writing(open) = &mut self.state else {
+            return;
+        };
+        if open.caps != *caps {
+            open.caps = caps.clone();
+            open.appsrc.set_caps(Some(caps));
+        }
+        let in_file = at.saturating_sub(open.info.start);
+        open.info.end = open
+            .info
+            .end
+            .max(at + buffer.duration().unwrap_or(gst::ClockTime::ZERO));
+        {
+            let b = buffer.make_mut();
+            b.set_pts(in_file);
+            b.set_dts(in_file);
+        }
+        // Errors mean the file is closing; a full queue drops its oldest data itself.
+        let _ = open.appsrc.push_buffer(buffer);
+        self.info = Some(open.info.clone());
+    }
+
+    fn open(&self, caps: &gst::Caps, at: gst::ClockTime) -> Result<Open> {
+        let codec = Codec::of(caps).with_context(|| format!("a codec not recorded: {caps}"))?;
+        let path = self.stem.with_extension(codec.extension());
+        let (pipeline, appsrc) = file_pipeline(&path, codec, caps)?;
+        pipeline
+            .set_state(gst::State::Playing)
+            .with_context(|| format!("starting to write {}", path.display()))?;
+        tracing::info!(path = %path.display(), codec = codec.name(), "track file opened");
+        Ok(Open {
+            pipeline,
+            appsrc,
+            caps: caps.clone(),
+            info: FileInfo {
+                path,
+                codec,
+                start: at,
+                end: at,
+            },
+        })
+    }
+}
+
+/// `appsrc ! [parser] ! mux ! filesink` writing `path`.
+fn file_pipeline(path: &Path, codec: Codec, caps: &gst::Caps) -> Result<(gst::Pipeline, gst_app::AppSrc)> {
+    let pipeline = gst::Pipeline::with_name("track-file");
+    let appsrc = gst_app::AppSrc::builder()
+        .caps(caps)
+        .format(gst::Format::Time)
+        .is_live(false)
+        .max_time(gst::ClockTime::from_nseconds(QUEUE_NS))
+        .max_bytes(0)
+        .max_buffers(0)
+        .build();
+    appsrc.set_property_from_str("leaky-type", "downstream");
+    let mut chain: Vec<gst::Element> = vec![appsrc.clone().upcast()];
+    if let Some(parser) = codec.parser() {
+        chain.push(make(parser)?);
+    }
+    let mux = make(codec.muxer())?;
+    mux.set_property("max-cluster-duration", CLUSTER_NS);
+    let sink = make("filesink")?;
+    sink.set_property("location", path.to_string_lossy().as_ref());
+    // Every block reaches the disk as it is muxed (a crash then loses at most the open cluster), and the muxer
+    // seeks back to finish clusters and the header: no clock to wait for.
+    sink.set_property_from_str("buffer-mode", "unbuffered");
+    sink.set_property("async", false);
+    let refs: Vec<&gst::Element> = chain.iter().collect();
+    crate::gst_util::add_and_link(&pipeline, &refs)?;
+    crate::gst_util::add_and_link(&pipeline, &[&mux, &sink])?;
+    let pad = if codec.is_video() { "video_%u" } else { "audio_%u" };
+    chain
+        .last()
+        .expect("the appsrc at least")
+        .link_pads(None, &mux, Some(pad))
+        .with_context(|| format!("linking {} to {}", codec.name(), codec.muxer()))?;
+    Ok((pipeline, appsrc))
+}
