@@ -91,6 +91,23 @@ fn video_start_s(input: &str) -> f64 {
         .unwrap_or_else(|_| panic!("ffprobe {input}: start time {text:?}"))
 }
 
+/// Whether the first video packet of `input` is flagged a keyframe by its container (ffmpeg's VP8 decoder drops
+/// what comes before the first keyframe even with `+showall`, so only the packet tells for VP8).
+fn first_packet_is_key(input: &str) -> bool {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1"])
+        .args(["-show_entries", "packet=flags", "-of", "csv=p=0"])
+        .arg(input)
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("ffprobe {input}: no video packet"));
+    first.starts_with('K')
+}
+
 /// The container's duration in seconds, as ffprobe reads it.
 fn duration_s(path: &Path) -> f64 {
     let out = Command::new("ffprobe")
@@ -207,6 +224,7 @@ impl Tracks {
             if kind == "video" {
                 let expected = [("video".to_string(), codec.to_string(), size.0, size.1)];
                 assert_eq!(streams(&path), expected, "{what}");
+                assert!(first_packet_is_key(&path), "{what}: the first packet is not a keyframe");
                 let (_, key, picture) = first_video_frame(&path);
                 assert!(key, "{what}: the first frame is a {picture} frame");
                 video_start = start;
@@ -259,16 +277,14 @@ impl Tracks {
                     .map(|t| start_ms + t * 1000.0 - origin_ms)
                     .collect();
                 let offsets = paired_offsets(&placed, &in_composite);
-                // The composite itself may place a participant's first marks a little off as they join the mix
-                // (a re-joined participant's first beep was 46 ms late in one run, the next ones 0.7 ms): the
-                // median mark says where the track lies.
-                let mut sorted = offsets.clone();
-                sorted.sort_by(f64::total_cmp);
-                let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+                // The composite itself may place a participant's first marks off as they join the mix (a
+                // re-joined participant's first beeps were 46 ms, in another run 221 ms, late; the next ones
+                // 0.3-0.7 ms): at least two marks, and most, say where the track lies.
+                let within = offsets.iter().filter(|o| o.abs() <= tolerance_ms).count();
                 assert!(
-                    offsets.len() >= 3 && median.abs() <= tolerance_ms,
-                    "Ann #{nth} {kind}: composite minus track per mark {offsets:?} ms (median within \
-                     {tolerance_ms}); track marks {placed:?}, composite {in_composite:?}"
+                    within >= 2 && 2 * within >= offsets.len(),
+                    "Ann #{nth} {kind}: composite minus track per mark {offsets:?} ms (within {tolerance_ms}); \
+                     track marks {placed:?}, composite {in_composite:?}"
                 );
             }
         }
@@ -354,7 +370,9 @@ fn tracks_keep_each_appearance_as_sent_on_the_broadcasts_timeline() {
     };
     let (mut ann, ann_joined, ann_on_screen) = join("Ann", "vp8", ANN_SIZE);
     let (_bob, bob_joined, bob_on_screen) = join("Bob", "h264", BOB_SIZE);
-    // A second tracks output, added live: it starts each participant on a keyframe it asks for.
+    // A second tracks output, added live once Ann's last keyframe is a second old (Bob's arrival re-places her
+    // tile, which may ask her for one): it must start her on a keyframe it asks for.
+    std::thread::sleep(Duration::from_secs(1)); // media to record, not synchronisation
     let added_ms = now_ms();
     let response = http()
         .post(server.url(&format!("/v1/broadcasts/{}/outputs", bc.id)))
@@ -362,7 +380,7 @@ fn tracks_keep_each_appearance_as_sent_on_the_broadcasts_timeline() {
         .send()
         .expect("POST output");
     assert_eq!(response.status().as_u16(), 201);
-    std::thread::sleep(Duration::from_secs(3)); // media to record (three marks of Ann's), not synchronisation
+    std::thread::sleep(Duration::from_secs(2)); // media to record
     let wall = now_ms();
     let timeline = timeline_at(&bc, wall) - wall; // outputs' timeline = wall clock + this
     let ann_left = now_ms();

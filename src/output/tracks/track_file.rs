@@ -249,3 +249,114 @@ fn file_pipeline(path: &Path, codec: Codec, caps: &gst::Caps) -> Result<(gst::Pi
         .with_context(|| format!("linking {} to {}", codec.name(), codec.muxer()))?;
     Ok((pipeline, appsrc))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TrackWriter;
+    use crate::call::encoded_tap::EncodedTap;
+    use crate::output::hub::EncodedHub;
+    use gst::prelude::*;
+
+    /// `n` VP8 frames of a test picture, a keyframe every `key_every`, as the depayloader gives them.
+    fn vp8_frames(n: u32, key_every: u32) -> (Vec<gst::Buffer>, gst::Caps) {
+        let pipeline = gst::parse::launch(&format!(
+            "videotestsrc num-buffers={n} ! video/x-raw,width=64,height=48,framerate=30/1 ! \
+             vp8enc keyframe-max-dist={key_every} ! appsink name=out sync=false"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = pipeline.by_name("out").unwrap().downcast::<gst_app::AppSink>().unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let mut frames = Vec::new();
+        let mut caps = None;
+        while let Ok(sample) = sink.pull_sample() {
+            caps = sample.caps().map(|c| c.to_owned());
+            frames.push(sample.buffer_owned().unwrap());
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        (frames, caps.unwrap())
+    }
+
+    /// (keyframe, pts in s) of every video packet of `path`, as ffprobe reads the container.
+    fn packets(path: &std::path::Path) -> Vec<(bool, f64)> {
+        let out = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "packet=flags,pts_time",
+            ])
+            .args(["-of", "csv=p=0"])
+            .arg(path)
+            .output()
+            .expect("ffprobe");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (pts, flags) = l.split_once(',')?;
+                Some((flags.starts_with('K'), pts.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// A video file set up mid-stream drops the frames before the next keyframe and starts its own time there.
+    #[test]
+    fn a_video_file_starts_at_the_first_keyframe_it_gets() {
+        let _glib = crate::glib_watch::watch();
+        let (frames, caps) = vp8_frames(12, 5);
+        let keys: Vec<bool> = frames
+            .iter()
+            .map(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT))
+            .collect();
+        assert_eq!(
+            keys.iter().filter(|k| **k).count(),
+            3,
+            "keyframes at 0, 5, 10: {keys:?}"
+        );
+        // A hub whose mixer is playing: its base time puts the frames on the outputs' timeline.
+        let mixer = gst::Pipeline::new();
+        let sink = || gst_app::AppSink::builder().async_(false).build();
+        let (video, audio) = (sink(), sink());
+        mixer
+            .add_many([video.upcast_ref::<gst::Element>(), audio.upcast_ref()])
+            .unwrap();
+        let hub = EncodedHub::new(gst::ClockTime::SECOND);
+        hub.attach(&video, &audio, std::sync::Arc::default());
+        mixer.set_state(gst::State::Playing).unwrap();
+        let base = hub.mixer_base_time().expect("the mixer's base time");
+        let dir = tempfile::tempdir().unwrap();
+        let writer = TrackWriter::new(
+            dir.path().join("p-1-video"),
+            true,
+            &EncodedTap::new(Default::default()),
+            &hub,
+        );
+        let mut receive = writer.receiver();
+        // From frame 1 on (a delta frame), 100 ms apart, 2 s after the mixer started.
+        for (i, frame) in frames.iter().enumerate().skip(1) {
+            let mut frame = frame.copy();
+            let pts = base + gst::ClockTime::from_mseconds(2000 + 100 * i as u64);
+            frame.make_mut().set_pts(pts);
+            receive(frame, &caps);
+        }
+        assert!(writer.close(), "finalised");
+        mixer.set_state(gst::State::Null).unwrap();
+        let info = writer.info().expect("a file");
+        let written = packets(&info.path);
+        // Frames 5..=11: the keyframe at 5 first, at 0 s of the file.
+        assert_eq!(written.len(), 7, "{written:?}");
+        assert_eq!(written[0], (true, 0.0), "{written:?}");
+        assert_eq!(written.iter().filter(|(k, _)| *k).count(), 2, "{written:?}");
+        // Its place on the outputs' timeline: frame 5's time since the mixer started, plus the AAC delay.
+        assert_eq!(info.start, gst::ClockTime::from_nseconds(2_500_000_000 + 21_333_333));
+        // It ends where its last frame (at 600 ms) ends.
+        let last = frames
+            .last()
+            .and_then(|f| f.duration())
+            .expect("vp8enc stamps durations");
+        assert_eq!(info.end, info.start + gst::ClockTime::from_mseconds(600) + last);
+    }
+}
