@@ -108,6 +108,28 @@ fn first_packet_is_key(input: &str) -> bool {
     first.starts_with('K')
 }
 
+/// The presentation time (s) of every packet of `input`'s first stream, in file order.
+fn packet_times(input: &str) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "0",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(input)
+        .output()
+        .expect("run ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
 /// The container's duration in seconds, as ffprobe reads it.
 fn duration_s(path: &Path) -> f64 {
     let out = Command::new("ffprobe")
@@ -235,6 +257,14 @@ impl Tracks {
                     "{what}"
                 );
             }
+            // Time only goes forward in a file (the receive path may re-time a stream as it starts).
+            let times = packet_times(&path);
+            let back = times.windows(2).find(|w| w[1] <= w[0]);
+            assert!(
+                times.len() > 20 && back.is_none(),
+                "{what}: {} packets, one at or before the last: {back:?}",
+                times.len()
+            );
             let (span_s, held_s) = ((end - start) as f64 / 1000.0, duration_s(Path::new(&path)));
             assert!(
                 (held_s - span_s).abs() < 0.05,

@@ -24,6 +24,12 @@ const CLUSTER_NS: i64 = 1_000_000_000;
 const QUEUE_NS: u64 = 3_000_000_000;
 /// Between keyframe requests while a video file waits for its first keyframe.
 const RETRY_KEYFRAME_MS: u64 = 500;
+/// A buffer this much earlier than the one before means the receive path re-timed the stream.
+const BACKWARD_JUMP: gst::ClockTime = gst::ClockTime::from_mseconds(100);
+/// A file re-timed within its first seconds starts again; later, timestamps are only kept increasing.
+const RESTART_WINDOW: gst::ClockTime = gst::ClockTime::from_seconds(10);
+/// Matroska's default timestamp resolution.
+const CONTAINER_TICK: gst::ClockTime = gst::ClockTime::MSECOND;
 /// How long a closing file gets to write its index.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -42,6 +48,8 @@ struct Open {
     appsrc: gst_app::AppSrc,
     caps: gst::Caps,
     info: FileInfo,
+    /// The last buffer's timestamp on the outputs' timeline.
+    last: gst::ClockTime,
 }
 
 enum State {
@@ -153,6 +161,11 @@ impl Inner {
         let Some(at) = timeline::participant_track_to_output(pts, base) else {
             return;
         };
+        if let State::Writing(open) = &self.state {
+            if at + BACKWARD_JUMP < open.last && open.last - open.info.start < RESTART_WINDOW {
+                self.start_again(at);
+            }
+        }
         if let State::Waiting { asked_at_ms } = self.state {
             if self.video && buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
                 let now = now_ms();
@@ -177,6 +190,14 @@ impl Inner {
             open.caps = caps.clone();
             open.appsrc.set_caps(Some(caps));
         }
+        // Never a timestamp at or before the last (a burst released with one timestamp, a small step back): one
+        // tick of the container's clock (1 ms) after it.
+        let at = if at >= open.last + CONTAINER_TICK || open.last == open.info.start && at == open.last {
+            at
+        } else {
+            open.last + CONTAINER_TICK
+        };
+        open.last = at;
         let in_file = at.saturating_sub(open.info.start);
         open.info.end = open
             .info
@@ -190,6 +211,25 @@ impl Inner {
         // Errors mean the file is closing; a full queue drops its oldest data itself.
         let _ = open.appsrc.push_buffer(buffer);
         self.info = Some(open.info.clone());
+    }
+
+    /// The receive path moved the stream's timestamps back (its lip-sync settles on the sender's first RTCP
+    /// report, re-timing what it had already stamped by up to seconds): what was written is on the old timing.
+    /// The file is dropped and starts again from here (video from its next keyframe).
+    fn start_again(&mut self, at: gst::ClockTime) {
+        let State::Writing(open) = std::mem::replace(&mut self.state, State::Waiting { asked_at_ms: 0 }) else {
+            return;
+        };
+        tracing::info!(
+            path = %open.info.path.display(),
+            "the stream was re-timed {} ms back: its file starts again",
+            (open.last - at).mseconds()
+        );
+        let _ = open.pipeline.set_state(gst::State::Null);
+        if let Err(e) = std::fs::remove_file(&open.info.path) {
+            tracing::warn!(path = %open.info.path.display(), "cannot remove a re-timed track file: {e}");
+        }
+        self.info = None;
     }
 
     fn open(&self, caps: &gst::Caps, at: gst::ClockTime) -> Result<Open> {
@@ -210,6 +250,7 @@ impl Inner {
                 start: at,
                 end: at,
             },
+            last: at,
         })
     }
 }
