@@ -487,6 +487,18 @@ mod tests {
     }
 
     #[test]
+    fn a_tracks_output_takes_no_options_and_keeps_zero_transcode() {
+        let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"tracks"}]}"#).unwrap();
+        assert!(matches!(s.outputs[..], [OutputConfig::Tracks]), "{:?}", s.outputs);
+        assert!(
+            s.video.passthrough,
+            "tracks are the participants' own: zero-transcode stays on"
+        );
+        let unknown = r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"tracks","format":"mp4"}]}"#;
+        assert!(serde_json::from_str::<BroadcastRequest>(unknown).is_err());
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (
