@@ -15,7 +15,8 @@ pub struct Event {
     pub id: u64,
     /// `broadcast.started|live|ended|failed`, `output.reconnecting|live|failed|ended`,
     /// `participant.joined|left`, `speaker.changed`, `recording.ready` (a recording's file finalised: its
-    /// `output_id`, `path`, `bytes`, `duration_s`).
+    /// `output_id`, `path`, `bytes`, `duration_s`), `tracks.ready` (a participant's appearance finalised by a
+    /// tracks output: `output_id`, `participant_id`, `name`, `appearance`, `files`).
     pub kind: String,
     pub at_ms: u64,
     pub broadcast_id: String,

@@ -50,6 +50,10 @@ pub const REQUIRED_FACTORIES: &[&str] = &[
     "rtpopusdepay",
     "h264parse",
     "aacparse",
+    "matroskamux",
+    "webmmux",
+    "vp9parse",
+    "opusparse",
     "appsrc",
     "appsink",
 ];

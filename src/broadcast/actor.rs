@@ -157,6 +157,7 @@ impl Live {
         let dirs = crate::output::runner::OutputDirs {
             hls: dir.join("hls"),
             recordings: dir.join(crate::output::record::RECORDINGS_DIR),
+            tracks: dir.join(crate::output::tracks::TRACKS_DIR),
             max_duration: spec.max_duration,
         };
         let mut outputs = Outputs::new(&hub, dirs, reports_tx);
@@ -306,8 +307,14 @@ impl Live {
 
     fn on_call(&mut self, event: Option<CallEvent>) -> Step {
         match event {
-            Some(CallEvent::Joined(p)) => self.stage.join(p),
-            Some(CallEvent::Left(id)) => self.stage.leave(&id),
+            Some(CallEvent::Joined(p)) => {
+                self.outputs.joined(p.clone());
+                self.stage.join(p)
+            }
+            Some(CallEvent::Left(id)) => {
+                self.outputs.left(&id);
+                self.stage.leave(&id)
+            }
             Some(CallEvent::Ended(reason)) => return Step::End(Outcome::Ended(reason)),
             Some(CallEvent::Failed(reason)) => return Step::End(Outcome::Failed(Failure::Source, reason)),
             None => return Step::End(Outcome::Failed(Failure::Source, "the call's task stopped".into())),

@@ -325,19 +325,20 @@ fn output_status(id: &str, broadcast_id: &str, spec: &OutputConfig) -> OutputSta
         kind: spec.kind().to_string(),
         url: match spec {
             OutputConfig::Rtmp { url, .. } => Some(url.redacted().to_string()),
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } => None,
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => None,
         },
         playlist: match spec {
             OutputConfig::Hls { .. } => Some(format!(
                 "/v1/broadcasts/{broadcast_id}/hls/{}",
                 crate::output::hls::PLAYLIST
             )),
-            OutputConfig::Rtmp { .. } | OutputConfig::Record { .. } => None,
+            OutputConfig::Rtmp { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => None,
         },
         path: None,
         duration_s: None,
         ready: matches!(spec, OutputConfig::Record { .. }).then_some(false),
         parts: matches!(spec, OutputConfig::Record { .. }).then_some(0),
+        files: matches!(spec, OutputConfig::Tracks).then_some(0),
         state: OutputState::Starting,
         error: None,
         reconnects: 0,

@@ -1,10 +1,13 @@
 //! A broadcast's running outputs: each its own task with its own stop flag, so one can be added or removed
 //! while the others keep streaming. They report on the actor's channel; nothing here writes status.
 
+use crate::call::participant::Participant;
 use crate::output::config::OutputConfig;
 use crate::output::events::{OutputEvent, OutputReport, Reporter};
 use crate::output::hub::EncodedHub;
 use crate::output::runner::{OutputDirs, OutputRunner};
+use crate::output::tracks::TracksOutput;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
@@ -24,6 +27,8 @@ pub struct Outputs {
     dirs: OutputDirs,
     reports: mpsc::UnboundedSender<OutputReport>,
     running: Vec<Running>,
+    /// Who is in the call: tracks outputs follow it.
+    participants: watch::Sender<Vec<Arc<Participant>>>,
 }
 
 /// Why an output cannot be added now.
@@ -56,7 +61,25 @@ impl Outputs {
             dirs,
             reports,
             running: Vec::new(),
+            participants: watch::channel(Vec::new()).0,
         }
+    }
+
+    /// A participant joined the call (a new appearance, even with an id seen before).
+    pub fn joined(&mut self, participant: Arc<Participant>) {
+        self.participants.send_modify(|all| {
+            all.retain(|p| p.id != participant.id);
+            all.push(participant);
+        });
+    }
+
+    /// A participant left the call.
+    pub fn left(&mut self, id: &str) {
+        self.participants.send_if_modified(|all| {
+            let before = all.len();
+            all.retain(|p| p.id != id);
+            all.len() != before
+        });
     }
 
     /// Starts output `id`; it reports on the broadcast's channel from now on.
@@ -65,8 +88,21 @@ impl Outputs {
         let span = tracing::info_span!("output", output_id = %id, kind = config.kind());
         let is_hls = matches!(config, OutputConfig::Hls { .. });
         let reporter = Reporter::new(id.clone(), self.reports.clone());
-        let runner = OutputRunner::new(config, self.dirs.clone(), self.hub.clone(), reporter);
-        let task = tokio::spawn(runner.run(stop_rx).instrument(span));
+        let task = match config {
+            OutputConfig::Tracks => {
+                let tracks = TracksOutput {
+                    dir: self.dirs.tracks.join(&id),
+                    hub: self.hub.clone(),
+                    reporter,
+                    participants: self.participants.subscribe(),
+                };
+                tokio::spawn(tracks.run(stop_rx).instrument(span))
+            }
+            config => {
+                let runner = OutputRunner::new(config, self.dirs.clone(), self.hub.clone(), reporter);
+                tokio::spawn(runner.run(stop_rx).instrument(span))
+            }
+        };
         self.running.push(Running { id, is_hls, stop, task });
     }
 

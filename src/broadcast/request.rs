@@ -113,6 +113,10 @@ pub enum OutputRequest {
         /// 1-1000000); a part overshoots by up to about a second and a keyframe interval of media.
         max_file_mb: Option<u32>,
     },
+    /// Every participant's video and sound as received, never transcoded (VP8, VP9, Opus in WebM; H.264 in
+    /// Matroska), one file per track and appearance (leaving and joining again starts a new set), under
+    /// `broadcasts/{id}/tracks/{output id}/` with a `manifest.json` placing each file on the outputs' timeline.
+    Tracks {},
 }
 
 /// The container formats a `record` output writes.

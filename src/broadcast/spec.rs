@@ -460,6 +460,7 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
                 w => ranged(&format!("{prefix}window"), w, DEFAULT_HLS_WINDOW, 2..=1000)?,
             },
         }),
+        OutputRequest::Tracks {} => Ok(OutputConfig::Tracks),
         OutputRequest::Record {
             format,
             max_file_s,
@@ -649,6 +650,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("audio-only") && e.message.contains("rtmp"), "{e}");
+    }
+
+    #[test]
+    fn a_tracks_output_takes_no_options_and_keeps_zero_transcode() {
+        let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"tracks"}]}"#).unwrap();
+        assert!(matches!(s.outputs[..], [OutputConfig::Tracks]), "{:?}", s.outputs);
+        assert!(
+            s.video.is_some_and(|v| v.passthrough),
+            "tracks are the participants' own: zero-transcode stays on"
+        );
+        let unknown = r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"tracks","format":"mp4"}]}"#;
+        assert!(serde_json::from_str::<BroadcastRequest>(unknown).is_err());
     }
 
     #[test]

@@ -142,6 +142,27 @@ impl StatusKeeper {
                 self.dirty = true;
                 return;
             }
+            OutputEvent::Tracks { path, files, bytes } => {
+                out.path = Some(path);
+                out.files = Some(files);
+                out.bytes = bytes;
+                self.dirty = true;
+                return;
+            }
+            OutputEvent::TracksReady {
+                participant_id,
+                name,
+                appearance,
+                files,
+            } => {
+                self.events.push((
+                    "tracks.ready".into(),
+                    json!({"output_id": out.id, "participant_id": participant_id, "name": name,
+                           "appearance": appearance, "files": files}),
+                ));
+                self.dirty = true;
+                return;
+            }
             _ => {}
         }
         match report.event {
@@ -166,7 +187,10 @@ impl StatusKeeper {
                 out.state = OutputState::Ended;
                 out.next_retry_at_ms = None;
             }
-            OutputEvent::Recording { .. } | OutputEvent::RecordingReady { .. } => {}
+            OutputEvent::Recording { .. }
+            | OutputEvent::RecordingReady { .. }
+            | OutputEvent::Tracks { .. }
+            | OutputEvent::TracksReady { .. } => {}
         }
         self.events.extend(output_change(before, out));
         self.dirty = true;
@@ -256,6 +280,7 @@ mod tests {
             duration_s: None,
             ready: None,
             parts: None,
+            files: None,
             state: OutputState::Starting,
             error: None,
             reconnects: 0,

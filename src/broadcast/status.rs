@@ -78,6 +78,9 @@ pub struct OutputStatus {
     /// A recording: how many of its files are finalised so far (more than one when it is split into parts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts: Option<u32>,
+    /// A tracks output: files listed in its manifest (`path`) so far; `bytes` is their size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
     pub state: OutputState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

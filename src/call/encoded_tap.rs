@@ -1,6 +1,6 @@
-//! A participant's video before it is decoded, for the zero-transcode path: parsed H.264 access units, handed
-//! to whoever subscribed with timestamps on the shared clock. Costs one atomic load per frame while nobody
-//! listens.
+//! A participant's track before it is decoded: parsed H.264 access units for the zero-transcode path, and every
+//! track as received (VP8, VP9, H.264, Opus) for per-participant recordings; handed to whoever subscribed with
+//! timestamps on the shared clock. Costs one atomic load per frame while nobody listens.
 
 use super::keyframes::KeyframeRequester;
 use super::timeline;
@@ -55,7 +55,13 @@ impl EncodedTap {
 
     /// Taps the source pad of `element` (the parsed H.264 before the decoder).
     pub fn attach(&self, element: &gst::Element) {
-        let Some(pad) = element.static_pad("src") else { return };
+        if let Some(pad) = element.static_pad("src") {
+            self.attach_pad(&pad);
+        }
+    }
+
+    /// Taps `pad` (a source pad carrying the encoded track: a depayloader's or a parser's).
+    pub fn attach_pad(&self, pad: &gst::Pad) {
         let tap = self.clone();
         pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
             tap.last_ms.store(now_ms(), Ordering::Relaxed);
@@ -111,7 +117,7 @@ impl EncodedTap {
             let mut out = buffer.copy();
             {
                 let out = out.make_mut();
-                // WebRTC H.264 has no B-frames: decode order is presentation order.
+                // WebRTC video (H.264, VP8, VP9) has no B-frames: decode order is presentation order.
                 out.set_pts(pts);
                 out.set_dts(pts);
             }

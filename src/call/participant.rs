@@ -1,6 +1,7 @@
 //! A participant of the call as a broadcast sees it: who they are and their decoded tracks.
 
 use super::encoded_tap::EncodedTap;
+use super::keyframes::KeyframeRequester;
 use super::tap::Tap;
 use std::sync::Arc;
 
@@ -11,6 +12,10 @@ pub struct Participant {
     pub audio: Tap,
     /// Their video before decoding, when it is H.264 (forwarded as is by the zero-transcode path).
     pub h264: EncodedTap,
+    /// Their video and sound as received, whatever the codec (depayloaded and parsed, before any decoder):
+    /// what per-participant track recordings write.
+    pub encoded_video: EncodedTap,
+    pub encoded_audio: EncodedTap,
 }
 
 impl Participant {
@@ -20,6 +25,9 @@ impl Participant {
             id,
             name,
             h264: EncodedTap::new(video.keyframes().clone()),
+            encoded_video: EncodedTap::new(video.keyframes().clone()),
+            // Sound has no keyframes: a requester never attached to a track asks nobody.
+            encoded_audio: EncodedTap::new(KeyframeRequester::default()),
             video,
             audio: Tap::default(),
         })

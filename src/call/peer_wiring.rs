@@ -65,8 +65,9 @@ where
     });
 }
 
-/// Hands a decoded track to the participant's taps: picture (gated while nobody shows it), sound, and the
-/// parsed H.264 the zero-transcode path forwards. Every kind of participant (WHIP, Janus, plain RTP) goes through it.
+/// Hands a decoded track to the participant's taps: picture (gated while nobody shows it), sound, the parsed
+/// H.264 the zero-transcode path forwards, and the track as received (for track recordings). Every kind of
+/// participant (WHIP, Janus, plain RTP) goes through it.
 pub fn attach(participant: &Participant, linked: &LinkedTrack, track: &NewTrack) {
     tracing::debug!(participant_id = %participant.id, mid = ?track.mid, "decoding {:?}", linked.kind);
     match linked.kind {
@@ -78,5 +79,13 @@ pub fn attach(participant: &Participant, linked: &LinkedTrack, track: &NewTrack)
     }
     if let Some(parsed) = &linked.h264 {
         participant.h264.attach(parsed);
+    }
+    // Upstream of the decoder's own pad, where the video gate drops what nobody shows: recordings of the
+    // track as received still get every frame.
+    if let Some(encoded) = linked.decoder_sink.peer() {
+        match linked.kind {
+            TrackKind::Video => participant.encoded_video.attach_pad(&encoded),
+            TrackKind::Audio => participant.encoded_audio.attach_pad(&encoded),
+        }
     }
 }

@@ -41,6 +41,17 @@ pub fn participant_video_to_output(
     to_running_time(clock_time, mixer_base_time).map(|rt| rt + AAC_ENCODER_DELAY)
 }
 
+/// A participant's media as received (either track) at `clock_time`, on the outputs' timeline: where the
+/// composite presents the same instant (its video is stamped `AAC_ENCODER_DELAY` late, and its sound plays that
+/// late behind the AAC priming), so a participant's track recording lines up with the composite to the frame.
+/// `None` for media from before the mixer started.
+pub fn participant_track_to_output(
+    clock_time: gst::ClockTime,
+    mixer_base_time: gst::ClockTime,
+) -> Option<gst::ClockTime> {
+    participant_video_to_output(clock_time, mixer_base_time)
+}
+
 /// A time on the outputs' video timeline as the mixer's running time (where its encoder is asked for a keyframe).
 pub fn output_video_to_mixer(at: gst::ClockTime) -> gst::ClockTime {
     at.saturating_sub(AAC_ENCODER_DELAY)
@@ -146,6 +157,20 @@ mod tests {
         // A keyframe asked for at that point of the outputs' timeline is asked of the mixer at its running time.
         assert_eq!(output_video_to_mixer(forwarded), S);
         assert_eq!(output_video_to_mixer(10 * MS), gst::ClockTime::ZERO);
+    }
+
+    #[test]
+    fn a_recorded_track_lands_where_the_composite_presents_the_same_instant() {
+        let _glib = crate::glib_watch::watch();
+        // A participant's sound and picture at clock 7.5 s; the mixer started at clock 6 s: the composite
+        // shows that picture at 1.5 s + the AAC delay and plays that sound as late (its priming).
+        let at = participant_track_to_output(7 * S + 500 * MS, 6 * S).unwrap();
+        assert_eq!(at, S + 500 * MS + gst::ClockTime::from_nseconds(21_333_333));
+        assert_eq!(
+            participant_track_to_output(5 * S, 6 * S),
+            None,
+            "before the mixer started"
+        );
     }
 
     #[test]

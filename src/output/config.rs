@@ -25,6 +25,8 @@ pub enum OutputConfig {
         /// When the recording goes on in a new file.
         split: super::record::Split,
     },
+    /// Every participant's tracks as received, one file per track and appearance (`output::tracks`).
+    Tracks,
 }
 
 impl OutputConfig {
@@ -33,6 +35,7 @@ impl OutputConfig {
             OutputConfig::Rtmp { .. } => "rtmp",
             OutputConfig::Hls { .. } => "hls",
             OutputConfig::Record { .. } => "record",
+            OutputConfig::Tracks => "tracks",
         }
     }
 

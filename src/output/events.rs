@@ -20,6 +20,16 @@ pub enum OutputEvent {
     Recording { path: String, bytes: u64, duration_ms: u64 },
     /// A recording's file is finalised (EOS went through: its index is complete and at the front).
     RecordingReady { path: String, bytes: u64, duration_ms: u64 },
+    /// A tracks output's manifest, the files it lists and their bytes (sent as it starts, then about once a
+    /// second and as files close).
+    Tracks { path: String, files: u64, bytes: u64 },
+    /// A tracks output finalised one participant's appearance: these files (names in the manifest's folder).
+    TracksReady {
+        participant_id: String,
+        name: String,
+        appearance: u32,
+        files: Vec<String>,
+    },
     /// It finished (stopped, removed, or the broadcast drained).
     Ended,
 }

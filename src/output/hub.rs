@@ -35,6 +35,10 @@ struct HubState {
     audio_eos: bool,
     /// Running time of the last video frame, to see holes in the output's timeline.
     last_video_pts: Option<gst::ClockTime>,
+    /// The outputs' timeline at the broadcast's first video frame (where a recording started with it begins).
+    first_video_pts: Option<gst::ClockTime>,
+    /// The mixer's base time, kept once known: participants' media are placed on the outputs' timeline with it.
+    mixer_base_time: Option<gst::ClockTime>,
     /// The last video frame's timestamp and the wall-clock ms it was handed out at: how the outputs' timeline
     /// keeps to the wall clock.
     last_video_at_ms: u64,
@@ -125,6 +129,8 @@ impl HubState {
             video_eos: false,
             audio_eos: false,
             last_video_pts: None,
+            first_video_pts: None,
+            mixer_base_time: None,
             last_video_at_ms: 0,
         }
     }
@@ -171,6 +177,25 @@ impl EncodedHub {
         let state = self.state.lock().unwrap();
         let pts = state.last_video_pts?;
         Some((pts.nseconds() as f64 / 1e9, state.last_video_at_ms))
+    }
+
+    /// The outputs' timeline at the broadcast's first video frame; None before it.
+    pub fn first_frame(&self) -> Option<gst::ClockTime> {
+        self.state.lock().unwrap().first_video_pts
+    }
+
+    /// The mixer's base time (the outputs' timeline is its running time); None until it started.
+    pub fn mixer_base_time(&self) -> Option<gst::ClockTime> {
+        let mut state = self.state.lock().unwrap();
+        if state.mixer_base_time.is_none() {
+            // Zero until the mixer is PLAYING (a real base time is the monotonic clock's, never zero).
+            state.mixer_base_time = state
+                .mixer_video
+                .as_ref()
+                .and_then(|m| m.sink.base_time())
+                .filter(|t| !t.is_zero());
+        }
+        state.mixer_base_time
     }
 
     pub fn frames_dropped(&self) -> u64 {
@@ -406,6 +431,9 @@ impl EncodedHub {
                 self.dropped.fetch_add(missing, std::sync::atomic::Ordering::Relaxed);
             }
             state.last_video_pts = buffer.pts();
+            if state.first_video_pts.is_none() {
+                state.first_video_pts = buffer.pts();
+            }
             state.last_video_at_ms = crate::wall_clock::now_ms();
         }
         for feed in state.feeds.iter_mut() {

@@ -12,6 +12,7 @@ pub mod record_parts;
 pub mod rtmp;
 pub mod runner;
 pub mod tls;
+pub mod tracks;
 pub mod video_switch;
 
 use crate::gst_util::make;

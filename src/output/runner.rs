@@ -34,6 +34,8 @@ pub struct OutputRunner {
 pub struct OutputDirs {
     pub hls: PathBuf,
     pub recordings: PathBuf,
+    /// Tracks outputs write in a folder of their own under it.
+    pub tracks: PathBuf,
     pub max_duration: Duration,
 }
 
@@ -76,6 +78,7 @@ impl OutputRunner {
                 let audio_only = self.hub.is_audio_only();
                 super::record::build(&self.dirs.recordings.join(name), *format, reserve, audio_only)
             }
+            OutputConfig::Tracks => anyhow::bail!("a tracks output follows the participants, not the hub"),
         }
     }
 
@@ -87,7 +90,7 @@ impl OutputRunner {
         data_seen.load(Ordering::Relaxed)
             && match &self.config {
                 OutputConfig::Rtmp { .. } => super::rtmp::published(sink),
-                OutputConfig::Hls { .. } | OutputConfig::Record { .. } => true,
+                OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => true,
             }
     }
 
@@ -100,7 +103,7 @@ impl OutputRunner {
                 url.scrub(text)
             ),
             OutputConfig::Rtmp { url, .. } => url.scrub(text),
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } => text.to_string(),
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => text.to_string(),
         }
     }
 
@@ -112,14 +115,14 @@ impl OutputRunner {
                 reconnect_max_interval,
                 ..
             } => (*reconnect_initial, *reconnect_max_interval),
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } => LOCAL_BACKOFF,
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => LOCAL_BACKOFF,
         };
         let mut backoff = backoff_start;
         // Since when this output has been failing without going live in between.
         let mut failing_since: Option<std::time::Instant> = None;
         let give_up_after = match &self.config {
             OutputConfig::Rtmp { max_reconnect, .. } => *max_reconnect,
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } => None,
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => None,
         };
         loop {
             let outcome = match self.build() {

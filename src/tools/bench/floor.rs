@@ -125,6 +125,7 @@ mod tests {
             janus: false,
             via: crate::tools::bench::scenario::Via::Whip,
             passthrough: true,
+            tracks: false,
             warmup: Duration::from_secs(1),
             window: Duration::from_secs(1),
         };

@@ -79,6 +79,10 @@ pub struct BenchArgs {
     /// one run (prints one JSON line).
     #[arg(long, conflicts_with_all = ["janus", "zero_transcode", "soak"])]
     pub audio_only: bool,
+    /// Broadcasts with a `tracks` output too (every participant's tracks written as received): its cost is the
+    /// difference from the same run without, and the `tracks:src` threads (the files' muxing) in `cores_by_thread`.
+    #[arg(long)]
+    pub tracks: bool,
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
@@ -138,6 +142,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 janus: args.janus,
                 via,
                 passthrough: !args.no_passthrough,
+                tracks: args.tracks,
                 warmup: Duration::from_secs(args.warmup_s),
                 window: Duration::from_secs(args.window_s),
             };

@@ -41,6 +41,8 @@ pub struct Scenario {
     pub via: Via,
     /// `video.passthrough` of the broadcasts (off: the same scenario composited and encoded, to compare).
     pub passthrough: bool,
+    /// A `tracks` output too: every participant's tracks written as received.
+    pub tracks: bool,
     #[serde(skip)]
     pub warmup: Duration,
     #[serde(skip)]
@@ -130,6 +132,13 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     let mut ids = Vec::new();
     let mut starts = None;
     for room in &rooms {
+        let mut outputs = vec![
+            json!({"kind": "hls", "segment_seconds": 1}),
+            json!({"kind": "rtmp", "url": ingest.url(room)}),
+        ];
+        if sc.tracks {
+            outputs.push(json!({"kind": "tracks"}));
+        }
         let posted = Instant::now();
         let created = server.send(
             "POST",
@@ -142,7 +151,7 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
                 "layout": layout,
                 "video": {"width": sc.width, "height": sc.height, "fps": sc.fps, "bitrate_kbps": sc.bitrate_kbps, "preset": sc.preset,
                           "keyframe_interval_s": KEYFRAME_INTERVAL_S, "passthrough": sc.passthrough},
-                "outputs": [{"kind": "hls", "segment_seconds": 1}, {"kind": "rtmp", "url": ingest.url(room)}],
+                "outputs": outputs,
             })),
         )?;
         let id = created["id"].as_str().context("broadcast id")?.to_string();
