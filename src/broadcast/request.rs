@@ -83,6 +83,9 @@ pub enum OutputRequest {
         /// Segments listed in the playlist (2-1000, default 6); 0 keeps every segment: an `EVENT` playlist
         /// while live, `VOD` with its end list at the stop.
         window: Option<u32>,
+        /// Also upload to the server's object storage (`storage_url`), under `{prefix}/{broadcast id}/hls/`:
+        /// each segment as it is cut, the playlist after the segments it lists (default false).
+        upload: Option<bool>,
     },
     /// The broadcast's own H.264 and AAC (no encode) into a file under the data dir,
     /// `broadcasts/{id}/recordings/{output id}-{UTC start}.mp4`: its index is kept up to date at the front of the
@@ -91,6 +94,11 @@ pub enum OutputRequest {
         /// Container; `mp4` (the default and only one so far).
         #[schema(value_type = Option<RecordFormatName>)]
         format: Option<String>,
+        /// Upload each finalised file to the server's object storage (`storage_url`), under
+        /// `{prefix}/{broadcast id}/recordings/{file name}` (default false).
+        upload: Option<bool>,
+        /// With `upload`: keep the local file after its upload is confirmed (default false: deleted then).
+        keep: Option<bool>,
     },
 }
 

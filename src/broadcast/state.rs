@@ -165,6 +165,8 @@ impl StatusKeeper {
                 out.next_retry_at_ms = None;
             }
             OutputEvent::Recording { .. } | OutputEvent::RecordingReady { .. } => {}
+            // For uploads only (`uploads.rs`): nothing in the status changes.
+            OutputEvent::PlaylistWritten => return,
         }
         self.events.extend(output_change(before, out));
         self.dirty = true;
@@ -257,6 +259,7 @@ mod tests {
             reconnects: 0,
             bytes: 0,
             next_retry_at_ms: None,
+            upload: None,
         }
     }
 

@@ -19,10 +19,21 @@ pub enum OutputConfig {
         segment_seconds: u32,
         /// Segments listed in the playlist; 0 keeps every segment (an EVENT playlist, VOD at the end).
         window: u32,
+        /// Uploaded to object storage as it is written (by the broadcast; this layer only reports cuts).
+        upload: bool,
     },
     Record {
         format: super::record::Format,
+        /// Uploaded to object storage once finalised (by the broadcast, from `RecordingReady`).
+        upload: Option<RecordUpload>,
     },
+}
+
+/// A recording output's upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordUpload {
+    /// Keep the local file once its upload is confirmed.
+    pub keep: bool,
 }
 
 impl OutputConfig {
@@ -31,6 +42,15 @@ impl OutputConfig {
             OutputConfig::Rtmp { .. } => "rtmp",
             OutputConfig::Hls { .. } => "hls",
             OutputConfig::Record { .. } => "record",
+        }
+    }
+
+    /// Whether this output's files go to object storage.
+    pub fn uploads(&self) -> bool {
+        match self {
+            OutputConfig::Rtmp { .. } => false,
+            OutputConfig::Hls { upload, .. } => *upload,
+            OutputConfig::Record { upload, .. } => upload.is_some(),
         }
     }
 

@@ -20,6 +20,9 @@ pub enum OutputEvent {
     Recording { path: String, bytes: u64, duration_ms: u64 },
     /// A recording's file is finalised (EOS went through: its index is complete and at the front).
     RecordingReady { path: String, bytes: u64, duration_ms: u64 },
+    /// HLS: a segment was cut and the served playlist now lists it (sent from the streaming thread, after the
+    /// playlist was written).
+    PlaylistWritten,
     /// It finished (stopped, removed, or the broadcast drained).
     Ended,
 }

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod events;
 pub mod hls;
+mod hls_cuts;
 pub mod hls_vod;
 pub mod hub;
 pub mod record;

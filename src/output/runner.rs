@@ -66,8 +66,9 @@ impl OutputRunner {
             OutputConfig::Hls {
                 segment_seconds,
                 window,
+                ..
             } => super::hls::build(&self.dirs.hls, *segment_seconds, *window),
-            OutputConfig::Record { format } => {
+            OutputConfig::Record { format, .. } => {
                 // Each attempt its own file, named by when it started: a retry never writes over a finished file.
                 let name = super::record::file_name(self.reporter.output_id(), crate::wall_clock::now_ms(), *format);
                 let reserve = self.dirs.max_duration.min(super::record::MAX_RESERVE);
@@ -169,6 +170,9 @@ impl OutputRunner {
         } = output;
         let data_seen = Arc::new(AtomicBool::new(false));
         self.count_bytes(&sink, data_seen.clone());
+        if let OutputConfig::Hls { upload: true, .. } = &self.config {
+            super::hls_cuts::report_cuts(&sink, self.reporter.clone());
+        }
         let mut bus = pipeline.bus().expect("pipeline has a bus").stream();
         // Off the async threads: a state change may block (rtmp2sink connects at the first packet, not here, but
         // nothing else on these threads may wait for a pipeline).
