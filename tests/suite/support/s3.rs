@@ -10,6 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// An Authorization header moto takes for a signed request (it checks no signature unless asked to).
+const READER: &str =
+    "AWS4-HMAC-SHA256 Credential=AKIDTESTREADER/20261130/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+
 /// Where deploy/install-deps.sh puts moto when the machine has none of its own.
 const VENV_MOTO: &str = "/opt/callcast-moto/bin/moto_server";
 
@@ -101,8 +105,14 @@ impl S3 {
 
     pub fn get(&self, key: &str) -> Vec<u8> {
         let url = format!("http://127.0.0.1:{}/{}/{key}", self.moto_port, self.bucket);
-        let response = super::http().get(url).send().expect("get object");
-        assert!(response.status().is_success(), "GET {key}: {}", response.status());
+        // moto checks no signature, but objects stored by a signed request are not readable anonymously.
+        let response = super::http()
+            .get(url)
+            .header("Authorization", READER)
+            .send()
+            .expect("get object");
+        let status = response.status();
+        assert!(status.is_success(), "GET {key}: {status}; stored: {:?}", self.list(""));
         response.bytes().expect("object body").to_vec()
     }
 
