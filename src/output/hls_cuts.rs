@@ -17,11 +17,10 @@ pub fn report_cuts(hlssink: &gst::Element, reporter: Reporter) {
         gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
         move |_, info| {
             match &info.data {
-                Some(gst::PadProbeData::Event(event)) => {
-                    if gst_video::ForceKeyUnitEvent::is(event) {
-                        cut.store(true, Ordering::Relaxed);
-                    }
+                Some(gst::PadProbeData::Event(event)) if gst_video::ForceKeyUnitEvent::is(event) => {
+                    cut.store(true, Ordering::Relaxed);
                 }
+                Some(gst::PadProbeData::Event(_)) => {}
                 // The reporter never blocks this streaming thread.
                 Some(_) if cut.swap(false, Ordering::Relaxed) => reporter.send(OutputEvent::PlaylistWritten),
                 _ => {}

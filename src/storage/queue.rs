@@ -215,7 +215,7 @@ mod tests {
         std::fs::write(dir.path().join(JOBS).join("000000000009.tmp"), b"{\"seq\":").unwrap();
         drop(queue);
         let (queue, jobs) = Queue::open(dir.path()).unwrap();
-        assert_eq!(jobs, [job.clone()]);
+        assert_eq!(jobs, std::slice::from_ref(&job));
         assert!(!dir.path().join(JOBS).join("000000000009.tmp").exists());
         queue.remove(&job).unwrap();
         assert!(kept.exists(), "keep: the local file stays after the upload");
