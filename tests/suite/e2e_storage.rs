@@ -1,8 +1,8 @@
 //! Object storage against a real S3-compatible server (moto, through a relay that can take it down): a
 //! recording and a keep-all HLS output with `upload: true` land whole in the bucket, through an outage of storage
 //! mid-show; a server SIGKILLed mid-show uploads, once restarted, the recording it was writing and the uploads it
-//! had queued; a missing bucket is named in that output's status while the others go on; `upload` without
-//! storage is refused.
+//! had queued; a missing bucket and wrong credentials are named in that output's status while the others go on;
+//! `upload` without storage is refused.
 
 use crate::support::broadcast::Broadcast;
 use crate::support::events::{follow_events, wait_event};
@@ -263,7 +263,7 @@ fn a_server_killed_mid_show_uploads_its_recording_and_queue_after_restart() {
 }
 
 #[test]
-fn a_missing_bucket_is_that_outputs_error_and_upload_needs_storage() {
+fn a_missing_bucket_or_wrong_credentials_are_that_outputs_error_and_upload_needs_storage() {
     let s3 = S3::start("shows");
     let config_dir = tempfile::tempdir().expect("tempdir");
     let config = s3.config_file(config_dir.path(), "no-such-bucket", "x");
@@ -304,6 +304,35 @@ fn a_missing_bucket_is_that_outputs_error_and_upload_needs_storage() {
     assert!(
         !text.contains("sekrit") && !text.contains("AKIDTEST"),
         "a credential in the status: {text}"
+    );
+    bc.stop();
+
+    // Wrong credentials: named in that output's status; the recording beside it goes on.
+    let strict = S3::start_checking_credentials("shows");
+    let config = strict.config_file(config_dir.path(), "shows", "x");
+    let refused = Server::start(&["--config", config.to_str().unwrap()]);
+    let _blue: KillOnDrop = publish(&refused.whip_url("creds"), "blue", "color:0000ff");
+    let bc = start(
+        &refused,
+        "creds",
+        json!([{"kind": "record"}, {"kind": "hls", "segment_seconds": 1, "upload": true}]),
+    );
+    let upload = wait_for("the credentials error", Duration::from_secs(20), || {
+        let upload = output(&bc.status(), "out_1")["upload"].clone();
+        upload["last_error"].is_string().then_some(upload)
+    });
+    assert!(
+        upload["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not know the access key id"),
+        "{upload}"
+    );
+    assert_eq!(output(&bc.status(), "out_0")["state"], "live", "the recording goes on");
+    let text = serde_json::to_string(&bc.status()).unwrap() + &refused.log_text();
+    assert!(
+        !text.contains("sekrit-storage-key"),
+        "the secret key in the status or log"
     );
     bc.stop();
 

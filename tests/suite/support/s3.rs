@@ -27,6 +27,16 @@ pub struct S3 {
 impl S3 {
     /// Starts moto and creates `bucket`. Fails (never skips) without moto.
     pub fn start(bucket: &str) -> Self {
+        Self::spawn(bucket, &[])
+    }
+
+    /// Like `start`, but checking credentials after the bucket is made: moto knows no access key then, so
+    /// every request callcast signs is refused as `InvalidAccessKeyId` (wrong credentials).
+    pub fn start_checking_credentials(bucket: &str) -> Self {
+        Self::spawn(bucket, &[("INITIAL_NO_AUTH_ACTION_COUNT", "1")])
+    }
+
+    fn spawn(bucket: &str, env: &[(&str, &str)]) -> Self {
         let program = if std::path::Path::new(VENV_MOTO).exists() {
             VENV_MOTO.to_string()
         } else {
@@ -35,6 +45,7 @@ impl S3 {
         let moto_port = super::free_port();
         let child = Command::new(&program)
             .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
