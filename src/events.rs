@@ -15,7 +15,8 @@ pub struct Event {
     pub id: u64,
     /// `broadcast.started|live|ended|failed`, `output.reconnecting|live|failed|ended`,
     /// `participant.joined|left`, `speaker.changed`, `recording.ready` (a recording's file finalised: its
-    /// `output_id`, `path`, `bytes`, `duration_s`).
+    /// `output_id`, `path`, `bytes`, `duration_s`), `upload.done` (a file stored: `output_id`, `key`, `bytes`),
+    /// `upload.failed` (an attempt failed: `output_id`, `key`, `error`, `retry_in_ms`, null once given up).
     pub kind: String,
     pub at_ms: u64,
     pub broadcast_id: String,
