@@ -25,6 +25,8 @@ TEST=(
   libnginx-mod-stream openssl
   # a real browser (driven by playwright-core from npm) in a loopback-only network namespace
   chromium util-linux iproute2
+  # a venv for moto, the S3-compatible server of the object-storage tests (when the machine has no moto_server)
+  python3-venv
 )
 case "$mode" in
   --runtime) PACKAGES=("${RUNTIME[@]}") ;;
@@ -74,4 +76,13 @@ if [ ! -f "$here/assets/node_modules/hls.js/dist/hls.min.js" ]; then
 fi
 if [ "$mode" = all ] && [ ! -d "$here/tests/browser/node_modules/playwright-core" ]; then
   (cd "$here/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# From PyPI: moto's server mode, a real S3-compatible server for the object-storage tests (tests/suite/support/s3.rs
+# runs /opt/callcast-moto/bin/moto_server, else the machine's own moto_server).
+moto_venv=/opt/callcast-moto
+if [ "$mode" = all ] && [ ! -x "$moto_venv/bin/moto_server" ] && ! moto_server --help >/dev/null 2>&1; then
+  echo "install-deps: installing moto (S3 test server) in $moto_venv"
+  python3 -m venv "$moto_venv"
+  "$moto_venv/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.1'
 fi

@@ -83,6 +83,16 @@ pub struct Settings {
     /// Publisher token per built-in room.
     #[serde(deserialize_with = "room_map")]
     pub room_tokens: BTreeMap<String, Secret>,
+    /// Object storage for outputs with `upload: true`: `s3://bucket` or `s3://bucket/prefix`.
+    pub storage_url: Option<String>,
+    /// An S3-compatible server (`http://minio:9000`, R2's or GCS's S3 endpoint); default: AWS S3.
+    pub storage_endpoint: Option<String>,
+    /// The bucket's region (default `us-east-1`); also read from `AWS_REGION`.
+    pub storage_region: Option<String>,
+    /// Also read from `AWS_ACCESS_KEY_ID`.
+    pub storage_access_key_id: Option<Secret>,
+    /// Also read from `AWS_SECRET_ACCESS_KEY`.
+    pub storage_secret_access_key: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -112,12 +122,17 @@ impl Default for Settings {
             read_tokens: Vec::new(),
             whip_tokens: Vec::new(),
             room_tokens: BTreeMap::new(),
+            storage_url: None,
+            storage_endpoint: None,
+            storage_region: None,
+            storage_access_key_id: None,
+            storage_secret_access_key: None,
         }
     }
 }
 
 /// Plain settings read from `CALLCAST_<KEY>` (figment parses their values: numbers, lists in `[...]`).
-const PLAIN_ENV: [&str; 19] = [
+const PLAIN_ENV: [&str; 22] = [
     "listen",
     "data_dir",
     "assets_dir",
@@ -137,6 +152,9 @@ const PLAIN_ENV: [&str; 19] = [
     "cpu_budget",
     "rtmp_ca_file",
     "webhook_url",
+    "storage_url",
+    "storage_endpoint",
+    "storage_region",
 ];
 
 /// Secret settings and their variables. Taken verbatim: figment would read a token `007` as the number 7.
@@ -146,6 +164,13 @@ pub const SECRET_ENV: [(&str, &str); 5] = [
     ("CALLCAST_WHIP_TOKEN", "whip_tokens"),
     ("CALLCAST_ROOM_TOKEN", "room_tokens"),
     ("CALLCAST_WEBHOOK_SECRET", "webhook_secret"),
+];
+
+/// The standard AWS variables, read as storage settings: above the config file, below `CALLCAST_*`.
+pub const AWS_ENV: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "storage_access_key_id"),
+    ("AWS_SECRET_ACCESS_KEY", "storage_secret_access_key"),
+    ("AWS_REGION", "storage_region"),
 ];
 
 /// Where a value came from, for `config check`.
@@ -161,11 +186,14 @@ pub fn figment(file: Option<&Path>, flags: impl Serialize) -> Result<Figment, St
         None if Path::new(DEFAULT_FILE).is_file() => figment = figment.merge(Toml::file_exact(DEFAULT_FILE)),
         None => {}
     }
-    let secrets: BTreeMap<&str, String> = SECRET_ENV
-        .iter()
-        .filter_map(|(var, key)| std::env::var(var).ok().map(|v| (*key, v)))
-        .collect();
+    let from_env = |vars: &[(&str, &'static str)]| -> BTreeMap<&'static str, String> {
+        vars.iter()
+            .filter_map(|(var, key)| std::env::var(var).ok().map(|v| (*key, v)))
+            .collect()
+    };
+    let secrets = from_env(&SECRET_ENV);
     Ok(figment
+        .merge(Named(SECRET_ENV_SOURCE, Serialized::defaults(from_env(&AWS_ENV))))
         .merge(Env::prefixed("CALLCAST_").only(&PLAIN_ENV))
         .merge(Named(SECRET_ENV_SOURCE, Serialized::defaults(secrets)))
         .merge(Named(FLAGS_SOURCE, Serialized::defaults(flags))))
@@ -235,7 +263,35 @@ impl Settings {
                 crate::api::cors::check_origin(origin).map_err(|e| format!("{key}: {e}"))?;
             }
         }
+        if let Some(settings) = self.storage_settings()? {
+            crate::storage::Store::new(&settings)?;
+        }
         Ok(())
+    }
+
+    /// Object storage as configured (None without `storage_url`).
+    pub fn storage_settings(&self) -> Result<Option<crate::storage::StoreSettings>, String> {
+        let Some(url) = &self.storage_url else {
+            if self.storage_endpoint.is_some() {
+                return Err("storage_endpoint: needs storage_url (s3://bucket/prefix)".into());
+            }
+            return Ok(None);
+        };
+        let url = crate::storage::StorageUrl::parse(url).map_err(|e| format!("storage_url: {e}"))?;
+        if self.storage_access_key_id.is_some() != self.storage_secret_access_key.is_some() {
+            return Err(
+                "storage_access_key_id and storage_secret_access_key (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) \
+                 go together"
+                    .into(),
+            );
+        }
+        Ok(Some(crate::storage::StoreSettings {
+            url,
+            endpoint: self.storage_endpoint.clone(),
+            region: self.storage_region.clone(),
+            access_key_id: self.storage_access_key_id.as_ref().map(Secret::secret_string),
+            secret_access_key: self.storage_secret_access_key.as_ref().map(Secret::secret_string),
+        }))
     }
 
     /// `rtp_port_range` parsed.

@@ -17,6 +17,7 @@ pub mod procstat;
 pub mod run;
 pub mod secret;
 pub mod server;
+pub mod storage;
 pub mod tools;
 pub mod wall_clock;
 pub mod webhooks;

@@ -235,16 +235,18 @@ pub fn build_state(args: &Settings) -> AppState {
     if let Some(budget) = args.cpu_budget {
         limits.cpu_budget = budget;
     }
-    let broadcasts = Arc::new(
-        Broadcasts::new(
-            rooms.clone(),
-            Arc::new(templates),
-            args.data_dir.clone(),
-            args.latency_ms,
-        )
-        .with_limits(limits)
-        .with_webhook_secret(args.webhook_secret.as_ref().map(crate::secret::Secret::secret_string)),
-    );
+    let mut broadcasts = Broadcasts::new(
+        rooms.clone(),
+        Arc::new(templates),
+        args.data_dir.clone(),
+        args.latency_ms,
+    )
+    .with_limits(limits)
+    .with_webhook_secret(args.webhook_secret.as_ref().map(crate::secret::Secret::secret_string));
+    if let Some(uploader) = start_uploader(args) {
+        broadcasts = broadcasts.with_uploader(uploader);
+    }
+    let broadcasts = Arc::new(broadcasts);
     if let Some(hook) = args.webhook() {
         crate::webhooks::spawn(broadcasts.events(), hook);
     }
@@ -259,6 +261,31 @@ pub fn build_state(args: &Settings) -> AppState {
             api: args.api_allowed_origins.clone(),
         }),
         ice_servers: args.stun_server.iter().cloned().collect(),
+    }
+}
+
+/// The upload queue under the data dir, if object storage is configured (settings were checked when read).
+fn start_uploader(args: &Settings) -> Option<crate::storage::Uploader> {
+    let settings = match args.storage_settings() {
+        Ok(settings) => settings?,
+        Err(e) => {
+            tracing::error!("object storage not used: {e}");
+            return None;
+        }
+    };
+    let store = crate::storage::Store::new(&settings)
+        .map_err(|e| tracing::error!("object storage not used: {e}"))
+        .ok()?;
+    let dir = crate::storage::uploader::queue_dir(&args.data_dir);
+    match crate::storage::Uploader::start(store, &dir) {
+        Ok(uploader) => Some(uploader),
+        Err(e) => {
+            tracing::error!(
+                "object storage not used: cannot open the upload queue in {}: {e}",
+                dir.display()
+            );
+            None
+        }
     }
 }
 

@@ -105,6 +105,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
                 .set(i64::from(o.state == OutputState::Live));
         }
     }
+    upload_metrics(&mut registry, &state);
     if let Some(crate::procstat::Usage {
         cpu_s: cpu,
         rss_bytes: rss,
@@ -134,6 +135,38 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// Uploads to object storage per output (`{broadcast id}/{output id}`), since this server started.
+fn upload_metrics(registry: &mut Registry, state: &AppState) {
+    let uploaded = Family::<Labels, Counter>::default();
+    let files = Family::<Labels, Counter>::default();
+    let failures = Family::<Labels, Counter>::default();
+    let pending = Family::<Labels, Gauge>::default();
+    registry.register(
+        "callcast_upload_bytes",
+        "Bytes uploaded to object storage",
+        uploaded.clone(),
+    );
+    registry.register(
+        "callcast_upload_files",
+        "Files uploaded to object storage",
+        files.clone(),
+    );
+    registry.register("callcast_upload_failures", "Failed upload attempts", failures.clone());
+    registry.register(
+        "callcast_upload_pending",
+        "Files waiting to be uploaded",
+        pending.clone(),
+    );
+    for (owner, stats) in state.broadcasts.upload_stats() {
+        let (broadcast_id, output_id) = owner.split_once('/').unwrap_or((owner.as_str(), ""));
+        let l = labels(&[("broadcast_id", broadcast_id), ("output_id", output_id)]);
+        uploaded.get_or_create(&l).inc_by(stats.uploaded_bytes);
+        files.get_or_create(&l).inc_by(stats.uploaded_files);
+        failures.get_or_create(&l).inc_by(stats.failures);
+        pending.get_or_create(&l).set(stats.pending as i64);
+    }
 }
 
 /// Ready when every element we need is installed and a default broadcast would be admitted now.

@@ -8,6 +8,7 @@ use super::program::Program;
 use super::spec::{BroadcastSpec, SpecError, MAX_OUTPUTS};
 use super::state::StatusKeeper;
 use super::status::{BroadcastState, BroadcastStatus, Failure, OutputStatus};
+use super::uploads::BroadcastUploads;
 use crate::call::participant::CallEvent;
 use crate::call::room::Rooms;
 use crate::call::source::CallHandle;
@@ -68,6 +69,8 @@ pub struct Actor {
     pub templates: Arc<Templates>,
     pub participant_latency_ms: u32,
     pub status: StatusKeeper,
+    /// Object storage for outputs with `upload: true` (None: not configured).
+    pub uploader: Option<crate::storage::Uploader>,
 }
 
 impl Actor {
@@ -100,6 +103,7 @@ struct Live {
     stage: Box<dyn Program>,
     hub: EncodedHub,
     outputs: Outputs,
+    uploads: BroadcastUploads,
     call: CallHandle,
     bus: gst::bus::BusStream,
     frames: watch::Receiver<u64>,
@@ -136,13 +140,14 @@ impl Live {
     /// back with the error, so the broadcast can be reported failed.
     fn build(actor: Actor) -> Result<Self, Box<(StatusKeeper, anyhow::Error)>> {
         let Actor {
+            id,
             spec,
             dir,
             rooms,
             templates,
             participant_latency_ms,
             status,
-            ..
+            uploader,
         } = actor;
         // Without video the interval is never used: nobody is asked for keyframes.
         let keyframe_interval = spec.video.map_or(1, |v| v.keyframe_interval_s);
@@ -161,7 +166,9 @@ impl Live {
             max_duration: spec.max_duration,
         };
         let mut outputs = Outputs::new(&hub, dirs, reports_tx);
+        let mut uploads = BroadcastUploads::new(uploader, &id, &dir);
         for (out, config) in status.outputs().iter().zip(&spec.outputs) {
+            uploads.add(&out.id, config);
             outputs.spawn(out.id.clone(), config.clone());
         }
         let bus = match stage.play() {
@@ -184,6 +191,7 @@ impl Live {
             stage,
             hub,
             outputs,
+            uploads,
             call,
             bus,
             reports,
@@ -291,6 +299,7 @@ impl Live {
         let id = format!("out_{}", self.status.outputs().len());
         let output = super::output_status(&id, &self.status.snapshot().id, &config);
         self.status.add_output(output.clone());
+        self.uploads.add(&id, &config);
         self.outputs.spawn(id, config);
         Ok(output)
     }
@@ -323,6 +332,7 @@ impl Live {
     }
 
     fn on_output(&mut self, report: OutputReport) -> Step {
+        self.uploads.on_report(&report);
         self.status.apply_output(report);
         if self.status.every_output_failed() {
             return Step::End(Outcome::Failed(Failure::Outputs, "every output failed".into()));
@@ -380,6 +390,7 @@ impl Live {
         self.hub.finish();
         self.outputs.stop_all().await;
         while let Ok(report) = self.reports.try_recv() {
+            self.uploads.on_report(&report);
             self.status.apply_output(report);
         }
         self.stage.stop();

@@ -17,6 +17,7 @@ mod state;
 pub mod status;
 mod status_events;
 pub mod templates;
+mod uploads;
 
 use crate::call::room::Rooms;
 use crate::layout::template::Templates;
@@ -62,16 +63,24 @@ pub struct Broadcasts {
     /// Signs the webhooks broadcasts name in their request.
     webhook_secret: Option<secrecy::SecretString>,
     handles: Mutex<HashMap<String, Handle>>,
+    /// Object storage for outputs with `upload: true`.
+    uploader: Option<crate::storage::Uploader>,
+    /// Broadcasts the previous server was running when it died (closed at start): their uploads are queued
+    /// once storage is known (`with_uploader`).
+    interrupted: Vec<String>,
 }
 
 impl Broadcasts {
     /// Also takes over what a previous server left in `data_dir`: broadcasts it was running are closed and
     /// reported failed (`server_restart`); finished ones stay listed.
     pub fn new(rooms: Arc<Rooms>, templates: Arc<Templates>, data_dir: PathBuf, participant_latency_ms: u32) -> Self {
-        let handles = record::restore(&data_dir.join("broadcasts"))
-            .into_iter()
-            .map(|status| (status.id.clone(), Handle::finished(status)))
-            .collect();
+        let mut interrupted = Vec::new();
+        let handles = record::restore(&data_dir.join("broadcasts"), |status| {
+            interrupted.push(status.id.clone())
+        })
+        .into_iter()
+        .map(|status| (status.id.clone(), Handle::finished(status)))
+        .collect();
         Self {
             rooms,
             templates,
@@ -81,7 +90,45 @@ impl Broadcasts {
             events: crate::events::EventBus::default(),
             webhook_secret: None,
             handles: Mutex::new(handles),
+            uploader: None,
+            interrupted,
         }
+    }
+
+    /// Uploads go to this storage (call after `with_events`): what a previous server left unfinished is queued
+    /// now, and upload events are published on the bus.
+    pub fn with_uploader(mut self, uploader: crate::storage::Uploader) -> Self {
+        for id in std::mem::take(&mut self.interrupted) {
+            if let Some(status) = self.get(&id) {
+                uploads::recover(&uploader, &status, &self.data_dir.join("broadcasts").join(&id));
+            }
+        }
+        uploads::forward_events(&uploader, self.events.clone());
+        self.uploader = Some(uploader);
+        self
+    }
+
+    /// Upload figures of every output that uploads, by `{broadcast id}/{output id}` (for `/metrics`).
+    pub fn upload_stats(&self) -> Vec<(String, crate::storage::OwnerStats)> {
+        self.uploader.as_ref().map(|u| u.all_stats()).unwrap_or_default()
+    }
+
+    /// The outputs' upload figures as they are now: the uploader owns them, and they change after the
+    /// broadcast ended.
+    fn with_uploads(&self, mut status: BroadcastStatus) -> BroadcastStatus {
+        let Some(uploader) = &self.uploader else {
+            return status;
+        };
+        for out in &mut status.outputs {
+            if let Some(upload) = &mut out.upload {
+                let stats = uploader.stats(&uploads::owner(&status.id, &out.id));
+                upload.uploaded_bytes = stats.uploaded_bytes;
+                upload.uploaded_files = stats.uploaded_files;
+                upload.pending = stats.pending;
+                upload.last_error = stats.last_error;
+            }
+        }
+        status
     }
 
     pub fn with_limits(mut self, limits: admission::Limits) -> Self {
@@ -106,6 +153,20 @@ impl Broadcasts {
             return Err(spec::SpecError::new(
                 "webhook_url",
                 "this server has no webhook_secret to sign events with",
+            ));
+        }
+        for (i, output) in spec.outputs.iter().enumerate() {
+            self.check_upload(&format!("outputs[{i}]."), output)?;
+        }
+        Ok(())
+    }
+
+    /// `upload: true` needs object storage configured on this server.
+    fn check_upload(&self, prefix: &str, output: &OutputConfig) -> Result<(), spec::SpecError> {
+        if output.uploads() && self.uploader.is_none() {
+            return Err(spec::SpecError::new(
+                format!("{prefix}upload"),
+                "this server has no object storage (set storage_url)",
             ));
         }
         Ok(())
@@ -182,6 +243,7 @@ impl Broadcasts {
             rooms: self.rooms.clone(),
             status: keeper,
             participant_latency_ms: self.participant_latency_ms,
+            uploader: self.uploader.clone(),
         };
         let task = tokio::spawn(actor.run(rx));
         handles.insert(
@@ -197,7 +259,13 @@ impl Broadcasts {
     }
 
     pub fn get(&self, id: &str) -> Option<BroadcastStatus> {
-        self.handles.lock().unwrap().get(id).map(|h| h.status.borrow().clone())
+        let status = self
+            .handles
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|h| h.status.borrow().clone())?;
+        Some(self.with_uploads(status))
     }
 
     /// True for a broadcast anyone may watch without a token.
@@ -214,7 +282,7 @@ impl Broadcasts {
             .map(|h| h.status.borrow().clone())
             .collect();
         all.sort_by_key(|s| s.created_at_ms);
-        all
+        all.into_iter().map(|s| self.with_uploads(s)).collect()
     }
 
     pub fn templates(&self) -> &Templates {
@@ -256,6 +324,7 @@ impl Broadcasts {
         request: request::OutputRequest,
     ) -> Result<Option<OutputStatus>, spec::SpecError> {
         let output = spec::validate_output("", request)?;
+        self.check_upload("", &output)?;
         let Some(commands) = self.live_commands(id)? else {
             return Ok(None);
         };
@@ -344,6 +413,10 @@ fn output_status(id: &str, broadcast_id: &str, spec: &OutputConfig) -> OutputSta
         reconnects: 0,
         next_retry_at_ms: None,
         bytes: 0,
+        upload: spec.uploads().then(|| status::UploadStatus {
+            keep: matches!(spec, OutputConfig::Record { upload: Some(u), .. } if u.keep),
+            ..Default::default()
+        }),
     }
 }
 

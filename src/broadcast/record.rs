@@ -46,8 +46,9 @@ fn close_playlist(hls_dir: &Path) {
     }
 }
 
-/// Every recorded broadcast under `broadcasts_dir`; the ones that were running are closed and marked failed.
-pub fn restore(broadcasts_dir: &Path) -> Vec<BroadcastStatus> {
+/// Every recorded broadcast under `broadcasts_dir`; the ones that were running are closed, marked failed and
+/// handed to `interrupted` (their unfinished uploads are queued from there).
+pub fn restore(broadcasts_dir: &Path, mut interrupted: impl FnMut(&BroadcastStatus)) -> Vec<BroadcastStatus> {
     let Ok(entries) = std::fs::read_dir(broadcasts_dir) else {
         return Vec::new();
     };
@@ -77,6 +78,7 @@ pub fn restore(broadcasts_dir: &Path) -> Vec<BroadcastStatus> {
                 tracing::warn!("cannot update {}: {e}", path.display());
             }
             tracing::warn!(broadcast_id = %status.id, "broadcast was running when the server stopped: failed");
+            interrupted(&status);
         }
         restored.push(status);
     }

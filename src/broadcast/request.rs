@@ -97,6 +97,9 @@ pub enum OutputRequest {
         /// Segments listed in the playlist (2-1000, default 6); 0 keeps every segment: an `EVENT` playlist
         /// while live, `VOD` with its end list at the stop.
         window: Option<u32>,
+        /// Also upload to the server's object storage (`storage_url`), under `{prefix}/{broadcast id}/hls/`:
+        /// each segment as it is cut, the playlist after the segments it lists (default false).
+        upload: Option<bool>,
     },
     /// The broadcast's own H.264 and AAC (no encode) into a file under the data dir,
     /// `broadcasts/{id}/recordings/{output id}-{UTC start}.mp4`: its index is kept up to date at the front of the
@@ -112,6 +115,11 @@ pub enum OutputRequest {
         /// Go on in a new file at the next keyframe once the current one holds this many megabytes (10^6 bytes,
         /// 1-1000000); a part overshoots by up to about a second and a keyframe interval of media.
         max_file_mb: Option<u32>,
+        /// Upload each finalised file to the server's object storage (`storage_url`), under
+        /// `{prefix}/{broadcast id}/recordings/{file name}` (default false).
+        upload: Option<bool>,
+        /// With `upload`: keep the local file after its upload is confirmed (default false: deleted then).
+        keep: Option<bool>,
     },
     /// Every participant's video and sound as received, never transcoded (VP8, VP9, Opus in WebM; H.264 in
     /// Matroska), one file per track and appearance (leaving and joining again starts a new set), under

@@ -447,7 +447,9 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
         OutputRequest::Hls {
             segment_seconds,
             window,
+            upload,
         } => Ok(OutputConfig::Hls {
+            upload: upload.unwrap_or(false),
             segment_seconds: ranged(
                 &format!("{prefix}segment_seconds"),
                 segment_seconds,
@@ -465,12 +467,26 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
             format,
             max_file_s,
             max_file_mb,
+            upload,
+            keep,
         } => Ok(OutputConfig::Record {
             split: RecordSplit {
                 after: optional_ranged(&format!("{prefix}max_file_s"), max_file_s, MAX_FILE_S)?
                     .map(|s| Duration::from_secs(s.into())),
                 bytes: optional_ranged(&format!("{prefix}max_file_mb"), max_file_mb, MAX_FILE_MB)?
                     .map(|mb| u64::from(mb) * 1_000_000),
+            },
+            upload: match (upload.unwrap_or(false), keep) {
+                (true, keep) => Some(crate::output::config::RecordUpload {
+                    keep: keep.unwrap_or(false),
+                }),
+                (false, None) => None,
+                (false, Some(_)) => {
+                    return Err(SpecError::new(
+                        format!("{prefix}keep"),
+                        "applies to outputs with upload: true",
+                    ))
+                }
             },
             format: match format.as_deref() {
                 None => RecordFormat::Mp4,
@@ -534,7 +550,8 @@ mod tests {
             s.outputs[0],
             OutputConfig::Hls {
                 segment_seconds: 2,
-                window: 6
+                window: 6,
+                upload: false
             }
         ));
     }
@@ -566,6 +583,28 @@ mod tests {
     }
 
     #[test]
+    fn upload_and_keep_are_read_and_keep_needs_upload() {
+        let s = spec(
+            r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls","upload":true},
+                {"kind":"record","upload":true},{"kind":"record","upload":true,"keep":true}]}"#,
+        )
+        .unwrap();
+        assert!(matches!(s.outputs[0], OutputConfig::Hls { upload: true, .. }));
+        let keeps: Vec<_> = s.outputs[1..]
+            .iter()
+            .map(|o| match o {
+                OutputConfig::Record { upload, .. } => upload.map(|u| u.keep),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(keeps, [Some(false), Some(true)]);
+        let e =
+            spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"},{"kind":"record","keep":true}]}"#)
+                .unwrap_err();
+        assert_eq!(e.field, "outputs[1].keep", "{e:?}");
+    }
+
+    #[test]
     fn hls_window_0_keeps_every_segment_and_record_defaults_to_mp4() {
         let s =
             spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls","window":0},{"kind":"record"}]}"#)
@@ -583,7 +622,8 @@ mod tests {
                     split: RecordSplit {
                         after: None,
                         bytes: None
-                    }
+                    },
+                    upload: None
                 }
             ),
             "{:?}",

@@ -191,6 +191,8 @@ impl StatusKeeper {
             | OutputEvent::RecordingReady { .. }
             | OutputEvent::Tracks { .. }
             | OutputEvent::TracksReady { .. } => {}
+            // For uploads only (`uploads.rs`): nothing in the status changes.
+            OutputEvent::PlaylistWritten => return,
         }
         self.events.extend(output_change(before, out));
         self.dirty = true;
@@ -286,6 +288,7 @@ mod tests {
             reconnects: 0,
             bytes: 0,
             next_retry_at_ms: None,
+            upload: None,
         }
     }
 

@@ -89,6 +89,25 @@ pub struct OutputStatus {
     /// While `reconnecting`: when the next attempt starts (ms since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_retry_at_ms: Option<u64>,
+    /// An output with `upload: true`: its uploads to object storage (they go on after the broadcast ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UploadStatus {
+    /// Bytes stored since this server started.
+    pub uploaded_bytes: u64,
+    /// Files stored since this server started.
+    pub uploaded_files: u64,
+    /// Files waiting to be stored (queued on disk; retried while storage is down).
+    pub pending: usize,
+    /// Why the last attempt failed, while uploads are failing (cleared by the next success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// A recording: the local file stays after its upload.
+    #[serde(default)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -19,14 +19,25 @@ pub enum OutputConfig {
         segment_seconds: u32,
         /// Segments listed in the playlist; 0 keeps every segment (an EVENT playlist, VOD at the end).
         window: u32,
+        /// Uploaded to object storage as it is written (by the broadcast; this layer only reports cuts).
+        upload: bool,
     },
     Record {
         format: super::record::Format,
         /// When the recording goes on in a new file.
         split: super::record::Split,
+        /// Uploaded to object storage once finalised (by the broadcast, from `RecordingReady`).
+        upload: Option<RecordUpload>,
     },
     /// Every participant's tracks as received, one file per track and appearance (`output::tracks`).
     Tracks,
+}
+
+/// A recording output's upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordUpload {
+    /// Keep the local file once its upload is confirmed.
+    pub keep: bool,
 }
 
 impl OutputConfig {
@@ -36,6 +47,16 @@ impl OutputConfig {
             OutputConfig::Hls { .. } => "hls",
             OutputConfig::Record { .. } => "record",
             OutputConfig::Tracks => "tracks",
+        }
+    }
+
+    /// Whether this output's files go to object storage.
+    pub fn uploads(&self) -> bool {
+        match self {
+            // Tracks are not uploaded yet.
+            OutputConfig::Rtmp { .. } | OutputConfig::Tracks => false,
+            OutputConfig::Hls { upload, .. } => *upload,
+            OutputConfig::Record { upload, .. } => upload.is_some(),
         }
     }
 

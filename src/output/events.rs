@@ -30,6 +30,9 @@ pub enum OutputEvent {
         appearance: u32,
         files: Vec<String>,
     },
+    /// HLS: a segment was cut and the served playlist now lists it (sent from the streaming thread, after the
+    /// playlist was written).
+    PlaylistWritten,
     /// It finished (stopped, removed, or the broadcast drained).
     Ended,
 }

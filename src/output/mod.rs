@@ -5,6 +5,7 @@ pub mod events;
 pub mod feed;
 pub mod hls;
 mod hls_audio_cuts;
+mod hls_cuts;
 pub mod hls_vod;
 pub mod hub;
 pub mod record;

@@ -70,8 +70,9 @@ impl OutputRunner {
             OutputConfig::Hls {
                 segment_seconds,
                 window,
+                ..
             } => super::hls::build(&self.dirs.hls, *segment_seconds, *window, self.hub.is_audio_only()),
-            OutputConfig::Record { format, split } => {
+            OutputConfig::Record { format, split, .. } => {
                 // Each attempt and each part its own file, named by when it opened: nothing is written over.
                 let name = super::record::file_name(self.reporter.output_id(), crate::wall_clock::now_ms(), *format);
                 let reserve = split.reserve(self.dirs.max_duration);
@@ -169,6 +170,9 @@ impl OutputRunner {
         let sink = output.sink.clone();
         let data_seen = Arc::new(AtomicBool::new(false));
         self.count_bytes(&sink, data_seen.clone());
+        if let OutputConfig::Hls { upload: true, .. } = &self.config {
+            super::hls_cuts::report_cuts(&output.sink, self.reporter.clone());
+        }
         let mut cur = Current::new(output);
         // Off the async threads: a state change may block (rtmp2sink connects at the first packet, not here, but
         // nothing else on these threads may wait for a pipeline).

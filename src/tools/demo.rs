@@ -79,6 +79,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         outputs: std::iter::once(OutputRequest::Hls {
             segment_seconds: None,
             window: None,
+            upload: None,
         })
         .chain(args.rtmp.clone().map(|url| OutputRequest::Rtmp {
             url,

@@ -43,6 +43,7 @@ mod e2e_run;
 mod e2e_secrets;
 mod e2e_soak;
 mod e2e_stopping_on_time;
+mod e2e_storage;
 mod e2e_tracks;
 mod e2e_webhooks;
 mod e2e_whip_web;

@@ -15,6 +15,7 @@ pub mod janus;
 pub mod media;
 pub mod offers;
 pub mod picture;
+pub mod s3;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,350 @@
+//! Object storage against a real S3-compatible server (moto, through a relay that can take it down): a
+//! recording and a keep-all HLS output with `upload: true` land whole in the bucket, through an outage of storage
+//! mid-show; a server SIGKILLed mid-show uploads, once restarted, the recording it was writing and the uploads it
+//! had queued; a missing bucket and wrong credentials are named in that output's status while the others go on;
+//! `upload` without storage is refused.
+
+use crate::support::broadcast::Broadcast;
+use crate::support::events::{follow_events, wait_event};
+use crate::support::s3::S3;
+use crate::support::{http, publish, wait_for, KillOnDrop, Server};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// How long storage is down mid-show (issue 19 asks for 20 s; shorter keeps this test under 40 s, and the
+/// uploads' longest backoff is 5 s, so a longer outage tests nothing more).
+const OUTAGE: Duration = Duration::from_secs(12);
+
+fn start(server: &Server, room: &str, outputs: Value) -> Broadcast {
+    Broadcast::start(
+        server,
+        &json!({
+            "source": {"kind": "room", "room": room},
+            "video": {"width": 320, "height": 180, "keyframe_interval_s": 1},
+            "outputs": outputs,
+        }),
+    )
+}
+
+fn output(status: &Value, id: &str) -> Value {
+    Broadcast::output(status, id)
+}
+
+/// The container's duration in seconds, as ffprobe reads it.
+fn duration_s(path: &Path) -> f64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe duration {text:?}"))
+}
+
+fn listed_segments(playlist: &str) -> Vec<String> {
+    playlist
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+/// Waits until output `id`'s uploads have nothing pending and at least one file stored.
+fn uploads_settled(server: &Server, bc: &str, id: &str, timeout: Duration) -> Value {
+    let url = server.url(&format!("/v1/broadcasts/{bc}"));
+    wait_for(&format!("{id}'s uploads to finish"), timeout, || {
+        let status = crate::support::get_json(&url);
+        let upload = output(&status, id)["upload"].clone();
+        (upload["pending"] == 0 && upload["uploaded_files"].as_u64() > Some(0)).then_some(upload)
+    })
+}
+
+/// The bucket's copy of the HLS output of broadcast `bc` equals the local one: the same playlist (with its end
+/// list), and every segment it lists stored with the local segment's bytes.
+fn assert_hls_stored(s3: &S3, server: &Server, prefix: &str, bc: &str) -> usize {
+    // Keys under the bucket's root have no leading `/`.
+    let prefix = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
+    let local_dir = server.data_dir.path().join(format!("data/broadcasts/{bc}/hls"));
+    let local = std::fs::read_to_string(local_dir.join("index.m3u8")).expect("local playlist");
+    let stored = String::from_utf8(s3.get(&format!("{prefix}{bc}/hls/index.m3u8"))).expect("utf-8 playlist");
+    assert!(
+        stored.contains("#EXT-X-ENDLIST"),
+        "stored playlist has no end list:\n{stored}"
+    );
+    assert_eq!(stored, local, "the stored playlist is not the final one");
+    let keys = s3.list(&format!("{prefix}{bc}/hls/"));
+    let segments = listed_segments(&stored);
+    for segment in &segments {
+        let size = std::fs::metadata(local_dir.join(segment)).expect("local segment").len();
+        let key = format!("{prefix}{bc}/hls/{segment}");
+        assert!(
+            keys.contains(&(key.clone(), size)),
+            "{key} ({size} bytes) missing from the bucket: {keys:?}"
+        );
+    }
+    assert_eq!(keys.len(), segments.len() + 1, "stray objects: {keys:?}");
+    segments.len()
+}
+
+#[test]
+fn a_recording_and_hls_arrive_whole_through_a_storage_outage() {
+    let s3 = S3::start("shows");
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let config = s3.config_file(config_dir.path(), "shows", "prod/eu");
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let events = follow_events(&server);
+    let _red: KillOnDrop = publish(&server.whip_url("s3"), "red", "color:ff0000");
+    let bc = start(
+        &server,
+        "s3",
+        json!([{"kind": "hls", "segment_seconds": 1, "window": 0, "upload": true},
+               {"kind": "record", "upload": true}]),
+    );
+    let hls_prefix = format!("prod/eu/{}/hls/", bc.id);
+    wait_for("3 segments in the bucket", Duration::from_secs(20), || {
+        (s3.list(&hls_prefix).iter().filter(|(k, _)| k.ends_with(".ts")).count() >= 3).then_some(())
+    });
+
+    s3.down();
+    let down_at = Instant::now();
+    let failing = wait_for("the HLS uploads failing", Duration::from_secs(10), || {
+        let upload = output(&bc.status(), "out_0")["upload"].clone();
+        (upload["last_error"].is_string() && upload["pending"].as_u64() > Some(0)).then_some(upload)
+    });
+    assert!(
+        failing["last_error"].as_str().unwrap_or_default().contains("127.0.0.1"),
+        "the error names where storage is: {failing}"
+    );
+    std::thread::sleep(OUTAGE.saturating_sub(down_at.elapsed()));
+    s3.up();
+    std::thread::sleep(Duration::from_secs(2));
+    let ended = bc.stop();
+    let on_air_s = (ended["ended_at_ms"].as_u64().expect("ended_at_ms")
+        - ended["live_at_ms"].as_u64().expect("live_at_ms")) as f64
+        / 1000.0;
+    let local_recording = PathBuf::from(output(&ended, "out_1")["path"].as_str().expect("recording path"));
+
+    let hls = uploads_settled(&server, &bc.id, "out_0", Duration::from_secs(20));
+    let recording = uploads_settled(&server, &bc.id, "out_1", Duration::from_secs(20));
+    assert!(hls["last_error"].is_null(), "cleared once storage is back: {hls}");
+    assert_eq!(recording["uploaded_files"], 1, "{recording}");
+    let segments = assert_hls_stored(&s3, &server, "prod/eu", &bc.id);
+    assert!(
+        segments as f64 >= on_air_s - 2.0,
+        "{segments} segments of 1 s for {on_air_s:.1} s on air"
+    );
+
+    // The recording: one object under recordings/, the show's length; the local file gone once stored.
+    let keys = s3.list(&format!("prod/eu/{}/recordings/", bc.id));
+    let name = local_recording.file_name().unwrap().to_str().unwrap();
+    let key = format!("prod/eu/{}/recordings/{name}", bc.id);
+    assert_eq!(keys.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), [key.as_str()]);
+    assert_eq!(recording["uploaded_bytes"].as_u64(), Some(keys[0].1), "{recording}");
+    let downloaded = config_dir.path().join(name);
+    std::fs::write(&downloaded, s3.get(&key)).expect("write download");
+    let recorded = duration_s(&downloaded);
+    assert!(
+        (recorded - on_air_s).abs() <= 1.0,
+        "{recorded:.2} s stored of a broadcast live for {on_air_s:.2} s"
+    );
+    crate::support::media::assert_decodes_cleanly(downloaded.to_str().unwrap());
+    assert!(
+        !local_recording.exists(),
+        "the local recording is deleted once stored (no keep)"
+    );
+
+    // Events and metrics.
+    let mut seen = Vec::new();
+    let failed = wait_event(&events, &mut seen, "upload.failed", Duration::from_secs(5), |e| {
+        e["kind"] == "upload.failed" && e["data"]["output_id"] == "out_0"
+    });
+    assert!(failed["data"]["retry_in_ms"].as_u64().is_some(), "{failed}");
+    let done = wait_event(
+        &events,
+        &mut seen,
+        "upload.done of the recording",
+        Duration::from_secs(5),
+        |e| e["kind"] == "upload.done" && e["data"]["output_id"] == "out_1",
+    );
+    assert_eq!(
+        (done["broadcast_id"].as_str(), done["data"]["key"].as_str()),
+        (Some(bc.id.as_str()), Some(key.as_str()))
+    );
+    let metrics = http()
+        .get(server.url("/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("metrics");
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("callcast_upload_bytes_total{") && l.contains("output_id=\"out_1\""))
+        .unwrap_or_else(|| panic!("no upload bytes for out_1 in:\n{metrics}"));
+    assert_eq!(
+        line.rsplit(' ').next().and_then(|v| v.parse().ok()),
+        Some(keys[0].1),
+        "{line}"
+    );
+    let log = server.log_text();
+    assert!(!log.contains("sekrit-storage-key"), "the secret key is in the log");
+}
+
+#[test]
+fn a_server_killed_mid_show_uploads_its_recording_and_queue_after_restart() {
+    let s3 = S3::start("shows");
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let config = s3.config_file(config_dir.path(), "shows", "");
+    let flags = ["--config", config.to_str().unwrap()];
+    let mut server = Server::start(&flags);
+    let _red: KillOnDrop = publish(&server.whip_url("crash"), "red", "color:ff0000");
+    let bc = start(
+        &server,
+        "crash",
+        json!([{"kind": "hls", "segment_seconds": 1, "window": 0, "upload": true},
+               {"kind": "record", "upload": true, "keep": true}]),
+    );
+    wait_for("2 segments in the bucket", Duration::from_secs(20), || {
+        (s3.list(&format!("{}/hls/", bc.id)).len() >= 2).then_some(())
+    });
+    // Storage goes down, so what is cut from now on waits in the queue on disk when the server dies.
+    s3.down();
+    wait_for("uploads queued", Duration::from_secs(10), || {
+        (output(&bc.status(), "out_0")["upload"]["pending"].as_u64() >= Some(3)).then_some(())
+    });
+    let recording = PathBuf::from(output(&bc.status(), "out_1")["path"].as_str().expect("recording path"));
+    server
+        .process
+        .signal_and_wait("KILL", Duration::from_secs(5))
+        .expect("server killed");
+    s3.up();
+    server.restart(&flags);
+
+    // The recording cut off by the kill: uploaded as it is (playable to about the kill), and kept (keep).
+    let key = format!(
+        "{}/recordings/{}",
+        bc.id,
+        recording.file_name().unwrap().to_str().unwrap()
+    );
+    let local_size = std::fs::metadata(&recording).expect("kept recording").len();
+    wait_for("the recording in the bucket", Duration::from_secs(20), || {
+        s3.list(&key).contains(&(key.clone(), local_size)).then_some(())
+    });
+    let stored = s3.get(&key);
+    assert!(
+        stored == std::fs::read(&recording).expect("local recording"),
+        "the stored recording is not the local one"
+    );
+    let downloaded = config_dir.path().join("crashed.mp4");
+    std::fs::write(&downloaded, stored).expect("write download");
+    let seconds = duration_s(&downloaded);
+    assert!(seconds >= 1.0, "the stored recording plays ({seconds:.2} s)");
+    // Every segment the closed playlist lists, and the playlist itself once they are stored.
+    wait_for("the closed playlist in the bucket", Duration::from_secs(20), || {
+        let stored = s3.list(&format!("{}/hls/index.m3u8", bc.id));
+        (!stored.is_empty()
+            && String::from_utf8_lossy(&s3.get(&format!("{}/hls/index.m3u8", bc.id))).contains("#EXT-X-ENDLIST"))
+        .then_some(())
+    });
+    let segments = assert_hls_stored(&s3, &server, "", &bc.id);
+    assert!(segments >= 3, "{segments} segments");
+}
+
+#[test]
+fn a_missing_bucket_or_wrong_credentials_are_that_outputs_error_and_upload_needs_storage() {
+    let s3 = S3::start("shows");
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let config = s3.config_file(config_dir.path(), "no-such-bucket", "x");
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let _red: KillOnDrop = publish(&server.whip_url("nobucket"), "red", "color:ff0000");
+    let bc = start(
+        &server,
+        "nobucket",
+        json!([{"kind": "record"}, {"kind": "hls", "segment_seconds": 1, "upload": true}]),
+    );
+    let upload = wait_for("the upload error", Duration::from_secs(20), || {
+        let upload = output(&bc.status(), "out_1")["upload"].clone();
+        upload["last_error"].is_string().then_some(upload)
+    });
+    assert!(
+        upload["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("bucket `no-such-bucket` does not exist"),
+        "{upload}"
+    );
+    let status = bc.status();
+    assert_eq!(
+        output(&status, "out_0")["state"],
+        "live",
+        "the recording goes on: {status}"
+    );
+    assert_eq!(
+        output(&status, "out_1")["state"],
+        "live",
+        "HLS itself goes on locally: {status}"
+    );
+    let bytes = output(&status, "out_0")["bytes"].as_u64().unwrap_or(0);
+    wait_for("the recording growing", Duration::from_secs(5), || {
+        (output(&bc.status(), "out_0")["bytes"].as_u64() > Some(bytes)).then_some(())
+    });
+    let text = serde_json::to_string(&bc.status()).unwrap();
+    assert!(
+        !text.contains("sekrit") && !text.contains("AKIDTEST"),
+        "a credential in the status: {text}"
+    );
+    bc.stop();
+
+    // Wrong credentials: named in that output's status; the recording beside it goes on.
+    let strict = S3::start_checking_credentials("shows");
+    let config = strict.config_file(config_dir.path(), "shows", "x");
+    let refused = Server::start(&["--config", config.to_str().unwrap()]);
+    let _blue: KillOnDrop = publish(&refused.whip_url("creds"), "blue", "color:0000ff");
+    let bc = start(
+        &refused,
+        "creds",
+        json!([{"kind": "record"}, {"kind": "hls", "segment_seconds": 1, "upload": true}]),
+    );
+    let upload = wait_for("the credentials error", Duration::from_secs(20), || {
+        let upload = output(&bc.status(), "out_1")["upload"].clone();
+        upload["last_error"].is_string().then_some(upload)
+    });
+    assert!(
+        upload["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not know the access key id"),
+        "{upload}"
+    );
+    assert_eq!(output(&bc.status(), "out_0")["state"], "live", "the recording goes on");
+    let text = serde_json::to_string(&bc.status()).unwrap() + &refused.log_text();
+    assert!(
+        !text.contains("sekrit-storage-key"),
+        "the secret key in the status or log"
+    );
+    bc.stop();
+
+    // A server without storage refuses upload, naming the field.
+    let plain = Server::start(&[]);
+    let response = http()
+        .post(plain.url("/v1/broadcasts"))
+        .json(&json!({"source": {"kind": "room", "room": "r"},
+                      "outputs": [{"kind": "hls"}, {"kind": "record", "upload": true}]}))
+        .send()
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().expect("JSON");
+    assert_eq!(body["field"], "outputs[1].upload", "{body}");
+}
