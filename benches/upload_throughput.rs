@@ -2,7 +2,7 @@
 //! three times (one PUT up to 16 MiB, multipart above), the best time printed. Not a test: a figure for the notes.
 //!
 //!     moto_server -H 127.0.0.1 -p 5123 &   curl -X PUT http://127.0.0.1:5123/bench
-//!     cargo run --example upload_throughput -- http://127.0.0.1:5123 bench 256
+//!     cargo bench --bench upload_throughput -- http://127.0.0.1:5123 bench 256
 
 use callcast::storage::{StorageUrl, Store, StoreSettings};
 use std::time::Instant;
