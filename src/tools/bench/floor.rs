@@ -126,6 +126,7 @@ mod tests {
             via: crate::tools::bench::scenario::Via::Whip,
             passthrough: true,
             tracks: false,
+            record: false,
             warmup: Duration::from_secs(1),
             window: Duration::from_secs(1),
         };

@@ -83,6 +83,11 @@ pub struct BenchArgs {
     /// difference from the same run without, and the `tracks:src` threads (the files' muxing) in `cores_by_thread`.
     #[arg(long)]
     pub tracks: bool,
+    /// Broadcasts with a `record` output too (the composite's H.264 and AAC into an MP4, no encode): its cost is
+    /// the difference from the same run without, and the `mp4mux` thread in `cores_by_thread`. Such broadcasts
+    /// composite always (`video.passthrough` false).
+    #[arg(long, conflicts_with = "zero_transcode")]
+    pub record: bool,
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
@@ -143,6 +148,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 via,
                 passthrough: !args.no_passthrough,
                 tracks: args.tracks,
+                record: args.record,
                 warmup: Duration::from_secs(args.warmup_s),
                 window: Duration::from_secs(args.window_s),
             };

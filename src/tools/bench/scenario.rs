@@ -43,6 +43,8 @@ pub struct Scenario {
     pub passthrough: bool,
     /// A `tracks` output too: every participant's tracks written as received.
     pub tracks: bool,
+    /// A `record` output too: the composite into an MP4.
+    pub record: bool,
     #[serde(skip)]
     pub warmup: Duration,
     #[serde(skip)]
@@ -139,6 +141,9 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         if sc.tracks {
             outputs.push(json!({"kind": "tracks"}));
         }
+        if sc.record {
+            outputs.push(json!({"kind": "record"}));
+        }
         let posted = Instant::now();
         let created = server.send(
             "POST",
@@ -150,7 +155,7 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
                 },
                 "layout": layout,
                 "video": {"width": sc.width, "height": sc.height, "fps": sc.fps, "bitrate_kbps": sc.bitrate_kbps, "preset": sc.preset,
-                          "keyframe_interval_s": KEYFRAME_INTERVAL_S, "passthrough": sc.passthrough},
+                          "keyframe_interval_s": KEYFRAME_INTERVAL_S, "passthrough": sc.passthrough && !sc.record},
                 "outputs": outputs,
             })),
         )?;
