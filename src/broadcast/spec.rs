@@ -276,8 +276,8 @@ impl BroadcastSpec {
 pub const NO_PICTURE: &str = "an audio-only broadcast (`video: null`) has no picture to lay out";
 
 /// Why an RTMP output is refused in an audio-only broadcast (in the request or added live).
-pub const RTMP_NEEDS_VIDEO: &str = "an audio-only broadcast (`video: null`) cannot have an rtmp output: RTMP \
-ingest servers expect a video track; use hls or record";
+pub const RTMP_NEEDS_VIDEO: &str = "an audio-only broadcast (`video: null`) takes hls and record outputs only: \
+an rtmp ingest expects a video track, and a tracks output places its files on the picture's timeline";
 
 fn validate_audio(req: &BroadcastRequest) -> Result<AudioSpec, SpecError> {
     Ok(AudioSpec {
@@ -659,6 +659,10 @@ mod tests {
             (
                 r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"rtmp","url":"rtmp://h/app/key"}]}"#,
                 "outputs[0].kind",
+            ),
+            (
+                r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"hls"},{"kind":"tracks"}]}"#,
+                "outputs[1].kind",
             ),
             (
                 r#"{"source":{"kind":"room","room":"d"},"video":null,"layout":{"template":"grid"},"outputs":[{"kind":"hls"}]}"#,

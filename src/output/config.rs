@@ -65,7 +65,8 @@ impl OutputConfig {
     }
 
     /// Whether this output can carry a stream with no video (RTMP ingest servers expect video).
+    /// Tracks are refused there for now: a tracks output places files on the mixer's video timeline.
     pub fn carries_audio_only(&self) -> bool {
-        !matches!(self, OutputConfig::Rtmp { .. })
+        !matches!(self, OutputConfig::Rtmp { .. } | OutputConfig::Tracks)
     }
 }

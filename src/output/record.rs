@@ -85,6 +85,8 @@ pub struct Recording {
     /// First and last video timestamp (ns) that reached the muxer; u64::MAX until the first.
     first_pts: Arc<AtomicU64>,
     last_pts: Arc<AtomicU64>,
+    /// Bytes of media handed to the muxer (the file also holds the index room reserved at its front).
+    media_bytes: Arc<AtomicU64>,
 }
 
 impl Recording {
@@ -93,6 +95,25 @@ impl Recording {
             path,
             first_pts: Arc::new(AtomicU64::new(u64::MAX)),
             last_pts: Arc::new(AtomicU64::new(0)),
+            media_bytes: Arc::default(),
+        }
+    }
+
+    /// Bytes of media written so far: what `max_file_mb` counts (the file's size would count the index room
+    /// reserved at its front, megabytes before the first frame).
+    pub fn media_bytes(&self) -> u64 {
+        self.media_bytes.load(Ordering::Relaxed)
+    }
+
+    fn count_media(&self, mux: &gst::Element) {
+        for pad in mux.sink_pads() {
+            let bytes = self.media_bytes.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(buffer) = info.buffer() {
+                    bytes.fetch_add(buffer.size() as u64, Ordering::Relaxed);
+                }
+                gst::PadProbeReturn::Ok
+            });
         }
     }
 
@@ -166,6 +187,7 @@ pub fn build(path: &Path, format: Format, reserve: Duration, audio_only: bool) -
     tracks.audio.1.link_pads(None, &mux, Some("audio_%u"))?;
     let recording = Recording::new(path.to_path_buf());
     recording.watch(&tracks.timing().static_pad("src").context("parser src pad")?);
+    recording.count_media(&mux);
     Ok(OutputPipeline {
         pipeline,
         video: tracks.video_src(),

@@ -21,10 +21,10 @@ pub struct NextPart {
 }
 
 /// Whether the file being written should get a successor now, and from which timestamp it takes over
-/// (None: the next keyframe). Length counts from the file's first frame; size is its size on disk.
+/// (None: the next keyframe). Length counts from the file's first frame; size is the media written into it.
 pub fn due(split: &Split, recording: &Recording) -> Option<Option<gst::ClockTime>> {
     let first = recording.first_pts()?;
-    if split.bytes.is_some_and(|max| recording.bytes_on_disk() >= max) {
+    if split.bytes.is_some_and(|max| recording.media_bytes() >= max) {
         return Some(None);
     }
     let length = split.part_length();
@@ -41,7 +41,9 @@ impl NextPart {
     ) -> anyhow::Result<Self> {
         let bus = output.pipeline.bus().expect("pipeline has a bus").stream();
         let pipeline = output.pipeline.clone();
-        let started = tokio::task::spawn_blocking(move || pipeline.set_state(gst::State::Playing)).await?;
+        let started = tokio::task::spawn_blocking(move || pipeline.set_state(gst::State::Playing))
+            .await
+            .unwrap_or(Err(gst::StateChangeError));
         if let Err(err) = started {
             discard(&output);
             anyhow::bail!("starting the next file: {err}");

@@ -213,6 +213,12 @@ impl OutputRunner {
                         finished_cleanly = true;
                         break Outcome::Finished;
                     }
+                    Some(gst::MessageView::Error(err)) if next_part.as_ref().is_some_and(NextPart::took_over) => {
+                        // The part before the hand-over failed to finish (its index may be short of its end); the
+                        // recording goes on in the next part, which already has the media since.
+                        tracing::warn!("a recording's part did not finish: {}", crate::gst_util::describe_error(err));
+                        self.take_over(&mut cur, next_part.take().expect("checked above"), false);
+                    }
                     Some(gst::MessageView::Error(err)) => {
                         break failed(crate::gst_util::describe_error(err), reported_live)
                     }
