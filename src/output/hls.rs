@@ -10,7 +10,7 @@ use crate::gst_util::make;
 use anyhow::{Context, Result};
 use gst::prelude::*;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub const PLAYLIST: &str = "index.m3u8";
@@ -117,6 +117,28 @@ pub(super) fn push_cut(pad: &gst::Pad, pts: gst::ClockTime, count: u32) {
         .count(count)
         .build();
     pad.push_event(event);
+}
+
+/// Calls `after_cut` on the first buffer through `hlssink_pad` after each cut. hlssink rewrites its playlist
+/// while the cut's force-key-unit event goes through its sink pad, so by that buffer the playlist lists the
+/// segment the cut ended. Probes on a pad run in the order they were added: a later caller's `after_cut` runs
+/// after an earlier one's for the same cut. `after_cut` runs on the streaming thread and must not block.
+pub(super) fn after_each_cut(hlssink_pad: &gst::Pad, after_cut: impl Fn() + Send + Sync + 'static) {
+    let cut = AtomicBool::new(false);
+    hlssink_pad.add_probe(
+        gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |_, info| {
+            match &info.data {
+                Some(gst::PadProbeData::Event(event)) if gst_video::ForceKeyUnitEvent::is(event) => {
+                    cut.store(true, Ordering::Relaxed);
+                }
+                Some(gst::PadProbeData::Event(_)) => {}
+                Some(_) if cut.swap(false, Ordering::Relaxed) => after_cut(),
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
 }
 
 /// hlssink asks upstream for keyframes on its own schedule; our cuts come from `cut_at_keyframes` only (the
