@@ -165,7 +165,44 @@ pub fn is_servable(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_servable;
+    use super::{after_each_cut, is_servable, push_cut};
+    use gst::prelude::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn after_each_cut_runs_once_on_the_buffer_after_each_cut_in_the_order_added() {
+        gst::init().unwrap();
+        let sink = gst::Pad::builder(gst::PadDirection::Sink)
+            .chain_function(|_, _, _| Ok(gst::FlowSuccess::Ok))
+            .event_function(|_, _, _| true)
+            .build();
+        let src = gst::Pad::builder(gst::PadDirection::Src).build();
+        src.link(&sink).unwrap();
+        sink.set_active(true).unwrap();
+        src.set_active(true).unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        // As for a keep-all output that uploads: the playlist is published before its upload is reported.
+        for name in ["publish", "report"] {
+            let calls = calls.clone();
+            after_each_cut(&sink, move || calls.lock().unwrap().push(name));
+        }
+        src.push_event(gst::event::StreamStart::new("cuts"));
+        src.push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple("video/mpegts")));
+        src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
+        let push = |buffers: usize| {
+            for _ in 0..buffers {
+                src.push(gst::Buffer::new()).unwrap();
+            }
+        };
+        push(2);
+        assert!(calls.lock().unwrap().is_empty(), "no cut yet");
+        push_cut(&src, gst::ClockTime::ZERO, 1);
+        push(3);
+        assert_eq!(*calls.lock().unwrap(), ["publish", "report"]);
+        push_cut(&src, gst::ClockTime::from_seconds(1), 2);
+        push(1);
+        assert_eq!(*calls.lock().unwrap(), ["publish", "report", "publish", "report"]);
+    }
 
     #[test]
     fn only_our_files_are_servable() {
