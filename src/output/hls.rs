@@ -10,7 +10,7 @@ use crate::gst_util::make;
 use anyhow::{Context, Result};
 use gst::prelude::*;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub const PLAYLIST: &str = "index.m3u8";
@@ -119,6 +119,28 @@ pub(super) fn push_cut(pad: &gst::Pad, pts: gst::ClockTime, count: u32) {
     pad.push_event(event);
 }
 
+/// Calls `after_cut` on the first buffer through `hlssink_pad` after each cut. hlssink rewrites its playlist
+/// while the cut's force-key-unit event goes through its sink pad, so by that buffer the playlist lists the
+/// segment the cut ended. Probes on a pad run in the order they were added: a later caller's `after_cut` runs
+/// after an earlier one's for the same cut. `after_cut` runs on the streaming thread and must not block.
+pub(super) fn after_each_cut(hlssink_pad: &gst::Pad, after_cut: impl Fn() + Send + Sync + 'static) {
+    let cut = AtomicBool::new(false);
+    hlssink_pad.add_probe(
+        gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |_, info| {
+            match &info.data {
+                Some(gst::PadProbeData::Event(event)) if gst_video::ForceKeyUnitEvent::is(event) => {
+                    cut.store(true, Ordering::Relaxed);
+                }
+                Some(gst::PadProbeData::Event(_)) => {}
+                Some(_) if cut.swap(false, Ordering::Relaxed) => after_cut(),
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+}
+
 /// hlssink asks upstream for keyframes on its own schedule; our cuts come from `cut_at_keyframes` only (the
 /// encoder keeps its own cadence), so those requests stop here.
 fn ignore_keyframe_requests(mux_src: &gst::Pad) {
@@ -143,7 +165,44 @@ pub fn is_servable(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_servable;
+    use super::{after_each_cut, is_servable, push_cut};
+    use gst::prelude::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn after_each_cut_runs_once_on_the_buffer_after_each_cut_in_the_order_added() {
+        gst::init().unwrap();
+        let sink = gst::Pad::builder(gst::PadDirection::Sink)
+            .chain_function(|_, _, _| Ok(gst::FlowSuccess::Ok))
+            .event_function(|_, _, _| true)
+            .build();
+        let src = gst::Pad::builder(gst::PadDirection::Src).build();
+        src.link(&sink).unwrap();
+        sink.set_active(true).unwrap();
+        src.set_active(true).unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        // As for a keep-all output that uploads: the playlist is published before its upload is reported.
+        for name in ["publish", "report"] {
+            let calls = calls.clone();
+            after_each_cut(&sink, move || calls.lock().unwrap().push(name));
+        }
+        src.push_event(gst::event::StreamStart::new("cuts"));
+        src.push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple("video/mpegts")));
+        src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
+        let push = |buffers: usize| {
+            for _ in 0..buffers {
+                src.push(gst::Buffer::new()).unwrap();
+            }
+        };
+        push(2);
+        assert!(calls.lock().unwrap().is_empty(), "no cut yet");
+        push_cut(&src, gst::ClockTime::ZERO, 1);
+        push(3);
+        assert_eq!(*calls.lock().unwrap(), ["publish", "report"]);
+        push_cut(&src, gst::ClockTime::from_seconds(1), 2);
+        push(1);
+        assert_eq!(*calls.lock().unwrap(), ["publish", "report", "publish", "report"]);
+    }
 
     #[test]
     fn only_our_files_are_servable() {

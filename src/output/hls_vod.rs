@@ -6,10 +6,7 @@
 //! that is never served, and the served one is made from it with the type added and put in place atomically
 //! (temporary file, then rename): after each segment is cut, and once more after EOS.
 
-use gst::prelude::*;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 /// hlssink's own playlist when the output keeps every segment (not servable: see `hls::is_servable`).
 pub const HLSSINK_PLAYLIST: &str = ".hlssink-index.m3u8";
@@ -46,29 +43,15 @@ pub fn publish(dir: &Path) -> std::io::Result<()> {
     std::fs::rename(tmp, dir.join(super::hls::PLAYLIST))
 }
 
-/// Publishes after every cut. hlssink rewrites its playlist while the cut's force-key-unit event goes through
-/// its sink pad; the first buffer after that event comes once it has.
+/// Publishes after every cut (see `hls::after_each_cut`). Added when the pipeline is built, before the output's
+/// runner adds `hls_cuts::report_cuts`: the playlist listing a segment is published before its upload is asked for.
 pub fn publish_after_cuts(hlssink_pad: &gst::Pad, dir: &Path) {
-    let cut = Arc::new(AtomicBool::new(false));
     let dir = dir.to_path_buf();
-    hlssink_pad.add_probe(
-        gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-        move |_, info| {
-            match &info.data {
-                Some(gst::PadProbeData::Event(event)) if gst_video::ForceKeyUnitEvent::is(event) => {
-                    cut.store(true, Ordering::Relaxed);
-                }
-                Some(gst::PadProbeData::Event(_)) => {}
-                Some(_) if cut.swap(false, Ordering::Relaxed) => {
-                    if let Err(e) = publish(&dir) {
-                        tracing::warn!("cannot publish the HLS playlist: {e}");
-                    }
-                }
-                _ => {}
-            }
-            gst::PadProbeReturn::Ok
-        },
-    );
+    super::hls::after_each_cut(hlssink_pad, move || {
+        if let Err(e) = publish(&dir) {
+            tracing::warn!("cannot publish the HLS playlist: {e}");
+        }
+    });
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use crate::support::broadcast::Broadcast;
 use crate::support::events::{follow_events, wait_event};
-use crate::support::media::{assert_decodes_cleanly, close_to, first_video_frame, streams};
+use crate::support::media::{assert_decodes_cleanly, close_to, duration_s, first_video_frame, packet_counts, streams};
 use crate::support::{get_json, http, publish, wait_for, KillOnDrop, Server};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -55,25 +55,6 @@ fn top_level_boxes(path: &Path) -> Vec<(String, u64)> {
     boxes
 }
 
-/// The container's duration in seconds, as ffprobe reads it.
-fn duration_s(path: &Path) -> f64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "ffprobe {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("ffprobe duration {text:?}"))
-}
-
 /// The first decoded video frame's pixel at the centre, in RGB.
 fn first_frame_centre(path: &Path) -> [u8; 3] {
     let out = Command::new("ffmpeg")
@@ -101,32 +82,6 @@ fn listed_segments(playlist: &str) -> Vec<String> {
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| l.trim().to_string())
         .collect()
-}
-
-/// The number of video and audio packets in a file, as ffprobe counts them (no decoding).
-fn packets(path: &Path) -> (u64, u64) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_packets",
-            "-show_entries",
-            "stream=codec_type,nb_read_packets",
-        ])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    assert!(out.status.success(), "ffprobe {}", path.display());
-    let mut counts = (0, 0);
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        match line.split_once(',') {
-            Some(("video", n)) => counts.0 = n.trim().parse().expect("packet count"),
-            Some(("audio", n)) => counts.1 = n.trim().parse().expect("packet count"),
-            _ => panic!("ffprobe {}: {line:?}", path.display()),
-        }
-    }
-    counts
 }
 
 /// How many files a recording output finalised, from its final status.
@@ -314,13 +269,13 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
         let (_, key, pict_type) = first_video_frame(text);
         assert!(key && pict_type == "I", "part {}: first frame is {pict_type}", i + 1);
         assert_decodes_cleanly(text);
-        let (video, audio) = packets(part);
+        let (video, audio) = packet_counts(part);
         summed = (summed.0 + video, summed.1 + audio);
     }
     // Both outputs start at the broadcast's first keyframe unless one registered with the hub after it (the
     // mixer starts first): then it is whole GOPs short at the start, and the audio of those GOPs with it. Every
     // packet after that start is in exactly one part.
-    let whole = packets(&path);
+    let whole = packet_counts(&path);
     let late_frames = whole
         .0
         .checked_sub(summed.0)

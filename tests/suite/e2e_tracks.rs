@@ -5,7 +5,7 @@
 
 use crate::support::broadcast::Broadcast;
 use crate::support::events::{follow_events, wait_event};
-use crate::support::media::{first_video_frame, streams};
+use crate::support::media::{duration_s, first_video_frame, streams};
 use crate::support::{http, publish_with, wait_for, KillOnDrop, Server};
 use callcast::tools::bench::av_sync::{beep_times, flash_times};
 use serde_json::{json, Value};
@@ -128,23 +128,6 @@ fn packet_times(input: &str) -> Vec<f64> {
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
         .collect()
-}
-
-/// The container's duration in seconds, as ffprobe reads it.
-fn duration_s(path: &Path) -> f64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.trim().parse().unwrap_or_else(|_| {
-        panic!(
-            "ffprobe {}: duration {text:?}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 /// When (the test's wall clock) a participant came and went, for one output: an output added later sees them

@@ -27,6 +27,36 @@ fn probe_json(args: &[&str], input: &str) -> serde_json::Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("ffprobe {input}: not JSON ({e}): {out}"))
 }
 
+/// The container's duration in seconds, as ffprobe reads it; panics if the probe fails or reads no duration.
+pub fn duration_s(path: &Path) -> f64 {
+    let input = path.to_string_lossy();
+    let json = probe_json(&["-show_entries", "format=duration"], &input);
+    json["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("ffprobe {input}: no duration in {json}"))
+}
+
+/// The number of video and audio packets in a file, as ffprobe counts them (no decoding); panics if the probe
+/// fails or the file has a stream of another kind.
+pub fn packet_counts(path: &Path) -> (u64, u64) {
+    let input = path.to_string_lossy();
+    let json = probe_json(
+        &["-count_packets", "-show_entries", "stream=codec_type,nb_read_packets"],
+        &input,
+    );
+    let mut counts = (0, 0);
+    for stream in json["streams"].as_array().into_iter().flatten() {
+        let n = stream["nb_read_packets"].as_str().and_then(|n| n.parse().ok());
+        match (stream["codec_type"].as_str(), n) {
+            (Some("video"), Some(n)) => counts.0 = n,
+            (Some("audio"), Some(n)) => counts.1 = n,
+            _ => panic!("ffprobe {input}: {stream}"),
+        }
+    }
+    counts
+}
+
 /// `(pts seconds, keyframe, width)` of every decoded video frame of `input`, in order; panics if ffprobe fails
 /// (a segment it cannot decode must not read as "no frames, so nothing wrong").
 pub fn video_frames(input: &str) -> Vec<(f64, bool, i64)> {
