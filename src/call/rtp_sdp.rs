@@ -90,8 +90,8 @@ pub fn read_offer(text: &str) -> Result<Vec<OfferedSection>, String> {
         let protos: Vec<&str> = sections.iter().map(|s| s.proto.as_str()).collect();
         return Err(format!(
             "no RTP/AVP(F) or RTP/SAVP(F) audio or video section with a codec we decode (VP8, VP9, H264, opus) \
-             (and, if secure, an a=crypto of suite {} with a 30-byte inline key and no MKI); sections: {}",
-            SrtpSuite::NAMES.join(" or "),
+             (and, if secure, an a=crypto of suite {} with an inline key of its length and no MKI); sections: {}",
+            SrtpSuite::names().join(", "),
             if protos.is_empty() {
                 "none".into()
             } else {

@@ -10,40 +10,83 @@ use gst::prelude::*;
 use secrecy::{ExposeSecret, SecretSlice};
 use std::fmt;
 
-/// AES-128 counter mode: a 16-byte master key and a 14-byte master salt, given together (key || salt).
-const KEY_AND_SALT_BYTES: usize = 30;
-
-/// The crypto suites we take, by their RFC 4568 names (mediasoup's `cryptoSuite` uses the same).
+/// The crypto suites we take, by their RFC 4568 / RFC 6188 / RFC 7714 names (mediasoup's `cryptoSuite` uses the
+/// same).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SrtpSuite {
     AesCm128HmacSha1_80,
     AesCm128HmacSha1_32,
+    AesCm256HmacSha1_80,
+    AesCm256HmacSha1_32,
+    AeadAes128Gcm,
+    AeadAes256Gcm,
 }
 
 impl SrtpSuite {
-    pub const NAMES: &'static [&'static str] = &["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"];
+    const ALL: [Self; 6] = [
+        Self::AesCm128HmacSha1_80,
+        Self::AesCm128HmacSha1_32,
+        Self::AesCm256HmacSha1_80,
+        Self::AesCm256HmacSha1_32,
+        Self::AeadAes128Gcm,
+        Self::AeadAes256Gcm,
+    ];
+
+    /// Every suite's name, for the error that lists what we take.
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|s| s.name()).collect()
+    }
 
     pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "AES_CM_128_HMAC_SHA1_80" => Some(Self::AesCm128HmacSha1_80),
-            "AES_CM_128_HMAC_SHA1_32" => Some(Self::AesCm128HmacSha1_32),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Self::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
             Self::AesCm128HmacSha1_32 => "AES_CM_128_HMAC_SHA1_32",
+            Self::AesCm256HmacSha1_80 => "AES_256_CM_HMAC_SHA1_80",
+            Self::AesCm256HmacSha1_32 => "AES_256_CM_HMAC_SHA1_32",
+            Self::AeadAes128Gcm => "AEAD_AES_128_GCM",
+            Self::AeadAes256Gcm => "AEAD_AES_256_GCM",
         }
     }
 
-    /// The RTP authentication tag, as srtpdec/srtpenc name it. SRTCP always uses the 80-bit tag (RFC 4568 §6.2.1:
-    /// the `_32` suite shortens the SRTP tag only).
+    /// Bytes of master key and of master salt: counter mode salts are 14 bytes (RFC 3711, RFC 6188), GCM's 12
+    /// (RFC 7714 §12).
+    fn key_and_salt_bytes(self) -> (usize, usize) {
+        match self {
+            Self::AesCm128HmacSha1_80 | Self::AesCm128HmacSha1_32 => (16, 14),
+            Self::AesCm256HmacSha1_80 | Self::AesCm256HmacSha1_32 => (32, 14),
+            Self::AeadAes128Gcm => (16, 12),
+            Self::AeadAes256Gcm => (32, 12),
+        }
+    }
+
+    /// The cipher of SRTP and SRTCP alike, as srtpdec/srtpenc name it.
+    fn cipher(self) -> &'static str {
+        match self {
+            Self::AesCm128HmacSha1_80 | Self::AesCm128HmacSha1_32 => "aes-128-icm",
+            Self::AesCm256HmacSha1_80 | Self::AesCm256HmacSha1_32 => "aes-256-icm",
+            Self::AeadAes128Gcm => "aes-128-gcm",
+            Self::AeadAes256Gcm => "aes-256-gcm",
+        }
+    }
+
+    /// The RTP authentication tag, as srtpdec/srtpenc name it: none apart from GCM's own. SRTCP uses the 80-bit
+    /// tag with counter mode (RFC 4568 §6.2.1: the `_32` suites shorten the SRTP tag only).
     fn rtp_auth(self) -> &'static str {
         match self {
-            Self::AesCm128HmacSha1_80 => "hmac-sha1-80",
-            Self::AesCm128HmacSha1_32 => "hmac-sha1-32",
+            Self::AesCm128HmacSha1_80 | Self::AesCm256HmacSha1_80 => "hmac-sha1-80",
+            Self::AesCm128HmacSha1_32 | Self::AesCm256HmacSha1_32 => "hmac-sha1-32",
+            Self::AeadAes128Gcm | Self::AeadAes256Gcm => "null",
+        }
+    }
+
+    fn rtcp_auth(self) -> &'static str {
+        match self {
+            Self::AeadAes128Gcm | Self::AeadAes256Gcm => "null",
+            _ => "hmac-sha1-80",
         }
     }
 }
@@ -73,15 +116,19 @@ impl SrtpKey {
         let suite = SrtpSuite::parse(suite).ok_or_else(|| {
             // The suite name is not secret, but it is the sender's text: cap what we echo.
             let shown: String = suite.chars().take(40).collect();
-            SrtpKeyError::Suite(format!("`{shown}`: we take {}", SrtpSuite::NAMES.join(", ")))
+            SrtpKeyError::Suite(format!("`{shown}`: we take {}", SrtpSuite::names().join(", ")))
         })?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(key_base64.trim())
             .map_err(|_| SrtpKeyError::Key("is not base64"))?;
-        if bytes.len() != KEY_AND_SALT_BYTES {
-            return Err(SrtpKeyError::Key(
-                "must be 30 bytes (16 of key, 14 of salt) once decoded",
-            ));
+        let (key, salt) = suite.key_and_salt_bytes();
+        if bytes.len() != key + salt {
+            return Err(SrtpKeyError::Key(match (key, salt) {
+                (16, 14) => "must be 30 bytes (16 of key, 14 of salt) once decoded, for this crypto_suite",
+                (32, 14) => "must be 46 bytes (32 of key, 14 of salt) once decoded, for this crypto_suite",
+                (16, 12) => "must be 28 bytes (16 of key, 12 of salt) once decoded, for this crypto_suite",
+                _ => "must be 44 bytes (32 of key, 12 of salt) once decoded, for this crypto_suite",
+            }));
         }
         Ok(Self {
             suite,
@@ -91,7 +138,8 @@ impl SrtpKey {
 
     /// A fresh random key (ours, for the SRTCP we send when the sender's key came in an SDP offer).
     pub fn generate(suite: SrtpSuite) -> Self {
-        let bytes: Vec<u8> = (0..KEY_AND_SALT_BYTES).map(|_| rand::random::<u8>()).collect();
+        let (key, salt) = suite.key_and_salt_bytes();
+        let bytes: Vec<u8> = (0..key + salt).map(|_| rand::random::<u8>()).collect();
         Self {
             suite,
             key_and_salt: bytes.into(),
@@ -111,10 +159,10 @@ impl SrtpKey {
     fn decoder_caps(&self) -> gst::Caps {
         gst::Caps::builder("application/x-srtp")
             .field("srtp-key", self.buffer())
-            .field("srtp-cipher", "aes-128-icm")
+            .field("srtp-cipher", self.suite.cipher())
             .field("srtp-auth", self.suite.rtp_auth())
-            .field("srtcp-cipher", "aes-128-icm")
-            .field("srtcp-auth", "hmac-sha1-80")
+            .field("srtcp-cipher", self.suite.cipher())
+            .field("srtcp-auth", self.suite.rtcp_auth())
             .build()
     }
 
@@ -130,10 +178,10 @@ impl SrtpKey {
     pub fn encoder(&self) -> Result<gst::Element> {
         let enc = make("srtpenc")?;
         enc.set_property("key", self.buffer());
-        enc.set_property_from_str("rtp-cipher", "aes-128-icm");
+        enc.set_property_from_str("rtp-cipher", self.suite.cipher());
         enc.set_property_from_str("rtp-auth", self.suite.rtp_auth());
-        enc.set_property_from_str("rtcp-cipher", "aes-128-icm");
-        enc.set_property_from_str("rtcp-auth", "hmac-sha1-80");
+        enc.set_property_from_str("rtcp-cipher", self.suite.cipher());
+        enc.set_property_from_str("rtcp-auth", self.suite.rtcp_auth());
         Ok(enc)
     }
 }

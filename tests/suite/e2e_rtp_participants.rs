@@ -58,24 +58,50 @@ struct Sender {
 /// How a test sender protects and routes its packets (the plain defaults are the forwarder above).
 #[derive(Default)]
 struct SenderOptions {
-    /// SRTP-protects the video and its RTCP with this key || salt (AES_CM_128_HMAC_SHA1_80).
-    srtp_key: Option<[u8; 30]>,
+    /// SRTP-protects the video and its RTCP with this key || salt, in `srtp_suite`.
+    srtp_key: Option<Vec<u8>>,
+    srtp_suite: TestSuite,
     /// Decrypts the RTCP it hears with this one (callcast's key from an SDP answer); default: `srtp_key`.
-    srtcp_in_key: Option<[u8; 30]>,
+    srtcp_in_key: Option<Vec<u8>>,
     /// rtcp-mux: RTP and RTCP leave from one socket to the RTP port, and RTCP is heard on it.
     rtcp_mux: bool,
     /// Hears RTCP on this port, and sends its own from another socket (as a sender with a declared return port).
     rtcp_listen: Option<u16>,
 }
 
-/// What `srtpdec`'s `request-key` wants: the key and the suite AES_CM_128_HMAC_SHA1_80.
-fn srtp_key_caps(key: &[u8; 30]) -> gst::Caps {
+/// An SRTP suite as srtpenc and srtpdec name its parts (RFC 3711, RFC 7714: GCM authenticates by itself).
+#[derive(Clone, Copy)]
+struct TestSuite {
+    cipher: &'static str,
+    rtp_auth: &'static str,
+    rtcp_auth: &'static str,
+}
+
+const AES_CM_128_HMAC_SHA1_80: TestSuite = TestSuite {
+    cipher: "aes-128-icm",
+    rtp_auth: "hmac-sha1-80",
+    rtcp_auth: "hmac-sha1-80",
+};
+const AEAD_AES_256_GCM: TestSuite = TestSuite {
+    cipher: "aes-256-gcm",
+    rtp_auth: "null",
+    rtcp_auth: "null",
+};
+
+impl Default for TestSuite {
+    fn default() -> Self {
+        AES_CM_128_HMAC_SHA1_80
+    }
+}
+
+/// What `srtpdec`'s `request-key` wants: the key and its suite.
+fn srtp_key_caps(key: &[u8], suite: TestSuite) -> gst::Caps {
     gst::Caps::builder("application/x-srtp")
         .field("srtp-key", gst::Buffer::from_slice(key.to_vec()))
-        .field("srtp-cipher", "aes-128-icm")
-        .field("srtp-auth", "hmac-sha1-80")
-        .field("srtcp-cipher", "aes-128-icm")
-        .field("srtcp-auth", "hmac-sha1-80")
+        .field("srtp-cipher", suite.cipher)
+        .field("srtp-auth", suite.rtp_auth)
+        .field("srtcp-cipher", suite.cipher)
+        .field("srtcp-auth", suite.rtcp_auth)
         .build()
 }
 
@@ -120,12 +146,19 @@ impl Sender {
             .unwrap_or_else(|e| panic!("sender pipeline: {e}\n{description}"))
             .downcast::<gst::Pipeline>()
             .expect("a pipeline");
-        if let Some(key) = options.srtp_key {
+        if let Some(key) = &options.srtp_key {
+            let suite = options.srtp_suite;
             let enc = pipeline.by_name("e").expect("srtpenc");
-            enc.set_property("key", gst::Buffer::from_slice(key.to_vec()));
-            let heard = options.srtcp_in_key.unwrap_or(key);
+            enc.set_property("key", gst::Buffer::from_slice(key.clone()));
+            enc.set_property_from_str("rtp-cipher", suite.cipher);
+            enc.set_property_from_str("rtp-auth", suite.rtp_auth);
+            enc.set_property_from_str("rtcp-cipher", suite.cipher);
+            enc.set_property_from_str("rtcp-auth", suite.rtcp_auth);
+            let heard = options.srtcp_in_key.clone().unwrap_or_else(|| key.clone());
             let dec = pipeline.by_name("d").expect("srtpdec");
-            dec.connect("request-key", false, move |_| Some(srtp_key_caps(&heard).to_value()));
+            dec.connect("request-key", false, move |_| {
+                Some(srtp_key_caps(&heard, suite).to_value())
+            });
         }
         // Symmetric RTCP: send from the socket we listen on, so callcast's replies come back to it (with rtcp-mux
         // the RTP leaves from it too: one address for both).
@@ -419,9 +452,15 @@ fn bad_rtp_requests_name_the_field() {
             "srtp.key_base64",
         ),
         (
-            json!({"srtp": {"crypto_suite": "AEAD_AES_256_GCM", "key_base64": base64(&SENDER_KEY)},
+            json!({"srtp": {"crypto_suite": "F8_128_HMAC_SHA1_80", "key_base64": base64(&SENDER_KEY)},
                    "tracks": [video(json!({}))]}),
             "srtp.crypto_suite",
+        ),
+        (
+            // GCM with AES-256 takes 44 bytes, not counter mode's 30.
+            json!({"srtp": {"crypto_suite": "AEAD_AES_256_GCM", "key_base64": base64(&SENDER_KEY)},
+                   "tracks": [video(json!({}))]}),
+            "srtp.key_base64",
         ),
         (
             json!({"srtp": {"crypto_suite": "AES_CM_128_HMAC_SHA1_80"}, "tracks": [video(json!({}))]}),
@@ -939,6 +978,8 @@ fn a_declared_source_keeps_an_earlier_sender_out() {
 /// The SRTP tests' master keys (key || salt, 30 bytes): the sender's, and another one.
 const SENDER_KEY: [u8; 30] = *b"callcast-srtp-test-key-0123456";
 const OTHER_KEY: [u8; 30] = *b"not-the-key-callcast-was-given";
+/// 32 bytes of key and 12 of salt, for AEAD_AES_256_GCM.
+const GCM_KEY: [u8; 44] = *b"callcast-aes-256-gcm-test-key-and-12-of-salt";
 const BLUE: [u8; 3] = [0, 0, 255];
 
 fn base64(bytes: &[u8]) -> String {
@@ -999,6 +1040,17 @@ fn room_broadcast(server: &Server, room: &str) -> Broadcast {
     )
 }
 
+/// Joins room `srtp` with one VP8 track under `srtp`; keeps the reply (to look for keys in it) and returns the
+/// participant's location and its track's port.
+fn join_srtp(server: &Server, name: &str, srtp: &Value, responses: &mut Vec<String>) -> (String, u16) {
+    let response = join(server, "srtp", &one_video_track(json!({"name": name, "srtp": srtp})));
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().expect("location").to_string();
+    let joined: Value = serde_json::from_str(&response.text().expect("body")).expect("json");
+    responses.push(joined.to_string());
+    (location, joined["tracks"][0]["port"].as_u64().expect("port") as u16)
+}
+
 /// SRTP with the key in the JSON request (mediasoup's `srtpParameters`): the sender's video is decrypted and
 /// composited, callcast's SRTCP keyframe requests (same key) reach its encoder; a sender encrypting with another key
 /// is never composited; the key appears in no response and nowhere in the server's log, even at debug level.
@@ -1011,35 +1063,30 @@ fn srtp_participant_is_composited_and_a_wrong_key_is_not() {
     let mut responses = Vec::new();
     let srtp = json!({"crypto_suite": "AES_CM_128_HMAC_SHA1_80", "key_base64": base64(&SENDER_KEY)});
 
-    let response = join(
-        &server,
-        "srtp",
-        &one_video_track(json!({"name": "Alice", "srtp": srtp})),
-    );
-    assert_eq!(response.status(), 201);
-    let location = response.headers()["location"].to_str().expect("location").to_string();
-    let joined: Value = serde_json::from_str(&response.text().expect("body")).expect("json");
-    responses.push(joined.to_string());
-    let port = joined["tracks"][0]["port"].as_u64().expect("port") as u16;
+    let (location, port) = join_srtp(&server, "Alice", &srtp, &mut responses);
     let options = SenderOptions {
-        srtp_key: Some(SENDER_KEY),
+        srtp_key: Some(SENDER_KEY.to_vec()),
         ..SenderOptions::default()
     };
     let sender = Sender::start_with((port, port + 1), None, 0xff00ff00, &options);
     on_air_asked_for_a_keyframe_and_gone(&server, &bc, &location, sender, "the SRTP sender (SRTCP)");
 
-    // The same request, but the sender encrypts with another key: every packet fails authentication.
-    let response = join(
-        &server,
-        "srtp",
-        &one_video_track(json!({"name": "Mallory", "srtp": srtp})),
-    );
-    assert_eq!(response.status(), 201);
-    let joined: Value = serde_json::from_str(&response.text().expect("body")).expect("json");
-    responses.push(joined.to_string());
-    let port = joined["tracks"][0]["port"].as_u64().expect("port") as u16;
+    // AEAD_AES_256_GCM (RFC 7714, mediasoup's default suite): decrypted, composited and asked for keyframes in
+    // SRTCP of the same suite.
+    let gcm = json!({"crypto_suite": "AEAD_AES_256_GCM", "key_base64": base64(&GCM_KEY)});
+    let (location, port) = join_srtp(&server, "Gina", &gcm, &mut responses);
     let options = SenderOptions {
-        srtp_key: Some(OTHER_KEY),
+        srtp_key: Some(GCM_KEY.to_vec()),
+        srtp_suite: AEAD_AES_256_GCM,
+        ..SenderOptions::default()
+    };
+    let sender = Sender::start_with((port, port + 1), None, 0xff00ff00, &options);
+    on_air_asked_for_a_keyframe_and_gone(&server, &bc, &location, sender, "the AES-256-GCM sender (SRTCP)");
+
+    // The same request, but the sender encrypts with another key: every packet fails authentication.
+    let (_, port) = join_srtp(&server, "Mallory", &srtp, &mut responses);
+    let options = SenderOptions {
+        srtp_key: Some(OTHER_KEY.to_vec()),
         ..SenderOptions::default()
     };
     let _mallory = Sender::start_with((port, port + 1), None, 0xffff0000, &options);
@@ -1066,6 +1113,7 @@ fn srtp_participant_is_composited_and_a_wrong_key_is_not() {
     for secret in [
         base64(&SENDER_KEY),
         base64(&OTHER_KEY),
+        base64(&GCM_KEY),
         String::from_utf8_lossy(&SENDER_KEY).into_owned(),
     ] {
         assert!(!log.contains(&secret), "the SRTP key is in the server log");
@@ -1165,8 +1213,8 @@ fn rtcp_mux_rtcp_return_and_sdp_crypto_participants() {
         bytes.try_into().expect("a 30-byte key")
     };
     let options = SenderOptions {
-        srtp_key: Some(SENDER_KEY),
-        srtcp_in_key: Some(ours),
+        srtp_key: Some(SENDER_KEY.to_vec()),
+        srtcp_in_key: Some(ours.to_vec()),
         ..SenderOptions::default()
     };
     let sender = Sender::start_with((video, video + 1), None, 0xff0000ff, &options);
