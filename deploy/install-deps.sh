@@ -25,6 +25,8 @@ TEST=(
   libnginx-mod-stream openssl
   # a real browser (driven by playwright-core from npm) in a loopback-only network namespace
   chromium util-linux iproute2
+  # a TURN server (coturn) whose own client checks the TURN credentials callcast hands out
+  coturn
   # a venv for moto, the S3-compatible server of the object-storage tests (when the machine has no moto_server)
   python3-venv
 )
@@ -53,6 +55,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Likewise the janus package's system service: tests start their own Janus on ephemeral ports.
   if command -v systemctl >/dev/null 2>&1; then systemctl disable --now janus >/dev/null 2>&1 || true; fi
   pkill -x janus >/dev/null 2>&1 || true
+  # And coturn's: the TURN test starts its own on an ephemeral port.
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now coturn >/dev/null 2>&1 || true; fi
+  pkill -x turnserver >/dev/null 2>&1 || true
 else
   echo "install-deps: all system packages present"
 fi

@@ -37,6 +37,13 @@ pub struct Settings {
     pub ice_addresses: Vec<String>,
     /// STUN server for participants behind NAT.
     pub stun_server: Option<String>,
+    /// TURN servers for participants no direct path reaches (`turn:host:port?transport=udp`, `turns:...`),
+    /// announced to WHIP clients with credentials made from `turn_secret`.
+    #[serde(deserialize_with = "list")]
+    pub turn_urls: Vec<String>,
+    /// The TURN servers' shared secret (coturn's `static-auth-secret`); never sent: clients get credentials
+    /// derived from it that expire.
+    pub turn_secret: Option<Secret>,
     /// Web origins (`https://app.example.com`) whose pages may use the WHIP routes; empty: any origin (room
     /// tokens guard them).
     #[serde(deserialize_with = "list")]
@@ -103,6 +110,8 @@ impl Default for Settings {
             assets_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")),
             ice_addresses: vec!["127.0.0.1".into()],
             stun_server: None,
+            turn_urls: Vec::new(),
+            turn_secret: None,
             whip_allowed_origins: Vec::new(),
             api_allowed_origins: Vec::new(),
             latency_ms: DEFAULT_LATENCY_MS,
@@ -132,12 +141,13 @@ impl Default for Settings {
 }
 
 /// Plain settings read from `CALLCAST_<KEY>` (figment parses their values: numbers, lists in `[...]`).
-const PLAIN_ENV: [&str; 22] = [
+const PLAIN_ENV: [&str; 23] = [
     "listen",
     "data_dir",
     "assets_dir",
     "ice_addresses",
     "stun_server",
+    "turn_urls",
     "whip_allowed_origins",
     "api_allowed_origins",
     "latency_ms",
@@ -158,12 +168,13 @@ const PLAIN_ENV: [&str; 22] = [
 ];
 
 /// Secret settings and their variables. Taken verbatim: figment would read a token `007` as the number 7.
-pub const SECRET_ENV: [(&str, &str); 5] = [
+pub const SECRET_ENV: [(&str, &str); 6] = [
     ("CALLCAST_API_TOKEN", "api_tokens"),
     ("CALLCAST_READ_TOKEN", "read_tokens"),
     ("CALLCAST_WHIP_TOKEN", "whip_tokens"),
     ("CALLCAST_ROOM_TOKEN", "room_tokens"),
     ("CALLCAST_WEBHOOK_SECRET", "webhook_secret"),
+    ("CALLCAST_TURN_SECRET", "turn_secret"),
 ];
 
 /// The standard AWS variables, read as storage settings: above the config file, below `CALLCAST_*`.
@@ -263,10 +274,27 @@ impl Settings {
                 crate::api::cors::check_origin(origin).map_err(|e| format!("{key}: {e}"))?;
             }
         }
+        self.turn_servers()?;
         if let Some(settings) = self.storage_settings()? {
             crate::storage::Store::new(&settings)?;
         }
         Ok(())
+    }
+
+    /// TURN servers as configured (None without `turn_urls`).
+    pub fn turn_servers(&self) -> Result<Option<crate::api::turn::TurnServers>, String> {
+        for url in &self.turn_urls {
+            crate::api::turn::check_url(url).map_err(|e| format!("turn_urls: {e}"))?;
+        }
+        match (self.turn_urls.is_empty(), &self.turn_secret) {
+            (true, None) => Ok(None),
+            (true, Some(_)) => Err("turn_secret: needs turn_urls (the TURN servers it is the secret of)".into()),
+            (false, None) => Err("turn_urls: needs turn_secret (the TURN servers' shared secret)".into()),
+            (false, Some(secret)) => Ok(Some(crate::api::turn::TurnServers {
+                urls: self.turn_urls.clone(),
+                secret: secret.clone(),
+            })),
+        }
     }
 
     /// Object storage as configured (None without `storage_url`).

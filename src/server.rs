@@ -45,6 +45,11 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stun_server: Option<String>,
+    /// A TURN server for participants no direct path reaches, `turn:host:port?transport=udp` or `turns:...`
+    /// (repeatable); needs CALLCAST_TURN_SECRET (or `turn_secret` in the config file), the servers' shared secret.
+    #[arg(long = "turn-url")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub turn_urls: Vec<String>,
     /// A web origin (`https://app.example.com`) whose pages may publish over WHIP (repeatable) [default: any
     /// origin, since room tokens guard the WHIP routes].
     #[arg(long = "whip-allowed-origin")]
@@ -261,6 +266,8 @@ pub fn build_state(args: &Settings) -> AppState {
             api: args.api_allowed_origins.clone(),
         }),
         ice_servers: args.stun_server.iter().cloned().collect(),
+        // Checked when the settings were read.
+        turn: args.turn_servers().ok().flatten(),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod rate_limit;
 mod room_join;
 mod rtp;
+pub mod turn;
 mod whip;
 mod whip_session;
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub cors: Arc<cors::Origins>,
     /// ICE servers announced to WHIP clients (`stun://host:port`).
     pub ice_servers: Vec<String>,
+    /// TURN servers announced to WHIP clients, each with a credential of the client's own.
+    pub turn: Option<turn::TurnServers>,
 }
 
 /// One route: method, path (axum syntax) and who may call it.

@@ -102,8 +102,12 @@ pub async fn publish(
     )
         .into_response();
     // RFC 9725 §4.6: the ICE servers the client may use, one `Link` each.
-    for server in &state.ice_servers {
-        if let Ok(link) = header::HeaderValue::from_str(&ice_server_link(server)) {
+    let turn = state
+        .turn
+        .iter()
+        .flat_map(|t| t.links(&joined.id, crate::wall_clock::now_ms() / 1000));
+    for link in state.ice_servers.iter().map(|s| ice_server_link(s)).chain(turn) {
+        if let Ok(link) = header::HeaderValue::from_str(&link) {
             response.headers_mut().append(header::LINK, link);
         }
     }

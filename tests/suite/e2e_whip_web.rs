@@ -1,13 +1,13 @@
 //! WHIP as web apps use it (RFC 9725): a page on another origin publishes with a third-party client from npm
 //! (whip-whep's WHIPClient, which offers before gathering and trickles its candidates), is composited, and
 //! leaves with its DELETE; CORS preflights follow the configured origins; trickle PATCH and its preconditions;
-//! ICE servers in `Link`.
+//! ICE servers in `Link`, TURN with credentials a real coturn takes.
 
 use crate::support::broadcast::{participant_names, Broadcast};
 use crate::support::child_lines::ChildLines;
 use crate::support::media::{close_to, last_frame};
 use crate::support::offers::well_formed_offer;
-use crate::support::{browser_script, http, wait_for, KillOnDrop, Server};
+use crate::support::{browser_script, free_port, http, wait_for, KillOnDrop, Server};
 use reqwest::blocking::Response;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -241,4 +241,116 @@ fn trickle_patches_need_the_sessions_etag_and_ice_servers_are_linked() {
     );
     assert_eq!(status, 501, "an ICE restart is refused clearly: {body}");
     assert!(body.contains("ICE restart"), "{body}");
+}
+
+/// TURN in `Link` (RFC 9725 §4.6): each configured TURN URI comes with a credential of the client's own, made
+/// from the shared secret as coturn's `use-auth-secret` checks it; a real coturn with that secret relays for
+/// it (its own client, `turnutils_uclient`, allocates and gets its packet back through the relay) and refuses
+/// a forged one. The shared secret is in no response and not in the log.
+#[test]
+fn turn_links_carry_credentials_a_real_turn_server_takes() {
+    const SECRET: &str = "turn-shared-secret-of-the-test";
+    let port = free_port();
+    let work = tempfile::tempdir().expect("tempdir");
+    let _coturn = KillOnDrop(
+        Command::new("turnserver")
+            .args([
+                "--listening-ip",
+                "127.0.0.1",
+                "--relay-ip",
+                "127.0.0.1",
+                "--listening-port",
+            ])
+            .arg(port.to_string())
+            .args([
+                "--use-auth-secret",
+                "--static-auth-secret",
+                SECRET,
+                "--realm",
+                "callcast.test",
+            ])
+            .args([
+                "--no-tls",
+                "--no-dtls",
+                "--no-cli",
+                "--allow-loopback-peers",
+                "--log-file",
+                "stdout",
+            ])
+            .arg("--pidfile")
+            .arg(work.path().join("turnserver.pid"))
+            .arg("--userdb")
+            .arg(work.path().join("turndb"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start turnserver (coturn, installed by deploy/install-deps.sh)"),
+    );
+    let turn_url = format!("turn:127.0.0.1:{port}?transport=udp");
+    let server = Server::start_with_env(
+        &["--turn-url", &turn_url, "--stun-server", "stun://127.0.0.1:3478"],
+        &[("CALLCAST_TURN_SECRET", SECRET)],
+    );
+    let offer = http()
+        .post(server.whip_url("turn"))
+        .header("content-type", "application/sdp")
+        .body(well_formed_offer())
+        .send()
+        .expect("POST offer");
+    assert_eq!(offer.status().as_u16(), 201);
+    let links: Vec<String> = offer
+        .headers()
+        .get_all("link")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let location = header(&offer, "location").expect("Location");
+    let body = offer.text().expect("answer");
+    assert_eq!(links.len(), 2, "{links:?}");
+    assert_eq!(links[0], "<stun:127.0.0.1:3478>; rel=\"ice-server\"");
+    let turn = &links[1];
+    let prefix = format!("<{turn_url}>; rel=\"ice-server\"; username=\"");
+    assert!(
+        turn.starts_with(&prefix) && turn.ends_with("; credential-type=\"password\""),
+        "{turn}"
+    );
+    let param = |name: &str| -> String {
+        let start = turn.find(&format!("{name}=\"")).expect("parameter") + name.len() + 2;
+        turn[start..].split('"').next().expect("closing quote").to_string()
+    };
+    let (username, credential) = (param("username"), param("credential"));
+    // The username is the expiry, a day on, and the participant (the session's id, last in its Location).
+    let (expiry, user) = username.split_once(':').expect("expiry:user");
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let expiry: u64 = expiry.parse().expect("expiry in seconds");
+    assert!(expiry.abs_diff(now_s + 24 * 3600) <= 60, "expiry {expiry}, now {now_s}");
+    assert!(location.ends_with(&format!("/{user}")), "{username} against {location}");
+
+    let relayed = |credential: &str| {
+        let out = Command::new("turnutils_uclient")
+            .args([
+                "-y", "-n", "1", "-m", "1", "-l", "100", "-u", &username, "-w", credential, "-p",
+            ])
+            .arg(port.to_string())
+            .arg("127.0.0.1")
+            .output()
+            .expect("run turnutils_uclient (coturn)");
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Total lost packets 0 ")
+    };
+    // coturn answers once it has started: until then the allocation fails like a refused one.
+    wait_for(
+        "coturn to relay with the linked credential",
+        Duration::from_secs(30),
+        || relayed(&credential).then_some(()),
+    );
+    let forged = format!("A{}", &credential[1..]);
+    assert!(!relayed(&forged), "coturn relayed with a forged credential");
+
+    for text in [links.join("\n"), body, server.log_text()] {
+        assert!(!text.contains(SECRET), "the TURN secret leaked: {text}");
+    }
+    server.check_log();
 }
