@@ -105,7 +105,7 @@ pub enum OutputRequest {
     /// `broadcasts/{id}/recordings/{output id}-{UTC start}.mp4`: its index is kept up to date at the front of the
     /// file every second, so a crash loses about the last second and the file still plays.
     Record {
-        /// Container; `mp4` (the default and only one so far).
+        /// Container: `mp4` (the default; index kept at the front) or `mkv` (Matroska, a cluster a second).
         #[schema(value_type = Option<RecordFormatName>)]
         format: Option<String>,
         /// Go on in a new file (a part: `recording.ready` for each) at the first keyframe at or after this many
@@ -134,4 +134,6 @@ pub enum OutputRequest {
 pub enum RecordFormatName {
     #[schema(rename = "mp4")]
     Mp4,
+    #[schema(rename = "mkv")]
+    Mkv,
 }

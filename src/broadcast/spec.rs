@@ -493,7 +493,7 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
                 Some(name) => RecordFormat::parse(name).ok_or_else(|| {
                     SpecError::new(
                         format!("{prefix}format"),
-                        format!("unknown format {name:?}; expected \"mp4\""),
+                        format!("unknown format {name:?}; expected \"mp4\" or \"mkv\""),
                     )
                 })?,
             },

@@ -5,6 +5,9 @@
 //! has a valid index for everything up to the last update (the media after it is lost), and a file finished by
 //! EOS has its index at the front (fast start) with no rewrite of the media. The fragmented modes of 1.22's
 //! mp4mux do not give that: `first-moov-then-finalise` writes `ftyp, mdat, moov` at EOS (index at the end).
+//!
+//! Matroska (`"format":"mkv"`) needs no reserved index: `matroskamux` writes a cluster per second at most, and a
+//! file cut off mid-write still plays up to its last whole cluster; at EOS it gets its cues and duration.
 
 use super::{OutputPipeline, Tracks};
 use crate::gst_util::make;
@@ -60,13 +63,18 @@ impl Split {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Mp4,
+    Mkv,
 }
+
+/// Longest Matroska cluster: what a crash can cost at most, besides filesink's write buffer.
+const MKV_CLUSTER: gst::ClockTime = gst::ClockTime::from_seconds(1);
 
 impl Format {
     /// The request's name for a format; None for one we do not write.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "mp4" => Some(Format::Mp4),
+            "mkv" => Some(Format::Mkv),
             _ => None,
         }
     }
@@ -74,6 +82,7 @@ impl Format {
     pub fn extension(self) -> &'static str {
         match self {
             Format::Mp4 => "mp4",
+            Format::Mkv => "mkv",
         }
     }
 }
@@ -167,15 +176,24 @@ fn utc_stamp(ms: u64) -> String {
 
 /// A pipeline writing `path`, with index room for `reserve` of recording; `audio_only`: no video track.
 pub fn build(path: &Path, format: Format, reserve: Duration, audio_only: bool) -> Result<OutputPipeline> {
-    let Format::Mp4 = format;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let pipeline = gst::Pipeline::with_name("record-output");
     let tracks = Tracks::add(&pipeline, audio_only)?;
-    let mux = make("mp4mux")?;
-    mux.set_property("reserved-max-duration", reserve.as_nanos() as u64);
-    mux.set_property("reserved-moov-update-period", MOOV_UPDATE_PERIOD.nseconds());
+    let mux = match format {
+        Format::Mp4 => {
+            let mux = make("mp4mux")?;
+            mux.set_property("reserved-max-duration", reserve.as_nanos() as u64);
+            mux.set_property("reserved-moov-update-period", MOOV_UPDATE_PERIOD.nseconds());
+            mux
+        }
+        Format::Mkv => {
+            let mux = make("matroskamux")?;
+            mux.set_property("max-cluster-duration", MKV_CLUSTER.nseconds() as i64);
+            mux
+        }
+    };
     let sink = make("filesink")?;
     sink.set_property("location", path.to_string_lossy().as_ref());
     // The muxer seeks back to rewrite the index: no async state change waiting on a clock for a file.
@@ -235,9 +253,10 @@ mod tests {
     }
 
     #[test]
-    fn only_mp4_is_a_format() {
+    fn mp4_and_mkv_are_the_formats() {
         assert_eq!(Format::parse("mp4"), Some(Format::Mp4));
-        for bad in ["MP4", "mkv", "", "mp4 "] {
+        assert_eq!(Format::parse("mkv"), Some(Format::Mkv));
+        for bad in ["MP4", "webm", "", "mp4 "] {
             assert_eq!(Format::parse(bad), None, "{bad}");
         }
     }

@@ -5,7 +5,9 @@
 
 use crate::support::broadcast::Broadcast;
 use crate::support::events::{follow_events, wait_event};
-use crate::support::media::{assert_decodes_cleanly, close_to, duration_s, first_video_frame, packet_counts, streams};
+use crate::support::media::{
+    assert_decodes_cleanly, close_to, duration_s, first_video_frame, packet_counts, streams, video_pts,
+};
 use crate::support::{get_json, http, publish, wait_for, KillOnDrop, Server};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -106,6 +108,7 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
             {"kind": "hls", "segment_seconds": 1, "window": 0},
             {"kind": "record", "format": "mp4"},
             {"kind": "record", "max_file_s": PART_S},
+            {"kind": "record", "format": "mkv"},
         ]),
     );
     // More segments than the default window of 6, so a sliding playlist would have dropped the first.
@@ -125,11 +128,11 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
     let added: Value = response.json().expect("JSON");
     assert_eq!(
         (added["id"].as_str(), added["kind"].as_str()),
-        (Some("out_3"), Some("record")),
+        (Some("out_4"), Some("record")),
         "{added}"
     );
     wait_for("the added recording live", Duration::from_secs(10), || {
-        (output(&bc.status(), "out_3")["state"] == "live").then_some(())
+        (output(&bc.status(), "out_4")["state"] == "live").then_some(())
     });
     let live = std::fs::read_to_string(&bc.playlist).expect("playlist");
     assert!(live.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"), "live playlist:\n{live}");
@@ -189,34 +192,16 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
         "boxes do not fill the file: {boxes:?}"
     );
     let path_str = path.to_str().expect("utf-8 path");
-    let kinds: Vec<(String, String)> = streams(path_str).into_iter().map(|(t, c, _, _)| (t, c)).collect();
-    assert!(
-        kinds.contains(&("video".into(), "h264".into())) && kinds.contains(&("audio".into(), "aac".into())),
-        "{kinds:?}"
-    );
-    let recorded = duration_s(&path);
-    assert!(
-        (recorded - on_air_s).abs() <= 1.0,
-        "{recorded:.2} s recorded of a broadcast live for {on_air_s:.2} s"
-    );
+    let recorded = assert_the_whole_show(&path, on_air_s);
     let status_duration = final_out["duration_s"].as_f64().unwrap_or(0.0);
     assert!(
         (status_duration - recorded).abs() <= 0.5,
         "status says {status_duration} s, the file {recorded} s"
     );
-    let (_, key, pict_type) = first_video_frame(path_str);
-    assert!(key && pict_type == "I", "first frame is {pict_type} (key_frame {key})");
-    assert_decodes_cleanly(path_str);
+    assert_starts_on_a_keyframe_and_decodes(path_str);
 
     // The one added live: its own file, finalised too, from a keyframe showing the participant.
-    let added_ready = wait_event(
-        &events,
-        &mut seen,
-        "recording.ready of out_3",
-        Duration::from_secs(10),
-        |e| e["kind"] == "recording.ready" && e["broadcast_id"] == bc.id.as_str() && e["data"]["output_id"] == "out_3",
-    );
-    let added_path = PathBuf::from(added_ready["data"]["path"].as_str().expect("path"));
+    let added_path = ready_path(&events, &mut seen, &bc.id, "out_4");
     assert_ne!(added_path, path);
     let added_str = added_path.to_str().expect("utf-8 path");
     let (_, key, pict_type) = first_video_frame(added_str);
@@ -272,27 +257,15 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
         let (video, audio) = packet_counts(part);
         summed = (summed.0 + video, summed.1 + audio);
     }
-    // Both outputs start at the broadcast's first keyframe unless one registered with the hub after it (the
-    // mixer starts first): then it is whole GOPs short at the start, and the audio of those GOPs with it. Every
-    // packet after that start is in exactly one part.
-    let whole = packet_counts(&path);
-    let late_frames = whole
-        .0
-        .checked_sub(summed.0)
-        .expect("the parts have more frames than the show");
-    assert_eq!(
-        late_frames % 30,
-        0,
-        "parts {summed:?} against the whole {whole:?}: frames lost at a split"
-    );
-    // A late start's audio starts with its keyframe's delivery, give or take how far the mixer's audio runs
-    // ahead of its video (about 0.1 s); with no late start the audio must match to the packet.
-    let late_audio = late_frames as f64 / 30.0 * AUDIO_PACKETS_PER_S;
-    let slack = if late_frames == 0 { 0.0 } else { 6.0 };
-    assert!(
-        (whole.1 as f64 - summed.1 as f64 - late_audio).abs() <= slack,
-        "parts {summed:?} against the whole {whole:?}: audio lost or doubled at a split"
-    );
+    assert_same_feed(packet_counts(&path), summed, "the parts");
+
+    // The Matroska recording of the same feed: finalised, the show's length, the same packets.
+    let mkv = ready_path(&events, &mut seen, &bc.id, "out_3");
+    let mkv_str = mkv.to_str().expect("utf-8 path");
+    assert!(mkv_str.ends_with("Z.mkv") && mkv.parent() == path.parent(), "{mkv_str}");
+    assert_the_whole_show(&mkv, on_air_s);
+    assert_starts_on_a_keyframe_and_decodes(mkv_str);
+    assert_same_feed(packet_counts(&path), packet_counts(&mkv), "the mkv");
 
     // The keep-all playlist: VOD with its end list, every segment from the first, each on disk.
     let vod = std::fs::read_to_string(&bc.playlist).expect("playlist");
@@ -316,6 +289,71 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
     );
 }
 
+/// The file of the one-file recording `output_id` of broadcast `id`, once its `recording.ready` came.
+fn ready_path(events: &std::sync::mpsc::Receiver<Value>, seen: &mut Vec<Value>, id: &str, output_id: &str) -> PathBuf {
+    let ready = wait_event(
+        events,
+        seen,
+        &format!("recording.ready of {output_id}"),
+        Duration::from_secs(10),
+        |e| e["kind"] == "recording.ready" && e["broadcast_id"] == id && e["data"]["output_id"] == output_id,
+    );
+    PathBuf::from(ready["data"]["path"].as_str().expect("path"))
+}
+
+/// `path` holds H.264 and AAC for the length of a show on air for `on_air_s` (to a second); returns its length.
+fn assert_the_whole_show(path: &Path, on_air_s: f64) -> f64 {
+    let kinds: Vec<(String, String)> = streams(path.to_str().expect("utf-8 path"))
+        .into_iter()
+        .map(|(t, c, _, _)| (t, c))
+        .collect();
+    assert!(
+        kinds.contains(&("video".into(), "h264".into())) && kinds.contains(&("audio".into(), "aac".into())),
+        "{}: {kinds:?}",
+        path.display()
+    );
+    let recorded = duration_s(path);
+    assert!(
+        (recorded - on_air_s).abs() <= 1.0,
+        "{recorded:.2} s in {} of a broadcast live for {on_air_s:.2} s",
+        path.display()
+    );
+    recorded
+}
+
+/// `path` starts on an I frame and decodes with no error.
+fn assert_starts_on_a_keyframe_and_decodes(path: &str) {
+    let (_, key, pict_type) = first_video_frame(path);
+    assert!(
+        key && pict_type == "I",
+        "{path}: first frame is {pict_type} (key_frame {key})"
+    );
+    assert_decodes_cleanly(path);
+}
+
+/// `other` holds the packets (video, audio) of the recording `whole` of the same feed: every one, or all but
+/// whole GOPs at the start when its output registered with the hub after the broadcast's first keyframe (the
+/// mixer starts first), and the audio of those GOPs with them.
+fn assert_same_feed(whole: (u64, u64), other: (u64, u64), what: &str) {
+    let late_frames = whole
+        .0
+        .checked_sub(other.0)
+        .unwrap_or_else(|| panic!("{what} {other:?} have more frames than the whole {whole:?}"));
+    assert_eq!(
+        late_frames % 30,
+        0,
+        "{what} {other:?} against the whole {whole:?}: frames lost"
+    );
+    // A late start's audio starts with its keyframe's delivery, give or take how far the mixer's audio runs
+    // ahead of its video (about 0.1 s); with no late start the audio must match to the packet.
+    let late_audio = late_frames as f64 / 30.0 * AUDIO_PACKETS_PER_S;
+    let slack = if late_frames == 0 { 0.0 } else { 6.0 };
+    assert!(
+        (whole.1 as f64 - other.1 as f64 - late_audio).abs() <= slack,
+        "{what} {other:?} against the whole {whole:?}: audio lost or doubled"
+    );
+}
+
 #[test]
 fn sigkill_leaves_a_playable_recording_and_a_restart_ends_the_keep_all_playlist_as_vod() {
     let mut server = Server::start(&[]);
@@ -323,13 +361,21 @@ fn sigkill_leaves_a_playable_recording_and_a_restart_ends_the_keep_all_playlist_
     let bc = start(
         &server,
         "reckill",
-        json!([{"kind": "record"}, {"kind": "hls", "segment_seconds": 1, "window": 0}]),
+        json!([
+            {"kind": "record"},
+            {"kind": "hls", "segment_seconds": 1, "window": 0},
+            {"kind": "record", "format": "mkv"},
+        ]),
     );
     let url = server.url(&format!("/v1/broadcasts/{}", bc.id));
     // The output is live once its first data reached the file: the recording's start, to within a poll.
     let (path, started) = wait_for("the recording live", Duration::from_secs(30), || {
         let out = output(&get_json(&url), "out_0");
         (out["state"] == "live").then(|| (PathBuf::from(out["path"].as_str().expect("path")), Instant::now()))
+    });
+    let mkv = wait_for("the mkv recording live", Duration::from_secs(10), || {
+        let out = output(&get_json(&url), "out_2");
+        (out["state"] == "live").then(|| PathBuf::from(out["path"].as_str().expect("path")))
     });
     std::thread::sleep(Duration::from_secs(6));
     let killed_after = started.elapsed().as_secs_f64();
@@ -349,6 +395,19 @@ fn sigkill_leaves_a_playable_recording_and_a_restart_ends_the_keep_all_playlist_
     let (_, key, pict_type) = first_video_frame(path_str);
     assert!(key && pict_type == "I", "first frame is {pict_type} (key_frame {key})");
     assert_decodes_cleanly(path_str);
+    // The Matroska one, started with it: no index to keep, a cluster a second.
+    // A file cut off before its end has no duration in its header: its video frames say how much it holds.
+    let mkv_str = mkv.to_str().expect("utf-8 path");
+    let frames = video_pts(mkv_str);
+    let mkv_recorded = frames
+        .last()
+        .zip(frames.first())
+        .map_or(0.0, |(l, f)| l - f + 1.0 / 30.0);
+    println!("the mkv: {mkv_recorded:.2} s of video in the file");
+    assert!(
+        (-0.5..=2.5).contains(&(killed_after - mkv_recorded)),
+        "{mkv_recorded:.2} s in the mkv of a recording killed after {killed_after:.2} s"
+    );
 
     // The keep-every-segment playlist the dead server left as an EVENT: the restarted server ends it as VOD.
     let left = std::fs::read_to_string(&bc.playlist).expect("playlist");
@@ -411,7 +470,7 @@ async fn bad_record_and_hls_window_requests_name_the_field() {
     .await;
     assert_eq!(code, 201, "{created}");
     let outputs = format!("/v1/broadcasts/{}/outputs", created["id"].as_str().expect("id"));
-    let (code, reply) = post(outputs.clone(), r#"{"kind":"record","format":"mkv"}"#).await;
+    let (code, reply) = post(outputs.clone(), r#"{"kind":"record","format":"webm"}"#).await;
     assert_eq!((code, reply["field"].as_str()), (400, Some("format")), "{reply}");
     // Zero-transcode is on by default: a recording cannot join a broadcast that may switch to it.
     let (code, reply) = post(outputs, r#"{"kind":"record"}"#).await;
@@ -430,7 +489,7 @@ async fn bad_record_and_hls_window_requests_name_the_field() {
     let (code, reply) = post(outputs, r#"{"kind":"record"}"#).await;
     assert_eq!((code, reply["kind"].as_str()), (201, Some("record")), "{reply}");
 
-    // The OpenAPI document describes the new kind and its one format.
+    // The OpenAPI document describes the kind and its formats.
     let (_, text) = crate::in_process::send(&app, "GET", "/v1/openapi.json", &[], "").await;
     let doc: Value = serde_json::from_str(&text).expect("JSON");
     let kinds: Vec<Value> = doc["components"]["schemas"]["OutputRequest"]["oneOf"]
@@ -442,7 +501,7 @@ async fn bad_record_and_hls_window_requests_name_the_field() {
     assert!(kinds.contains(&json!("record")), "{kinds:?}");
     assert_eq!(
         doc["components"]["schemas"]["RecordFormatName"]["enum"],
-        json!(["mp4"]),
+        json!(["mp4", "mkv"]),
         "{text}"
     );
 }
