@@ -5,6 +5,7 @@
 pub use super::queue::Source;
 use super::queue::{Job, Queue};
 use super::store::{PutError, Store};
+use super::ObjectHeaders;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -95,8 +96,8 @@ impl Uploader {
     }
 
     /// Queues `source` for `key` (durably: it is on disk when this returns) behind `owner`'s earlier jobs.
-    pub fn enqueue(&self, owner: &str, key: &str, source: Source) -> std::io::Result<()> {
-        let job = self.inner.queue.add(owner, key, source)?;
+    pub fn enqueue(&self, owner: &str, key: &str, source: Source, headers: ObjectHeaders) -> std::io::Result<()> {
+        let job = self.inner.queue.add(owner, key, source, headers)?;
         self.push(job);
         Ok(())
     }
@@ -181,7 +182,7 @@ async fn run_lane(inner: Arc<Inner>, owner: String) {
 async fn upload(inner: &Inner, job: &Job) -> Option<u64> {
     let mut failures = 0u32;
     loop {
-        let error = match inner.store.put_file(&job.key, &job.path).await {
+        let error = match inner.store.put_file(&job.key, &job.path, &job.headers).await {
             Ok(bytes) => {
                 tracing::debug!(key = %job.key, bytes, "uploaded");
                 let _ = inner.events.send(UploadEvent::Done {
