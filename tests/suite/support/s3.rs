@@ -127,6 +127,22 @@ impl S3 {
         response.bytes().expect("object body").to_vec()
     }
 
+    /// The `Content-Type` and `Cache-Control` `key` is stored with (a HEAD on moto directly).
+    pub fn head(&self, key: &str) -> (String, String) {
+        let url = format!("http://127.0.0.1:{}/{}/{key}", self.moto_port, self.bucket);
+        let response = super::http()
+            .head(url)
+            .header("Authorization", READER)
+            .send()
+            .expect("head object");
+        assert!(response.status().is_success(), "HEAD {key}: {}", response.status());
+        let header = |name: &str| {
+            let value = response.headers().get(name).and_then(|v| v.to_str().ok());
+            value.unwrap_or("(none)").to_string()
+        };
+        (header("content-type"), header("cache-control"))
+    }
+
     /// Storage goes down: connections in flight are cut, new ones closed at once, until `up`.
     pub fn down(&self) {
         self.relay.set_up(false);
