@@ -1,8 +1,9 @@
 //! Object storage against a real S3-compatible server (moto, through a relay that can take it down): a
 //! recording, a keep-all HLS output and a tracks output with `upload: true` land whole in the bucket, through an
-//! outage of storage mid-show, each object with its Content-Type and Cache-Control, the tracks manifest last; a server SIGKILLed mid-show uploads, once restarted, the recording it was writing and the uploads it
-//! had queued; a missing bucket and wrong credentials are named in that output's status while the others go on;
-//! `upload` without storage is refused.
+//! outage of storage mid-show, each object with its Content-Type and Cache-Control, the tracks manifest last; a
+//! server SIGKILLed mid-show uploads, once restarted, the recording and track files it was writing and the
+//! uploads it had queued; a missing bucket and wrong credentials are named in that output's status while the
+//! others go on; `upload` without storage is refused.
 
 use crate::support::broadcast::Broadcast;
 use crate::support::events::{follow_events, wait_event};
@@ -364,15 +365,19 @@ fn a_server_killed_mid_show_uploads_its_recording_and_queue_after_restart() {
         &server,
         "crash",
         json!([{"kind": "hls", "segment_seconds": 1, "window": 0, "upload": true},
-               {"kind": "record", "upload": true, "keep": true}]),
+               {"kind": "record", "upload": true, "keep": true},
+               {"kind": "tracks", "upload": true, "keep": true}]),
     );
     wait_for("2 segments in the bucket", Duration::from_secs(20), || {
         (s3.list(&format!("{}/hls/", bc.id)).len() >= 2).then_some(())
     });
     // Storage goes down, so what is cut from now on waits in the queue on disk when the server dies.
     s3.down();
-    wait_for("uploads queued", Duration::from_secs(10), || {
-        (output(&bc.status(), "out_0")["upload"]["pending"].as_u64() >= Some(3)).then_some(())
+    wait_for("uploads queued and both tracks listed", Duration::from_secs(10), || {
+        let status = bc.status();
+        (output(&status, "out_0")["upload"]["pending"].as_u64() >= Some(3)
+            && output(&status, "out_2")["files"].as_u64() >= Some(2))
+        .then_some(())
     });
     let recording = PathBuf::from(output(&bc.status(), "out_1")["path"].as_str().expect("recording path"));
     server
@@ -397,6 +402,8 @@ fn a_server_killed_mid_show_uploads_its_recording_and_queue_after_restart() {
         stored == std::fs::read(&recording).expect("local recording"),
         "the stored recording is not the local one"
     );
+    // (Bigger than the multipart threshold with its index room: stored in parts, with its headers all the same.)
+    assert_eq!(s3.head(&key), ("video/mp4".to_string(), IMMUTABLE.to_string()));
     let downloaded = config_dir.path().join("crashed.mp4");
     std::fs::write(&downloaded, stored).expect("write download");
     let seconds = duration_s(&downloaded);
@@ -410,6 +417,33 @@ fn a_server_killed_mid_show_uploads_its_recording_and_queue_after_restart() {
     });
     let segments = assert_hls_stored(&s3, &server, "", &bc.id);
     assert!(segments >= 3, "{segments} segments");
+
+    // The track files the manifest listed when the server died (never closed: their appearance did not end),
+    // stored with the local bytes (kept), and the manifest itself.
+    let tracks_dir = server
+        .data_dir
+        .path()
+        .join(format!("data/broadcasts/{}/tracks/out_2", bc.id));
+    let manifest_key = format!("{}/tracks/out_2/manifest.json", bc.id);
+    wait_for("the tracks manifest in the bucket", Duration::from_secs(20), || {
+        (!s3.list(&manifest_key).is_empty()).then_some(())
+    });
+    let manifest = s3.get(&manifest_key);
+    assert_eq!(
+        manifest,
+        std::fs::read(tracks_dir.join("manifest.json")).expect("local manifest")
+    );
+    let manifest: Value = serde_json::from_slice(&manifest).expect("manifest JSON");
+    let files = manifest["files"].as_array().expect("files");
+    assert!(files.len() >= 2, "{manifest:#}");
+    for file in files {
+        let name = file["file"].as_str().expect("file name");
+        let stored = s3.get(&format!("{}/tracks/out_2/{name}", bc.id));
+        assert!(
+            stored == std::fs::read(tracks_dir.join(name)).expect("kept track file"),
+            "the stored {name} is not the local one"
+        );
+    }
 }
 
 #[test]
