@@ -20,6 +20,8 @@ pub mod templates;
 mod upload_headers;
 mod uploads;
 
+pub use uploads::key_prefixes as upload_key_prefixes;
+
 use crate::call::room::Rooms;
 use crate::layout::template::Templates;
 use crate::output::config::OutputConfig;

@@ -284,6 +284,21 @@ pub fn recover(uploader: &Uploader, status: &BroadcastStatus, dir: &Path) {
     }
 }
 
+/// The key prefixes of this server's objects: one per broadcast in its data dir (`{prefix}/{broadcast id}/`;
+/// ids are random, so no other server writes under them). Multipart uploads left unfinished there are aborted
+/// at start (`storage::leftovers`).
+pub fn key_prefixes(store: &crate::storage::Store, data_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("broadcasts")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .map(|id| store.url().key(&[&id, ""]))
+        .collect()
+}
+
 /// Publishes the uploader's events on the event bus as `upload.done` / `upload.failed`, for the broadcast whose
 /// output owns the file.
 pub fn forward_events(uploader: &Uploader, bus: crate::events::EventBus) {

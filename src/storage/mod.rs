@@ -5,6 +5,7 @@
 
 pub mod backoff;
 pub mod headers;
+pub mod leftovers;
 pub mod location;
 pub mod queue;
 pub mod store;

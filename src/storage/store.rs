@@ -2,7 +2,7 @@
 //! one file to one key, and errors a person can act on, with no credential in them.
 
 use super::{ObjectHeaders, StorageUrl};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::{
     ClientOptions, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, RetryConfig, WriteMultipart,
 };
@@ -38,9 +38,12 @@ pub struct StoreSettings {
 }
 
 pub struct Store {
-    s3: Arc<dyn ObjectStore>,
+    s3: Arc<AmazonS3>,
     url: StorageUrl,
     endpoint: String,
+    /// The bucket's own URL (path style, as the client addresses it), for requests the client has no call for.
+    bucket_url: String,
+    region: String,
     /// Scrubbed from every error text.
     secrets: Vec<SecretString>,
 }
@@ -62,6 +65,8 @@ impl Store {
         let s3 = builder.build().map_err(|e| scrub(&secrets, &e.to_string()))?;
         Ok(Self {
             s3: Arc::new(s3),
+            bucket_url: bucket_url(settings),
+            region: settings.region.clone().unwrap_or_else(|| DEFAULT_REGION.to_string()),
             url: settings.url.clone(),
             endpoint: settings.endpoint.clone().unwrap_or_else(|| "AWS S3".to_string()),
             secrets,
@@ -70,6 +75,18 @@ impl Store {
 
     pub fn url(&self) -> &StorageUrl {
         &self.url
+    }
+
+    pub(super) fn client(&self) -> &Arc<AmazonS3> {
+        &self.s3
+    }
+
+    pub(super) fn bucket_url(&self) -> &str {
+        &self.bucket_url
+    }
+
+    pub(super) fn region(&self) -> &str {
+        &self.region
     }
 
     /// Stores the file at `path` under `key` with `headers`; returns its size once storage confirmed it.
@@ -138,7 +155,7 @@ impl Store {
     }
 
     /// What went wrong, said so that the one who configured storage knows what to fix; never a credential.
-    fn describe(&self, error: &object_store::Error) -> String {
+    pub(super) fn describe(&self, error: &object_store::Error) -> String {
         let text = scrub(&self.secrets, &format!("{error}"));
         let bucket = &self.url.bucket;
         let said = |code: &str| text.contains(&format!("<Code>{code}</Code>")) || text.contains(code);
@@ -157,6 +174,16 @@ impl Store {
         };
         message
     }
+}
+
+/// Where the client sends a bucket's requests: `{endpoint}/{bucket}`, or AWS S3's regional endpoint.
+fn bucket_url(settings: &StoreSettings) -> String {
+    let region = settings.region.as_deref().unwrap_or(DEFAULT_REGION);
+    let endpoint = match &settings.endpoint {
+        Some(endpoint) => endpoint.trim_end_matches('/').to_string(),
+        None => format!("https://s3.{region}.amazonaws.com"),
+    };
+    format!("{endpoint}/{}", settings.url.bucket)
 }
 
 /// The S3 client's configuration, and the credentials to scrub from its errors.

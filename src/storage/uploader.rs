@@ -10,6 +10,7 @@ use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// Events kept for subscribers that are momentarily behind.
@@ -56,7 +57,12 @@ struct Inner {
     queue: Queue,
     state: Mutex<State>,
     events: broadcast::Sender<UploadEvent>,
+    /// True once what a previous run left unfinished in storage is cleaned up: no lane uploads before.
+    ready: tokio::sync::watch::Sender<bool>,
 }
+
+/// The longest the start-up clean-up may hold the uploads back (storage slow or unreachable).
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Default)]
 struct State {
@@ -71,8 +77,10 @@ struct Lane {
 }
 
 impl Uploader {
-    /// Opens the queue in `dir` and starts uploading what a previous run left in it. Needs a tokio runtime.
-    pub fn start(store: Store, dir: &Path) -> std::io::Result<Self> {
+    /// Opens the queue in `dir` and starts uploading what a previous run left in it, once the multipart uploads
+    /// left unfinished under the key prefixes `ours` (this server's own objects) are aborted. Needs a tokio
+    /// runtime.
+    pub fn start(store: Store, dir: &Path, ours: Vec<String>) -> std::io::Result<Self> {
         let (queue, left) = Queue::open(dir)?;
         if !left.is_empty() {
             tracing::info!("{} uploads left from before: resuming", left.len());
@@ -83,8 +91,20 @@ impl Uploader {
                 queue,
                 state: Mutex::default(),
                 events: broadcast::channel(EVENT_BACKLOG).0,
+                ready: tokio::sync::watch::channel(false).0,
             }),
         };
+        let inner = uploader.inner.clone();
+        tokio::spawn(async move {
+            let cleanup = super::leftovers::abort_unfinished(&inner.store, &ours);
+            match tokio::time::timeout(CLEANUP_TIMEOUT, cleanup).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!("{n} multipart uploads left unfinished by a previous run aborted"),
+                Ok(Err(e)) => tracing::warn!("cannot clean up unfinished multipart uploads: {e}"),
+                Err(_) => tracing::warn!("cleaning up unfinished multipart uploads took too long: left for later"),
+            }
+            inner.ready.send_replace(true);
+        });
         for job in left {
             uploader.push(job);
         }
@@ -143,6 +163,7 @@ impl Uploader {
 
 /// Uploads `owner`'s jobs in order until none is left.
 async fn run_lane(inner: Arc<Inner>, owner: String) {
+    let _ = inner.ready.subscribe().wait_for(|ready| *ready).await;
     loop {
         let (job, superseded) = {
             let mut state = inner.state.lock().unwrap();

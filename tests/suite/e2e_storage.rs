@@ -2,7 +2,7 @@
 //! recording, a keep-all HLS output and a tracks output with `upload: true` land whole in the bucket, through an
 //! outage of storage mid-show, each object with its Content-Type and Cache-Control, the tracks manifest last; a
 //! server SIGKILLed mid-show uploads, once restarted, the recording and track files it was writing and the
-//! uploads it had queued; a missing bucket and wrong credentials are named in that output's status while the
+//! uploads it had queued, and aborts the multipart uploads it left unfinished; a missing bucket and wrong credentials are named in that output's status while the
 //! others go on; `upload` without storage is refused.
 
 use crate::support::broadcast::Broadcast;
@@ -385,7 +385,19 @@ fn a_server_killed_mid_show_uploads_its_recording_and_queue_after_restart() {
         .signal_and_wait("KILL", Duration::from_secs(5))
         .expect("server killed");
     s3.up();
+    // What a server killed while uploading leaves: a multipart upload of one of its keys never finished. The
+    // other, under a broadcast id this server never had, is another server's upload in progress.
+    let recording_key = format!(
+        "{}/recordings/{}",
+        bc.id,
+        recording.file_name().unwrap().to_str().unwrap()
+    );
+    s3.start_multipart(&recording_key);
+    s3.start_multipart("bc_0therserver000000/recordings/out_0-x.mp4");
     server.restart(&flags);
+    wait_for("the unfinished upload aborted", Duration::from_secs(10), || {
+        (s3.multipart_uploads() == ["bc_0therserver000000/recordings/out_0-x.mp4"]).then_some(())
+    });
 
     // The recording cut off by the kill: uploaded as it is (playable to about the kill), and kept (keep).
     let key = format!(
