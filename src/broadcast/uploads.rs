@@ -80,7 +80,7 @@ impl BroadcastUploads {
             return;
         };
         let owner = owner(&self.broadcast_id, &report.output_id);
-        let tracks = TracksUpload {
+        let tracks = || TracksUpload {
             uploader,
             owner: &owner,
             broadcast_id: &self.broadcast_id,
@@ -95,6 +95,7 @@ impl BroadcastUploads {
                 self.hls.sync(uploader, &owner, &self.broadcast_id, &self.hls_dir)
             }
             (Plan::Tracks { keep, manifest_queued }, OutputEvent::TracksReady { files, .. }) => {
+                let tracks = tracks();
                 let queued = files.iter().try_for_each(|file| tracks.file(file, *keep));
                 // Only a report out of order (an output that finished late) closes a file after the end.
                 match queued {
@@ -104,7 +105,7 @@ impl BroadcastUploads {
             }
             (Plan::Tracks { manifest_queued, .. }, OutputEvent::Ended) => {
                 *manifest_queued = true;
-                tracks.manifest()
+                tracks().manifest()
             }
             _ => Ok(()),
         };
