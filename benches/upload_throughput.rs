@@ -26,13 +26,18 @@ async fn main() {
         region: None,
         access_key_id: Some("AKIDBENCH".into()),
         secret_access_key: Some("bench-secret".into()),
+        session_token: None,
     })
     .expect("store");
     let mut best = f64::MAX;
     for run in 0..3 {
         let start = Instant::now();
         let stored = store
-            .put_file(&format!("throughput/run{run}.bin"), &path)
+            .put_file(
+                &format!("throughput/run{run}.bin"),
+                &path,
+                &callcast::storage::ObjectHeaders::default(),
+            )
             .await
             .expect("upload");
         let seconds = start.elapsed().as_secs_f64();

@@ -100,6 +100,8 @@ pub struct Settings {
     pub storage_access_key_id: Option<Secret>,
     /// Also read from `AWS_SECRET_ACCESS_KEY`.
     pub storage_secret_access_key: Option<Secret>,
+    /// Temporary credentials' token (STS, SSO, an assumed role); also read from `AWS_SESSION_TOKEN`.
+    pub storage_session_token: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -136,6 +138,7 @@ impl Default for Settings {
             storage_region: None,
             storage_access_key_id: None,
             storage_secret_access_key: None,
+            storage_session_token: None,
         }
     }
 }
@@ -178,9 +181,10 @@ pub const SECRET_ENV: [(&str, &str); 6] = [
 ];
 
 /// The standard AWS variables, read as storage settings: above the config file, below `CALLCAST_*`.
-pub const AWS_ENV: [(&str, &str); 3] = [
+pub const AWS_ENV: [(&str, &str); 4] = [
     ("AWS_ACCESS_KEY_ID", "storage_access_key_id"),
     ("AWS_SECRET_ACCESS_KEY", "storage_secret_access_key"),
+    ("AWS_SESSION_TOKEN", "storage_session_token"),
     ("AWS_REGION", "storage_region"),
 ];
 
@@ -313,12 +317,20 @@ impl Settings {
                     .into(),
             );
         }
+        if self.storage_session_token.is_some() && self.storage_access_key_id.is_none() {
+            return Err(
+                "storage_session_token (AWS_SESSION_TOKEN): needs storage_access_key_id and \
+                 storage_secret_access_key, the temporary credentials it goes with"
+                    .into(),
+            );
+        }
         Ok(Some(crate::storage::StoreSettings {
             url,
             endpoint: self.storage_endpoint.clone(),
             region: self.storage_region.clone(),
             access_key_id: self.storage_access_key_id.as_ref().map(Secret::secret_string),
             secret_access_key: self.storage_secret_access_key.as_ref().map(Secret::secret_string),
+            session_token: self.storage_session_token.as_ref().map(Secret::secret_string),
         }))
     }
 

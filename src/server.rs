@@ -284,7 +284,8 @@ fn start_uploader(args: &Settings) -> Option<crate::storage::Uploader> {
         .map_err(|e| tracing::error!("object storage not used: {e}"))
         .ok()?;
     let dir = crate::storage::uploader::queue_dir(&args.data_dir);
-    match crate::storage::Uploader::start(store, &dir) {
+    let ours = crate::broadcast::upload_key_prefixes(&store, &args.data_dir);
+    match crate::storage::Uploader::start(store, &dir, ours) {
         Ok(uploader) => Some(uploader),
         Err(e) => {
             tracing::error!(

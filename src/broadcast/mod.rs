@@ -17,7 +17,10 @@ mod state;
 pub mod status;
 mod status_events;
 pub mod templates;
+mod upload_headers;
 mod uploads;
+
+pub use uploads::key_prefixes as upload_key_prefixes;
 
 use crate::call::room::Rooms;
 use crate::layout::template::Templates;
@@ -394,27 +397,27 @@ fn output_status(id: &str, broadcast_id: &str, spec: &OutputConfig) -> OutputSta
         kind: spec.kind().to_string(),
         url: match spec {
             OutputConfig::Rtmp { url, .. } => Some(url.redacted().to_string()),
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => None,
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => None,
         },
         playlist: match spec {
             OutputConfig::Hls { .. } => Some(format!(
                 "/v1/broadcasts/{broadcast_id}/hls/{}",
                 crate::output::hls::PLAYLIST
             )),
-            OutputConfig::Rtmp { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => None,
+            OutputConfig::Rtmp { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => None,
         },
         path: None,
         duration_s: None,
         ready: matches!(spec, OutputConfig::Record { .. }).then_some(false),
         parts: matches!(spec, OutputConfig::Record { .. }).then_some(0),
-        files: matches!(spec, OutputConfig::Tracks).then_some(0),
+        files: matches!(spec, OutputConfig::Tracks { .. }).then_some(0),
         state: OutputState::Starting,
         error: None,
         reconnects: 0,
         next_retry_at_ms: None,
         bytes: 0,
         upload: spec.uploads().then(|| status::UploadStatus {
-            keep: matches!(spec, OutputConfig::Record { upload: Some(u), .. } if u.keep),
+            keep: spec.keeps_uploaded(),
             ..Default::default()
         }),
     }

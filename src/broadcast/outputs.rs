@@ -89,7 +89,7 @@ impl Outputs {
         let is_hls = matches!(config, OutputConfig::Hls { .. });
         let reporter = Reporter::new(id.clone(), self.reports.clone());
         let task = match config {
-            OutputConfig::Tracks => {
+            OutputConfig::Tracks { .. } => {
                 let tracks = TracksOutput {
                     dir: self.dirs.tracks.join(&id),
                     hub: self.hub.clone(),

@@ -124,7 +124,14 @@ pub enum OutputRequest {
     /// Every participant's video and sound as received, never transcoded (VP8, VP9, Opus in WebM; H.264 in
     /// Matroska), one file per track and appearance (leaving and joining again starts a new set), under
     /// `broadcasts/{id}/tracks/{output id}/` with a `manifest.json` placing each file on the outputs' timeline.
-    Tracks {},
+    Tracks {
+        /// Upload each file to the server's object storage (`storage_url`) once closed (a participant left, or
+        /// the output stopped), under `{prefix}/{broadcast id}/tracks/{output id}/{file name}`, and the
+        /// `manifest.json` last, after every file it lists (default false).
+        upload: Option<bool>,
+        /// With `upload`: keep the local files after their upload is confirmed (default false: deleted then).
+        keep: Option<bool>,
+    },
 }
 
 /// The container formats a `record` output writes.

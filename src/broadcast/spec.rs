@@ -462,7 +462,9 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
                 w => ranged(&format!("{prefix}window"), w, DEFAULT_HLS_WINDOW, 2..=1000)?,
             },
         }),
-        OutputRequest::Tracks {} => Ok(OutputConfig::Tracks),
+        OutputRequest::Tracks { upload, keep } => Ok(OutputConfig::Tracks {
+            upload: file_upload(prefix, upload, keep)?,
+        }),
         OutputRequest::Record {
             format,
             max_file_s,
@@ -476,18 +478,7 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
                 bytes: optional_ranged(&format!("{prefix}max_file_mb"), max_file_mb, MAX_FILE_MB)?
                     .map(|mb| u64::from(mb) * 1_000_000),
             },
-            upload: match (upload.unwrap_or(false), keep) {
-                (true, keep) => Some(crate::output::config::RecordUpload {
-                    keep: keep.unwrap_or(false),
-                }),
-                (false, None) => None,
-                (false, Some(_)) => {
-                    return Err(SpecError::new(
-                        format!("{prefix}keep"),
-                        "applies to outputs with upload: true",
-                    ))
-                }
-            },
+            upload: file_upload(prefix, upload, keep)?,
             format: match format.as_deref() {
                 None => RecordFormat::Mp4,
                 Some(name) => RecordFormat::parse(name).ok_or_else(|| {
@@ -498,6 +489,24 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
                 })?,
             },
         }),
+    }
+}
+
+/// A recording's or tracks output's `upload` and `keep`; `keep` means nothing without `upload`.
+fn file_upload(
+    prefix: &str,
+    upload: Option<bool>,
+    keep: Option<bool>,
+) -> Result<Option<crate::output::config::RecordUpload>, SpecError> {
+    match (upload.unwrap_or(false), keep) {
+        (true, keep) => Ok(Some(crate::output::config::RecordUpload {
+            keep: keep.unwrap_or(false),
+        })),
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(SpecError::new(
+            format!("{prefix}keep"),
+            "applies to outputs with upload: true",
+        )),
     }
 }
 
@@ -586,22 +595,26 @@ mod tests {
     fn upload_and_keep_are_read_and_keep_needs_upload() {
         let s = spec(
             r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls","upload":true},
-                {"kind":"record","upload":true},{"kind":"record","upload":true,"keep":true}]}"#,
+                {"kind":"record","upload":true},{"kind":"record","upload":true,"keep":true},
+                {"kind":"tracks","upload":true},{"kind":"tracks","upload":true,"keep":true},{"kind":"tracks"}]}"#,
         )
         .unwrap();
         assert!(matches!(s.outputs[0], OutputConfig::Hls { upload: true, .. }));
         let keeps: Vec<_> = s.outputs[1..]
             .iter()
             .map(|o| match o {
-                OutputConfig::Record { upload, .. } => upload.map(|u| u.keep),
-                _ => None,
+                OutputConfig::Record { upload, .. } | OutputConfig::Tracks { upload } => upload.map(|u| u.keep),
+                _ => panic!("{o:?}"),
             })
             .collect();
-        assert_eq!(keeps, [Some(false), Some(true)]);
-        let e =
-            spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"hls"},{"kind":"record","keep":true}]}"#)
-                .unwrap_err();
-        assert_eq!(e.field, "outputs[1].keep", "{e:?}");
+        assert_eq!(keeps, [Some(false), Some(true), Some(false), Some(true), None]);
+        for kind in ["record", "tracks"] {
+            let request = format!(
+                r#"{{"source":{{"kind":"room","room":"d"}},"outputs":[{{"kind":"hls"}},{{"kind":"{kind}","keep":true}}]}}"#
+            );
+            let e = spec(&request).unwrap_err();
+            assert_eq!(e.field, "outputs[1].keep", "{kind}: {e:?}");
+        }
     }
 
     #[test]
@@ -699,7 +712,11 @@ mod tests {
     #[test]
     fn a_tracks_output_takes_no_options_and_keeps_zero_transcode() {
         let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"tracks"}]}"#).unwrap();
-        assert!(matches!(s.outputs[..], [OutputConfig::Tracks]), "{:?}", s.outputs);
+        assert!(
+            matches!(s.outputs[..], [OutputConfig::Tracks { upload: None }]),
+            "{:?}",
+            s.outputs
+        );
         assert!(
             s.video.is_some_and(|v| v.passthrough),
             "tracks are the participants' own: zero-transcode stays on"

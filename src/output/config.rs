@@ -30,10 +30,14 @@ pub enum OutputConfig {
         upload: Option<RecordUpload>,
     },
     /// Every participant's tracks as received, one file per track and appearance (`output::tracks`).
-    Tracks,
+    Tracks {
+        /// Each file uploaded once closed, the manifest after all of them (by the broadcast, from the output's
+        /// `TracksReady` and `Ended`).
+        upload: Option<RecordUpload>,
+    },
 }
 
-/// A recording output's upload.
+/// A recording's or a tracks output's upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordUpload {
     /// Keep the local file once its upload is confirmed.
@@ -46,18 +50,22 @@ impl OutputConfig {
             OutputConfig::Rtmp { .. } => "rtmp",
             OutputConfig::Hls { .. } => "hls",
             OutputConfig::Record { .. } => "record",
-            OutputConfig::Tracks => "tracks",
+            OutputConfig::Tracks { .. } => "tracks",
         }
     }
 
     /// Whether this output's files go to object storage.
     pub fn uploads(&self) -> bool {
         match self {
-            // Tracks are not uploaded yet.
-            OutputConfig::Rtmp { .. } | OutputConfig::Tracks => false,
+            OutputConfig::Rtmp { .. } => false,
             OutputConfig::Hls { upload, .. } => *upload,
-            OutputConfig::Record { upload, .. } => upload.is_some(),
+            OutputConfig::Record { upload, .. } | OutputConfig::Tracks { upload } => upload.is_some(),
         }
+    }
+
+    /// Whether this output's local files stay once uploaded.
+    pub fn keeps_uploaded(&self) -> bool {
+        matches!(self, OutputConfig::Record { upload: Some(u), .. } | OutputConfig::Tracks { upload: Some(u) } if u.keep)
     }
 
     pub fn is_record(&self) -> bool {
@@ -67,6 +75,6 @@ impl OutputConfig {
     /// Whether this output can carry a stream with no video (RTMP ingest servers expect video).
     /// Tracks are refused there for now: a tracks output places files on the mixer's video timeline.
     pub fn carries_audio_only(&self) -> bool {
-        !matches!(self, OutputConfig::Rtmp { .. } | OutputConfig::Tracks)
+        !matches!(self, OutputConfig::Rtmp { .. } | OutputConfig::Tracks { .. })
     }
 }

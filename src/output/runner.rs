@@ -79,7 +79,7 @@ impl OutputRunner {
                 let audio_only = self.hub.is_audio_only();
                 super::record::build(&self.dirs.recordings.join(name), *format, reserve, audio_only)
             }
-            OutputConfig::Tracks => anyhow::bail!("a tracks output follows the participants, not the hub"),
+            OutputConfig::Tracks { .. } => anyhow::bail!("a tracks output follows the participants, not the hub"),
         }
     }
 
@@ -91,7 +91,7 @@ impl OutputRunner {
         data_seen.load(Ordering::Relaxed)
             && match &self.config {
                 OutputConfig::Rtmp { .. } => super::rtmp::published(sink),
-                OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => true,
+                OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => true,
             }
     }
 
@@ -104,7 +104,7 @@ impl OutputRunner {
                 url.scrub(text)
             ),
             OutputConfig::Rtmp { url, .. } => url.scrub(text),
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => text.to_string(),
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => text.to_string(),
         }
     }
 
@@ -116,14 +116,14 @@ impl OutputRunner {
                 reconnect_max_interval,
                 ..
             } => (*reconnect_initial, *reconnect_max_interval),
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => LOCAL_BACKOFF,
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => LOCAL_BACKOFF,
         };
         let mut backoff = backoff_start;
         // Since when this output has been failing without going live in between.
         let mut failing_since: Option<std::time::Instant> = None;
         let give_up_after = match &self.config {
             OutputConfig::Rtmp { max_reconnect, .. } => *max_reconnect,
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks => None,
+            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => None,
         };
         loop {
             let outcome = match self.build() {

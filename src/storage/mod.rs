@@ -4,11 +4,14 @@
 //! a key is given whole.
 
 pub mod backoff;
+pub mod headers;
+pub mod leftovers;
 pub mod location;
 pub mod queue;
 pub mod store;
 pub mod uploader;
 
+pub use headers::ObjectHeaders;
 pub use location::StorageUrl;
 pub use store::{Store, StoreSettings};
 pub use uploader::{OwnerStats, Source, UploadEvent, Uploader};

@@ -3,6 +3,7 @@
 //! of files that may change or vanish before they are uploaded (HLS segments that hlssink deletes, playlists it
 //! rewrites). A job's file is removed once its upload is confirmed, then its source if the job owns it.
 
+use super::ObjectHeaders;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,9 @@ pub struct Job {
     pub remove_after: bool,
     /// A later job of the same owner and key makes this one unnecessary (a playlist rewritten since).
     pub replaceable: bool,
+    /// Stored with the object (absent in jobs queued by a version before headers: none then).
+    #[serde(default)]
+    pub headers: ObjectHeaders,
 }
 
 /// What to upload.
@@ -69,7 +73,7 @@ impl Queue {
     }
 
     /// Records a job durably; returns it once it is on disk.
-    pub fn add(&self, owner: &str, key: &str, source: Source) -> std::io::Result<Job> {
+    pub fn add(&self, owner: &str, key: &str, source: Source, headers: ObjectHeaders) -> std::io::Result<Job> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let own_file = |name: &str| self.dir.join(FILES).join(format!("{seq:012}-{name}"));
         let file_name = key.rsplit('/').next().unwrap_or("file");
@@ -95,6 +99,7 @@ impl Queue {
             path,
             remove_after,
             replaceable,
+            headers,
         };
         let file = self.job_file(seq);
         let tmp = file.with_extension("tmp");
@@ -143,19 +148,30 @@ mod tests {
             path: recording.clone(),
             remove_after: true,
         };
-        queue.add("bc_1/out_0", "p/bc_1/recordings/rec.mp4", rec).unwrap();
+        let mp4 = ObjectHeaders::new("video/mp4", "max-age=31536000, immutable");
+        queue
+            .add("bc_1/out_0", "p/bc_1/recordings/rec.mp4", rec, mp4.clone())
+            .unwrap();
         queue
             .add(
                 "bc_1/out_1",
                 "p/bc_1/hls/segment00000.ts",
                 Source::CopyOf(segment.clone()),
+                ObjectHeaders::default(),
             )
             .unwrap();
         let playlist = Source::Snapshot {
             bytes: b"#EXTM3U\n".to_vec(),
             replaceable: true,
         };
-        queue.add("bc_1/out_1", "p/bc_1/hls/index.m3u8", playlist).unwrap();
+        queue
+            .add(
+                "bc_1/out_1",
+                "p/bc_1/hls/index.m3u8",
+                playlist,
+                ObjectHeaders::default(),
+            )
+            .unwrap();
         // The original segment goes (hlssink deletes old ones): the queue's copy stays.
         std::fs::remove_file(&segment).unwrap();
         drop(queue);
@@ -173,6 +189,7 @@ mod tests {
         assert_eq!(std::fs::read(&jobs[1].path).unwrap(), b"ts");
         assert_eq!(std::fs::read(&jobs[2].path).unwrap(), b"#EXTM3U\n");
         assert_eq!((jobs[0].replaceable, jobs[2].replaceable), (false, true));
+        assert_eq!(jobs[0].headers, mp4, "headers survive the reopen");
         assert_eq!(
             jobs[0].path, recording,
             "a recording is uploaded from where it is, not copied"
@@ -188,6 +205,7 @@ mod tests {
                     bytes: vec![1],
                     replaceable: false,
                 },
+                ObjectHeaders::default(),
             )
             .unwrap();
         assert_eq!(next.seq, 4, "numbers go on after the ones left from before");
@@ -210,6 +228,7 @@ mod tests {
                     path: kept.clone(),
                     remove_after: false,
                 },
+                ObjectHeaders::default(),
             )
             .unwrap();
         std::fs::write(dir.path().join(JOBS).join("000000000009.tmp"), b"{\"seq\":").unwrap();
@@ -219,6 +238,17 @@ mod tests {
         assert!(!dir.path().join(JOBS).join("000000000009.tmp").exists());
         queue.remove(&job).unwrap();
         assert!(kept.exists(), "keep: the local file stays after the upload");
+    }
+
+    #[test]
+    fn a_job_queued_before_headers_existed_is_read_with_none() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(JOBS)).unwrap();
+        let old = r#"{"seq":7,"owner":"o","key":"k","path":"/x","remove_after":true,"replaceable":false}"#;
+        std::fs::write(dir.path().join(JOBS).join("000000000007.json"), old).unwrap();
+        let (_, jobs) = Queue::open(dir.path()).unwrap();
+        assert_eq!(jobs.len(), 1, "the old job is read, not ignored");
+        assert_eq!(jobs[0].headers, ObjectHeaders::default());
     }
 
     use Source::File;

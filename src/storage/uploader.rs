@@ -5,10 +5,12 @@
 pub use super::queue::Source;
 use super::queue::{Job, Queue};
 use super::store::{PutError, Store};
+use super::ObjectHeaders;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// Events kept for subscribers that are momentarily behind.
@@ -55,7 +57,12 @@ struct Inner {
     queue: Queue,
     state: Mutex<State>,
     events: broadcast::Sender<UploadEvent>,
+    /// True once what a previous run left unfinished in storage is cleaned up: no lane uploads before.
+    ready: tokio::sync::watch::Sender<bool>,
 }
+
+/// The longest the start-up clean-up may hold the uploads back (storage slow or unreachable).
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Default)]
 struct State {
@@ -70,8 +77,10 @@ struct Lane {
 }
 
 impl Uploader {
-    /// Opens the queue in `dir` and starts uploading what a previous run left in it. Needs a tokio runtime.
-    pub fn start(store: Store, dir: &Path) -> std::io::Result<Self> {
+    /// Opens the queue in `dir` and starts uploading what a previous run left in it, once the multipart uploads
+    /// left unfinished under the key prefixes `ours` (this server's own objects) are aborted. Needs a tokio
+    /// runtime.
+    pub fn start(store: Store, dir: &Path, ours: Vec<String>) -> std::io::Result<Self> {
         let (queue, left) = Queue::open(dir)?;
         if !left.is_empty() {
             tracing::info!("{} uploads left from before: resuming", left.len());
@@ -82,8 +91,20 @@ impl Uploader {
                 queue,
                 state: Mutex::default(),
                 events: broadcast::channel(EVENT_BACKLOG).0,
+                ready: tokio::sync::watch::channel(false).0,
             }),
         };
+        let inner = uploader.inner.clone();
+        tokio::spawn(async move {
+            let cleanup = super::leftovers::abort_unfinished(&inner.store, &ours);
+            match tokio::time::timeout(CLEANUP_TIMEOUT, cleanup).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!("{n} multipart uploads left unfinished by a previous run aborted"),
+                Ok(Err(e)) => tracing::warn!("cannot clean up unfinished multipart uploads: {e}"),
+                Err(_) => tracing::warn!("cleaning up unfinished multipart uploads took too long: left for later"),
+            }
+            inner.ready.send_replace(true);
+        });
         for job in left {
             uploader.push(job);
         }
@@ -95,8 +116,8 @@ impl Uploader {
     }
 
     /// Queues `source` for `key` (durably: it is on disk when this returns) behind `owner`'s earlier jobs.
-    pub fn enqueue(&self, owner: &str, key: &str, source: Source) -> std::io::Result<()> {
-        let job = self.inner.queue.add(owner, key, source)?;
+    pub fn enqueue(&self, owner: &str, key: &str, source: Source, headers: ObjectHeaders) -> std::io::Result<()> {
+        let job = self.inner.queue.add(owner, key, source, headers)?;
         self.push(job);
         Ok(())
     }
@@ -142,6 +163,7 @@ impl Uploader {
 
 /// Uploads `owner`'s jobs in order until none is left.
 async fn run_lane(inner: Arc<Inner>, owner: String) {
+    let _ = inner.ready.subscribe().wait_for(|ready| *ready).await;
     loop {
         let (job, superseded) = {
             let mut state = inner.state.lock().unwrap();
@@ -181,7 +203,7 @@ async fn run_lane(inner: Arc<Inner>, owner: String) {
 async fn upload(inner: &Inner, job: &Job) -> Option<u64> {
     let mut failures = 0u32;
     loop {
-        let error = match inner.store.put_file(&job.key, &job.path).await {
+        let error = match inner.store.put_file(&job.key, &job.path, &job.headers).await {
             Ok(bytes) => {
                 tracing::debug!(key = %job.key, bytes, "uploaded");
                 let _ = inner.events.send(UploadEvent::Done {

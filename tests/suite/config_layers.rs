@@ -10,7 +10,11 @@ const ENV_TOKEN: &str = "007";
 fn config_check(dir: &std::path::Path, env: &[(&str, &str)], flags: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_callcast"));
     command.current_dir(dir).args(["config", "check"]).args(flags);
-    for var in callcast::config::SECRET_ENV.iter().map(|(v, _)| v) {
+    for var in callcast::config::SECRET_ENV
+        .iter()
+        .chain(&callcast::config::AWS_ENV)
+        .map(|(v, _)| v)
+    {
         command.env_remove(var);
     }
     command.envs(env.iter().copied()).output().expect("run config check")
@@ -200,4 +204,41 @@ fn tokens_from_the_environment_that_look_like_numbers_are_taken_verbatim() {
     for (token, code) in [("1e3", 400), ("1000", 401), ("0042", 400), ("42", 401)] {
         assert_eq!(publish(token), code, "WHIP into stage with {token:?}");
     }
+}
+
+/// Storage credentials from the standard AWS variables, temporary ones (`AWS_SESSION_TOKEN`) included: shown
+/// as `***` from the environment, never in clear; a session token without the keys it belongs to is refused.
+#[test]
+fn storage_credentials_come_from_the_aws_variables_and_stay_hidden() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let aws = [
+        ("CALLCAST_STORAGE_URL", "s3://shows/prod"),
+        ("AWS_ACCESS_KEY_ID", "ASIATEMPKEYID7"),
+        ("AWS_SECRET_ACCESS_KEY", "temp-secret-access-key"),
+        ("AWS_SESSION_TOKEN", "FwoGZXIvYXdzSESSIONTOKEN//x+y="),
+        ("AWS_REGION", "eu-west-3"),
+    ];
+    let out = config_check(dir.path(), &aws, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    for key in [
+        "storage_access_key_id",
+        "storage_secret_access_key",
+        "storage_session_token",
+    ] {
+        assert_eq!(line_of(&stdout, key), format!("{key} = \"***\"  # environment"));
+    }
+    assert_eq!(
+        line_of(&stdout, "storage_region"),
+        "storage_region = \"eu-west-3\"  # environment"
+    );
+    for (_, value) in &aws[1..4] {
+        assert!(!stdout.contains(value), "{value} in:\n{stdout}");
+    }
+
+    let out = config_check(dir.path(), &[aws[0], aws[3]], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("storage_session_token"), "{stderr}");
+    assert!(!stderr.contains(aws[3].1), "{stderr}");
 }

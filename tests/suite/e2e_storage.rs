@@ -1,8 +1,9 @@
 //! Object storage against a real S3-compatible server (moto, through a relay that can take it down): a
-//! recording and a keep-all HLS output with `upload: true` land whole in the bucket, through an outage of storage
-//! mid-show; a server SIGKILLed mid-show uploads, once restarted, the recording it was writing and the uploads it
-//! had queued; a missing bucket and wrong credentials are named in that output's status while the others go on;
-//! `upload` without storage is refused.
+//! recording, a keep-all HLS output and a tracks output with `upload: true` land whole in the bucket, through an
+//! outage of storage mid-show, each object with its Content-Type and Cache-Control, the tracks manifest last; a
+//! server SIGKILLed mid-show uploads, once restarted, the recording and track files it was writing and the
+//! uploads it had queued, and aborts the multipart uploads it left unfinished; a missing bucket and wrong credentials are named in that output's status while the
+//! others go on; `upload` without storage is refused.
 
 use crate::support::broadcast::Broadcast;
 use crate::support::events::{follow_events, wait_event};
@@ -40,6 +41,42 @@ fn assert_upload_error(bc: &Broadcast, cause: &str) {
     });
     let error = upload["last_error"].as_str().unwrap_or_default();
     assert!(error.contains(cause), "the upload error names {cause:?}: {upload}");
+}
+
+/// What a CDN in front of the bucket is told: files that never change are cached a year, a live playlist a second.
+const IMMUTABLE: &str = "max-age=31536000, immutable";
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+
+/// The codec of a one-track file and its duration in seconds, as ffprobe reads them (it must read it cleanly).
+fn probe(path: &Path) -> (String, f64) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name:format=duration",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: Value = serde_json::from_slice(&out.stdout).expect("ffprobe JSON");
+    let codec = info["streams"][0]["codec_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let seconds = info["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
+    (codec, seconds)
 }
 
 fn listed_segments(playlist: &str) -> Vec<String> {
@@ -91,6 +128,95 @@ fn assert_hls_stored(s3: &S3, server: &Server, prefix: &str, bc: &str) -> usize 
     segments.len()
 }
 
+/// The bucket holds the tracks output's manifest under `prefix` and every file it lists (read by ffprobe as
+/// the codec the manifest names, a second or more long; the local copies deleted: no keep), each with its type; the manifest was stored after all of them (the order of the
+/// output's `upload.done` events).
+fn assert_tracks_stored(
+    s3: &S3,
+    prefix: &str,
+    local_dir: &Path,
+    events: &std::sync::mpsc::Receiver<Value>,
+    seen: &mut Vec<Value>,
+) {
+    let manifest_key = format!("{prefix}manifest.json");
+    let manifest: Value = serde_json::from_slice(&s3.get(&manifest_key)).expect("manifest JSON");
+    assert_eq!(manifest["complete"], true, "{manifest:#}");
+    let files: Vec<String> = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["file"].as_str().expect("file name").to_string())
+        .collect();
+    let kinds: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"video") && kinds.contains(&"audio"),
+        "a video and an audio track: {manifest:#}"
+    );
+    let stored = s3.list(prefix);
+    let mut expected: Vec<String> = files.iter().map(|f| format!("{prefix}{f}")).collect();
+    expected.push(manifest_key.clone());
+    expected.sort();
+    assert_eq!(
+        stored.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+        expected,
+        "the bucket holds the listed files and the manifest, nothing else"
+    );
+    let scratch = tempfile::tempdir().expect("tempdir");
+    for name in &files {
+        let key = format!("{prefix}{name}");
+        let downloaded = scratch.path().join(name);
+        std::fs::write(&downloaded, s3.get(&key)).expect("write download");
+        let entry = manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["file"] == name.as_str())
+            .unwrap();
+        let (codec, seconds) = probe(&downloaded);
+        assert_eq!(Some(codec.as_str()), entry["codec"].as_str(), "{name}");
+        assert!(seconds >= 1.0, "{name} holds {seconds:.2} s");
+        assert_eq!(
+            s3.head(&key),
+            ("video/webm".to_string(), IMMUTABLE.to_string()),
+            "{key}"
+        );
+        assert!(
+            !local_dir.join(name).exists(),
+            "{name} is deleted once stored (no keep)"
+        );
+    }
+    assert_eq!(
+        s3.head(&manifest_key),
+        ("application/json".to_string(), "no-cache".to_string())
+    );
+    wait_event(
+        events,
+        seen,
+        "upload.done of the manifest",
+        Duration::from_secs(5),
+        |e| e["kind"] == "upload.done" && e["data"]["key"] == manifest_key.as_str(),
+    );
+    let order: Vec<&str> = seen
+        .iter()
+        .filter(|e| e["kind"] == "upload.done" && e["data"]["output_id"] == "out_2")
+        .filter_map(|e| e["data"]["key"].as_str())
+        .collect();
+    let manifest_at = order.iter().position(|k| *k == manifest_key).expect("manifest done");
+    for name in &files {
+        let key = format!("{prefix}{name}");
+        let at = order.iter().position(|k| *k == key);
+        assert!(
+            at.is_some_and(|at| at < manifest_at),
+            "{key} not stored before the manifest: {order:?}"
+        );
+    }
+}
+
 #[test]
 fn a_recording_and_hls_arrive_whole_through_a_storage_outage() {
     let s3 = S3::start("shows");
@@ -103,12 +229,19 @@ fn a_recording_and_hls_arrive_whole_through_a_storage_outage() {
         &server,
         "s3",
         json!([{"kind": "hls", "segment_seconds": 1, "window": 0, "upload": true},
-               {"kind": "record", "upload": true}]),
+               {"kind": "record", "upload": true},
+               {"kind": "tracks", "upload": true}]),
     );
     let hls_prefix = format!("prod/eu/{}/hls/", bc.id);
     wait_for("3 segments in the bucket", Duration::from_secs(20), || {
         (s3.list(&hls_prefix).iter().filter(|(k, _)| k.ends_with(".ts")).count() >= 3).then_some(())
     });
+    // Uploaded in order: the playlists listing those segments are there, as live playlists.
+    assert_eq!(
+        s3.head(&format!("{hls_prefix}index.m3u8")),
+        (PLAYLIST_TYPE.to_string(), "max-age=1".to_string()),
+        "a live playlist"
+    );
 
     s3.down();
     let down_at = Instant::now();
@@ -131,12 +264,23 @@ fn a_recording_and_hls_arrive_whole_through_a_storage_outage() {
 
     let hls = uploads_settled(&server, &bc.id, "out_0", Duration::from_secs(20));
     let recording = uploads_settled(&server, &bc.id, "out_1", Duration::from_secs(20));
+    let tracks = uploads_settled(&server, &bc.id, "out_2", Duration::from_secs(20));
+    assert!(tracks["last_error"].is_null(), "{tracks}");
     assert!(hls["last_error"].is_null(), "cleared once storage is back: {hls}");
     assert_eq!(recording["uploaded_files"], 1, "{recording}");
     let segments = assert_hls_stored(&s3, &server, "prod/eu", &bc.id);
     assert!(
         segments as f64 >= on_air_s - 2.0,
         "{segments} segments of 1 s for {on_air_s:.1} s on air"
+    );
+    assert_eq!(
+        s3.head(&format!("{hls_prefix}index.m3u8")),
+        (PLAYLIST_TYPE.to_string(), IMMUTABLE.to_string()),
+        "the closed playlist"
+    );
+    assert_eq!(
+        s3.head(&format!("{hls_prefix}segment00001.ts")),
+        ("video/mp2t".to_string(), IMMUTABLE.to_string())
     );
 
     // The recording: one object under recordings/, the show's length; the local file gone once stored.
@@ -145,6 +289,7 @@ fn a_recording_and_hls_arrive_whole_through_a_storage_outage() {
     let key = format!("prod/eu/{}/recordings/{name}", bc.id);
     assert_eq!(keys.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), [key.as_str()]);
     assert_eq!(recording["uploaded_bytes"].as_u64(), Some(keys[0].1), "{recording}");
+    assert_eq!(s3.head(&key), ("video/mp4".to_string(), IMMUTABLE.to_string()));
     let downloaded = config_dir.path().join(name);
     std::fs::write(&downloaded, s3.get(&key)).expect("write download");
     let recorded = duration_s(&downloaded);
@@ -160,6 +305,12 @@ fn a_recording_and_hls_arrive_whole_through_a_storage_outage() {
 
     // Events and metrics.
     let mut seen = Vec::new();
+    let tracks_dir = server
+        .data_dir
+        .path()
+        .join(format!("data/broadcasts/{}/tracks/out_2", bc.id));
+    let tracks_prefix = format!("prod/eu/{}/tracks/out_2/", bc.id);
+    assert_tracks_stored(&s3, &tracks_prefix, &tracks_dir, &events, &mut seen);
     let failed = wait_event(&events, &mut seen, "upload.failed", Duration::from_secs(5), |e| {
         e["kind"] == "upload.failed" && e["data"]["output_id"] == "out_0"
     });
@@ -205,15 +356,19 @@ fn a_server_killed_mid_show_uploads_its_recording_and_queue_after_restart() {
         &server,
         "crash",
         json!([{"kind": "hls", "segment_seconds": 1, "window": 0, "upload": true},
-               {"kind": "record", "upload": true, "keep": true}]),
+               {"kind": "record", "upload": true, "keep": true},
+               {"kind": "tracks", "upload": true, "keep": true}]),
     );
     wait_for("2 segments in the bucket", Duration::from_secs(20), || {
         (s3.list(&format!("{}/hls/", bc.id)).len() >= 2).then_some(())
     });
     // Storage goes down, so what is cut from now on waits in the queue on disk when the server dies.
     s3.down();
-    wait_for("uploads queued", Duration::from_secs(10), || {
-        (output(&bc.status(), "out_0")["upload"]["pending"].as_u64() >= Some(3)).then_some(())
+    wait_for("uploads queued and both tracks listed", Duration::from_secs(10), || {
+        let status = bc.status();
+        (output(&status, "out_0")["upload"]["pending"].as_u64() >= Some(3)
+            && output(&status, "out_2")["files"].as_u64() >= Some(2))
+        .then_some(())
     });
     let recording = PathBuf::from(output(&bc.status(), "out_1")["path"].as_str().expect("recording path"));
     server
@@ -221,7 +376,19 @@ fn a_server_killed_mid_show_uploads_its_recording_and_queue_after_restart() {
         .signal_and_wait("KILL", Duration::from_secs(5))
         .expect("server killed");
     s3.up();
+    // What a server killed while uploading leaves: a multipart upload of one of its keys never finished. The
+    // other, under a broadcast id this server never had, is another server's upload in progress.
+    let recording_key = format!(
+        "{}/recordings/{}",
+        bc.id,
+        recording.file_name().unwrap().to_str().unwrap()
+    );
+    s3.start_multipart(&recording_key);
+    s3.start_multipart("bc_0therserver000000/recordings/out_0-x.mp4");
     server.restart(&flags);
+    wait_for("the unfinished upload aborted", Duration::from_secs(10), || {
+        (s3.multipart_uploads() == ["bc_0therserver000000/recordings/out_0-x.mp4"]).then_some(())
+    });
 
     // The recording cut off by the kill: uploaded as it is (playable to about the kill), and kept (keep).
     let key = format!(
@@ -238,6 +405,8 @@ fn a_server_killed_mid_show_uploads_its_recording_and_queue_after_restart() {
         stored == std::fs::read(&recording).expect("local recording"),
         "the stored recording is not the local one"
     );
+    // (Bigger than the multipart threshold with its index room: stored in parts, with its headers all the same.)
+    assert_eq!(s3.head(&key), ("video/mp4".to_string(), IMMUTABLE.to_string()));
     let downloaded = config_dir.path().join("crashed.mp4");
     std::fs::write(&downloaded, stored).expect("write download");
     let seconds = duration_s(&downloaded);
@@ -251,6 +420,33 @@ fn a_server_killed_mid_show_uploads_its_recording_and_queue_after_restart() {
     });
     let segments = assert_hls_stored(&s3, &server, "", &bc.id);
     assert!(segments >= 3, "{segments} segments");
+
+    // The track files the manifest listed when the server died (never closed: their appearance did not end),
+    // stored with the local bytes (kept), and the manifest itself.
+    let tracks_dir = server
+        .data_dir
+        .path()
+        .join(format!("data/broadcasts/{}/tracks/out_2", bc.id));
+    let manifest_key = format!("{}/tracks/out_2/manifest.json", bc.id);
+    wait_for("the tracks manifest in the bucket", Duration::from_secs(20), || {
+        (!s3.list(&manifest_key).is_empty()).then_some(())
+    });
+    let manifest = s3.get(&manifest_key);
+    assert_eq!(
+        manifest,
+        std::fs::read(tracks_dir.join("manifest.json")).expect("local manifest")
+    );
+    let manifest: Value = serde_json::from_slice(&manifest).expect("manifest JSON");
+    let files = manifest["files"].as_array().expect("files");
+    assert!(files.len() >= 2, "{manifest:#}");
+    for file in files {
+        let name = file["file"].as_str().expect("file name");
+        let stored = s3.get(&format!("{}/tracks/out_2/{name}", bc.id));
+        assert!(
+            stored == std::fs::read(tracks_dir.join(name)).expect("kept track file"),
+            "the stored {name} is not the local one"
+        );
+    }
 }
 
 #[test]

@@ -127,6 +127,55 @@ impl S3 {
         response.bytes().expect("object body").to_vec()
     }
 
+    /// The `Content-Type` and `Cache-Control` `key` is stored with (a HEAD on moto directly).
+    pub fn head(&self, key: &str) -> (String, String) {
+        let url = format!("http://127.0.0.1:{}/{}/{key}", self.moto_port, self.bucket);
+        let response = super::http()
+            .head(url)
+            .header("Authorization", READER)
+            .send()
+            .expect("head object");
+        assert!(response.status().is_success(), "HEAD {key}: {}", response.status());
+        let header = |name: &str| {
+            let value = response.headers().get(name).and_then(|v| v.to_str().ok());
+            value.unwrap_or("(none)").to_string()
+        };
+        (header("content-type"), header("cache-control"))
+    }
+
+    /// Starts a multipart upload of `key` and leaves it unfinished (as a server killed mid-upload does).
+    pub fn start_multipart(&self, key: &str) {
+        let url = format!("http://127.0.0.1:{}/{}/{key}?uploads", self.moto_port, self.bucket);
+        let response = super::http()
+            .post(url)
+            .header("Authorization", READER)
+            .send()
+            .expect("initiate multipart upload");
+        assert!(
+            response.status().is_success(),
+            "POST {key}?uploads: {}",
+            response.status()
+        );
+    }
+
+    /// The keys of the multipart uploads in progress, sorted.
+    pub fn multipart_uploads(&self) -> Vec<String> {
+        let url = format!("http://127.0.0.1:{}/{}?uploads", self.moto_port, self.bucket);
+        let text = super::http()
+            .get(url)
+            .header("Authorization", READER)
+            .send()
+            .and_then(|r| r.text())
+            .expect("list multipart uploads");
+        let mut keys: Vec<String> = text
+            .split("<Upload>")
+            .skip(1)
+            .filter_map(|u| u.split("<Key>").nth(1)?.split("</Key>").next().map(str::to_string))
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// Storage goes down: connections in flight are cut, new ones closed at once, until `up`.
     pub fn down(&self) {
         self.relay.set_up(false);
