@@ -6,7 +6,7 @@
 use crate::support::broadcast::Broadcast;
 use crate::support::events::{follow_events, wait_event};
 use crate::support::media::{
-    assert_decodes_cleanly, close_to, duration_s, first_video_frame, packet_counts, streams, video_pts,
+    assert_decodes_cleanly, close_to, duration_s, first_video_frame, listed_segments, packet_counts, streams, video_pts,
 };
 use crate::support::{get_json, http, publish, wait_for, KillOnDrop, Server};
 use serde_json::{json, Value};
@@ -75,15 +75,6 @@ fn first_frame_centre(path: &Path) -> [u8; 3] {
     );
     let i = (HEIGHT / 2 * WIDTH + WIDTH / 2) * 3;
     [out.stdout[i], out.stdout[i + 1], out.stdout[i + 2]]
-}
-
-/// The segment names a playlist lists, in order.
-fn listed_segments(playlist: &str) -> Vec<String> {
-    playlist
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.trim().to_string())
-        .collect()
 }
 
 /// How many files a recording output finalised, from its final status.

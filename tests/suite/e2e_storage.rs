@@ -7,11 +7,11 @@
 
 use crate::support::broadcast::Broadcast;
 use crate::support::events::{follow_events, wait_event};
-use crate::support::media::duration_s;
+use crate::support::media::{codec_and_duration, duration_s, listed_segments};
 use crate::support::s3::S3;
 use crate::support::{http, publish, wait_for, KillOnDrop, Server};
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How long storage is down mid-show (issue 19 asks for 20 s; shorter keeps this test under 40 s, and the
@@ -46,46 +46,6 @@ fn assert_upload_error(bc: &Broadcast, cause: &str) {
 /// What a CDN in front of the bucket is told: files that never change are cached a year, a live playlist a second.
 const IMMUTABLE: &str = "max-age=31536000, immutable";
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
-
-/// The codec of a one-track file and its duration in seconds, as ffprobe reads them (it must read it cleanly).
-fn probe(path: &Path) -> (String, f64) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name:format=duration",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .expect("run ffprobe");
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "ffprobe {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let info: Value = serde_json::from_slice(&out.stdout).expect("ffprobe JSON");
-    let codec = info["streams"][0]["codec_name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let seconds = info["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0.0);
-    (codec, seconds)
-}
-
-fn listed_segments(playlist: &str) -> Vec<String> {
-    playlist
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.trim().to_string())
-        .collect()
-}
 
 /// Waits until output `id`'s uploads have nothing pending and at least one file stored.
 fn uploads_settled(server: &Server, bc: &str, id: &str, timeout: Duration) -> Value {
@@ -177,7 +137,7 @@ fn assert_tracks_stored(
             .iter()
             .find(|f| f["file"] == name.as_str())
             .unwrap();
-        let (codec, seconds) = probe(&downloaded);
+        let (codec, seconds) = codec_and_duration(&downloaded);
         assert_eq!(Some(codec.as_str()), entry["codec"].as_str(), "{name}");
         assert!(seconds >= 1.0, "{name} holds {seconds:.2} s");
         assert_eq!(

@@ -37,6 +37,30 @@ pub fn duration_s(path: &Path) -> f64 {
         .unwrap_or_else(|| panic!("ffprobe {input}: no duration in {json}"))
 }
 
+/// The codec of a one-track file and its duration in seconds, as ffprobe reads them (cleanly).
+pub fn codec_and_duration(path: &Path) -> (String, f64) {
+    let input = path.to_string_lossy();
+    let json = probe_json(&["-show_entries", "stream=codec_name:format=duration"], &input);
+    let codec = json["streams"][0]["codec_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let seconds = json["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
+    (codec, seconds)
+}
+
+/// The segment URIs an HLS playlist lists, in order.
+pub fn listed_segments(playlist: &str) -> Vec<String> {
+    playlist
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
 /// The number of video and audio packets in a file, as ffprobe counts them (no decoding); panics if the probe
 /// fails or the file has a stream of another kind.
 pub fn packet_counts(path: &Path) -> (u64, u64) {
