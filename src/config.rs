@@ -287,8 +287,8 @@ impl Settings {
 
     /// TURN servers as configured (None without `turn_urls`).
     pub fn turn_servers(&self) -> Result<Option<crate::api::turn::TurnServers>, String> {
-        for url in &self.turn_urls {
-            crate::api::turn::check_url(url).map_err(|e| format!("turn_urls: {e}"))?;
+        for (i, url) in self.turn_urls.iter().enumerate() {
+            crate::api::turn::check_url(url).map_err(|e| format!("turn_urls[{i}]: {e}"))?;
         }
         match (self.turn_urls.is_empty(), &self.turn_secret) {
             (true, None) => Ok(None),

@@ -266,8 +266,11 @@ pub fn build_state(args: &Settings) -> AppState {
             api: args.api_allowed_origins.clone(),
         }),
         ice_servers: args.stun_server.iter().cloned().collect(),
-        // Checked when the settings were read.
-        turn: args.turn_servers().ok().flatten(),
+        turn: args.turn_servers().unwrap_or_else(|e| {
+            // Checked when the settings were read: only settings made some other way get here.
+            tracing::error!("TURN servers not announced: {e}");
+            None
+        }),
     }
 }
 

@@ -44,7 +44,7 @@ pub struct AppState {
     pub cors: Arc<cors::Origins>,
     /// ICE servers announced to WHIP clients (`stun://host:port`).
     pub ice_servers: Vec<String>,
-    /// TURN servers announced to WHIP clients, each with a credential of the client's own.
+    /// TURN servers announced to WHIP clients, each with a credential made for the session.
     pub turn: Option<turn::TurnServers>,
 }
 

@@ -102,8 +102,9 @@ pub enum OutputRequest {
         upload: Option<bool>,
     },
     /// The broadcast's own H.264 and AAC (no encode) into a file under the data dir,
-    /// `broadcasts/{id}/recordings/{output id}-{UTC start}.mp4`: its index is kept up to date at the front of the
-    /// file every second, so a crash loses about the last second and the file still plays.
+    /// `broadcasts/{id}/recordings/{output id}-{UTC start}.mp4` (or `.mkv`): an MP4's index is kept up to date at
+    /// the front of the file every second, a Matroska file is written a cluster a second, so a crash loses about
+    /// the last second and the file still plays.
     Record {
         /// Container: `mp4` (the default; index kept at the front) or `mkv` (Matroska, a cluster a second).
         #[schema(value_type = Option<RecordFormatName>)]

@@ -95,7 +95,7 @@ impl SrtpSuite {
 #[derive(Debug, PartialEq, Eq)]
 pub enum SrtpKeyError {
     Suite(String),
-    Key(&'static str),
+    Key(String),
 }
 
 /// One master key and salt with its suite. Debug prints the suite only.
@@ -120,15 +120,13 @@ impl SrtpKey {
         })?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(key_base64.trim())
-            .map_err(|_| SrtpKeyError::Key("is not base64"))?;
+            .map_err(|_| SrtpKeyError::Key("is not base64".into()))?;
         let (key, salt) = suite.key_and_salt_bytes();
         if bytes.len() != key + salt {
-            return Err(SrtpKeyError::Key(match (key, salt) {
-                (16, 14) => "must be 30 bytes (16 of key, 14 of salt) once decoded, for this crypto_suite",
-                (32, 14) => "must be 46 bytes (32 of key, 14 of salt) once decoded, for this crypto_suite",
-                (16, 12) => "must be 28 bytes (16 of key, 12 of salt) once decoded, for this crypto_suite",
-                _ => "must be 44 bytes (32 of key, 12 of salt) once decoded, for this crypto_suite",
-            }));
+            return Err(SrtpKeyError::Key(format!(
+                "must be {} bytes ({key} of key, {salt} of salt) once decoded, for this crypto_suite",
+                key + salt
+            )));
         }
         Ok(Self {
             suite,

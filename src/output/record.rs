@@ -6,8 +6,9 @@
 //! EOS has its index at the front (fast start) with no rewrite of the media. The fragmented modes of 1.22's
 //! mp4mux do not give that: `first-moov-then-finalise` writes `ftyp, mdat, moov` at EOS (index at the end).
 //!
-//! Matroska (`"format":"mkv"`) needs no reserved index: `matroskamux` writes a cluster per second at most, and a
-//! file cut off mid-write still plays up to its last whole cluster; at EOS it gets its cues and duration.
+//! Matroska (`"format":"mkv"`) needs no reserved index: `matroskamux` writes each frame as it comes, in clusters of
+//! a second at most, so a file cut off mid-write plays up to what reached the disk (filesink's write buffer is
+//! what is lost: none of 6 s in the test); at EOS it gets its cues and duration.
 
 use super::{OutputPipeline, Tracks};
 use crate::gst_util::make;
@@ -66,7 +67,8 @@ pub enum Format {
     Mkv,
 }
 
-/// Longest Matroska cluster: what a crash can cost at most, besides filesink's write buffer.
+/// Longest Matroska cluster (the default is 65 s): short clusters keep a cut-off file's last cluster, the one
+/// written without its final size, short.
 const MKV_CLUSTER: gst::ClockTime = gst::ClockTime::from_seconds(1);
 
 impl Format {

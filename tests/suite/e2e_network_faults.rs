@@ -27,7 +27,7 @@ const LOSSY_PICTURE: Rect = Rect {
 const SAMPLES_PER_S: usize = 10;
 /// Longest the lossy picture may stand still: a moment. Lost packets are not retransmitted (webrtcbin's NACK
 /// repaired few of them when tried), so a loss freezes the picture until a keyframe asked for arrives whole: 0.2
-/// to 0.7 s in 16 runs here, and once 1 s or more in CI (a keyframe that lost a packet itself, asked again).
+/// to 0.7 s in 21 runs here, and once 1 s or more in CI (a keyframe that lost a packet itself, asked again).
 const MAX_FREEZE_S: f64 = 2.0;
 /// The publisher's picture size (its default), into which it paints its clock stamp.
 const PUBLISHED: (usize, usize) = (640, 360);
@@ -91,37 +91,42 @@ fn five_percent_loss_never_reaches_the_viewers() {
         "{} samples",
         samples.len()
     );
-    let stamps: Vec<(f64, u64)> = samples
+    let reads: Vec<Option<u64>> = samples
+        .iter()
+        .map(|luma| clock_stamp::read(luma, 640, LOSSY_PICTURE, PUBLISHED))
+        .collect();
+    // (seconds into the window, stamp) of every sample that reads.
+    let stamps: Vec<(f64, u64)> = reads
         .iter()
         .enumerate()
-        .filter_map(|(i, luma)| {
-            let at = i as f64 / SAMPLES_PER_S as f64;
-            clock_stamp::read(luma, 640, LOSSY_PICTURE, PUBLISHED).map(|stamp| (at, stamp))
-        })
+        .filter_map(|(i, read)| read.map(|stamp| (i as f64 / SAMPLES_PER_S as f64, stamp)))
         .collect();
+    // A sample whose stamp does not read is a damaged picture, or the output encoder still sharpening the
+    // stamp the frames after a freeze ends (its one big change: 0.1-0.4 s seen here). It counts as standing
+    // still, and a tenth of the samples at most may be unreadable.
     let unreadable = samples.len() - stamps.len();
-    if unreadable * 10 > samples.len() {
+    if unreadable > samples.len() / 10 {
         let png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("lossy-unreadable.png");
-        save_luma_png(&samples[samples.len() / 2], &png);
+        let first_bad = reads.iter().position(Option::is_none).unwrap_or(0);
+        save_luma_png(&samples[first_bad], &png);
         panic!(
-            "no clock stamp in {unreadable} of {} samples of the lossy tile (middle frame: {})",
+            "no clock stamp in {unreadable} of {} samples of the lossy tile (the first: {})",
             samples.len(),
             png.display()
         );
     }
+    // The longest the picture was not seen moving on: from a sample showing a new stamp to the last sample
+    // before the next new one (or the end).
     let mut longest_freeze = 0.0f64;
-    let mut frozen_since = stamps[0];
-    for pair in stamps.windows(2) {
-        let ((_, before), (at, after)) = (pair[0], pair[1]);
-        assert!(
-            after >= before,
-            "the lossy picture went back {} ms at {at:.1} s",
-            before - after
-        );
-        if after == frozen_since.1 {
-            longest_freeze = longest_freeze.max(at - frozen_since.0);
-        } else {
-            frozen_since = (at, after);
+    let mut moved_at = stamps[0];
+    for (i, read) in reads.iter().enumerate() {
+        let at = i as f64 / SAMPLES_PER_S as f64;
+        match *read {
+            Some(stamp) if stamp > moved_at.1 => moved_at = (at, stamp),
+            Some(stamp) if stamp < moved_at.1 => {
+                panic!("the lossy picture went back {} ms at {at:.1} s", moved_at.1 - stamp)
+            }
+            _ => longest_freeze = longest_freeze.max(at - moved_at.0),
         }
     }
     let (first, last) = (stamps[0], stamps[stamps.len() - 1]);

@@ -395,6 +395,7 @@ fn sigkill_leaves_a_playable_recording_and_a_restart_ends_the_keep_all_playlist_
         .zip(frames.first())
         .map_or(0.0, |(l, f)| l - f + 1.0 / 30.0);
     println!("the mkv: {mkv_recorded:.2} s of video in the file");
+    assert_decodes_cleanly(mkv_str);
     assert!(
         (-0.5..=2.5).contains(&(killed_after - mkv_recorded)),
         "{mkv_recorded:.2} s in the mkv of a recording killed after {killed_after:.2} s"

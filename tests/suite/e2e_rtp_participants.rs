@@ -1071,7 +1071,7 @@ fn srtp_participant_is_composited_and_a_wrong_key_is_not() {
     let sender = Sender::start_with((port, port + 1), None, 0xff00ff00, &options);
     on_air_asked_for_a_keyframe_and_gone(&server, &bc, &location, sender, "the SRTP sender (SRTCP)");
 
-    // AEAD_AES_256_GCM (RFC 7714, mediasoup's default suite): decrypted, composited and asked for keyframes in
+    // AEAD_AES_256_GCM (RFC 7714, one of mediasoup's suites): decrypted, composited and asked for keyframes in
     // SRTCP of the same suite.
     let gcm = json!({"crypto_suite": "AEAD_AES_256_GCM", "key_base64": base64(&GCM_KEY)});
     let (location, port) = join_srtp(&server, "Gina", &gcm, &mut responses);
