@@ -92,6 +92,21 @@ pub enum OutputRequest {
         /// `rtmps://` only: verify the server's certificate (default true). `false` is logged as a warning.
         tls_verify: Option<bool>,
     },
+    /// The broadcast's own H.264 and AAC (no encode) in MPEG-TS over SRT, to
+    /// `srt://host:port?streamid=...&passphrase=...&latency=...&mode=...`: callcast calls the host (`mode=caller`,
+    /// the default) or listens there for one receiver (`mode=listener`). `passphrase` (10-79 characters) and
+    /// `streamid` are secrets, shown as `***`; `latency` is SRT's receive buffer in ms (20-60000, default 125).
+    /// Reconnects like `rtmp`, with the same options.
+    Srt {
+        url: String,
+        /// Give up (output `failed`) after failing to reconnect for this long. Default: retry while the
+        /// broadcast lives.
+        max_reconnect_s: Option<u32>,
+        /// First wait before reconnecting, in ms (default 1000); it doubles after each failed attempt...
+        reconnect_initial_ms: Option<u32>,
+        /// ...up to this many seconds (default 10).
+        reconnect_max_interval_s: Option<u32>,
+    },
     Hls {
         segment_seconds: Option<u32>,
         /// Segments listed in the playlist (2-1000, default 6); 0 keeps every segment: an `EVENT` playlist
