@@ -93,10 +93,10 @@ pub enum OutputRequest {
         tls_verify: Option<bool>,
     },
     /// The broadcast's own H.264 and AAC (no encode) in MPEG-TS over SRT, to
-    /// `srt://host:port?streamid=...&passphrase=...&latency=...&mode=...`: callcast calls the host (`mode=caller`,
-    /// the default) or listens there for one receiver (`mode=listener`). `passphrase` (10-79 characters) and
-    /// `streamid` are secrets, shown as `***`; `latency` is SRT's receive buffer in ms (20-60000, default 125).
-    /// Reconnects like `rtmp`, with the same options.
+    /// `srt://host:port?streamid=...&passphrase=...&latency=...`: callcast calls the receiver (`mode=caller`, the
+    /// default and only mode so far). `passphrase` (10-79 characters) and `streamid` are secrets, shown as `***`;
+    /// `latency` is SRT's receive buffer in ms (20-60000, default 125). Reconnects like `rtmp`, with the same
+    /// options.
     Srt {
         url: String,
         /// Give up (output `failed`) after failing to reconnect for this long. Default: retry while the

@@ -3,7 +3,7 @@
 //! srtsink's own reconnection is off: a broken or refused connection is an error on the bus, and the runner
 //! retries on the output's backoff like RTMP (one retry policy, one status for both).
 
-use super::srt_url::{SrtMode, SrtUrl};
+use super::srt_url::SrtUrl;
 use super::{OutputPipeline, Tracks};
 use crate::gst_util::make;
 use anyhow::Result;
@@ -22,13 +22,7 @@ pub fn build(url: &SrtUrl, audio_only: bool) -> Result<OutputPipeline> {
     let sink = make("srtsink")?;
     // Host and port only: the secrets go in properties (srtsink's `uri` is readable, its passphrase is not).
     sink.set_property("uri", url.address());
-    sink.set_property_from_str(
-        "mode",
-        match url.mode() {
-            SrtMode::Caller => "caller",
-            SrtMode::Listener => "listener",
-        },
-    );
+    sink.set_property_from_str("mode", "caller");
     if let Some(passphrase) = url.passphrase() {
         sink.set_property("passphrase", passphrase);
     }
@@ -58,7 +52,7 @@ pub fn build(url: &SrtUrl, audio_only: bool) -> Result<OutputPipeline> {
 }
 
 /// Whether `sink` (an srtsink) got media to a peer: it counts only bytes SRT accepted on a connected socket, so
-/// zero while connecting, after a refused handshake (wrong passphrase) and while a listener waits for a caller.
+/// zero while connecting and after a refused handshake (wrong passphrase).
 pub fn sent(sink: &gst::Element) -> bool {
     sink.property::<Option<gst::Structure>>("stats")
         .and_then(|stats| stats.get::<u64>("bytes-sent-total").ok())

@@ -78,6 +78,7 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
         format!("srt://127.0.0.1:{port}?passphrase=short_pw9"),
         format!("srt://127.0.0.1:{port}?passphrase={}", "p".repeat(80)),
         format!("srt://127.0.0.1:{port}?passphrase={PASSPHRASE}&mode=rendezvous"),
+        format!("srt://127.0.0.1:{port}?passphrase={PASSPHRASE}&mode=listener"),
     ] {
         let response = http()
             .post(&outputs_url)
