@@ -1,7 +1,8 @@
 //! SRT output against a real SRT peer (ffmpeg's libsrt listener): added live, the receiver gets H.264 + AAC in
 //! MPEG-TS; the receiver killed and started again on the same port -> the output reconnects and is live again
 //! while HLS never gaps; a receiver with another passphrase -> a clear error in that output's status while the
-//! others go on; the passphrase and stream id appear in no response, status or log line.
+//! others go on; the passphrase and stream id appear in no response, status or log line. An audio-only broadcast
+//! of the same call sends its AAC alone over SRT.
 
 use crate::support::broadcast::Broadcast;
 use crate::support::media::{streams, video_pts, window_max_gap};
@@ -49,10 +50,11 @@ fn output(status: &Value, id: &str) -> Value {
 #[test]
 fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (port, wrong_port) = (free_port(), free_port());
-    let received: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("received-{i}.ts"))).collect();
+    let (port, wrong_port, audio_port) = (free_port(), free_port(), free_port());
+    let received: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("received-{i}.ts"))).collect();
     let mut receiver = listener(port, PASSPHRASE, &received[0]);
     let _other = listener(wrong_port, OTHER_PASSPHRASE, &dir.path().join("never.ts"));
+    let _audio_receiver = listener(audio_port, PASSPHRASE, &received[2]);
     let server = Server::start(&[]);
     let _red: KillOnDrop = publish(&server.whip_url("srt"), "red", "color:ff0000");
     let srt_url =
@@ -67,6 +69,11 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
                 {"kind": "srt", "url": srt_url(wrong_port), "reconnect_initial_ms": 200, "reconnect_max_interval_s": 1},
             ],
         }),
+    );
+    let audio_only = Broadcast::start(
+        &server,
+        &json!({"source": {"kind": "room", "room": "srt"}, "video": null,
+                "outputs": [{"kind": "srt", "url": srt_url(audio_port)}]}),
     );
     let outputs_url = server.url(&format!("/v1/broadcasts/{}/outputs", bc.id));
     let mut seen: Vec<String> = Vec::new();
@@ -112,6 +119,15 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
     });
     seen.push(status.to_string());
     let on_air = Instant::now();
+    wait_for(
+        "the audio-only broadcast's AAC received",
+        Duration::from_secs(15),
+        || {
+            let live = output(&audio_only.status(), "out_0")["state"] == "live";
+            (live && codecs(&received[2]) == ["aac"]).then_some(())
+        },
+    );
+    assert_eq!(audio_only.stop()["state"], "ended");
     let refused = wait_for("the wrong passphrase reported", Duration::from_secs(20), || {
         let s = bc.status();
         let refused = output(&s, "out_1");
