@@ -10,8 +10,8 @@ pub struct BroadcastRequest {
     #[serde(default)]
     pub layout: Option<LayoutRequest>,
     /// The picture. `null` makes an audio-only broadcast: no compositor and no video encode, only the mix in
-    /// AAC; for `hls` and `record` outputs (not `rtmp`: ingest servers expect video), with no `layout` (a layout
-    /// PATCH is refused) and participants' video not decoded. Absent: the defaults.
+    /// AAC; for `hls`, `record` and `srt` outputs (not `rtmp`: ingest servers expect video), with no `layout`
+    /// (a layout PATCH is refused) and participants' video not decoded. Absent: the defaults.
     #[serde(default = "video_by_default", deserialize_with = "video_or_null")]
     #[schema(nullable)]
     pub video: Option<VideoRequest>,
