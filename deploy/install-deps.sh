@@ -19,7 +19,8 @@ BUILD=(
 )
 TEST=(
   gstreamer1.0-tools
-  # ingest and inspection of what comes out, the SFU we join, a C compiler for its loopback shim
+  # ingest and inspection of what comes out (ffmpeg with libsrt is also the SRT receiver), the SFU we join, a C
+  # compiler for its loopback shim
   ffmpeg nginx-light libnginx-mod-rtmp janus gcc libc6-dev
   # a TLS terminator in front of nginx-rtmp, and the test CA it serves certificates of
   libnginx-mod-stream openssl

@@ -38,6 +38,7 @@ pub const REQUIRED_FACTORIES: &[&str] = &[
     "avenc_aac",
     "flvmux",
     "rtmp2sink",
+    "srtsink",
     "hlssink",
     "mpegtsmux",
     "vp8dec",

@@ -397,6 +397,7 @@ fn output_status(id: &str, broadcast_id: &str, spec: &OutputConfig) -> OutputSta
         kind: spec.kind().to_string(),
         url: match spec {
             OutputConfig::Rtmp { url, .. } => Some(url.redacted().to_string()),
+            OutputConfig::Srt { url, .. } => Some(url.redacted().to_string()),
             OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => None,
         },
         playlist: match spec {
@@ -404,7 +405,10 @@ fn output_status(id: &str, broadcast_id: &str, spec: &OutputConfig) -> OutputSta
                 "/v1/broadcasts/{broadcast_id}/hls/{}",
                 crate::output::hls::PLAYLIST
             )),
-            OutputConfig::Rtmp { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => None,
+            OutputConfig::Rtmp { .. }
+            | OutputConfig::Srt { .. }
+            | OutputConfig::Record { .. }
+            | OutputConfig::Tracks { .. } => None,
         },
         path: None,
         duration_s: None,

@@ -10,8 +10,8 @@ pub struct BroadcastRequest {
     #[serde(default)]
     pub layout: Option<LayoutRequest>,
     /// The picture. `null` makes an audio-only broadcast: no compositor and no video encode, only the mix in
-    /// AAC; for `hls` and `record` outputs (not `rtmp`: ingest servers expect video), with no `layout` (a layout
-    /// PATCH is refused) and participants' video not decoded. Absent: the defaults.
+    /// AAC; for `hls`, `record` and `srt` outputs (not `rtmp`: ingest servers expect video), with no `layout`
+    /// (a layout PATCH is refused) and participants' video not decoded. Absent: the defaults.
     #[serde(default = "video_by_default", deserialize_with = "video_or_null")]
     #[schema(nullable)]
     pub video: Option<VideoRequest>,
@@ -91,6 +91,21 @@ pub enum OutputRequest {
         reconnect_max_interval_s: Option<u32>,
         /// `rtmps://` only: verify the server's certificate (default true). `false` is logged as a warning.
         tls_verify: Option<bool>,
+    },
+    /// The broadcast's own H.264 and AAC (no encode) in MPEG-TS over SRT, to
+    /// `srt://host:port?streamid=...&passphrase=...&latency=...`: callcast calls the receiver (`mode=caller`, the
+    /// default and only mode so far). `passphrase` (10-79 characters) and `streamid` are secrets, shown as `***`;
+    /// `latency` is SRT's receive buffer in ms (20-60000, default 125). Reconnects like `rtmp`, with the same
+    /// options.
+    Srt {
+        url: String,
+        /// Give up (output `failed`) after failing to reconnect for this long. Default: retry while the
+        /// broadcast lives.
+        max_reconnect_s: Option<u32>,
+        /// First wait before reconnecting, in ms (default 1000); it doubles after each failed attempt...
+        reconnect_initial_ms: Option<u32>,
+        /// ...up to this many seconds (default 10).
+        reconnect_max_interval_s: Option<u32>,
     },
     Hls {
         segment_seconds: Option<u32>,

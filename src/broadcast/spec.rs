@@ -6,6 +6,7 @@ use crate::call::janus::JanusTarget;
 use crate::layout::template::Templates;
 use crate::output::config::OutputConfig;
 use crate::output::record::{Format as RecordFormat, Split as RecordSplit};
+use crate::output::srt_url::SrtUrl;
 use crate::secret::RtmpUrl;
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -276,8 +277,8 @@ impl BroadcastSpec {
 pub const NO_PICTURE: &str = "an audio-only broadcast (`video: null`) has no picture to lay out";
 
 /// Why an RTMP output is refused in an audio-only broadcast (in the request or added live).
-pub const RTMP_NEEDS_VIDEO: &str = "an audio-only broadcast (`video: null`) takes hls and record outputs only: \
-an rtmp ingest expects a video track, and a tracks output places its files on the picture's timeline";
+pub const RTMP_NEEDS_VIDEO: &str = "an audio-only broadcast (`video: null`) takes hls, record and srt outputs \
+only: an rtmp ingest expects a video track, and a tracks output places its files on the picture's timeline";
 
 fn validate_audio(req: &BroadcastRequest) -> Result<AudioSpec, SpecError> {
     Ok(AudioSpec {
@@ -442,6 +443,25 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
                 reconnect_initial,
                 reconnect_max_interval,
                 tls_verify: tls_verify.unwrap_or(true),
+            })
+        }
+        OutputRequest::Srt {
+            url,
+            max_reconnect_s,
+            reconnect_initial_ms,
+            reconnect_max_interval_s,
+        } => {
+            let url = SrtUrl::parse(&url).map_err(|m| SpecError::new(format!("{prefix}url"), m))?;
+            let (reconnect_initial, reconnect_max_interval) =
+                validate_backoff(prefix, reconnect_initial_ms, reconnect_max_interval_s)?;
+            let max_reconnect = max_reconnect_s
+                .map(|s| seconds(&format!("{prefix}max_reconnect_s"), Some(s), s, 1..=7 * 24 * 3600))
+                .transpose()?;
+            Ok(OutputConfig::Srt {
+                url,
+                max_reconnect,
+                reconnect_initial,
+                reconnect_max_interval,
             })
         }
         OutputRequest::Hls {

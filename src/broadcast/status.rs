@@ -60,7 +60,7 @@ pub enum OutputState {
 pub struct OutputStatus {
     pub id: String,
     pub kind: String,
-    /// RTMP URL with its stream key redacted.
+    /// RTMP URL with its stream key redacted; SRT URL with its passphrase and stream id redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Where HLS viewers load the playlist.

@@ -15,6 +15,14 @@ pub enum OutputConfig {
         /// Verify an `rtmps://` server's certificate (always true for `rtmp://`, where there is none).
         tls_verify: bool,
     },
+    /// MPEG-TS over SRT (`output::srt`), retried like RTMP.
+    Srt {
+        url: super::srt_url::SrtUrl,
+        /// As for RTMP: give up after failing this long without going live in between (None: retry for ever).
+        max_reconnect: Option<Duration>,
+        reconnect_initial: Duration,
+        reconnect_max_interval: Duration,
+    },
     Hls {
         segment_seconds: u32,
         /// Segments listed in the playlist; 0 keeps every segment (an EVENT playlist, VOD at the end).
@@ -48,6 +56,7 @@ impl OutputConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             OutputConfig::Rtmp { .. } => "rtmp",
+            OutputConfig::Srt { .. } => "srt",
             OutputConfig::Hls { .. } => "hls",
             OutputConfig::Record { .. } => "record",
             OutputConfig::Tracks { .. } => "tracks",
@@ -57,7 +66,7 @@ impl OutputConfig {
     /// Whether this output's files go to object storage.
     pub fn uploads(&self) -> bool {
         match self {
-            OutputConfig::Rtmp { .. } => false,
+            OutputConfig::Rtmp { .. } | OutputConfig::Srt { .. } => false,
             OutputConfig::Hls { upload, .. } => *upload,
             OutputConfig::Record { upload, .. } | OutputConfig::Tracks { upload } => upload.is_some(),
         }
@@ -72,7 +81,8 @@ impl OutputConfig {
         matches!(self, OutputConfig::Record { .. })
     }
 
-    /// Whether this output can carry a stream with no video (RTMP ingest servers expect video).
+    /// Whether this output can carry a stream with no video (RTMP ingest servers expect video; MPEG-TS over SRT
+    /// carries AAC alone).
     /// Tracks are refused there for now: a tracks output places files on the mixer's video timeline.
     pub fn carries_audio_only(&self) -> bool {
         !matches!(self, OutputConfig::Rtmp { .. } | OutputConfig::Tracks { .. })

@@ -12,6 +12,8 @@ pub mod record;
 pub mod record_parts;
 pub mod rtmp;
 pub mod runner;
+pub mod srt;
+pub mod srt_url;
 pub mod tls;
 pub mod tracks;
 pub mod video_switch;

@@ -67,6 +67,7 @@ impl OutputRunner {
     fn build(&self) -> anyhow::Result<OutputPipeline> {
         match &self.config {
             OutputConfig::Rtmp { url, tls_verify, .. } => super::rtmp::build(url, *tls_verify),
+            OutputConfig::Srt { url, .. } => super::srt::build(url, self.hub.is_audio_only()),
             OutputConfig::Hls {
                 segment_seconds,
                 window,
@@ -86,17 +87,19 @@ impl OutputRunner {
     /// Whether the destination has taken the stream, so the output is `live` and has something to drain at the
     /// end. HLS: data reached the sink (it writes files). RTMP: the sink's connection is up, which rtmp2sink has
     /// only once the handshake, `connect` and `publish` went through; the FLV header alone reaches the sink of a
-    /// server that never answers.
+    /// server that never answers. SRT: srtsink counted bytes sent on a connected socket (after the handshake).
     fn accepted(&self, sink: &gst::Element, data_seen: &AtomicBool) -> bool {
         data_seen.load(Ordering::Relaxed)
             && match &self.config {
                 OutputConfig::Rtmp { .. } => super::rtmp::published(sink),
+                OutputConfig::Srt { .. } => super::srt::sent(sink),
                 OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => true,
             }
     }
 
-    /// Error text with any secret of this output removed, and what to do about a refused certificate.
-    fn scrub(&self, text: &str) -> String {
+    /// Error text with any secret of this output removed, and what to do about a refused certificate or SRT
+    /// handshake (`was_live`: the attempt had taken the stream before it failed).
+    fn scrub(&self, text: &str, was_live: bool) -> String {
         match &self.config {
             OutputConfig::Rtmp { url, .. } if text.contains("Unacceptable TLS certificate") => format!(
                 "{}: the server's certificate is not trusted (unknown CA, wrong host name or expired); \
@@ -104,6 +107,10 @@ impl OutputRunner {
                 url.scrub(text)
             ),
             OutputConfig::Rtmp { url, .. } => url.scrub(text),
+            OutputConfig::Srt { url, .. } => match super::srt::explain(text, was_live) {
+                Some(hint) => format!("{}: {hint}", url.scrub(text)),
+                None => url.scrub(text),
+            },
             OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => text.to_string(),
         }
     }
@@ -115,6 +122,11 @@ impl OutputRunner {
                 reconnect_initial,
                 reconnect_max_interval,
                 ..
+            }
+            | OutputConfig::Srt {
+                reconnect_initial,
+                reconnect_max_interval,
+                ..
             } => (*reconnect_initial, *reconnect_max_interval),
             OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => LOCAL_BACKOFF,
         };
@@ -122,7 +134,7 @@ impl OutputRunner {
         // Since when this output has been failing without going live in between.
         let mut failing_since: Option<std::time::Instant> = None;
         let give_up_after = match &self.config {
-            OutputConfig::Rtmp { max_reconnect, .. } => *max_reconnect,
+            OutputConfig::Rtmp { max_reconnect, .. } | OutputConfig::Srt { max_reconnect, .. } => *max_reconnect,
             OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => None,
         };
         loop {
@@ -139,7 +151,7 @@ impl OutputRunner {
                     return;
                 }
                 Outcome::Failed { error, was_live } => {
-                    let error = self.scrub(&error);
+                    let error = self.scrub(&error, was_live);
                     if was_live {
                         // It worked for a while: a new outage starts from a short wait again.
                         backoff = backoff_start;

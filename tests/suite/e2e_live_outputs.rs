@@ -144,7 +144,7 @@ fn outputs_are_added_and_removed_live() {
     for (body, field) in [
         (json!({"kind": "hls"}), "kind"),
         (json!({"kind": "rtmp", "url": "http://x/app/key"}), "url"),
-        (json!({"kind": "srt"}), "kind"),
+        (json!({"kind": "ndi"}), "kind"),
     ] {
         let response = http().post(&outputs_url).json(&body).send().expect("POST");
         let code = response.status().as_u16();

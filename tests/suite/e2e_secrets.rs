@@ -1,5 +1,6 @@
-//! Secrets never leave: a run that uses an RTMP stream key, an API token and a Janus pin, including the errors
-//! each can cause, and then every API response and the whole server log are searched for them.
+//! Secrets never leave: a run that uses an RTMP stream key, an SRT passphrase and stream id, an API token and a
+//! Janus pin, including the errors each can cause, and then every API response and the whole server log are
+//! searched for them.
 
 use crate::support::{publish_with, wait_for, KillOnDrop, Server};
 use callcast::tools::bench::ingest::NginxRtmp;
@@ -9,6 +10,8 @@ use std::time::Duration;
 const TOKEN: &str = "tok-7f3e9a51c2";
 const KEY: &str = "live_key_5d1c0b77";
 const PIN: &str = "pin-88c2e1";
+/// An SRT output's stream id (its passphrase is `KEY`).
+const SRT_ID: &str = "srt-sid-2a9e64";
 
 fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
@@ -55,7 +58,8 @@ fn keys_tokens_and_pins_appear_nowhere() {
             json!({"source": {"kind": "room", "room": "secret"}, "video": {"width": 320, "height": 180},
                     "outputs": [{"kind": "rtmp", "url": nginx.url(KEY)},
                                 {"kind": "rtmp", "url": format!("rtmp://127.0.0.1:9/live/{KEY}")},
-                                {"kind": "hls"}]}),
+                                {"kind": "hls"},
+                                {"kind": "srt", "url": format!("srt://127.0.0.1:9?streamid={SRT_ID}&passphrase={KEY}")}]}),
         ),
     );
     assert_eq!(code, 201, "{created}");
@@ -65,12 +69,13 @@ fn keys_tokens_and_pins_appear_nowhere() {
         .to_string();
     let status_url = server.url(&format!("/v1/broadcasts/{id}"));
     wait_for(
-        "RTMP live and the dead target retrying",
+        "RTMP live and the dead targets retrying",
         Duration::from_secs(30),
         || {
             let (_, text) = call(&mut seen, reqwest::Method::GET, &status_url, None);
             let s: Value = serde_json::from_str(&text).ok()?;
-            (s["outputs"][0]["state"] == "live" && s["outputs"][1]["reconnects"].as_u64()? >= 1).then_some(())
+            let retrying = |i: usize| s["outputs"][i]["reconnects"].as_u64().is_some_and(|n| n >= 1);
+            (s["outputs"][0]["state"] == "live" && retrying(1) && retrying(3)).then_some(())
         },
     );
 
@@ -104,6 +109,8 @@ fn keys_tokens_and_pins_appear_nowhere() {
         json!({"source": {"kind": "room", "room": "secret"}, "outputs": [{"kind": "rtmp", "url": format!("rtmpx://h/app/{KEY}")}]}),
         json!({"source": {"kind": "room", "room": "secret"}, "outputs": [{"kind": "rtmp", "url": format!("rtmp://h/{KEY}")}]}),
         json!({"source": {"kind": "janus", "url": format!("http://u:{PIN}@h/janus"), "room": 1, "pin": PIN}, "outputs": [{"kind": "hls"}]}),
+        json!({"source": {"kind": "room", "room": "secret"}, "outputs": [{"kind": "srt", "url": format!("srt://h?passphrase={KEY}")}]}),
+        json!({"source": {"kind": "room", "room": "secret"}, "outputs": [{"kind": "srt", "url": format!("srt://h:1?streamid={SRT_ID}&{KEY}=x")}]}),
     ] {
         let (code, _) = call(
             &mut seen,
@@ -132,7 +139,7 @@ fn keys_tokens_and_pins_appear_nowhere() {
         log.contains("DEBUG") && log.contains("output failed"),
         "the log has content: {log}"
     );
-    for secret in [KEY, TOKEN, PIN] {
+    for secret in [KEY, TOKEN, PIN, SRT_ID] {
         assert!(!log.contains(secret), "{secret} in the server log");
         for body in &seen {
             assert!(!body.contains(secret), "{secret} in an API response: {body}");

@@ -42,6 +42,7 @@ mod e2e_rtp_participants;
 mod e2e_run;
 mod e2e_secrets;
 mod e2e_soak;
+mod e2e_srt;
 mod e2e_stopping_on_time;
 mod e2e_storage;
 mod e2e_tracks;
