@@ -125,6 +125,12 @@ pub enum OutputRequest {
     /// Matroska), one file per track and appearance (leaving and joining again starts a new set), under
     /// `broadcasts/{id}/tracks/{output id}/` with a `manifest.json` placing each file on the outputs' timeline.
     Tracks {},
+    /// WebRTC viewers (WHEP, sub-second): `POST /v1/broadcasts/{id}/whep` with an offer. They get the
+    /// broadcast's own H.264 and one shared Opus encode of its sound. At most one per broadcast.
+    Whep {
+        /// Viewers at once (1-500, default 20); one more gets 503.
+        max_viewers: Option<u32>,
+    },
 }
 
 /// The container formats a `record` output writes.

@@ -398,6 +398,7 @@ fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputConfig>, Sp
         return Err(SpecError::new("outputs", format!("at most {MAX_OUTPUTS} outputs")));
     }
     let mut seen_hls = false;
+    let mut seen_whep = false;
     outputs
         .into_iter()
         .enumerate()
@@ -407,6 +408,12 @@ fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputConfig>, Sp
                 return Err(SpecError::new(
                     format!("{prefix}kind"),
                     "only one hls output per broadcast",
+                ));
+            }
+            if matches!(out, OutputRequest::Whep { .. }) && std::mem::replace(&mut seen_whep, true) {
+                return Err(SpecError::new(
+                    format!("{prefix}kind"),
+                    "only one whep output per broadcast",
                 ));
             }
             validate_output(&prefix, out)
@@ -463,6 +470,14 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
             },
         }),
         OutputRequest::Tracks {} => Ok(OutputConfig::Tracks),
+        OutputRequest::Whep { max_viewers } => Ok(OutputConfig::Whep {
+            station: crate::output::whep::WhepStation::new(ranged(
+                &format!("{prefix}max_viewers"),
+                max_viewers,
+                crate::output::whep::DEFAULT_MAX_VIEWERS,
+                1..=crate::output::whep::MAX_VIEWERS_LIMIT,
+            )?),
+        }),
         OutputRequest::Record {
             format,
             max_file_s,

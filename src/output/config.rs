@@ -31,6 +31,8 @@ pub enum OutputConfig {
     },
     /// Every participant's tracks as received, one file per track and appearance (`output::tracks`).
     Tracks,
+    /// WebRTC viewers over WHEP (`output::whep`); the station is what the API adds viewers through.
+    Whep { station: super::whep::WhepStation },
 }
 
 /// A recording output's upload.
@@ -47,6 +49,7 @@ impl OutputConfig {
             OutputConfig::Hls { .. } => "hls",
             OutputConfig::Record { .. } => "record",
             OutputConfig::Tracks => "tracks",
+            OutputConfig::Whep { .. } => "whep",
         }
     }
 
@@ -54,7 +57,7 @@ impl OutputConfig {
     pub fn uploads(&self) -> bool {
         match self {
             // Tracks are not uploaded yet.
-            OutputConfig::Rtmp { .. } | OutputConfig::Tracks => false,
+            OutputConfig::Rtmp { .. } | OutputConfig::Tracks | OutputConfig::Whep { .. } => false,
             OutputConfig::Hls { upload, .. } => *upload,
             OutputConfig::Record { upload, .. } => upload.is_some(),
         }
@@ -65,8 +68,12 @@ impl OutputConfig {
     }
 
     /// Whether this output can carry a stream with no video (RTMP ingest servers expect video).
-    /// Tracks are refused there for now: a tracks output places files on the mixer's video timeline.
+    /// Tracks are refused there for now: a tracks output places files on the mixer's video timeline; WHEP too
+    /// (its viewers are made for a picture).
     pub fn carries_audio_only(&self) -> bool {
-        !matches!(self, OutputConfig::Rtmp { .. } | OutputConfig::Tracks)
+        !matches!(
+            self,
+            OutputConfig::Rtmp { .. } | OutputConfig::Tracks | OutputConfig::Whep { .. }
+        )
     }
 }

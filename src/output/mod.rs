@@ -15,6 +15,9 @@ pub mod runner;
 pub mod tls;
 pub mod tracks;
 pub mod video_switch;
+pub mod whep;
+mod whep_offer;
+mod whep_viewer;
 
 use crate::gst_util::make;
 use anyhow::Result;

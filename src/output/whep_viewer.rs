@@ -1,0 +1,216 @@
+//! One WHEP viewer: its own small pipeline (appsrc of the broadcast's H.264 and of the shared Opus, each
+//! payloaded with the payload type the viewer's offer chose, into a webrtcbin sending only). The station pushes
+//! into its appsrcs, which are leaky: a viewer that cannot keep up loses its own oldest media, never anyone
+//! else's.
+
+use super::whep_offer::{Chosen, ViewerOffer};
+use crate::call::webrtc::{self, IceConfig};
+use crate::gst_util::make;
+use anyhow::{Context, Result};
+use gst::prelude::*;
+use gst_webrtc::{WebRTCRTPTransceiver, WebRTCRTPTransceiverDirection, WebRTCSDPType};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// Media a viewer may have queued before its oldest is dropped: a stalled viewer resumes near live.
+const VIEWER_QUEUE_NS: u64 = 1_000_000_000;
+
+pub struct Viewer {
+    pub id: String,
+    pipeline: gst::Pipeline,
+    webrtc: gst::Element,
+    video: Option<gst_app::AppSrc>,
+    audio: Option<gst_app::AppSrc>,
+    /// Set at the first keyframe: nothing is sent before it, so the viewer's decoder starts clean.
+    started: AtomicBool,
+    /// The broadcast's timestamp of that keyframe and this pipeline's running time when it came: every buffer
+    /// is moved by the same amount, so sound and picture keep their sync.
+    origin: Mutex<Option<(gst::ClockTime, gst::ClockTime)>>,
+}
+
+fn viewer_appsrc(name: &str, caps: Option<&gst::Caps>) -> gst_app::AppSrc {
+    let src = gst_app::AppSrc::builder()
+        .name(name)
+        .format(gst::Format::Time)
+        .is_live(true)
+        .max_time(gst::ClockTime::from_nseconds(VIEWER_QUEUE_NS))
+        .max_bytes(0)
+        .max_buffers(0)
+        .build();
+    src.set_property_from_str("leaky-type", "downstream");
+    if let Some(caps) = caps {
+        src.set_caps(Some(caps));
+    }
+    src
+}
+
+impl Viewer {
+    /// Makes the pipeline and starts it (webrtcbin must run before it takes an offer). `keyframe` is called when
+    /// the viewer asks for a keyframe (its PLI or FIR).
+    pub fn new(
+        id: String,
+        ice: &IceConfig,
+        video_caps: Option<&gst::Caps>,
+        audio_caps: Option<&gst::Caps>,
+        offer: &ViewerOffer,
+        keyframe: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Self> {
+        let pipeline = gst::Pipeline::with_name(&format!("whep-{id}"));
+        let webrtc = webrtc::new_webrtcbin("webrtc", ice, 0)?;
+        pipeline.add(&webrtc)?;
+        let video = offer.video.as_ref().map(|_| viewer_appsrc("video", video_caps));
+        let audio = offer.audio.as_ref().map(|_| viewer_appsrc("audio", audio_caps));
+        if let Some(video) = &video {
+            let pad = video.static_pad("src").context("appsrc src pad")?;
+            // rtpsession turns a viewer's PLI/FIR into an upstream force-key-unit event; the appsrc would drop it.
+            pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+                if info.event().is_some_and(|e| gst_video::ForceKeyUnitEvent::is(e)) {
+                    keyframe();
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+        pipeline
+            .set_state(gst::State::Playing)
+            .context("starting a WHEP viewer")?;
+        Ok(Self {
+            id,
+            pipeline,
+            webrtc,
+            video,
+            audio,
+            started: AtomicBool::new(false),
+            origin: Mutex::new(None),
+        })
+    }
+
+    /// Takes the offer, sends on the sections it chose (sendonly, with the offer's own codec description) and
+    /// returns the answer with every local candidate.
+    pub async fn answer(&self, offer_sdp: &str, offer: &ViewerOffer) -> Result<String> {
+        webrtc::set_remote(&self.webrtc, offer_sdp, WebRTCSDPType::Offer).await?;
+        if let (Some(chosen), Some(src)) = (&offer.video, &self.video) {
+            self.send(chosen, src, "rtph264pay", "video")?;
+        }
+        if let (Some(chosen), Some(src)) = (&offer.audio, &self.audio) {
+            self.send(chosen, src, "rtpopuspay", "audio")?;
+        }
+        for &mline in &offer.unused {
+            if let Some(transceiver) = self.transceiver(mline) {
+                transceiver.set_property("direction", WebRTCRTPTransceiverDirection::Inactive);
+            }
+        }
+        webrtc::create_local(&self.webrtc, WebRTCSDPType::Answer).await?;
+        webrtc::gathered_local_sdp(&self.webrtc).await
+    }
+
+    fn transceiver(&self, mline: u32) -> Option<WebRTCRTPTransceiver> {
+        (0..)
+            .map_while(|i: i32| {
+                self.webrtc
+                    .emit_by_name::<Option<WebRTCRTPTransceiver>>("get-transceiver", &[&i])
+            })
+            .find(|t| t.mlineindex() == mline)
+    }
+
+    /// `src ! payloader ! webrtcbin` on the offer's section `chosen.mline`.
+    fn send(&self, chosen: &Chosen, src: &gst_app::AppSrc, payloader: &str, media: &str) -> Result<()> {
+        let transceiver = self
+            .transceiver(chosen.mline)
+            .with_context(|| format!("no transceiver for the offer's {media} section"))?;
+        transceiver.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
+        transceiver.set_property("codec-preferences", &chosen.caps);
+        let pay = make(payloader)?;
+        pay.set_property("pt", chosen.pt as u32);
+        if media == "video" {
+            // Each access unit as soon as it is whole (no waiting to fill an aggregate).
+            pay.set_property_from_str("aggregate-mode", "zero-latency");
+        }
+        self.pipeline.add_many([src.upcast_ref::<gst::Element>(), &pay])?;
+        src.link(&pay)?;
+        let sink = self
+            .webrtc
+            .request_pad_simple(&format!("sink_{}", chosen.mline))
+            .context("webrtcbin sink pad")?;
+        pay.static_pad("src").context("payloader src")?.link(&sink)?;
+        pay.sync_state_with_parent()?;
+        src.sync_state_with_parent()?;
+        Ok(())
+    }
+
+    /// This pipeline's running time now.
+    fn now(&self) -> Option<gst::ClockTime> {
+        let clock = self.pipeline.clock()?;
+        Some(clock.time().saturating_sub(self.pipeline.base_time()?))
+    }
+
+    /// One buffer of the broadcast's; video from a keyframe on, sound once the picture started.
+    pub fn push_video(&self, buffer: &gst::Buffer) {
+        if !self.started.load(Ordering::Relaxed) {
+            if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                return;
+            }
+            let (Some(pts), Some(now)) = (buffer.pts(), self.now()) else {
+                return;
+            };
+            *self.origin.lock().unwrap() = Some((pts, now));
+            self.started.store(true, Ordering::Relaxed);
+        }
+        if let Some(src) = &self.video {
+            self.push(src, buffer);
+        }
+    }
+
+    pub fn push_audio(&self, buffer: &gst::Buffer) {
+        if let Some(src) = &self.audio {
+            if self.video.is_none() && !self.started.swap(true, Ordering::Relaxed) {
+                if let (Some(pts), Some(now)) = (buffer.pts(), self.now()) {
+                    *self.origin.lock().unwrap() = Some((pts, now));
+                }
+            }
+            self.push(src, buffer);
+        }
+    }
+
+    /// Whether a keyframe still has to come before this viewer sees anything.
+    pub fn waiting_for_keyframe(&self) -> bool {
+        self.video.is_some() && !self.started.load(Ordering::Relaxed)
+    }
+
+    fn push(&self, src: &gst_app::AppSrc, buffer: &gst::Buffer) {
+        let Some((from, at)) = *self.origin.lock().unwrap() else {
+            return;
+        };
+        let Some(pts) = buffer.pts().filter(|pts| *pts >= from) else {
+            // From before the first keyframe (sound that came a moment earlier): not sent.
+            return;
+        };
+        let mut buffer = buffer.copy();
+        {
+            let b = buffer.make_mut();
+            b.set_pts(at + (pts - from));
+            b.set_dts(gst::ClockTime::NONE);
+        }
+        // A full queue drops its oldest (leaky); a stopped pipeline refuses: either way nobody waits.
+        let _ = src.push_buffer(buffer);
+    }
+
+    pub fn set_caps(&self, video: Option<&gst::Caps>, audio: Option<&gst::Caps>) {
+        if let (Some(src), Some(caps)) = (&self.video, video) {
+            src.set_caps(Some(caps));
+        }
+        if let (Some(src), Some(caps)) = (&self.audio, audio) {
+            src.set_caps(Some(caps));
+        }
+    }
+
+    /// Whether the viewer's connection is gone (ICE failed or closed).
+    pub fn disconnected(&self) -> bool {
+        use gst_webrtc::WebRTCPeerConnectionState as S;
+        matches!(self.webrtc.property::<S>("connection-state"), S::Failed | S::Closed)
+    }
+
+    /// Stops the pipeline; blocking (call off the async threads and off streaming threads).
+    pub fn close(&self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
