@@ -129,7 +129,10 @@ impl WhepStation {
         let result = self.connect(id, offer, ice, video_caps, audio_caps).await;
         let mut state = self.state.lock().unwrap();
         state.joining -= 1;
-        let (viewer, answer) = result.map_err(ViewerError::Offer)?;
+        let (viewer, answer) = result.map_err(|e| {
+            tracing::warn!("a WHEP viewer could not be answered: {e:#}");
+            ViewerError::Offer(e)
+        })?;
         if !state.open {
             drop(state);
             close_all(vec![viewer]);

@@ -15,16 +15,39 @@ pub struct Chosen {
 pub struct ViewerOffer {
     pub video: Option<Chosen>,
     pub audio: Option<Chosen>,
-    /// Sections we send nothing on (a second video section, a data channel): answered inactive.
-    pub unused: Vec<u32>,
+}
+
+/// H.264 `profile_idc` (the first byte of `profile-level-id`, in hex) of a profile as `h264parse` names it.
+fn profile_idc(profile: &str) -> Option<&'static str> {
+    match profile {
+        "constrained-baseline" | "baseline" => Some("42"),
+        "main" => Some("4d"),
+        "high" => Some("64"),
+        _ => None,
+    }
+}
+
+/// How much we like an offered H.264 format whose `profile-level-id` is `id`, for a broadcast whose profile_idc
+/// is `ours`: ours first, then the richest profile (browsers' software decoders decode any profile, whatever
+/// was negotiated; Chromium offers no High).
+fn rank(id: &str, ours: Option<&str>) -> u8 {
+    let idc = id.get(..2).unwrap_or("");
+    match idc {
+        _ if Some(idc) == ours => 0,
+        "64" => 1,
+        "4d" => 2,
+        "42" => 3,
+        _ => 4,
+    }
 }
 
 /// Reads the offer; `profile` is the broadcast's H.264 profile as `h264parse` names it (None before the first
-/// frame). H.264 needs `packetization-mode=1` (what rtph264pay sends); among those the one whose profile is the
-/// broadcast's is preferred, else the first (browsers decode any profile whatever was negotiated).
+/// frame). H.264 needs `packetization-mode=1` (what rtph264pay sends); among those the broadcast's profile is
+/// preferred (see `rank`). The codec description keeps the offer's `profile-level-id` as offered.
 pub fn read(offer: &str, profile: Option<&str>) -> Result<ViewerOffer> {
     let sdp = gst_sdp::SDPMessage::parse_buffer(offer.as_bytes()).map_err(|_| anyhow!("the offer does not parse"))?;
-    let (mut video, mut audio, mut unused) = (None, None, Vec::new());
+    let ours = profile.and_then(profile_idc);
+    let (mut video, mut audio) = (None, None);
     for (index, media) in sdp.medias().enumerate() {
         let mline = index as u32;
         let kind = media.media().unwrap_or("");
@@ -32,43 +55,40 @@ pub fn read(offer: &str, profile: Option<&str>) -> Result<ViewerOffer> {
             let caps = media.caps_from_media(pt as i32)?;
             Some((pt, caps))
         });
+        let encoding = |caps: &gst::Caps, name: &str| {
+            let s = caps.structure(0).expect("caps_from_media makes one structure");
+            s.get::<&str>("encoding-name")
+                .is_ok_and(|n| n.eq_ignore_ascii_case(name))
+        };
         let pick = match kind {
-            "video" if video.is_none() => {
-                let h264: Vec<(u8, gst::Caps)> = codecs
-                    .filter(|(_, caps)| {
-                        let s = caps.structure(0).expect("caps_from_media makes one structure");
-                        s.get::<&str>("encoding-name")
-                            .is_ok_and(|n| n.eq_ignore_ascii_case("H264"))
-                            && s.get::<&str>("packetization-mode").is_ok_and(|m| m == "1")
-                    })
-                    .collect();
-                let same_profile = h264.iter().position(|(_, caps)| {
-                    let s = caps.structure(0).expect("one structure");
-                    // GStreamer reads `profile-level-id` into the profile's name, as h264parse names ours.
-                    profile.is_some_and(|p| s.get::<&str>("profile").is_ok_and(|q| q == p))
-                });
-                let pick = h264.get(same_profile.unwrap_or(0)).cloned();
-                pick.map(|c| (c, &mut video))
-            }
-            "audio" if audio.is_none() => {
-                let mut opus = codecs.filter(|(_, caps)| {
-                    let s = caps.structure(0).expect("one structure");
-                    s.get::<&str>("encoding-name")
-                        .is_ok_and(|n| n.eq_ignore_ascii_case("OPUS"))
-                });
-                opus.next().map(|c| (c, &mut audio))
-            }
+            "video" if video.is_none() => codecs
+                .filter(|(_, caps)| {
+                    encoding(caps, "H264")
+                        && caps
+                            .structure(0)
+                            .is_some_and(|s| s.get::<&str>("packetization-mode").is_ok_and(|m| m == "1"))
+                })
+                .filter_map(|(pt, caps)| Some((pt, caps, h264_profile_level_id(media, pt)?)))
+                .min_by_key(|(_, _, id)| rank(id, ours))
+                .map(|(pt, mut caps, id)| {
+                    let s = caps.make_mut().structure_mut(0).expect("one structure");
+                    // GStreamer turned `profile-level-id` into `profile`; the answer says what was offered.
+                    s.remove_fields(["profile", "level"]);
+                    s.set("profile-level-id", id);
+                    ((pt, caps), &mut video)
+                }),
+            "audio" if audio.is_none() => codecs
+                .filter(|(_, caps)| encoding(caps, "OPUS"))
+                .next()
+                .map(|c| (c, &mut audio)),
             _ => None,
         };
-        match pick {
-            Some(((pt, mut caps), slot)) => {
-                caps.make_mut()
-                    .structure_mut(0)
-                    .expect("one structure")
-                    .set_name("application/x-rtp");
-                *slot = Some(Chosen { mline, pt, caps });
-            }
-            None => unused.push(mline),
+        if let Some(((pt, mut caps), slot)) = pick {
+            caps.make_mut()
+                .structure_mut(0)
+                .expect("one structure")
+                .set_name("application/x-rtp");
+            *slot = Some(Chosen { mline, pt, caps });
         }
     }
     if video.is_none() && audio.is_none() {
@@ -76,7 +96,22 @@ pub fn read(offer: &str, profile: Option<&str>) -> Result<ViewerOffer> {
             "the offer has neither H.264 (packetization-mode=1) video nor Opus audio to receive"
         ));
     }
-    Ok(ViewerOffer { video, audio, unused })
+    Ok(ViewerOffer { video, audio })
+}
+
+/// The offer's `profile-level-id` for H.264 payload type `pt`.
+fn h264_profile_level_id(media: &gst_sdp::SDPMediaRef, pt: u8) -> Option<String> {
+    let prefix = format!("{pt} ");
+    let fmtp = media
+        .attributes()
+        .filter(|a| a.key() == "fmtp")
+        .filter_map(|a| a.value())
+        .find_map(|v| v.strip_prefix(&prefix))?;
+    fmtp.split(';')
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.eq_ignore_ascii_case("profile-level-id"))
+        .map(|(_, v)| v.trim().to_ascii_lowercase())
+        .filter(|id| id.len() == 6 && id.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -107,18 +142,20 @@ m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:2\
         let offer = read(OFFER, Some("high")).unwrap();
         assert_eq!(chosen(&offer.video), (0, 112));
         assert_eq!(chosen(&offer.audio), (1, 111));
-        assert_eq!(offer.unused, vec![2]);
         assert_eq!(chosen(&read(OFFER, Some("main")).unwrap().video), (0, 106));
         assert_eq!(
             chosen(&read(OFFER, Some("constrained-baseline")).unwrap().video),
             (0, 103)
         );
-        // Unknown yet: the first H.264 that is packetization-mode 1, never 0.
-        assert_eq!(chosen(&read(OFFER, None).unwrap().video), (0, 103));
-        let caps = read(OFFER, None).unwrap().video.unwrap().caps;
+        // Unknown yet, or not offered: the richest profile that is packetization-mode 1, never 0.
+        assert_eq!(chosen(&read(OFFER, None).unwrap().video), (0, 112));
+        let no_high = OFFER.replace(" 112\r\n", "\r\n");
+        assert_eq!(chosen(&read(&no_high, Some("high")).unwrap().video), (0, 106));
+        let caps = read(OFFER, Some("constrained-baseline")).unwrap().video.unwrap().caps;
         let s = caps.structure(0).unwrap();
         assert_eq!(s.name(), "application/x-rtp");
-        assert_eq!(s.get::<&str>("profile").unwrap(), "constrained-baseline");
+        assert_eq!(s.get::<&str>("profile-level-id").unwrap(), "42e01f");
+        assert!(!s.has_field("profile"), "{s}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::call::webrtc::{self, IceConfig};
 use crate::gst_util::make;
 use anyhow::{Context, Result};
 use gst::prelude::*;
-use gst_webrtc::{WebRTCRTPTransceiver, WebRTCRTPTransceiverDirection, WebRTCSDPType};
+use gst_webrtc::{WebRTCRTPTransceiver, WebRTCRTPTransceiverDirection};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -42,6 +42,30 @@ fn viewer_appsrc(name: &str, caps: Option<&gst::Caps>) -> gst_app::AppSrc {
         src.set_caps(Some(caps));
     }
     src
+}
+
+/// rtph264pay only takes the profile and level that downstream's `profile-level-id` allows, which is what the
+/// viewer offered (Chromium offers no High profile). The broadcast's H.264 is sent as it is (a viewer never gets an
+/// encode of its own), and browsers' decoders take any profile: the payloader's caps and accept-caps queries are
+/// answered here, so it never reads the viewer's preference.
+fn accept_any_profile(pay_src: &gst::Pad) {
+    pay_src.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |pad, info| {
+        let Some(query) = info.query_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        match query.view_mut() {
+            gst::QueryViewMut::Caps(q) => {
+                let caps = q.filter_owned().unwrap_or_else(|| pad.pad_template_caps());
+                q.set_result(&caps);
+                gst::PadProbeReturn::Handled
+            }
+            gst::QueryViewMut::AcceptCaps(q) => {
+                q.set_result(true);
+                gst::PadProbeReturn::Handled
+            }
+            _ => gst::PadProbeReturn::Ok,
+        }
+    });
 }
 
 impl Viewer {
@@ -84,41 +108,22 @@ impl Viewer {
         })
     }
 
-    /// Takes the offer, sends on the sections it chose (sendonly, with the offer's own codec description) and
-    /// returns the answer with every local candidate.
+    /// Takes the offer and returns the answer with every local candidate. Our transceivers exist before the
+    /// offer is set (sendonly, with the offer's own description of the codec): webrtcbin 1.22 creates the
+    /// offer's transceivers only when it answers, and then takes an unassociated one of the same kind and codec.
     pub async fn answer(&self, offer_sdp: &str, offer: &ViewerOffer) -> Result<String> {
-        webrtc::set_remote(&self.webrtc, offer_sdp, WebRTCSDPType::Offer).await?;
         if let (Some(chosen), Some(src)) = (&offer.video, &self.video) {
             self.send(chosen, src, "rtph264pay", "video")?;
         }
         if let (Some(chosen), Some(src)) = (&offer.audio, &self.audio) {
             self.send(chosen, src, "rtpopuspay", "audio")?;
         }
-        for &mline in &offer.unused {
-            if let Some(transceiver) = self.transceiver(mline) {
-                transceiver.set_property("direction", WebRTCRTPTransceiverDirection::Inactive);
-            }
-        }
-        webrtc::create_local(&self.webrtc, WebRTCSDPType::Answer).await?;
-        webrtc::gathered_local_sdp(&self.webrtc).await
+        webrtc::answer(&self.webrtc, offer_sdp).await
     }
 
-    fn transceiver(&self, mline: u32) -> Option<WebRTCRTPTransceiver> {
-        (0..)
-            .map_while(|i: i32| {
-                self.webrtc
-                    .emit_by_name::<Option<WebRTCRTPTransceiver>>("get-transceiver", &[&i])
-            })
-            .find(|t| t.mlineindex() == mline)
-    }
-
-    /// `src ! payloader ! webrtcbin` on the offer's section `chosen.mline`.
+    /// `src ! payloader ! webrtcbin` on a new sendonly transceiver for `chosen`.
     fn send(&self, chosen: &Chosen, src: &gst_app::AppSrc, payloader: &str, media: &str) -> Result<()> {
-        let transceiver = self
-            .transceiver(chosen.mline)
-            .with_context(|| format!("no transceiver for the offer's {media} section"))?;
-        transceiver.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
-        transceiver.set_property("codec-preferences", &chosen.caps);
+        tracing::debug!(mline = chosen.mline, pt = chosen.pt, "a WHEP viewer gets {media}");
         let pay = make(payloader)?;
         pay.set_property("pt", chosen.pt as u32);
         if media == "video" {
@@ -129,9 +134,18 @@ impl Viewer {
         src.link(&pay)?;
         let sink = self
             .webrtc
-            .request_pad_simple(&format!("sink_{}", chosen.mline))
+            .request_pad_simple("sink_%u")
             .context("webrtcbin sink pad")?;
-        pay.static_pad("src").context("payloader src")?.link(&sink)?;
+        let transceiver = sink
+            .property::<Option<WebRTCRTPTransceiver>>("transceiver")
+            .with_context(|| format!("no transceiver for the {media} pad"))?;
+        transceiver.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
+        transceiver.set_property("codec-preferences", &chosen.caps);
+        let pay_src = pay.static_pad("src").context("payloader src")?;
+        if media == "video" {
+            accept_any_profile(&pay_src);
+        }
+        pay_src.link(&sink)?;
         pay.sync_state_with_parent()?;
         src.sync_state_with_parent()?;
         Ok(())
