@@ -572,6 +572,28 @@ mod tests {
     }
 
     #[test]
+    fn whep_outputs_take_max_viewers_and_come_one_per_broadcast() {
+        let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"whep"}]}"#).unwrap();
+        let OutputConfig::Whep { station } = &s.outputs[0] else {
+            panic!("{:?}", s.outputs[0]);
+        };
+        assert_eq!(station.max_viewers(), 20);
+        for (body, field) in [
+            (r#"[{"kind":"whep"},{"kind":"whep"}]"#, "outputs[1].kind"),
+            (r#"[{"kind":"whep","max_viewers":0}]"#, "outputs[0].max_viewers"),
+            (r#"[{"kind":"whep","max_viewers":501}]"#, "outputs[0].max_viewers"),
+        ] {
+            let e = spec(&format!(
+                r#"{{"source":{{"kind":"room","room":"d"}},"outputs":{body}}}"#
+            ))
+            .unwrap_err();
+            assert_eq!(e.field, field, "{body}: {e:?}");
+        }
+        let audio_only = r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"whep"}]}"#;
+        assert_eq!(spec(audio_only).unwrap_err().field, "outputs[0].kind");
+    }
+
+    #[test]
     fn a_record_output_turns_zero_transcode_off_and_refuses_it_asked_for() {
         let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"record"}]}"#).unwrap();
         assert!(!s.video.unwrap().passthrough);

@@ -51,7 +51,7 @@ pub fn read(offer: &str, profile: Option<&str>) -> Result<ViewerOffer> {
     for (index, media) in sdp.medias().enumerate() {
         let mline = index as u32;
         let kind = media.media().unwrap_or("");
-        let codecs = media.formats().filter_map(|f| f.parse::<u8>().ok()).filter_map(|pt| {
+        let mut codecs = media.formats().filter_map(|f| f.parse::<u8>().ok()).filter_map(|pt| {
             let caps = media.caps_from_media(pt as i32)?;
             Some((pt, caps))
         });
@@ -77,10 +77,7 @@ pub fn read(offer: &str, profile: Option<&str>) -> Result<ViewerOffer> {
                     s.set("profile-level-id", id);
                     ((pt, caps), &mut video)
                 }),
-            "audio" if audio.is_none() => codecs
-                .filter(|(_, caps)| encoding(caps, "OPUS"))
-                .next()
-                .map(|c| (c, &mut audio)),
+            "audio" if audio.is_none() => codecs.find(|(_, caps)| encoding(caps, "OPUS")).map(|c| (c, &mut audio)),
             _ => None,
         };
         if let Some(((pt, mut caps), slot)) = pick {
