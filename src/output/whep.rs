@@ -215,7 +215,7 @@ impl WhepStation {
         let mut gone = Vec::new();
         for viewer in &state.viewers {
             viewer.push_video(&buffer);
-            if keyframe && viewer.disconnected() {
+            if keyframe && viewer.gone() {
                 gone.push(viewer.id.clone());
             }
         }

@@ -14,6 +14,9 @@ use std::sync::Mutex;
 
 /// Media a viewer may have queued before its oldest is dropped: a stalled viewer resumes near live.
 const VIEWER_QUEUE_NS: u64 = 1_000_000_000;
+/// A viewer not connected this long after its answer never will be (or left without its DELETE): its place
+/// under `max_viewers` is given back.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub struct Viewer {
     pub id: String,
@@ -26,6 +29,7 @@ pub struct Viewer {
     /// The broadcast's timestamp of that keyframe and this pipeline's running time when it came: every buffer
     /// is moved by the same amount, so sound and picture keep their sync.
     origin: Mutex<Option<(gst::ClockTime, gst::ClockTime)>>,
+    created: std::time::Instant,
 }
 
 fn viewer_appsrc(name: &str, caps: Option<&gst::Caps>) -> gst_app::AppSrc {
@@ -105,6 +109,7 @@ impl Viewer {
             audio,
             started: AtomicBool::new(false),
             origin: Mutex::new(None),
+            created: std::time::Instant::now(),
         })
     }
 
@@ -217,10 +222,14 @@ impl Viewer {
         }
     }
 
-    /// Whether the viewer's connection is gone (ICE failed or closed).
-    pub fn disconnected(&self) -> bool {
+    /// Whether the viewer is gone: its connection failed or closed, or it never connected.
+    pub fn gone(&self) -> bool {
         use gst_webrtc::WebRTCPeerConnectionState as S;
-        matches!(self.webrtc.property::<S>("connection-state"), S::Failed | S::Closed)
+        match self.webrtc.property::<S>("connection-state") {
+            S::Failed | S::Closed => true,
+            S::Connected | S::Disconnected => false,
+            _ => self.created.elapsed() > CONNECT_TIMEOUT,
+        }
     }
 
     /// Stops the pipeline; blocking (call off the async threads and off streaming threads).
