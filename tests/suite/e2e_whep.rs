@@ -1,7 +1,7 @@
 //! WHEP output: a page on another origin watches a broadcast over WebRTC with a third-party client from npm
 //! (whip-whep's WHEPClient) in Chromium, and sees the participant's colour in a decoded frame and an Opus track
 //! decoding; one viewer more than `max_viewers` gets 503; the client's DELETE ends its viewer (status and
-//! `/metrics` count it). 404 for a broadcast without a whep output and 401 without a token are in `api_auth`.
+//! `/metrics` count it), and a viewer still there at the stop ends with the broadcast. 404 for a broadcast without a whep output and 401 without a token are in `api_auth`.
 
 use crate::support::broadcast::{participant_names, Broadcast};
 use crate::support::child_lines::ChildLines;
@@ -119,6 +119,17 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
     assert_eq!(viewers_metric(&server, &broadcast), Some(0));
     let again = http().delete(&location).send().expect("DELETE again");
     assert_eq!(again.status().as_u16(), 404, "the viewer outlived the client's DELETE");
+
+    // Its place is free again: a viewer that only listens (Opus; its VP8-only video section gets nothing) is
+    // answered, and is still there when the broadcast stops (its pipeline ends with the output, quietly).
+    let listener = http()
+        .post(&whep_url)
+        .header("content-type", "application/sdp")
+        .body(well_formed_offer().replace("a=sendonly", "a=recvonly"))
+        .send()
+        .expect("POST an audio-only offer");
+    assert_eq!(listener.status().as_u16(), 201);
+    assert_eq!(viewers(&broadcast), Some(1));
     assert_eq!(broadcast.stop()["state"], "ended");
     server.check_log();
 }
