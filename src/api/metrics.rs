@@ -31,6 +31,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let output_bytes = Family::<Labels, Counter>::default();
     let output_reconnects = Family::<Labels, Counter>::default();
     let output_live = Family::<Labels, Gauge>::default();
+    let whep_viewers = Family::<Labels, Gauge>::default();
     let start = Histogram::new([0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]);
     registry.register("callcast_broadcasts", "Broadcasts by state", broadcasts.clone());
     registry.register(
@@ -69,6 +70,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         output_live.clone(),
     );
     registry.register(
+        "callcast_whep_viewers",
+        "Viewers connected to each whep output",
+        whep_viewers.clone(),
+    );
+    registry.register(
         "callcast_start_seconds",
         "From POST to the first encoded frame",
         start.clone(),
@@ -103,6 +109,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             output_live
                 .get_or_create(&l)
                 .set(i64::from(o.state == OutputState::Live));
+            if let Some(viewers) = o.viewers {
+                whep_viewers.get_or_create(&l).set(i64::from(viewers));
+            }
         }
     }
     upload_metrics(&mut registry, &state);

@@ -15,6 +15,7 @@ pub mod rate_limit;
 mod room_join;
 mod rtp;
 pub mod turn;
+mod whep;
 mod whip;
 mod whip_session;
 
@@ -211,6 +212,20 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             "HLS playlist and segments",
             get(files::hls),
         ),
+        r(
+            Method::POST,
+            "/v1/broadcasts/{id}/whep",
+            Watch,
+            "Watch a broadcast over WebRTC (WHEP): an SDP offer in, the answer out",
+            post(whep::view),
+        ),
+        r(
+            Method::DELETE,
+            "/v1/broadcasts/{id}/whep/{viewer}",
+            Watch,
+            "End a WHEP viewer",
+            delete(whep::stop),
+        ),
         r(Method::GET, "/", Public, "The operator page", get(files::operator_page)),
         r(
             Method::GET,
@@ -234,9 +249,9 @@ pub fn routes() -> Vec<RouteInfo> {
     table().into_iter().map(|(info, _)| info).collect()
 }
 
-/// The WHIP routes, which pages on other origins may use.
+/// The WHIP and WHEP routes, which pages on other origins may use.
 fn is_whip(path: &str) -> bool {
-    path.starts_with("/v1/rooms/{room}/whip")
+    path.starts_with("/v1/rooms/{room}/whip") || path.starts_with("/v1/broadcasts/{id}/whep")
 }
 
 pub fn router(state: AppState) -> Router {

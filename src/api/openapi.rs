@@ -88,7 +88,8 @@ fn operation(route: &RouteInfo) -> utoipa::openapi::path::Operation {
                 .build(),
         ));
     }
-    if route.path.starts_with("/v1/rooms/") && route.method == Method::POST {
+    let whep = route.path.starts_with("/v1/broadcasts/{id}/whep");
+    if (route.path.starts_with("/v1/rooms/") || whep) && route.method == Method::POST {
         let mut body = RequestBodyBuilder::new().content("application/sdp", ContentBuilder::new().build());
         // Plain RTP participants also describe their tracks in JSON (README, "Plain RTP participants").
         if route.path.ends_with("/rtp") {
@@ -96,7 +97,19 @@ fn operation(route: &RouteInfo) -> utoipa::openapi::path::Operation {
         }
         op = op.request_body(Some(body.build()));
     }
-    let ok = if route.path.starts_with("/v1/broadcasts") && request_schema(route) != Some("OutputRequest") {
+    if whep && route.method == Method::POST {
+        // WHEP: the answer, and the viewer's URL (its DELETE ends it) in `Location`.
+        let answer = ResponseBuilder::new()
+            .description("The SDP answer; `Location`: the viewer")
+            .content("application/sdp", ContentBuilder::new().build());
+        op = op.response("201", answer.build()).response(
+            "503",
+            ResponseBuilder::new()
+                .description("`max_viewers` are watching; `Retry-After`")
+                .build(),
+        );
+    }
+    let ok = if route.path.starts_with("/v1/broadcasts") && request_schema(route) != Some("OutputRequest") && !whep {
         ResponseBuilder::new().description("The broadcast's status").content(
             "application/json",
             ContentBuilder::new()

@@ -41,6 +41,8 @@ struct Handle {
     task: Option<tokio::task::JoinHandle<()>>,
     /// Estimated cores, counted against the budget while the broadcast runs.
     cost: f64,
+    /// Its latest whep output, through which viewers join.
+    whep: Option<crate::output::whep::WhepStation>,
 }
 
 impl Handle {
@@ -51,6 +53,7 @@ impl Handle {
             commands: mpsc::channel(1).0,
             task: None,
             cost: 0.0,
+            whep: None,
         }
     }
 }
@@ -231,6 +234,7 @@ impl Broadcasts {
             }
         };
         let first = initial_status(&id, &spec);
+        let whep = spec.outputs.iter().find_map(whep_station);
         let (snapshots, status) = watch::channel(first.clone());
         let recorder = {
             let _span = tracing::info_span!("broadcast", broadcast_id = %id).entered();
@@ -256,6 +260,7 @@ impl Broadcasts {
                 commands: tx,
                 task: Some(task),
                 cost,
+                whep,
             },
         );
         Ok(first)
@@ -267,8 +272,14 @@ impl Broadcasts {
             .lock()
             .unwrap()
             .get(id)
-            .map(|h| h.status.borrow().clone())?;
+            .map(|h| with_viewers(h.status.borrow().clone(), h.whep.as_ref()))?;
         Some(self.with_uploads(status))
+    }
+
+    /// The running whep output of broadcast `id`, through which viewers join.
+    pub fn whep(&self, id: &str) -> Option<crate::output::whep::WhepStation> {
+        let handles = self.handles.lock().unwrap();
+        handles.get(id)?.whep.clone().filter(|s| s.is_open())
     }
 
     /// True for a broadcast anyone may watch without a token.
@@ -282,7 +293,7 @@ impl Broadcasts {
             .lock()
             .unwrap()
             .values()
-            .map(|h| h.status.borrow().clone())
+            .map(|h| with_viewers(h.status.borrow().clone(), h.whep.as_ref()))
             .collect();
         all.sort_by_key(|s| s.created_at_ms);
         all.into_iter().map(|s| self.with_uploads(s)).collect()
@@ -331,10 +342,16 @@ impl Broadcasts {
         let Some(commands) = self.live_commands(id)? else {
             return Ok(None);
         };
+        let station = whep_station(&output);
         let (reply, answer) = tokio::sync::oneshot::channel();
         let _ = commands.send(Command::AddOutput(output, reply)).await;
         match answer.await {
-            Ok(Ok(status)) => Ok(Some(status)),
+            Ok(Ok(status)) => {
+                if let (Some(station), Some(handle)) = (station, self.handles.lock().unwrap().get_mut(id)) {
+                    handle.whep = Some(station);
+                }
+                Ok(Some(status))
+            }
             Ok(Err(e)) => Err(spec::SpecError::new(e.field(), e.to_string())),
             Err(_) => Err(spec::SpecError::new("id", "the broadcast has ended")),
         }
@@ -390,6 +407,23 @@ fn running_costs(handles: &HashMap<String, Handle>) -> Vec<f64> {
         .collect()
 }
 
+fn whep_station(config: &OutputConfig) -> Option<crate::output::whep::WhepStation> {
+    match config {
+        OutputConfig::Whep { station } => Some(station.clone()),
+        _ => None,
+    }
+}
+
+/// Viewers of the whep output as they are now (the station counts them; the actor never hears of them).
+fn with_viewers(mut status: BroadcastStatus, station: Option<&crate::output::whep::WhepStation>) -> BroadcastStatus {
+    for output in status.outputs.iter_mut().filter(|o| o.viewers.is_some()) {
+        let live = !matches!(output.state, OutputState::Ended | OutputState::Failed);
+        let count = station.filter(|_| live).map_or(0, |s| s.viewers());
+        output.viewers = Some(count as u32);
+    }
+    status
+}
+
 /// The first status of an output.
 fn output_status(id: &str, broadcast_id: &str, spec: &OutputConfig) -> OutputStatus {
     OutputStatus {
@@ -398,7 +432,10 @@ fn output_status(id: &str, broadcast_id: &str, spec: &OutputConfig) -> OutputSta
         url: match spec {
             OutputConfig::Rtmp { url, .. } => Some(url.redacted().to_string()),
             OutputConfig::Srt { url, .. } => Some(url.redacted().to_string()),
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => None,
+            OutputConfig::Hls { .. }
+            | OutputConfig::Record { .. }
+            | OutputConfig::Tracks { .. }
+            | OutputConfig::Whep { .. } => None,
         },
         playlist: match spec {
             OutputConfig::Hls { .. } => Some(format!(
@@ -408,13 +445,16 @@ fn output_status(id: &str, broadcast_id: &str, spec: &OutputConfig) -> OutputSta
             OutputConfig::Rtmp { .. }
             | OutputConfig::Srt { .. }
             | OutputConfig::Record { .. }
-            | OutputConfig::Tracks { .. } => None,
+            | OutputConfig::Tracks { .. }
+            | OutputConfig::Whep { .. } => None,
         },
         path: None,
         duration_s: None,
         ready: matches!(spec, OutputConfig::Record { .. }).then_some(false),
         parts: matches!(spec, OutputConfig::Record { .. }).then_some(0),
         files: matches!(spec, OutputConfig::Tracks { .. }).then_some(0),
+        whep: matches!(spec, OutputConfig::Whep { .. }).then(|| format!("/v1/broadcasts/{broadcast_id}/whep")),
+        viewers: matches!(spec, OutputConfig::Whep { .. }).then_some(0),
         state: OutputState::Starting,
         error: None,
         reconnects: 0,

@@ -18,6 +18,7 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(6);
 struct Running {
     id: String,
     is_hls: bool,
+    is_whep: bool,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -36,6 +37,8 @@ pub struct Outputs {
 pub enum AddError {
     #[error("this broadcast already has an hls output")]
     SecondHls,
+    #[error("this broadcast already has a whep output")]
+    SecondWhep,
     #[error("at most {0} outputs at once")]
     TooMany(usize),
     #[error("{}", super::spec::RECORD_NEEDS_COMPOSITING)]
@@ -48,7 +51,7 @@ impl AddError {
     /// The request field the refusal is about.
     pub fn field(&self) -> &'static str {
         match self {
-            AddError::SecondHls | AddError::TooMany(_) | AddError::NeedsVideo => "kind",
+            AddError::SecondHls | AddError::SecondWhep | AddError::TooMany(_) | AddError::NeedsVideo => "kind",
             AddError::RecordWithPassthrough => "video.passthrough",
         }
     }
@@ -87,6 +90,7 @@ impl Outputs {
         let (stop, stop_rx) = watch::channel(false);
         let span = tracing::info_span!("output", output_id = %id, kind = config.kind());
         let is_hls = matches!(config, OutputConfig::Hls { .. });
+        let is_whep = matches!(config, OutputConfig::Whep { .. });
         let reporter = Reporter::new(id.clone(), self.reports.clone());
         let task = match config {
             OutputConfig::Tracks { .. } => {
@@ -103,7 +107,13 @@ impl Outputs {
                 tokio::spawn(runner.run(stop_rx).instrument(span))
             }
         };
-        self.running.push(Running { id, is_hls, stop, task });
+        self.running.push(Running {
+            id,
+            is_hls,
+            is_whep,
+            stop,
+            task,
+        });
     }
 
     /// Whether `config` may be added to what runs now.
@@ -114,6 +124,9 @@ impl Outputs {
         }
         if matches!(config, OutputConfig::Hls { .. }) && self.running.iter().any(|r| r.is_hls) {
             return Err(AddError::SecondHls);
+        }
+        if matches!(config, OutputConfig::Whep { .. }) && self.running.iter().any(|r| r.is_whep) {
+            return Err(AddError::SecondWhep);
         }
         Ok(())
     }

@@ -148,6 +148,12 @@ pub enum OutputRequest {
         /// With `upload`: keep the local files after their upload is confirmed (default false: deleted then).
         keep: Option<bool>,
     },
+    /// WebRTC viewers (WHEP, sub-second): `POST /v1/broadcasts/{id}/whep` with an offer. They get the
+    /// broadcast's own H.264 and one shared Opus encode of its sound. At most one per broadcast.
+    Whep {
+        /// Viewers at once (1-500, default 20); one more gets 503.
+        max_viewers: Option<u32>,
+    },
 }
 
 /// The container formats a `record` output writes.

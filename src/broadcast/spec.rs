@@ -399,6 +399,7 @@ fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputConfig>, Sp
         return Err(SpecError::new("outputs", format!("at most {MAX_OUTPUTS} outputs")));
     }
     let mut seen_hls = false;
+    let mut seen_whep = false;
     outputs
         .into_iter()
         .enumerate()
@@ -408,6 +409,12 @@ fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputConfig>, Sp
                 return Err(SpecError::new(
                     format!("{prefix}kind"),
                     "only one hls output per broadcast",
+                ));
+            }
+            if matches!(out, OutputRequest::Whep { .. }) && std::mem::replace(&mut seen_whep, true) {
+                return Err(SpecError::new(
+                    format!("{prefix}kind"),
+                    "only one whep output per broadcast",
                 ));
             }
             validate_output(&prefix, out)
@@ -484,6 +491,14 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
         }),
         OutputRequest::Tracks { upload, keep } => Ok(OutputConfig::Tracks {
             upload: file_upload(prefix, upload, keep)?,
+        }),
+        OutputRequest::Whep { max_viewers } => Ok(OutputConfig::Whep {
+            station: crate::output::whep::WhepStation::new(ranged(
+                &format!("{prefix}max_viewers"),
+                max_viewers,
+                crate::output::whep::DEFAULT_MAX_VIEWERS,
+                1..=crate::output::whep::MAX_VIEWERS_LIMIT,
+            )?),
         }),
         OutputRequest::Record {
             format,
@@ -583,6 +598,28 @@ mod tests {
                 upload: false
             }
         ));
+    }
+
+    #[test]
+    fn whep_outputs_take_max_viewers_and_come_one_per_broadcast() {
+        let s = spec(r#"{"source":{"kind":"room","room":"d"},"outputs":[{"kind":"whep"}]}"#).unwrap();
+        let OutputConfig::Whep { station } = &s.outputs[0] else {
+            panic!("{:?}", s.outputs[0]);
+        };
+        assert_eq!(station.max_viewers(), 20);
+        for (body, field) in [
+            (r#"[{"kind":"whep"},{"kind":"whep"}]"#, "outputs[1].kind"),
+            (r#"[{"kind":"whep","max_viewers":0}]"#, "outputs[0].max_viewers"),
+            (r#"[{"kind":"whep","max_viewers":501}]"#, "outputs[0].max_viewers"),
+        ] {
+            let e = spec(&format!(
+                r#"{{"source":{{"kind":"room","room":"d"}},"outputs":{body}}}"#
+            ))
+            .unwrap_err();
+            assert_eq!(e.field, field, "{body}: {e:?}");
+        }
+        let audio_only = r#"{"source":{"kind":"room","room":"d"},"video":null,"outputs":[{"kind":"whep"}]}"#;
+        assert_eq!(spec(audio_only).unwrap_err().field, "outputs[0].kind");
     }
 
     #[test]

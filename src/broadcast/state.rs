@@ -283,6 +283,8 @@ mod tests {
             ready: None,
             parts: None,
             files: None,
+            whep: None,
+            viewers: None,
             state: OutputState::Starting,
             error: None,
             reconnects: 0,

@@ -81,6 +81,12 @@ pub struct OutputStatus {
     /// A tracks output: files listed in its manifest (`path`) so far; `bytes` is their size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<u64>,
+    /// A whep output: where viewers POST their WHEP offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whep: Option<String>,
+    /// A whep output: viewers connected now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub viewers: Option<u32>,
     pub state: OutputState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

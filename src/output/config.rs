@@ -43,6 +43,8 @@ pub enum OutputConfig {
         /// `TracksReady` and `Ended`).
         upload: Option<RecordUpload>,
     },
+    /// WebRTC viewers over WHEP (`output::whep`); the station is what the API adds viewers through.
+    Whep { station: super::whep::WhepStation },
 }
 
 /// A recording's or a tracks output's upload.
@@ -60,13 +62,14 @@ impl OutputConfig {
             OutputConfig::Hls { .. } => "hls",
             OutputConfig::Record { .. } => "record",
             OutputConfig::Tracks { .. } => "tracks",
+            OutputConfig::Whep { .. } => "whep",
         }
     }
 
     /// Whether this output's files go to object storage.
     pub fn uploads(&self) -> bool {
         match self {
-            OutputConfig::Rtmp { .. } | OutputConfig::Srt { .. } => false,
+            OutputConfig::Rtmp { .. } | OutputConfig::Srt { .. } | OutputConfig::Whep { .. } => false,
             OutputConfig::Hls { upload, .. } => *upload,
             OutputConfig::Record { upload, .. } | OutputConfig::Tracks { upload } => upload.is_some(),
         }
@@ -82,9 +85,12 @@ impl OutputConfig {
     }
 
     /// Whether this output can carry a stream with no video (RTMP ingest servers expect video; MPEG-TS over SRT
-    /// carries AAC alone).
-    /// Tracks are refused there for now: a tracks output places files on the mixer's video timeline.
+    /// carries AAC alone). Tracks are refused there for now: a tracks output places files on the mixer's video
+    /// timeline; WHEP too (its viewers are made for a picture).
     pub fn carries_audio_only(&self) -> bool {
-        !matches!(self, OutputConfig::Rtmp { .. } | OutputConfig::Tracks { .. })
+        !matches!(
+            self,
+            OutputConfig::Rtmp { .. } | OutputConfig::Tracks { .. } | OutputConfig::Whep { .. }
+        )
     }
 }

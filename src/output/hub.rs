@@ -303,6 +303,17 @@ impl EncodedHub {
         self.settle(state, actions);
     }
 
+    /// Asks the video on air for a keyframe now (a WHEP viewer joined or lost a picture): the mixer's encoder, or
+    /// the forwarded participant. Callers rate-limit.
+    pub fn request_keyframe(&self) {
+        let state = self.state.lock().unwrap();
+        let action = match state.switch.current() {
+            Source::Mixer => Action::MixerKeyframe(None),
+            Source::Participant(id) => Action::ParticipantKeyframe(id.clone()),
+        };
+        self.settle(state, vec![action]);
+    }
+
     fn push_mixer_video(&self, sample: &gst::Sample) {
         let (Some(buffer), Some(caps)) = (timeline::mixer_video_to_output(sample), sample.caps()) else {
             return;

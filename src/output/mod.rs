@@ -17,6 +17,9 @@ pub mod srt_url;
 pub mod tls;
 pub mod tracks;
 pub mod video_switch;
+pub mod whep;
+mod whep_offer;
+mod whep_viewer;
 
 use crate::gst_util::make;
 use anyhow::Result;

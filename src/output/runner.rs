@@ -59,6 +59,9 @@ impl OutputRunner {
 
     /// The last byte count, then the end.
     fn end(&self) {
+        if let OutputConfig::Whep { station } = &self.config {
+            station.close();
+        }
         self.reporter
             .send(OutputEvent::Bytes(self.bytes.load(Ordering::Relaxed)));
         self.reporter.send(OutputEvent::Ended);
@@ -81,6 +84,11 @@ impl OutputRunner {
                 super::record::build(&self.dirs.recordings.join(name), *format, reserve, audio_only)
             }
             OutputConfig::Tracks { .. } => anyhow::bail!("a tracks output follows the participants, not the hub"),
+            OutputConfig::Whep { station } => {
+                let hub = self.hub.clone();
+                station.open(move || hub.request_keyframe());
+                super::whep::build(station)
+            }
         }
     }
 
@@ -93,7 +101,10 @@ impl OutputRunner {
             && match &self.config {
                 OutputConfig::Rtmp { .. } => super::rtmp::published(sink),
                 OutputConfig::Srt { .. } => super::srt::sent(sink),
-                OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => true,
+                OutputConfig::Hls { .. }
+                | OutputConfig::Record { .. }
+                | OutputConfig::Tracks { .. }
+                | OutputConfig::Whep { .. } => true,
             }
     }
 
@@ -111,7 +122,10 @@ impl OutputRunner {
                 Some(hint) => format!("{}: {hint}", url.scrub(text)),
                 None => url.scrub(text),
             },
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => text.to_string(),
+            OutputConfig::Hls { .. }
+            | OutputConfig::Record { .. }
+            | OutputConfig::Tracks { .. }
+            | OutputConfig::Whep { .. } => text.to_string(),
         }
     }
 
@@ -128,14 +142,20 @@ impl OutputRunner {
                 reconnect_max_interval,
                 ..
             } => (*reconnect_initial, *reconnect_max_interval),
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => LOCAL_BACKOFF,
+            OutputConfig::Hls { .. }
+            | OutputConfig::Record { .. }
+            | OutputConfig::Tracks { .. }
+            | OutputConfig::Whep { .. } => LOCAL_BACKOFF,
         };
         let mut backoff = backoff_start;
         // Since when this output has been failing without going live in between.
         let mut failing_since: Option<std::time::Instant> = None;
         let give_up_after = match &self.config {
             OutputConfig::Rtmp { max_reconnect, .. } | OutputConfig::Srt { max_reconnect, .. } => *max_reconnect,
-            OutputConfig::Hls { .. } | OutputConfig::Record { .. } | OutputConfig::Tracks { .. } => None,
+            OutputConfig::Hls { .. }
+            | OutputConfig::Record { .. }
+            | OutputConfig::Tracks { .. }
+            | OutputConfig::Whep { .. } => None,
         };
         loop {
             let outcome = match self.build() {

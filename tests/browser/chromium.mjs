@@ -21,3 +21,12 @@ export function launchPublisher(camera) {
            "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"],
   });
 }
+
+// A browser that watches over WebRTC (WHEP) and plays without a user gesture: no camera, WebRTC on loopback.
+export function launchWebRtcViewer() {
+  return chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: [...QUIET, "--autoplay-policy=no-user-gesture-required",
+           "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"],
+  });
+}

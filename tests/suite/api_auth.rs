@@ -170,6 +170,19 @@ fn request_for(route: &RouteInfo, fixture: &Fixture, nth: usize) -> (String, &'s
             String::new(),
             StatusCode::OK,
         ),
+        // The live broadcast has no whep output: past the token check, 404.
+        ("POST", "/v1/broadcasts/{id}/whep") => (
+            format!("/v1/broadcasts/{live}/whep"),
+            "application/sdp",
+            VIDEO_OFFER.into(),
+            StatusCode::NOT_FOUND,
+        ),
+        ("DELETE", "/v1/broadcasts/{id}/whep/{viewer}") => (
+            format!("/v1/broadcasts/{live}/whep/v1"),
+            json,
+            String::new(),
+            StatusCode::NOT_FOUND,
+        ),
         ("GET", "/watch/{id}") => (format!("/watch/{live}"), json, String::new(), StatusCode::OK),
         (method, path) => panic!("no request for {method} {path}: add one to request_for"),
     };

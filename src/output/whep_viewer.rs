@@ -1,0 +1,239 @@
+//! One WHEP viewer: its own small pipeline (appsrc of the broadcast's H.264 and of the shared Opus, each
+//! payloaded with the payload type the viewer's offer chose, into a webrtcbin sending only). The station pushes
+//! into its appsrcs, which are leaky: a viewer that cannot keep up loses its own oldest media, never anyone
+//! else's.
+
+use super::whep_offer::{Chosen, ViewerOffer};
+use crate::call::webrtc::{self, IceConfig};
+use crate::gst_util::make;
+use anyhow::{Context, Result};
+use gst::prelude::*;
+use gst_webrtc::{WebRTCRTPTransceiver, WebRTCRTPTransceiverDirection};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// Media a viewer may have queued before its oldest is dropped: a stalled viewer resumes near live.
+const VIEWER_QUEUE_NS: u64 = 1_000_000_000;
+/// A viewer not connected this long after its answer never will be (or left without its DELETE): its place
+/// under `max_viewers` is given back.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+pub struct Viewer {
+    pub id: String,
+    pipeline: gst::Pipeline,
+    webrtc: gst::Element,
+    video: Option<gst_app::AppSrc>,
+    audio: Option<gst_app::AppSrc>,
+    /// Set at the first keyframe: nothing is sent before it, so the viewer's decoder starts clean.
+    started: AtomicBool,
+    /// The broadcast's timestamp of that keyframe and this pipeline's running time when it came: every buffer
+    /// is moved by the same amount, so sound and picture keep their sync.
+    origin: Mutex<Option<(gst::ClockTime, gst::ClockTime)>>,
+    created: std::time::Instant,
+}
+
+fn viewer_appsrc(name: &str, caps: Option<&gst::Caps>) -> gst_app::AppSrc {
+    let src = gst_app::AppSrc::builder()
+        .name(name)
+        .format(gst::Format::Time)
+        .is_live(true)
+        .max_time(gst::ClockTime::from_nseconds(VIEWER_QUEUE_NS))
+        .max_bytes(0)
+        .max_buffers(0)
+        .build();
+    src.set_property_from_str("leaky-type", "downstream");
+    if let Some(caps) = caps {
+        src.set_caps(Some(caps));
+    }
+    src
+}
+
+/// rtph264pay only takes the profile and level that downstream's `profile-level-id` allows, which is what the
+/// viewer offered (Chromium offers no High profile). The broadcast's H.264 is sent as it is (a viewer never gets an
+/// encode of its own), and browsers' decoders take any profile: the payloader's caps and accept-caps queries are
+/// answered here, so it never reads the viewer's preference.
+fn accept_any_profile(pay_src: &gst::Pad) {
+    pay_src.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |pad, info| {
+        let Some(query) = info.query_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        match query.view_mut() {
+            gst::QueryViewMut::Caps(q) => {
+                let caps = q.filter_owned().unwrap_or_else(|| pad.pad_template_caps());
+                q.set_result(&caps);
+                gst::PadProbeReturn::Handled
+            }
+            gst::QueryViewMut::AcceptCaps(q) => {
+                q.set_result(true);
+                gst::PadProbeReturn::Handled
+            }
+            _ => gst::PadProbeReturn::Ok,
+        }
+    });
+}
+
+impl Viewer {
+    /// Makes the pipeline and starts it (webrtcbin must run before it takes an offer). `keyframe` is called when
+    /// the viewer asks for a keyframe (its PLI or FIR).
+    pub fn new(
+        id: String,
+        ice: &IceConfig,
+        video_caps: Option<&gst::Caps>,
+        audio_caps: Option<&gst::Caps>,
+        offer: &ViewerOffer,
+        keyframe: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Self> {
+        let pipeline = gst::Pipeline::with_name(&format!("whep-{id}"));
+        let webrtc = webrtc::new_webrtcbin("webrtc", ice, 0)?;
+        pipeline.add(&webrtc)?;
+        let video = offer.video.as_ref().map(|_| viewer_appsrc("video", video_caps));
+        let audio = offer.audio.as_ref().map(|_| viewer_appsrc("audio", audio_caps));
+        if let Some(video) = &video {
+            let pad = video.static_pad("src").context("appsrc src pad")?;
+            // rtpsession turns a viewer's PLI/FIR into an upstream force-key-unit event; the appsrc would drop it.
+            pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+                if info.event().is_some_and(|e| gst_video::ForceKeyUnitEvent::is(e)) {
+                    keyframe();
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+        pipeline
+            .set_state(gst::State::Playing)
+            .context("starting a WHEP viewer")?;
+        Ok(Self {
+            id,
+            pipeline,
+            webrtc,
+            video,
+            audio,
+            started: AtomicBool::new(false),
+            origin: Mutex::new(None),
+            created: std::time::Instant::now(),
+        })
+    }
+
+    /// Takes the offer and returns the answer with every local candidate. Our transceivers exist before the
+    /// offer is set (sendonly, with the offer's own description of the codec): webrtcbin 1.22 creates the
+    /// offer's transceivers only when it answers, and then takes an unassociated one of the same kind and codec.
+    pub async fn answer(&self, offer_sdp: &str, offer: &ViewerOffer) -> Result<String> {
+        if let (Some(chosen), Some(src)) = (&offer.video, &self.video) {
+            self.send(chosen, src, "rtph264pay", "video")?;
+        }
+        if let (Some(chosen), Some(src)) = (&offer.audio, &self.audio) {
+            self.send(chosen, src, "rtpopuspay", "audio")?;
+        }
+        webrtc::answer(&self.webrtc, offer_sdp).await
+    }
+
+    /// `src ! payloader ! webrtcbin` on a new sendonly transceiver for `chosen`.
+    fn send(&self, chosen: &Chosen, src: &gst_app::AppSrc, payloader: &str, media: &str) -> Result<()> {
+        tracing::debug!(mline = chosen.mline, pt = chosen.pt, "a WHEP viewer gets {media}");
+        let pay = make(payloader)?;
+        pay.set_property("pt", chosen.pt as u32);
+        if media == "video" {
+            // Each access unit as soon as it is whole (no waiting to fill an aggregate).
+            pay.set_property_from_str("aggregate-mode", "zero-latency");
+        }
+        self.pipeline.add_many([src.upcast_ref::<gst::Element>(), &pay])?;
+        src.link(&pay)?;
+        let sink = self
+            .webrtc
+            .request_pad_simple("sink_%u")
+            .context("webrtcbin sink pad")?;
+        let transceiver = sink
+            .property::<Option<WebRTCRTPTransceiver>>("transceiver")
+            .with_context(|| format!("no transceiver for the {media} pad"))?;
+        transceiver.set_property("direction", WebRTCRTPTransceiverDirection::Sendonly);
+        transceiver.set_property("codec-preferences", &chosen.caps);
+        let pay_src = pay.static_pad("src").context("payloader src")?;
+        if media == "video" {
+            accept_any_profile(&pay_src);
+        }
+        pay_src.link(&sink)?;
+        pay.sync_state_with_parent()?;
+        src.sync_state_with_parent()?;
+        Ok(())
+    }
+
+    /// This pipeline's running time now.
+    fn now(&self) -> Option<gst::ClockTime> {
+        let clock = self.pipeline.clock()?;
+        Some(clock.time().saturating_sub(self.pipeline.base_time()?))
+    }
+
+    /// One buffer of the broadcast's; video from a keyframe on, sound once the picture started.
+    pub fn push_video(&self, buffer: &gst::Buffer) {
+        if !self.started.load(Ordering::Relaxed) {
+            if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                return;
+            }
+            let (Some(pts), Some(now)) = (buffer.pts(), self.now()) else {
+                return;
+            };
+            *self.origin.lock().unwrap() = Some((pts, now));
+            self.started.store(true, Ordering::Relaxed);
+        }
+        if let Some(src) = &self.video {
+            self.push(src, buffer);
+        }
+    }
+
+    pub fn push_audio(&self, buffer: &gst::Buffer) {
+        if let Some(src) = &self.audio {
+            if self.video.is_none() && !self.started.swap(true, Ordering::Relaxed) {
+                if let (Some(pts), Some(now)) = (buffer.pts(), self.now()) {
+                    *self.origin.lock().unwrap() = Some((pts, now));
+                }
+            }
+            self.push(src, buffer);
+        }
+    }
+
+    /// Whether a keyframe still has to come before this viewer sees anything.
+    pub fn waiting_for_keyframe(&self) -> bool {
+        self.video.is_some() && !self.started.load(Ordering::Relaxed)
+    }
+
+    fn push(&self, src: &gst_app::AppSrc, buffer: &gst::Buffer) {
+        let Some((from, at)) = *self.origin.lock().unwrap() else {
+            return;
+        };
+        let Some(pts) = buffer.pts().filter(|pts| *pts >= from) else {
+            // From before the first keyframe (sound that came a moment earlier): not sent.
+            return;
+        };
+        let mut buffer = buffer.copy();
+        {
+            let b = buffer.make_mut();
+            b.set_pts(at + (pts - from));
+            b.set_dts(gst::ClockTime::NONE);
+        }
+        // A full queue drops its oldest (leaky); a stopped pipeline refuses: either way nobody waits.
+        let _ = src.push_buffer(buffer);
+    }
+
+    pub fn set_caps(&self, video: Option<&gst::Caps>, audio: Option<&gst::Caps>) {
+        if let (Some(src), Some(caps)) = (&self.video, video) {
+            src.set_caps(Some(caps));
+        }
+        if let (Some(src), Some(caps)) = (&self.audio, audio) {
+            src.set_caps(Some(caps));
+        }
+    }
+
+    /// Whether the viewer is gone: its connection failed or closed, or it never connected.
+    pub fn gone(&self) -> bool {
+        use gst_webrtc::WebRTCPeerConnectionState as S;
+        match self.webrtc.property::<S>("connection-state") {
+            S::Failed | S::Closed => true,
+            S::Connected | S::Disconnected => false,
+            _ => self.created.elapsed() > CONNECT_TIMEOUT,
+        }
+    }
+
+    /// Stops the pipeline; blocking (call off the async threads and off streaming threads).
+    pub fn close(&self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}

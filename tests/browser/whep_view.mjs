@@ -1,0 +1,94 @@
+// A web app on its own origin watching a broadcast over WHEP with a third-party client (whip-whep's WHEPClient
+// from npm, unmodified): a page served by this script on another port of 127.0.0.1, in Debian's headless
+// chromium. Prints one JSON line once a frame was decoded: {"location", "origin", "first_frame_ms" (from the
+// offer's POST to the first decoded frame), "pixel" (RGB at the centre of that frame, drawn to a canvas),
+// "video_codec", "audio": {"state", "packets", "samples"} (the audio track and what its decoder produced)};
+// then, on the line "stop" on standard input, stops the client (its DELETE) and prints {"stopped": true}.
+// Usage: node whep_view.mjs WHEP_URL [TOKEN]
+import { launchWebRtcViewer } from "./chromium.mjs";
+import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const [whepUrl, token] = process.argv.slice(2);
+const client = readFileSync(fileURLToPath(new URL("./node_modules/whip-whep/whep.js", import.meta.url)));
+const page = `<!doctype html><video id="v" muted autoplay playsinline></video><script type="module">
+import { WHEPClient } from "/whep.js";
+window.WHEPClient = WHEPClient;
+</script>`;
+const site = createServer((req, res) => {
+  if (req.url === "/whep.js") {
+    res.writeHead(200, { "content-type": "text/javascript" }).end(client);
+  } else {
+    res.writeHead(200, { "content-type": "text/html" }).end(page);
+  }
+});
+await new Promise((resolve) => site.listen(0, "127.0.0.1", resolve));
+const origin = `http://127.0.0.1:${site.address().port}`;
+
+const browser = await launchWebRtcViewer();
+const tab = await browser.newPage();
+tab.on("console", (msg) => console.error(`page: ${msg.text()}`));
+await tab.goto(origin);
+await tab.waitForFunction(() => window.WHEPClient !== undefined);
+try {
+  const watched = await tab.evaluate(async ({ whepUrl, token }) => {
+    const video = document.getElementById("v");
+    const pc = new RTCPeerConnection();
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    const stream = new MediaStream();
+    pc.ontrack = (event) => {
+      stream.addTrack(event.track);
+      video.srcObject = stream;
+    };
+    const client = new window.WHEPClient();
+    const started = performance.now();
+    await client.view(pc, whepUrl, token || undefined);
+    window.__client = client;
+    // The first decoded frame, then a frame 1 s later (the picture, not a first frame still settling).
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no frame (connection ${pc.connectionState})`)), 20000);
+      video.requestVideoFrameCallback(() => { clearTimeout(timer); resolve(); });
+    });
+    const firstFrameMs = Math.round(performance.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(video, 0, 0);
+    const pixel = Array.from(ctx.getImageData(canvas.width >> 1, canvas.height >> 1, 1, 1).data.slice(0, 3));
+    let audio = {}, videoCodec = null;
+    const stats = await pc.getStats();
+    for (const report of stats.values()) {
+      if (report.type === "inbound-rtp" && report.kind === "audio") {
+        audio = { packets: report.packetsReceived, samples: report.totalSamplesReceived,
+                  codec: stats.get(report.codecId)?.mimeType };
+      }
+      if (report.type === "inbound-rtp" && report.kind === "video") {
+        videoCodec = stats.get(report.codecId)?.mimeType;
+      }
+    }
+    audio.state = stream.getAudioTracks()[0]?.readyState;
+    return { location: client.resourceURL.href, first_frame_ms: firstFrameMs, pixel, audio,
+             video_codec: videoCodec, size: [video.videoWidth, video.videoHeight] };
+  }, { whepUrl, token });
+  console.log(JSON.stringify({ ...watched, origin }));
+} catch (e) {
+  console.log(JSON.stringify({ error: String(e), origin }));
+  await browser.close();
+  process.exit(1);
+}
+
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line.trim() === "stop") {
+    await tab.evaluate(() => window.__client.stop());
+    console.log(JSON.stringify({ stopped: true }));
+    break;
+  }
+}
+await browser.close();
+site.close();
+process.exit(0);

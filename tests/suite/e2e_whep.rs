@@ -1,0 +1,135 @@
+//! WHEP output: a page on another origin watches a broadcast over WebRTC with a third-party client from npm
+//! (whip-whep's WHEPClient) in Chromium, and sees the participant's colour in a decoded frame and an Opus track
+//! decoding; one viewer more than `max_viewers` gets 503; the client's DELETE ends its viewer (status and
+//! `/metrics` count it), and a viewer still there at the stop ends with the broadcast. 404 for a broadcast without a whep output and 401 without a token are in `api_auth`.
+
+use crate::support::broadcast::{participant_names, Broadcast};
+use crate::support::child_lines::ChildLines;
+use crate::support::media::close_to;
+use crate::support::offers::well_formed_offer;
+use crate::support::{browser_script, http, publish, wait_for, KillOnDrop, Server};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The participant's colour (an RGB that survives YUV 4:2:0 and back within the tolerance below).
+const COLOUR: [u8; 3] = [0, 0, 255];
+
+fn viewers(broadcast: &Broadcast) -> Option<u64> {
+    Broadcast::output(&broadcast.status(), "out_0")["viewers"].as_u64()
+}
+
+/// `callcast_whep_viewers` of the broadcast's whep output in `/metrics`.
+fn viewers_metric(server: &Server, broadcast: &Broadcast) -> Option<u64> {
+    let text = http().get(server.url("/metrics")).send().ok()?.text().ok()?;
+    let id = format!("broadcast_id=\"{}\"", broadcast.id);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("callcast_whep_viewers{") && l.contains(&id))?;
+    line.rsplit(' ').next()?.parse().ok()
+}
+
+#[test]
+fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
+    if crate::support::rerun_in_loopback_namespace(
+        module_path!(),
+        "a_page_on_another_origin_watches_over_whep_with_a_third_party_client",
+    ) {
+        return;
+    }
+    let server = Server::start(&[]);
+    // A keyframe every 4 s: a viewer's first picture in well under that comes from the keyframe it asked for.
+    let broadcast = Broadcast::start(
+        &server,
+        &json!({
+            "source": {"kind": "room", "room": "stage"},
+            "video": {"width": 640, "height": 360, "keyframe_interval_s": 4},
+            "outputs": [{"kind": "whep", "max_viewers": 1}],
+        }),
+    );
+    let _blue = publish(&server.whip_url("stage"), "blue", "color:0000ff");
+    wait_for("the participant in the broadcast", Duration::from_secs(20), || {
+        (participant_names(&broadcast.status()).len() == 1).then_some(())
+    });
+    let whep_url = server.url(&format!("/v1/broadcasts/{}/whep", broadcast.id));
+    let status = broadcast.status();
+    assert_eq!(
+        Broadcast::output(&status, "out_0")["whep"].as_str(),
+        Some(whep_url.strip_prefix(&server.url("")).unwrap()),
+        "{status}"
+    );
+    assert_eq!(viewers(&broadcast), Some(0), "{status}");
+
+    let mut node = Command::new("node")
+        .arg(browser_script("whep_view.mjs"))
+        .arg(&whep_url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node (deploy/install-deps.sh installs it)");
+    let lines = ChildLines::of(&mut node);
+    let mut stdin = node.stdin.take().expect("piped stdin");
+    let _node = KillOnDrop(node);
+    let watched: Value = lines.until(Duration::from_secs(40), |l| serde_json::from_str(l).ok());
+    assert!(watched["error"].is_null(), "the page could not watch: {watched}");
+    println!("WHEP time to first frame in Chromium: {} ms", watched["first_frame_ms"]);
+    let origin = watched["origin"].as_str().expect("origin");
+    assert!(
+        !server.url("/").starts_with(origin),
+        "the page must be on another origin: {watched}"
+    );
+    let location = watched["location"].as_str().expect("location").to_string();
+    assert!(location.starts_with(&format!("{whep_url}/")), "{location}");
+
+    // The broadcast's picture, decoded by Chromium: the participant fills the single tile.
+    let pixel: Vec<u8> = serde_json::from_value(watched["pixel"].clone()).expect("pixel");
+    assert!(
+        close_to([pixel[0], pixel[1], pixel[2]], COLOUR, 60),
+        "centre pixel {pixel:?}, expected the participant's {COLOUR:?}: {watched}"
+    );
+    assert_eq!(watched["size"], json!([640, 360]), "{watched}");
+    assert_eq!(watched["video_codec"], "video/H264", "{watched}");
+    // The sound: Opus, its track live and its decoder producing samples.
+    let audio = &watched["audio"];
+    assert_eq!(audio["codec"], "audio/opus", "{watched}");
+    assert_eq!(audio["state"], "live", "{watched}");
+    assert!(audio["packets"].as_u64().unwrap_or(0) > 10, "{watched}");
+    assert!(audio["samples"].as_u64().unwrap_or(0) > 48_000 / 2, "{watched}");
+
+    // Counted in the status and in /metrics.
+    assert_eq!(viewers(&broadcast), Some(1));
+    assert_eq!(viewers_metric(&server, &broadcast), Some(1));
+    // One more than max_viewers: 503, with when to try again.
+    let refused = http()
+        .post(&whep_url)
+        .header("content-type", "application/sdp")
+        .body(well_formed_offer())
+        .send()
+        .expect("POST a second offer");
+    assert_eq!(refused.status().as_u16(), 503);
+    assert!(refused.headers().get("retry-after").is_some());
+
+    // The client's stop() sends DELETE: the viewer is gone at once.
+    writeln!(stdin, "stop").expect("write to node");
+    lines.until(Duration::from_secs(15), |l| l.contains("\"stopped\"").then_some(()));
+    wait_for("the viewer gone from the status", Duration::from_secs(5), || {
+        (viewers(&broadcast) == Some(0)).then_some(())
+    });
+    assert_eq!(viewers_metric(&server, &broadcast), Some(0));
+    let again = http().delete(&location).send().expect("DELETE again");
+    assert_eq!(again.status().as_u16(), 404, "the viewer outlived the client's DELETE");
+
+    // Its place is free again: a viewer that only listens (Opus; its VP8-only video section gets nothing) is
+    // answered, and is still there when the broadcast stops (its pipeline ends with the output, quietly).
+    let listener = http()
+        .post(&whep_url)
+        .header("content-type", "application/sdp")
+        .body(well_formed_offer().replace("a=sendonly", "a=recvonly"))
+        .send()
+        .expect("POST an audio-only offer");
+    assert_eq!(listener.status().as_u16(), 201);
+    assert_eq!(viewers(&broadcast), Some(1));
+    assert_eq!(broadcast.stop()["state"], "ended");
+    server.check_log();
+}
