@@ -4,12 +4,14 @@
 
 use super::error::ApiError;
 use super::extract::Path;
+use super::room_join::{retry_after_s, Client};
 use super::AppState;
 use crate::output::whep::ViewerError;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
 /// Larger than any offer a browser sends.
 const MAX_SDP_BYTES: usize = 64 * 1024;
@@ -43,6 +45,7 @@ fn offer_text<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<&'a str, ApiErr
 pub async fn view(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    client: Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -50,14 +53,29 @@ pub async fn view(
         .broadcasts
         .whep(&id)
         .ok_or_else(|| ApiError::not_found("whep output"))?;
-    let offer = offer_text(&headers, &body)?;
+    // Each viewer costs a pipeline, like a participant's join: the same allowance per client address.
+    if let Some(Extension(ConnectInfo(address))) = client {
+        state.whip_rate.take(address.ip()).map_err(|wait| {
+            ApiError::too_many_requests(
+                "too many requests from this address (setting `whip_requests_per_s`)",
+                retry_after_s(wait),
+            )
+        })?;
+    }
+    let offer = offer_text(&headers, &body)?.to_string();
     let ice = state.rooms.settings().ice.clone();
-    let (viewer, answer) = station.add_viewer(offer, &ice).await.map_err(|e| match e {
+    // On a task of its own: a client that drops the request mid-answer must not leave a viewer half made (its
+    // place counted, its pipeline playing); the task finishes, and a viewer that never connects is let go later.
+    let joined = tokio::spawn(async move { station.add_viewer(&offer, &ice).await })
+        .await
+        .map_err(|e| ApiError::internal(format!("answering a WHEP viewer: {e}")))?;
+    let (viewer, answer) = joined.map_err(|e| match e {
         ViewerError::Closed => ApiError::not_found("whep output"),
         ViewerError::Full(_) => ApiError::unavailable(e.to_string(), FULL_RETRY_AFTER_S),
         ViewerError::Offer(_) => ApiError::bad_request("sdp", e.to_string()),
+        ViewerError::Answer(_) => ApiError::internal(e.to_string()),
     })?;
-    Ok((
+    let mut response = (
         StatusCode::CREATED,
         [
             (header::CONTENT_TYPE, "application/sdp".to_string()),
@@ -65,7 +83,9 @@ pub async fn view(
         ],
         answer,
     )
-        .into_response())
+        .into_response();
+    super::whip::add_ice_server_links(&state, &viewer, &mut response);
+    Ok(response)
 }
 
 pub async fn stop(

@@ -101,17 +101,22 @@ pub async fn publish(
         joined.answer,
     )
         .into_response();
-    // RFC 9725 §4.6: the ICE servers the client may use, one `Link` each.
+    add_ice_server_links(&state, &joined.id, &mut response);
+    Ok(response)
+}
+
+/// RFC 9725 §4.6: the ICE servers the client may use, one `Link` each; TURN ones with a credential made for
+/// `session`. WHIP and WHEP answers alike.
+pub fn add_ice_server_links(state: &AppState, session: &str, response: &mut Response) {
     let turn = state
         .turn
         .iter()
-        .flat_map(|t| t.links(&joined.id, crate::wall_clock::now_ms() / 1000));
+        .flat_map(|t| t.links(session, crate::wall_clock::now_ms() / 1000));
     for link in state.ice_servers.iter().map(|s| ice_server_link(s)).chain(turn) {
         if let Ok(link) = header::HeaderValue::from_str(&link) {
             response.headers_mut().append(header::LINK, link);
         }
     }
-    Ok(response)
 }
 
 /// `stun://host:port` (GStreamer's form, as configured) as a `Link` to the RFC 7064 URI `stun:host:port`.

@@ -68,7 +68,7 @@ pub fn sent(sink: &gst::Element) -> bool {
 pub fn explain(text: &str, was_live: bool) -> Option<&'static str> {
     if text.contains("Failed to authenticate") {
         Some("the receiver refused the passphrase: check it, or that both sides use one")
-    } else if text.contains("Connection does not exist") && !was_live {
+    } else if (text.contains("Connection does not exist") || text.contains("Socket is broken or closed")) && !was_live {
         Some(
             "the receiver refused the connection: a passphrase that differs from its own (or one where it \
              expects none, or none where it expects one), a stream id it does not take, or it is busy",

@@ -20,6 +20,10 @@ pub const MAX_VIEWERS_LIMIT: u32 = 500;
 /// Keyframes asked of the broadcast's encoder (or forwarded participant) on behalf of viewers at most this
 /// often: joins and PLIs in a burst cost one keyframe, and a joining viewer still waits at most this long.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+/// A viewer's own keyframe requests (PLI/FIR after loss) are served at most this often: the keyframe is the
+/// whole broadcast's (every output and viewer pays its bits), and one lossy or hostile viewer must not make it
+/// dear for the others.
+const VIEWER_PLI_INTERVAL: Duration = Duration::from_secs(3);
 /// Opus bitrate of the shared encode.
 const OPUS_BITRATE: i32 = 64_000;
 
@@ -30,8 +34,12 @@ pub enum ViewerError {
     Closed,
     #[error("this broadcast already has its {0} WHEP viewers (max_viewers)")]
     Full(u32),
+    /// The offer offers nothing we send (a 400 naming it).
     #[error("{0:#}")]
     Offer(anyhow::Error),
+    /// Our side failed to answer (a 500).
+    #[error("{0:#}")]
+    Answer(anyhow::Error),
 }
 
 type KeyframeRequest = Arc<dyn Fn() + Send + Sync>;
@@ -43,12 +51,14 @@ struct StationState {
     viewers: Vec<Arc<Viewer>>,
     /// Viewers being answered: counted against `max_viewers` already.
     joining: u32,
-    next_id: u64,
     video_caps: Option<gst::Caps>,
     audio_caps: Option<gst::Caps>,
     /// Asks the hub's video source for a keyframe (set while the output runs).
     keyframe: Option<KeyframeRequest>,
+    /// A joining viewer waits for a keyframe.
     keyframe_wanted: bool,
+    /// A viewer asked for one (PLI/FIR).
+    pli_wanted: bool,
     last_keyframe_request: Option<Instant>,
 }
 
@@ -119,9 +129,9 @@ impl WhepStation {
                 return Err(ViewerError::Full(self.max_viewers));
             }
             state.joining += 1;
-            state.next_id += 1;
+            // Unguessable: anyone who may watch may DELETE a viewer, so only its own player may know its id.
             (
-                format!("v{}", state.next_id),
+                crate::ids::new_id("v"),
                 state.video_caps.clone(),
                 state.audio_caps.clone(),
             )
@@ -129,10 +139,7 @@ impl WhepStation {
         let result = self.connect(id, offer, ice, video_caps, audio_caps).await;
         let mut state = self.state.lock().unwrap();
         state.joining -= 1;
-        let (viewer, answer) = result.map_err(|e| {
-            tracing::warn!("a WHEP viewer could not be answered: {e:#}");
-            ViewerError::Offer(e)
-        })?;
+        let (viewer, answer) = result.inspect_err(|e| tracing::warn!("a WHEP viewer could not be answered: {e}"))?;
         if !state.open {
             drop(state);
             close_all(vec![viewer]);
@@ -153,22 +160,23 @@ impl WhepStation {
         ice: &IceConfig,
         video_caps: Option<gst::Caps>,
         audio_caps: Option<gst::Caps>,
-    ) -> Result<(Arc<Viewer>, String)> {
+    ) -> Result<(Arc<Viewer>, String), ViewerError> {
         let profile = video_caps
             .as_ref()
             .and_then(|c| c.structure(0))
             .and_then(|s| s.get::<String>("profile").ok());
-        let chosen = whep_offer::read(offer, profile.as_deref())?;
+        let chosen = whep_offer::read(offer, profile.as_deref()).map_err(ViewerError::Offer)?;
         let station = self.clone();
         let viewer = Viewer::new(id, ice, video_caps.as_ref(), audio_caps.as_ref(), &chosen, move || {
-            station.want_keyframe()
-        })?;
+            station.viewer_asked_for_a_keyframe()
+        })
+        .map_err(ViewerError::Answer)?;
         let viewer = Arc::new(viewer);
         match viewer.answer(offer, &chosen).await {
             Ok(answer) => Ok((viewer, answer)),
             Err(e) => {
                 close_all(vec![viewer]);
-                Err(e)
+                Err(ViewerError::Answer(e))
             }
         }
     }
@@ -191,8 +199,8 @@ impl WhepStation {
         }
     }
 
-    fn want_keyframe(&self) {
-        self.state.lock().unwrap().keyframe_wanted = true;
+    fn viewer_asked_for_a_keyframe(&self) {
+        self.state.lock().unwrap().pli_wanted = true;
     }
 
     /// One access unit of the broadcast's H.264 to every viewer (called on the output's streaming thread).
@@ -224,20 +232,21 @@ impl WhepStation {
                 .into_iter()
                 .partition(|v| gone.contains(&v.id));
             state.viewers = kept;
-            std::thread::spawn(move || close_all(dead));
+            close_all(dead);
         }
         if keyframe {
             state.keyframe_wanted = false;
+            state.pli_wanted = false;
         } else if !state.keyframe_wanted {
             state.keyframe_wanted = state.viewers.iter().any(|v| v.waiting_for_keyframe());
         }
-        let due = state.keyframe_wanted
-            && state
-                .last_keyframe_request
-                .is_none_or(|at| at.elapsed() >= KEYFRAME_REQUEST_INTERVAL);
+        let since_last = state.last_keyframe_request.map(|at| at.elapsed());
+        let due = (state.keyframe_wanted && since_last.is_none_or(|d| d >= KEYFRAME_REQUEST_INTERVAL))
+            || (state.pli_wanted && since_last.is_none_or(|d| d >= VIEWER_PLI_INTERVAL));
         let request = due.then(|| state.keyframe.clone()).flatten();
         if request.is_some() {
             state.keyframe_wanted = false;
+            state.pli_wanted = false;
             state.last_keyframe_request = Some(Instant::now());
         }
         drop(state);
@@ -286,11 +295,17 @@ impl WhepStation {
     }
 }
 
-/// Stops viewers' pipelines (blocking: a state change to NULL waits for their threads).
+/// Stops viewers' pipelines on a thread of their own: a state change to NULL waits for the viewers' threads, and
+/// callers are API handlers, the runner's task or the station's streaming thread, none of which may wait.
 fn close_all(viewers: Vec<Arc<Viewer>>) {
-    for viewer in viewers {
-        viewer.close();
+    if viewers.is_empty() {
+        return;
     }
+    std::thread::spawn(move || {
+        for viewer in viewers {
+            viewer.close();
+        }
+    });
 }
 
 fn station_sink(name: &str) -> gst_app::AppSink {

@@ -17,6 +17,17 @@ const VIEWER_QUEUE_NS: u64 = 1_000_000_000;
 /// A viewer not connected this long after its answer never will be (or left without its DELETE): its place
 /// under `max_viewers` is given back.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// A viewer disconnected this long (a closed tab, a lost network: ICE stops answering) is gone.
+const DISCONNECTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The connection's state as webrtcbin last announced it, and since when it has been disconnected. Kept from
+/// its notifications: reading webrtcbin's property takes webrtcbin's lock, which the station's streaming thread
+/// must never wait for.
+#[derive(Clone, Copy)]
+struct Connection {
+    state: gst_webrtc::WebRTCPeerConnectionState,
+    disconnected_since: Option<std::time::Instant>,
+}
 
 pub struct Viewer {
     pub id: String,
@@ -30,6 +41,7 @@ pub struct Viewer {
     /// is moved by the same amount, so sound and picture keep their sync.
     origin: Mutex<Option<(gst::ClockTime, gst::ClockTime)>>,
     created: std::time::Instant,
+    connection: std::sync::Arc<Mutex<Connection>>,
 }
 
 fn viewer_appsrc(name: &str, caps: Option<&gst::Caps>) -> gst_app::AppSrc {
@@ -98,6 +110,23 @@ impl Viewer {
                 gst::PadProbeReturn::Ok
             });
         }
+        let connection = std::sync::Arc::new(Mutex::new(Connection {
+            state: gst_webrtc::WebRTCPeerConnectionState::New,
+            disconnected_since: None,
+        }));
+        let follow = connection.clone();
+        webrtc.connect_notify(Some("connection-state"), move |webrtc, _| {
+            use gst_webrtc::WebRTCPeerConnectionState as S;
+            let state = webrtc.property::<S>("connection-state");
+            let mut connection = follow.lock().unwrap();
+            connection.disconnected_since = match state {
+                S::Disconnected => connection
+                    .disconnected_since
+                    .or_else(|| Some(std::time::Instant::now())),
+                _ => None,
+            };
+            connection.state = state;
+        });
         pipeline
             .set_state(gst::State::Playing)
             .context("starting a WHEP viewer")?;
@@ -110,6 +139,7 @@ impl Viewer {
             started: AtomicBool::new(false),
             origin: Mutex::new(None),
             created: std::time::Instant::now(),
+            connection,
         })
     }
 
@@ -222,12 +252,16 @@ impl Viewer {
         }
     }
 
-    /// Whether the viewer is gone: its connection failed or closed, or it never connected.
+    /// Whether the viewer is gone: its connection failed or closed, stayed disconnected, or never came up.
     pub fn gone(&self) -> bool {
         use gst_webrtc::WebRTCPeerConnectionState as S;
-        match self.webrtc.property::<S>("connection-state") {
+        let connection = *self.connection.lock().unwrap();
+        match connection.state {
             S::Failed | S::Closed => true,
-            S::Connected | S::Disconnected => false,
+            S::Connected => false,
+            S::Disconnected => connection
+                .disconnected_since
+                .is_some_and(|since| since.elapsed() > DISCONNECTED_TIMEOUT),
             _ => self.created.elapsed() > CONNECT_TIMEOUT,
         }
     }

@@ -85,7 +85,7 @@ async fn list(store: &Store) -> Result<Vec<Unfinished>, String> {
         let status = response.status();
         let body = response.text().await.map_err(|e| e.to_string())?;
         if !status.is_success() {
-            return Err(format!("listing multipart uploads: {status}: {}", first_line(&body)));
+            return Err(format!("listing multipart uploads: {status}: {}", error_code(&body)));
         }
         let page = parse_listing(&body);
         found.extend(page.uploads);
@@ -136,8 +136,12 @@ fn element(xml: &str, name: &str) -> Option<String> {
     )
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or_default()
+/// An S3 error body's `Code` alone: its other elements may echo the access key id or the signed request
+/// (security token included), never to be logged.
+fn error_code(body: &str) -> String {
+    element(body, "Code")
+        .filter(|c| c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| "no S3 error code".into())
 }
 
 #[cfg(test)]
@@ -172,5 +176,18 @@ mod tests {
         let last =
             parse_listing("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>");
         assert!(last.uploads.is_empty() && last.next.is_none());
+    }
+
+    #[test]
+    fn an_error_body_gives_its_code_and_nothing_it_echoes() {
+        let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code>\
+                    <AWSAccessKeyId>AKIAEXAMPLEKEY</AWSAccessKeyId><CanonicalRequest>GET\nx-amz-security-token:\
+                    FwoGZXIvYXdzEXAMPLE</CanonicalRequest></Error>";
+        assert_eq!(error_code(body), "SignatureDoesNotMatch");
+        assert_eq!(error_code("<html>bad gateway</html>"), "no S3 error code");
+        assert_eq!(
+            error_code("<Error><Code>AKIA secret</Code></Error>"),
+            "no S3 error code"
+        );
     }
 }
