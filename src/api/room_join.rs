@@ -28,6 +28,14 @@ pub fn retry_after_s(wait: Duration) -> u32 {
 /// every way of joining shares, since each costs a pipeline), then the room's name. The client's address, when
 /// known.
 pub fn admit(state: &AppState, client: Client, room: &str) -> Result<Option<IpAddr>, ApiError> {
+    let origin = take_allowance(state, client)?;
+    room_name(room)?;
+    Ok(origin)
+}
+
+/// One request from the client's allowance (`whip_requests_per_s`): every request that costs a pipeline (a
+/// participant's join, a WHEP viewer) draws on it. The client's address, when known.
+pub fn take_allowance(state: &AppState, client: Client) -> Result<Option<IpAddr>, ApiError> {
     let origin = client.map(|Extension(ConnectInfo(address))| address.ip());
     if let Some(origin) = origin {
         state.whip_rate.take(origin).map_err(|wait| {
@@ -37,6 +45,5 @@ pub fn admit(state: &AppState, client: Client, room: &str) -> Result<Option<IpAd
             )
         })?;
     }
-    room_name(room)?;
     Ok(origin)
 }

@@ -4,43 +4,16 @@
 
 use super::error::ApiError;
 use super::extract::Path;
-use super::room_join::{retry_after_s, Client};
+use super::room_join::{take_allowance, Client};
 use super::AppState;
 use crate::output::whep::ViewerError;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 
-/// Larger than any offer a browser sends.
-const MAX_SDP_BYTES: usize = 64 * 1024;
 /// A full broadcast may have room again once a viewer leaves: worth a retry after this long.
 const FULL_RETRY_AFTER_S: u32 = 10;
-
-fn offer_text<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<&'a str, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type.starts_with("application/sdp") {
-        return Err(ApiError::unsupported_media("Content-Type must be application/sdp"));
-    }
-    if body.len() > MAX_SDP_BYTES {
-        return Err(ApiError::bad_request(
-            "sdp",
-            format!("offer larger than {MAX_SDP_BYTES} bytes"),
-        ));
-    }
-    let offer = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("sdp", "offer is not UTF-8 text"))?;
-    if !offer.starts_with("v=0") {
-        return Err(ApiError::bad_request(
-            "sdp",
-            "offer is not an SDP session description (must start with v=0)",
-        ));
-    }
-    Ok(offer)
-}
 
 pub async fn view(
     State(state): State<AppState>,
@@ -54,15 +27,8 @@ pub async fn view(
         .whep(&id)
         .ok_or_else(|| ApiError::not_found("whep output"))?;
     // Each viewer costs a pipeline, like a participant's join: the same allowance per client address.
-    if let Some(Extension(ConnectInfo(address))) = client {
-        state.whip_rate.take(address.ip()).map_err(|wait| {
-            ApiError::too_many_requests(
-                "too many requests from this address (setting `whip_requests_per_s`)",
-                retry_after_s(wait),
-            )
-        })?;
-    }
-    let offer = offer_text(&headers, &body)?.to_string();
+    take_allowance(&state, client)?;
+    let offer = super::whip::sdp_body(&headers, &body)?.to_string();
     let ice = state.rooms.settings().ice.clone();
     // On a task of its own: a client that drops the request mid-answer must not leave a viewer half made (its
     // place counted, its pipeline playing); the task finishes, and a viewer that never connects is let go later.

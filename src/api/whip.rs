@@ -25,8 +25,8 @@ pub struct PublishQuery {
     name: Option<String>,
 }
 
-/// Checks the offer before any pipeline exists, so a useless offer is a quick 4xx rather than a hang.
-fn check_offer(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
+/// The body of a WHIP or WHEP request as an SDP offer's text: `application/sdp`, not too large, UTF-8, `v=0`.
+pub fn sdp_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<&'a str, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -47,6 +47,12 @@ fn check_offer(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
             "offer is not an SDP session description (must start with v=0)",
         ));
     }
+    Ok(offer)
+}
+
+/// Checks the offer before any pipeline exists, so a useless offer is a quick 4xx rather than a hang.
+fn check_offer(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
+    let offer = sdp_body(headers, body)?;
     // Counted on the parsed offer, the way webrtcbin will read it: each section costs threads and sockets.
     let encodings = sdp_offer::inspect(offer, MAX_MEDIA_SECTIONS)
         .map_err(|e| ApiError::bad_request("sdp", e.to_string()))?
