@@ -4,13 +4,12 @@
 //! audio-only broadcast to HLS, and with a composited one (grid at the bench's canvas) to HLS. An audio-only
 //! broadcast's cost is its figure less the room's.
 
-use super::peer::wait_until;
 use super::server::{publisher, BenchServer};
-use crate::procstat::{cores_by_thread_name, machine_busy, threads_cpu, usage};
+use super::server_window::{measure, round3, wait_live};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ROOM: &str = "bench";
 
@@ -25,32 +24,11 @@ pub struct AudioOnlyRun {
     pub window: Duration,
 }
 
-/// The server's cores over `window`, with where they went, and how busy the machine was meanwhile.
-fn measure(pid: &str, window: Duration) -> Result<Value> {
-    let (_, busy0) = machine_busy(None);
-    let u0 = usage(pid).context("server usage")?;
-    let threads0 = threads_cpu(pid);
-    let t0 = Instant::now();
-    std::thread::sleep(window);
-    let u1 = usage(pid).context("server usage")?;
-    let threads1 = threads_cpu(pid);
-    let secs = t0.elapsed().as_secs_f64();
-    let (busy, _) = machine_busy(Some(busy0));
-    Ok(json!({
-        "cores": round3((u1.cpu_s - u0.cpu_s) / secs),
-        "machine_busy": round3(busy),
-        "cores_by_thread": cores_by_thread_name(&threads0, &threads1, secs),
-    }))
-}
-
 /// Starts `request` (a broadcast of the room to HLS), waits until it is live, measures after the warmup, stops it.
 fn measure_broadcast(server: &BenchServer, run: &AudioOnlyRun, request: Value) -> Result<Value> {
     let created = server.send("POST", "/v1/broadcasts", Some(&request))?;
     let id = created["id"].as_str().context("broadcast id")?.to_string();
-    wait_until("the broadcast live", Duration::from_secs(30), || {
-        let s = server.send("GET", &format!("/v1/broadcasts/{id}"), None).ok()?;
-        (s["state"] == "live").then_some(())
-    })?;
+    wait_live(server, &id)?;
     std::thread::sleep(run.warmup);
     let figures = measure(&server.pid(), run.window);
     let _ = server.send("DELETE", &format!("/v1/broadcasts/{id}"), None);
@@ -91,8 +69,4 @@ pub fn run(exe: &Path, run: &AudioOnlyRun) -> Result<Value> {
         "audio_only": audio_only,
         "composited": composited,
     }))
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }

@@ -44,7 +44,7 @@ pub struct Smoothness {
 }
 
 impl Smoothness {
-    fn note(&mut self, stamp: u64, frame_ms: f64) {
+    pub(super) fn note(&mut self, stamp: u64, frame_ms: f64) {
         if let Some(last) = self.last_stamp.replace(stamp) {
             match stamp.checked_sub(last) {
                 Some(0) => self.repeated += 1,
@@ -225,7 +225,7 @@ fn on_frame(sample: &gst::Sample, tile: Rect, source: (usize, usize), tally: &Mu
 }
 
 /// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
+pub(super) fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
     let rank = (sorted.len() * p).div_ceil(100).max(1);
     sorted.get(rank - 1).copied()
 }

@@ -14,8 +14,11 @@ pub mod peer;
 mod pictures;
 mod scenario;
 mod server;
+mod server_window;
 pub mod soak;
 mod viewer;
+mod whep_client;
+mod whep_viewers;
 
 use anyhow::{Context, Result};
 use std::time::Duration;
@@ -88,6 +91,11 @@ pub struct BenchArgs {
     /// composite always (`video.passthrough` false).
     #[arg(long, conflicts_with = "zero_transcode")]
     pub record: bool,
+    /// Measure WHEP viewers instead: one broadcast (grid of the first --participants count at --width/--height/
+    /// --fps, a `whep` output) with no viewer, then with this many, in one run (prints one JSON line): cores and
+    /// memory per viewer, and glass-to-viewer latency read from the first tile's clock stamp.
+    #[arg(long, conflicts_with_all = ["janus", "zero_transcode", "soak", "audio_only"])]
+    pub whep_viewers: Option<u32>,
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
@@ -125,6 +133,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
             window: Duration::from_secs(args.window_s),
         };
         println!("{}", serde_json::to_string(&audio_only::run(&exe, &run)?)?);
+        return Ok(());
+    }
+    if let Some(viewers) = args.whep_viewers {
+        let run = whep_viewers::WhepViewersRun {
+            viewers,
+            participants: args.participants.first().copied().unwrap_or(4),
+            width: args.width,
+            height: args.height,
+            fps: args.fps,
+            warmup: Duration::from_secs(args.warmup_s),
+            window: Duration::from_secs(args.window_s),
+        };
+        println!("{}", serde_json::to_string(&whep_viewers::run(&exe, &run)?)?);
         return Ok(());
     }
     let mut rows = Vec::new();
