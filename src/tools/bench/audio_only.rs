@@ -5,7 +5,7 @@
 //! broadcast's cost is its figure less the room's.
 
 use super::server::{publisher, BenchServer};
-use super::server_window::{measure, round3, wait_live};
+use super::server_window::{measure, round3, wait_live, OneBroadcast};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -13,19 +13,8 @@ use std::time::Duration;
 
 const ROOM: &str = "bench";
 
-/// What one run measures.
-pub struct AudioOnlyRun {
-    pub participants: u32,
-    /// The composited broadcast to compare with.
-    pub width: u32,
-    pub height: u32,
-    pub fps: u32,
-    pub warmup: Duration,
-    pub window: Duration,
-}
-
 /// Starts `request` (a broadcast of the room to HLS), waits until it is live, measures after the warmup, stops it.
-fn measure_broadcast(server: &BenchServer, run: &AudioOnlyRun, request: Value) -> Result<Value> {
+fn measure_broadcast(server: &BenchServer, run: &OneBroadcast, request: Value) -> Result<Value> {
     let created = server.send("POST", "/v1/broadcasts", Some(&request))?;
     let id = created["id"].as_str().context("broadcast id")?.to_string();
     wait_live(server, &id)?;
@@ -35,7 +24,7 @@ fn measure_broadcast(server: &BenchServer, run: &AudioOnlyRun, request: Value) -
     figures
 }
 
-pub fn run(exe: &Path, run: &AudioOnlyRun) -> Result<Value> {
+pub fn run(exe: &Path, run: &OneBroadcast) -> Result<Value> {
     let server = BenchServer::start(exe)?;
     let copies = run.participants.to_string();
     let _publisher = publisher(

@@ -124,28 +124,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return Ok(());
     }
     if args.audio_only {
-        let run = audio_only::AudioOnlyRun {
-            participants: args.participants.first().copied().unwrap_or(4),
-            width: args.width,
-            height: args.height,
-            fps: args.fps,
-            warmup: Duration::from_secs(args.warmup_s),
-            window: Duration::from_secs(args.window_s),
-        };
+        let run = server_window::OneBroadcast::from_args(&args);
         println!("{}", serde_json::to_string(&audio_only::run(&exe, &run)?)?);
         return Ok(());
     }
     if let Some(viewers) = args.whep_viewers {
-        let run = whep_viewers::WhepViewersRun {
-            viewers,
-            participants: args.participants.first().copied().unwrap_or(4),
-            width: args.width,
-            height: args.height,
-            fps: args.fps,
-            warmup: Duration::from_secs(args.warmup_s),
-            window: Duration::from_secs(args.window_s),
-        };
-        println!("{}", serde_json::to_string(&whep_viewers::run(&exe, &run)?)?);
+        let run = server_window::OneBroadcast::from_args(&args);
+        println!("{}", serde_json::to_string(&whep_viewers::run(&exe, &run, viewers)?)?);
         return Ok(());
     }
     let mut rows = Vec::new();

@@ -6,6 +6,30 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+/// One broadcast of a room's participants, measured after a warmup for a window (the single-broadcast modes).
+pub struct OneBroadcast {
+    pub participants: u32,
+    /// The composited canvas.
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub warmup: Duration,
+    pub window: Duration,
+}
+
+impl OneBroadcast {
+    pub fn from_args(args: &super::BenchArgs) -> Self {
+        Self {
+            participants: args.participants.first().copied().unwrap_or(4),
+            width: args.width,
+            height: args.height,
+            fps: args.fps,
+            warmup: Duration::from_secs(args.warmup_s),
+            window: Duration::from_secs(args.window_s),
+        }
+    }
+}
+
 pub fn measure(pid: &str, window: Duration) -> Result<Value> {
     let (_, busy0) = machine_busy(None);
     let u0 = usage(pid).context("server usage")?;

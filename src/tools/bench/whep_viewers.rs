@@ -7,7 +7,7 @@
 use super::latency::first_grid_tile;
 use super::peer::wait_until;
 use super::server::{publisher, BenchServer};
-use super::server_window::{measure, round3, wait_live};
+use super::server_window::{measure, round3, wait_live, OneBroadcast};
 use super::whep_client::{StampReading, StampTally, WhepViewer};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -17,22 +17,12 @@ use std::time::Duration;
 
 const ROOM: &str = "bench";
 
-pub struct WhepViewersRun {
-    pub viewers: u32,
-    pub participants: u32,
-    pub width: u32,
-    pub height: u32,
-    pub fps: u32,
-    pub warmup: Duration,
-    pub window: Duration,
-}
-
 fn viewers_connected(server: &BenchServer, id: &str) -> Option<u64> {
     let status = server.send("GET", &format!("/v1/broadcasts/{id}"), None).ok()?;
     status["outputs"].as_array()?.iter().find_map(|o| o["viewers"].as_u64())
 }
 
-pub fn run(exe: &Path, run: &WhepViewersRun) -> Result<Value> {
+pub fn run(exe: &Path, run: &OneBroadcast, viewers: u32) -> Result<Value> {
     crate::gst_util::init()?;
     let server = BenchServer::start(exe)?;
     let copies = run.participants.to_string();
@@ -51,7 +41,7 @@ pub fn run(exe: &Path, run: &WhepViewersRun) -> Result<Value> {
             "layout": {"template": "grid"},
             "video": {"width": run.width, "height": run.height, "fps": run.fps},
             "public": true,
-            "outputs": [{"kind": "whep", "max_viewers": run.viewers + 1}],
+            "outputs": [{"kind": "whep", "max_viewers": viewers + 1}],
         })),
     )?;
     let id = created["id"].as_str().context("broadcast id")?.to_string();
@@ -72,15 +62,15 @@ pub fn run(exe: &Path, run: &WhepViewersRun) -> Result<Value> {
         ),
     };
     let tally = Arc::new(Mutex::new(StampTally::default()));
-    let mut viewers = Vec::new();
-    for n in 0..run.viewers {
+    let mut joined = Vec::new();
+    for n in 0..viewers {
         let reads = (n == 0).then(|| (reading, tally.clone()));
-        viewers.push(runtime.block_on(WhepViewer::join(&endpoint, reads))?);
+        joined.push(runtime.block_on(WhepViewer::join(&endpoint, reads))?);
     }
     wait_until(
-        &format!("{} viewers connected", run.viewers),
+        &format!("{} viewers connected", viewers),
         Duration::from_secs(30),
-        || (viewers_connected(&server, &id)? >= u64::from(run.viewers)).then_some(()),
+        || (viewers_connected(&server, &id)? >= u64::from(viewers)).then_some(()),
     )?;
     std::thread::sleep(run.warmup);
     tally.lock().unwrap().reset();
@@ -90,17 +80,17 @@ pub fn run(exe: &Path, run: &WhepViewersRun) -> Result<Value> {
         let t = tally.lock().unwrap();
         (t.unread, t.smoothness)
     };
-    for viewer in viewers {
+    for viewer in joined {
         runtime.block_on(viewer.leave());
     }
     let _ = server.send("DELETE", &format!("/v1/broadcasts/{id}"), None);
 
     let per_viewer = |key: &str| {
         let (a, b) = (with[key].as_f64().unwrap_or(0.0), without[key].as_f64().unwrap_or(0.0));
-        (a - b) / f64::from(run.viewers.max(1))
+        (a - b) / f64::from(viewers.max(1))
     };
     Ok(json!({
-        "scenario": {"participants": run.participants, "viewers": run.viewers,
+        "scenario": {"participants": run.participants, "viewers": viewers,
                      "canvas": format!("{}x{}@{}", run.width, run.height, run.fps),
                      "window_s": run.window.as_secs()},
         "cores_per_viewer": round3(per_viewer("cores")),
