@@ -8,8 +8,9 @@ use callcast::tools::bench::av_sync::{beep_times, flash_times, pair};
 use serde_json::json;
 use std::time::Duration;
 
-/// How much output is checked (the soak run checks 30 minutes).
-const SECONDS: usize = 60;
+/// How much output is checked: half a minute from the start. The one-minute soak (`e2e_soak`) checks A/V sync
+/// again under churn, and the 30-minute run in docs/reliability.md checks it for the long haul.
+const SECONDS: usize = 30;
 /// Flashes with no beep within 0.5 s, and beeps with no flash, tolerated each (on a 2-core machine running
 /// other builds at load 12, a run had 1 and 2; a flash can be lost with a late video frame).
 const MAX_UNPAIRED: usize = 2;
@@ -72,7 +73,8 @@ fn audio_and_video_stay_within_45_ms() {
         mean * 1000.0,
         worst * 1000.0
     );
-    assert!(expected >= SECONDS - 2, "marks over only {span:.1} s of output");
+    // The participant joins a moment after the output starts and the first 1.5 s are left out: 27 of 30 read.
+    assert!(expected >= SECONDS - 4, "marks over only {span:.1} s of output");
     // A flash or a beep not found, or the two more than 0.5 s apart: counted, and bounded.
     assert!(
         lone_flashes.len() <= MAX_UNPAIRED && lone_beeps.len() <= MAX_UNPAIRED,
