@@ -36,8 +36,15 @@ fn logo() -> Value {
     let mut bytes = Vec::new();
     let mut encoder = png::Encoder::new(&mut bytes, 8, 4);
     encoder.set_color(png::ColorType::Rgb);
-    encoder.write_header().unwrap().write_image_data(&GREEN.repeat(32)).unwrap();
-    let data = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes));
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&GREEN.repeat(32))
+        .unwrap();
+    let data = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    );
     json!({"id": "logo", "kind": "image", "data": data, "x": 0.75, "y": 0.1, "height": 0.2})
 }
 
@@ -53,7 +60,13 @@ fn newest_frame(playlist: &Path) -> Result<Frame, String> {
 /// Points inside the title's box but in its padding (no glyph there): the box colour when the title is on air.
 fn title_padding_points() -> Vec<(i32, i32)> {
     let (x, y, bottom) = (TITLE_X, TITLE_Y, TITLE_Y + TITLE_H - 1);
-    vec![(x + 3, y + 3), (x + 3, bottom - 3), (x + 60, y + 4), (x + 100, bottom - 4), (x + 4, y + 36)]
+    vec![
+        (x + 3, y + 3),
+        (x + 3, bottom - 3),
+        (x + 60, y + 4),
+        (x + 100, bottom - 4),
+        (x + 4, y + 36),
+    ]
 }
 
 /// Pixels inside the title's text area (within the padding) that are white-ish: the letters.
@@ -131,27 +144,47 @@ fn title_and_logo_on_air_and_a_patch_takes_the_title_off_without_a_gap() {
     for (overlays, field) in [
         (json!([logo(), far]), "overlays[1].x"),
         (json!([{"kind": "ticker", "text": "x"}]), "overlays[0].kind"),
-        (json!([{"kind": "image", "data": "https://example.com/a.png", "x": 0, "y": 0, "height": 0.1}]), "overlays[0].data"),
+        (
+            json!([{"kind": "image", "data": "https://example.com/a.png", "x": 0, "y": 0, "height": 0.1}]),
+            "overlays[0].data",
+        ),
     ] {
-        let r = http().post(server.url("/v1/broadcasts")).json(&request(overlays)).send().expect("POST");
+        let r = http()
+            .post(server.url("/v1/broadcasts"))
+            .json(&request(overlays))
+            .send()
+            .expect("POST");
         let status = r.status().as_u16();
         let body: Value = r.json().unwrap_or(Value::Null);
         assert_eq!((status, body["field"].as_str()), (400, Some(field)), "{body}");
     }
 
     let bc = Broadcast::start(&server, &request(json!([title(), logo()])));
-    poll_frame(&bc.playlist, "title and logo", Duration::from_secs(15), title_and_logo_shown);
+    poll_frame(
+        &bc.playlist,
+        "title and logo",
+        Duration::from_secs(15),
+        title_and_logo_shown,
+    );
 
     let patched = Instant::now();
     let (code, body) = patch(&server, &bc.id, json!({"overlays": [logo()]}));
     assert_eq!(code, 200, "{body}");
     // Off air within 2 s; the newest HLS segment lags by up to its length (1 s) on top.
-    poll_frame(&bc.playlist, "the participant under the removed title", Duration::from_secs(3), |f| {
-        colour_at(f, &title_padding_points(), RED)?;
-        colour_at(f, &logo_points(), GREEN)
-    });
+    poll_frame(
+        &bc.playlist,
+        "the participant under the removed title",
+        Duration::from_secs(3),
+        |f| {
+            colour_at(f, &title_padding_points(), RED)?;
+            colour_at(f, &logo_points(), GREEN)
+        },
+    );
     println!("title off air {:?} after the PATCH", patched.elapsed());
-    let segments = std::fs::read_to_string(&bc.playlist).unwrap_or_default().matches(".ts").count();
+    let segments = std::fs::read_to_string(&bc.playlist)
+        .unwrap_or_default()
+        .matches(".ts")
+        .count();
     wait_for("two more segments after the PATCH", Duration::from_secs(5), || {
         (std::fs::read_to_string(&bc.playlist).ok()?.matches(".ts").count() >= segments + 2).then_some(())
     });
