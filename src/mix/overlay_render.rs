@@ -251,6 +251,22 @@ mod tests {
     }
 
     #[test]
+    fn a_jpeg_decodes_to_about_its_colour() {
+        let mut jpeg = Vec::new();
+        let solid = RgbaImage::from_pixel(16, 16, image::Rgba([200, 40, 90, 255]));
+        image::DynamicImage::ImageRgba8(solid)
+            .to_rgb8()
+            .write_to(&mut std::io::Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
+        let picture = decode_picture(&jpeg).unwrap();
+        let [r, g, b, a] = picture.get_pixel(8, 8).0;
+        assert!(
+            r.abs_diff(200) < 8 && g.abs_diff(40) < 8 && b.abs_diff(90) < 8 && a == 255,
+            "{r} {g} {b} {a}"
+        );
+    }
+
+    #[test]
     fn an_image_is_scaled_to_its_height_and_opacity_lowers_alpha() {
         let red = Arc::new(RgbaImage::from_pixel(40, 20, image::Rgba([255, 0, 0, 255])));
         let drawing = Drawing {

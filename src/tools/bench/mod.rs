@@ -88,6 +88,9 @@ pub struct BenchArgs {
     /// composite always (`video.passthrough` false).
     #[arg(long, conflicts_with = "zero_transcode")]
     pub record: bool,
+    /// A static title and logo over each broadcast's canvas (compare with the same run without).
+    #[arg(long)]
+    pub overlays: bool,
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
@@ -149,6 +152,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 passthrough: !args.no_passthrough,
                 tracks: args.tracks,
                 record: args.record,
+                overlays: args.overlays,
                 warmup: Duration::from_secs(args.warmup_s),
                 window: Duration::from_secs(args.window_s),
             };
