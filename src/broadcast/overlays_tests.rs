@@ -66,8 +66,9 @@ fn each_bad_field_is_named() {
     assert_eq!(field_of(with("background", json!("0000zz"))), "overlays[2].background");
     assert_eq!(field_of(with("padding", json!(0.5))), "overlays[2].padding");
     assert_eq!(field_of(with("id", json!("a"))), "overlays[2].id");
-    // 200 characters (not bytes) is still fine.
+    // 200 characters (not bytes) is still fine, accents, CJK and emoji included.
     assert!(validate(parse(with("text", json!("é".repeat(200))))).is_ok());
+    assert!(validate(parse(with("text", json!("Café 東京 🎉 👩‍💻")))).is_ok());
 }
 
 fn title_with_id(id: &str) -> serde_json::Value {
