@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 /// The config file read when `--config` / `CALLCAST_CONFIG` names none (skipped if absent).
 pub const DEFAULT_FILE: &str = "callcast.toml";
 pub const DEFAULT_LATENCY_MS: u32 = 150;
+/// The pages, scripts and fonts shipped with the source.
+pub const DEFAULT_ASSETS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
 pub const DEFAULT_MEDIA_TIMEOUT_S: u64 = 5;
 /// 500 pairs: a track each.
 pub const DEFAULT_RTP_PORT_RANGE: &str = "40000-40999";
@@ -109,7 +111,7 @@ impl Default for Settings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
-            assets_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")),
+            assets_dir: PathBuf::from(DEFAULT_ASSETS_DIR),
             ice_addresses: vec!["127.0.0.1".into()],
             stun_server: None,
             turn_urls: Vec::new(),

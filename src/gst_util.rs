@@ -78,6 +78,7 @@ const MORE_FACTORIES: &[&str] = &[
     "queue",
     "tee",
     "textoverlay",
+    "overlaycomposition",
     "videoconvert",
     "videocrop",
     "videotestsrc",

@@ -247,6 +247,7 @@ pub fn build_state(args: &Settings) -> AppState {
         args.latency_ms,
     )
     .with_limits(limits)
+    .with_assets_dir(args.assets_dir.clone())
     .with_webhook_secret(args.webhook_secret.as_ref().map(crate::secret::Secret::secret_string));
     if let Some(uploader) = start_uploader(args) {
         broadcasts = broadcasts.with_uploader(uploader);

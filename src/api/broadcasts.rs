@@ -110,9 +110,11 @@ pub async fn remove_output(
 #[serde(deny_unknown_fields)]
 pub struct PatchRequest {
     layout: Option<crate::broadcast::layout_spec::LayoutRequest>,
+    /// Replaces every overlay (`[]` takes them all off air).
+    overlays: Option<Vec<crate::broadcast::overlays::OverlayRequest>>,
 }
 
-/// Changes a live broadcast: today its layout (template, pin, order, hidden participants).
+/// Changes a live broadcast: its layout (template, pin, order, hidden participants) and its overlays.
 pub async fn patch(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -122,13 +124,26 @@ pub async fn patch(
     known_id(&id)?;
     require_json(&headers)?;
     let request: PatchRequest = super::json_body::parse(&body)?;
-    let layout = request
-        .layout
-        .ok_or_else(|| ApiError::bad_request("layout", "nothing to change: give `layout`"))?;
-    state
-        .broadcasts
-        .update_layout(&id, layout)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("broadcast"))
+    if request.layout.is_none() && request.overlays.is_none() {
+        return Err(ApiError::bad_request(
+            "layout",
+            "nothing to change: give `layout` or `overlays`",
+        ));
+    }
+    // Overlays are checked in full before the layout changes, so a bad one leaves the broadcast as it was.
+    let overlays = request.overlays.map(crate::broadcast::overlays::validate).transpose()?;
+    if let Some(list) = &overlays {
+        state.broadcasts.check_overlays(list)?;
+    }
+    let mut status = None;
+    if let Some(layout) = request.layout {
+        status = state.broadcasts.update_layout(&id, layout).await?;
+        if status.is_none() {
+            return Err(ApiError::not_found("broadcast"));
+        }
+    }
+    if let Some(list) = overlays {
+        status = state.broadcasts.update_overlays(&id, list).await?;
+    }
+    status.map(Json).ok_or_else(|| ApiError::not_found("broadcast"))
 }

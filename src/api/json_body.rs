@@ -31,9 +31,10 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Our `kind`-tagged enums: `source` and each `outputs[i]`; serde reports their tag errors at the enum itself.
+/// Our `kind`-tagged enums: `source`, each `outputs[i]` and `overlays[i]`; serde reports their tag errors at the
+/// enum itself.
 fn is_tagged_enum(path: &str) -> bool {
-    path == "source" || (path.starts_with("outputs[") && path.ends_with(']'))
+    path == "source" || (["outputs[", "overlays["].iter().any(|p| path.starts_with(p)) && path.ends_with(']'))
 }
 
 fn join(path: &str, field: &str) -> String {

@@ -4,6 +4,7 @@
 
 use super::layout_spec::LayoutRequest;
 use super::outputs::{AddError, Outputs};
+use super::overlays::Overlay;
 use super::program::Program;
 use super::spec::{BroadcastSpec, SpecError, MAX_OUTPUTS};
 use super::state::StatusKeeper;
@@ -38,6 +39,8 @@ pub enum Command {
     Stop,
     /// Merges into the current layout; replies with the status showing it.
     UpdateLayout(LayoutRequest, oneshot::Sender<Result<BroadcastStatus, SpecError>>),
+    /// Replaces the overlays (validated, files checked); replies with the status.
+    SetOverlays(Vec<Overlay>, oneshot::Sender<Result<BroadcastStatus, SpecError>>),
     AddOutput(OutputConfig, oneshot::Sender<Result<OutputStatus, AddError>>),
     /// Replies once the output has finalised; false if no such output is running.
     RemoveOutput(String, oneshot::Sender<bool>),
@@ -67,6 +70,8 @@ pub struct Actor {
     pub dir: PathBuf,
     pub rooms: Arc<Rooms>,
     pub templates: Arc<Templates>,
+    /// The server's font and image files, for overlays.
+    pub overlay_assets: Arc<crate::mix::overlay_render::Assets>,
     pub participant_latency_ms: u32,
     pub status: StatusKeeper,
     /// Object storage for outputs with `upload: true` (None: not configured).
@@ -145,6 +150,7 @@ impl Live {
             dir,
             rooms,
             templates,
+            overlay_assets,
             participant_latency_ms,
             status,
             uploader,
@@ -152,7 +158,7 @@ impl Live {
         // Without video the interval is never used: nobody is asked for keyframes.
         let keyframe_interval = spec.video.map_or(1, |v| v.keyframe_interval_s);
         let hub = EncodedHub::new(gst::ClockTime::from_seconds(u64::from(keyframe_interval)));
-        let mut stage = match super::program::build(&spec, &hub, &templates, participant_latency_ms) {
+        let mut stage = match super::program::build(&spec, &hub, &templates, overlay_assets, participant_latency_ms) {
             Ok(stage) => stage,
             Err(err) => return Err(Box::new((status, err))),
         };
@@ -261,6 +267,15 @@ impl Live {
                 };
                 let answer = merged.map(|layout| {
                     self.stage.set_layout(layout);
+                    self.rescene();
+                    self.status.publish();
+                    self.status.snapshot()
+                });
+                let _ = reply.send(answer);
+            }
+            Some(Command::SetOverlays(overlays, reply)) => {
+                let answer = self.stage.set_overlays(overlays).map(|()| {
+                    // Zero-transcode may have to end (or may start again) with what is drawn over the picture.
                     self.rescene();
                     self.status.publish();
                     self.status.snapshot()

@@ -106,6 +106,10 @@ impl Program for AudioStage {
 
     fn set_layout(&mut self, _layout: LayoutSpec) {}
 
+    fn set_overlays(&mut self, _overlays: Vec<super::overlays::Overlay>) -> Result<(), super::spec::SpecError> {
+        Err(super::spec::SpecError::new("overlays", super::spec::NO_PICTURE))
+    }
+
     fn passthrough_allowed(&self) -> bool {
         false
     }

@@ -5,6 +5,7 @@ pub mod admission;
 mod audio_stage;
 pub mod layout_spec;
 mod outputs;
+pub mod overlays;
 mod program;
 pub mod record;
 mod recorder;
@@ -62,6 +63,8 @@ impl Handle {
 pub struct Broadcasts {
     rooms: Arc<Rooms>,
     templates: Arc<Templates>,
+    /// The server's assets dir for overlays: the font, image `file`s.
+    overlay_assets: Arc<crate::mix::overlay_render::Assets>,
     data_dir: PathBuf,
     participant_latency_ms: u32,
     limits: admission::Limits,
@@ -90,6 +93,9 @@ impl Broadcasts {
         Self {
             rooms,
             templates,
+            overlay_assets: Arc::new(crate::mix::overlay_render::Assets::new(
+                crate::config::DEFAULT_ASSETS_DIR.into(),
+            )),
             data_dir,
             participant_latency_ms,
             limits: admission::Limits::default(),
@@ -137,6 +143,12 @@ impl Broadcasts {
         status
     }
 
+    /// Where overlays find the font and image files (default: the source's `assets/`).
+    pub fn with_assets_dir(mut self, dir: PathBuf) -> Self {
+        self.overlay_assets = Arc::new(crate::mix::overlay_render::Assets::new(dir));
+        self
+    }
+
     pub fn with_limits(mut self, limits: admission::Limits) -> Self {
         self.limits = limits;
         self
@@ -164,7 +176,7 @@ impl Broadcasts {
         for (i, output) in spec.outputs.iter().enumerate() {
             self.check_upload(&format!("outputs[{i}]."), output)?;
         }
-        Ok(())
+        overlays::check_files(&spec.overlays, &self.overlay_assets)
     }
 
     /// `upload: true` needs object storage configured on this server.
@@ -244,6 +256,7 @@ impl Broadcasts {
         let (tx, rx) = mpsc::channel(8);
         let actor = Actor {
             templates: self.templates.clone(),
+            overlay_assets: self.overlay_assets.clone(),
             id: id.clone(),
             spec,
             dir,
@@ -314,6 +327,28 @@ impl Broadcasts {
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
         let _ = commands.send(Command::UpdateLayout(request, reply)).await;
+        match answer.await {
+            Ok(result) => result.map(Some),
+            Err(_) => Err(spec::SpecError::new("id", "the broadcast has ended")),
+        }
+    }
+
+    /// What only this server can tell about overlays: their image files are under its assets dir.
+    pub fn check_overlays(&self, list: &[overlays::Overlay]) -> Result<(), spec::SpecError> {
+        overlays::check_files(list, &self.overlay_assets)
+    }
+
+    /// Replaces a live broadcast's overlays (checked with `check_overlays`). Unknown id: `Ok(None)`.
+    pub async fn update_overlays(
+        &self,
+        id: &str,
+        list: Vec<overlays::Overlay>,
+    ) -> Result<Option<BroadcastStatus>, spec::SpecError> {
+        let Some(commands) = self.live_commands(id)? else {
+            return Ok(None);
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let _ = commands.send(Command::SetOverlays(list, reply)).await;
         match answer.await {
             Ok(result) => result.map(Some),
             Err(_) => Err(spec::SpecError::new("id", "the broadcast has ended")),

@@ -3,7 +3,8 @@
 
 use super::audio_stage::AudioStage;
 use super::layout_spec::LayoutSpec;
-use super::spec::BroadcastSpec;
+use super::overlays::Overlay;
+use super::spec::{BroadcastSpec, SpecError};
 use super::stage::Stage;
 use super::state::SceneStatus;
 use crate::call::participant::Participant;
@@ -55,6 +56,8 @@ pub trait Program: Send {
     /// The layout as last asked for; None without a picture (audio-only).
     fn layout(&self) -> Option<&LayoutSpec>;
     fn set_layout(&mut self, layout: LayoutSpec);
+    /// Draws `overlays` over the picture from the next frame, instead of the current ones.
+    fn set_overlays(&mut self, overlays: Vec<Overlay>) -> Result<(), SpecError>;
     /// Whether zero-transcode may happen in this broadcast (`video.passthrough`).
     fn passthrough_allowed(&self) -> bool;
     /// True when the participant on air as is stopped sending: the mixer must take over now.
@@ -66,6 +69,7 @@ pub fn build(
     spec: &BroadcastSpec,
     hub: &EncodedHub,
     templates: &Arc<Templates>,
+    overlay_assets: Arc<crate::mix::overlay_render::Assets>,
     participant_latency_ms: u32,
 ) -> anyhow::Result<Box<dyn Program>> {
     let (Some(video), Some(settings)) = (spec.video, spec.mix_settings(participant_latency_ms)) else {
@@ -79,7 +83,15 @@ pub fn build(
         width: video.width as i32,
         height: video.height as i32,
     };
-    let stage = Stage::new(mixer, hub.clone(), canvas, spec.layout.clone(), templates.clone())
-        .with_passthrough(video.passthrough);
+    let mut stage = Stage::new(
+        mixer,
+        hub.clone(),
+        canvas,
+        spec.layout.clone(),
+        templates.clone(),
+        overlay_assets,
+    )
+    .with_passthrough(video.passthrough);
+    stage.set_overlays(spec.overlays.clone())?;
     Ok(Box::new(stage))
 }

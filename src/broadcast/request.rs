@@ -18,6 +18,9 @@ pub struct BroadcastRequest {
     #[serde(default)]
     pub audio: AudioRequest,
     pub outputs: Vec<OutputRequest>,
+    /// Titles and logos over the canvas (at most 16; later ones on top). `PATCH` replaces the list.
+    #[serde(default)]
+    pub overlays: Vec<super::overlays::OverlayRequest>,
     /// Playback (HLS, the watch page, this broadcast's status) without a token.
     #[serde(default)]
     pub public: bool,

@@ -55,6 +55,8 @@ pub struct BroadcastSpec {
     pub video: Option<VideoSpec>,
     pub audio: AudioSpec,
     pub outputs: Vec<OutputConfig>,
+    /// Drawn over the canvas, in order (none in an audio-only broadcast).
+    pub overlays: Vec<super::overlays::Overlay>,
     pub public: bool,
     pub max_duration: std::time::Duration,
     pub idle_timeout: std::time::Duration,
@@ -221,6 +223,7 @@ impl BroadcastSpec {
         let mut video = validate_video(video_request, canvas)?;
         let audio = validate_audio(&req)?;
         let outputs = validate_outputs(std::mem::take(&mut req.outputs))?;
+        let overlays = super::overlays::validate(std::mem::take(&mut req.overlays))?;
         // A recording keeps the codec parameters of its first frame for the whole file; zero-transcode changes
         // the picture's size and parameters at each switch, which would leave the file undecodable after one.
         if outputs.iter().any(OutputConfig::is_record) {
@@ -235,6 +238,7 @@ impl BroadcastSpec {
             video: Some(video),
             audio,
             outputs,
+            overlays,
             public: req.public,
             max_duration: max_duration(&req)?,
             idle_timeout: idle_timeout(&req)?,
@@ -252,6 +256,9 @@ impl BroadcastSpec {
         if req.video_timeout_s.is_some() {
             return Err(SpecError::new("video_timeout_s", NO_PICTURE));
         }
+        if !req.overlays.is_empty() {
+            return Err(SpecError::new("overlays", NO_PICTURE));
+        }
         let audio = validate_audio(&req)?;
         let (max_duration, idle_timeout, webhook_url) = (max_duration(&req)?, idle_timeout(&req)?, webhook_url(&req)?);
         let outputs = validate_outputs(std::mem::take(&mut req.outputs))?;
@@ -264,6 +271,7 @@ impl BroadcastSpec {
             video: None,
             audio,
             outputs,
+            overlays: Vec::new(),
             public: req.public,
             max_duration,
             idle_timeout,

@@ -2,8 +2,10 @@
 //! active speaker. Tile properties are only touched when a tile's look changes.
 
 use super::layout_spec::LayoutSpec;
+use super::overlays::Overlay;
 use super::program::Program;
 use super::speaker::SpeakerTracker;
+use super::spec::SpecError;
 use super::state::SceneStatus;
 use super::status::{ParticipantStatus, VideoSize};
 use crate::call::participant::Participant;
@@ -11,6 +13,7 @@ use crate::layout::engine::{place, Scene};
 use crate::layout::order::visible_order;
 use crate::layout::template::Templates;
 use crate::layout::Canvas;
+use crate::mix::overlay_render::Assets;
 use crate::mix::{Mixer, Tile, TileLook};
 use crate::output::hub::EncodedHub;
 use std::collections::HashMap;
@@ -47,10 +50,21 @@ pub struct Stage {
     passthrough: bool,
     /// Background images decoded at this canvas size, by file, so switching back is instant.
     images: HashMap<std::path::PathBuf, (gst::Buffer, gst::Caps)>,
+    /// Titles and logos drawn over the canvas (none: zero-transcode may happen).
+    overlays: Vec<Overlay>,
+    overlay_assets: Arc<Assets>,
 }
 
 impl Stage {
-    pub fn new(mixer: Mixer, hub: EncodedHub, canvas: Canvas, layout: LayoutSpec, templates: Arc<Templates>) -> Self {
+    /// `overlay_assets`: where text overlays find their font and image overlays their files.
+    pub fn new(
+        mixer: Mixer,
+        hub: EncodedHub,
+        canvas: Canvas,
+        layout: LayoutSpec,
+        templates: Arc<Templates>,
+        overlay_assets: Arc<Assets>,
+    ) -> Self {
         let mut stage = Self {
             mixer,
             hub,
@@ -63,6 +77,8 @@ impl Stage {
             speaker: SpeakerTracker::default(),
             looks: HashMap::new(),
             images: HashMap::new(),
+            overlays: Vec::new(),
+            overlay_assets,
         };
         stage.apply_background();
         stage
@@ -106,7 +122,8 @@ impl Stage {
             && only.rect.y == 0
             && only.rect.w == self.canvas.width
             && only.rect.h == self.canvas.height;
-        if !self.passthrough || template.labels || template.background_image.is_some() || !full {
+        let drawn_over = template.labels || template.background_image.is_some() || !self.overlays.is_empty();
+        if !self.passthrough || drawn_over || !full {
             return None;
         }
         let tile = self.tiles.iter().find(|t| t.participant.id == only.id)?;
@@ -248,6 +265,20 @@ impl Program for Stage {
     fn set_layout(&mut self, layout: LayoutSpec) {
         self.layout = layout;
         self.apply_background();
+    }
+
+    /// Renders each overlay once, here, into the pictures the mixer blends on every frame.
+    fn set_overlays(&mut self, overlays: Vec<Overlay>) -> Result<(), SpecError> {
+        let canvas = (self.canvas.width as u32, self.canvas.height as u32);
+        let font = self.overlay_assets.font();
+        let placed: Vec<_> = overlays
+            .iter()
+            .filter_map(|o| o.drawing(&self.overlay_assets))
+            .filter_map(|drawing| crate::mix::overlay_render::render(&drawing, canvas, font))
+            .collect();
+        self.mixer.set_overlays(&placed);
+        self.overlays = overlays;
+        Ok(())
     }
 
     /// Whether zero-transcode may happen in this broadcast (`video.passthrough`).

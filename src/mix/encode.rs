@@ -34,11 +34,12 @@ fn encoded_sink(name: &str) -> gst_app::AppSink {
         .build()
 }
 
-/// Background (keeps the compositor producing with zero participants) -> compositor -> x264 -> appsink.
-/// Frames reach the encoder only while `encoding` is set (off while a participant's own H.264 is on air).
+/// Background (keeps the compositor producing with zero participants) -> compositor -> `overlays` -> x264 ->
+/// appsink. Frames reach the encoder only while `encoding` is set (off while a participant's own H.264 is on air).
 pub fn build_video(
     pipeline: &gst::Pipeline,
     compositor: &gst::Element,
+    overlays: &gst::Element,
     video: &VideoSettings,
     encoding: Arc<AtomicBool>,
 ) -> Result<gst_app::AppSink> {
@@ -69,7 +70,10 @@ pub fn build_video(
     // SPS/PPS before every keyframe: outputs that (re)start mid-stream can decode from their first frame.
     let parse = make_with("h264parse", &[("config-interval", "-1")])?;
     let sink = encoded_sink("video-out");
-    add_and_link(pipeline, &[&out_caps, &encoder, &h264_caps, &parse, sink.upcast_ref()])?;
+    add_and_link(
+        pipeline,
+        &[&out_caps, overlays, &encoder, &h264_caps, &parse, sink.upcast_ref()],
+    )?;
     let encoder_sink = encoder.static_pad("sink").context("x264enc sink pad")?;
     encoder_sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if encoding.load(Ordering::Relaxed) {

@@ -5,6 +5,9 @@
 pub mod audio_mix;
 mod background_image;
 pub mod encode;
+mod overlay_layer;
+pub mod overlay_render;
+mod overlay_text;
 pub mod placeholder;
 pub mod preset;
 pub mod scaling;
@@ -19,6 +22,7 @@ use crate::call::participant::Participant;
 use anyhow::{Context, Result};
 use background_image::BackgroundImage;
 use gst::prelude::*;
+use overlay_layer::OverlayLayer;
 use settings::MixSettings;
 use std::sync::Arc;
 
@@ -37,6 +41,8 @@ pub struct Mixer {
     background: gst::Element,
     /// A template's background image over the background colour (z 1); transparent when there is none.
     background_image: BackgroundImage,
+    /// Titles and logos over everything, blended after the compositor.
+    overlays: OverlayLayer,
     pub video_out: gst_app::AppSink,
     pub audio_out: gst_app::AppSink,
     /// Whether the video encoder gets frames (the outputs' hub turns it off during zero-transcode).
@@ -77,7 +83,14 @@ impl Mixer {
         let compositor = live_mixer("compositor")?;
         let audiomixer = live_mixer("audiomixer")?;
         let video_encoding = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let video_out = encode::build_video(&pipeline, &compositor, video, video_encoding.clone())?;
+        let overlays = OverlayLayer::new()?;
+        let video_out = encode::build_video(
+            &pipeline,
+            &compositor,
+            overlays.element(),
+            video,
+            video_encoding.clone(),
+        )?;
         let audio_out = encode::build_audio(&pipeline, &audiomixer, settings.audio_bitrate_kbps)?;
         let background = pipeline.by_name(encode::BACKGROUND).context("background source")?;
         let background_image = BackgroundImage::new(video.width, video.height);
@@ -87,6 +100,7 @@ impl Mixer {
             audiomixer,
             background,
             background_image,
+            overlays,
             video_out,
             audio_out,
             video_encoding,
@@ -127,6 +141,13 @@ impl Mixer {
     pub fn keep_background_image(&self) {
         self.background_image
             .refresh(&self.pipeline, &self.compositor, self.running_time());
+    }
+
+    /// Draws `overlays` (from `overlay_render::render`) over the canvas from the next frame; empty: none.
+    pub fn set_overlays(&self, overlays: &[overlay_render::Placed]) {
+        if let Err(e) = self.overlays.show(overlays) {
+            tracing::warn!("overlays not shown: {e:#}");
+        }
     }
 
     /// Adds a participant's video and audio to the mix; the tile stays hidden until `Tile::show`.

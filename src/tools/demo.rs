@@ -96,6 +96,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         idle_timeout_s: Some(24 * 3600),
         video_timeout_s: None,
         webhook_url: None,
+        overlays: Vec::new(),
     };
     let state = server::build_state(&settings);
     let spec = BroadcastSpec::from_request(request, state.broadcasts.templates())

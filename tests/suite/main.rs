@@ -34,6 +34,7 @@ mod e2e_operator_layouts;
 mod e2e_operator_page;
 mod e2e_output_faults;
 mod e2e_output_status;
+mod e2e_overlays;
 mod e2e_passthrough;
 mod e2e_process_faults;
 mod e2e_recording;

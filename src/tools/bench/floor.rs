@@ -127,6 +127,7 @@ mod tests {
             passthrough: true,
             tracks: false,
             record: false,
+            overlays: false,
             warmup: Duration::from_secs(1),
             window: Duration::from_secs(1),
         };

@@ -96,6 +96,9 @@ pub struct BenchArgs {
     /// memory per viewer, and glass-to-viewer latency read from the first tile's clock stamp.
     #[arg(long, conflicts_with_all = ["janus", "zero_transcode", "soak", "audio_only"])]
     pub whep_viewers: Option<u32>,
+    /// A static title and logo over each broadcast's canvas (compare with the same run without).
+    #[arg(long)]
+    pub overlays: bool,
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
@@ -155,6 +158,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 passthrough: !args.no_passthrough,
                 tracks: args.tracks,
                 record: args.record,
+                overlays: args.overlays,
                 warmup: Duration::from_secs(args.warmup_s),
                 window: Duration::from_secs(args.window_s),
             };

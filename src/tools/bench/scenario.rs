@@ -45,6 +45,8 @@ pub struct Scenario {
     pub tracks: bool,
     /// A `record` output too: the composite into an MP4.
     pub record: bool,
+    /// A static title and logo over the canvas (`overlays`), drawn the whole run.
+    pub overlays: bool,
     #[serde(skip)]
     pub warmup: Duration,
     #[serde(skip)]
@@ -157,6 +159,7 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
                 "video": {"width": sc.width, "height": sc.height, "fps": sc.fps, "bitrate_kbps": sc.bitrate_kbps, "preset": sc.preset,
                           "keyframe_interval_s": KEYFRAME_INTERVAL_S, "passthrough": sc.passthrough && !sc.record},
                 "outputs": outputs,
+                "overlays": if sc.overlays { bench_overlays() } else { json!([]) },
             })),
         )?;
         let id = created["id"].as_str().context("broadcast id")?.to_string();
@@ -292,6 +295,28 @@ pub fn has_video_tag(flv: &[u8]) -> bool {
         at = end + 4;
     }
     false
+}
+
+/// A title on a box and a 64x32 logo, as an operator would put on air, clear of the first tile's clock stamp
+/// (top-left) that the latency probe reads.
+fn bench_overlays() -> serde_json::Value {
+    use base64::Engine;
+    let mut png = Vec::new();
+    let mut encoder = png::Encoder::new(&mut png, 64, 32);
+    encoder.set_color(png::ColorType::Rgba);
+    let pixels = [255u8, 200, 0, 230].repeat(64 * 32);
+    if let Ok(mut writer) = encoder.write_header() {
+        let _ = writer.write_image_data(&pixels);
+    }
+    let data = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    );
+    json!([
+        {"id": "title", "kind": "text", "text": "Town hall: quarterly results", "x": 0.45, "y": 0.86, "height": 0.08,
+         "color": "ffffff", "background": "0000ffcc"},
+        {"id": "logo", "kind": "image", "data": data, "x": 0.85, "y": 0.04, "height": 0.12, "opacity": 0.9},
+    ])
 }
 
 #[cfg(test)]

@@ -1,0 +1,263 @@
+//! `overlays` of a broadcast: titles and logos over the canvas, in the request and in `PATCH` (the list replaces
+//! the current one). Validated here into `Overlay`s; the mixer draws them (`mix::overlay_render`).
+//! Tagged by `kind` so that further kinds (`lower_third`) and fields (`fade_ms`) can join later.
+
+use super::spec::SpecError;
+use crate::mix::overlay_render::{decode_picture, Assets, Content, Drawing};
+use base64::Engine;
+use image::RgbaImage;
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub const MAX_OVERLAYS: usize = 16;
+pub const MAX_TEXT_CHARS: usize = 200;
+const MAX_ID_CHARS: usize = 64;
+pub const DEFAULT_TEXT_COLOR: [u8; 4] = [255, 255, 255, 255];
+/// No box behind the text unless asked.
+pub const DEFAULT_BACKGROUND: [u8; 4] = [0, 0, 0, 0];
+/// Around the text, as a fraction of the box's height.
+pub const DEFAULT_PADDING: f64 = 0.15;
+
+/// One overlay as it arrives. `x`, `y` (top-left corner) and `height` are fractions of the canvas (0..1); the
+/// width follows the content. Colours are hex `RRGGBB` or `RRGGBBAA`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OverlayRequest {
+    /// One line of text in the shipped font, on a box of `background` (default none).
+    Text {
+        /// Kept across `PATCH`es; default `overlay-{index}`.
+        id: Option<String>,
+        /// 1-200 characters.
+        text: String,
+        x: f64,
+        y: f64,
+        height: f64,
+        /// Default `ffffff`.
+        color: Option<String>,
+        /// Default `00000000` (transparent).
+        background: Option<String>,
+        /// Around the text, as a fraction of the box's height (0-0.4, default 0.15).
+        padding: Option<f64>,
+        /// 0-1, default 1.
+        opacity: Option<f64>,
+    },
+    /// A PNG or JPEG, scaled to `height`: either `data` (a `data:image/png;base64,...` or `data:image/jpeg;...`
+    /// URL) or `file` (a path under the server's assets dir). Up to 2 MB and 4096x4096 pixels; the server never
+    /// fetches URLs.
+    Image {
+        id: Option<String>,
+        data: Option<String>,
+        file: Option<String>,
+        x: f64,
+        y: f64,
+        height: f64,
+        opacity: Option<f64>,
+    },
+}
+
+/// A validated overlay.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    pub id: String,
+    pub x: f64,
+    pub y: f64,
+    pub height: f64,
+    pub opacity: f64,
+    pub look: Look,
+}
+
+#[derive(Debug, Clone)]
+pub enum Look {
+    Text {
+        text: String,
+        color: [u8; 4],
+        background: [u8; 4],
+        padding: f64,
+    },
+    /// Decoded from the request's data URL.
+    Image(Arc<RgbaImage>),
+    /// Under the server's assets dir: checked by `check_files`, read when drawn.
+    File(String),
+}
+
+impl Overlay {
+    /// What the mixer draws; None when its file can no longer be read (logged: the show goes on without it).
+    pub fn drawing(&self, assets: &Assets) -> Option<Drawing> {
+        let content = match &self.look {
+            Look::Text {
+                text,
+                color,
+                background,
+                padding,
+            } => Content::Text {
+                text: text.clone(),
+                color: *color,
+                background: *background,
+                padding: *padding,
+            },
+            Look::Image(image) => Content::Image(image.clone()),
+            Look::File(name) => match assets.image(name) {
+                Ok(image) => Content::Image(Arc::new(image)),
+                Err(e) => {
+                    tracing::warn!(overlay = %self.id, "image file {name} {e}; not drawn");
+                    return None;
+                }
+            },
+        };
+        Some(Drawing {
+            x: self.x,
+            y: self.y,
+            height: self.height,
+            opacity: self.opacity,
+            content,
+        })
+    }
+}
+
+/// Validates a whole list (the request's, or a `PATCH`'s replacing the current one).
+pub fn validate(requests: Vec<OverlayRequest>) -> Result<Vec<Overlay>, SpecError> {
+    if requests.len() > MAX_OVERLAYS {
+        return Err(SpecError::new("overlays", format!("at most {MAX_OVERLAYS} overlays")));
+    }
+    let mut overlays: Vec<Overlay> = Vec::with_capacity(requests.len());
+    for (i, request) in requests.into_iter().enumerate() {
+        let overlay = validate_one(&format!("overlays[{i}]."), i, request)?;
+        if overlays.iter().any(|o| o.id == overlay.id) {
+            return Err(SpecError::new(
+                format!("overlays[{i}].id"),
+                format!("`{}` is used twice", overlay.id),
+            ));
+        }
+        overlays.push(overlay);
+    }
+    Ok(overlays)
+}
+
+/// What only the server can tell: every `file` names a readable PNG or JPEG under its assets dir.
+pub fn check_files(overlays: &[Overlay], assets: &Assets) -> Result<(), SpecError> {
+    for (i, overlay) in overlays.iter().enumerate() {
+        if let Look::File(name) = &overlay.look {
+            assets
+                .image(name)
+                .map_err(|e| SpecError::new(format!("overlays[{i}].file"), e))?;
+        }
+    }
+    Ok(())
+}
+
+fn validate_one(prefix: &str, index: usize, request: OverlayRequest) -> Result<Overlay, SpecError> {
+    let field = |name: &str| format!("{prefix}{name}");
+    let (id, x, y, height, opacity) = match &request {
+        OverlayRequest::Text {
+            id,
+            x,
+            y,
+            height,
+            opacity,
+            ..
+        }
+        | OverlayRequest::Image {
+            id,
+            x,
+            y,
+            height,
+            opacity,
+            ..
+        } => (id.clone(), *x, *y, *height, *opacity),
+    };
+    let id = match id {
+        None => format!("overlay-{index}"),
+        Some(id) if !id.is_empty() && id.chars().count() <= MAX_ID_CHARS => id,
+        Some(_) => {
+            return Err(SpecError::new(
+                field("id"),
+                format!("must be 1-{MAX_ID_CHARS} characters"),
+            ))
+        }
+    };
+    for (name, value) in [("x", x), ("y", y)] {
+        fraction(&field(name), value, 0.0..=1.0)?;
+    }
+    fraction(&field("height"), height, f64::MIN_POSITIVE..=1.0)?;
+    let opacity = opacity.map_or(Ok(1.0), |o| fraction(&field("opacity"), o, 0.0..=1.0))?;
+    let look = match request {
+        OverlayRequest::Text {
+            text,
+            color,
+            background,
+            padding,
+            ..
+        } => {
+            let chars = text.chars().count();
+            if chars == 0 || chars > MAX_TEXT_CHARS {
+                return Err(SpecError::new(
+                    field("text"),
+                    format!("must be 1-{MAX_TEXT_CHARS} characters, got {chars}"),
+                ));
+            }
+            Look::Text {
+                text,
+                color: colour(&field("color"), color.as_deref(), DEFAULT_TEXT_COLOR)?,
+                background: colour(&field("background"), background.as_deref(), DEFAULT_BACKGROUND)?,
+                padding: padding.map_or(Ok(DEFAULT_PADDING), |p| fraction(&field("padding"), p, 0.0..=0.4))?,
+            }
+        }
+        OverlayRequest::Image { data, file, .. } => match (data, file) {
+            (Some(data), None) => Look::Image(Arc::new(data_url(&data).map_err(|e| SpecError::new(field("data"), e))?)),
+            (None, Some(file)) => Look::File(file),
+            _ => return Err(SpecError::new(field("data"), "give exactly one of `data` and `file`")),
+        },
+    };
+    Ok(Overlay {
+        id,
+        x,
+        y,
+        height,
+        opacity,
+        look,
+    })
+}
+
+fn fraction(field: &str, value: f64, range: std::ops::RangeInclusive<f64>) -> Result<f64, SpecError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        let low = if *range.start() > 0.0 { "above 0" } else { "at least 0" };
+        Err(SpecError::new(
+            field,
+            format!("must be {low} and at most {}, got {value}", range.end()),
+        ))
+    }
+}
+
+/// `RRGGBB` (opaque) or `RRGGBBAA`, as RGBA.
+fn colour(field: &str, value: Option<&str>, default: [u8; 4]) -> Result<[u8; 4], SpecError> {
+    let Some(hex) = value else { return Ok(default) };
+    let bad = || SpecError::new(field, format!("must be hex RRGGBB or RRGGBBAA, got `{hex}`"));
+    if !(hex.len() == 6 || hex.len() == 8) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
+    let alpha = if hex.len() == 8 { byte(6)? } else { 255 };
+    Ok([byte(0)?, byte(2)?, byte(4)?, alpha])
+}
+
+/// A `data:image/png;base64,...` or `data:image/jpeg;base64,...` URL, decoded.
+fn data_url(url: &str) -> Result<RgbaImage, String> {
+    let payload = [
+        "data:image/png;base64,",
+        "data:image/jpeg;base64,",
+        "data:image/jpg;base64,",
+    ]
+    .iter()
+    .find_map(|prefix| url.strip_prefix(prefix))
+    .ok_or("must be a data URL `data:image/png;base64,...` or `data:image/jpeg;base64,...`")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload.trim())
+        .map_err(|_| "is not valid base64".to_string())?;
+    decode_picture(&bytes)
+}
+
+#[cfg(test)]
+#[path = "overlays_tests.rs"]
+mod tests;

@@ -1,0 +1,122 @@
+//! Unit tests of `overlays`: every refusal names its field.
+
+use super::*;
+use serde_json::json;
+
+fn parse(list: serde_json::Value) -> Vec<OverlayRequest> {
+    serde_json::from_value(list).unwrap()
+}
+
+fn field_of(list: serde_json::Value) -> String {
+    validate(parse(list)).unwrap_err().field
+}
+
+fn title() -> serde_json::Value {
+    json!({"id": "title", "kind": "text", "text": "Town hall", "x": 0.03, "y": 0.04, "height": 0.08,
+           "color": "ffffff", "background": "0000ff"})
+}
+
+/// A 1x1 opaque green PNG, made with the `png` crate.
+fn png_data_url() -> String {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, 1, 1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.write_header().unwrap().write_image_data(&[0, 255, 0]).unwrap();
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+#[test]
+fn a_title_and_a_logo_are_accepted() {
+    let logo = json!({"id": "logo", "kind": "image", "data": png_data_url(), "x": 0.85, "y": 0.04,
+                      "height": 0.12, "opacity": 0.9});
+    let overlays = validate(parse(json!([title(), logo]))).unwrap();
+    assert_eq!(overlays.len(), 2);
+    assert_eq!(overlays[0].id, "title");
+    match &overlays[0].look {
+        Look::Text { color, background, .. } => {
+            assert_eq!((*color, *background), ([255, 255, 255, 255], [0, 0, 255, 255]));
+        }
+        other => panic!("{other:?}"),
+    }
+    match &overlays[1].look {
+        Look::Image(image) => assert_eq!(image.get_pixel(0, 0).0, [0, 255, 0, 255]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(overlays[1].opacity, 0.9);
+}
+
+#[test]
+fn each_bad_field_is_named() {
+    let with = |key: &str, value: serde_json::Value| {
+        let mut t = title();
+        t[key] = value;
+        json!([title_with_id("a"), title_with_id("b"), t])
+    };
+    assert_eq!(field_of(with("x", json!(1.5))), "overlays[2].x");
+    assert_eq!(field_of(with("y", json!(-0.1))), "overlays[2].y");
+    assert_eq!(field_of(with("height", json!(0.0))), "overlays[2].height");
+    assert_eq!(field_of(with("height", json!(1.01))), "overlays[2].height");
+    assert_eq!(field_of(with("opacity", json!(2))), "overlays[2].opacity");
+    assert_eq!(field_of(with("text", json!("x".repeat(201)))), "overlays[2].text");
+    assert_eq!(field_of(with("text", json!(""))), "overlays[2].text");
+    assert_eq!(field_of(with("color", json!("fff"))), "overlays[2].color");
+    assert_eq!(field_of(with("background", json!("0000zz"))), "overlays[2].background");
+    assert_eq!(field_of(with("padding", json!(0.5))), "overlays[2].padding");
+    assert_eq!(field_of(with("id", json!("a"))), "overlays[2].id");
+    // 200 characters (not bytes) is still fine, accents, CJK and emoji included.
+    assert!(validate(parse(with("text", json!("é".repeat(200))))).is_ok());
+    assert!(validate(parse(with("text", json!("Café 東京 🎉 👩‍💻")))).is_ok());
+}
+
+fn title_with_id(id: &str) -> serde_json::Value {
+    let mut t = title();
+    t["id"] = json!(id);
+    t
+}
+
+#[test]
+fn more_than_sixteen_overlays_are_refused() {
+    let list = |n: usize| json!((0..n).map(|i| title_with_id(&format!("t{i}"))).collect::<Vec<_>>());
+    assert!(validate(parse(list(MAX_OVERLAYS))).is_ok());
+    assert_eq!(field_of(list(MAX_OVERLAYS + 1)), "overlays");
+}
+
+#[test]
+fn bad_image_data_is_refused_by_field() {
+    let image = |data: &str| json!([{"kind": "image", "data": data, "x": 0, "y": 0, "height": 0.1}]);
+    for bad in [
+        "https://example.com/logo.png",
+        "data:image/png;base64,!!!",
+        "data:image/png;base64,aGVsbG8=",
+        "data:image/gif;base64,R0lGODlhAQABAAAAACw=",
+    ] {
+        assert_eq!(field_of(image(bad)), "overlays[0].data", "{bad}");
+    }
+    let both = json!([{"kind": "image", "data": png_data_url(), "file": "a.png", "x": 0, "y": 0, "height": 0.1}]);
+    assert_eq!(field_of(both), "overlays[0].data");
+}
+
+#[test]
+fn a_file_outside_the_assets_dir_or_missing_is_refused_by_field() {
+    let assets = Assets::new(std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")));
+    for name in ["../Cargo.toml", "nope.png", "fonts/LICENSE-DejaVu.txt"] {
+        let list = json!([{"kind": "image", "file": name, "x": 0, "y": 0, "height": 0.1}]);
+        let overlays = validate(parse(list)).unwrap();
+        assert_eq!(
+            check_files(&overlays, &assets).unwrap_err().field,
+            "overlays[0].file",
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn ids_default_to_the_index() {
+    let mut untitled = title();
+    untitled.as_object_mut().unwrap().remove("id");
+    let overlays = validate(parse(json!([title(), untitled]))).unwrap();
+    assert_eq!(overlays[1].id, "overlay-1");
+}
