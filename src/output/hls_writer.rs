@@ -85,8 +85,9 @@ impl HlsPlaylist {
         for index in on_disk.into_iter().filter(|i| !listed.contains(i)) {
             if first_listed.is_some_and(|first| index < first) {
                 retired.push(index);
-            } else if last_listed.is_none_or(|last| index > last) {
-                // Cut short by the attempt that failed, never listed: nobody can have fetched it.
+            } else if last_listed.is_some_and(|last| index > last) {
+                // Cut short by the attempt that failed, never listed: nobody can have fetched it. (With no
+                // playlist to go by, nothing is deleted: the files may be all that is left of a recording.)
                 let _ = std::fs::remove_file(dir.join(segment_name(index)));
             }
         }
@@ -247,6 +248,15 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn without_a_playlist_segments_there_are_kept_and_numbered_after() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("segment00004.ts"), b"ts").unwrap();
+        let (_, first) = HlsPlaylist::open(dir.path(), 0, 1);
+        assert_eq!(first, 5);
+        assert_eq!(files(dir.path()), ["segment00004.ts"]);
     }
 
     #[test]
