@@ -39,7 +39,7 @@ pub const REQUIRED_FACTORIES: &[&str] = &[
     "flvmux",
     "rtmp2sink",
     "srtsink",
-    "hlssink",
+    "multifilesink",
     "mpegtsmux",
     "vp8dec",
     "vp9dec",

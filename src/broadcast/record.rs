@@ -3,7 +3,6 @@
 //! (its playlists end) and reported `failed` with reason `server_restart`.
 
 use super::status::{BroadcastState, BroadcastStatus, OutputState};
-use crate::output::hls::PLAYLIST;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -21,29 +20,10 @@ pub fn write(path: &Path, status: &BroadcastStatus) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-/// Ends an HLS playlist a dead process left open, so players stop waiting for more.
+/// Ends an HLS playlist a dead process left open, so players stop waiting for more (a keep-every-segment
+/// one becomes VOD).
 fn close_playlist(hls_dir: &Path) {
-    let playlist = hls_dir.join(PLAYLIST);
-    let Ok(text) = std::fs::read_to_string(&playlist) else {
-        return;
-    };
-    if text.contains("#EXT-X-PLAYLIST-TYPE:EVENT") {
-        // A keep-every-segment (window 0) playlist: ended, it becomes VOD.
-        let ending = if text.ends_with('\n') { "" } else { "\n" };
-        let closed = crate::output::hls_vod::with_playlist_type(&format!("{text}{ending}#EXT-X-ENDLIST\n"));
-        if let Err(e) = std::fs::write(&playlist, closed) {
-            tracing::warn!("cannot close {}: {e}", playlist.display());
-        }
-    } else if !text.contains("#EXT-X-ENDLIST") {
-        let ending = if text.ends_with('\n') { "" } else { "\n" };
-        if let Err(e) = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&playlist)
-            .and_then(|mut f| writeln!(f, "{ending}#EXT-X-ENDLIST"))
-        {
-            tracing::warn!("cannot close {}: {e}", playlist.display());
-        }
-    }
+    crate::output::hls_writer::end_left_open(hls_dir);
 }
 
 /// Every recorded broadcast under `broadcasts_dir`; the ones that were running are closed, marked failed and

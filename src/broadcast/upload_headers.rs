@@ -1,5 +1,6 @@
 //! The `Content-Type` and `Cache-Control` each uploaded file is stored with, for a CDN in front of the bucket:
-//! what never changes once stored (segments, recordings, track files) is cached for a year; a live playlist,
+//! what never changes once stored (segments, recordings, track files) is cached for a year (an HLS output never
+//! reuses a segment's name, even when its pipeline is rebuilt: `output::hls_writer`); a live playlist,
 //! rewritten at each cut, for a second; a closed one (end list: VOD, or a show that ended) for a year too.
 
 use crate::storage::ObjectHeaders;

@@ -1,10 +1,13 @@
-//! HLS output: MPEG-TS segments that start on keyframes, and a sliding playlist closed with ENDLIST at the end.
+//! HLS output: MPEG-TS segments that start on keyframes, and a playlist callcast writes itself (`hls_writer`,
+//! `hls_playlist`): sliding, or keeping every segment, closed with ENDLIST at the end.
 //!
-//! `hlssink` (not `hlssink2`): hlssink2's splitmuxsink closes a segment only once the whole GOP after it is in,
-//! so every segment is listed one segment late (the first after 2 s of 1 s segments). Here the segment is cut the
-//! moment the keyframe that starts the next one arrives: a probe marks that keyframe with a downstream
-//! force-key-unit event, which `mpegtsmux` passes to `hlssink` right before it.
+//! `multifilesink` writes the segments (not `hlssink2`: its splitmuxsink closes a segment only once the whole
+//! GOP after it is in, so every segment is listed one segment late; nor `hlssink`, whose playlist and segment
+//! numbers start over whenever the pipeline is rebuilt). The segment is cut the moment the keyframe that
+//! starts the next one arrives: a probe marks that keyframe with a downstream force-key-unit event, which
+//! `mpegtsmux` passes to `multifilesink` right before it.
 
+use super::hls_writer::HlsPlaylist;
 use super::{OutputPipeline, Tracks};
 use crate::gst_util::make;
 use anyhow::{Context, Result};
@@ -16,32 +19,23 @@ use std::sync::Arc;
 pub const PLAYLIST: &str = "index.m3u8";
 pub const SEGMENT_PATTERN: &str = "segment%05d.ts";
 
-/// Segments kept on disk beyond the playlist window, so a player that just read the playlist still finds them.
-const EXTRA_SEGMENTS: u32 = 3;
-
 /// A keyframe this much before a segment's length is up still ends it (keyframes asked of a participant's
 /// sender come a little early or late); one earlier does not, so extra keyframes make no tiny segments.
 const SEGMENT_SLACK: gst::ClockTime = gst::ClockTime::from_mseconds(250);
 
-/// `audio_only`: the broadcast has no video; segments are cut by time instead (`hls_audio_cuts`).
-pub fn build(dir: &Path, segment_seconds: u32, window: u32, audio_only: bool) -> Result<OutputPipeline> {
+/// `audio_only`: the broadcast has no video; segments are cut by time instead (`hls_audio_cuts`). The playlist
+/// goes on from what `dir` holds; the runner ends it (`HlsPlaylist::finish`) when the output ends.
+pub fn build(dir: &Path, segment_seconds: u32, window: u32, audio_only: bool) -> Result<(OutputPipeline, HlsPlaylist)> {
     std::fs::create_dir_all(dir)?;
     let pipeline = gst::Pipeline::with_name("hls-output");
     let tracks = Tracks::add(&pipeline, audio_only)?;
     let mux = make("mpegtsmux")?;
-    let sink = make("hlssink")?;
-    sink.set_property("location", dir.join(SEGMENT_PATTERN).to_string_lossy().as_ref());
-    sink.set_property("target-duration", segment_seconds);
-    // Window 0 keeps every segment: hlssink's 0 means an endless playlist and no file ever deleted.
-    let keep_all = window == 0;
-    let playlist = if keep_all {
-        super::hls_vod::HLSSINK_PLAYLIST
-    } else {
-        PLAYLIST
-    };
-    sink.set_property("playlist-location", dir.join(playlist).to_string_lossy().as_ref());
-    sink.set_property("playlist-length", window);
-    sink.set_property("max-files", if keep_all { 0 } else { window + EXTRA_SEGMENTS });
+    let sink = make("multifilesink")?;
+    let (playlist, first_index) = HlsPlaylist::open(dir, window, segment_seconds);
+    sink.set_property("location", super::hls_writer::location(dir));
+    sink.set_property("index", i32::try_from(first_index).context("segment numbers used up")?);
+    // A new file at each downstream force-key-unit event (a cut).
+    sink.set_property_from_str("next-file", "key-unit-event");
     pipeline.add_many([&mux, &sink])?;
     mux.link(&sink)?;
     if let Some((_, h264parse)) = &tracks.video {
@@ -54,17 +48,15 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32, audio_only: bool) ->
         Some((video, _)) => cut_at_keyframes(&video.static_pad("src").context("appsrc src pad")?, segment),
         None => super::hls_audio_cuts::cut_by_time(&mux_src, segment),
     }
-    ignore_keyframe_requests(&mux_src);
-    if keep_all {
-        super::hls_vod::publish_after_cuts(&sink.static_pad("sink").context("hlssink sink pad")?, dir);
-    }
-    Ok(OutputPipeline {
+    playlist.follow(&sink.static_pad("sink").context("multifilesink sink pad")?);
+    let output = OutputPipeline {
         pipeline,
         video: tracks.video_src(),
         audio: tracks.audio.0,
         sink,
         recording: None,
-    })
+    };
+    Ok((output, playlist))
 }
 
 /// Marks the keyframe that starts each segment (the first one at least `segment` after the last cut).
@@ -119,13 +111,14 @@ pub(super) fn push_cut(pad: &gst::Pad, pts: gst::ClockTime, count: u32) {
     pad.push_event(event);
 }
 
-/// Calls `after_cut` on the first buffer through `hlssink_pad` after each cut. hlssink rewrites its playlist
-/// while the cut's force-key-unit event goes through its sink pad, so by that buffer the playlist lists the
-/// segment the cut ended. Probes on a pad run in the order they were added: a later caller's `after_cut` runs
-/// after an earlier one's for the same cut. `after_cut` runs on the streaming thread and must not block.
-pub(super) fn after_each_cut(hlssink_pad: &gst::Pad, after_cut: impl Fn() + Send + Sync + 'static) {
+/// Calls `after_cut` on the first buffer through `sink_pad` after each cut. `multifilesink` closes the segment
+/// while the cut's force-key-unit event goes through its sink pad, and the playlist listing it is written on
+/// that buffer by the probe `hls_writer` added first. Probes on a pad run in the order they were added: a later
+/// caller's `after_cut` runs after an earlier one's for the same cut. `after_cut` runs on the streaming thread
+/// and must not block.
+pub(super) fn after_each_cut(sink_pad: &gst::Pad, after_cut: impl Fn() + Send + Sync + 'static) {
     let cut = AtomicBool::new(false);
-    hlssink_pad.add_probe(
+    sink_pad.add_probe(
         gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
         move |_, info| {
             match &info.data {
@@ -139,18 +132,6 @@ pub(super) fn after_each_cut(hlssink_pad: &gst::Pad, after_cut: impl Fn() + Send
             gst::PadProbeReturn::Ok
         },
     );
-}
-
-/// hlssink asks upstream for keyframes on its own schedule; our cuts come from `cut_at_keyframes` only (the
-/// encoder keeps its own cadence), so those requests stop here.
-fn ignore_keyframe_requests(mux_src: &gst::Pad) {
-    mux_src.add_probe(gst::PadProbeType::EVENT_UPSTREAM, |_, info| {
-        if info.event().is_some_and(|e| gst_video::ForceKeyUnitEvent::is(e)) {
-            crate::gst_util::swallow(info)
-        } else {
-            gst::PadProbeReturn::Ok
-        }
-    });
 }
 
 /// True for file names this output writes, so the HTTP server never serves anything else.
@@ -215,7 +196,7 @@ mod tests {
             "/etc/passwd",
             "segment00001.mp4",
             "x.m3u8",
-            // A keep-every-segment output's private files: hlssink's own playlist and ours being written.
+            // The playlist being written, and an earlier version's private playlist.
             ".hlssink-index.m3u8",
             ".index.m3u8.tmp",
         ] {

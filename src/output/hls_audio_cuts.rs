@@ -1,6 +1,6 @@
 //! Segments of an audio-only HLS output, cut by time.
 //!
-//! `mpegtsmux` passes the force-key-unit event that makes `hlssink` start a segment on only when it arrives on a
+//! `mpegtsmux` passes the force-key-unit event that makes `multifilesink` start a segment on only when it arrives on a
 //! video stream (1.22's `basetsmux` checks `is_video_stream`), so with AAC alone a cut marked before the muxer
 //! never reaches the sink. Here the event is sent after the muxer instead, right before its first output at least
 //! a segment's length after the last cut. Every AAC frame stands alone, so any of them can start a segment; the

@@ -1,8 +1,7 @@
 //! Tells the owner each time an HLS output's served playlist lists a new segment (`PlaylistWritten`), so the
-//! segment and then the playlist can be uploaded. hlssink rewrites its playlist while a cut goes through its sink
-//! pad (`hls::after_each_cut`), and the keep-every-segment playlist is published by the probe `hls_vod` added
-//! before this one (when the pipeline was built): probes run in the order they were added, so the report comes
-//! once both are written.
+//! segment and then the playlist can be uploaded. The playlist is written by the probe `hls_writer` added to
+//! the sink's pad when the pipeline was built, on the first buffer after a cut (`hls::after_each_cut`); probes
+//! run in the order they were added, so the report comes once it is written.
 
 use super::events::{OutputEvent, Reporter};
 use gst::prelude::*;

@@ -3,6 +3,7 @@
 
 use super::config::OutputConfig;
 use super::events::{OutputEvent, Reporter};
+use super::hls_writer::HlsPlaylist;
 use super::hub::EncodedHub;
 use super::record::Recording;
 use super::record_parts::NextPart;
@@ -27,6 +28,8 @@ pub struct OutputRunner {
     pub reporter: Reporter,
     /// Bytes written over every attempt: a counter that never goes down.
     bytes: Arc<AtomicU64>,
+    /// An HLS output's playlist as its latest attempt left it, ended when the output ends.
+    hls_playlist: std::sync::Mutex<Option<HlsPlaylist>>,
 }
 
 /// Where a broadcast's outputs write, and how long it may last (a recording reserves index room for that).
@@ -54,6 +57,7 @@ impl OutputRunner {
             hub,
             reporter,
             bytes: Arc::default(),
+            hls_playlist: std::sync::Mutex::default(),
         }
     }
 
@@ -62,6 +66,8 @@ impl OutputRunner {
         if let OutputConfig::Whep { station } = &self.config {
             station.close();
         }
+        // Stopped while waiting to retry: the playlist the failed attempt left ends as it is.
+        self.finish_hls_playlist(false);
         self.reporter
             .send(OutputEvent::Bytes(self.bytes.load(Ordering::Relaxed)));
         self.reporter.send(OutputEvent::Ended);
@@ -75,7 +81,12 @@ impl OutputRunner {
                 segment_seconds,
                 window,
                 ..
-            } => super::hls::build(&self.dirs.hls, *segment_seconds, *window, self.hub.is_audio_only()),
+            } => {
+                let (output, playlist) =
+                    super::hls::build(&self.dirs.hls, *segment_seconds, *window, self.hub.is_audio_only())?;
+                *self.hls_playlist.lock().unwrap_or_else(|e| e.into_inner()) = Some(playlist);
+                Ok(output)
+            }
             OutputConfig::Record { format, split, .. } => {
                 // Each attempt and each part its own file, named by when it opened: nothing is written over.
                 let name = super::record::file_name(self.reporter.output_id(), crate::wall_clock::now_ms(), *format);
@@ -306,17 +317,24 @@ impl OutputRunner {
         if let Some(part) = next_part.take() {
             part.discard();
         }
-        if let (OutputConfig::Hls { window: 0, .. }, true) = (&self.config, finished_cleanly) {
-            // hlssink wrote its end list at EOS: the served playlist becomes VOD.
-            if let Err(e) = super::hls_vod::publish(&self.dirs.hls) {
-                tracing::warn!("cannot publish the final HLS playlist: {e}");
-            }
+        if matches!(outcome, Outcome::Finished) {
+            // After NULL: the last segment's file is closed. A failed attempt leaves its playlist open for the
+            // next one to go on with.
+            self.finish_hls_playlist(finished_cleanly);
         }
         if let (Some(recording), true) = (&cur.recording, finished_cleanly) {
             // After NULL: the file is closed, so its size is final.
             self.report_ready(recording);
         }
         outcome
+    }
+
+    /// Ends an HLS output's playlist (once: later calls find nothing to end); see `HlsPlaylist::finish`.
+    fn finish_hls_playlist(&self, last_complete: bool) {
+        let playlist = self.hls_playlist.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(playlist) = playlist {
+            playlist.finish(last_complete);
+        }
     }
 
     /// A recording's next part took over: the current file is closed (and reported finalised if its EOS went

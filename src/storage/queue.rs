@@ -1,6 +1,6 @@
 //! The upload queue on disk, so a restart loses nothing: one small JSON file per job under `jobs/` (written to a
 //! temporary name, synced, then renamed: a job file is whole or absent), and under `files/` the queue's own copies
-//! of files that may change or vanish before they are uploaded (HLS segments that hlssink deletes, playlists it
+//! of files that may change or vanish before they are uploaded (HLS segments the output deletes, playlists it
 //! rewrites). A job's file is removed once its upload is confirmed, then its source if the job owns it.
 
 use super::ObjectHeaders;
@@ -172,7 +172,7 @@ mod tests {
                 ObjectHeaders::default(),
             )
             .unwrap();
-        // The original segment goes (hlssink deletes old ones): the queue's copy stays.
+        // The original segment goes (the HLS output deletes old ones): the queue's copy stays.
         std::fs::remove_file(&segment).unwrap();
         drop(queue);
 

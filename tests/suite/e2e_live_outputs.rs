@@ -1,5 +1,6 @@
 //! Outputs on a live broadcast: added and removed without touching the others (an added one starts on a
-//! keyframe, a removed one is finished: a whole FLV, an HLS playlist with its end list), and an RTMP server that
+//! keyframe, a removed one is finished: a whole FLV, an HLS playlist with its end list; an HLS output added
+//! again goes on with its playlist and writes over no segment), and an RTMP server that
 //! dies and comes back on the same port gets the stream again (from a keyframe) while the other outputs never gap.
 
 use crate::support::broadcast::Broadcast;
@@ -36,6 +37,34 @@ fn frames(path: &std::path::Path) -> usize {
     path.to_str()
         .and_then(|p| try_video_pts(p).ok())
         .map_or(0, |pts| pts.len())
+}
+
+/// The segment names a playlist lists, in order.
+fn listed_segments(playlist: &str) -> Vec<String> {
+    playlist
+        .lines()
+        .filter(|l| l.ends_with(".ts"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn media_sequence(playlist: &str) -> u64 {
+    playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no media sequence:\n{playlist}"))
+}
+
+/// Every segment file in an HLS directory, with its bytes.
+fn segment_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("hls dir")
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".ts"))
+        .map(|name| (name.clone(), std::fs::read(dir.join(&name)).expect("segment")))
+        .collect()
 }
 
 /// Asserts the first video frame of `input` is a keyframe, both as the decoder sees it (from the very first
@@ -194,12 +223,71 @@ fn outputs_are_added_and_removed_live() {
     let gap = window_max_gap("the removed HLS output", &hls_pts, hls_ran_s, 30.0);
     assert!(gap < 0.1, "HLS gapped {gap:.3} s while an output came and went");
 
+    // Added again, the HLS output goes on in the same directory: no segment written over, the playlist keeps
+    // what it listed, then a discontinuity, then the new segments, and its media sequence never goes back.
+    let hls_dir = bc.playlist.parent().expect("hls dir").to_path_buf();
+    let before = segment_files(&hls_dir);
+    let old_listed = listed_segments(&playlist);
+    assert!(
+        !old_listed.is_empty() && old_listed.iter().all(|s| before.contains_key(s)),
+        "{playlist}"
+    );
+    assert_eq!(
+        add(json!({"kind": "hls", "segment_seconds": 1, "window": 120}))["id"],
+        "out_3"
+    );
+    let resumed = wait_for(
+        "two segments of the re-added HLS output",
+        Duration::from_secs(15),
+        || {
+            let text = std::fs::read_to_string(&bc.playlist).ok()?;
+            (listed_segments(&text).len() >= old_listed.len() + 2).then_some(text)
+        },
+    );
+    let listed = listed_segments(&resumed);
+    let (old, new) = listed.split_at(old_listed.len());
+    assert_eq!(old, old_listed, "the old segments first:\n{resumed}");
+    assert!(
+        new.iter().all(|s| !before.contains_key(s)),
+        "a new segment reuses an old name:\n{resumed}"
+    );
+    let first_new = resumed.find(&new[0]).expect("listed");
+    let last_old = resumed.find(&old_listed[old_listed.len() - 1]).expect("listed");
+    assert_eq!(resumed.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{resumed}");
+    let discontinuity = resumed.find("#EXT-X-DISCONTINUITY\n").expect("a discontinuity");
+    assert!(last_old < discontinuity && discontinuity < first_new, "{resumed}");
+    assert!(!resumed.contains("#EXT-X-ENDLIST"), "{resumed}");
+    assert!(
+        media_sequence(&resumed) >= media_sequence(&playlist),
+        "{playlist}\n{resumed}"
+    );
+    for (name, bytes) in &before {
+        let now = std::fs::read(hls_dir.join(name)).unwrap_or_default();
+        assert!(
+            now == *bytes,
+            "{name} was written over ({} -> {} bytes)",
+            bytes.len(),
+            now.len()
+        );
+    }
+
     // The first output went on through all of it.
     let seen = frames(&steady);
     wait_for("the first output going on", Duration::from_secs(10), || {
         (frames(&steady) >= seen + 30).then_some(())
     });
     assert_eq!(bc.stop()["state"], "ended");
+    // Ended, the resumed playlist still starts with the first run and reads whole (ffprobe follows a playlist
+    // with no end list for ever, so it is read only now).
+    let ended = std::fs::read_to_string(&bc.playlist).expect("playlist");
+    assert!(ended.trim_end().ends_with("#EXT-X-ENDLIST"), "{ended}");
+    assert_eq!(listed_segments(&ended)[..listed.len()], listed[..], "{ended}");
+    let resumed_pts = video_pts(bc.playlist.to_str().expect("path"));
+    assert!(
+        resumed_pts.len() > hls_pts.len(),
+        "ffprobe read {} video packets",
+        resumed_pts.len()
+    );
     let on_air_s = on_air.elapsed().as_secs_f64();
     let steady_pts = video_pts(steady.to_str().expect("path"));
     let gap = window_max_gap("the first output", &steady_pts, on_air_s, 30.0);
