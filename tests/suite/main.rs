@@ -37,6 +37,7 @@ mod e2e_output_status;
 mod e2e_passthrough;
 mod e2e_process_faults;
 mod e2e_recording;
+mod e2e_replay;
 mod e2e_rtmps;
 mod e2e_rtp_participants;
 mod e2e_run;

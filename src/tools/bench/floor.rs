@@ -127,6 +127,7 @@ mod tests {
             passthrough: true,
             tracks: false,
             record: false,
+            publisher: Default::default(),
             warmup: Duration::from_secs(1),
             window: Duration::from_secs(1),
         };
