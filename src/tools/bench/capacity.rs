@@ -40,6 +40,8 @@ fn first_step(floor_capacity: f64, max: u32) -> u32 {
 /// Runs the search for `base` (its `broadcasts` ignored); `max` caps the count (None: from the floor). Prints a
 /// line per step on stderr; returns the JSON summary.
 pub fn run(exe: &Path, base: &Scenario, max: Option<u32>) -> Result<Value> {
+    // The floor's scaler settings are GStreamer structures.
+    crate::gst_util::init()?;
     let ingest = NginxRtmp::try_start_on(free_port())?;
     let single = Scenario {
         broadcasts: 1,

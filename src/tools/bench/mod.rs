@@ -7,6 +7,7 @@ mod audio_only;
 pub mod av_sync;
 mod baseline;
 mod capacity;
+mod cold_start;
 mod floor;
 pub mod ingest;
 pub mod janus;
@@ -108,6 +109,13 @@ pub struct BenchArgs {
     /// With --capacity: print the summary as one JSON line only.
     #[arg(long)]
     pub json: bool,
+    /// Time a batch job's cold start instead: with a call of the first --participants count already in progress
+    /// (in a Janus room on loopback), `callcast run job.json` from spawn to the first FLV video tag at the local
+    /// nginx-rtmp, --cold-start-runs times (prints one JSON line).
+    #[arg(long, conflicts_with_all = ["capacity", "soak", "audio_only"])]
+    pub cold_start: bool,
+    #[arg(long, default_value_t = 5)]
+    pub cold_start_runs: u32,
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
@@ -149,6 +157,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if args.capacity {
         return run_capacity(&exe, &args);
+    }
+    if args.cold_start {
+        let run = cold_start::ColdStartRun {
+            participants: args.participants.first().copied().unwrap_or(4),
+            width: args.width,
+            height: args.height,
+            fps: args.fps,
+            publisher: args.publisher.first().copied().unwrap_or(scenario::Publisher::Replay),
+            runs: args.cold_start_runs,
+        };
+        println!("{}", serde_json::to_string(&cold_start::run(&exe, &run)?)?);
+        return Ok(());
     }
     let publishers = if args.publisher.is_empty() {
         vec![scenario::Publisher::Synthetic]
