@@ -153,6 +153,19 @@ pub fn read(plane: &[u8], stride: usize, tile: Rect, source: (usize, usize)) -> 
     (read_bits[..] == expected[..]).then_some(time)
 }
 
+/// Length of `publish --replay`'s clip: its stamps are the send time modulo this, never a plausible wall clock.
+pub const LOOPED_PERIOD_MS: u64 = 10_000;
+
+/// A stamp as a wall clock: a looped one (below [`LOOPED_PERIOD_MS`]) becomes the latest instant at or before
+/// `reference_ms` (when the frame was seen) that it is congruent to; any other stamp is one already. Right as
+/// long as the frame took less than the period to arrive.
+pub fn resolve_looped(stamp: u64, reference_ms: u64) -> u64 {
+    if stamp >= LOOPED_PERIOD_MS || reference_ms < LOOPED_PERIOD_MS {
+        return stamp;
+    }
+    reference_ms - (reference_ms - stamp) % LOOPED_PERIOD_MS
+}
+
 /// Stamps every I420 `width` x `height` frame leaving `pad` with the wall clock at that moment (the "glass").
 pub fn stamp_video(pad: &gst::Pad, width: usize, height: usize) {
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {

@@ -8,4 +8,5 @@ pub mod janus_publisher;
 pub mod orphan;
 pub mod publish;
 mod publish_rtp;
+pub mod replay;
 pub mod sync_marks;

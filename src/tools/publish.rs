@@ -91,6 +91,11 @@ pub struct PublishArgs {
     /// Drops this fraction (0..1) of outgoing RTP packets at random, to test how receivers cope with loss.
     #[arg(long, default_value_t = 0.0)]
     pub loss: f64,
+    /// Sends a clip encoded once at start (10 s of VP8 and Opus, looped with continuous RTP sequence numbers and
+    /// timestamps) instead of encoding live: a publisher that costs next to nothing (benchmarks). Its clock stamp
+    /// reads as the send time modulo 10 s; keyframes come every second, not on request.
+    #[arg(long, conflicts_with_all = ["sync_marks", "tone_on_stdin", "video_stops_after_s"])]
+    pub replay: bool,
 }
 
 fn parse_size(raw: &str) -> Result<(i32, i32), String> {
@@ -146,7 +151,7 @@ pub(super) fn video_rtp_caps(codec: Codec) -> gst::Caps {
 }
 
 /// Sets videotestsrc properties for `ball`, `smpte`, `color:RRGGBB`, ...
-fn video_source(pattern: &str) -> Result<gst::Element> {
+pub(crate) fn video_source(pattern: &str) -> Result<gst::Element> {
     let src = make_with("videotestsrc", &[("is-live", "true")])?;
     if let Some(hex) = pattern.strip_prefix("color:") {
         let rgb = u32::from_str_radix(hex.trim_start_matches('#'), 16)
@@ -297,6 +302,12 @@ fn stop_after(payloader: &gst::Element, after: std::time::Duration) {
 
 /// The encoded tracks, once: a tee per track (video first unless `--no-video`) and its RTP caps.
 pub(super) fn build_tracks(args: &PublishArgs) -> Result<(gst::Pipeline, Vec<(gst::Element, gst::Caps)>)> {
+    if args.replay {
+        if args.codec != Codec::Vp8 || args.loss > 0.0 {
+            bail!("--replay sends VP8 (and Opus), without --loss");
+        }
+        return super::replay::build_tracks(args);
+    }
     let pipeline = gst::Pipeline::with_name("publisher");
     let mut tracks: Vec<(gst::Element, gst::Caps)> = Vec::new();
     let grid = crate::tools::sync_marks::FrameGrid::new(FPS as u64);

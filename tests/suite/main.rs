@@ -38,6 +38,7 @@ mod e2e_overlays;
 mod e2e_passthrough;
 mod e2e_process_faults;
 mod e2e_recording;
+mod e2e_replay;
 mod e2e_rtmps;
 mod e2e_rtp_participants;
 mod e2e_run;

@@ -128,6 +128,7 @@ mod tests {
             tracks: false,
             record: false,
             overlays: false,
+            publisher: Default::default(),
             warmup: Duration::from_secs(1),
             window: Duration::from_secs(1),
         };

@@ -205,7 +205,9 @@ fn on_frame(sample: &gst::Sample, tile: Rect, source: (usize, usize), tally: &Mu
     let Ok(map) = buffer.map_readable() else { return };
     // appsink takes no video meta, so the decoder hands over GStreamer's default I420 layout.
     let stride = (width as usize).next_multiple_of(4);
-    let stamped = clock_stamp::read(&map, stride, tile, source);
+    // A replaying publisher's stamp is the send time modulo its clip's length.
+    let stamped = clock_stamp::read(&map, stride, tile, source)
+        .map(|stamp| clock_stamp::resolve_looped(stamp, crate::wall_clock::now_ms()));
     let mut tally = tally.lock().unwrap();
     let arrived = match tally.arrivals.iter().position(|(p, _)| *p == pts) {
         // Frames before it were never decoded (before a keyframe): they will not be asked for.

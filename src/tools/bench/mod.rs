@@ -6,6 +6,8 @@
 mod audio_only;
 pub mod av_sync;
 mod baseline;
+mod capacity;
+mod cold_start;
 mod floor;
 pub mod ingest;
 pub mod janus;
@@ -99,6 +101,32 @@ pub struct BenchArgs {
     /// A static title and logo over each broadcast's canvas (compare with the same run without).
     #[arg(long)]
     pub overlays: bool,
+    /// What the participants send (comma-separated: one scenario each, measured in the same run): `synthetic`
+    /// (encoded live; the default) or `replay` (a clip encoded once and looped, `callcast publish --replay`).
+    /// Each line reports the publishers' CPU apart, as `publisher_cores`.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub publisher: Vec<scenario::Publisher>,
+    /// Find how many concurrent broadcasts of the first --participants count (at --width/--height/--fps) this
+    /// machine holds: steps of --step-s seconds, grown until one drops or skips 0.5% of frames or pictures, with
+    /// the per-broadcast floor from the same run. Publishers replay (unless --publisher says otherwise).
+    #[arg(long, conflicts_with_all = ["janus", "zero_transcode", "soak", "audio_only"])]
+    pub capacity: bool,
+    /// Seconds measured per --capacity step (after a warm-up of half that, at most 5 s).
+    #[arg(long, default_value_t = 20)]
+    pub step_s: u64,
+    /// Most broadcasts a --capacity step runs (default: 1.5 x what the floor predicts).
+    #[arg(long)]
+    pub capacity_max: Option<u32>,
+    /// With --capacity: print the summary as one JSON line only.
+    #[arg(long)]
+    pub json: bool,
+    /// Time a batch job's cold start instead: with a call of the first --participants count already in progress
+    /// (in a Janus room on loopback), `callcast run job.json` from spawn to the first FLV video tag at the local
+    /// nginx-rtmp, --cold-start-runs times (prints one JSON line).
+    #[arg(long, conflicts_with_all = ["capacity", "soak", "audio_only"])]
+    pub cold_start: bool,
+    #[arg(long, default_value_t = 5)]
+    pub cold_start_runs: u32,
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
@@ -136,12 +164,33 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&whep_viewers::run(&exe, &run, viewers)?)?);
         return Ok(());
     }
+    if args.capacity {
+        return run_capacity(&exe, &args);
+    }
+    if args.cold_start {
+        let run = cold_start::ColdStartRun {
+            participants: args.participants.first().copied().unwrap_or(4),
+            width: args.width,
+            height: args.height,
+            fps: args.fps,
+            publisher: args.publisher.first().copied().unwrap_or(scenario::Publisher::Replay),
+            runs: args.cold_start_runs,
+        };
+        println!("{}", serde_json::to_string(&cold_start::run(&exe, &run)?)?);
+        return Ok(());
+    }
+    let publishers = if args.publisher.is_empty() {
+        vec![scenario::Publisher::Synthetic]
+    } else {
+        args.publisher.clone()
+    };
     let mut rows = Vec::new();
-    for (&participants, &via) in args
-        .participants
-        .iter()
-        .flat_map(|p| args.via.iter().map(move |v| (p, v)))
-    {
+    let publishers = &publishers;
+    for (&participants, &via, &publisher) in args.participants.iter().flat_map(|p| {
+        args.via
+            .iter()
+            .flat_map(move |v| publishers.iter().map(move |k| (p, v, k)))
+    }) {
         for &broadcasts in &args.broadcasts {
             let sc = scenario::Scenario {
                 participants,
@@ -159,6 +208,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 tracks: args.tracks,
                 record: args.record,
                 overlays: args.overlays,
+                publisher,
                 warmup: Duration::from_secs(args.warmup_s),
                 window: Duration::from_secs(args.window_s),
             };
@@ -179,6 +229,38 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     }
     print_table(&rows);
+    Ok(())
+}
+
+/// `--capacity`: the search, then its summary (one JSON line with `--json`).
+fn run_capacity(exe: &std::path::Path, args: &BenchArgs) -> Result<()> {
+    let step = Duration::from_secs(args.step_s.max(1));
+    let base = scenario::Scenario {
+        participants: args.participants.first().copied().unwrap_or(4),
+        broadcasts: 1,
+        width: args.width,
+        height: args.height,
+        fps: args.fps,
+        bitrate_kbps: args.bitrate_kbps,
+        preset: args.preset,
+        max_tiles: args.max_tiles,
+        zero_transcode: false,
+        janus: false,
+        via: args.via.first().copied().unwrap_or(scenario::Via::Whip),
+        passthrough: true,
+        tracks: args.tracks,
+        record: args.record,
+        overlays: args.overlays,
+        publisher: args.publisher.first().copied().unwrap_or(scenario::Publisher::Replay),
+        warmup: capacity::warmup_for(step),
+        window: step,
+    };
+    let summary = capacity::run(exe, &base, args.capacity_max)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
     Ok(())
 }
 
@@ -218,11 +300,12 @@ fn measure_scenario(exe: &std::path::Path, sc: &scenario::Scenario, skip_baselin
 
 fn print_table(rows: &[serde_json::Value]) {
     println!(
-        "\n{:>12} {:>10} {:>11} {:>6} {:>9} {:>8} {:>8} {:>11} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6}",
+        "\n{:>12} {:>10} {:>11} {:>6} {:>10} {:>9} {:>8} {:>8} {:>11} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6}",
         "participants",
         "broadcasts",
         "canvas",
         "cores",
+        "publishers",
         "rss MB",
         "fps",
         "dropped",
@@ -238,11 +321,16 @@ fn print_table(rows: &[serde_json::Value]) {
         let s = &r["scenario"];
         let ms = |v: &serde_json::Value| v.as_u64().map_or("-".into(), |m| format!("{m} ms"));
         println!(
-            "{:>12} {:>10} {:>11} {:>6.3} {:>9} {:>8.2} {:>8} {:>11} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6.2}",
+            "{:>12} {:>10} {:>11} {:>6.3} {:>10} {:>9} {:>8.2} {:>8} {:>11} {:>9} {:>9} {:>15} {:>6} {:>12} {:>6.2}",
             s["participants"].to_string(),
             s["broadcasts"].to_string(),
             format!("{}x{}@{}", s["width"], s["height"], s["fps"]),
             r["cores"].as_f64().unwrap_or(0.0),
+            format!(
+                "{:.3} {}",
+                r["publisher_cores"].as_f64().unwrap_or(0.0),
+                if s["publisher"] == "replay" { "R" } else { "S" }
+            ),
             r["rss_mb_peak"].to_string(),
             r["fps_out"].as_f64().unwrap_or(0.0),
             r["frames_dropped"].to_string(),

@@ -21,6 +21,17 @@ pub enum Via {
     Rtp,
 }
 
+/// What the synthetic participants send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Publisher {
+    /// Test picture and tone encoded live (one VP8 + Opus encode per publisher process).
+    #[default]
+    Synthetic,
+    /// A clip encoded once at start and looped (`callcast publish --replay`): next to no CPU.
+    Replay,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Scenario {
     pub participants: u32,
@@ -47,6 +58,8 @@ pub struct Scenario {
     pub record: bool,
     /// A static title and logo over the canvas (`overlays`), drawn the whole run.
     pub overlays: bool,
+    /// What the participants send.
+    pub publisher: Publisher,
     #[serde(skip)]
     pub warmup: Duration,
     #[serde(skip)]
@@ -58,6 +71,8 @@ pub struct Figures {
     pub scenario: Scenario,
     /// Gateway CPU seconds per wall second over the window.
     pub cores: f64,
+    /// The publisher processes' CPU seconds per wall second over the same window (not in `cores`).
+    pub publisher_cores: f64,
     pub rss_mb_peak: f64,
     pub rss_mb_end: f64,
     pub threads: u64,
@@ -104,6 +119,9 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     let size = format!("{}x{}", sc.width, sc.height);
     let kbps = sc.bitrate_kbps.to_string();
     let mut flags = vec!["--pattern", "ball", "--clock-stamp"];
+    if sc.publisher == Publisher::Replay {
+        flags.push("--replay");
+    }
     if sc.zero_transcode {
         flags.extend(["--codec", "h264", "--size", &size, "--video-kbps", &kbps]);
     }
@@ -197,7 +215,10 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         }
         Ok(sum)
     };
+    let publisher_pids: Vec<String> = publishers.iter().map(|p| p.0.id().to_string()).collect();
+    let publishers_cpu = || -> f64 { publisher_pids.iter().filter_map(|p| usage(p)).map(|u| u.cpu_s).sum() };
     let (_, busy0) = machine_busy(None);
+    let p0 = publishers_cpu();
     let u0 = usage(&pid).context("server usage")?;
     let threads0 = threads_cpu(&pid);
     let (f0, d0) = frames(&server)?;
@@ -208,6 +229,7 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         rss_peak = rss_peak.max(usage(&pid).map_or(0, |u| u.rss_bytes));
     }
     let u1 = usage(&pid).context("server usage")?;
+    let p1 = publishers_cpu();
     let threads1 = threads_cpu(&pid);
     let (f1, d1) = frames(&server)?;
     let secs = t0.elapsed().as_secs_f64();
@@ -222,6 +244,7 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     Ok(Figures {
         scenario: sc.clone(),
         cores: round3((u1.cpu_s - u0.cpu_s) / secs),
+        publisher_cores: round3((p1 - p0) / secs),
         rss_mb_peak: mb(rss_peak.max(u1.rss_bytes)),
         rss_mb_end: mb(u1.rss_bytes),
         threads: u1.threads,

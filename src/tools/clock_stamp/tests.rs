@@ -179,3 +179,16 @@ fn a_stamp_survives_vp8_and_x264_at_a_third() {
         h: 120,
     });
 }
+
+#[test]
+fn a_looped_stamp_resolves_to_the_last_matching_instant_before_it_was_seen() {
+    // Seen at 12:00:07.250 (epoch ms ending in ...7_250): a stamp of 7_100 was painted 150 ms earlier.
+    let seen = 1_764_504_007_250;
+    assert_eq!(resolve_looped(7_100, seen), 1_764_504_007_100);
+    // A stamp of 9_900 is from the loop before: 9_900 - 7_250 = 2_650 ms after, so 7_350 ms before.
+    assert_eq!(resolve_looped(9_900, seen), 1_764_503_999_900);
+    // Painted in the very ms it was seen.
+    assert_eq!(resolve_looped(7_250, seen), seen);
+    // A wall-clock stamp is left as it is.
+    assert_eq!(resolve_looped(1_764_504_007_000, seen), 1_764_504_007_000);
+}
