@@ -1,10 +1,13 @@
 //! The `Content-Type` and `Cache-Control` each uploaded file is stored with, for a CDN in front of the bucket:
 //! what never changes once stored (segments, recordings, track files) is cached for a year (an HLS output never
 //! reuses a segment's name, even when its pipeline is rebuilt: `output::hls_writer`); a live playlist,
-//! rewritten at each cut, for a second; a closed one (end list: VOD, or a show that ended) for a year too.
+//! rewritten at each cut, for a second; a closed one (end list: VOD, or a show that ended) for a minute: an HLS
+//! output removed and added again to a live broadcast reopens its playlist under the same key.
 
 use crate::storage::ObjectHeaders;
 
+/// A playlist with its end list: final unless its output is added again (then live again within a minute).
+pub const CLOSED_PLAYLIST: &str = "max-age=60";
 /// Files that never change once stored.
 pub const IMMUTABLE: &str = "max-age=31536000, immutable";
 /// A playlist still growing: players reload it about once a target duration (1 s at the least).
@@ -14,10 +17,10 @@ pub const MANIFEST: &str = "no-cache";
 
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 
-/// An HLS playlist as it is now: short-lived while live, immutable once it has its end list.
+/// An HLS playlist as it is now: short-lived while live, a minute once it has its end list.
 pub fn playlist(text: &str) -> ObjectHeaders {
     let closed = text.lines().any(|l| l.trim() == "#EXT-X-ENDLIST");
-    ObjectHeaders::new(PLAYLIST_TYPE, if closed { IMMUTABLE } else { LIVE_PLAYLIST })
+    ObjectHeaders::new(PLAYLIST_TYPE, if closed { CLOSED_PLAYLIST } else { LIVE_PLAYLIST })
 }
 
 /// A tracks output's `manifest.json`.
@@ -69,14 +72,14 @@ mod tests {
     }
 
     #[test]
-    fn a_playlist_is_cached_a_second_while_live_and_a_year_once_closed() {
+    fn a_playlist_is_cached_a_second_while_live_and_a_minute_once_closed() {
         let live = "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:1.0,\nsegment00000.ts\n";
         assert_eq!(
             pair(playlist(live)),
             ("application/vnd.apple.mpegurl".to_string(), "max-age=1".to_string())
         );
         let closed = format!("{live}#EXT-X-ENDLIST\n");
-        assert_eq!(pair(playlist(&closed)).1, "max-age=31536000, immutable");
+        assert_eq!(pair(playlist(&closed)).1, "max-age=60");
         // A segment named like the tag is not the tag.
         assert_eq!(pair(playlist(&format!("{live}#EXT-X-ENDLIST-NOT\n"))).1, "max-age=1");
     }

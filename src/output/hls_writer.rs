@@ -82,7 +82,8 @@ impl HlsPlaylist {
         let next = listed.iter().chain(&on_disk).max().map_or(0, |max| max + 1);
         let (first_listed, last_listed) = (listed.first().copied(), listed.last().copied());
         let mut retired: Vec<u64> = Vec::new();
-        for index in on_disk.into_iter().filter(|i| !listed.contains(i)) {
+        let listed_set: std::collections::HashSet<u64> = listed.iter().copied().collect();
+        for index in on_disk.into_iter().filter(|i| !listed_set.contains(i)) {
             if first_listed.is_some_and(|first| index < first) {
                 retired.push(index);
             } else if last_listed.is_some_and(|last| index > last) {
@@ -198,9 +199,7 @@ impl Writer {
 
     fn write(&self) {
         let tmp = self.dir.join(PLAYLIST_TMP);
-        let written =
-            std::fs::write(&tmp, self.playlist.render()).and_then(|()| std::fs::rename(&tmp, self.dir.join(PLAYLIST)));
-        if let Err(e) = written {
+        if let Err(e) = replace_synced(&tmp, &self.dir.join(PLAYLIST), &self.playlist.render()) {
             tracing::warn!("cannot write the HLS playlist: {e}");
         }
     }
@@ -219,10 +218,19 @@ pub fn end_left_open(dir: &Path) {
     }
     playlist.end();
     let tmp = dir.join(PLAYLIST_TMP);
-    let written = std::fs::write(&tmp, playlist.render()).and_then(|()| std::fs::rename(&tmp, dir.join(PLAYLIST)));
-    if let Err(e) = written {
+    if let Err(e) = replace_synced(&tmp, &dir.join(PLAYLIST), &playlist.render()) {
         tracing::warn!("cannot close {}: {e}", dir.join(PLAYLIST).display());
     }
+}
+
+/// Writes `text` to `tmp`, on disk before it is renamed over `path`: after a power cut the playlist is the old one
+/// or the new one, never empty (an empty one would restart the numbering of a rebuilt output).
+fn replace_synced(tmp: &Path, path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_data()?;
+    std::fs::rename(tmp, path)
 }
 
 /// `multifilesink`'s location for segments in `dir`.

@@ -60,8 +60,9 @@ pub fn run(exe: &Path, run: &ColdStartRun) -> Result<Value> {
     }
     let mut sorted = times.clone();
     sorted.sort_unstable();
+    let n = sorted.len();
     Ok(json!({
-        "cold_start_ms_median": sorted[sorted.len() / 2],
+        "cold_start_ms_median": (sorted[(n - 1) / 2] + sorted[n / 2]) / 2,
         "cold_start_ms_min": sorted[0],
         "cold_start_ms_max": sorted[sorted.len() - 1],
         "runs_ms": times,

@@ -179,6 +179,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&cold_start::run(&exe, &run)?)?);
         return Ok(());
     }
+    if args.zero_transcode && args.publisher.contains(&scenario::Publisher::Replay) {
+        anyhow::bail!("--publisher replay sends VP8: --zero-transcode needs publishers of H.264");
+    }
     let publishers = if args.publisher.is_empty() {
         vec![scenario::Publisher::Synthetic]
     } else {

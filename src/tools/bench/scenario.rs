@@ -216,7 +216,8 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
         Ok(sum)
     };
     let publisher_pids: Vec<String> = publishers.iter().map(|p| p.0.id().to_string()).collect();
-    let publishers_cpu = || -> f64 { publisher_pids.iter().filter_map(|p| usage(p)).map(|u| u.cpu_s).sum() };
+    // Per publisher, so one that exits during the window is left out of both readings, not just the second.
+    let publishers_cpu = || -> Vec<Option<f64>> { publisher_pids.iter().map(|p| usage(p).map(|u| u.cpu_s)).collect() };
     let (_, busy0) = machine_busy(None);
     let p0 = publishers_cpu();
     let u0 = usage(&pid).context("server usage")?;
@@ -244,7 +245,7 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     Ok(Figures {
         scenario: sc.clone(),
         cores: round3((u1.cpu_s - u0.cpu_s) / secs),
-        publisher_cores: round3((p1 - p0) / secs),
+        publisher_cores: round3(p0.iter().zip(&p1).filter_map(|(a, b)| Some((*b)? - (*a)?)).sum::<f64>() / secs),
         rss_mb_peak: mb(rss_peak.max(u1.rss_bytes)),
         rss_mb_end: mb(u1.rss_bytes),
         threads: u1.threads,
