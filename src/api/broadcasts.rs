@@ -32,8 +32,15 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<BroadcastStatus>), ApiError> {
     require_json(&headers)?;
     let request: BroadcastRequest = super::json_body::parse(&body)?;
-    let spec = BroadcastSpec::from_request(request, state.broadcasts.templates())?;
-    state.broadcasts.check(&spec)?;
+    // Checking overlays decodes images and reads files: off the async threads.
+    let broadcasts = state.broadcasts.clone();
+    let spec = tokio::task::spawn_blocking(move || {
+        let spec = BroadcastSpec::from_request(request, broadcasts.templates())?;
+        broadcasts.check(&spec)?;
+        Ok::<_, crate::broadcast::spec::SpecError>(spec)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
     match state.broadcasts.start(spec) {
         Ok(status) => Ok((StatusCode::CREATED, Json(status))),
         Err(refusal) => Err(ApiError::unavailable(refusal.to_string(), RETRY_AFTER_S)),
@@ -131,10 +138,21 @@ pub async fn patch(
         ));
     }
     // Overlays are checked in full before the layout changes, so a bad one leaves the broadcast as it was.
-    let overlays = request.overlays.map(crate::broadcast::overlays::validate).transpose()?;
-    if let Some(list) = &overlays {
-        state.broadcasts.check_overlays(list)?;
-    }
+    // Checking them decodes images and reads files: off the async threads.
+    let overlays = match request.overlays {
+        None => None,
+        Some(requests) => {
+            let broadcasts = state.broadcasts.clone();
+            let list = tokio::task::spawn_blocking(move || {
+                let list = crate::broadcast::overlays::validate(requests)?;
+                broadcasts.check_overlays(&list)?;
+                Ok::<_, crate::broadcast::spec::SpecError>(list)
+            })
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+            Some(list)
+        }
+    };
     let mut status = None;
     if let Some(layout) = request.layout {
         status = state.broadcasts.update_layout(&id, layout).await?;

@@ -20,7 +20,7 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             && (message.contains("unknown variant") || message.contains("missing field `kind`"))
         {
             join(&path, "kind")
-        } else if let Some(name) = missing_field(&message) {
+        } else if let Some(name) = missing_field(&message).or_else(|| unknown_field(&message)) {
             join(&path, name)
         } else if path.is_empty() || path == "." {
             "body".to_string()
@@ -49,6 +49,11 @@ fn join(path: &str, field: &str) -> String {
 
 fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// serde reports an unknown field of a `kind`-tagged enum (`overlays[0]`) at the enum, not at the field.
+fn unknown_field(message: &str) -> Option<&str> {
+    message.strip_prefix("unknown field `")?.split('`').next()
 }
 
 fn strip_position(message: &str) -> String {
@@ -81,5 +86,13 @@ mod tests {
             field_of(r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"ftp"}]}"#),
             "outputs[0].kind"
         );
+        let room = r#"{"source":{"kind":"room","room":"a"},"outputs":[],"#;
+        assert_eq!(
+            field_of(&format!(
+                r#"{room}"overlays":[{{"kind":"text","text":"a","x":0.1,"y":0.1,"height":0.1,"fade_ms":3}}]}}"#
+            )),
+            "overlays[0].fade_ms"
+        );
+        assert_eq!(field_of(&format!(r#"{room}"colour":1}}"#)), "colour");
     }
 }

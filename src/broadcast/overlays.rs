@@ -3,9 +3,8 @@
 //! Tagged by `kind` so that further kinds (`lower_third`) and fields (`fade_ms`) can join later.
 
 use super::spec::SpecError;
-use crate::mix::overlay_render::{decode_picture, Assets, Content, Drawing};
+use crate::mix::overlay_render::{decode_picture, Assets, Content, Drawing, MAX_TOTAL_PIXELS};
 use base64::Engine;
-use image::RgbaImage;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -42,8 +41,9 @@ pub enum OverlayRequest {
         opacity: Option<f64>,
     },
     /// A PNG or JPEG, scaled to `height`: either `data` (a `data:image/png;base64,...` or `data:image/jpeg;...`
-    /// URL) or `file` (a path under the server's assets dir). Up to 2 MB and 4096x4096 pixels; the server never
-    /// fetches URLs.
+    /// URL, bounded by the API's 256 KB body limit: about 190 KB of image) or `file` (a path under the server's
+    /// assets dir, up to 2 MB). Up to 4096 pixels a side, at most 32:1, and 8 Mpx for all the list's images
+    /// together; the server never fetches URLs.
     Image {
         id: Option<String>,
         data: Option<String>,
@@ -74,8 +74,9 @@ pub enum Look {
         background: [u8; 4],
         padding: f64,
     },
-    /// Decoded from the request's data URL.
-    Image(Arc<RgbaImage>),
+    /// The PNG or JPEG of the request's data URL, as sent (at most the body limit): decoded when checked and
+    /// when drawn, never kept decoded. `pixels`: its size once decoded.
+    Image { bytes: Arc<[u8]>, pixels: u64 },
     /// Under the server's assets dir: checked by `check_files`, read when drawn.
     File(String),
 }
@@ -95,8 +96,14 @@ impl Overlay {
                 background: *background,
                 padding: *padding,
             },
-            Look::Image(image) => Content::Image(image.clone()),
-            Look::File(name) => match assets.image(name) {
+            Look::Image { bytes, .. } => match decode_picture(bytes, MAX_TOTAL_PIXELS) {
+                Ok(image) => Content::Image(Arc::new(image)),
+                Err(e) => {
+                    tracing::warn!(overlay = %self.id, "image {e}; not drawn");
+                    return None;
+                }
+            },
+            Look::File(name) => match assets.image(name, MAX_TOTAL_PIXELS) {
                 Ok(image) => Content::Image(Arc::new(image)),
                 Err(e) => {
                     tracing::warn!(overlay = %self.id, "image file {name} {e}; not drawn");
@@ -120,8 +127,9 @@ pub fn validate(requests: Vec<OverlayRequest>) -> Result<Vec<Overlay>, SpecError
         return Err(SpecError::new("overlays", format!("at most {MAX_OVERLAYS} overlays")));
     }
     let mut overlays: Vec<Overlay> = Vec::with_capacity(requests.len());
+    let mut pixels_left = MAX_TOTAL_PIXELS;
     for (i, request) in requests.into_iter().enumerate() {
-        let overlay = validate_one(&format!("overlays[{i}]."), i, request)?;
+        let overlay = validate_one(&format!("overlays[{i}]."), i, request, &mut pixels_left)?;
         if overlays.iter().any(|o| o.id == overlay.id) {
             return Err(SpecError::new(
                 format!("overlays[{i}].id"),
@@ -133,19 +141,34 @@ pub fn validate(requests: Vec<OverlayRequest>) -> Result<Vec<Overlay>, SpecError
     Ok(overlays)
 }
 
-/// What only the server can tell: every `file` names a readable PNG or JPEG under its assets dir.
+/// What only the server can tell: every `file` names a readable PNG or JPEG under its assets dir, and the
+/// list's images together stay within `MAX_TOTAL_PIXELS`. Reads files: call it off the async threads.
 pub fn check_files(overlays: &[Overlay], assets: &Assets) -> Result<(), SpecError> {
+    let in_data: u64 = overlays
+        .iter()
+        .map(|o| match o.look {
+            Look::Image { pixels, .. } => pixels,
+            _ => 0,
+        })
+        .sum();
+    let mut pixels_left = MAX_TOTAL_PIXELS.saturating_sub(in_data);
     for (i, overlay) in overlays.iter().enumerate() {
         if let Look::File(name) = &overlay.look {
-            assets
-                .image(name)
+            let image = assets
+                .image(name, pixels_left)
                 .map_err(|e| SpecError::new(format!("overlays[{i}].file"), e))?;
+            pixels_left -= u64::from(image.width()) * u64::from(image.height());
         }
     }
     Ok(())
 }
 
-fn validate_one(prefix: &str, index: usize, request: OverlayRequest) -> Result<Overlay, SpecError> {
+fn validate_one(
+    prefix: &str,
+    index: usize,
+    request: OverlayRequest,
+    pixels_left: &mut u64,
+) -> Result<Overlay, SpecError> {
     let field = |name: &str| format!("{prefix}{name}");
     let (id, x, y, height, opacity) = match &request {
         OverlayRequest::Text {
@@ -203,7 +226,14 @@ fn validate_one(prefix: &str, index: usize, request: OverlayRequest) -> Result<O
             }
         }
         OverlayRequest::Image { data, file, .. } => match (data, file) {
-            (Some(data), None) => Look::Image(Arc::new(data_url(&data).map_err(|e| SpecError::new(field("data"), e))?)),
+            (Some(data), None) => {
+                let (bytes, pixels) = data_url(&data, *pixels_left).map_err(|e| SpecError::new(field("data"), e))?;
+                *pixels_left -= pixels;
+                Look::Image {
+                    bytes: bytes.into(),
+                    pixels,
+                }
+            }
             (None, Some(file)) => Look::File(file),
             _ => return Err(SpecError::new(field("data"), "give exactly one of `data` and `file`")),
         },
@@ -242,8 +272,9 @@ fn colour(field: &str, value: Option<&str>, default: [u8; 4]) -> Result<[u8; 4],
     Ok([byte(0)?, byte(2)?, byte(4)?, alpha])
 }
 
-/// A `data:image/png;base64,...` or `data:image/jpeg;base64,...` URL, decoded.
-fn data_url(url: &str) -> Result<RgbaImage, String> {
+/// A `data:image/png;base64,...` or `data:image/jpeg;base64,...` URL: its image bytes, checked to decode within
+/// `max_pixels`, and its size in pixels (the decoded picture is not kept).
+fn data_url(url: &str, max_pixels: u64) -> Result<(Vec<u8>, u64), String> {
     let payload = [
         "data:image/png;base64,",
         "data:image/jpeg;base64,",
@@ -255,7 +286,8 @@ fn data_url(url: &str) -> Result<RgbaImage, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(payload.trim())
         .map_err(|_| "is not valid base64".to_string())?;
-    decode_picture(&bytes)
+    let picture = decode_picture(&bytes, max_pixels)?;
+    Ok((bytes, u64::from(picture.width()) * u64::from(picture.height())))
 }
 
 #[cfg(test)]

@@ -16,6 +16,42 @@ fn title() -> serde_json::Value {
            "color": "ffffff", "background": "0000ff"})
 }
 
+/// A black `width` x `height` PNG as a data URL (tiny: it compresses to almost nothing).
+fn grey_data_url(width: u32, height: u32) -> String {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Grayscale);
+    let pixels = vec![0u8; (width * height) as usize];
+    encoder.write_header().unwrap().write_image_data(&pixels).unwrap();
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+#[test]
+fn images_over_8_mpx_together_are_refused_at_the_one_that_exceeds() {
+    let image = |w: u32, h: u32| json!({"kind": "image", "data": grey_data_url(w, h), "x": 0, "y": 0, "height": 0.1});
+    // 2048x2048 is 4 Mpx: two fit exactly, a third pixel does not.
+    let two = json!([image(2048, 2048), image(2048, 2048)]);
+    assert!(validate(parse(two)).is_ok());
+    let three = json!([image(2048, 2048), image(2048, 2048), image(1, 1)]);
+    assert_eq!(field_of(three), "overlays[2].data");
+    // A file counts with the data images.
+    let dir = tempfile::tempdir().unwrap();
+    let png = grey_data_url(1, 1);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(png.strip_prefix("data:image/png;base64,").unwrap())
+        .unwrap();
+    std::fs::write(dir.path().join("dot.png"), bytes).unwrap();
+    let local = Assets::new(dir.path().to_path_buf());
+    let file = json!({"kind": "image", "file": "dot.png", "x": 0, "y": 0, "height": 0.1});
+    let full = validate(parse(json!([image(2048, 2048), image(2048, 2048), file.clone()]))).unwrap();
+    assert_eq!(check_files(&full, &local).unwrap_err().field, "overlays[2].file");
+    let fits = validate(parse(json!([image(2048, 2048), file]))).unwrap();
+    assert!(check_files(&fits, &local).is_ok());
+}
+
 /// A 1x1 opaque green PNG, made with the `png` crate.
 fn png_data_url() -> String {
     let mut bytes = Vec::new();
@@ -41,8 +77,9 @@ fn a_title_and_a_logo_are_accepted() {
         }
         other => panic!("{other:?}"),
     }
-    match &overlays[1].look {
-        Look::Image(image) => assert_eq!(image.get_pixel(0, 0).0, [0, 255, 0, 255]),
+    let assets = Assets::new(std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")));
+    match overlays[1].drawing(&assets).map(|d| d.content) {
+        Some(Content::Image(image)) => assert_eq!(image.get_pixel(0, 0).0, [0, 255, 0, 255]),
         other => panic!("{other:?}"),
     }
     assert_eq!(overlays[1].opacity, 0.9);

@@ -30,6 +30,16 @@ pub(super) fn decoded_size(participant: &Participant) -> Option<VideoSize> {
     })
 }
 
+/// Runs `work` with the runtime told that it blocks (its other tasks move to other threads), on a multi-thread
+/// runtime; as is elsewhere (a current-thread runtime cannot hand its tasks over, as in unit tests).
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// A participant whose H.264 has not arrived for this long is not forwarded (the mixer shows them instead).
 const PASSTHROUGH_STALE_MS: u64 = 300;
 
@@ -50,8 +60,9 @@ pub struct Stage {
     passthrough: bool,
     /// Background images decoded at this canvas size, by file, so switching back is instant.
     images: HashMap<std::path::PathBuf, (gst::Buffer, gst::Caps)>,
-    /// Titles and logos drawn over the canvas (none: zero-transcode may happen).
-    overlays: Vec<Overlay>,
+    /// Titles or logos are drawn over the canvas (if not, zero-transcode may happen). Only the mixer keeps
+    /// their pictures.
+    has_overlays: bool,
     overlay_assets: Arc<Assets>,
 }
 
@@ -77,7 +88,7 @@ impl Stage {
             speaker: SpeakerTracker::default(),
             looks: HashMap::new(),
             images: HashMap::new(),
-            overlays: Vec::new(),
+            has_overlays: false,
             overlay_assets,
         };
         stage.apply_background();
@@ -122,7 +133,7 @@ impl Stage {
             && only.rect.y == 0
             && only.rect.w == self.canvas.width
             && only.rect.h == self.canvas.height;
-        let drawn_over = template.labels || template.background_image.is_some() || !self.overlays.is_empty();
+        let drawn_over = template.labels || template.background_image.is_some() || self.has_overlays;
         if !self.passthrough || drawn_over || !full {
             return None;
         }
@@ -267,17 +278,20 @@ impl Program for Stage {
         self.apply_background();
     }
 
-    /// Renders each overlay once, here, into the pictures the mixer blends on every frame.
+    /// Renders each overlay once, here, into the pictures the mixer blends on every frame. Decoding, scaling
+    /// and drawing text take a while: done off the async threads, one image decoded at a time.
     fn set_overlays(&mut self, overlays: Vec<Overlay>) -> Result<(), SpecError> {
         let canvas = (self.canvas.width as u32, self.canvas.height as u32);
-        let font = self.overlay_assets.font();
-        let placed: Vec<_> = overlays
-            .iter()
-            .filter_map(|o| o.drawing(&self.overlay_assets))
-            .filter_map(|drawing| crate::mix::overlay_render::render(&drawing, canvas, font))
-            .collect();
+        let assets = &self.overlay_assets;
+        let placed: Vec<_> = blocking(|| {
+            overlays
+                .iter()
+                .filter_map(|o| o.drawing(assets))
+                .filter_map(|drawing| crate::mix::overlay_render::render(&drawing, canvas, assets.font()))
+                .collect()
+        });
         self.mixer.set_overlays(&placed);
-        self.overlays = overlays;
+        self.has_overlays = !overlays.is_empty();
         Ok(())
     }
 

@@ -7,10 +7,16 @@ use image::{imageops, ImageFormat, RgbaImage};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-/// Largest image accepted, encoded (a data URL is bounded lower still by the API's body limit).
+/// Largest image `file` accepted, encoded. A data URL is bounded far lower by the API's body limit (256 KB of
+/// JSON: about 190 KB of image once base64 is undone).
 pub const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
 /// Largest side of an image accepted, in pixels.
 pub const MAX_IMAGE_SIDE: u32 = 4096;
+/// Widest (or tallest) shape accepted, long side over short side: a 4096x1 strip scaled to a tall overlay would
+/// otherwise be mostly cut away at the canvas edge.
+pub const MAX_ASPECT_RATIO: u32 = 32;
+/// All the images of one overlay list together, decoded, in pixels (4 bytes each): 8 Mpx is 32 MB.
+pub const MAX_TOTAL_PIXELS: u64 = 8 * 1024 * 1024;
 /// The font text overlays are drawn with, under the assets dir.
 pub const FONT_FILE: &str = "fonts/DejaVuSans.ttf";
 
@@ -45,14 +51,31 @@ pub struct Placed {
     pub picture: RgbaImage,
 }
 
-/// Decodes a PNG or JPEG (nothing else) within the size limits.
-pub fn decode_picture(bytes: &[u8]) -> Result<RgbaImage, String> {
+/// Decodes a PNG or JPEG (nothing else) within the size limits, and of at most `max_pixels` pixels: the header
+/// is checked before any pixel is decoded.
+pub fn decode_picture(bytes: &[u8], max_pixels: u64) -> Result<RgbaImage, String> {
     if bytes.len() > MAX_IMAGE_BYTES {
         return Err(format!("is larger than {MAX_IMAGE_BYTES} bytes"));
     }
     let format = image::guess_format(bytes).map_err(|_| "is not a PNG or JPEG image".to_string())?;
     if !matches!(format, ImageFormat::Png | ImageFormat::Jpeg) {
         return Err("is not a PNG or JPEG image".into());
+    }
+    let (w, h) = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
+        .into_dimensions()
+        .map_err(|e| format!("cannot be decoded: {e}"))?;
+    if w.max(h) > MAX_IMAGE_SIDE {
+        return Err(format!("is larger than {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels"));
+    }
+    if w.max(h) > w.min(h).saturating_mul(MAX_ASPECT_RATIO) {
+        return Err(format!(
+            "is {w}x{h} pixels: more than {MAX_ASPECT_RATIO} times wider than high (or higher than wide)"
+        ));
+    }
+    if u64::from(w) * u64::from(h) > max_pixels {
+        return Err(format!(
+            "is {w}x{h} pixels: over the {max_pixels} pixels left for the overlays' images"
+        ));
     }
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
@@ -95,8 +118,9 @@ impl Assets {
             .as_ref()
     }
 
-    /// Reads and decodes the image `name` under the assets dir: a relative path that stays inside it.
-    pub fn image(&self, name: &str) -> Result<RgbaImage, String> {
+    /// Reads and decodes the image `name` under the assets dir (a relative path that stays inside it, symlinks
+    /// resolved), of at most `max_pixels` pixels.
+    pub fn image(&self, name: &str, max_pixels: u64) -> Result<RgbaImage, String> {
         let relative = Path::new(name);
         let inside = !name.is_empty()
             && relative
@@ -105,8 +129,25 @@ impl Assets {
         if !inside {
             return Err("must be a relative path inside the server's assets dir".into());
         }
-        let bytes = std::fs::read(self.dir.join(relative)).map_err(|e| format!("cannot be read: {e}"))?;
-        decode_picture(&bytes)
+        let unreadable = |e: std::io::Error| format!("cannot be read: {e}");
+        let path = self.dir.join(relative).canonicalize().map_err(unreadable)?;
+        let dir = self.dir.canonicalize().map_err(unreadable)?;
+        if !path.starts_with(&dir) {
+            return Err("must be a relative path inside the server's assets dir".into());
+        }
+        let file = std::fs::File::open(&path).map_err(unreadable)?;
+        let metadata = file.metadata().map_err(unreadable)?;
+        if !metadata.is_file() {
+            return Err("cannot be read: not a file".into());
+        }
+        if metadata.len() > MAX_IMAGE_BYTES as u64 {
+            return Err(format!("is larger than {MAX_IMAGE_BYTES} bytes"));
+        }
+        // The file may grow after the check: never read more than the limit and one byte.
+        let mut bytes = Vec::with_capacity(metadata.len() as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_IMAGE_BYTES as u64 + 1), &mut bytes)
+            .map_err(unreadable)?;
+        decode_picture(&bytes, max_pixels)
     }
 }
 
@@ -146,19 +187,19 @@ pub fn render(drawing: &Drawing, canvas: (u32, u32), font: Option<&FontArc>) -> 
     Some(Placed { x, y, picture })
 }
 
-/// `image` scaled to `height` keeping its aspect ratio, cut at `max_width`.
+/// `image` scaled to `height` keeping its aspect ratio, cut at `max_width`. Only the part of the source that
+/// shows is resized: a wide strip scaled whole before the cut could need gigabytes.
 fn scale_to_height(image: &RgbaImage, height: u32, max_width: u32) -> RgbaImage {
-    let width =
-        ((f64::from(image.width()) * f64::from(height) / f64::from(image.height().max(1))).round() as u32).max(1);
-    let mut scaled = if (width, height) == image.dimensions() {
-        image.clone()
-    } else {
-        imageops::resize(image, width, height, imageops::FilterType::Triangle)
-    };
-    if width > max_width {
-        scaled = imageops::crop_imm(&scaled, 0, 0, max_width, height).to_image();
+    let full = (f64::from(image.width()) * f64::from(height) / f64::from(image.height().max(1))).round();
+    let full = (full.min(f64::from(u32::MAX)) as u32).max(1);
+    let width = full.min(max_width.max(1));
+    if (width, height) == image.dimensions() {
+        return image.clone();
     }
-    scaled
+    let src_w =
+        ((f64::from(width) * f64::from(image.width()) / f64::from(full)).ceil() as u32).clamp(1, image.width().max(1));
+    let shown = imageops::crop_imm(image, 0, 0, src_w, image.height());
+    imageops::resize(&*shown, width, height, imageops::FilterType::Triangle)
 }
 
 #[cfg(test)]
@@ -245,7 +286,7 @@ mod tests {
 
     #[test]
     fn a_png_data_decodes_to_its_exact_colours() {
-        let picture = decode_picture(&png_2x2()).unwrap();
+        let picture = decode_picture(&png_2x2(), MAX_TOTAL_PIXELS).unwrap();
         assert_eq!(picture.dimensions(), (2, 2));
         assert_eq!(picture.into_raw(), PNG_2X2.to_vec());
     }
@@ -258,7 +299,7 @@ mod tests {
             .to_rgb8()
             .write_to(&mut std::io::Cursor::new(&mut jpeg), ImageFormat::Jpeg)
             .unwrap();
-        let picture = decode_picture(&jpeg).unwrap();
+        let picture = decode_picture(&jpeg, MAX_TOTAL_PIXELS).unwrap();
         let [r, g, b, a] = picture.get_pixel(8, 8).0;
         assert!(
             r.abs_diff(200) < 8 && g.abs_diff(40) < 8 && b.abs_diff(90) < 8 && a == 255,
@@ -283,27 +324,110 @@ mod tests {
 
     #[test]
     fn what_is_not_a_small_png_or_jpeg_is_refused() {
-        assert!(decode_picture(b"GIF89a....").unwrap_err().contains("PNG or JPEG"));
+        assert!(decode_picture(b"GIF89a....", MAX_TOTAL_PIXELS)
+            .unwrap_err()
+            .contains("PNG or JPEG"));
         let mut truncated = png_2x2();
         truncated.truncate(30);
-        assert!(decode_picture(&truncated).unwrap_err().contains("cannot be decoded"));
+        assert!(decode_picture(&truncated, MAX_TOTAL_PIXELS)
+            .unwrap_err()
+            .contains("cannot be decoded"));
         let mut big = Vec::new();
         let mut encoder = png::Encoder::new(&mut big, MAX_IMAGE_SIDE + 1, 1);
         encoder.set_color(png::ColorType::Grayscale);
         let row = vec![0u8; (MAX_IMAGE_SIDE + 1) as usize];
         encoder.write_header().unwrap().write_image_data(&row).unwrap();
-        assert!(decode_picture(&big).unwrap_err().contains("4096x4096"));
+        assert!(decode_picture(&big, MAX_TOTAL_PIXELS)
+            .unwrap_err()
+            .contains("4096x4096"));
     }
 
     #[test]
     fn an_image_file_must_stay_inside_the_assets_dir() {
         let assets = assets();
         for name in ["../Cargo.toml", "/etc/passwd", ""] {
-            assert!(assets.image(name).unwrap_err().contains("inside"), "{name}");
+            assert!(
+                assets.image(name, MAX_TOTAL_PIXELS).unwrap_err().contains("inside"),
+                "{name}"
+            );
         }
         assert!(assets
-            .image("fonts/missing.png")
+            .image("fonts/missing.png", MAX_TOTAL_PIXELS)
             .unwrap_err()
             .contains("cannot be read"));
+    }
+
+    fn grey_png(width: u32, height: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, width, height);
+        encoder.set_color(png::ColorType::Grayscale);
+        let pixels = vec![0u8; (width * height) as usize];
+        encoder.write_header().unwrap().write_image_data(&pixels).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_wide_image_is_cut_at_the_canvas_edge_from_its_left_part_only() {
+        // 64x2: the left 8 columns red, the rest blue. At height 100 it would be 3200 wide; 50 px are left.
+        let mut strip = RgbaImage::from_pixel(64, 2, image::Rgba([0, 0, 255, 255]));
+        for x in 0..8 {
+            for y in 0..2 {
+                strip.put_pixel(x, y, image::Rgba([255, 0, 0, 255]));
+            }
+        }
+        let scaled = scale_to_height(&strip, 100, 50);
+        assert_eq!(scaled.dimensions(), (50, 100));
+        // 50 px of 3200 show 1 source column: red throughout.
+        assert!(scaled.pixels().all(|p| p.0 == [255, 0, 0, 255]));
+        // A 4096x128 strip (32:1) 1080 high on a 1920 canvas: only what shows is made.
+        let wide = RgbaImage::from_pixel(4096, 128, image::Rgba([9, 9, 9, 255]));
+        assert_eq!(scale_to_height(&wide, 1080, 1920).dimensions(), (1920, 1080));
+    }
+
+    #[test]
+    fn an_image_over_32_to_1_or_over_the_pixel_budget_is_refused() {
+        assert!(decode_picture(&grey_png(32, 1), MAX_TOTAL_PIXELS).is_ok());
+        assert!(decode_picture(&grey_png(4096, 1), MAX_TOTAL_PIXELS)
+            .unwrap_err()
+            .contains("wider than high"));
+        assert!(decode_picture(&grey_png(1, 33), MAX_TOTAL_PIXELS)
+            .unwrap_err()
+            .contains("wider than high"));
+        assert!(decode_picture(&grey_png(10, 10), 100).is_ok());
+        assert!(decode_picture(&grey_png(10, 10), 99)
+            .unwrap_err()
+            .contains("pixels left"));
+    }
+
+    #[test]
+    fn an_image_file_symlinked_out_of_the_assets_dir_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("logo.png"), png_2x2()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("inside.png"), png_2x2()).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("logo.png"), dir.path().join("escape.png")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("elsewhere")).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let assets = Assets::new(dir.path().to_path_buf());
+        assert_eq!(
+            assets.image("inside.png", MAX_TOTAL_PIXELS).unwrap().dimensions(),
+            (2, 2)
+        );
+        for name in ["escape.png", "elsewhere/logo.png"] {
+            assert!(
+                assets.image(name, MAX_TOTAL_PIXELS).unwrap_err().contains("inside"),
+                "{name}"
+            );
+        }
+        assert!(assets
+            .image("sub", MAX_TOTAL_PIXELS)
+            .unwrap_err()
+            .contains("not a file"));
+        let big = std::fs::File::create(dir.path().join("big.png")).unwrap();
+        big.set_len(MAX_IMAGE_BYTES as u64 + 1).unwrap();
+        assert!(assets
+            .image("big.png", MAX_TOTAL_PIXELS)
+            .unwrap_err()
+            .contains("larger than"));
     }
 }
