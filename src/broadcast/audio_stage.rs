@@ -93,6 +93,7 @@ impl Program for AudioStage {
             participants,
             speaker,
             passthrough: None,
+            overlays: Vec::new(),
         }
     }
 

@@ -524,6 +524,7 @@ fn initial_status(id: &str, spec: &BroadcastSpec) -> BroadcastStatus {
         public: spec.public,
         participants: Vec::new(),
         speaker: None,
+        overlays: spec.overlays.iter().map(overlays::Overlay::shown).collect(),
         outputs,
         // No picture, no frames: absent for an audio-only broadcast.
         frames_out: spec.video.map(|_| 0),

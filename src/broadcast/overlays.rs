@@ -66,6 +66,20 @@ pub struct Overlay {
     pub look: Look,
 }
 
+impl Overlay {
+    /// How the status lists it.
+    pub fn shown(&self) -> super::status::OverlayShown {
+        let kind = match self.look {
+            Look::Text { .. } => "text",
+            Look::Image { .. } | Look::File(_) => "image",
+        };
+        super::status::OverlayShown {
+            id: self.id.clone(),
+            kind: kind.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Look {
     Text {

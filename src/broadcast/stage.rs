@@ -7,7 +7,7 @@ use super::program::Program;
 use super::speaker::SpeakerTracker;
 use super::spec::SpecError;
 use super::state::SceneStatus;
-use super::status::{ParticipantStatus, VideoSize};
+use super::status::{OverlayShown, ParticipantStatus, VideoSize};
 use crate::call::participant::Participant;
 use crate::layout::engine::{place, Scene};
 use crate::layout::order::visible_order;
@@ -60,9 +60,9 @@ pub struct Stage {
     passthrough: bool,
     /// Background images decoded at this canvas size, by file, so switching back is instant.
     images: HashMap<std::path::PathBuf, (gst::Buffer, gst::Caps)>,
-    /// Titles or logos are drawn over the canvas (if not, zero-transcode may happen). Only the mixer keeps
-    /// their pictures.
-    has_overlays: bool,
+    /// The titles and logos drawn over the canvas, as the status lists them (any: no zero-transcode). Only the
+    /// mixer keeps their pictures.
+    overlays_shown: Vec<OverlayShown>,
     overlay_assets: Arc<Assets>,
 }
 
@@ -88,7 +88,7 @@ impl Stage {
             speaker: SpeakerTracker::default(),
             looks: HashMap::new(),
             images: HashMap::new(),
-            has_overlays: false,
+            overlays_shown: Vec::new(),
             overlay_assets,
         };
         stage.apply_background();
@@ -133,7 +133,7 @@ impl Stage {
             && only.rect.y == 0
             && only.rect.w == self.canvas.width
             && only.rect.h == self.canvas.height;
-        let drawn_over = template.labels || template.background_image.is_some() || self.has_overlays;
+        let drawn_over = template.labels || template.background_image.is_some() || !self.overlays_shown.is_empty();
         if !self.passthrough || drawn_over || !full {
             return None;
         }
@@ -218,6 +218,7 @@ impl Program for Stage {
                 z: placed.map_or(0, |p| p.z),
                 fit: template.fit,
                 label: template.labels,
+                canvas_height: self.canvas.height,
             };
             self.looks.insert(id.clone(), look);
             let forwarded = on_air.as_ref() == Some(id) && forward.as_ref().is_some_and(|p| &p.id == id);
@@ -257,6 +258,7 @@ impl Program for Stage {
             participants,
             speaker,
             passthrough: self.hub.passthrough(),
+            overlays: self.overlays_shown.clone(),
         }
     }
 
@@ -291,7 +293,7 @@ impl Program for Stage {
                 .collect()
         });
         self.mixer.set_overlays(&placed);
-        self.has_overlays = !overlays.is_empty();
+        self.overlays_shown = overlays.iter().map(Overlay::shown).collect();
         Ok(())
     }
 

@@ -23,6 +23,7 @@ pub struct SceneStatus {
     pub participants: Vec<ParticipantStatus>,
     pub speaker: Option<String>,
     pub passthrough: Option<String>,
+    pub overlays: Vec<super::status::OverlayShown>,
 }
 
 impl StatusKeeper {
@@ -224,6 +225,7 @@ impl StatusKeeper {
         if s.participants == scene.participants
             && s.speaker == scene.speaker
             && s.passthrough == scene.passthrough
+            && s.overlays == scene.overlays
             && s.layout == layout
         {
             return;
@@ -234,6 +236,7 @@ impl StatusKeeper {
         s.participants = scene.participants;
         s.speaker = scene.speaker;
         s.passthrough = scene.passthrough;
+        s.overlays = scene.overlays;
         s.layout = layout;
         self.dirty = true;
     }

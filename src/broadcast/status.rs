@@ -139,6 +139,14 @@ pub struct VideoSize {
     pub height: i32,
 }
 
+/// An overlay on air, as the status lists it (its text or picture is not repeated here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OverlayShown {
+    pub id: String,
+    /// `text` or `image`.
+    pub kind: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BroadcastStatus {
     pub id: String,
@@ -161,6 +169,9 @@ pub struct BroadcastStatus {
     pub participants: Vec<ParticipantStatus>,
     /// Who holds the floor (active speaker), if anyone spoke yet.
     pub speaker: Option<String>,
+    /// Overlays drawn over the picture now, in drawing order (later ones on top).
+    #[serde(default)]
+    pub overlays: Vec<OverlayShown>,
     pub outputs: Vec<OutputStatus>,
     /// Video frames encoded so far. This, `frames_dropped` and `fps_out` are absent for an audio-only broadcast.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -197,8 +197,19 @@ fn title_and_logo_on_air_and_a_patch_takes_the_title_off_without_a_gap() {
         title_and_logo_shown,
     );
 
+    let listed = |status: &Value| status["overlays"].clone();
+    assert_eq!(
+        listed(&bc.status()),
+        json!([{"id": "title", "kind": "text"}, {"id": "logo", "kind": "image"}]),
+        "the status lists what is on air"
+    );
     let (code, body) = patch(&server, &bc.id, json!({"overlays": [logo()]}));
     assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        listed(&body),
+        json!([{"id": "logo", "kind": "image"}]),
+        "the PATCH's reply: {body}"
+    );
     // The change is made before the reply. n segments were listed then; the one being cut ends within a segment
     // (1 s) and the next within another, so the first frame of the segment after those two comes at most 2 s of
     // output after the PATCH (earlier still if the playlist lists segments late): the title must be off it. Read
