@@ -218,7 +218,6 @@ impl Program for Stage {
                 z: placed.map_or(0, |p| p.z),
                 fit: template.fit,
                 label: template.labels,
-                canvas_height: self.canvas.height,
             };
             self.looks.insert(id.clone(), look);
             let forwarded = on_air.as_ref() == Some(id) && forward.as_ref().is_some_and(|p| &p.id == id);

@@ -5,7 +5,6 @@
 pub mod audio_mix;
 mod background_image;
 pub mod encode;
-mod label_size;
 mod overlay_layer;
 pub mod overlay_render;
 mod overlay_text;

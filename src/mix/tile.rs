@@ -19,8 +19,6 @@ pub struct TileLook {
     pub z: u32,
     pub fit: Fit,
     pub label: bool,
-    /// The canvas's height, which bounds the label's size.
-    pub canvas_height: i32,
 }
 
 /// A picture's size and the size it is drawn at.
@@ -38,8 +36,6 @@ pub struct Tile {
     last_crop: std::sync::Mutex<[i32; 4]>,
     /// Source and drawn sizes the scaler was configured for (a new config rebuilds the pad's converter).
     last_scaling: std::sync::Mutex<Option<Scaling>>,
-    /// The label's font size set last, in points on the picture (a new one re-renders the label).
-    last_label_points: std::sync::Mutex<Option<f64>>,
     placeholder: (gst::Buffer, gst::Caps),
     showing_placeholder: std::sync::atomic::AtomicBool,
     attached_ms: u64,
@@ -101,7 +97,6 @@ impl Tile {
             placeholder: super::placeholder::frame(&participant.name),
             last_crop: std::sync::Mutex::new([0; 4]),
             last_scaling: std::sync::Mutex::new(None),
-            last_label_points: std::sync::Mutex::new(None),
             showing_placeholder: std::sync::atomic::AtomicBool::new(false),
             attached_ms: crate::wall_clock::now_ms(),
             video_timeout_ms: mixer.video_timeout.as_millis() as u64,
@@ -145,13 +140,6 @@ impl Tile {
                 let config = super::scaling::converter_config(src, (rect.w, rect.h));
                 self.video_pad.set_property("converter-config", config);
                 *last = sizes;
-            }
-            drop(last);
-            let points = super::label_size::label_points(src, (rect.w, rect.h), look.canvas_height);
-            let mut last = self.last_label_points.lock().unwrap();
-            if let Some(p) = points.filter(|p| *last != Some(*p)) {
-                self.label.set_property("font-desc", format!("Sans Bold {p}"));
-                *last = Some(p);
             }
         }
         let policy = if look.fit == Fit::Fit {
