@@ -3,7 +3,7 @@
 //! and the speaker template follows who talks.
 
 use crate::support::audio::{mono_samples, tone_level};
-use crate::support::broadcast::{participant_names, Broadcast};
+use crate::support::broadcast::{participant_names, patch_broadcast, Broadcast};
 use crate::support::media::{close_to, decode_last_frame, keyframe_pts, max_gap, video_pts, Frame};
 use crate::support::picture::{all, check, Area, ColourAt, Tile};
 use crate::support::{get_json, http, publish, publish_with, wait_for, KillOnDrop, Server};
@@ -169,15 +169,6 @@ fn by_hand_shown(status: &Value, frame: &Frame, pin: &str) -> Result<(), String>
     })
 }
 
-fn patch(server: &Server, id: &str, body: Value) -> (u16, Value) {
-    let r = http()
-        .patch(server.url(&format!("/v1/broadcasts/{id}")))
-        .json(&body)
-        .send()
-        .expect("PATCH");
-    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
-}
-
 fn start(server: &Server, room: &str, template: &str) -> (String, String, PathBuf) {
     let bc = Broadcast::start(
         server,
@@ -217,7 +208,7 @@ fn every_template_and_live_switches() {
 
     for template in ["grid", "speaker", "single", "pip", "side-by-side", "portrait"] {
         let switched = Instant::now();
-        let (code, body) = patch(&server, &id, json!({"layout": {"template": template, "pin": blue}}));
+        let (code, body) = patch_broadcast(&server, &id, json!({"layout": {"template": template, "pin": blue}}));
         assert_eq!(code, 200, "{body}");
         assert_eq!(body["layout"]["template"], template);
         // The same frame matches both the engine's placement and, for grid, speaker and pip, the one by hand.
@@ -243,14 +234,14 @@ fn every_template_and_live_switches() {
         (json!({}), "layout"),
         (json!({"layout": {"template": "grid"}, "colour": "red"}), "colour"),
     ] {
-        let (code, reply) = patch(&server, &id, body.clone());
+        let (code, reply) = patch_broadcast(&server, &id, body.clone());
         assert_eq!((code, reply["field"].as_str()), (400, Some(field)), "{body}: {reply}");
     }
     assert_eq!(get_json(&status_url)["layout"]["template"], "portrait");
 
     // Five switches within ten seconds: the output never gaps.
     for template in ["grid", "speaker", "pip", "single", "grid"] {
-        let (code, _) = patch(&server, &id, json!({"layout": {"template": template}}));
+        let (code, _) = patch_broadcast(&server, &id, json!({"layout": {"template": template}}));
         assert_eq!(code, 200);
         std::thread::sleep(Duration::from_millis(1900));
     }
@@ -493,7 +484,7 @@ fn participants_over_the_tile_limit_are_not_decoded_until_shown() {
     }
 
     // Raise the limit: the others are decoded from their next keyframe and shown.
-    let (code, _) = patch(&server, &bc.id, json!({"layout": {"max_tiles": 3}}));
+    let (code, _) = patch_broadcast(&server, &bc.id, json!({"layout": {"max_tiles": 3}}));
     assert_eq!(code, 200);
     wait_for("all three tiles decoded and drawn", Duration::from_secs(30), || {
         let s = bc.status();

@@ -2,7 +2,7 @@
 //! rectangles their fractions give on the canvas; a PATCH taking the title off shows the participant there again
 //! within seconds, without a gap in the output; bad overlays are refused naming the field.
 
-use crate::support::broadcast::Broadcast;
+use crate::support::broadcast::{patch_broadcast, Broadcast};
 use crate::support::media::{close_to, decode_last_frame, max_gap, video_pts, Frame};
 use crate::support::{http, publish, wait_for, Server};
 use base64::Engine;
@@ -133,15 +133,6 @@ fn title_and_logo_shown(frame: &Frame) -> Result<(), String> {
     colour_at(frame, &logo_points(), GREEN).map_err(|e| format!("logo: {e}"))
 }
 
-fn patch(server: &Server, id: &str, body: Value) -> (u16, Value) {
-    let r = http()
-        .patch(server.url(&format!("/v1/broadcasts/{id}")))
-        .json(&body)
-        .send()
-        .expect("PATCH");
-    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
-}
-
 fn poll_frame(playlist: &Path, what: &str, timeout: Duration, check: impl Fn(&Frame) -> Result<(), String>) {
     let deadline = Instant::now() + timeout;
     loop {
@@ -203,7 +194,7 @@ fn title_and_logo_on_air_and_a_patch_takes_the_title_off_without_a_gap() {
         json!([{"id": "title", "kind": "text"}, {"id": "logo", "kind": "image"}]),
         "the status lists what is on air"
     );
-    let (code, body) = patch(&server, &bc.id, json!({"overlays": [logo()]}));
+    let (code, body) = patch_broadcast(&server, &bc.id, json!({"overlays": [logo()]}));
     assert_eq!(code, 200, "{body}");
     assert_eq!(
         listed(&body),

@@ -94,6 +94,16 @@ impl Broadcast {
 }
 
 /// Participant names in a status, in order.
+/// PATCHes `body` to broadcast `id`: the status code and the reply (Null when it is not JSON).
+pub fn patch_broadcast(server: &Server, id: &str, body: Value) -> (u16, Value) {
+    let r = http()
+        .patch(server.url(&format!("/v1/broadcasts/{id}")))
+        .json(&body)
+        .send()
+        .expect("PATCH");
+    (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+}
+
 pub fn participant_names(status: &Value) -> Vec<String> {
     status["participants"]
         .as_array()
