@@ -89,9 +89,9 @@ mod tests {
         let room = r#"{"source":{"kind":"room","room":"a"},"outputs":[],"#;
         assert_eq!(
             field_of(&format!(
-                r#"{room}"overlays":[{{"kind":"text","text":"a","x":0.1,"y":0.1,"height":0.1,"fade_ms":3}}]}}"#
+                r#"{room}"overlays":[{{"kind":"text","text":"a","x":0.1,"y":0.1,"height":0.1,"blink":3}}]}}"#
             )),
-            "overlays[0].fade_ms"
+            "overlays[0].blink"
         );
         assert_eq!(field_of(&format!(r#"{room}"colour":1}}"#)), "colour");
     }

@@ -1,6 +1,6 @@
 //! `overlays` of a broadcast: titles and logos over the canvas, in the request and in `PATCH` (the list replaces
 //! the current one). Validated here into `Overlay`s; the mixer draws them (`mix::overlay_render`).
-//! Tagged by `kind` so that further kinds (`lower_third`) and fields (`fade_ms`) can join later.
+//! Tagged by `kind`: `text` and `image` at fractions of the canvas, `lower_third` on a participant's tile.
 
 use super::spec::SpecError;
 use crate::mix::overlay_render::{decode_picture, Assets, Content, Drawing, MAX_TOTAL_PIXELS};
@@ -11,11 +11,20 @@ use std::sync::Arc;
 pub const MAX_OVERLAYS: usize = 16;
 pub const MAX_TEXT_CHARS: usize = 200;
 const MAX_ID_CHARS: usize = 64;
+const MAX_PARTICIPANT_CHARS: usize = 256;
 pub const DEFAULT_TEXT_COLOR: [u8; 4] = [255, 255, 255, 255];
 /// No box behind the text unless asked.
 pub const DEFAULT_BACKGROUND: [u8; 4] = [0, 0, 0, 0];
 /// Around the text, as a fraction of the box's height.
 pub const DEFAULT_PADDING: f64 = 0.15;
+/// A lower third's title: one short line under the name.
+pub const MAX_TITLE_CHARS: usize = 100;
+/// A lower third's band when no `background` is given: dark, a little see-through, so white text reads on any
+/// picture.
+pub const DEFAULT_BAND: [u8; 4] = [0, 0, 0, 204];
+/// How long an overlay takes to appear or disappear when a `PATCH` adds or removes it; 0 cuts.
+pub const DEFAULT_FADE_MS: u32 = 300;
+pub const MAX_FADE_MS: u32 = 5000;
 
 /// One overlay as it arrives. `x`, `y` (top-left corner) and `height` are fractions of the canvas (0..1); the
 /// width follows the content. Colours are hex `RRGGBB` or `RRGGBBAA`.
@@ -39,6 +48,8 @@ pub enum OverlayRequest {
         padding: Option<f64>,
         /// 0-1, default 1.
         opacity: Option<f64>,
+        /// Fade in when added and out when removed, in ms (0-5000, default 300; 0 cuts).
+        fade_ms: Option<u32>,
     },
     /// A PNG or JPEG, scaled to `height`: either `data` (a `data:image/png;base64,...` or `data:image/jpeg;...`
     /// URL, bounded by the API's 256 KB body limit: about 190 KB of image) or `file` (a path under the server's
@@ -52,6 +63,21 @@ pub enum OverlayRequest {
         y: f64,
         height: f64,
         opacity: Option<f64>,
+        fade_ms: Option<u32>,
+    },
+    /// The participant's name (as the room knows it) and `title` in a band over the bottom of their tile,
+    /// following the tile when the layout changes; not drawn while they have no tile (an unknown participant is
+    /// no error: the band appears once they are on screen).
+    LowerThird {
+        id: Option<String>,
+        participant: String,
+        /// 1-100 characters.
+        title: String,
+        /// The text's; default `ffffff`.
+        color: Option<String>,
+        /// The band's; default `000000cc`.
+        background: Option<String>,
+        fade_ms: Option<u32>,
     },
 }
 
@@ -59,6 +85,9 @@ pub enum OverlayRequest {
 #[derive(Debug, Clone)]
 pub struct Overlay {
     pub id: String,
+    /// Fading in when added and out when removed.
+    pub fade_ms: u32,
+    /// Where on the canvas (fractions) a text or image goes; unused by a lower third (its tile places it).
     pub x: f64,
     pub y: f64,
     pub height: f64,
@@ -72,6 +101,7 @@ impl Overlay {
         let kind = match self.look {
             Look::Text { .. } => "text",
             Look::Image { .. } | Look::File(_) => "image",
+            Look::LowerThird { .. } => "lower_third",
         };
         super::status::OverlayShown {
             id: self.id.clone(),
@@ -93,12 +123,21 @@ pub enum Look {
     Image { bytes: Arc<[u8]>, pixels: u64 },
     /// Under the server's assets dir: checked by `check_files`, read when drawn.
     File(String),
+    /// Drawn by the stage, which knows the participant's tile and name (`mix::overlay_band`).
+    LowerThird {
+        participant: String,
+        title: String,
+        color: [u8; 4],
+        background: [u8; 4],
+    },
 }
 
 impl Overlay {
-    /// What the mixer draws; None when its file can no longer be read (logged: the show goes on without it).
+    /// What the mixer draws at a place on the canvas; None when its file can no longer be read (logged: the
+    /// show goes on without it), and for a lower third (placed by its tile instead).
     pub fn drawing(&self, assets: &Assets) -> Option<Drawing> {
         let content = match &self.look {
+            Look::LowerThird { .. } => return None,
             Look::Text {
                 text,
                 color,
@@ -184,23 +223,20 @@ fn validate_one(
     pixels_left: &mut u64,
 ) -> Result<Overlay, SpecError> {
     let field = |name: &str| format!("{prefix}{name}");
-    let (id, x, y, height, opacity) = match &request {
+    let (id, fade_ms) = match &request {
+        OverlayRequest::Text { id, fade_ms, .. }
+        | OverlayRequest::Image { id, fade_ms, .. }
+        | OverlayRequest::LowerThird { id, fade_ms, .. } => (id.clone(), *fade_ms),
+    };
+    // A lower third has no place of its own on the canvas: its tile places it.
+    let (x, y, height, opacity) = match &request {
         OverlayRequest::Text {
-            id,
-            x,
-            y,
-            height,
-            opacity,
-            ..
+            x, y, height, opacity, ..
         }
         | OverlayRequest::Image {
-            id,
-            x,
-            y,
-            height,
-            opacity,
-            ..
-        } => (id.clone(), *x, *y, *height, *opacity),
+            x, y, height, opacity, ..
+        } => (*x, *y, *height, *opacity),
+        OverlayRequest::LowerThird { .. } => (0.0, 0.0, 1.0, None),
     };
     let id = match id {
         None => format!("overlay-{index}"),
@@ -217,6 +253,16 @@ fn validate_one(
     }
     fraction(&field("height"), height, f64::MIN_POSITIVE..=1.0)?;
     let opacity = opacity.map_or(Ok(1.0), |o| fraction(&field("opacity"), o, 0.0..=1.0))?;
+    let fade_ms = match fade_ms {
+        None => DEFAULT_FADE_MS,
+        Some(ms) if ms <= MAX_FADE_MS => ms,
+        Some(ms) => {
+            return Err(SpecError::new(
+                field("fade_ms"),
+                format!("must be 0-{MAX_FADE_MS} ms, got {ms}"),
+            ))
+        }
+    };
     let look = match request {
         OverlayRequest::Text {
             text,
@@ -251,9 +297,37 @@ fn validate_one(
             (None, Some(file)) => Look::File(file),
             _ => return Err(SpecError::new(field("data"), "give exactly one of `data` and `file`")),
         },
+        OverlayRequest::LowerThird {
+            participant,
+            title,
+            color,
+            background,
+            ..
+        } => {
+            if participant.is_empty() || participant.chars().count() > MAX_PARTICIPANT_CHARS {
+                return Err(SpecError::new(
+                    field("participant"),
+                    format!("must be a participant id of 1-{MAX_PARTICIPANT_CHARS} characters"),
+                ));
+            }
+            let chars = title.chars().count();
+            if chars == 0 || chars > MAX_TITLE_CHARS {
+                return Err(SpecError::new(
+                    field("title"),
+                    format!("must be 1-{MAX_TITLE_CHARS} characters, got {chars}"),
+                ));
+            }
+            Look::LowerThird {
+                participant,
+                title,
+                color: colour(&field("color"), color.as_deref(), DEFAULT_TEXT_COLOR)?,
+                background: colour(&field("background"), background.as_deref(), DEFAULT_BAND)?,
+            }
+        }
     };
     Ok(Overlay {
         id,
+        fade_ms,
         x,
         y,
         height,

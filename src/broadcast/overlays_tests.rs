@@ -157,3 +157,53 @@ fn ids_default_to_the_index() {
     let overlays = validate(parse(json!([title(), untitled]))).unwrap();
     assert_eq!(overlays[1].id, "overlay-1");
 }
+
+#[test]
+fn a_lower_third_for_a_participant_not_in_the_call_is_accepted_with_its_defaults() {
+    let third = json!({"kind": "lower_third", "participant": "p-nobody-yet", "title": "Head of product"});
+    let overlays = validate(parse(json!([third]))).unwrap();
+    assert_eq!(overlays[0].shown().kind, "lower_third");
+    assert_eq!(overlays[0].fade_ms, 300);
+    match &overlays[0].look {
+        Look::LowerThird {
+            participant,
+            title,
+            color,
+            background,
+        } => assert_eq!(
+            (participant.as_str(), title.as_str(), *color, *background),
+            ("p-nobody-yet", "Head of product", [255, 255, 255, 255], [0, 0, 0, 204])
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_bad_lower_third_names_its_field() {
+    let with = |key: &str, value: serde_json::Value| {
+        let mut third = json!({"kind": "lower_third", "participant": "p-1", "title": "CEO"});
+        third[key] = value;
+        json!([title(), third])
+    };
+    assert_eq!(field_of(with("title", json!(""))), "overlays[1].title");
+    assert_eq!(field_of(with("title", json!("x".repeat(101)))), "overlays[1].title");
+    assert!(validate(parse(with("title", json!("x".repeat(100))))).is_ok());
+    assert_eq!(field_of(with("participant", json!(""))), "overlays[1].participant");
+    assert_eq!(field_of(with("color", json!("white"))), "overlays[1].color");
+    assert_eq!(field_of(with("background", json!("12345"))), "overlays[1].background");
+    assert_eq!(field_of(with("fade_ms", json!(5001))), "overlays[1].fade_ms");
+}
+
+#[test]
+fn fade_ms_is_0_to_5000_on_every_kind() {
+    let mut text = title();
+    text["fade_ms"] = json!(0);
+    let mut image = json!({"kind": "image", "data": png_data_url(), "x": 0, "y": 0, "height": 0.1});
+    image["fade_ms"] = json!(5000);
+    let overlays = validate(parse(json!([text.clone(), image.clone()]))).unwrap();
+    assert_eq!((overlays[0].fade_ms, overlays[1].fade_ms), (0, 5000));
+    text["fade_ms"] = json!(5001);
+    assert_eq!(field_of(json!([text])), "overlays[0].fade_ms");
+    image["fade_ms"] = json!(9000);
+    assert_eq!(field_of(json!([title(), image])), "overlays[1].fade_ms");
+}

@@ -2,7 +2,7 @@
 //! active speaker. Tile properties are only touched when a tile's look changes.
 
 use super::layout_spec::LayoutSpec;
-use super::overlays::Overlay;
+use super::overlays::{Look, Overlay};
 use super::program::Program;
 use super::speaker::SpeakerTracker;
 use super::spec::SpecError;
@@ -12,9 +12,10 @@ use crate::call::participant::Participant;
 use crate::layout::engine::{place, Scene};
 use crate::layout::order::visible_order;
 use crate::layout::template::Templates;
-use crate::layout::Canvas;
-use crate::mix::overlay_render::Assets;
-use crate::mix::{Mixer, Tile, TileLook};
+use crate::layout::{Canvas, Rect};
+use crate::mix::overlay_band::{render_band, Band};
+use crate::mix::overlay_render::{Assets, Placed};
+use crate::mix::{Layered, Mixer, Tile, TileLook};
 use crate::output::hub::EncodedHub;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -64,6 +65,12 @@ pub struct Stage {
     /// mixer keeps their pictures.
     overlays_shown: Vec<OverlayShown>,
     overlay_assets: Arc<Assets>,
+    /// The overlays as last given, each with its picture when it has one of its own (texts and images, drawn
+    /// once per `PATCH`); lower thirds are drawn in `bands`.
+    overlays: Vec<(Overlay, Option<Placed>)>,
+    /// Each lower third on air, by overlay id: drawn for this tile rectangle and name, drawn again only when
+    /// either changes.
+    bands: HashMap<String, (Rect, String, Placed)>,
 }
 
 impl Stage {
@@ -90,6 +97,8 @@ impl Stage {
             images: HashMap::new(),
             overlays_shown: Vec::new(),
             overlay_assets,
+            overlays: Vec::new(),
+            bands: HashMap::new(),
         };
         stage.apply_background();
         stage
@@ -142,6 +151,70 @@ impl Stage {
             .h264
             .flowing(PASSTHROUGH_STALE_MS)
             .then(|| tile.participant.clone())
+    }
+
+    /// Puts the overlays on air: lower thirds drawn over their participants' tiles as placed now (those without
+    /// a tile left out: they fade out), drawing again only bands whose tile or name changed. The mixer is told
+    /// only when something changed, or always when `new_list` (a `PATCH`'s list: fades start and end there).
+    fn place_overlays(&mut self, new_list: bool) {
+        let canvas = (self.canvas.width as u32, self.canvas.height as u32);
+        let mut previous = std::mem::take(&mut self.bands);
+        if new_list {
+            previous.clear(); // a band kept by id may have a new title or colours
+        }
+        let mut changed = new_list;
+        for (overlay, _) in &self.overlays {
+            let Look::LowerThird {
+                participant,
+                title,
+                color,
+                background,
+            } = &overlay.look
+            else {
+                continue;
+            };
+            let rect = self.looks.get(participant).and_then(|l| l.rect);
+            let tile = self.tiles.iter().find(|t| &t.participant.id == participant);
+            let (Some(rect), Some(tile)) = (rect, tile) else {
+                continue;
+            };
+            let name = &tile.participant.name;
+            if let Some(kept) = previous.remove(&overlay.id).filter(|(r, n, _)| *r == rect && n == name) {
+                self.bands.insert(overlay.id.clone(), kept);
+                continue;
+            }
+            let band = Band {
+                name: name.clone(),
+                title: title.clone(),
+                color: *color,
+                background: *background,
+            };
+            let font = self.overlay_assets.font();
+            let drawn = font.and_then(|font| blocking(|| render_band(&band, rect, canvas, font)));
+            if let Some(placed) = drawn {
+                self.bands.insert(overlay.id.clone(), (rect, name.clone(), placed));
+            }
+            changed = true;
+        }
+        // A band left over lost its tile.
+        if !changed && previous.is_empty() {
+            return;
+        }
+        let layered: Vec<Layered> = self
+            .overlays
+            .iter()
+            .filter_map(|(overlay, picture)| {
+                let placed = picture
+                    .as_ref()
+                    .or_else(|| self.bands.get(&overlay.id).map(|(_, _, p)| p))?;
+                Some(Layered {
+                    id: &overlay.id,
+                    fade_ms: overlay.fade_ms,
+                    placed,
+                })
+            })
+            .collect();
+        self.mixer.set_overlays(&layered);
     }
 }
 
@@ -237,6 +310,7 @@ impl Program for Stage {
         }
         // After the tiles: going back to the mixer needs the participant's tile decoding again first.
         self.hub.set_video_source(forward);
+        self.place_overlays(false);
     }
 
     /// Who is on the canvas now, for the status.
@@ -279,20 +353,25 @@ impl Program for Stage {
         self.apply_background();
     }
 
-    /// Renders each overlay once, here, into the pictures the mixer blends on every frame. Decoding, scaling
-    /// and drawing text take a while: done off the async threads, one image decoded at a time.
+    /// Renders each overlay once, here, into the pictures the mixer blends on every frame (lower thirds: once
+    /// per tile placement, `place_overlays`). Decoding, scaling and drawing text take a while: done off the async
+    /// threads, one image decoded at a time.
     fn set_overlays(&mut self, overlays: Vec<Overlay>) -> Result<(), SpecError> {
         let canvas = (self.canvas.width as u32, self.canvas.height as u32);
         let assets = &self.overlay_assets;
-        let placed: Vec<_> = blocking(|| {
+        self.overlays_shown = overlays.iter().map(Overlay::shown).collect();
+        self.overlays = blocking(|| {
             overlays
-                .iter()
-                .filter_map(|o| o.drawing(assets))
-                .filter_map(|drawing| crate::mix::overlay_render::render(&drawing, canvas, assets.font()))
+                .into_iter()
+                .map(|o| {
+                    let placed = o
+                        .drawing(assets)
+                        .and_then(|drawing| crate::mix::overlay_render::render(&drawing, canvas, assets.font()));
+                    (o, placed)
+                })
                 .collect()
         });
-        self.mixer.set_overlays(&placed);
-        self.overlays_shown = overlays.iter().map(Overlay::shown).collect();
+        self.place_overlays(true);
         Ok(())
     }
 

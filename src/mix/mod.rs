@@ -5,6 +5,8 @@
 pub mod audio_mix;
 mod background_image;
 pub mod encode;
+pub mod overlay_band;
+mod overlay_fade;
 mod overlay_layer;
 pub mod overlay_render;
 mod overlay_text;
@@ -16,6 +18,7 @@ pub mod still;
 mod tile;
 mod voice;
 
+pub use overlay_layer::Layered;
 pub use tile::{Tile, TileLook};
 
 use crate::call::participant::Participant;
@@ -143,8 +146,9 @@ impl Mixer {
             .refresh(&self.pipeline, &self.compositor, self.running_time());
     }
 
-    /// Draws `overlays` (from `overlay_render::render`) over the canvas from the next frame; empty: none.
-    pub fn set_overlays(&self, overlays: &[overlay_render::Placed]) {
+    /// Draws `overlays` (pictures from `overlay_render` and `overlay_band`) over the canvas from the next frame,
+    /// those added fading in and those left out fading out; empty: none.
+    pub fn set_overlays(&self, overlays: &[Layered]) {
         if let Err(e) = self.overlays.show(overlays) {
             tracing::warn!("overlays not shown: {e:#}");
         }

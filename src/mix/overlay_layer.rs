@@ -4,26 +4,70 @@
 //!
 //! Not a compositor pad: the compositor outputs I420, and GStreamer 1.22's compositor then refuses pads with an
 //! alpha channel, so titles and logos could not be anything but opaque rectangles there.
+//!
+//! Fades: an overlay added fades in and one removed fades out (`overlay_fade`) by the global alpha of its
+//! rectangle, set per frame on a new rectangle over the same pixels: no picture is redrawn or copied. While
+//! nothing fades, every frame gets the same composition (no work beyond a clone of a refcounted object).
 
+use super::overlay_fade::Fade;
 use super::overlay_render::Placed;
 use anyhow::{Context, Result};
 use gst::prelude::*;
 use std::sync::{Arc, Mutex};
 
+/// One overlay as the layer is given it: its id (what tells an overlay kept from one added or removed), how
+/// long it fades, and its picture.
+pub struct Layered<'a> {
+    pub id: &'a str,
+    pub fade_ms: u32,
+    pub placed: &'a Placed,
+}
+
+/// An overlay on air (or fading out).
+struct Entry {
+    id: String,
+    fade_ms: u32,
+    fade: Fade,
+    /// BGRA pixels with their video meta, shared by every rectangle made of them.
+    pixels: gst::Buffer,
+    x: i32,
+    y: i32,
+    width: u32,
+    height: u32,
+}
+
+#[derive(Default)]
+struct OnAir {
+    entries: Vec<Entry>,
+    /// What the next frame gets while nothing fades; None: nothing (the frame goes through untouched).
+    composition: Option<gst_video::VideoOverlayComposition>,
+    fading: bool,
+}
+
 pub struct OverlayLayer {
     element: gst::Element,
-    /// What the element draws on the next frame; None: nothing (the frame goes through untouched).
-    current: Arc<Mutex<Option<gst_video::VideoOverlayComposition>>>,
+    on_air: Arc<Mutex<OnAir>>,
 }
 
 impl OverlayLayer {
     pub fn new() -> Result<Self> {
         let element = crate::gst_util::make("overlaycomposition")?;
-        let current: Arc<Mutex<Option<gst_video::VideoOverlayComposition>>> = Arc::default();
-        let drawn = current.clone();
-        // On the compositor's streaming thread, every frame: a clone of a refcounted composition, no drawing.
-        element.connect("draw", false, move |_| Some(drawn.lock().unwrap().clone().to_value()));
-        Ok(Self { element, current })
+        let on_air: Arc<Mutex<OnAir>> = Arc::default();
+        let drawn = on_air.clone();
+        // On the compositor's streaming thread, every frame.
+        element.connect("draw", false, move |args| {
+            let mut on_air = drawn.lock().unwrap();
+            if on_air.fading {
+                let pts = args
+                    .get(1)
+                    .and_then(|v| v.get::<gst::Sample>().ok())
+                    .and_then(|s| s.buffer().and_then(|b| b.pts()))
+                    .map(gst::ClockTime::nseconds);
+                on_air.advance(pts);
+            }
+            Some(on_air.composition.clone().to_value())
+        });
+        Ok(Self { element, on_air })
     }
 
     /// The element to link after the compositor's output caps.
@@ -32,21 +76,101 @@ impl OverlayLayer {
     }
 
     /// Puts `overlays` on air from the next frame (in the order given: later ones on top); empty takes all off.
-    pub fn show(&self, overlays: &[Placed]) -> Result<()> {
-        let rectangles = overlays.iter().map(rectangle).collect::<Result<Vec<_>>>()?;
-        let composition = if rectangles.is_empty() {
-            None
-        } else {
-            Some(gst_video::VideoOverlayComposition::new(rectangles.iter()).context("overlay composition")?)
-        };
-        *self.current.lock().unwrap() = composition;
+    /// An id not on air before fades in, one no longer given fades out (under the others), one kept changes at
+    /// once.
+    pub fn show(&self, overlays: &[Layered]) -> Result<()> {
+        let mut made = Vec::with_capacity(overlays.len());
+        for o in overlays {
+            made.push((o, pixels(o.placed)?));
+        }
+        let mut on_air = self.on_air.lock().unwrap();
+        let mut before = std::mem::take(&mut on_air.entries);
+        let mut entries: Vec<Entry> = Vec::with_capacity(before.len() + made.len());
+        // Those leaving first: they fade out beneath what stays.
+        for mut entry in before.extract_if(.., |e| !overlays.iter().any(|o| o.id == e.id)) {
+            entry.fade.towards(0.0, entry.fade_ms);
+            if !entry.fade.gone() {
+                entries.push(entry);
+            }
+        }
+        for (o, pixels) in made {
+            let fade = match before.iter().position(|e| e.id == o.id) {
+                Some(i) => {
+                    let mut fade = before.swap_remove(i).fade;
+                    fade.towards(1.0, o.fade_ms);
+                    fade
+                }
+                None => Fade::appearing(o.fade_ms),
+            };
+            let (width, height) = o.placed.picture.dimensions();
+            entries.push(Entry {
+                id: o.id.to_string(),
+                fade_ms: o.fade_ms,
+                fade,
+                pixels,
+                x: o.placed.x as i32,
+                y: o.placed.y as i32,
+                width,
+                height,
+            });
+        }
+        on_air.entries = entries;
+        on_air.fading = on_air.entries.iter().any(|e| !e.fade.settled());
+        on_air.composition = composition(&on_air.entries)?;
         Ok(())
     }
 }
 
-/// A rectangle in the overlay format GStreamer blends from: BGRA bytes (ARGB words on little-endian machines),
+impl OnAir {
+    /// One frame of the fades under way: each fading rectangle's alpha at `pts`, those faded out dropped.
+    fn advance(&mut self, pts: Option<u64>) {
+        for entry in &mut self.entries {
+            entry.fade.at(pts);
+        }
+        self.entries.retain(|e| !e.fade.gone());
+        self.fading = self.entries.iter().any(|e| !e.fade.settled());
+        match composition(&self.entries) {
+            Ok(c) => self.composition = c,
+            Err(e) => {
+                // Cannot happen with rectangles that were composed before; end the fades rather than log per frame.
+                tracing::warn!("overlay fade: {e:#}");
+                self.fading = false;
+            }
+        }
+    }
+}
+
+/// The rectangles of `entries` at their alphas, as one composition; None when nothing shows.
+fn composition(entries: &[Entry]) -> Result<Option<gst_video::VideoOverlayComposition>> {
+    let mut rectangles = Vec::with_capacity(entries.len());
+    for entry in entries.iter().filter(|e| e.fade.alpha() > 0.0) {
+        let mut rectangle = gst_video::VideoOverlayRectangle::new_raw(
+            &entry.pixels,
+            entry.x,
+            entry.y,
+            entry.width,
+            entry.height,
+            gst_video::VideoOverlayFormatFlags::empty(),
+        );
+        if entry.fade.alpha() < 1.0 {
+            rectangle
+                .get_mut()
+                .context("new rectangle")?
+                .set_global_alpha(entry.fade.alpha() as f32);
+        }
+        rectangles.push(rectangle);
+    }
+    if rectangles.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        gst_video::VideoOverlayComposition::new(rectangles.iter()).context("overlay composition")?,
+    ))
+}
+
+/// A picture in the overlay format GStreamer blends from: BGRA bytes (ARGB words on little-endian machines),
 /// straight alpha.
-fn rectangle(placed: &Placed) -> Result<gst_video::VideoOverlayRectangle> {
+fn pixels(placed: &Placed) -> Result<gst::Buffer> {
     let (width, height) = placed.picture.dimensions();
     let mut bgra = placed.picture.as_raw().clone();
     for pixel in bgra.chunks_exact_mut(4) {
@@ -61,12 +185,5 @@ fn rectangle(placed: &Placed) -> Result<gst_video::VideoOverlayRectangle> {
         height,
     )
     .context("video meta")?;
-    Ok(gst_video::VideoOverlayRectangle::new_raw(
-        &buffer,
-        placed.x as i32,
-        placed.y as i32,
-        width,
-        height,
-        gst_video::VideoOverlayFormatFlags::empty(),
-    ))
+    Ok(buffer)
 }

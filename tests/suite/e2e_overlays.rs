@@ -1,9 +1,11 @@
 //! Overlays end to end: a title (text on a box) and a logo (a PNG data URL) drawn over a participant, at the
 //! rectangles their fractions give on the canvas; a PATCH taking the title off shows the participant there again
-//! within seconds, without a gap in the output; bad overlays are refused naming the field.
+//! within seconds, without a gap in the output; bad overlays are refused naming the field. On the same broadcast: a
+//! lower third added by that PATCH with a 1 s fade has frames of blended colour, then sits at the bottom of its
+//! participant's tile, and follows the tile when a PATCH switches the template.
 
 use crate::support::broadcast::{patch_broadcast, Broadcast};
-use crate::support::media::{close_to, decode_last_frame, max_gap, video_pts, Frame};
+use crate::support::media::{close_to, decode_last_frame, max_gap, try_video_pts, video_pts, Frame};
 use crate::support::{http, publish, wait_for, Server};
 use base64::Engine;
 use serde_json::{json, Value};
@@ -15,6 +17,8 @@ const H: usize = 360;
 const RED: [u8; 3] = [255, 0, 0];
 const BLUE: [u8; 3] = [0, 0, 255];
 const GREEN: [u8; 3] = [0, 255, 0];
+const YELLOW: [u8; 3] = [255, 255, 0];
+const BLACK: [u8; 3] = [0, 0, 0];
 /// Encoded colours drift a little; text edges blur.
 const TOLERANCE: u8 = 48;
 
@@ -46,6 +50,51 @@ fn logo() -> Value {
         base64::engine::general_purpose::STANDARD.encode(bytes)
     );
     json!({"id": "logo", "kind": "image", "data": data, "x": 0.75, "y": 0.1, "height": 0.2})
+}
+
+/// The lower third of the participant `id`: a yellow band (it shows on the red participant and on the black
+/// canvas), its text on the band's left (name "red" and "CEO": under 120 px at these sizes).
+fn lower_third(id: &str) -> Value {
+    json!({"id": "who", "kind": "lower_third", "participant": id, "title": "CEO", "background": "ffff00",
+           "fade_ms": 1000})
+}
+
+/// Where the band must be, from the templates' geometry (pipelines/layouts/, 640x360, gap 0.00625 of the width:
+/// 4 px; `fit` templates keep tiles 16:9, centred in their cell) and the band's: the bottom 0.22 of the tile.
+/// Points 6 px and more inside, clear of the band's text.
+/// `grid` with one participant: the canvas less the gap, 16:9: about 626x352 at (7, 4); the band spans
+/// y 277-356; above it, the red picture.
+const GRID_BAND: [(i32, i32); 4] = [(320, 300), (320, 345), (600, 300), (600, 345)];
+const GRID_ABOVE: [(i32, i32); 1] = [(320, 255)];
+/// `side-by-side` with one participant: the left half less the gap, 16:9: about 312x176 at (4, 92); the band
+/// spans y 229-268; above it the red picture; below the tile (where the grid's band was) and the right half, the
+/// black canvas.
+const SIDE_BAND: [(i32, i32); 3] = [(200, 240), (290, 240), (290, 262)];
+const SIDE_ABOVE: [(i32, i32); 1] = [(160, 200)];
+const SIDE_EMPTY: [(i32, i32); 3] = [(160, 320), (480, 300), (600, 345)];
+/// The point where the fade is read: in the grid band, over the red picture.
+const FADE_AT: (i32, i32) = (320, 330);
+
+/// The colour at `at` on every frame of `segment`, with its presentation time (seconds, the stream's clock: it
+/// runs on across segments), read by ffprobe (times) and ffmpeg (a 2x2 crop, every frame as decoded).
+fn samples(segment: &Path, at: (i32, i32)) -> Vec<(f64, [u8; 3])> {
+    let pts = try_video_pts(segment.to_str().expect("path")).expect("ffprobe");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(segment)
+        .args(["-vf", &format!("crop=2:2:{}:{}", at.0, at.1)])
+        .args(["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg");
+    let colours: Vec<[u8; 3]> = out.stdout.chunks_exact(12).map(|c| [c[0], c[1], c[2]]).collect();
+    assert_eq!(colours.len(), pts.len(), "frames of {}", segment.display());
+    pts.into_iter().zip(colours).collect()
+}
+
+/// Red and yellow share the red channel: between them only green moves, 0 to 255. Strictly between, beyond
+/// what encoding drifts, is blended.
+fn blended(c: [u8; 3]) -> bool {
+    c[0] > 255 - TOLERANCE && c[1] > TOLERANCE && c[1] < 255 - TOLERANCE
 }
 
 fn listed_segments(playlist: &Path) -> Vec<String> {
@@ -194,11 +243,26 @@ fn title_and_logo_on_air_and_a_patch_takes_the_title_off_without_a_gap() {
         json!([{"id": "title", "kind": "text"}, {"id": "logo", "kind": "image"}]),
         "the status lists what is on air"
     );
-    let (code, body) = patch_broadcast(&server, &bc.id, json!({"overlays": [logo()]}));
+    // One PATCH takes the title off and adds a lower third over the red participant, fading in over 1 s.
+    // The title and logo show before the participant joins (on the black canvas): wait for them.
+    let red_id = wait_for("the red participant on screen", Duration::from_secs(15), || {
+        let status = bc.status();
+        let participants = status["participants"].as_array()?.clone();
+        let red = participants
+            .iter()
+            .find(|p| p["name"] == "red" && p["on_screen"] == true)?;
+        Some(red["id"].as_str()?.to_string())
+    });
+    poll_frame(&bc.playlist, "the red participant", Duration::from_secs(10), |f| {
+        colour_at(f, &GRID_ABOVE, RED)
+    });
+    let before = listed_segments(&bc.playlist).len();
+    assert!(before >= 1, "segments before the PATCH");
+    let (code, body) = patch_broadcast(&server, &bc.id, json!({"overlays": [logo(), lower_third(&red_id)]}));
     assert_eq!(code, 200, "{body}");
     assert_eq!(
         listed(&body),
-        json!([{"id": "logo", "kind": "image"}]),
+        json!([{"id": "logo", "kind": "image"}, {"id": "who", "kind": "lower_third"}]),
         "the PATCH's reply: {body}"
     );
     // The change is made before the reply. n segments were listed then; the one being cut ends within a segment
@@ -217,6 +281,58 @@ fn title_and_logo_on_air_and_a_patch_takes_the_title_off_without_a_gap() {
             frame.save_png(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("overlays-after-patch.png"));
             panic!("first frame of {}: {e}", segment.display())
         });
+
+    // The fade, frame by frame at one point of the band: segment `before - 1` was cut before the PATCH (only
+    // frames from before); the fade starts in the segment being written then and ends about 1 s later, well
+    // before the end of segment n+2.
+    let listed = listed_segments(&bc.playlist);
+    let n = n.max(before);
+    let dir = bc.playlist.parent().expect("dir");
+    let last_before = samples(&dir.join(&listed[before - 1]), FADE_AT).pop().expect("a frame");
+    assert!(
+        close_to(last_before.1, RED, TOLERANCE),
+        "before the PATCH: {last_before:?}"
+    );
+    let fade: Vec<(f64, [u8; 3])> = listed[before..=n + 2]
+        .iter()
+        .flat_map(|s| samples(&dir.join(s), FADE_AT))
+        .collect();
+    let shown = || format!("{fade:?}");
+    let between: Vec<f64> = fade.iter().filter(|(_, c)| blended(*c)).map(|(t, _)| *t).collect();
+    let (first, last) = (between.first().copied(), between.last().copied());
+    let (Some(first), Some(last)) = (first, last) else {
+        panic!("no blended frame during the fade: {}", shown())
+    };
+    // 1 s at 30 fps is 30 frames; about 19 of them have green beyond the tolerance from both ends.
+    assert!(between.len() >= 10, "{} blended frames: {}", between.len(), shown());
+    assert!(last - first <= 1.1, "blended from {first} to {last}: {}", shown());
+    let after: Vec<&(f64, [u8; 3])> = fade.iter().filter(|(t, _)| *t > last).collect();
+    assert!(after.len() >= 10, "frames after the fade: {}", shown());
+    assert!(
+        after.iter().all(|(_, c)| close_to(*c, YELLOW, TOLERANCE)),
+        "fully on after the fade: {}",
+        shown()
+    );
+    poll_frame(
+        &bc.playlist,
+        "the band over the grid tile",
+        Duration::from_secs(5),
+        |f| colour_at(f, &GRID_BAND, YELLOW).and_then(|()| colour_at(f, &GRID_ABOVE, RED)),
+    );
+    // The template switched: the band follows the tile to the left half.
+    let (code, body) = patch_broadcast(&server, &bc.id, json!({"layout": {"template": "side-by-side"}}));
+    assert_eq!(code, 200, "{body}");
+    poll_frame(
+        &bc.playlist,
+        "the band over the side-by-side tile",
+        Duration::from_secs(8),
+        |f| {
+            colour_at(f, &SIDE_BAND, YELLOW)
+                .and_then(|()| colour_at(f, &SIDE_ABOVE, RED))
+                .and_then(|()| colour_at(f, &SIDE_EMPTY, BLACK))
+        },
+    );
+
     assert_eq!(bc.stop()["state"], "ended");
     let pts = video_pts(bc.playlist.to_str().expect("path"));
     let gap = max_gap(&pts);
