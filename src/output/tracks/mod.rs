@@ -8,6 +8,7 @@
 
 pub mod codec;
 pub mod manifest;
+pub mod recovery;
 pub mod track_file;
 
 use super::events::{OutputEvent, Reporter};
@@ -53,6 +54,8 @@ struct Running {
     appearances: Vec<Appearance>,
     /// Appearances so far per participant id.
     counts: HashMap<String, u32>,
+    /// A file opened or failed: the manifest and status are brought up to date at once.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl TracksOutput {
@@ -70,7 +73,9 @@ impl TracksOutput {
             manifest,
             appearances: Vec::new(),
             counts: HashMap::new(),
+            changed: Arc::default(),
         };
+        let changed = running.changed.clone();
         running.out.reporter.send(OutputEvent::Live);
         running.refresh();
         let mut tick = tokio::time::interval(REFRESH);
@@ -84,6 +89,7 @@ impl TracksOutput {
             let woke = tokio::select! {
                 changed = running.out.participants.changed(), if following => Wake::Participants(changed.is_ok()),
                 _ = tick.tick() => Wake::Tick,
+                _ = changed.notified() => Wake::Tick,
                 _ = stop.wait_for(|s| *s) => Wake::Stop,
             };
             match woke {
@@ -147,7 +153,7 @@ impl Running {
                 .out
                 .dir
                 .join(format!("{}-{number}-{kind}", file_safe(&participant.id)));
-            let writer = TrackWriter::new(stem, kind == "video", tap, &self.out.hub);
+            let writer = TrackWriter::new(stem, kind == "video", tap, &self.out.hub, self.changed.clone());
             subscriptions.push(tap.subscribe(writer.receiver()));
             writers.push((kind, writer));
         }
@@ -210,6 +216,7 @@ impl Running {
             end_ms: info.end.mseconds(),
             bytes: std::fs::metadata(&info.path).map_or(0, |m| m.len()),
             closed,
+            ended_by_crash: false,
         })
     }
 
