@@ -164,6 +164,24 @@ impl StatusKeeper {
                 self.dirty = true;
                 return;
             }
+            OutputEvent::TrackFailed {
+                participant_id,
+                name,
+                file,
+                error,
+            } => {
+                // The output goes on (its other files do): its state stays, its error says which file stopped.
+                out.error = Some(format!(
+                    "participant {participant_id} ({name}): track file {file}: {error}"
+                ));
+                self.events.push((
+                    "tracks.failed".into(),
+                    json!({"output_id": out.id, "participant_id": participant_id, "name": name, "file": file,
+                           "error": error}),
+                ));
+                self.dirty = true;
+                return;
+            }
             _ => {}
         }
         match report.event {
@@ -191,7 +209,8 @@ impl StatusKeeper {
             OutputEvent::Recording { .. }
             | OutputEvent::RecordingReady { .. }
             | OutputEvent::Tracks { .. }
-            | OutputEvent::TracksReady { .. } => {}
+            | OutputEvent::TracksReady { .. }
+            | OutputEvent::TrackFailed { .. } => {}
             // For uploads only (`uploads.rs`): nothing in the status changes.
             OutputEvent::PlaylistWritten => return,
         }

@@ -16,7 +16,7 @@ use super::hub::EncodedHub;
 use crate::call::encoded_tap::EncodedSubscription;
 use crate::call::participant::Participant;
 use manifest::{Manifest, TrackFile};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +56,8 @@ struct Running {
     counts: HashMap<String, u32>,
     /// A file opened or failed: the manifest and status are brought up to date at once.
     changed: Arc<tokio::sync::Notify>,
+    /// Files whose failure was reported (once each).
+    failed: HashSet<String>,
 }
 
 impl TracksOutput {
@@ -74,6 +76,7 @@ impl TracksOutput {
             appearances: Vec::new(),
             counts: HashMap::new(),
             changed: Arc::default(),
+            failed: HashSet::new(),
         };
         let changed = running.changed.clone();
         running.out.reporter.send(OutputEvent::Live);
@@ -225,8 +228,18 @@ impl Running {
         let mut entries = Vec::new();
         for a in &self.appearances {
             for (kind, writer) in &a.writers {
-                if let Some(error) = writer.error() {
-                    tracing::warn!(participant_id = %a.participant.id, "track file failed: {error}");
+                if let Some((file, error)) = writer.failure() {
+                    if self.failed.insert(file.clone()) {
+                        // This file alone stops: the participant's other track, the others' and the other outputs
+                        // go on. Reported once, naming whose and which file (a path under the data dir, no secret).
+                        tracing::warn!(participant_id = %a.participant.id, file, "track file failed: {error}");
+                        self.out.reporter.send(OutputEvent::TrackFailed {
+                            participant_id: a.participant.id.clone(),
+                            name: a.participant.name.clone(),
+                            file,
+                            error,
+                        });
+                    }
                 }
                 entries.extend(self.entry(&a.participant, a.number, kind, writer, false));
             }

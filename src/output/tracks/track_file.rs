@@ -60,7 +60,11 @@ enum State {
         asked_at_ms: u64,
     },
     Writing(Open),
-    Failed(String),
+    /// The file could not be opened or written: why, and the file's name.
+    Failed {
+        error: String,
+        file: String,
+    },
     Closed,
 }
 
@@ -123,20 +127,26 @@ impl TrackWriter {
         self.inner.lock().unwrap().info.clone()
     }
 
-    /// Why the file could not be written, if it could not.
-    pub fn error(&self) -> Option<String> {
-        let inner = self.inner.lock().unwrap();
-        match &inner.state {
-            State::Failed(error) => Some(error.clone()),
-            State::Writing(open) => open
+    /// The file's name and why it could not be written, if it could not. A file that fails while written is
+    /// stopped (what it holds stays readable up to its last cluster); nothing more is written to it.
+    pub fn failure(&self) -> Option<(String, String)> {
+        let mut inner = self.inner.lock().unwrap();
+        if let State::Writing(open) = &inner.state {
+            let error = open
                 .pipeline
                 .bus()
                 .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]))
                 .and_then(|msg| match msg.view() {
                     gst::MessageView::Error(err) => Some(crate::gst_util::describe_error(err)),
                     _ => None,
-                }),
-            State::Waiting { .. } | State::Closed => None,
+                })?;
+            let _ = open.pipeline.set_state(gst::State::Null);
+            let file = file_name(&open.info.path);
+            inner.state = State::Failed { error, file };
+        }
+        match &inner.state {
+            State::Failed { error, file } => Some((file.clone(), error.clone())),
+            State::Waiting { .. } | State::Writing(_) | State::Closed => None,
         }
     }
 
@@ -192,7 +202,11 @@ impl Inner {
                 Ok(open) => State::Writing(open),
                 Err(err) => {
                     tracing::warn!(stem = %self.stem.display(), "cannot write a track: {err:#}");
-                    State::Failed(format!("{err:#}"))
+                    let path = Codec::of(caps).map_or(self.stem.clone(), |c| self.stem.with_extension(c.extension()));
+                    State::Failed {
+                        error: format!("{err:#}"),
+                        file: file_name(&path),
+                    }
                 }
             };
             self.changed.notify_one();
@@ -262,6 +276,12 @@ impl Inner {
             last_in_file: None,
         })
     }
+}
+
+/// A file's name alone (what the manifest and the status name it by).
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
 
 /// A buffer's time in the file, from its time since the file's start and the last buffer's: each at least one
