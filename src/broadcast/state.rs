@@ -432,6 +432,31 @@ mod tests {
         );
     }
 
+    /// One track file failing leaves its output live, with an error naming the participant and the file.
+    #[tokio::test]
+    async fn a_track_file_failing_is_the_outputs_error_not_its_end() {
+        let (mut keeper, api, mut events) = keeper(&["out_0"]);
+        keeper.apply_output(report("out_0", OutputEvent::Live));
+        let failed = OutputEvent::TrackFailed {
+            participant_id: "p_1".into(),
+            name: "Ann".into(),
+            file: "p_1-1-video.webm".into(),
+            error: "filesink0: Could not open file for writing".into(),
+        };
+        keeper.apply_output(report("out_0", failed));
+        keeper.close().await;
+        let out = api.borrow().outputs[0].clone();
+        assert_eq!(out.state, OutputState::Live);
+        assert_eq!(
+            out.error.as_deref(),
+            Some("participant p_1 (Ann): track file p_1-1-video.webm: filesink0: Could not open file for writing")
+        );
+        assert_eq!(
+            kinds(&mut events).await,
+            ["broadcast.started", "output.live", "tracks.failed"]
+        );
+    }
+
     #[tokio::test]
     async fn outputs_still_running_end_with_the_broadcast() {
         let (mut keeper, api, mut events) = keeper(&["out_0", "out_1"]);
