@@ -16,7 +16,9 @@ pub struct Event {
     /// `broadcast.started|live|ended|failed`, `output.reconnecting|live|failed|ended`,
     /// `participant.joined|left`, `speaker.changed`, `recording.ready` (a recording's file finalised: its
     /// `output_id`, `path`, `bytes`, `duration_s`), `tracks.ready` (a participant's appearance finalised by a
-    /// tracks output: `output_id`, `participant_id`, `name`, `appearance`, `files`), `upload.done` (a file stored:
+    /// tracks output: `output_id`, `participant_id`, `name`, `appearance`, `files`), `tracks.failed` (a tracks
+    /// output could not write one file, the others go on: `output_id`, `participant_id`, `name`, `file`, `error`),
+    /// `upload.done` (a file stored:
     /// `output_id`, `key`, `bytes`), `upload.failed` (an attempt failed: `output_id`, `key`, `error`,
     /// `retry_in_ms`, null once given up).
     pub kind: String,

@@ -1,6 +1,7 @@
 //! Each broadcast's status on disk (`broadcasts/{id}/broadcast.json`, rewritten on every state change), and
 //! what a server does with them at start: a broadcast that was running when the server died is closed
-//! (its playlists end) and reported `failed` with reason `server_restart`.
+//! (its playlists end, its tracks manifests are completed from the files) and reported `failed` with reason
+//! `server_restart`.
 
 use super::status::{BroadcastState, BroadcastStatus, OutputState};
 use std::io::Write;
@@ -46,6 +47,7 @@ pub fn restore(broadcasts_dir: &Path, mut interrupted: impl FnMut(&BroadcastStat
         };
         if !status.state.is_final() {
             close_playlist(&dir.join("hls"));
+            crate::output::tracks::recovery::complete_left_open(&dir.join(crate::output::tracks::TRACKS_DIR));
             status.state = BroadcastState::Failed;
             status.reason = Some(SERVER_RESTART.into());
             status.ended_at_ms = Some(crate::wall_clock::now_ms());

@@ -164,6 +164,24 @@ impl StatusKeeper {
                 self.dirty = true;
                 return;
             }
+            OutputEvent::TrackFailed {
+                participant_id,
+                name,
+                file,
+                error,
+            } => {
+                // The output goes on (its other files do): its state stays, its error says which file stopped.
+                out.error = Some(format!(
+                    "participant {participant_id} ({name}): track file {file}: {error}"
+                ));
+                self.events.push((
+                    "tracks.failed".into(),
+                    json!({"output_id": out.id, "participant_id": participant_id, "name": name, "file": file,
+                           "error": error}),
+                ));
+                self.dirty = true;
+                return;
+            }
             _ => {}
         }
         match report.event {
@@ -191,7 +209,8 @@ impl StatusKeeper {
             OutputEvent::Recording { .. }
             | OutputEvent::RecordingReady { .. }
             | OutputEvent::Tracks { .. }
-            | OutputEvent::TracksReady { .. } => {}
+            | OutputEvent::TracksReady { .. }
+            | OutputEvent::TrackFailed { .. } => {}
             // For uploads only (`uploads.rs`): nothing in the status changes.
             OutputEvent::PlaylistWritten => return,
         }
@@ -410,6 +429,31 @@ mod tests {
                 "output.failed",
                 "output.failed"
             ]
+        );
+    }
+
+    /// One track file failing leaves its output live, with an error naming the participant and the file.
+    #[tokio::test]
+    async fn a_track_file_failing_is_the_outputs_error_not_its_end() {
+        let (mut keeper, api, mut events) = keeper(&["out_0"]);
+        keeper.apply_output(report("out_0", OutputEvent::Live));
+        let failed = OutputEvent::TrackFailed {
+            participant_id: "p_1".into(),
+            name: "Ann".into(),
+            file: "p_1-1-video.webm".into(),
+            error: "filesink0: Could not open file for writing".into(),
+        };
+        keeper.apply_output(report("out_0", failed));
+        keeper.close().await;
+        let out = api.borrow().outputs[0].clone();
+        assert_eq!(out.state, OutputState::Live);
+        assert_eq!(
+            out.error.as_deref(),
+            Some("participant p_1 (Ann): track file p_1-1-video.webm: filesink0: Could not open file for writing")
+        );
+        assert_eq!(
+            kinds(&mut events).await,
+            ["broadcast.started", "output.live", "tracks.failed"]
         );
     }
 

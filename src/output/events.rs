@@ -30,6 +30,14 @@ pub enum OutputEvent {
         appearance: u32,
         files: Vec<String>,
     },
+    /// A tracks output could not write one file (the output goes on with the others).
+    TrackFailed {
+        participant_id: String,
+        name: String,
+        /// The file's name in the manifest's folder.
+        file: String,
+        error: String,
+    },
     /// HLS: a segment was cut and the served playlist now lists it (sent from the streaming thread, after the
     /// playlist was written).
     PlaylistWritten,

@@ -1,5 +1,5 @@
 //! Recordings: a `record` output's MP4 is finalised with its index at the front and holds the whole show from a
-//! keyframe; a server SIGKILLed mid-recording leaves an MP4 that plays up to about the kill; an HLS output with
+//! keyframe, or in parts by length or size that add up to it; a server SIGKILLed mid-recording leaves an MP4 that plays up to about the kill; an HLS output with
 //! `window: 0` keeps and lists every segment (`EVENT`, then `VOD` with its end list, also when a restarted server
 //! closes what a killed one left).
 
@@ -8,10 +8,10 @@ use crate::support::events::{follow_events, wait_event};
 use crate::support::media::{
     assert_decodes_cleanly, close_to, duration_s, first_video_frame, listed_segments, packet_counts, streams, video_pts,
 };
-use crate::support::{get_json, http, publish, wait_for, KillOnDrop, Server};
+use crate::support::{get_json, http, publish, publish_with, wait_for, KillOnDrop, Server};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const WIDTH: usize = 320;
@@ -57,8 +57,8 @@ fn top_level_boxes(path: &Path) -> Vec<(String, u64)> {
     boxes
 }
 
-/// The first decoded video frame's pixel at the centre, in RGB.
-fn first_frame_centre(path: &Path) -> [u8; 3] {
+/// The first decoded video frame's pixel at (x, y), in RGB.
+fn first_frame_pixel(path: &Path, x: usize, y: usize) -> [u8; 3] {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
@@ -73,8 +73,66 @@ fn first_frame_centre(path: &Path) -> [u8; 3] {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let i = (HEIGHT / 2 * WIDTH + WIDTH / 2) * 3;
+    let i = (y * WIDTH + x) * 3;
     [out.stdout[i], out.stdout[i + 1], out.stdout[i + 2]]
+}
+
+/// `max_file_mb: 1`.
+const MB: u64 = 1_000_000;
+
+/// What a file's packets hold, as ffprobe reads them.
+#[derive(Debug, Default)]
+struct Media {
+    /// Every packet's bytes (what a size split counts).
+    bytes: u64,
+    /// The most any GOP's packets (video from one keyframe to the next, with the sound between) hold.
+    largest_gop: u64,
+    /// (video, audio) packets.
+    packets: (u64, u64),
+    /// The first video packet is a keyframe.
+    starts_on_a_keyframe: bool,
+}
+
+fn media_bytes(path: &Path) -> Media {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=codec_type,size,flags",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    let mut media = Media::default();
+    let mut gop = 0;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let (Some(kind), Some(size), Some(flags)) = (fields.first(), fields.get(1), fields.get(2)) else {
+            continue;
+        };
+        let size: u64 = size
+            .parse()
+            .unwrap_or_else(|_| panic!("ffprobe {}: {line}", path.display()));
+        if *kind == "video" {
+            let key = flags.starts_with('K');
+            if media.packets.0 == 0 {
+                media.starts_on_a_keyframe = key;
+            }
+            if key {
+                gop = 0;
+            }
+            media.packets.0 += 1;
+        } else {
+            media.packets.1 += 1;
+        }
+        gop += size;
+        media.bytes += size;
+        media.largest_gop = media.largest_gop.max(gop);
+    }
+    media
 }
 
 /// How many files a recording output finalised, from its final status.
@@ -92,16 +150,29 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
     let server = Server::start(&[]);
     let events = follow_events(&server);
     let _red: KillOnDrop = publish(&server.whip_url("rec"), "red", "color:ff0000");
-    let bc = start(
+    // Red on the left, then snow on the right: noise x264 spends its whole bitrate on (2.5 Mbit/s), so the
+    // recording split at 1 MB has a part every few seconds.
+    let bc = Broadcast::start(
         &server,
-        "rec",
-        json!([
-            {"kind": "hls", "segment_seconds": 1, "window": 0},
-            {"kind": "record", "format": "mp4"},
-            {"kind": "record", "max_file_s": PART_S},
-            {"kind": "record", "format": "mkv"},
-        ]),
+        &json!({
+            "source": {"kind": "room", "room": "rec"},
+            "video": {"width": WIDTH, "height": HEIGHT, "fps": 30, "keyframe_interval_s": 1},
+            "layout": {"template": "side-by-side"},
+            "outputs": [
+                {"kind": "hls", "segment_seconds": 1, "window": 0},
+                {"kind": "record", "format": "mp4"},
+                {"kind": "record", "max_file_s": PART_S},
+                {"kind": "record", "format": "mkv"},
+                {"kind": "record", "max_file_mb": 1},
+            ],
+        }),
     );
+    wait_for("red in the call", Duration::from_secs(20), || {
+        (bc.status()["participants"].as_array().map(Vec::len) == Some(1)).then_some(())
+    });
+    // (A picture the size of its tile: cheap to encode and decode, all noise still.)
+    let flags = ["--pattern", "snow", "--tone", "0", "--size", "160x90"];
+    let _snow: KillOnDrop = publish_with(&server.whip_url("rec"), "snow", &flags, Stdio::null());
     // More segments than the default window of 6, so a sliding playlist would have dropped the first.
     wait_for("9 HLS segments", Duration::from_secs(30), || {
         (bc.segments().len() >= 9).then_some(())
@@ -119,11 +190,11 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
     let added: Value = response.json().expect("JSON");
     assert_eq!(
         (added["id"].as_str(), added["kind"].as_str()),
-        (Some("out_4"), Some("record")),
+        (Some("out_5"), Some("record")),
         "{added}"
     );
     wait_for("the added recording live", Duration::from_secs(10), || {
-        (output(&bc.status(), "out_4")["state"] == "live").then_some(())
+        (output(&bc.status(), "out_5")["state"] == "live").then_some(())
     });
     let live = std::fs::read_to_string(&bc.playlist).expect("playlist");
     assert!(live.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"), "live playlist:\n{live}");
@@ -192,7 +263,7 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
     assert_starts_on_a_keyframe_and_decodes(path_str);
 
     // The one added live: its own file, finalised too, from a keyframe showing the participant.
-    let added_path = ready_path(&events, &mut seen, &bc.id, "out_4");
+    let added_path = ready_path(&events, &mut seen, &bc.id, "out_5");
     assert_ne!(added_path, path);
     let added_str = added_path.to_str().expect("utf-8 path");
     let (_, key, pict_type) = first_video_frame(added_str);
@@ -200,10 +271,11 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
         key && pict_type == "I",
         "added: first frame is {pict_type} (key_frame {key})"
     );
-    let centre = first_frame_centre(&added_path);
+    // The centre of the left half, where red's picture is.
+    let centre = first_frame_pixel(&added_path, WIDTH / 4, HEIGHT / 2);
     assert!(
         close_to(centre, RED, 40),
-        "added: first frame's centre is {centre:?}, not the participant's red"
+        "added: first frame's centre of the left half is {centre:?}, not the participant's red"
     );
     assert_decodes_cleanly(added_str);
 
@@ -249,6 +321,38 @@ fn a_recording_and_a_keep_all_hls_hold_the_whole_show() {
         summed = (summed.0 + video, summed.1 + audio);
     }
     assert_same_feed(packet_counts(&path), summed, "the parts");
+
+    // The recording split by size: every part but the last holds at least the limit of media and at most what
+    // one check (once a second) and one GOP (1 s) add to it; together they hold the one-file recording's packets.
+    let parts = final_out_parts(&ended, "out_4");
+    assert!(parts >= 2, "{parts} parts of 1 MB");
+    let mut summed = (0, 0);
+    for part in 1..=parts {
+        let ready = wait_event(
+            &events,
+            &mut seen,
+            "recording.ready of a 1 MB part",
+            Duration::from_secs(10),
+            |e| {
+                e["kind"] == "recording.ready"
+                    && e["broadcast_id"] == bc.id.as_str()
+                    && e["data"]["output_id"] == "out_4"
+                    && e["data"]["part"] == part
+            },
+        );
+        let file = PathBuf::from(ready["data"]["path"].as_str().expect("path"));
+        let media = media_bytes(&file);
+        assert!(
+            (part == parts || media.bytes >= MB) && media.bytes <= MB + 2 * media.largest_gop,
+            "part {part}: {media:?} for a limit of {MB}"
+        );
+        assert!(
+            media.starts_on_a_keyframe,
+            "1 MB part {part} does not start on a keyframe"
+        );
+        summed = (summed.0 + media.packets.0, summed.1 + media.packets.1);
+    }
+    assert_same_feed(packet_counts(&path), summed, "the 1 MB parts");
 
     // The Matroska recording of the same feed: finalised, the show's length, the same packets.
     let mkv = ready_path(&events, &mut seen, &bc.id, "out_3");

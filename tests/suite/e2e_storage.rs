@@ -2,7 +2,7 @@
 //! recording, a keep-all HLS output and a tracks output with `upload: true` land whole in the bucket, through an
 //! outage of storage mid-show, each object with its Content-Type and Cache-Control, the tracks manifest last; a
 //! server SIGKILLed mid-show uploads, once restarted, the recording and track files it was writing and the
-//! uploads it had queued, and aborts the multipart uploads it left unfinished; a missing bucket and wrong credentials are named in that output's status while the
+//! uploads it had queued (the tracks manifest completed from the files, last), and aborts the multipart uploads it left unfinished; a missing bucket and wrong credentials are named in that output's status while the
 //! others go on; `upload` without storage is refused.
 
 use crate::support::broadcast::Broadcast;
@@ -177,6 +177,65 @@ fn assert_tracks_stored(
     }
 }
 
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
+/// The end (s) of the last packet of `path`'s only stream, as ffprobe reads the file (a file a crash left has no
+/// duration of its own).
+fn last_packet_end_s(path: &Path) -> f64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=pts_time,duration_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut fields = l.split(',');
+            let pts: f64 = fields.next()?.trim().parse().ok()?;
+            let duration: f64 = fields.next().and_then(|d| d.trim().parse().ok()).unwrap_or(0.0);
+            Some(pts + duration)
+        })
+        .fold(0.0, f64::max)
+}
+
+/// The manifest of a tracks output whose server was killed (`killed_at` on the outputs' timeline, ms), as the
+/// restart completed it: complete, and each file that was being written (the participant's video and sound)
+/// marked ended by the crash, its end where its last packet ends (by ffprobe) and a second or two before the kill
+/// at most.
+fn assert_crash_completed(manifest: &Value, dir: &Path, killed_at: i64) {
+    assert_eq!(manifest["complete"], true, "completed at restart: {manifest:#}");
+    let files = manifest["files"].as_array().expect("files");
+    let open: Vec<&Value> = files.iter().filter(|f| f["closed"] == false).collect();
+    assert!(open.len() >= 2, "the video and sound being written: {manifest:#}");
+    for file in open {
+        assert_eq!(file["ended_by_crash"], true, "{file}");
+        let name = file["file"].as_str().expect("file name");
+        let (start, end) = (file["start_ms"].as_i64().unwrap(), file["end_ms"].as_i64().unwrap());
+        let held_s = last_packet_end_s(&dir.join(name));
+        let span_s = (end - start) as f64 / 1000.0;
+        assert!(
+            (held_s - span_s).abs() < 0.05,
+            "{name}: {held_s:.3} s in the file, {span_s:.3} s by its offsets"
+        );
+        assert!(
+            end <= killed_at + 300 && end >= killed_at - 2500,
+            "{name} ends at {end}, the server was killed at {killed_at}"
+        );
+    }
+}
+
 #[test]
 fn a_recording_and_hls_arrive_whole_through_a_storage_outage() {
     let s3 = S3::start("shows");
@@ -330,7 +389,14 @@ fn a_server_killed_mid_show_uploads_its_recording_and_queue_after_restart() {
             && output(&status, "out_2")["files"].as_u64() >= Some(2))
         .then_some(())
     });
-    let recording = PathBuf::from(output(&bc.status(), "out_1")["path"].as_str().expect("recording path"));
+    let status = bc.status();
+    let recording = PathBuf::from(output(&status, "out_1")["path"].as_str().expect("recording path"));
+    // The outputs' timeline (ms) at the kill, from the status' latest (timeline, wall clock) pair.
+    let timeline = &status["timeline"];
+    let (Some(media_s), Some(seen_ms)) = (timeline["media_s"].as_f64(), timeline["at_ms"].as_i64()) else {
+        panic!("no timeline in the status: {status}");
+    };
+    let killed_at = (media_s * 1000.0) as i64 + (wall_ms() - seen_ms);
     server
         .process
         .signal_and_wait("KILL", Duration::from_secs(5))
@@ -399,6 +465,7 @@ fn a_server_killed_mid_show_uploads_its_recording_and_queue_after_restart() {
     let manifest: Value = serde_json::from_slice(&manifest).expect("manifest JSON");
     let files = manifest["files"].as_array().expect("files");
     assert!(files.len() >= 2, "{manifest:#}");
+    assert_crash_completed(&manifest, &tracks_dir, killed_at);
     for file in files {
         let name = file["file"].as_str().expect("file name");
         let stored = s3.get(&format!("{}/tracks/out_2/{name}", bc.id));

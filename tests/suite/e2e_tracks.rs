@@ -1,7 +1,7 @@
 //! Per-participant tracks: a `tracks` output writes each participant's video and sound as they sent it (no
 //! transcode), one file set per appearance (leaving and joining again starts a new set), each video file from a
 //! keyframe, and a manifest placing every file on the outputs' timeline where the test's own clock says the
-//! participant was there.
+//! participant was there; a file that cannot be written fails alone, named in its output's status and an event.
 
 use crate::support::broadcast::Broadcast;
 use crate::support::events::{follow_events, wait_event};
@@ -215,8 +215,26 @@ impl Tracks {
         seen: Seen,
         timeline: i64,
     ) -> i64 {
+        self.check_tracks(name, nth, codec, size, seen, timeline, &["video", "audio"])
+    }
+
+    /// `check_appearance` of the files of `kinds` alone.
+    #[allow(clippy::too_many_arguments)]
+    fn check_tracks(
+        &self,
+        name: &str,
+        nth: usize,
+        codec: &str,
+        size: (i64, i64),
+        seen: Seen,
+        timeline: i64,
+        kinds: &[&str],
+    ) -> i64 {
         let mut video_start = 0;
         for (kind, codec) in [("video", codec), ("audio", "opus")] {
+            if !kinds.contains(&kind) {
+                continue;
+            }
             let file = self.file(name, nth, kind);
             let what = format!("{name} #{nth} {kind}: {file}");
             assert_eq!(
@@ -386,6 +404,25 @@ fn tracks_keep_each_appearance_as_sent_on_the_broadcasts_timeline() {
     // A second tracks output, added live once Ann's last keyframe is a second old (Bob's arrival re-places her
     // tile, which may ask her for one): it must start her on a keyframe it asks for.
     std::thread::sleep(Duration::from_secs(1)); // media to record, not synchronisation
+                                                // Bob's video file in that output cannot be written (a directory stands where it goes): that file alone
+                                                // fails, said in the output's status and a `tracks.failed` event; his sound, Ann's files and the other
+                                                // outputs go on.
+    let bob_id = bc.status()["participants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "Bob")
+        .and_then(|p| p["id"].as_str())
+        .expect("Bob's id")
+        .to_string();
+    let bob_video = format!("{bob_id}-1-video.mkv");
+    std::fs::create_dir_all(
+        server
+            .data_dir
+            .path()
+            .join(format!("data/broadcasts/{}/tracks/out_2/{bob_video}", bc.id)),
+    )
+    .expect("a directory where Bob's video goes");
     let added_ms = now_ms();
     let response = http()
         .post(server.url(&format!("/v1/broadcasts/{}/outputs", bc.id)))
@@ -432,9 +469,11 @@ fn tracks_keep_each_appearance_as_sent_on_the_broadcasts_timeline() {
         let mut names: Vec<String> = tracks.sets().into_iter().map(|s| s.1).collect();
         names.sort();
         assert_eq!(names, ["Ann", "Ann", "Bob"], "{id}: {:#}", tracks.manifest);
+        // out_2 could not write Bob's video: his sound alone.
+        let bob_kinds: &[&str] = if id == "out_2" { &["audio"] } else { &["video", "audio"] };
         let starts = [
             tracks.check_appearance("Ann", 0, "vp8", ANN_SIZE, before_added[0], timeline),
-            tracks.check_appearance("Bob", 0, "h264", BOB_SIZE, before_added[1], timeline),
+            tracks.check_tracks("Bob", 0, "h264", BOB_SIZE, before_added[1], timeline, bob_kinds),
             tracks.check_appearance("Ann", 1, "vp8", ANN_SIZE, ann_again, timeline),
         ];
         if id == "out_0" {
@@ -447,6 +486,38 @@ fn tracks_keep_each_appearance_as_sent_on_the_broadcasts_timeline() {
                 .expect("recording")
                 .to_string();
             tracks.check_lines_up_with(&composite);
+        }
+        let out = Broadcast::output(&ended, id);
+        if id == "out_2" {
+            assert_eq!(out["state"], "ended", "the output went on: {out}");
+            let error = out["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains(&bob_id) && error.contains(&bob_video),
+                "the error names Bob and his file: {out}"
+            );
+            assert!(
+                !tracks.files.iter().any(|f| f["file"] == bob_video.as_str()),
+                "{:#}",
+                tracks.manifest
+            );
+            let failed = wait_event(
+                &events,
+                &mut events_seen,
+                "tracks.failed",
+                Duration::from_secs(5),
+                |e| e["kind"] == "tracks.failed" && e["broadcast_id"] == bc.id.as_str(),
+            );
+            assert_eq!(
+                (
+                    &failed["data"]["output_id"],
+                    &failed["data"]["participant_id"],
+                    &failed["data"]["file"]
+                ),
+                (&json!("out_2"), &json!(bob_id), &json!(bob_video)),
+                "{failed}"
+            );
+        } else {
+            assert!(out["error"].is_null(), "{out}");
         }
         // Each set finalised as it ends: Ann's first before she joined again.
         let sent = ready_events(&events, &mut events_seen, &bc, id, &tracks);

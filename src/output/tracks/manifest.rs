@@ -20,7 +20,8 @@ pub struct Manifest {
     /// The outputs' timeline at the broadcast's first video frame (ms): a composite recording that started with
     /// the broadcast has its time 0 there, so a track lies at `start_ms - first_frame_ms` in it.
     pub first_frame_ms: Option<u64>,
-    /// True once the output stopped and closed every file; false while writing (and after a crash).
+    /// True once nothing more will be written: the output stopped and closed every file, or, after a crash, the
+    /// next start completed the manifest from the files (those `ended_by_crash`); false while writing.
     pub complete: bool,
     pub files: Vec<TrackFile>,
 }
@@ -45,6 +46,10 @@ pub struct TrackFile {
     /// Finalised (its index and duration written); false while being written, or left by a crash (still
     /// readable up to its last second or two).
     pub closed: bool,
+    /// The server died while writing it: the next start read its end from the file itself (the end of its last
+    /// whole frame; the frames of its last second or two may be lost). Never finalised (`closed` false).
+    #[serde(default)]
+    pub ended_by_crash: bool,
 }
 
 impl Manifest {
@@ -97,6 +102,7 @@ mod tests {
             end_ms,
             bytes: 100,
             closed: false,
+            ended_by_crash: false,
         }
     }
 
@@ -115,6 +121,7 @@ mod tests {
                 "files": [{
                     "file": "p_1-1-video.webm", "participant_id": "p_1", "name": "Ann", "appearance": 1,
                     "kind": "video", "codec": "vp8", "start_ms": 1500, "end_ms": 4000, "bytes": 100, "closed": false,
+                    "ended_by_crash": false,
                 }],
             })
         );

@@ -8,6 +8,7 @@
 
 pub mod codec;
 pub mod manifest;
+pub mod recovery;
 pub mod track_file;
 
 use super::events::{OutputEvent, Reporter};
@@ -15,7 +16,7 @@ use super::hub::EncodedHub;
 use crate::call::encoded_tap::EncodedSubscription;
 use crate::call::participant::Participant;
 use manifest::{Manifest, TrackFile};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,10 @@ struct Running {
     appearances: Vec<Appearance>,
     /// Appearances so far per participant id.
     counts: HashMap<String, u32>,
+    /// A file opened or failed: the manifest and status are brought up to date at once.
+    changed: Arc<tokio::sync::Notify>,
+    /// Files whose failure was reported (once each).
+    failed: HashSet<String>,
 }
 
 impl TracksOutput {
@@ -70,7 +75,10 @@ impl TracksOutput {
             manifest,
             appearances: Vec::new(),
             counts: HashMap::new(),
+            changed: Arc::default(),
+            failed: HashSet::new(),
         };
+        let changed = running.changed.clone();
         running.out.reporter.send(OutputEvent::Live);
         running.refresh();
         let mut tick = tokio::time::interval(REFRESH);
@@ -84,6 +92,7 @@ impl TracksOutput {
             let woke = tokio::select! {
                 changed = running.out.participants.changed(), if following => Wake::Participants(changed.is_ok()),
                 _ = tick.tick() => Wake::Tick,
+                _ = changed.notified() => Wake::Tick,
                 _ = stop.wait_for(|s| *s) => Wake::Stop,
             };
             match woke {
@@ -147,7 +156,7 @@ impl Running {
                 .out
                 .dir
                 .join(format!("{}-{number}-{kind}", file_safe(&participant.id)));
-            let writer = TrackWriter::new(stem, kind == "video", tap, &self.out.hub);
+            let writer = TrackWriter::new(stem, kind == "video", tap, &self.out.hub, self.changed.clone());
             subscriptions.push(tap.subscribe(writer.receiver()));
             writers.push((kind, writer));
         }
@@ -210,6 +219,7 @@ impl Running {
             end_ms: info.end.mseconds(),
             bytes: std::fs::metadata(&info.path).map_or(0, |m| m.len()),
             closed,
+            ended_by_crash: false,
         })
     }
 
@@ -218,8 +228,18 @@ impl Running {
         let mut entries = Vec::new();
         for a in &self.appearances {
             for (kind, writer) in &a.writers {
-                if let Some(error) = writer.error() {
-                    tracing::warn!(participant_id = %a.participant.id, "track file failed: {error}");
+                if let Some((file, error)) = writer.failure() {
+                    if self.failed.insert(file.clone()) {
+                        // This file alone stops: the participant's other track, the others' and the other outputs
+                        // go on. Reported once, naming whose and which file (a path under the data dir, no secret).
+                        tracing::warn!(participant_id = %a.participant.id, file, "track file failed: {error}");
+                        self.out.reporter.send(OutputEvent::TrackFailed {
+                            participant_id: a.participant.id.clone(),
+                            name: a.participant.name.clone(),
+                            file,
+                            error,
+                        });
+                    }
                 }
                 entries.extend(self.entry(&a.participant, a.number, kind, writer, false));
             }

@@ -50,6 +50,8 @@ struct Open {
     info: FileInfo,
     /// The last buffer's timestamp on the outputs' timeline.
     last: gst::ClockTime,
+    /// The last buffer's timestamp in the file (none yet before the first).
+    last_in_file: Option<gst::ClockTime>,
 }
 
 enum State {
@@ -58,7 +60,11 @@ enum State {
         asked_at_ms: u64,
     },
     Writing(Open),
-    Failed(String),
+    /// The file could not be opened or written: why, and the file's name.
+    Failed {
+        error: String,
+        file: String,
+    },
     Closed,
 }
 
@@ -72,6 +78,9 @@ struct Inner {
     state: State,
     /// The file's info is kept after it closed, for the manifest.
     info: Option<FileInfo>,
+    /// Told when the file opens or fails: the manifest lists a file from its first frame on (a crash then
+    /// never leaves a file the manifest does not know), and a failure is reported at once.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 /// One track's file; clones share it.
@@ -82,7 +91,14 @@ pub struct TrackWriter {
 
 impl TrackWriter {
     /// A writer for `tap` (video or not) into `stem` + the codec's extension; asks for a keyframe at once.
-    pub fn new(stem: PathBuf, video: bool, tap: &EncodedTap, hub: &EncodedHub) -> Self {
+    /// `changed` is notified when the file opens or fails.
+    pub fn new(
+        stem: PathBuf,
+        video: bool,
+        tap: &EncodedTap,
+        hub: &EncodedHub,
+        changed: Arc<tokio::sync::Notify>,
+    ) -> Self {
         if video {
             tap.request_keyframe();
         }
@@ -95,6 +111,7 @@ impl TrackWriter {
                 mixer_base_time: None,
                 state: State::Waiting { asked_at_ms: now_ms() },
                 info: None,
+                changed,
             })),
         }
     }
@@ -110,20 +127,26 @@ impl TrackWriter {
         self.inner.lock().unwrap().info.clone()
     }
 
-    /// Why the file could not be written, if it could not.
-    pub fn error(&self) -> Option<String> {
-        let inner = self.inner.lock().unwrap();
-        match &inner.state {
-            State::Failed(error) => Some(error.clone()),
-            State::Writing(open) => open
+    /// The file's name and why it could not be written, if it could not. A file that fails while written is
+    /// stopped (what it holds stays readable up to its last cluster); nothing more is written to it.
+    pub fn failure(&self) -> Option<(String, String)> {
+        let mut inner = self.inner.lock().unwrap();
+        if let State::Writing(open) = &inner.state {
+            let error = open
                 .pipeline
                 .bus()
                 .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]))
                 .and_then(|msg| match msg.view() {
                     gst::MessageView::Error(err) => Some(crate::gst_util::describe_error(err)),
                     _ => None,
-                }),
-            State::Waiting { .. } | State::Closed => None,
+                })?;
+            let _ = open.pipeline.set_state(gst::State::Null);
+            let file = file_name(&open.info.path);
+            inner.state = State::Failed { error, file };
+        }
+        match &inner.state {
+            State::Failed { error, file } => Some((file.clone(), error.clone())),
+            State::Waiting { .. } | State::Writing(_) | State::Closed => None,
         }
     }
 
@@ -179,9 +202,14 @@ impl Inner {
                 Ok(open) => State::Writing(open),
                 Err(err) => {
                     tracing::warn!(stem = %self.stem.display(), "cannot write a track: {err:#}");
-                    State::Failed(format!("{err:#}"))
+                    let path = Codec::of(caps).map_or(self.stem.clone(), |c| self.stem.with_extension(c.extension()));
+                    State::Failed {
+                        error: format!("{err:#}"),
+                        file: file_name(&path),
+                    }
                 }
             };
+            self.changed.notify_one();
         }
         let State::Writing(open) = &mut self.state else {
             return;
@@ -190,19 +218,13 @@ impl Inner {
             open.caps = caps.clone();
             open.appsrc.set_caps(Some(caps));
         }
-        // Never a timestamp at or before the last (a burst released with one timestamp, a small step back): one
-        // tick of the container's clock (1 ms) after it.
-        let at = if at >= open.last + CONTAINER_TICK || open.last == open.info.start && at == open.last {
-            at
-        } else {
-            open.last + CONTAINER_TICK
-        };
-        open.last = at;
-        let in_file = at.saturating_sub(open.info.start);
+        let in_file = in_file_time(at.saturating_sub(open.info.start), open.last_in_file);
+        open.last_in_file = Some(in_file);
+        open.last = open.info.start + in_file;
         open.info.end = open
             .info
             .end
-            .max(at + buffer.duration().unwrap_or(gst::ClockTime::ZERO));
+            .max(open.last + buffer.duration().unwrap_or(gst::ClockTime::ZERO));
         {
             let b = buffer.make_mut();
             b.set_pts(in_file);
@@ -251,7 +273,28 @@ impl Inner {
                 end: at,
             },
             last: at,
+            last_in_file: None,
         })
+    }
+}
+
+/// A file's name alone (what the manifest and the status name it by).
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+}
+
+/// A buffer's time in the file, from its time since the file's start and the last buffer's: each at least one
+/// tick of the container's clock (1 ms) after the last (a burst released with one timestamp, a small step back),
+/// the file's second buffer too (two frames at 0 ms made ffmpeg refuse the file: "non monotonically increasing
+/// dts"). In whole ticks: matroskamux floors a cluster's time but rounds a block's offset in it, so two times
+/// 1 ms apart off the whole ms (10.6 ms, then 11.6 ms starting a cluster) could otherwise be written as one.
+fn in_file_time(since_start: gst::ClockTime, last: Option<gst::ClockTime>) -> gst::ClockTime {
+    let tick = CONTAINER_TICK.nseconds();
+    let whole = gst::ClockTime::from_nseconds(since_start.nseconds() / tick * tick);
+    match last {
+        Some(last) if whole < last + CONTAINER_TICK => last + CONTAINER_TICK,
+        _ => whole,
     }
 }
 
@@ -345,6 +388,57 @@ mod tests {
             .collect()
     }
 
+    /// Frames that arrive with one timestamp (at the file's start, and later) are written at strictly increasing
+    /// times.
+    #[test]
+    fn frames_never_share_a_time_in_the_file() {
+        let _glib = crate::glib_watch::watch();
+        let (frames, caps) = vp8_frames(10, 100);
+        let (mixer, hub) = playing_hub();
+        let base = hub.mixer_base_time().expect("the mixer's base time");
+        let dir = tempfile::tempdir().unwrap();
+        let writer = TrackWriter::new(
+            dir.path().join("p-1-video"),
+            true,
+            &EncodedTap::new(Default::default()),
+            &hub,
+            std::sync::Arc::default(),
+        );
+        let mut receive = writer.receiver();
+        // In µs after the first: frames 0 (a keyframe) and 1 at one time (a burst as the file opens); 6 and 7 at
+        // one time off the whole ms, 7 then moved 1 ms after 6 and starting a cluster (the longest is 1 s).
+        let at_us = [
+            0, 0, 200_000, 400_000, 600_000, 800_000, 999_600, 999_600, 1_100_000, 1_200_000,
+        ];
+        for (frame, us) in frames.iter().zip(at_us) {
+            let mut frame = frame.copy();
+            frame
+                .make_mut()
+                .set_pts(base + gst::ClockTime::from_mseconds(2000) + gst::ClockTime::from_useconds(us));
+            receive(frame, &caps);
+        }
+        assert!(writer.close(), "finalised");
+        mixer.set_state(gst::State::Null).unwrap();
+        let written = packets(&writer.info().expect("a file").path);
+        let times: Vec<f64> = written.iter().map(|(_, t)| *t).collect();
+        assert_eq!(times.len(), 10, "{written:?}");
+        assert!(times.windows(2).all(|w| w[1] > w[0]), "times not increasing: {times:?}");
+    }
+
+    /// A hub whose mixer is playing: its base time puts frames on the outputs' timeline.
+    fn playing_hub() -> (gst::Pipeline, EncodedHub) {
+        let mixer = gst::Pipeline::new();
+        let sink = || gst_app::AppSink::builder().async_(false).build();
+        let (video, audio) = (sink(), sink());
+        mixer
+            .add_many([video.upcast_ref::<gst::Element>(), audio.upcast_ref()])
+            .unwrap();
+        let hub = EncodedHub::new(gst::ClockTime::SECOND);
+        hub.attach(&video, &audio, std::sync::Arc::default());
+        mixer.set_state(gst::State::Playing).unwrap();
+        (mixer, hub)
+    }
+
     /// A video file set up mid-stream drops the frames before the next keyframe and starts its own time there.
     #[test]
     fn a_video_file_starts_at_the_first_keyframe_it_gets() {
@@ -359,16 +453,7 @@ mod tests {
             3,
             "keyframes at 0, 5, 10: {keys:?}"
         );
-        // A hub whose mixer is playing: its base time puts the frames on the outputs' timeline.
-        let mixer = gst::Pipeline::new();
-        let sink = || gst_app::AppSink::builder().async_(false).build();
-        let (video, audio) = (sink(), sink());
-        mixer
-            .add_many([video.upcast_ref::<gst::Element>(), audio.upcast_ref()])
-            .unwrap();
-        let hub = EncodedHub::new(gst::ClockTime::SECOND);
-        hub.attach(&video, &audio, std::sync::Arc::default());
-        mixer.set_state(gst::State::Playing).unwrap();
+        let (mixer, hub) = playing_hub();
         let base = hub.mixer_base_time().expect("the mixer's base time");
         let dir = tempfile::tempdir().unwrap();
         let writer = TrackWriter::new(
@@ -376,6 +461,7 @@ mod tests {
             true,
             &EncodedTap::new(Default::default()),
             &hub,
+            std::sync::Arc::default(),
         );
         let mut receive = writer.receiver();
         // From frame 1 on (a delta frame), 100 ms apart, 2 s after the mixer started.
