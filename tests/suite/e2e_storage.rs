@@ -14,9 +14,9 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How long storage is down mid-show (issue 19 asks for 20 s; shorter keeps this test under 40 s, and the
-/// uploads' longest backoff is 5 s, so a longer outage tests nothing more).
-const OUTAGE: Duration = Duration::from_secs(12);
+/// How long storage is down mid-show: the issue's 20 s, four times the uploads' longest backoff (5 s), so the
+/// queue has backed off to its longest wait and is still retrying when storage comes back.
+const OUTAGE: Duration = Duration::from_secs(20);
 
 fn start(server: &Server, room: &str, outputs: Value) -> Broadcast {
     Broadcast::start(
