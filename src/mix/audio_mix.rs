@@ -28,7 +28,12 @@ impl AudioMix {
     pub fn new(settings: &AudioMixSettings) -> Result<Self> {
         let pipeline = gst::Pipeline::with_name("audio-mixer");
         let audiomixer = super::live_mixer("audiomixer")?;
-        let audio_out = super::encode::build_audio(&pipeline, &audiomixer, settings.bitrate_kbps)?;
+        let audio_out = super::encode::build_audio(
+            &pipeline,
+            &audiomixer,
+            settings.bitrate_kbps,
+            super::encode::AudioBuffers::AUDIO_ONLY,
+        )?;
         Ok(Self {
             pipeline,
             audiomixer,

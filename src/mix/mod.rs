@@ -94,7 +94,12 @@ impl Mixer {
             video,
             video_encoding.clone(),
         )?;
-        let audio_out = encode::build_audio(&pipeline, &audiomixer, settings.audio_bitrate_kbps)?;
+        let audio_out = encode::build_audio(
+            &pipeline,
+            &audiomixer,
+            settings.audio_bitrate_kbps,
+            encode::AudioBuffers::WITH_PICTURE,
+        )?;
         let background = pipeline.by_name(encode::BACKGROUND).context("background source")?;
         let background_image = BackgroundImage::new(video.width, video.height);
         Ok(Self {
