@@ -3,7 +3,8 @@
 // chromium. Prints one JSON line once a frame was decoded: {"location", "origin", "first_frame_ms" (from the
 // offer's POST to the first decoded frame), "pixel" (RGB at the centre of that frame, drawn to a canvas),
 // "video_codec", "audio": {"state", "packets", "samples"} (the audio track and what its decoder produced)};
-// then, on the line "stop" on standard input, stops the client (its DELETE) and prints {"stopped": true}.
+// then, on the line "frames" on standard input, prints {"frames_decoded"} (the video decoder's count so far), and on
+// the line "stop", stops the client (its DELETE) and prints {"stopped": true}.
 // Usage: node whep_view.mjs WHEP_URL [TOKEN]
 import { launchWebRtcViewer } from "./chromium.mjs";
 import { createServer } from "node:http";
@@ -47,6 +48,7 @@ try {
     const started = performance.now();
     await client.view(pc, whepUrl, token || undefined);
     window.__client = client;
+    window.__pc = pc;
     // The first decoded frame, then a frame 1 s later (the picture, not a first frame still settling).
     await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no frame (connection ${pc.connectionState})`)), 20000);
@@ -83,6 +85,14 @@ try {
 }
 
 for await (const line of createInterface({ input: process.stdin })) {
+  if (line.trim() === "frames") {
+    const frames = await tab.evaluate(async () => {
+      const stats = await window.__pc.getStats();
+      const video = [...stats.values()].find((r) => r.type === "inbound-rtp" && r.kind === "video");
+      return video?.framesDecoded ?? null;
+    });
+    console.log(JSON.stringify({ frames_decoded: frames }));
+  }
   if (line.trim() === "stop") {
     await tab.evaluate(() => window.__client.stop());
     console.log(JSON.stringify({ stopped: true }));

@@ -1,7 +1,9 @@
 //! WHEP output: a page on another origin watches a broadcast over WebRTC with a third-party client from npm
 //! (whip-whep's WHEPClient) in Chromium, and sees the participant's colour in a decoded frame and an Opus track
-//! decoding; one viewer more than `max_viewers` gets 503; the client's DELETE ends its viewer (status and
-//! `/metrics` count it), and a viewer still there at the stop ends with the broadcast. 404 for a broadcast without a whep output and 401 without a token are in `api_auth`.
+//! decoding, and goes on decoding fresh pictures while another viewer is stuck (answered, never connected:
+//! webrtcbin holds what is sent to it until DTLS is up); one viewer more than `max_viewers` gets 503; the
+//! client's DELETE ends its viewer (status and `/metrics` count it), and a viewer still there at the stop ends
+//! with the broadcast. 404 for a broadcast without a whep output and 401 without a token are in `api_auth`.
 
 use crate::support::broadcast::{participant_names, Broadcast};
 use crate::support::child_lines::ChildLines;
@@ -45,7 +47,7 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
         &json!({
             "source": {"kind": "room", "room": "stage"},
             "video": {"width": 640, "height": 360, "keyframe_interval_s": 4},
-            "outputs": [{"kind": "whep", "max_viewers": 1}],
+            "outputs": [{"kind": "whep", "max_viewers": 2}],
         }),
     );
     let _blue = publish(&server.whip_url("stage"), "blue", "color:0000ff");
@@ -104,9 +106,39 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
     assert!(audio["packets"].as_u64().unwrap_or(0) > 10, "{watched}");
     assert!(audio["samples"].as_u64().unwrap_or(0) > 48_000 / 2, "{watched}");
 
-    // Counted in the status and in /metrics.
-    assert_eq!(viewers(&broadcast), Some(1));
-    assert_eq!(viewers_metric(&server, &broadcast), Some(1));
+    // A viewer of H.264 and Opus that never does ICE: answered, then stuck (what a viewer whose sending would
+    // block looks like to the station). The page goes on getting fresh pictures: 60 more (2 s of the broadcast's
+    // 30 a second, longer than the 1 s a viewer may queue before its oldest media is dropped) within 5 s; a
+    // station waiting on the stuck viewer once its queue is full would stop the page's pictures after about 1 s.
+    let stuck = http()
+        .post(&whep_url)
+        .header("content-type", "application/sdp")
+        .body(well_formed_offer().replace("a=sendonly", "a=recvonly").replace(
+            "a=rtpmap:96 VP8/90000\r\n",
+            "a=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\n",
+        ))
+        .send()
+        .expect("POST the stuck viewer's offer");
+    assert_eq!(stuck.status().as_u16(), 201);
+    let stuck_location = stuck.headers()["location"].to_str().unwrap().to_string();
+    let stuck_answer = stuck.text().unwrap();
+    assert!(stuck_answer.contains("H264/90000"), "{stuck_answer}");
+    let mut frames_decoded = || {
+        writeln!(stdin, "frames").expect("write to node");
+        lines.until(Duration::from_secs(10), |l| {
+            serde_json::from_str::<Value>(l).ok()?.get("frames_decoded")?.as_u64()
+        })
+    };
+    let before = frames_decoded();
+    wait_for(
+        "60 more pictures decoded by the page beside the stuck viewer",
+        Duration::from_secs(5),
+        || (frames_decoded() >= before + 60).then_some(()),
+    );
+
+    // Counted in the status and in /metrics, the stuck viewer too.
+    assert_eq!(viewers(&broadcast), Some(2));
+    assert_eq!(viewers_metric(&server, &broadcast), Some(2));
     // One more than max_viewers: 503, with when to try again.
     let refused = http()
         .post(&whep_url)
@@ -116,6 +148,12 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
         .expect("POST a second offer");
     assert_eq!(refused.status().as_u16(), 503);
     assert!(refused.headers().get("retry-after").is_some());
+    let deleted = http()
+        .delete(server.url(&stuck_location))
+        .send()
+        .expect("DELETE the stuck viewer");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    assert_eq!(viewers(&broadcast), Some(1));
 
     // The client's stop() sends DELETE: the viewer is gone at once (a viewer whose connection closed without
     // one would go only at the next keyframe, up to 4 s on).
