@@ -179,7 +179,9 @@ impl Stage {
                 continue;
             };
             let name = &tile.participant.name;
-            if let Some(kept) = previous.remove(&overlay.id).filter(|(r, n, _)| *r == rect && n == name) {
+            let old = previous.remove(&overlay.id);
+            let had_band = old.is_some();
+            if let Some(kept) = old.filter(|(r, n, _)| *r == rect && n == name) {
                 self.bands.insert(overlay.id.clone(), kept);
                 continue;
             }
@@ -191,10 +193,14 @@ impl Stage {
             };
             let font = self.overlay_assets.font();
             let drawn = font.and_then(|font| blocking(|| render_band(&band, rect, canvas, font)));
+            // Nothing drawn (no font, a tile off the canvas) changes the air only if a band was there: otherwise
+            // every relayout would hand the mixer the same list again.
             if let Some(placed) = drawn {
                 self.bands.insert(overlay.id.clone(), (rect, name.clone(), placed));
+                changed = true;
+            } else if had_band {
+                changed = true;
             }
-            changed = true;
         }
         // A band left over lost its tile.
         if !changed && previous.is_empty() {

@@ -403,10 +403,11 @@ fn tracks_keep_each_appearance_as_sent_on_the_broadcasts_timeline() {
     let (_bob, bob_joined, bob_on_screen) = join("Bob", "h264", BOB_SIZE);
     // A second tracks output, added live once Ann's last keyframe is a second old (Bob's arrival re-places her
     // tile, which may ask her for one): it must start her on a keyframe it asks for.
-    std::thread::sleep(Duration::from_secs(1)); // media to record, not synchronisation
-                                                // Bob's video file in that output cannot be written (a directory stands where it goes): that file alone
-                                                // fails, said in the output's status and a `tracks.failed` event; his sound, Ann's files and the other
-                                                // outputs go on.
+    // Media to record, not synchronisation.
+    std::thread::sleep(Duration::from_secs(1));
+    // Bob's video file in that output cannot be written (a directory stands where it goes): that file alone
+    // fails, said in the output's status and a `tracks.failed` event; his sound, Ann's files and the other
+    // outputs go on.
     let bob_id = bc.status()["participants"]
         .as_array()
         .into_iter()

@@ -177,6 +177,10 @@ impl Running {
             subscriptions,
         } = appearance;
         drop(subscriptions);
+        // A file that failed since the last refresh (up to a second ago) is reported before closing forgets it.
+        for (_, writer) in &writers {
+            report_failure(&mut self.failed, &self.out.reporter, &participant, writer);
+        }
         let closing = writers.clone();
         let clean = tokio::task::spawn_blocking(move || closing.iter().map(|(_, w)| w.close()).collect::<Vec<_>>())
             .await
@@ -228,19 +232,7 @@ impl Running {
         let mut entries = Vec::new();
         for a in &self.appearances {
             for (kind, writer) in &a.writers {
-                if let Some((file, error)) = writer.failure() {
-                    if self.failed.insert(file.clone()) {
-                        // This file alone stops: the participant's other track, the others' and the other outputs
-                        // go on. Reported once, naming whose and which file (a path under the data dir, no secret).
-                        tracing::warn!(participant_id = %a.participant.id, file, "track file failed: {error}");
-                        self.out.reporter.send(OutputEvent::TrackFailed {
-                            participant_id: a.participant.id.clone(),
-                            name: a.participant.name.clone(),
-                            file,
-                            error,
-                        });
-                    }
-                }
+                report_failure(&mut self.failed, &self.out.reporter, &a.participant, writer);
                 entries.extend(self.entry(&a.participant, a.number, kind, writer, false));
             }
         }
@@ -277,6 +269,24 @@ fn file_safe(id: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Reports a writer's file that could not be written, once per file (`failed` holds those reported). This file
+/// alone stops: the participant's other track, the others' and the other outputs go on. Named by whose and which
+/// file (a path under the data dir, no secret).
+fn report_failure(failed: &mut HashSet<String>, reporter: &Reporter, participant: &Participant, writer: &TrackWriter) {
+    let Some((file, error)) = writer.failure() else {
+        return;
+    };
+    if failed.insert(file.clone()) {
+        tracing::warn!(participant_id = %participant.id, file, "track file failed: {error}");
+        reporter.send(OutputEvent::TrackFailed {
+            participant_id: participant.id.clone(),
+            name: participant.name.clone(),
+            file,
+            error,
+        });
+    }
 }
 
 #[cfg(test)]

@@ -140,9 +140,21 @@ impl TrackWriter {
                     gst::MessageView::Error(err) => Some(crate::gst_util::describe_error(err)),
                     _ => None,
                 })?;
-            let _ = open.pipeline.set_state(gst::State::Null);
             let file = file_name(&open.info.path);
-            inner.state = State::Failed { error, file };
+            let State::Writing(open) = std::mem::replace(
+                &mut inner.state,
+                State::Failed {
+                    error: error.clone(),
+                    file: file.clone(),
+                },
+            ) else {
+                unreachable!("matched Writing above");
+            };
+            // Stopped outside the lock: the participant's streaming thread takes it for every buffer, and must not
+            // wait for a pipeline's teardown.
+            drop(inner);
+            let _ = open.pipeline.set_state(gst::State::Null);
+            return Some((file, error));
         }
         match &inner.state {
             State::Failed { error, file } => Some((file.clone(), error.clone())),

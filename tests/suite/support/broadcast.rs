@@ -93,7 +93,6 @@ impl Broadcast {
     }
 }
 
-/// Participant names in a status, in order.
 /// PATCHes `body` to broadcast `id`: the status code and the reply (Null when it is not JSON).
 pub fn patch_broadcast(server: &Server, id: &str, body: Value) -> (u16, Value) {
     let r = http()
@@ -104,6 +103,7 @@ pub fn patch_broadcast(server: &Server, id: &str, body: Value) -> (u16, Value) {
     (r.status().as_u16(), r.json().unwrap_or(Value::Null))
 }
 
+/// Participant names in a status, in order.
 pub fn participant_names(status: &Value) -> Vec<String> {
     status["participants"]
         .as_array()
