@@ -409,13 +409,7 @@ mod tests {
         let (mixer, hub) = playing_hub();
         let base = hub.mixer_base_time().expect("the mixer's base time");
         let dir = tempfile::tempdir().unwrap();
-        let writer = TrackWriter::new(
-            dir.path().join("p-1-video"),
-            true,
-            &EncodedTap::new(Default::default()),
-            &hub,
-            std::sync::Arc::default(),
-        );
+        let writer = video_writer(dir.path(), &hub);
         let mut receive = writer.receiver();
         // In µs after the first: frames 0 (a keyframe) and 1 at one time (a burst as the file opens); 6 and 7 at
         // one time off the whole ms, 7 then moved 1 ms after 6 and starting a cluster (the longest is 1 s).
@@ -435,6 +429,17 @@ mod tests {
         let times: Vec<f64> = written.iter().map(|(_, t)| *t).collect();
         assert_eq!(times.len(), 10, "{written:?}");
         assert!(times.windows(2).all(|w| w[1] > w[0]), "times not increasing: {times:?}");
+    }
+
+    /// A video track's writer of `dir/p-1-video`, on `hub`'s timeline.
+    fn video_writer(dir: &std::path::Path, hub: &EncodedHub) -> TrackWriter {
+        TrackWriter::new(
+            dir.join("p-1-video"),
+            true,
+            &EncodedTap::new(Default::default()),
+            hub,
+            std::sync::Arc::default(),
+        )
     }
 
     /// A hub whose mixer is playing: its base time puts frames on the outputs' timeline.
@@ -468,13 +473,7 @@ mod tests {
         let (mixer, hub) = playing_hub();
         let base = hub.mixer_base_time().expect("the mixer's base time");
         let dir = tempfile::tempdir().unwrap();
-        let writer = TrackWriter::new(
-            dir.path().join("p-1-video"),
-            true,
-            &EncodedTap::new(Default::default()),
-            &hub,
-            std::sync::Arc::default(),
-        );
+        let writer = video_writer(dir.path(), &hub);
         let mut receive = writer.receiver();
         // From frame 1 on (a delta frame), 100 ms apart, 2 s after the mixer started.
         for (i, frame) in frames.iter().enumerate().skip(1) {
