@@ -85,12 +85,9 @@ impl OutputConfig {
     }
 
     /// Whether this output can carry a stream with no video (RTMP ingest servers expect video; MPEG-TS over SRT
-    /// carries AAC alone). Tracks are refused there for now: a tracks output places files on the mixer's video
-    /// timeline; WHEP too (its viewers are made for a picture).
+    /// carries AAC alone; WHEP viewers get the Opus alone). Tracks are refused there for now: a tracks output
+    /// places files on the mixer's video timeline.
     pub fn carries_audio_only(&self) -> bool {
-        !matches!(
-            self,
-            OutputConfig::Rtmp { .. } | OutputConfig::Tracks { .. } | OutputConfig::Whep { .. }
-        )
+        !matches!(self, OutputConfig::Rtmp { .. } | OutputConfig::Tracks { .. })
     }
 }

@@ -98,7 +98,7 @@ impl OutputRunner {
             OutputConfig::Whep { station } => {
                 let hub = self.hub.clone();
                 station.open(move || hub.request_keyframe());
-                super::whep::build(station)
+                super::whep::build(station, self.hub.is_audio_only())
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use super::whep_offer;
 use super::whep_viewer::Viewer;
-use super::{sources, OutputPipeline};
+use super::{OutputPipeline, Tracks};
 use crate::call::webrtc::IceConfig;
 use crate::gst_util::{add_and_link, make, make_with};
 use anyhow::Result;
@@ -66,6 +66,8 @@ struct StationState {
     /// A viewer asked for one (PLI/FIR).
     pli_wanted: bool,
     last_keyframe_request: Option<Instant>,
+    /// The broadcast has no picture: viewers get the sound alone, from its first packet.
+    audio_only: bool,
 }
 
 /// The shared part of a WHEP output, held by its config (the runner feeds it) and by the broadcast (the API
@@ -113,6 +115,11 @@ impl WhepStation {
         state.keyframe = Some(Arc::new(keyframe));
     }
 
+    /// Set by each build of the output's pipeline: whether the broadcast has no picture.
+    fn set_audio_only(&self, audio_only: bool) {
+        self.state.lock().unwrap().audio_only = audio_only;
+    }
+
     /// The output ended: every viewer is let go.
     pub(super) fn close(&self) {
         let viewers = {
@@ -126,7 +133,7 @@ impl WhepStation {
 
     /// Adds a viewer for `offer`; returns its id and our answer (with candidates).
     pub async fn add_viewer(&self, offer: &str, ice: &IceConfig) -> Result<(String, String), ViewerError> {
-        let (id, video_caps, audio_caps) = {
+        let (id, video_caps, audio_caps, audio_only) = {
             let mut state = self.state.lock().unwrap();
             if !state.open {
                 return Err(ViewerError::Closed);
@@ -140,9 +147,10 @@ impl WhepStation {
                 crate::ids::new_id("v"),
                 state.video_caps.clone(),
                 state.audio_caps.clone(),
+                state.audio_only,
             )
         };
-        let result = self.connect(id, offer, ice, video_caps, audio_caps).await;
+        let result = self.connect(id, offer, ice, video_caps, audio_caps, audio_only).await;
         let mut state = self.state.lock().unwrap();
         state.joining -= 1;
         let (viewer, answer) = result.inspect_err(|e| tracing::warn!("a WHEP viewer could not be answered: {e}"))?;
@@ -166,12 +174,22 @@ impl WhepStation {
         ice: &IceConfig,
         video_caps: Option<gst::Caps>,
         audio_caps: Option<gst::Caps>,
+        audio_only: bool,
     ) -> Result<(Arc<Viewer>, String), ViewerError> {
         let profile = video_caps
             .as_ref()
             .and_then(|c| c.structure(0))
             .and_then(|s| s.get::<String>("profile").ok());
-        let chosen = whep_offer::read(offer, profile.as_deref()).map_err(ViewerError::Offer)?;
+        let mut chosen = whep_offer::read(offer, profile.as_deref()).map_err(ViewerError::Offer)?;
+        if audio_only {
+            // The offer's video section is answered inactive: there is no picture to send.
+            chosen.video = None;
+            if chosen.audio.is_none() {
+                return Err(ViewerError::Offer(anyhow::anyhow!(
+                    "this broadcast is audio-only and the offer has no Opus audio to receive"
+                )));
+            }
+        }
         let station = self.clone();
         let viewer = Viewer::new(id, ice, video_caps.as_ref(), audio_caps.as_ref(), &chosen, move || {
             station.viewer_asked_for_a_keyframe()
@@ -226,21 +244,11 @@ impl WhepStation {
             state.video_caps = Some(caps);
         }
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        let mut gone = Vec::new();
         for viewer in &state.viewers {
             viewer.push_video(&buffer);
-            if keyframe && viewer.gone() {
-                gone.push(viewer.id.clone());
-            }
-        }
-        if !gone.is_empty() {
-            let (dead, kept) = std::mem::take(&mut state.viewers)
-                .into_iter()
-                .partition(|v| gone.contains(&v.id));
-            state.viewers = kept;
-            close_all(dead);
         }
         if keyframe {
+            let_go_of_gone(&mut state);
             state.keyframe_wanted = false;
             state.pli_wanted = false;
         } else if !state.keyframe_wanted {
@@ -281,6 +289,10 @@ impl WhepStation {
         for viewer in &state.viewers {
             viewer.push_audio(&buffer);
         }
+        if state.audio_only {
+            // No keyframes to look at them on: every packet (60 ms) will do.
+            let_go_of_gone(&mut state);
+        }
     }
 
     fn listen(&self, sink: &gst_app::AppSink, video: bool) {
@@ -299,6 +311,16 @@ impl WhepStation {
                 .build(),
         );
     }
+}
+
+/// Takes the viewers that are gone (see `Viewer::gone`) out of the station and stops them.
+fn let_go_of_gone(state: &mut StationState) {
+    if !state.viewers.iter().any(|v| v.gone()) {
+        return;
+    }
+    let (dead, kept) = std::mem::take(&mut state.viewers).into_iter().partition(|v| v.gone());
+    state.viewers = kept;
+    close_all(dead);
 }
 
 /// Stops viewers' pipelines on a thread of their own: a state change to NULL waits for the viewers' threads, and
@@ -322,24 +344,15 @@ fn station_sink(name: &str) -> gst_app::AppSink {
         .build()
 }
 
-/// The output's pipeline: the H.264 parsed into whole access units with SPS/PPS before each keyframe, the AAC
-/// decoded and encoded to Opus at 48 kHz, both into the station.
-pub fn build(station: &WhepStation) -> Result<OutputPipeline> {
+/// The output's pipeline: the H.264 parsed into whole access units with SPS/PPS before each keyframe (none when
+/// the broadcast is `audio_only`), the AAC decoded and encoded to Opus at 48 kHz, both into the station.
+pub fn build(station: &WhepStation, audio_only: bool) -> Result<OutputPipeline> {
     let pipeline = gst::Pipeline::with_name("whep-output");
-    let (video, h264parse, audio, aacparse) = sources(&pipeline)?;
-    h264parse.set_property("config-interval", -1i32);
-    let h264_caps = make("capsfilter")?;
-    h264_caps.set_property(
-        "caps",
-        gst::Caps::builder("video/x-h264")
-            .field("stream-format", "byte-stream")
-            .field("alignment", "au")
-            .build(),
-    );
-    let video_sink = station_sink("whep-video");
-    add_and_link(&pipeline, &[&h264_caps, video_sink.upcast_ref()])?;
-    h264parse.link(&h264_caps)?;
-
+    let tracks = Tracks::add(&pipeline, audio_only)?;
+    let video_sink = match &tracks.video {
+        Some((_, h264parse)) => Some(video_branch(&pipeline, h264parse)?),
+        None => None,
+    };
     let decode = make("avdec_aac")?;
     let convert = make("audioconvert")?;
     let resample = make("audioresample")?;
@@ -352,14 +365,35 @@ pub fn build(station: &WhepStation) -> Result<OutputPipeline> {
         &pipeline,
         &[&decode, &convert, &resample, &raw_caps, &opus, audio_sink.upcast_ref()],
     )?;
-    aacparse.link(&decode)?;
-    station.listen(&video_sink, true);
+    tracks.audio.1.link(&decode)?;
+    station.set_audio_only(audio_only);
     station.listen(&audio_sink, false);
+    if let Some(video_sink) = &video_sink {
+        station.listen(video_sink, true);
+    }
     Ok(OutputPipeline {
         pipeline,
-        video: Some(video),
-        audio,
-        sink: video_sink.upcast(),
+        video: tracks.video_src(),
+        audio: tracks.audio.0.clone(),
+        // The track that times the output: the picture, or the sound when there is none.
+        sink: video_sink.unwrap_or(audio_sink).upcast(),
         recording: None,
     })
+}
+
+/// `h264parse ! capsfilter(byte-stream, au) ! appsink`: whole access units for the viewers' payloaders.
+fn video_branch(pipeline: &gst::Pipeline, h264parse: &gst::Element) -> Result<gst_app::AppSink> {
+    h264parse.set_property("config-interval", -1i32);
+    let h264_caps = make("capsfilter")?;
+    h264_caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "byte-stream")
+            .field("alignment", "au")
+            .build(),
+    );
+    let video_sink = station_sink("whep-video");
+    add_and_link(pipeline, &[&h264_caps, video_sink.upcast_ref()])?;
+    h264parse.link(&h264_caps)?;
+    Ok(video_sink)
 }

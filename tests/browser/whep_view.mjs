@@ -5,14 +5,20 @@
 // "video_codec", "audio": {"state", "packets", "samples"} (the audio track and what its decoder produced)};
 // then, on the line "frames" on standard input, prints {"frames_decoded"} (the video decoder's count so far), and on
 // the line "stop", stops the client (its DELETE) and prints {"stopped": true}.
-// Usage: node whep_view.mjs WHEP_URL [TOKEN]
+// With --sound (a broadcast without a picture): it offers video and audio as any player does, waits for 1 s of
+// decoded sound instead of a frame, records 2 s of what it hears (MediaRecorder, WebM/Opus) and prints
+// {"location", "origin", "audio", "video_direction" (the video transceiver's negotiated direction), "recording"
+// (base64)} before reading standard input as above.
+// Usage: node whep_view.mjs [--sound] WHEP_URL [TOKEN]
 import { launchWebRtcViewer } from "./chromium.mjs";
 import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-const [whepUrl, token] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const sound = args[0] === "--sound";
+const [whepUrl, token] = sound ? args.slice(1) : args;
 const client = readFileSync(fileURLToPath(new URL("./node_modules/whip-whep/whep.js", import.meta.url)));
 const page = `<!doctype html><video id="v" muted autoplay playsinline></video><script type="module">
 import { WHEPClient } from "/whep.js";
@@ -33,8 +39,50 @@ const tab = await browser.newPage();
 tab.on("console", (msg) => console.error(`page: ${msg.text()}`));
 await tab.goto(origin);
 await tab.waitForFunction(() => window.WHEPClient !== undefined);
+// The sound of a broadcast without a picture: 1 s decoded, then 2 s recorded as the page hears it.
+async function listen({ whepUrl, token }) {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  const tracks = new Promise((resolve) => { pc.ontrack = (event) => event.track.kind === "audio" && resolve(event.track); });
+  const client = new window.WHEPClient();
+  await client.view(pc, whepUrl, token || undefined);
+  window.__client = client;
+  window.__pc = pc;
+  const track = await tracks;
+  const stream = new MediaStream([track]);
+  // Chromium plays a remote track's sound only while an element renders it.
+  const element = new Audio();
+  element.muted = true;
+  element.srcObject = stream;
+  await element.play();
+  const inbound = async () => [...(await pc.getStats()).values()].find((r) => r.type === "inbound-rtp" && r.kind === "audio");
+  const deadline = performance.now() + 20000;
+  while (((await inbound())?.totalSamplesReceived ?? 0) < 48000) {
+    if (performance.now() > deadline) throw new Error(`no sound (connection ${pc.connectionState})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const recorder = new MediaRecorder(stream, { mimeType: "audio/webm;codecs=opus" });
+  const chunks = [];
+  recorder.ondataavailable = (event) => chunks.push(event.data);
+  const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+  recorder.start();
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  recorder.stop();
+  await stopped;
+  const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  const stats = await pc.getStats();
+  const audio = await inbound();
+  const video = pc.getTransceivers().find((t) => t.receiver.track.kind === "video");
+  return { location: client.resourceURL.href, recording: btoa(binary), video_direction: video?.currentDirection,
+           audio: { packets: audio.packetsReceived, samples: audio.totalSamplesReceived,
+                    codec: stats.get(audio.codecId)?.mimeType } };
+}
+
 try {
-  const watched = await tab.evaluate(async ({ whepUrl, token }) => {
+  const watched = sound ? await tab.evaluate(listen, { whepUrl, token }) : await tab.evaluate(async ({ whepUrl, token }) => {
     const video = document.getElementById("v");
     const pc = new RTCPeerConnection();
     pc.addTransceiver("video", { direction: "recvonly" });

@@ -1,12 +1,18 @@
 //! Audio-only broadcasts (`"video": null`): the call's mix in AAC and nothing else, into HLS segments and an MP4
-//! recording; participants' pictures never decoded; the active speaker followed; what needs a picture (an RTMP
-//! output, in the request or added live, and a layout change) refused with the field named.
+//! recording, and in Opus to a WHEP listener (Chromium with a third-party client, on another origin, whose video
+//! section is answered inactive); participants' pictures never decoded; the active speaker followed; what needs a
+//! picture (an RTMP output, in the request or added live, a layout change, a WHEP offer with no sound to
+//! receive) refused with the field or reason named.
 
 use crate::support::audio::{mono_samples, tone_level};
 use crate::support::broadcast::Broadcast;
+use crate::support::child_lines::node_script;
 use crate::support::media::streams;
+use crate::support::offers::{section, HEAD};
 use crate::support::{http, publish_with, wait_for, KillOnDrop, Server};
+use base64::Engine;
 use serde_json::{json, Value};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -49,6 +55,13 @@ fn both_tones_heard(path: &Path, min_s: f64) -> Result<String, String> {
 
 #[test]
 fn an_audio_only_broadcast_is_the_mix_in_aac_alone_and_refuses_what_needs_a_picture() {
+    // Chromium's WebRTC listens on every interface it sees: only loopback here.
+    if crate::support::rerun_in_loopback_namespace(
+        module_path!(),
+        "an_audio_only_broadcast_is_the_mix_in_aac_alone_and_refuses_what_needs_a_picture",
+    ) {
+        return;
+    }
     let server = Server::start(&[]);
     // Publishers send video too: an audio-only broadcast must neither need nor decode it.
     let _publishers: Vec<KillOnDrop> = TONES
@@ -79,7 +92,7 @@ fn an_audio_only_broadcast_is_the_mix_in_aac_alone_and_refuses_what_needs_a_pict
     let bc = Broadcast::start(
         &server,
         &json!({"source": {"kind": "room", "room": ROOM}, "video": null,
-                "outputs": [{"kind": "hls", "segment_seconds": 1}, {"kind": "record"}]}),
+                "outputs": [{"kind": "hls", "segment_seconds": 1}, {"kind": "record"}, {"kind": "whep"}]}),
     );
     let status = wait_for("live with both participants", Duration::from_secs(20), || {
         let s = bc.status();
@@ -138,6 +151,8 @@ fn an_audio_only_broadcast_is_the_mix_in_aac_alone_and_refuses_what_needs_a_pict
         assert!(p["video"].is_null() && p["on_screen"] == false, "{status}");
     }
 
+    listen_over_whep(&server, &bc);
+
     // The recording: once finalised, an MP4 with one AAC stream and no video, both voices in it.
     let ended = bc.stop();
     assert_eq!(ended["state"], "ended", "{ended}");
@@ -152,4 +167,46 @@ fn an_audio_only_broadcast_is_the_mix_in_aac_alone_and_refuses_what_needs_a_pict
     assert!(recording["duration_s"].as_f64().unwrap_or(0.0) > 2.0, "{recording}");
     let heard = both_tones_heard(&path, 2.0).unwrap_or_else(|r| panic!("not both heard in the MP4: {r}"));
     println!("MP4: {heard}");
+}
+
+/// WHEP without a picture: an offer with H.264 video and no audio is refused (400, nothing to send it); a page on
+/// another origin offering video and audio, as players do, hears both voices in Opus, its video section
+/// inactive, and is counted as a viewer until its client's DELETE.
+fn listen_over_whep(server: &Server, bc: &Broadcast) {
+    let whep_url = server.url(&format!("/v1/broadcasts/{}/whep", bc.id));
+    let video_only = format!("{HEAD}{}", section("", 0))
+        .replace("a=sendonly", "a=recvonly")
+        .replace(
+            "a=rtpmap:96 VP8/90000\r\n",
+            "a=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\n",
+        );
+    let refused = http()
+        .post(&whep_url)
+        .header("content-type", "application/sdp")
+        .body(video_only)
+        .send()
+        .expect("POST a video-only offer");
+    let code = refused.status().as_u16();
+    let text = refused.text().unwrap_or_default();
+    assert!(code == 400 && text.contains("audio-only"), "{code} {text}");
+
+    let (lines, mut stdin, _node) = node_script("whep_view.mjs", &["--sound".as_ref(), whep_url.as_ref()]);
+    let heard: Value = lines.until(Duration::from_secs(40), |l| serde_json::from_str(l).ok());
+    assert!(heard["error"].is_null(), "the page could not listen: {heard}");
+    assert_eq!(heard["audio"]["codec"], "audio/opus", "{heard}");
+    assert_eq!(heard["video_direction"], "inactive", "{heard}");
+    assert_eq!(Broadcast::output(&bc.status(), "out_2")["viewers"], 1);
+    let recording = base64::engine::general_purpose::STANDARD
+        .decode(heard["recording"].as_str().expect("recording"))
+        .expect("base64");
+    let file = tempfile::Builder::new().suffix(".webm").tempfile().expect("temp file");
+    std::fs::write(file.path(), recording).expect("write the page's recording");
+    let report = both_tones_heard(file.path(), 1.5).unwrap_or_else(|r| panic!("not both heard over WHEP: {r}"));
+    println!("WHEP: {report}");
+
+    writeln!(stdin, "stop").expect("write to node");
+    lines.until(Duration::from_secs(15), |l| l.contains("\"stopped\"").then_some(()));
+    wait_for("the listener gone from the status", Duration::from_secs(2), || {
+        (Broadcast::output(&bc.status(), "out_2")["viewers"] == 0).then_some(())
+    });
 }

@@ -6,13 +6,12 @@
 //! with the broadcast. 404 for a broadcast without a whep output and 401 without a token are in `api_auth`.
 
 use crate::support::broadcast::{participant_names, Broadcast};
-use crate::support::child_lines::ChildLines;
+use crate::support::child_lines::node_script;
 use crate::support::media::close_to;
 use crate::support::offers::well_formed_offer;
-use crate::support::{browser_script, http, publish, wait_for, KillOnDrop, Server};
+use crate::support::{http, publish, wait_for, Server};
 use serde_json::{json, Value};
 use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The participant's colour (an RGB that survives YUV 4:2:0 and back within the tolerance below).
@@ -63,16 +62,7 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
     );
     assert_eq!(viewers(&broadcast), Some(0), "{status}");
 
-    let mut node = Command::new("node")
-        .arg(browser_script("whep_view.mjs"))
-        .arg(&whep_url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node (deploy/install-deps.sh installs it)");
-    let lines = ChildLines::of(&mut node);
-    let mut stdin = node.stdin.take().expect("piped stdin");
-    let _node = KillOnDrop(node);
+    let (lines, mut stdin, _node) = node_script("whep_view.mjs", &[whep_url.as_ref()]);
     let watched: Value = lines.until(Duration::from_secs(40), |l| serde_json::from_str(l).ok());
     assert!(watched["error"].is_null(), "the page could not watch: {watched}");
     println!("WHEP time to first frame in Chromium: {} ms", watched["first_frame_ms"]);

@@ -4,10 +4,10 @@
 //! ICE servers in `Link`, TURN with credentials a real coturn takes.
 
 use crate::support::broadcast::{participant_names, Broadcast};
-use crate::support::child_lines::ChildLines;
+use crate::support::child_lines::node_script;
 use crate::support::media::{close_to, last_frame};
 use crate::support::offers::well_formed_offer;
-use crate::support::{browser_script, free_port, http, wait_for, KillOnDrop, Server};
+use crate::support::{free_port, http, wait_for, KillOnDrop, Server};
 use reqwest::blocking::Response;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -57,18 +57,11 @@ fn a_page_on_another_origin_publishes_with_a_third_party_whip_client() {
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let camera = camera(dir.path(), "lime");
-    let mut node = Command::new("node")
-        .arg(browser_script("whip_publish.mjs"))
-        .arg(server.whip_url("web"))
-        .arg(TOKEN)
-        .arg(&camera)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node (deploy/install-deps.sh installs it)");
-    let lines = ChildLines::of(&mut node);
-    let mut stdin = node.stdin.take().expect("piped stdin");
-    let _node = KillOnDrop(node);
+    let whip_url = server.whip_url("web");
+    let (lines, mut stdin, _node) = node_script(
+        "whip_publish.mjs",
+        &[whip_url.as_ref(), TOKEN.as_ref(), camera.as_os_str()],
+    );
 
     let published: Value = lines.until(Duration::from_secs(45), |l| serde_json::from_str(l).ok());
     assert!(published["error"].is_null(), "the page could not publish: {published}");

@@ -34,3 +34,18 @@ impl ChildLines {
         }
     }
 }
+
+/// A script of tests/browser run by node with `args`, its output read by line, its input piped; killed on drop
+/// (the last of the three, which the caller keeps for as long as the script is to run).
+pub fn node_script(name: &str, args: &[&std::ffi::OsStr]) -> (ChildLines, std::process::ChildStdin, super::KillOnDrop) {
+    let mut node = std::process::Command::new("node")
+        .arg(super::browser_script(name))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (deploy/install-deps.sh installs it)");
+    let lines = ChildLines::of(&mut node);
+    let stdin = node.stdin.take().expect("piped stdin");
+    (lines, stdin, super::KillOnDrop(node))
+}
