@@ -50,6 +50,10 @@ pub struct TrackFile {
     /// whole frame; the frames of its last second or two may be lost). Never finalised (`closed` false).
     #[serde(default)]
     pub ended_by_crash: bool,
+    /// It could not be written (a disk error): it stopped there while the others went on, and was never finalised.
+    /// Its media up to the failure may be readable; `end_ms` is the last the manifest saw.
+    #[serde(default)]
+    pub failed: bool,
 }
 
 impl Manifest {
@@ -103,6 +107,7 @@ mod tests {
             bytes: 100,
             closed: false,
             ended_by_crash: false,
+            failed: false,
         }
     }
 
@@ -121,7 +126,7 @@ mod tests {
                 "files": [{
                     "file": "p_1-1-video.webm", "participant_id": "p_1", "name": "Ann", "appearance": 1,
                     "kind": "video", "codec": "vp8", "start_ms": 1500, "end_ms": 4000, "bytes": 100, "closed": false,
-                    "ended_by_crash": false,
+                    "ended_by_crash": false, "failed": false,
                 }],
             })
         );

@@ -224,6 +224,7 @@ impl Running {
             bytes: std::fs::metadata(&info.path).map_or(0, |m| m.len()),
             closed,
             ended_by_crash: false,
+            failed: writer.failure().is_some(),
         })
     }
 

@@ -43,7 +43,8 @@ fn complete(dir: &Path) -> Result<usize> {
         return Ok(0);
     }
     let mut completed = 0;
-    for file in manifest.files.iter_mut().filter(|f| !f.closed) {
+    // A file that failed while the server ran stopped then, not at the crash: it is left as the manifest has it.
+    for file in manifest.files.iter_mut().filter(|f| !f.closed && !f.failed) {
         let on_disk = dir.join(&file.file);
         match media_end(&on_disk) {
             Ok(Some(end)) => file.end_ms = file.start_ms + end.mseconds(),
@@ -156,11 +157,13 @@ mod tests {
             bytes: 1,
             closed,
             ended_by_crash: false,
+            failed: false,
         }
     }
 
-    /// The file being written gets its end from its own frames and is marked; a closed one is left as it was; the
-    /// manifest is complete. A complete manifest is not touched again.
+    /// The file being written gets its end from its own frames and is marked; a closed one, and one that failed
+    /// while the server ran, are left as they were; the manifest is complete. A complete manifest is not touched
+    /// again.
     #[test]
     fn a_manifest_left_by_a_crash_is_completed_from_the_files() {
         let _glib = crate::glib_watch::watch();
@@ -171,6 +174,12 @@ mod tests {
         let mut manifest = Manifest::new("out_0");
         manifest.record(entry("open.webm", false));
         manifest.record(entry("closed.webm", true));
+        let failed = TrackFile {
+            failed: true,
+            ..entry("failed.webm", false)
+        };
+        webm(&dir.join("failed.webm"), 3, None);
+        manifest.record(failed.clone());
         manifest.write(&dir).unwrap();
         super::complete_left_open(root.path());
         let read = |dir: &std::path::Path| -> Manifest {
@@ -183,6 +192,7 @@ mod tests {
         assert_eq!((open.end_ms, open.ended_by_crash), (8000, true), "{open:?}");
         assert_eq!(open.bytes, std::fs::metadata(dir.join("open.webm")).unwrap().len());
         assert_eq!(done.files[1], entry("closed.webm", true));
+        assert_eq!(done.files[2], failed);
         // Completed once: a later start leaves it.
         let mut again = done.clone();
         again.files[0].end_ms = 1;
