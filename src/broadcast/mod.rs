@@ -210,6 +210,9 @@ impl Broadcasts {
     fn estimate(&self, video: &spec::VideoSpec, call: Option<&spec::Source>, max_tiles: usize) -> f64 {
         let now = match call {
             Some(spec::Source::Room(room)) => Some(self.rooms.participants(room).len()),
+            Some(spec::Source::Whep { streams, room }) => {
+                Some(streams.len() + room.as_ref().map_or(0, |room| self.rooms.participants(room).len()))
+            }
             Some(spec::Source::Janus(_)) | None => None,
         };
         admission::estimate_cores(video, admission::participants_for(now, max_tiles))

@@ -55,6 +55,25 @@ pub enum SourceRequest {
         pin: Option<String>,
         token: Option<String>,
     },
+    /// Streams pulled from WHEP servers (MediaMTX, Cloudflare Stream, SRS, another callcast's `whep` output):
+    /// each one a participant, pulled again when it drops. With `room`, that built-in room's participants join
+    /// the same picture.
+    Whep {
+        streams: Vec<WhepStreamRequest>,
+        room: Option<String>,
+    },
+}
+
+/// One WHEP stream to pull.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhepStreamRequest {
+    /// The WHEP endpoint (http/https, no credentials in it: use `token`). Shown as its origin only.
+    pub url: String,
+    /// Bearer token for the endpoint (secret: never shown).
+    pub token: Option<String>,
+    /// The participant's name on screen (default "Stream 1", "Stream 2", ...).
+    pub name: Option<String>,
 }
 
 pub use super::layout_spec::LayoutRequest;

@@ -69,7 +69,14 @@ pub struct BroadcastSpec {
 pub enum Source {
     Room(String),
     Janus(JanusTarget),
+    Whep {
+        streams: Vec<crate::call::whep_pull::WhepStream>,
+        room: Option<String>,
+    },
 }
+
+/// Most streams one WHEP source may pull (each is a participant with its own connection and decode).
+pub const MAX_WHEP_STREAMS: usize = 16;
 
 impl Source {
     /// What the API shows: never the pin or token.
@@ -80,11 +87,19 @@ impl Source {
                 "kind": "janus", "url": t.url, "room": t.room,
                 "pin": t.pin.as_ref().map(|_| "***"), "token": t.token.as_ref().map(|_| "***"),
             }),
+            // A WHEP URL's path or query may be a stream key (Cloudflare's is): its origin only.
+            Source::Whep { streams, room } => serde_json::json!({
+                "kind": "whep", "room": room,
+                "streams": streams.iter().map(|s| serde_json::json!({
+                    "url": format!("{}/***", s.url.origin().ascii_serialization()),
+                    "name": s.name, "token": s.token.as_ref().map(|_| "***"),
+                })).collect::<Vec<_>>(),
+            }),
         }
     }
 }
 
-/// Janus API URLs: http(s) with a host and no credentials in them (use `token`).
+/// Janus API and WHEP endpoint URLs: http(s) with a host and no credentials in them (use `token`).
 fn validate_janus_url(raw: &str) -> Result<(), String> {
     let url = url::Url::parse(raw).map_err(|_| "is not a valid URL".to_string())?;
     if url.scheme() != "http" && url.scheme() != "https" {
@@ -354,6 +369,41 @@ fn validate_source(source: &SourceRequest) -> Result<Source, SpecError> {
                 pin: pin.clone().map(Into::into),
                 token: token.clone().map(Into::into),
             }))
+        }
+        SourceRequest::Whep { streams, room } => {
+            if streams.is_empty() || streams.len() > MAX_WHEP_STREAMS {
+                return Err(SpecError::new(
+                    "source.streams",
+                    format!("must list 1 to {MAX_WHEP_STREAMS} streams"),
+                ));
+            }
+            if let Some(room) = room {
+                validate_room_name(room).map_err(|m| SpecError::new("source.room", m))?;
+            }
+            let streams = streams
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    validate_janus_url(&s.url).map_err(|m| SpecError::new(format!("source.streams[{i}].url"), m))?;
+                    let url = reqwest::Url::parse(&s.url)
+                        .map_err(|_| SpecError::new(format!("source.streams[{i}].url"), "is not a valid URL"))?;
+                    let name = match &s.name {
+                        None => format!("Stream {}", i + 1),
+                        Some(raw) => crate::call::display_name::clean(raw).ok_or_else(|| {
+                            SpecError::new(format!("source.streams[{i}].name"), "must have a visible character")
+                        })?,
+                    };
+                    Ok(crate::call::whep_pull::WhepStream {
+                        url,
+                        token: s.token.clone().map(Into::into),
+                        name,
+                    })
+                })
+                .collect::<Result<_, SpecError>>()?;
+            Ok(Source::Whep {
+                streams,
+                room: room.clone(),
+            })
         }
     }
 }
@@ -630,6 +680,46 @@ mod tests {
         assert!(
             spec(audio_only).is_ok(),
             "an audio-only broadcast's viewers get its sound"
+        );
+    }
+
+    #[test]
+    fn whep_sources_are_checked_by_field_and_shown_without_secrets() {
+        let with = |source: &str| spec(&format!(r#"{{"source":{source},"outputs":[{{"kind":"hls"}}]}}"#));
+        for (source, field) in [
+            (r#"{"kind":"whep","streams":[]}"#, "source.streams"),
+            (
+                r#"{"kind":"whep","streams":[{"url":"ftp://h/whep"}]}"#,
+                "source.streams[0].url",
+            ),
+            (
+                r#"{"kind":"whep","streams":[{"url":"http://h/a"},{"url":"https://u:p@h/whep"}]}"#,
+                "source.streams[1].url",
+            ),
+            (
+                r#"{"kind":"whep","streams":[{"url":"http://h/a","name":"\u0007 "}]}"#,
+                "source.streams[0].name",
+            ),
+            (
+                r#"{"kind":"whep","streams":[{"url":"http://h/a"}],"room":"a b"}"#,
+                "source.room",
+            ),
+        ] {
+            assert_eq!(with(source).unwrap_err().field, field, "{source}");
+        }
+        let many = vec![r#"{"url":"http://h/a"}"#; 17].join(",");
+        let e = with(&format!(r#"{{"kind":"whep","streams":[{many}]}}"#)).unwrap_err();
+        assert_eq!(e.field, "source.streams");
+        let ok = with(
+            r#"{"kind":"whep","room":"studio","streams":[{"url":"https://cdn.example:8443/k3y/whep?s=1","token":"t0k"},{"url":"http://h/b","name":"Stage"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.source.public_json(),
+            serde_json::json!({"kind": "whep", "room": "studio", "streams": [
+                {"url": "https://cdn.example:8443/***", "name": "Stream 1", "token": "***"},
+                {"url": "http://h/***", "name": "Stage", "token": null},
+            ]})
         );
     }
 

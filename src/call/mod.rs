@@ -1,4 +1,4 @@
-//! The call we join: sources behind one trait (`source::CallSource`: the built-in WHIP rooms, Janus), participants'
+//! The call we join: sources behind one trait (`source::CallSource`: the built-in WHIP rooms, Janus, WHEP servers), participants'
 //! connections (legs), their decoded taps.
 
 pub mod decode;
@@ -23,3 +23,5 @@ pub mod tap;
 pub mod timeline;
 pub mod trickle;
 pub mod webrtc;
+pub mod whep_pull;
+pub mod whep_source;

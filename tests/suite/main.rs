@@ -50,5 +50,6 @@ mod e2e_storage;
 mod e2e_tracks;
 mod e2e_webhooks;
 mod e2e_whep;
+mod e2e_whep_source;
 mod e2e_whip_web;
 mod readme_claims_media;
