@@ -17,6 +17,8 @@ mod stage;
 mod state;
 pub mod status;
 mod status_events;
+pub mod template_overlays;
+pub mod template_preview;
 pub mod templates;
 mod upload_headers;
 mod uploads;
@@ -331,6 +333,11 @@ impl Broadcasts {
             Ok(result) => result.map(Some),
             Err(_) => Err(spec::SpecError::new("id", "the broadcast has ended")),
         }
+    }
+
+    /// Where overlays find the font and their image files (the template previews draw with them too).
+    pub fn overlay_assets(&self) -> Arc<crate::mix::overlay_render::Assets> {
+        self.overlay_assets.clone()
     }
 
     /// What only this server can tell about overlays: their image files are under its assets dir.
