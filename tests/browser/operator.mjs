@@ -1,8 +1,10 @@
 // Drives the operator page (GET /) in Debian's headless chromium the way an operator would: saves the token,
 // starts a grid broadcast of ROOM to HLS, waits for its live preview to play, switches it to the speaker
-// layout when a line "switch" arrives on stdin (so the test can look at the grid first), then stops it when a
-// line "stop" arrives. Prints one JSON line per step on stdout
-// ({"step":"live",...}, {"step":"switched"}, {"step":"ended"}); everything else goes to stderr.
+// layout when a line "switch" arrives on stdin (so the test can look at the grid first), puts graphics on air from
+// the card's controls on a line "graphics" (a title, the logo, a lower third for the first participant listed) and
+// takes the title and the logo off on a line "clear", then stops it when a line "stop" arrives. Prints one JSON
+// line per step on stdout ({"step":"live",...}, {"step":"switched"}, {"step":"graphics","participant":...},
+// {"step":"cleared"}, {"step":"ended"}); everything else goes to stderr.
 // Usage: node operator.mjs BASE_URL TOKEN ROOM [SHOT.png]   (exit 0 once ended, 1 on any failure; the optional
 // screenshot is taken once the preview plays)
 import { launchViewer } from "./chromium.mjs";
@@ -26,6 +28,8 @@ const lineFromTest = (word) => {
   return line;
 };
 const switchLine = lineFromTest("switch");
+const graphicsLine = lineFromTest("graphics");
+const clearLine = lineFromTest("clear");
 const stopLine = lineFromTest("stop");
 
 const browser = await launchViewer();
@@ -83,7 +87,31 @@ try {
   }, { id, token }, { timeout: 10000, polling: 250 });
   step({ step: "switched" });
 
-  // 5. Stop on request, and wait for the card to say so.
+  // 5. On request, graphics from the card's controls, each a PATCH the server must take.
+  console.error("waiting for a line \"graphics\" on stdin");
+  await graphicsLine;
+  const patched = async (what, action) => {
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === "PATCH" && new URL(r.url()).pathname === `/v1/broadcasts/${id}`),
+      action(),
+    ]);
+    if (res.status() !== 200) throw new Error(`${what}: PATCH answered ${res.status()}: ${await res.text()}`);
+  };
+  const participant = await page.$eval(`${card} .participants .lower-third`, (el) => el.dataset.participant);
+  await page.fill(`${card} .title-text`, "Town hall");
+  await patched("title", () => page.click(`${card} .title-apply`));
+  await patched("logo on", () => page.check(`${card} .logo-toggle`));
+  await page.fill(`${card} .lower-third[data-participant="${participant}"]`, "Host");
+  await patched("lower third", () => page.click(`${card} .lower-third-apply[data-participant="${participant}"]`));
+  step({ step: "graphics", participant });
+
+  console.error("waiting for a line \"clear\" on stdin");
+  await clearLine;
+  await patched("title off", () => page.click(`${card} .title-clear`));
+  await patched("logo off", () => page.uncheck(`${card} .logo-toggle`));
+  step({ step: "cleared" });
+
+  // 6. Stop on request, and wait for the card to say so.
   console.error("waiting for a line \"stop\" on stdin");
   await stopLine;
   await page.click(`${card} .stop`);
