@@ -6,7 +6,7 @@
 // line per step on stdout ({"step":"live",...}, {"step":"switched"}, {"step":"graphics","participant":...},
 // {"step":"cleared"}, {"step":"ended"}); everything else goes to stderr.
 // Usage: node operator.mjs BASE_URL TOKEN ROOM [SHOT.png]   (exit 0 once ended, 1 on any failure; the optional
-// screenshot is taken once the preview plays)
+// screenshot is taken once the card lists the graphics on air)
 import { launchViewer } from "./chromium.mjs";
 import { createInterface } from "node:readline";
 
@@ -75,7 +75,6 @@ try {
   }, card, { timeout: 30000, polling: 250 });
   const currentTime = await page.$eval(`${card} video`, (v) => v.currentTime);
   step({ step: "live", id, currentTime });
-  if (shot) await page.screenshot({ path: shot, fullPage: true });
 
   // 4. On request, switch the layout from the card, then check what the API says.
   console.error("waiting for a line \"switch\" on stdin");
@@ -103,6 +102,9 @@ try {
   await patched("logo on", () => page.check(`${card} .logo-toggle`));
   await page.fill(`${card} .lower-third[data-participant="${participant}"]`, "Host");
   await patched("lower third", () => page.click(`${card} .lower-third-apply[data-participant="${participant}"]`));
+  await page.waitForFunction((card) => document.querySelector(`${card} .overlays-on-air`)?.textContent.includes("lower-third"),
+    card, { timeout: 10000, polling: 250 });
+  if (shot) await page.screenshot({ path: shot, fullPage: true });
   step({ step: "graphics", participant });
 
   console.error("waiting for a line \"clear\" on stdin");
