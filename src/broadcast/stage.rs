@@ -412,7 +412,6 @@ impl Program for Stage {
         Ok(())
     }
 
-
     /// Whether zero-transcode may happen in this broadcast (`video.passthrough`).
     fn passthrough_allowed(&self) -> bool {
         self.passthrough

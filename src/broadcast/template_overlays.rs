@@ -62,7 +62,8 @@ mod tests {
     use super::*;
     use crate::layout::template::parse;
 
-    const REGION: &str = "description = \"x\"\n[[region]]\nrole = \"all\"\nx = 0.0\ny = 0.0\nwidth = 1.0\nheight = 1.0\n";
+    const REGION: &str =
+        "description = \"x\"\n[[region]]\nrole = \"all\"\nx = 0.0\ny = 0.0\nwidth = 1.0\nheight = 1.0\n";
 
     fn template(overlays: &str) -> Template {
         parse("show", "/layouts/show.toml", &format!("{REGION}{overlays}")).expect("parses")
@@ -98,10 +99,15 @@ mod tests {
 
         let e = of(&template("[[overlay]]\nkind = \"ticker\"\n")).unwrap_err();
         assert_eq!(e.line, 8, "{e}");
-        assert!(e.reason.starts_with("overlay[0]: ") && e.reason.contains("ticker"), "{e}");
+        assert!(
+            e.reason.starts_with("overlay[0]: ") && e.reason.contains("ticker"),
+            "{e}"
+        );
 
-        let e = of(&template("[[overlay]]\nkind = \"text\"\ntext = \"a\"\nx = 0\ny = 0\nheight = 0.1\nblink = 1\n"))
-            .unwrap_err();
+        let e = of(&template(
+            "[[overlay]]\nkind = \"text\"\ntext = \"a\"\nx = 0\ny = 0\nheight = 0.1\nblink = 1\n",
+        ))
+        .unwrap_err();
         assert!(e.reason.contains("blink"), "{e}");
 
         let dir = tempfile::tempdir().unwrap();

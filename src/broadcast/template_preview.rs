@@ -25,7 +25,12 @@ pub fn render_png(template: &Template, canvas: Canvas, participants: usize, asse
             // No call behind a preview: the template's k-th lower third stands on placeholder k, its participant
             // id where the name goes.
             lower_thirds += 1;
-            band(overlay, image.tiles.get(lower_thirds - 1).copied().flatten(), &image, assets)
+            band(
+                overlay,
+                image.tiles.get(lower_thirds - 1).copied().flatten(),
+                &image,
+                assets,
+            )
         } else {
             let size = (image.width as u32, image.height as u32);
             overlay

@@ -218,7 +218,10 @@ fn logo_overlay() -> String {
 impl Picture {
     /// Pixels in `rect` whose colour passes `test`.
     fn count(&self, (x0, y0, x1, y1): Rect, test: impl Fn([u8; 3]) -> bool) -> usize {
-        (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).filter(|&(x, y)| test(self.at(x, y))).count()
+        (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| test(self.at(x, y)))
+            .count()
     }
 
     /// Whether all of `rect` is `colour`.
@@ -231,7 +234,11 @@ impl Picture {
 #[tokio::test]
 async fn preview_draws_a_templates_title_logo_and_lower_third_over_the_tiles() {
     let layouts = tempfile::tempdir().expect("tempdir");
-    std::fs::write(layouts.path().join("show.toml"), format!("{SHOW_TOML}{}", logo_overlay())).expect("show.toml");
+    std::fs::write(
+        layouts.path().join("show.toml"),
+        format!("{SHOW_TOML}{}", logo_overlay()),
+    )
+    .expect("show.toml");
     let dir = layouts.path().to_str().expect("path");
     let picture = preview_with(&["--layouts-dir", dir], "show", 1).await;
     assert_eq!((picture.width, picture.height), (640, 360));
@@ -245,7 +252,10 @@ async fn preview_draws_a_templates_title_logo_and_lower_third_over_the_tiles() {
     let text = picture.count((37, 23, 240, 49), |c| c == WHITE);
     assert!(text > 100, "the title's text pixels: {text}");
     let box_width = (37..640).take_while(|&x| picture.at(x, 20) == PURE_BLUE).count();
-    assert!((60..240).contains(&box_width), "the box follows the text: {box_width} px right of the padding");
+    assert!(
+        (60..240).contains(&box_width),
+        "the box follows the text: {box_width} px right of the padding"
+    );
 
     // The logo, scaled to 36 px high (72 wide), the tile around it.
     assert!(picture.filled(LOGO, PURE_GREEN), "the logo at {LOGO:?}");
@@ -256,8 +266,14 @@ async fn preview_draws_a_templates_title_logo_and_lower_third_over_the_tiles() {
     // The lower third over the bottom of participant 1's tile: yellow across, with the name and title (white)
     // on its left only; the tile just above it.
     let band_right = (BAND.0 + 320, BAND.1, BAND.2, BAND.3);
-    assert!(picture.filled(band_right, YELLOW), "the band's right half at {band_right:?}");
+    assert!(
+        picture.filled(band_right, YELLOW),
+        "the band's right half at {band_right:?}"
+    );
     let text = picture.count((0, BAND.1, 200, BAND.3), |c| c[2] > 200);
     assert!(text > 100, "the band's text pixels: {text}");
-    assert!((0..640).all(|x| picture.at(x, BAND.1 - 1) == RED), "the tile above the band");
+    assert!(
+        (0..640).all(|x| picture.at(x, BAND.1 - 1) == RED),
+        "the tile above the band"
+    );
 }

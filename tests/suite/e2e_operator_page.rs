@@ -132,21 +132,33 @@ fn overlays_listed(server: &Server, id: &str) -> Vec<(String, String)> {
         .as_array()
         .expect("overlays")
         .iter()
-        .map(|o| (o["id"].as_str().unwrap_or("").to_string(), o["kind"].as_str().unwrap_or("").to_string()))
+        .map(|o| {
+            (
+                o["id"].as_str().unwrap_or("").to_string(),
+                o["kind"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect()
 }
 
 /// What is wrong with the title box and the logo in `frame`, if anything.
 fn graphics_wrong(frame: &Frame) -> Option<String> {
     let (x0, y0, w, h) = TITLE_START;
-    let pixels: Vec<[u8; 3]> = (y0..y0 + h).flat_map(|y| (x0..x0 + w).map(move |x| frame.pixel(x, y))).collect();
+    let pixels: Vec<[u8; 3]> = (y0..y0 + h)
+        .flat_map(|y| (x0..x0 + w).map(move |x| frame.pixel(x, y)))
+        .collect();
     let boxed = pixels.iter().filter(|&&p| close_to(p, TITLE_BLUE, 40)).count();
     let text = pixels.iter().filter(|&&p| close_to(p, WHITE, 40)).count();
     let mut wrong = Vec::new();
     if boxed < pixels.len() / 2 || text < 40 {
         wrong.push(format!("title: {boxed} box and {text} text pixels of {}", pixels.len()));
     }
-    let points = [all(&AROUND_TITLE, BLACK), all(&LOGO_PROBES, LOGO_ORANGE), all(&AROUND_LOGO, BLACK)].concat();
+    let points = [
+        all(&AROUND_TITLE, BLACK),
+        all(&LOGO_PROBES, LOGO_ORANGE),
+        all(&AROUND_LOGO, BLACK),
+    ]
+    .concat();
     if let Err(e) = check(frame, &[], &points) {
         wrong.push(e);
     }
@@ -217,7 +229,10 @@ fn start_switch_and_stop_from_the_operator_page() {
 
     // The graphics controls: each a PATCH, the status lists what they put on air.
     writeln!(stdin, "graphics").expect("tell the page to put graphics on");
-    let participant = next("graphics")["participant"].as_str().expect("participant").to_string();
+    let participant = next("graphics")["participant"]
+        .as_str()
+        .expect("participant")
+        .to_string();
     let third = format!("lower-third-{participant}");
     let kinds = |list: &[(&str, &str)]| -> Vec<(String, String)> {
         list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
@@ -233,7 +248,10 @@ fn start_switch_and_stop_from_the_operator_page() {
             Err(e) => Some(e),
         };
         let Some(wrong) = wrong else { break };
-        assert!(Instant::now() < deadline, "the title and the logo never on air: {wrong}");
+        assert!(
+            Instant::now() < deadline,
+            "the title and the logo never on air: {wrong}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     writeln!(stdin, "clear").expect("tell the page to take them off");
