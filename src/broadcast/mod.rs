@@ -247,7 +247,15 @@ impl Broadcasts {
                 None
             }
         };
-        let first = initial_status(&id, &spec);
+        let mut first = initial_status(&id, &spec);
+        // The template's overlays too, as the stage will draw them (the POST's answer lists them).
+        if let Some(template) = spec.video.as_ref().and(self.templates.get(&spec.layout.template)) {
+            let from_template = template_overlays::of(template).unwrap_or_default();
+            first.overlays = template_overlays::merged(from_template, &spec.overlays)
+                .iter()
+                .map(overlays::Overlay::shown)
+                .collect();
+        }
         let whep = spec.outputs.iter().find_map(whep_station);
         let (snapshots, status) = watch::channel(first.clone());
         let recorder = {

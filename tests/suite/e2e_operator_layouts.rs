@@ -165,15 +165,26 @@ fn operator_template_with_a_background_image() {
     assert!(log.contains("offcanvas.toml:8: overlay[0].x: "), "{log}");
 
     let _red: KillOnDrop = publish(&server.whip_url("stage"), "red", "color:ff0000");
-    let bc = Broadcast::start(
-        &server,
-        &json!({
+    let reply = crate::support::http()
+        .post(server.url("/v1/broadcasts"))
+        .json(&json!({
             "source": {"kind": "room", "room": "stage"},
             "layout": {"template": "stage"},
             "video": {"width": W, "height": H, "keyframe_interval_s": 1},
             "outputs": [{"kind": "hls", "segment_seconds": 1, "window": 60}],
-        }),
-    );
+        }))
+        .send()
+        .expect("POST /v1/broadcasts");
+    assert_eq!(reply.status().as_u16(), 201);
+    let created: Value = reply.json().expect("json");
+    // The answer already lists the template's overlays.
+    assert_eq!(overlay_ids(&created), ["title", "badge"], "{created}");
+    let id = created["id"].as_str().expect("id");
+    let bc = Broadcast {
+        id: id.to_string(),
+        status_url: server.url(&format!("/v1/broadcasts/{id}")),
+        playlist: server.data_dir.path().join(format!("data/broadcasts/{id}/hls/index.m3u8")),
+    };
     wait_for_picture(
         &bc,
         "the red tile on the picture, the template's title and badge over it",
