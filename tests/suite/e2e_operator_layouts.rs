@@ -183,7 +183,10 @@ fn operator_template_with_a_background_image() {
     let bc = Broadcast {
         id: id.to_string(),
         status_url: server.url(&format!("/v1/broadcasts/{id}")),
-        playlist: server.data_dir.path().join(format!("data/broadcasts/{id}/hls/index.m3u8")),
+        playlist: server
+            .data_dir
+            .path()
+            .join(format!("data/broadcasts/{id}/hls/index.m3u8")),
     };
     wait_for_picture(
         &bc,
