@@ -24,7 +24,7 @@ pub fn run(args: &ServeArgs) -> i32 {
             _ => println!("# {key} is not set"),
         }
     }
-    let (_, template_errors) = crate::broadcast::templates::load(settings.layouts_dir.as_deref());
+    let (_, template_errors) = crate::broadcast::templates::load(settings.layouts_dir.as_deref(), &settings.assets_dir);
     for error in &template_errors {
         println!("warning: layout template rejected: {error}");
     }

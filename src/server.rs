@@ -228,7 +228,7 @@ pub fn build_state(args: &Settings) -> AppState {
                 .expect("default range parses")
         }),
     });
-    let (templates, errors) = crate::broadcast::templates::load(args.layouts_dir.as_deref());
+    let (templates, errors) = crate::broadcast::templates::load(args.layouts_dir.as_deref(), &args.assets_dir);
     for error in &errors {
         // A bad template is skipped; the server runs with the good ones.
         tracing::warn!("layout template rejected: {error}");

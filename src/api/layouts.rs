@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::extract::{Path, Query};
 use super::AppState;
-use crate::layout::preview::render_png;
+use crate::broadcast::template_preview::render_png;
 use crate::layout::Canvas;
 use axum::extract::State;
 use axum::http::header;
@@ -60,7 +60,8 @@ pub async fn preview(
         width: PREVIEW_WIDTH,
         height: (PREVIEW_WIDTH * h / w) & !1,
     };
-    let png = tokio::task::spawn_blocking(move || render_png(&template, canvas, participants))
+    let assets = state.broadcasts.overlay_assets();
+    let png = tokio::task::spawn_blocking(move || render_png(&template, canvas, participants, &assets))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())

@@ -17,6 +17,8 @@ mod stage;
 mod state;
 pub mod status;
 mod status_events;
+pub mod template_overlays;
+pub mod template_preview;
 pub mod templates;
 mod upload_headers;
 mod uploads;
@@ -248,7 +250,15 @@ impl Broadcasts {
                 None
             }
         };
-        let first = initial_status(&id, &spec);
+        let mut first = initial_status(&id, &spec);
+        // The template's overlays too, as the stage will draw them (the POST's answer lists them).
+        if let Some(template) = spec.video.as_ref().and(self.templates.get(&spec.layout.template)) {
+            let from_template = template_overlays::of(template).unwrap_or_default();
+            first.overlays = template_overlays::merged(from_template, &spec.overlays)
+                .iter()
+                .map(overlays::Overlay::shown)
+                .collect();
+        }
         let whep = spec.outputs.iter().find_map(whep_station);
         let (snapshots, status) = watch::channel(first.clone());
         let recorder = {
@@ -334,6 +344,11 @@ impl Broadcasts {
             Ok(result) => result.map(Some),
             Err(_) => Err(spec::SpecError::new("id", "the broadcast has ended")),
         }
+    }
+
+    /// Where overlays find the font and their image files (the template previews draw with them too).
+    pub fn overlay_assets(&self) -> Arc<crate::mix::overlay_render::Assets> {
+        self.overlay_assets.clone()
     }
 
     /// What only this server can tell about overlays: their image files are under its assets dir.

@@ -65,9 +65,14 @@ pub struct Stage {
     /// mixer keeps their pictures.
     overlays_shown: Vec<OverlayShown>,
     overlay_assets: Arc<Assets>,
-    /// The overlays as last given, each with its picture when it has one of its own (texts and images, drawn
-    /// once per `PATCH`); lower thirds are drawn in `bands`.
+    /// The broadcast's own overlays (the request's, then each `PATCH`'s list), drawn over the template's.
+    own_overlays: Vec<Overlay>,
+    /// What is drawn: the template's overlays and the broadcast's own (`template_overlays::merged`), each with
+    /// its picture when it has one of its own (texts and images, drawn once per `PATCH` or template switch);
+    /// lower thirds are drawn in `bands`.
     overlays: Vec<(Overlay, Option<Placed>)>,
+    /// The list changed (a template switch) and the next `place_overlays` must hand it all to the mixer.
+    overlays_redrawn: bool,
     /// Each lower third on air, by overlay id: drawn for this tile rectangle and name, drawn again only when
     /// either changes.
     bands: HashMap<String, (Rect, String, Placed)>,
@@ -97,7 +102,9 @@ impl Stage {
             images: HashMap::new(),
             overlays_shown: Vec::new(),
             overlay_assets,
+            own_overlays: Vec::new(),
             overlays: Vec::new(),
+            overlays_redrawn: false,
             bands: HashMap::new(),
         };
         stage.apply_background();
@@ -157,6 +164,7 @@ impl Stage {
     /// a tile left out: they fade out), drawing again only bands whose tile or name changed. The mixer is told
     /// only when something changed, or always when `new_list` (a `PATCH`'s list: fades start and end there).
     fn place_overlays(&mut self, new_list: bool) {
+        let new_list = new_list || std::mem::take(&mut self.overlays_redrawn);
         let canvas = (self.canvas.width as u32, self.canvas.height as u32);
         let mut previous = std::mem::take(&mut self.bands);
         if new_list {
@@ -221,6 +229,37 @@ impl Stage {
             })
             .collect();
         self.mixer.set_overlays(&layered);
+    }
+}
+
+impl Stage {
+    /// Renders the template's overlays and the broadcast's own, once, into the pictures the mixer blends on
+    /// every frame (lower thirds: once per tile placement, `place_overlays`). Decoding, scaling and drawing text
+    /// take a while: done off the async threads, one image decoded at a time.
+    fn draw_overlays(&mut self) {
+        let from_template = match self.templates.get(&self.layout.template) {
+            Some(template) => super::template_overlays::of(template).unwrap_or_else(|e| {
+                // Checked when templates loaded: cannot happen; the broadcast's own overlays still show.
+                tracing::warn!("template overlays not drawn: {e}");
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        let overlays = super::template_overlays::merged(from_template, &self.own_overlays);
+        let canvas = (self.canvas.width as u32, self.canvas.height as u32);
+        let assets = &self.overlay_assets;
+        self.overlays_shown = overlays.iter().map(Overlay::shown).collect();
+        self.overlays = blocking(|| {
+            overlays
+                .into_iter()
+                .map(|o| {
+                    let placed = o
+                        .drawing(assets)
+                        .and_then(|drawing| crate::mix::overlay_render::render(&drawing, canvas, assets.font()));
+                    (o, placed)
+                })
+                .collect()
+        });
     }
 }
 
@@ -354,29 +393,21 @@ impl Program for Stage {
         Some(&self.layout)
     }
 
+    /// A switch of template swaps the template's overlays (with their fades) at the relayout that follows.
     fn set_layout(&mut self, layout: LayoutSpec) {
+        let switched = layout.template != self.layout.template;
         self.layout = layout;
         self.apply_background();
+        if switched {
+            self.draw_overlays();
+            self.overlays_redrawn = true;
+        }
     }
 
-    /// Renders each overlay once, here, into the pictures the mixer blends on every frame (lower thirds: once
-    /// per tile placement, `place_overlays`). Decoding, scaling and drawing text take a while: done off the async
-    /// threads, one image decoded at a time.
+    /// Replaces the broadcast's own overlays (the template's stay, unless one of these has their id).
     fn set_overlays(&mut self, overlays: Vec<Overlay>) -> Result<(), SpecError> {
-        let canvas = (self.canvas.width as u32, self.canvas.height as u32);
-        let assets = &self.overlay_assets;
-        self.overlays_shown = overlays.iter().map(Overlay::shown).collect();
-        self.overlays = blocking(|| {
-            overlays
-                .into_iter()
-                .map(|o| {
-                    let placed = o
-                        .drawing(assets)
-                        .and_then(|drawing| crate::mix::overlay_render::render(&drawing, canvas, assets.font()));
-                    (o, placed)
-                })
-                .collect()
-        });
+        self.own_overlays = overlays;
+        self.draw_overlays();
         self.place_overlays(true);
         Ok(())
     }

@@ -1,5 +1,5 @@
-//! A PNG preview of a template with numbered placeholder tiles, drawn through the same placement code that
-//! drives the compositor.
+//! A preview of a template with numbered placeholder tiles, drawn through the same placement code that
+//! drives the compositor (its overlays are drawn over them by `broadcast::template_preview`).
 
 use super::engine::{place, Scene};
 use super::template::Template;
@@ -29,13 +29,16 @@ const PALETTE: [[u8; 3]; 6] = [
     [0x16, 0xa0, 0x85],
 ];
 
-struct Image {
-    width: i32,
-    height: i32,
-    rgb: Vec<u8>,
+/// A preview picture, 8-bit RGB, and where each placeholder participant's tile went.
+pub struct Preview {
+    pub width: i32,
+    pub height: i32,
+    pub rgb: Vec<u8>,
+    /// Participant k's tile (k from 1) at index k - 1; None when the template shows no tile for them.
+    pub tiles: Vec<Option<Rect>>,
 }
 
-impl Image {
+impl Preview {
     fn fill(&mut self, r: Rect, colour: [u8; 3]) {
         for y in r.y.max(0)..(r.y + r.h).min(self.height) {
             for x in r.x.max(0)..(r.x + r.w).min(self.width) {
@@ -70,13 +73,14 @@ impl Image {
     }
 }
 
-/// Renders `participants` numbered tiles (1 = first in order) as a PNG.
-pub fn render_png(template: &Template, canvas: Canvas, participants: usize) -> Vec<u8> {
+/// Draws `participants` numbered tiles (1 = first in order).
+pub fn render(template: &Template, canvas: Canvas, participants: usize) -> Preview {
     let bg = template.background.to_be_bytes();
-    let mut image = Image {
+    let mut image = Preview {
         width: canvas.width,
         height: canvas.height,
         rgb: [bg[1], bg[2], bg[3]].repeat((canvas.width * canvas.height) as usize),
+        tiles: vec![None; participants],
     };
     let scene = Scene {
         order: (1..=participants).map(|i| i.to_string()).collect(),
@@ -88,10 +92,18 @@ pub fn render_png(template: &Template, canvas: Canvas, participants: usize) -> V
         let n: usize = p.id.parse().unwrap_or(0);
         image.fill(p.rect, PALETTE[(n + PALETTE.len() - 1) % PALETTE.len()]);
         image.number(n, p.rect.center(), (p.rect.h / 12).clamp(2, 24));
+        if let Some(tile) = n.checked_sub(1).and_then(|i| image.tiles.get_mut(i)) {
+            *tile = Some(p.rect);
+        }
     }
+    image
+}
+
+/// The picture as a PNG.
+pub fn encode_png(image: &Preview) -> Vec<u8> {
     let mut out = Vec::new();
     {
-        let mut encoder = png::Encoder::new(&mut out, canvas.width as u32, canvas.height as u32);
+        let mut encoder = png::Encoder::new(&mut out, image.width as u32, image.height as u32);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().expect("PNG header into memory");
@@ -108,7 +120,7 @@ mod tests {
     #[test]
     fn renders_a_png_with_tiles() {
         let t = Templates::builtin();
-        let png = render_png(
+        let preview = render(
             t.get("grid").unwrap(),
             Canvas {
                 width: 320,
@@ -116,6 +128,7 @@ mod tests {
             },
             4,
         );
+        let png = encode_png(&preview);
         assert_eq!(&png[1..4], b"PNG");
         let decoder = png::Decoder::new(std::io::Cursor::new(png));
         let mut reader = decoder.read_info().unwrap();
@@ -133,5 +146,7 @@ mod tests {
         )[0];
         let i = (((tile.y + 2) * 320 + tile.x + 2) * 3) as usize;
         assert_eq!(&buf[i..i + 3], &PALETTE[0]);
+        assert_eq!(preview.tiles[0], Some(tile));
+        assert_eq!(preview.tiles.len(), 4);
     }
 }

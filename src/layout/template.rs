@@ -90,12 +90,30 @@ struct TemplateFile {
     gap: f64,
     canvas: Option<CanvasSize>,
     region: Vec<toml::Spanned<Region>>,
+    /// Titles, logos drawn over every broadcast using the template: validated by the broadcast layer, which
+    /// knows overlays (this layer only keeps them and where they stand in the file).
+    #[serde(default)]
+    overlay: Vec<toml::Spanned<toml::Table>>,
+}
+
+/// An `[[overlay]]` table of a template as written: the fields of a request's overlay (`kind`, `text`, `x` ...),
+/// not read here.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TemplateOverlay {
+    /// Its line in the file, for errors.
+    #[serde(skip)]
+    pub line: usize,
+    #[serde(flatten)]
+    pub fields: toml::Table,
 }
 
 /// A validated template.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Template {
     pub name: String,
+    /// The file it was read from, for errors found after parsing. Not shown in the API: a path on the server.
+    #[serde(skip)]
+    pub file: String,
     pub description: String,
     /// 0xRRGGBB
     pub background: u32,
@@ -109,6 +127,8 @@ pub struct Template {
     /// Canvas size a broadcast uses when its request names none (portrait templates).
     pub canvas: Option<CanvasSize>,
     pub regions: Vec<Region>,
+    /// Drawn under a broadcast's own overlays (one with the same `id` replaces the template's).
+    pub overlays: Vec<TemplateOverlay>,
 }
 
 /// Why a template file was rejected: which file, which line, what is wrong.
@@ -218,8 +238,17 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Template, TemplateErr
         }
         regions.push(r);
     }
+    let overlays = parsed
+        .overlay
+        .into_iter()
+        .map(|spanned| TemplateOverlay {
+            line: line_of(text, spanned.span().start),
+            fields: spanned.into_inner(),
+        })
+        .collect();
     Ok(Template {
         name: name.to_string(),
+        file: file.to_string(),
         description: parsed.description,
         background,
         background_image,
@@ -228,6 +257,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Template, TemplateErr
         gap: parsed.gap,
         canvas: parsed.canvas,
         regions,
+        overlays,
     })
 }
 
@@ -348,6 +378,19 @@ mod tests {
         let e = parse("bad", "/tmp/b.toml", "description = \"x\"\n\nbackground_image = \"missing-5a1f.png\"\n[[region]]\nrole=\"all\"\nx=0.0\ny=0.0\nwidth=1.0\nheight=1.0\n").unwrap_err();
         assert_eq!(e.line, 3, "{e}");
         assert!(e.reason.contains("missing-5a1f.png"), "{e}");
+    }
+
+    #[test]
+    fn overlay_tables_are_kept_as_written_with_their_lines() {
+        let text = "description = \"x\"\n[[region]]\nrole = \"all\"\nx = 0.0\ny = 0.0\nwidth = 1.0\nheight = 1.0\n\n\
+                    [[overlay]]\nkind = \"text\"\ntext = \"Hi\"\n\n[[overlay]]\nkind = \"clock\"\n";
+        let t = parse("show", "show.toml", text).unwrap();
+        let lines: Vec<usize> = t.overlays.iter().map(|o| o.line).collect();
+        assert_eq!(lines, [9, 13]);
+        assert_eq!(t.overlays[0].fields["text"].as_str(), Some("Hi"));
+        // Not read here: an unknown kind is the broadcast layer's to refuse.
+        assert_eq!(t.overlays[1].fields["kind"].as_str(), Some("clock"));
+        assert!(Templates::builtin().all().all(|t| t.overlays.is_empty()));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 // Drives the operator page (GET /) in Debian's headless chromium the way an operator would: saves the token,
 // starts a grid broadcast of ROOM to HLS, waits for its live preview to play, switches it to the speaker
-// layout when a line "switch" arrives on stdin (so the test can look at the grid first), then stops it when a
-// line "stop" arrives. Prints one JSON line per step on stdout
-// ({"step":"live",...}, {"step":"switched"}, {"step":"ended"}); everything else goes to stderr.
+// layout when a line "switch" arrives on stdin (so the test can look at the grid first), puts graphics on air from
+// the card's controls on a line "graphics" (a title, the logo, a lower third for the first participant listed) and
+// takes the title and the logo off on a line "clear", then stops it when a line "stop" arrives. Prints one JSON
+// line per step on stdout ({"step":"live",...}, {"step":"switched"}, {"step":"graphics","participant":...},
+// {"step":"cleared"}, {"step":"ended"}); everything else goes to stderr.
 // Usage: node operator.mjs BASE_URL TOKEN ROOM [SHOT.png]   (exit 0 once ended, 1 on any failure; the optional
-// screenshot is taken once the preview plays)
+// screenshot is taken once the card lists the graphics on air)
 import { launchViewer } from "./chromium.mjs";
 import { createInterface } from "node:readline";
 
@@ -26,6 +28,8 @@ const lineFromTest = (word) => {
   return line;
 };
 const switchLine = lineFromTest("switch");
+const graphicsLine = lineFromTest("graphics");
+const clearLine = lineFromTest("clear");
 const stopLine = lineFromTest("stop");
 
 const browser = await launchViewer();
@@ -71,7 +75,6 @@ try {
   }, card, { timeout: 30000, polling: 250 });
   const currentTime = await page.$eval(`${card} video`, (v) => v.currentTime);
   step({ step: "live", id, currentTime });
-  if (shot) await page.screenshot({ path: shot, fullPage: true });
 
   // 4. On request, switch the layout from the card, then check what the API says.
   console.error("waiting for a line \"switch\" on stdin");
@@ -83,7 +86,34 @@ try {
   }, { id, token }, { timeout: 10000, polling: 250 });
   step({ step: "switched" });
 
-  // 5. Stop on request, and wait for the card to say so.
+  // 5. On request, graphics from the card's controls, each a PATCH the server must take.
+  console.error("waiting for a line \"graphics\" on stdin");
+  await graphicsLine;
+  const patched = async (what, action) => {
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === "PATCH" && new URL(r.url()).pathname === `/v1/broadcasts/${id}`),
+      action(),
+    ]);
+    if (res.status() !== 200) throw new Error(`${what}: PATCH answered ${res.status()}: ${await res.text()}`);
+  };
+  const participant = await page.$eval(`${card} .participants .lower-third`, (el) => el.dataset.participant);
+  await page.fill(`${card} .title-text`, "Town hall");
+  await patched("title", () => page.click(`${card} .title-apply`));
+  await patched("logo on", () => page.check(`${card} .logo-toggle`));
+  await page.fill(`${card} .lower-third[data-participant="${participant}"]`, "Host");
+  await patched("lower third", () => page.click(`${card} .lower-third-apply[data-participant="${participant}"]`));
+  await page.waitForFunction((card) => document.querySelector(`${card} .overlays-on-air`)?.textContent.includes("lower-third"),
+    card, { timeout: 10000, polling: 250 });
+  if (shot) await page.screenshot({ path: shot, fullPage: true });
+  step({ step: "graphics", participant });
+
+  console.error("waiting for a line \"clear\" on stdin");
+  await clearLine;
+  await patched("title off", () => page.click(`${card} .title-clear`));
+  await patched("logo off", () => page.uncheck(`${card} .logo-toggle`));
+  step({ step: "cleared" });
+
+  // 6. Stop on request, and wait for the card to say so.
   console.error("waiting for a line \"stop\" on stdin");
   await stopLine;
   await page.click(`${card} .stop`);

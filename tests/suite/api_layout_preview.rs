@@ -1,7 +1,7 @@
 //! `GET /v1/layouts/{name}/preview.png`: a PNG the size of a 640 px wide canvas of the template's shape, with
 //! numbered tiles in the template's colours where the template puts them. The PNG is decoded here and pixels are
-//! compared with rectangles worked out by hand from the template files (pipelines/layouts/*.toml), not with
-//! the product's layout engine.
+//! compared with rectangles worked out by hand from the template files (pipelines/layouts/*.toml, and one written
+//! here with overlays), not with the product's layout engine or overlay rendering.
 
 use axum::http::StatusCode;
 
@@ -27,7 +27,12 @@ impl Picture {
 
 /// GETs the preview of `name` with `participants` tiles and decodes it (8-bit RGB, as served).
 async fn preview(name: &str, participants: usize) -> Picture {
-    let (app, _dir) = crate::in_process::app(&[]);
+    preview_with(&[], name, participants).await
+}
+
+/// `preview` from a server started with `flags`.
+async fn preview_with(flags: &[&str], name: &str, participants: usize) -> Picture {
+    let (app, _dir) = crate::in_process::app(flags);
     let uri = format!("/v1/layouts/{name}/preview.png?participants={participants}");
     let request = axum::http::Request::get(&uri)
         .body(axum::body::Body::empty())
@@ -149,5 +154,126 @@ async fn portrait_preview_is_9_by_16_with_participants_stacked() {
             (BLUE, (7, 392, 633, 744)),
             (GREEN, (7, 751, 633, 1103)),
         ],
+    );
+}
+
+const YELLOW: [u8; 3] = [255, 255, 0];
+const PURE_GREEN: [u8; 3] = [0, 255, 0];
+const WHITE: [u8; 3] = [255, 255, 255];
+const PURE_BLUE: [u8; 3] = [0, 0, 255];
+
+/// A template of one full-canvas region with a title, a logo and a lower third. At 640x360 (16:9, `fit`, no
+/// gap) participant 1's tile is the whole canvas; the overlays, from their fractions:
+/// title x 0.05, y 0.05, height 0.1 -> box from (32, 18), 36 px high, padding 0.15 -> 5 px;
+/// logo (an 8x4 green PNG) x 0.8, y 0.05, height 0.1 -> 72x36 from (512, 18);
+/// the lower third: the bottom 0.22 of the tile, 79 px (from y 281), the canvas' width.
+const SHOW_TOML: &str = r##"description = "A show with graphics"
+background = "#000000"
+labels = false
+fit = "fit"
+
+[[region]]
+role = "all"
+x = 0.0
+y = 0.0
+width = 1.0
+height = 1.0
+
+[[overlay]]
+id = "title"
+kind = "text"
+text = "Town hall"
+x = 0.05
+y = 0.05
+height = 0.1
+color = "ffffff"
+background = "0000ff"
+
+[[overlay]]
+kind = "lower_third"
+participant = "host"
+title = "Presenter"
+background = "ffff00"
+"##;
+/// The title box's left padding, less its last column (the text's anti-aliased edge may touch it).
+const TITLE: Rect = (32, 18, 36, 54);
+const LOGO: Rect = (512, 18, 584, 54);
+const BAND: Rect = (0, 281, 640, 360);
+
+fn logo_overlay() -> String {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, 8, 4);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder
+        .write_header()
+        .and_then(|mut w| w.write_image_data(&PURE_GREEN.repeat(32)))
+        .expect("PNG");
+    let data = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    format!(
+        "\n[[overlay]]\nid = \"logo\"\nkind = \"image\"\ndata = \"data:image/png;base64,{data}\"\nx = 0.8\ny = 0.05\n\
+         height = 0.1\n"
+    )
+}
+
+impl Picture {
+    /// Pixels in `rect` whose colour passes `test`.
+    fn count(&self, (x0, y0, x1, y1): Rect, test: impl Fn([u8; 3]) -> bool) -> usize {
+        (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| test(self.at(x, y)))
+            .count()
+    }
+
+    /// Whether all of `rect` is `colour`.
+    fn filled(&self, rect: Rect, colour: [u8; 3]) -> bool {
+        let (x0, y0, x1, y1) = rect;
+        self.count(rect, |c| c == colour) == ((x1 - x0) * (y1 - y0)) as usize
+    }
+}
+
+#[tokio::test]
+async fn preview_draws_a_templates_title_logo_and_lower_third_over_the_tiles() {
+    let layouts = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        layouts.path().join("show.toml"),
+        format!("{SHOW_TOML}{}", logo_overlay()),
+    )
+    .expect("show.toml");
+    let dir = layouts.path().to_str().expect("path");
+    let picture = preview_with(&["--layouts-dir", dir], "show", 1).await;
+    assert_eq!((picture.width, picture.height), (640, 360));
+
+    // The title: its box's left padding is the box colour from top to bottom; the canvas (participant 1's red
+    // tile) just around it; white text pixels in the box, right of the padding.
+    assert!(picture.filled(TITLE, PURE_BLUE), "the title box's left padding");
+    for (x, y) in [(31, 36), (34, 17), (34, 54)] {
+        assert_eq!(picture.at(x, y), RED, "around the title box at ({x}, {y})");
+    }
+    let text = picture.count((37, 23, 240, 49), |c| c == WHITE);
+    assert!(text > 100, "the title's text pixels: {text}");
+    let box_width = (37..640).take_while(|&x| picture.at(x, 20) == PURE_BLUE).count();
+    assert!(
+        (60..240).contains(&box_width),
+        "the box follows the text: {box_width} px right of the padding"
+    );
+
+    // The logo, scaled to 36 px high (72 wide), the tile around it.
+    assert!(picture.filled(LOGO, PURE_GREEN), "the logo at {LOGO:?}");
+    for (x, y) in [(511, 36), (584, 36), (548, 17), (548, 54)] {
+        assert_eq!(picture.at(x, y), RED, "around the logo at ({x}, {y})");
+    }
+
+    // The lower third over the bottom of participant 1's tile: yellow across, with the name and title (white)
+    // on its left only; the tile just above it.
+    let band_right = (BAND.0 + 320, BAND.1, BAND.2, BAND.3);
+    assert!(
+        picture.filled(band_right, YELLOW),
+        "the band's right half at {band_right:?}"
+    );
+    let text = picture.count((0, BAND.1, 200, BAND.3), |c| c[2] > 200);
+    assert!(text > 100, "the band's text pixels: {text}");
+    assert!(
+        (0..640).all(|x| picture.at(x, BAND.1 - 1) == RED),
+        "the tile above the band"
     );
 }

@@ -1,9 +1,11 @@
 //! The operator page in real headless Chromium: with the API token it starts a broadcast from the form, its
 //! preview plays, the grid and then the layout it switches to show in decoded output frames (the participants'
-//! colours where worked out by hand), and stop ends it.
+//! colours where worked out by hand); its graphics controls put a title, the logo and a lower third on air (the
+//! status lists them; the title box and the logo show in output frames where worked out by hand) and take the
+//! title and the logo off again; and stop ends it.
 
 use crate::support::broadcast::participant_names;
-use crate::support::media::{decode_last_frame, Frame};
+use crate::support::media::{close_to, decode_last_frame, Frame};
 use crate::support::picture::{all, check, Area, ColourAt, Tile};
 use crate::support::{browser_script, http, publish_with, KillOnDrop, Server};
 use serde_json::Value;
@@ -16,6 +18,19 @@ use std::time::{Duration, Instant};
 const TOKEN: &str = "operator-token-1c9d";
 
 const BLACK: [u8; 3] = [0, 0, 0];
+const WHITE: [u8; 3] = [255, 255, 255];
+/// The page's title box (assets/index.html: `TITLE_STYLE`) and logo (`logoDataUrl`: #e65100 behind white text).
+const TITLE_BLUE: [u8; 3] = [0x1f, 0x5f, 0xae];
+const LOGO_ORANGE: [u8; 3] = [0xe6, 0x51, 0x00];
+/// The title at x 0.03, y 0.04, 0.08 high of 640x360: from (19, 14), 29 px high; its width follows "Town hall"
+/// (well over 60 px). Looked at: its first 60 px, where the box colour and the text's white must both show.
+const TITLE_START: (i32, i32, i32, i32) = (19, 14, 60, 29);
+/// Around it, the black canvas (the speaker template's large tile starts at x 78).
+const AROUND_TITLE: [(i32, i32); 3] = [(16, 28), (30, 10), (30, 47)];
+/// The logo, a 160x80 picture at x 0.86, y 0.04, 0.1 high: from (550, 14), 72x36. Its text sits in its middle
+/// rows (12-24 of 36); corners of the top and bottom rows are orange.
+const LOGO_PROBES: [(i32, i32); 5] = [(553, 17), (586, 17), (619, 17), (553, 47), (619, 47)];
+const AROUND_LOGO: [(i32, i32); 2] = [(626, 32), (600, 54)];
 
 fn colour(name: &str) -> [u8; 3] {
     match name {
@@ -106,6 +121,50 @@ fn wait_for_arrangement(server: &Server, id: &str, playlist: &Path, template: &s
     panic!("{template} never on air: {last}");
 }
 
+fn overlays_listed(server: &Server, id: &str) -> Vec<(String, String)> {
+    let status: Value = http()
+        .get(server.url(&format!("/v1/broadcasts/{id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .and_then(|r| r.json())
+        .expect("GET broadcast");
+    status["overlays"]
+        .as_array()
+        .expect("overlays")
+        .iter()
+        .map(|o| {
+            (
+                o["id"].as_str().unwrap_or("").to_string(),
+                o["kind"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// What is wrong with the title box and the logo in `frame`, if anything.
+fn graphics_wrong(frame: &Frame) -> Option<String> {
+    let (x0, y0, w, h) = TITLE_START;
+    let pixels: Vec<[u8; 3]> = (y0..y0 + h)
+        .flat_map(|y| (x0..x0 + w).map(move |x| frame.pixel(x, y)))
+        .collect();
+    let boxed = pixels.iter().filter(|&&p| close_to(p, TITLE_BLUE, 40)).count();
+    let text = pixels.iter().filter(|&&p| close_to(p, WHITE, 40)).count();
+    let mut wrong = Vec::new();
+    if boxed < pixels.len() / 2 || text < 40 {
+        wrong.push(format!("title: {boxed} box and {text} text pixels of {}", pixels.len()));
+    }
+    let points = [
+        all(&AROUND_TITLE, BLACK),
+        all(&LOGO_PROBES, LOGO_ORANGE),
+        all(&AROUND_LOGO, BLACK),
+    ]
+    .concat();
+    if let Err(e) = check(frame, &[], &points) {
+        wrong.push(e);
+    }
+    (!wrong.is_empty()).then(|| wrong.join("; "))
+}
+
 #[test]
 fn start_switch_and_stop_from_the_operator_page() {
     let server = Server::start(&["--api-token", TOKEN]);
@@ -167,6 +226,37 @@ fn start_switch_and_stop_from_the_operator_page() {
     next("switched");
     // The speaker template: the first one large across the top, the other small below.
     wait_for_arrangement(&server, &id, &playlist, "speaker");
+
+    // The graphics controls: each a PATCH, the status lists what they put on air.
+    writeln!(stdin, "graphics").expect("tell the page to put graphics on");
+    let participant = next("graphics")["participant"]
+        .as_str()
+        .expect("participant")
+        .to_string();
+    let third = format!("lower-third-{participant}");
+    let kinds = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    };
+    assert_eq!(
+        overlays_listed(&server, &id),
+        kinds(&[("title", "text"), ("logo", "image"), (&third, "lower_third")])
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let wrong = match newest_frame(&playlist) {
+            Ok(frame) => graphics_wrong(&frame),
+            Err(e) => Some(e),
+        };
+        let Some(wrong) = wrong else { break };
+        assert!(
+            Instant::now() < deadline,
+            "the title and the logo never on air: {wrong}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    writeln!(stdin, "clear").expect("tell the page to take them off");
+    next("cleared");
+    assert_eq!(overlays_listed(&server, &id), kinds(&[(&third, "lower_third")]));
 
     writeln!(stdin, "stop").expect("tell the page to stop");
     next("ended");
