@@ -220,6 +220,13 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             post(whep::view),
         ),
         r(
+            Method::PATCH,
+            "/v1/broadcasts/{id}/whep/{viewer}",
+            Watch,
+            "Trickle ICE candidates to a WHEP viewer (application/trickle-ice-sdpfrag)",
+            patch(whep::trickle),
+        ),
+        r(
             Method::DELETE,
             "/v1/broadcasts/{id}/whep/{viewer}",
             Watch,

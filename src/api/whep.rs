@@ -35,7 +35,7 @@ pub async fn view(
     let joined = tokio::spawn(async move { station.add_viewer(&offer, &ice).await })
         .await
         .map_err(|e| ApiError::internal(format!("answering a WHEP viewer: {e}")))?;
-    let (viewer, answer) = joined.map_err(|e| match e {
+    let (viewer, answer, etag) = joined.map_err(|e| match e {
         ViewerError::Closed => ApiError::not_found("whep output"),
         ViewerError::Full(_) => ApiError::unavailable(e.to_string(), FULL_RETRY_AFTER_S),
         ViewerError::Offer(_) => ApiError::bad_request("sdp", e.to_string()),
@@ -46,12 +46,32 @@ pub async fn view(
         [
             (header::CONTENT_TYPE, "application/sdp".to_string()),
             (header::LOCATION, format!("/v1/broadcasts/{id}/whep/{viewer}")),
+            (header::ETAG, etag),
         ],
         answer,
     )
         .into_response();
     super::whip::add_ice_server_links(&state, &viewer, &mut response);
     Ok(response)
+}
+
+/// Trickle ICE (RFC 9725 §4.3, as WHEP clients use it): candidates the viewer found after its offer.
+pub async fn trickle(
+    State(state): State<AppState>,
+    Path((id, viewer)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let station = state
+        .broadcasts
+        .whep(&id)
+        .ok_or_else(|| ApiError::not_found("whep output"))?;
+    let fragment = super::whip::read_fragment(&headers, &body)?;
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    station
+        .trickle(&viewer, if_match, &fragment)
+        .map_err(|e| super::whip::trickle_refused(e, "viewer"))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn stop(

@@ -139,6 +139,17 @@ pub async fn trickle(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     room_name(&room)?;
+    let fragment = read_fragment(&headers, &body)?;
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
+    state
+        .rooms
+        .trickle(&room, &participant, if_match, &fragment)
+        .map_err(|e| trickle_refused(e, "participant"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A trickle PATCH's body: an `application/trickle-ice-sdpfrag` fragment (WHIP and WHEP alike).
+pub fn read_fragment(headers: &HeaderMap, body: &Bytes) -> Result<trickle::Fragment, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -148,29 +159,26 @@ pub async fn trickle(
             "Content-Type must be application/trickle-ice-sdpfrag",
         ));
     }
-    let text =
-        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("sdpfrag", "fragment is not UTF-8 text"))?;
-    let fragment = trickle::parse(text).map_err(|e| ApiError::bad_request("sdpfrag", e.to_string()))?;
-    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
-    match state.rooms.trickle(&room, &participant, if_match, &fragment) {
-        Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(TrickleRefusal::NotFound) => Err(ApiError::not_found("participant")),
-        Err(e @ TrickleRefusal::PreconditionRequired) => Err(ApiError::with_status(
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("sdpfrag", "fragment is not UTF-8 text"))?;
+    trickle::parse(text).map_err(|e| ApiError::bad_request("sdpfrag", e.to_string()))
+}
+
+/// Why a trickle PATCH was refused, as the API says it; `session` names what was not found.
+pub fn trickle_refused(refusal: TrickleRefusal, session: &str) -> ApiError {
+    match refusal {
+        TrickleRefusal::NotFound => ApiError::not_found(session),
+        e @ TrickleRefusal::PreconditionRequired => ApiError::with_status(
             StatusCode::PRECONDITION_REQUIRED,
             Some("If-Match".into()),
             e.to_string(),
-        )),
-        Err(e @ TrickleRefusal::PreconditionFailed) => Err(ApiError::with_status(
-            StatusCode::PRECONDITION_FAILED,
-            Some("If-Match".into()),
-            e.to_string(),
-        )),
-        Err(TrickleRefusal::Refused(e @ TrickleError::IceRestart)) => Err(ApiError::with_status(
-            StatusCode::NOT_IMPLEMENTED,
-            Some("sdpfrag".into()),
-            e.to_string(),
-        )),
-        Err(TrickleRefusal::Refused(e)) => Err(ApiError::bad_request("sdpfrag", e.to_string())),
+        ),
+        e @ TrickleRefusal::PreconditionFailed => {
+            ApiError::with_status(StatusCode::PRECONDITION_FAILED, Some("If-Match".into()), e.to_string())
+        }
+        TrickleRefusal::Refused(e @ TrickleError::IceRestart) => {
+            ApiError::with_status(StatusCode::NOT_IMPLEMENTED, Some("sdpfrag".into()), e.to_string())
+        }
+        TrickleRefusal::Refused(e) => ApiError::bad_request("sdpfrag", e.to_string()),
     }
 }
 

@@ -72,12 +72,8 @@ impl Leg {
 
     /// Adds candidates the participant found after its offer (trickle ICE).
     pub fn trickle(&self, fragment: &Fragment) -> Result<usize, TrickleError> {
-        let placed = self.remote.get().cloned().unwrap_or_default().place(fragment)?;
-        for (mline, candidate) in &placed {
-            self.webrtc
-                .emit_by_name::<()>("add-ice-candidate", &[mline, &candidate.as_str()]);
-        }
-        Ok(placed.len())
+        let remote = self.remote.get().cloned().unwrap_or_default();
+        super::trickle::add_candidates(&self.webrtc, &remote, fragment)
     }
 
     /// Milliseconds since media last arrived on any track (or since the participant got its answer, if none yet).

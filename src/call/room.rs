@@ -7,7 +7,7 @@ use super::pending_joins::{PendingFull, PendingJoins, PendingLimits, PendingTick
 use super::rtp_leg::{Receiving, RtpJoinError, RtpLeg, TrackPorts, Transport};
 use super::rtp_ports::{PortRange, RtpPorts};
 use super::rtp_track::RtpTrack;
-use super::trickle::{Fragment, TrickleError};
+use super::trickle::Fragment;
 use super::webrtc::IceConfig;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -105,18 +105,7 @@ pub struct Joined {
     pub etag: String,
 }
 
-/// Why trickled candidates were not taken.
-#[derive(Debug, thiserror::Error)]
-pub enum TrickleRefusal {
-    #[error("no such participant")]
-    NotFound,
-    #[error("If-Match must give the session's ETag")]
-    PreconditionRequired,
-    #[error("If-Match does not match the session's ETag")]
-    PreconditionFailed,
-    #[error(transparent)]
-    Refused(#[from] TrickleError),
-}
+pub use super::trickle::TrickleRefusal;
 
 struct Room {
     participants: Vec<Member>,
@@ -270,13 +259,7 @@ impl Rooms {
         let Connection::Whip(leg) = &member.connection else {
             return Err(TrickleRefusal::NotFound);
         };
-        match if_match.map(str::trim) {
-            None => return Err(TrickleRefusal::PreconditionRequired),
-            // `*` asks for an ICE restart (RFC 9725 §4.3.2), which the fragment's credentials then show.
-            Some("*") => {}
-            Some(tag) if tag == member.etag => {}
-            Some(_) => return Err(TrickleRefusal::PreconditionFailed),
-        }
+        super::trickle::check_if_match(if_match, &member.etag)?;
         Ok(leg.trickle(fragment)?)
     }
 

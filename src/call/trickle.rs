@@ -76,6 +76,40 @@ pub enum TrickleError {
     UnknownMid(String),
 }
 
+/// Why trickled candidates were not taken (a WHIP session's or a WHEP viewer's).
+#[derive(Debug, Error)]
+pub enum TrickleRefusal {
+    #[error("no such session")]
+    NotFound,
+    #[error("If-Match must give the session's ETag")]
+    PreconditionRequired,
+    #[error("If-Match does not match the session's ETag")]
+    PreconditionFailed,
+    #[error(transparent)]
+    Refused(#[from] TrickleError),
+}
+
+/// A trickle request's `If-Match` against the session's `etag`: required; `*` asks for an ICE restart (RFC 9725
+/// §4.3.2), which the fragment's credentials then show.
+pub fn check_if_match(if_match: Option<&str>, etag: &str) -> Result<(), TrickleRefusal> {
+    match if_match.map(str::trim) {
+        None => Err(TrickleRefusal::PreconditionRequired),
+        Some("*") => Ok(()),
+        Some(tag) if tag == etag => Ok(()),
+        Some(_) => Err(TrickleRefusal::PreconditionFailed),
+    }
+}
+
+/// Adds the fragment's candidates to `webrtc`, each on the section of the offer (`remote`) its mid names; how many.
+pub fn add_candidates(webrtc: &gst::Element, remote: &RemoteIce, fragment: &Fragment) -> Result<usize, TrickleError> {
+    use gst::prelude::*;
+    let placed = remote.place(fragment)?;
+    for (mline, candidate) in &placed {
+        webrtc.emit_by_name::<()>("add-ice-candidate", &[mline, &candidate.as_str()]);
+    }
+    Ok(placed.len())
+}
+
 /// The offer's ICE user fragment and the `mid` of each media section, in order (an index is webrtcbin's mline).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoteIce {

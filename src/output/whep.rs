@@ -6,6 +6,7 @@
 use super::whep_offer;
 use super::whep_viewer::Viewer;
 use super::{OutputPipeline, Tracks};
+use crate::call::trickle::{check_if_match, Fragment, TrickleRefusal};
 use crate::call::webrtc::IceConfig;
 use crate::gst_util::{add_and_link, make, make_with};
 use anyhow::Result;
@@ -131,8 +132,8 @@ impl WhepStation {
         close_all(viewers);
     }
 
-    /// Adds a viewer for `offer`; returns its id and our answer (with candidates).
-    pub async fn add_viewer(&self, offer: &str, ice: &IceConfig) -> Result<(String, String), ViewerError> {
+    /// Adds a viewer for `offer`; returns its id, our answer (with candidates) and its ETag.
+    pub async fn add_viewer(&self, offer: &str, ice: &IceConfig) -> Result<(String, String, String), ViewerError> {
         let (id, video_caps, audio_caps, audio_only) = {
             let mut state = self.state.lock().unwrap();
             if !state.open {
@@ -159,12 +160,12 @@ impl WhepStation {
             close_all(vec![viewer]);
             return Err(ViewerError::Closed);
         }
-        let id = viewer.id.clone();
+        let (id, etag) = (viewer.id.clone(), viewer.etag());
         // Caps may have changed while it was answered.
         viewer.set_caps(state.video_caps.as_ref(), state.audio_caps.as_ref());
         state.viewers.push(viewer);
         state.keyframe_wanted = true;
-        Ok((id, answer))
+        Ok((id, answer, etag))
     }
 
     async fn connect(
@@ -203,6 +204,21 @@ impl WhepStation {
                 Err(ViewerError::Answer(e))
             }
         }
+    }
+
+    /// Candidates viewer `id` trickled (RFC 9725 §4.3), an `If-Match` checked against its ETag; how many. Unlike
+    /// WHIP's, `If-Match` may be left out: WHEP players in use (whip-whep's `WHEPClient`) never read the ETag
+    /// and send none, and the viewer's unguessable id in the URL already names the session.
+    pub fn trickle(&self, id: &str, if_match: Option<&str>, fragment: &Fragment) -> Result<usize, TrickleRefusal> {
+        let viewer = {
+            let state = self.state.lock().unwrap();
+            state.viewers.iter().find(|v| v.id == id).cloned()
+        };
+        let viewer = viewer.ok_or(TrickleRefusal::NotFound)?;
+        if if_match.is_some() {
+            check_if_match(if_match, &viewer.etag())?;
+        }
+        Ok(viewer.trickle(fragment)?)
     }
 
     /// Ends viewer `id`; false if there is no such viewer.

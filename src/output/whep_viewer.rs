@@ -4,6 +4,7 @@
 //! else's.
 
 use super::whep_offer::{Chosen, ViewerOffer};
+use crate::call::trickle::{Fragment, RemoteIce, TrickleError};
 use crate::call::webrtc::{self, IceConfig};
 use crate::gst_util::make;
 use anyhow::{Context, Result};
@@ -42,6 +43,8 @@ pub struct Viewer {
     origin: Mutex<Option<(gst::ClockTime, gst::ClockTime)>>,
     created: std::time::Instant,
     connection: std::sync::Arc<Mutex<Connection>>,
+    /// The offer's ICE credentials and sections, for candidates trickled later.
+    remote: std::sync::OnceLock<RemoteIce>,
 }
 
 fn viewer_appsrc(name: &str, caps: Option<&gst::Caps>) -> gst_app::AppSrc {
@@ -140,6 +143,7 @@ impl Viewer {
             origin: Mutex::new(None),
             created: std::time::Instant::now(),
             connection,
+            remote: std::sync::OnceLock::new(),
         })
     }
 
@@ -153,7 +157,19 @@ impl Viewer {
         if let (Some(chosen), Some(src)) = (&offer.audio, &self.audio) {
             self.send(chosen, src, "rtpopuspay", "audio")?;
         }
+        let _ = self.remote.set(RemoteIce::of_offer(offer_sdp));
         webrtc::answer(&self.webrtc, offer_sdp).await
+    }
+
+    /// The viewer's `ETag`, which its trickle requests give in `If-Match`.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.id)
+    }
+
+    /// Adds candidates the viewer found after its offer (trickle ICE); how many.
+    pub fn trickle(&self, fragment: &Fragment) -> Result<usize, TrickleError> {
+        let remote = self.remote.get().cloned().unwrap_or_default();
+        crate::call::trickle::add_candidates(&self.webrtc, &remote, fragment)
     }
 
     /// `src ! payloader ! webrtcbin` on a new sendonly transceiver for `chosen`.

@@ -2,7 +2,8 @@
 // from npm, unmodified): a page served by this script on another port of 127.0.0.1, in Debian's headless
 // chromium. Prints one JSON line once a frame was decoded: {"location", "origin", "first_frame_ms" (from the
 // offer's POST to the first decoded frame), "pixel" (RGB at the centre of that frame, drawn to a canvas),
-// "video_codec", "audio": {"state", "packets", "samples"} (the audio track and what its decoder produced)};
+// "video_codec", "audio": {"state", "packets", "samples"} (the audio track and what its decoder produced),
+// "trickled" (the status of each trickle PATCH the client sent)};
 // then, on the line "frames" on standard input, prints {"frames_decoded"} (the video decoder's count so far), and on
 // the line "stop", stops the client (its DELETE) and prints {"stopped": true}.
 // With --sound (a broadcast without a picture): it offers video and audio as any player does, waits for 1 s of
@@ -20,7 +21,16 @@ const args = process.argv.slice(2);
 const sound = args[0] === "--sound";
 const [whepUrl, token] = sound ? args.slice(1) : args;
 const client = readFileSync(fileURLToPath(new URL("./node_modules/whip-whep/whep.js", import.meta.url)));
-const page = `<!doctype html><video id="v" muted autoplay playsinline></video><script type="module">
+// The page notes the status of every trickle PATCH the client sends (`window.__patches`).
+const page = `<!doctype html><video id="v" muted autoplay playsinline></video><script>
+window.__patches = [];
+const realFetch = window.fetch;
+window.fetch = async (...args) => {
+  const response = await realFetch(...args);
+  if (args[1]?.method === "PATCH") window.__patches.push(response.status);
+  return response;
+};
+</script><script type="module">
 import { WHEPClient } from "/whep.js";
 window.WHEPClient = WHEPClient;
 </script>`;
@@ -123,7 +133,7 @@ try {
     }
     audio.state = stream.getAudioTracks()[0]?.readyState;
     return { location: client.resourceURL.href, first_frame_ms: firstFrameMs, pixel, audio,
-             video_codec: videoCodec, size: [video.videoWidth, video.videoHeight] };
+             video_codec: videoCodec, size: [video.videoWidth, video.videoHeight], trickled: window.__patches };
   }, { whepUrl, token });
   console.log(JSON.stringify({ ...watched, origin }));
 } catch (e) {

@@ -177,6 +177,12 @@ fn request_for(route: &RouteInfo, fixture: &Fixture, nth: usize) -> (String, &'s
             VIDEO_OFFER.into(),
             StatusCode::NOT_FOUND,
         ),
+        ("PATCH", "/v1/broadcasts/{id}/whep/{viewer}") => (
+            format!("/v1/broadcasts/{live}/whep/v1"),
+            "application/trickle-ice-sdpfrag",
+            "a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host\r\n".into(),
+            StatusCode::NOT_FOUND,
+        ),
         ("DELETE", "/v1/broadcasts/{id}/whep/{viewer}") => (
             format!("/v1/broadcasts/{live}/whep/v1"),
             json,

@@ -95,6 +95,12 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
     assert_eq!(audio["state"], "live", "{watched}");
     assert!(audio["packets"].as_u64().unwrap_or(0) > 10, "{watched}");
     assert!(audio["samples"].as_u64().unwrap_or(0) > 48_000 / 2, "{watched}");
+    // The client trickled its candidates with the viewer's ETag, and each PATCH was taken.
+    let trickled = watched["trickled"].as_array().expect("trickled");
+    assert!(
+        !trickled.is_empty() && trickled.iter().all(|s| s == 204),
+        "trickle PATCHes: {watched}"
+    );
 
     // A viewer of H.264 and Opus that never does ICE: answered, then stuck (what a viewer whose sending would
     // block looks like to the station). The page goes on getting fresh pictures: 60 more (2 s of the broadcast's
@@ -111,6 +117,25 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
         .expect("POST the stuck viewer's offer");
     assert_eq!(stuck.status().as_u16(), 201);
     let stuck_location = stuck.headers()["location"].to_str().unwrap().to_string();
+    let etag = stuck.headers()["etag"].to_str().unwrap().to_string();
+    // Trickle: an If-Match checked (none is taken too: the page's client sends none), the fragment read,
+    // candidates taken.
+    let candidate = "a=mid:0\r\na=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host\r\n";
+    for (if_match, body, expected) in [
+        (Some("\"v_0000000000000000\""), candidate, 412),
+        (Some(etag.as_str()), "not a fragment", 400),
+        (Some(etag.as_str()), candidate, 204),
+    ] {
+        let mut patch = http()
+            .patch(server.url(&stuck_location))
+            .header("content-type", "application/trickle-ice-sdpfrag")
+            .body(body);
+        if let Some(tag) = if_match {
+            patch = patch.header("if-match", tag);
+        }
+        let code = patch.send().expect("PATCH").status().as_u16();
+        assert_eq!(code, expected, "PATCH with If-Match {if_match:?}: {body}");
+    }
     let stuck_answer = stuck.text().unwrap();
     assert!(stuck_answer.contains("H264/90000"), "{stuck_answer}");
     let mut frames_decoded = || {
