@@ -163,9 +163,16 @@ impl TrackWriter {
     }
 
     /// Ends the file (blocking, bounded): EOS through the muxer writes its duration and index. True when it was
-    /// finalised cleanly (false too when it never opened).
+    /// finalised cleanly (false too when it never opened). A file that failed stays failed (`failure` still says
+    /// so, for its manifest entry).
     pub fn close(&self) -> bool {
-        let state = std::mem::replace(&mut self.inner.lock().unwrap().state, State::Closed);
+        let state = {
+            let mut inner = self.inner.lock().unwrap();
+            if matches!(inner.state, State::Failed { .. }) {
+                return false;
+            }
+            std::mem::replace(&mut inner.state, State::Closed)
+        };
         let State::Writing(open) = state else {
             return false;
         };
@@ -429,6 +436,40 @@ mod tests {
         let times: Vec<f64> = written.iter().map(|(_, t)| *t).collect();
         assert_eq!(times.len(), 10, "{written:?}");
         assert!(times.windows(2).all(|w| w[1] > w[0]), "times not increasing: {times:?}");
+    }
+
+    /// A file that failed while written (an error on its pipeline, as a full disk posts) is reported, and stays
+    /// failed once closed: its manifest entry says so at the participant's leave too.
+    #[test]
+    fn a_failed_file_stays_failed_when_closed() {
+        let _glib = crate::glib_watch::watch();
+        let (frames, caps) = vp8_frames(3, 100);
+        let (mixer, hub) = playing_hub();
+        let base = hub.mixer_base_time().expect("the mixer's base time");
+        let dir = tempfile::tempdir().unwrap();
+        let writer = video_writer(dir.path(), &hub);
+        let mut receive = writer.receiver();
+        for (i, frame) in frames.iter().enumerate() {
+            let mut frame = frame.copy();
+            frame
+                .make_mut()
+                .set_pts(base + gst::ClockTime::from_mseconds(2000 + 100 * i as u64));
+            receive(frame, &caps);
+        }
+        assert!(writer.info().is_some(), "the file opened");
+        {
+            let inner = writer.inner.lock().unwrap();
+            let super::State::Writing(open) = &inner.state else {
+                panic!("not writing");
+            };
+            let error = gst::message::Error::new(gst::ResourceError::NoSpaceLeft, "No space left on device");
+            open.pipeline.post_message(error).unwrap();
+        }
+        let (file, error) = writer.failure().expect("the failure");
+        assert!(file.starts_with("p-1-video") && error.contains("No space left"), "{file}: {error}");
+        assert!(!writer.close(), "a failed file is not finalised");
+        assert_eq!(writer.failure().map(|(f, _)| f), Some(file));
+        mixer.set_state(gst::State::Null).unwrap();
     }
 
     /// A video track's writer of `dir/p-1-video`, on `hub`'s timeline.
