@@ -21,6 +21,9 @@ use tracing::Instrument;
 const SILENCE: Duration = Duration::from_secs(5);
 /// How often a pull is looked at.
 const CHECK: Duration = Duration::from_millis(500);
+/// How long an answered pull may take to connect (ICE, DTLS) before it counts as failed. Its participant joins
+/// only once connected: a path that never connects (UDP blocked) must not add and drop a tile again and again.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_START: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(10);
 
@@ -51,8 +54,16 @@ impl WhepSource {
             tile_widths,
         } = task;
         let mut tasks = Vec::new();
+        // One client for every request (it loads the system's root certificates once).
+        let client = reqwest::Client::new();
         for (index, stream) in self.streams.into_iter().enumerate() {
-            let pull = pull_again_and_again(stream, self.ice.clone(), self.latency_ms, events.clone(), stop.clone());
+            let pull = Pull {
+                stream,
+                ice: self.ice.clone(),
+                latency_ms: self.latency_ms,
+                client: client.clone(),
+            };
+            let pull = pull.again_and_again(events.clone(), stop.clone());
             let span = tracing::info_span!("whep_stream", index);
             tasks.push(tokio::spawn(pull.instrument(span)));
         }
@@ -76,51 +87,72 @@ impl WhepSource {
     }
 }
 
-/// Pulls `stream` until stopped: connect, announce the participant, watch it, and on its end announce the leave
-/// and connect again after a backoff (reset by each pull that got media).
-async fn pull_again_and_again(
+/// One stream and what pulling it takes.
+struct Pull {
     stream: WhepStream,
     ice: IceConfig,
     latency_ms: u32,
-    events: mpsc::Sender<CallEvent>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut backoff = RETRY_START;
-    loop {
-        let id = crate::ids::new_id("p");
-        let connected = tokio::select! {
-            pull = WhepPull::connect(&stream, id, &ice, latency_ms) => pull,
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        match connected {
-            Ok(pull) => {
-                let id = pull.participant.id.clone();
-                tracing::info!(participant_id = %id, name = %stream.name, "WHEP stream pulled");
-                if events.send(CallEvent::Joined(pull.participant.clone())).await.is_err() {
+    client: reqwest::Client,
+}
+
+impl Pull {
+    /// Pulls the stream until stopped: connect, announce the participant once connected, watch it, and on its end
+    /// announce the leave and connect again after a backoff (reset by each pull that got media).
+    async fn again_and_again(self, events: mpsc::Sender<CallEvent>, mut stop: watch::Receiver<bool>) {
+        let mut backoff = RETRY_START;
+        loop {
+            // Stopped mid-connect: the pull, if made, is dropped (and stopped off the async threads).
+            let connected = tokio::select! {
+                pull = self.connect() => pull,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            match connected {
+                Ok(mut pull) => {
+                    let id = pull.participant.id.clone();
+                    tracing::info!(participant_id = %id, name = %self.stream.name, "WHEP stream pulled");
+                    if events.send(CallEvent::Joined(pull.participant.clone())).await.is_err() {
+                        pull.leave().await;
+                        return;
+                    }
+                    let ended = watch_pull(&pull, &mut stop).await;
+                    let had_media = pull.participant.last_media_ms() > 0;
+                    let _ = events.send(CallEvent::Left(id.clone())).await;
                     pull.leave().await;
-                    return;
+                    let Some(why) = ended else { return };
+                    tracing::warn!(participant_id = %id, "WHEP stream dropped ({why}): pulling it again");
+                    if had_media {
+                        backoff = RETRY_START;
+                    }
                 }
-                let ended = watch_pull(&pull, &mut stop).await;
-                let had_media = pull.participant.last_media_ms() > 0;
-                let _ = events.send(CallEvent::Left(id.clone())).await;
+                Err(e) => tracing::warn!(
+                    name = %self.stream.name,
+                    "cannot pull a WHEP stream (trying again in {backoff:?}): {e:#}"
+                ),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            backoff = (backoff * 2).min(RETRY_MAX);
+        }
+    }
+
+    /// A pull answered and connected (bounded by `CONNECT_TIMEOUT`); one that is not is ended.
+    async fn connect(&self) -> anyhow::Result<WhepPull> {
+        let id = crate::ids::new_id("p");
+        let mut pull = WhepPull::connect(&self.stream, id, &self.ice, self.latency_ms, &self.client).await?;
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        while !pull.connected() {
+            let why = pull
+                .gone(CONNECT_TIMEOUT)
+                .or_else(|| (tokio::time::Instant::now() >= deadline).then(|| "no connection".to_string()));
+            if let Some(why) = why {
                 pull.leave().await;
-                match ended {
-                    None => return,
-                    Some(why) => tracing::warn!(participant_id = %id, "WHEP stream dropped ({why}): pulling it again"),
-                }
-                if had_media {
-                    backoff = RETRY_START;
-                }
+                anyhow::bail!("not connected within {CONNECT_TIMEOUT:?}: {why}");
             }
-            Err(e) => {
-                tracing::warn!(name = %stream.name, "cannot pull a WHEP stream (trying again in {backoff:?}): {e:#}")
-            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        backoff = (backoff * 2).min(RETRY_MAX);
+        Ok(pull)
     }
 }
 

@@ -96,9 +96,11 @@ impl OutputRunner {
             }
             OutputConfig::Tracks { .. } => anyhow::bail!("a tracks output follows the participants, not the hub"),
             OutputConfig::Whep { station } => {
+                // Built (which tells the station whether there is a picture) before viewers may join.
+                let output = super::whep::build(station, self.hub.is_audio_only())?;
                 let hub = self.hub.clone();
                 station.open(move || hub.request_keyframe());
-                super::whep::build(station, self.hub.is_audio_only())
+                Ok(output)
             }
         }
     }

@@ -103,7 +103,16 @@ fn a_broadcast_pulls_another_over_whep_beside_its_own_room() {
     });
     assert_ne!(again, first, "a new participant for the new pull");
 
+    assert_eq!(
+        Broadcast::output(&upstream.status(), "out_1")["viewers"],
+        1,
+        "the cascade is the upstream's one viewer"
+    );
     assert_eq!(cascade.stop()["state"], "ended");
+    // The pull's session was ended with a DELETE (a viewer let go for silence would take 10-15 s).
+    wait_for("the upstream's viewer gone", Duration::from_secs(2), || {
+        (Broadcast::output(&upstream.status(), "out_1")["viewers"] == 0).then_some(())
+    });
     assert_eq!(upstream.stop()["state"], "ended");
     let log = server.log_text();
     assert!(!log.contains(TOKEN), "the token is in the log");

@@ -466,7 +466,10 @@ mod tests {
             open.pipeline.post_message(error).unwrap();
         }
         let (file, error) = writer.failure().expect("the failure");
-        assert!(file.starts_with("p-1-video") && error.contains("No space left"), "{file}: {error}");
+        assert!(
+            file.starts_with("p-1-video") && error.contains("No space left"),
+            "{file}: {error}"
+        );
         assert!(!writer.close(), "a failed file is not finalised");
         assert_eq!(writer.failure().map(|(f, _)| f), Some(file));
         mixer.set_state(gst::State::Null).unwrap();
