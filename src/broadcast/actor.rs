@@ -341,6 +341,11 @@ impl Live {
             }
             Some(CallEvent::Ended(reason)) => return Step::End(Outcome::Ended(reason)),
             Some(CallEvent::Failed(reason)) => return Step::End(Outcome::Failed(Failure::Source, reason)),
+            Some(CallEvent::Stream { index, state, error }) => {
+                self.status.set_source_stream(index, state, error);
+                self.status.publish();
+                return Step::Continue(false);
+            }
             None => return Step::End(Outcome::Failed(Failure::Source, "the call's task stopped".into())),
         }
         Step::Continue(true)

@@ -93,6 +93,8 @@ impl Source {
                 "streams": streams.iter().map(|s| serde_json::json!({
                     "url": format!("{}/***", s.url.origin().ascii_serialization()),
                     "name": s.name, "token": s.token.as_ref().map(|_| "***"),
+                    // Until the source says otherwise (`pulling`, `retrying` with `error`).
+                    "state": "connecting", "error": null,
                 })).collect::<Vec<_>>(),
             }),
         }
@@ -717,8 +719,8 @@ mod tests {
         assert_eq!(
             ok.source.public_json(),
             serde_json::json!({"kind": "whep", "room": "studio", "streams": [
-                {"url": "https://cdn.example:8443/***", "name": "Stream 1", "token": "***"},
-                {"url": "http://h/***", "name": "Stage", "token": null},
+                {"url": "https://cdn.example:8443/***", "name": "Stream 1", "token": "***", "state": "connecting", "error": null},
+                {"url": "http://h/***", "name": "Stage", "token": null, "state": "connecting", "error": null},
             ]})
         );
     }

@@ -269,6 +269,15 @@ impl StatusKeeper {
         self.dirty = true;
     }
 
+    /// The state of stream `index` of the source (`source.streams[index]`): `pulling`, or `retrying` with why.
+    pub fn set_source_stream(&mut self, index: usize, state: &str, error: Option<String>) {
+        if let Some(stream) = self.status.source.get_mut("streams").and_then(|s| s.get_mut(index)) {
+            stream["state"] = json!(state);
+            stream["error"] = json!(error);
+            self.dirty = true;
+        }
+    }
+
     /// Makes the changes so far visible: a snapshot for the API, the events and record for the recorder.
     pub fn publish(&mut self) {
         if !self.dirty {

@@ -48,4 +48,10 @@ pub enum CallEvent {
     Ended(String),
     /// The call cannot be joined: the broadcast fails with this reason.
     Failed(String),
+    /// Stream `index` of a source that pulls several (WHEP) changed state: `pulling`, or `retrying` with why.
+    Stream {
+        index: usize,
+        state: &'static str,
+        error: Option<String>,
+    },
 }

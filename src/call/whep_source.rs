@@ -58,6 +58,7 @@ impl WhepSource {
         let client = reqwest::Client::new();
         for (index, stream) in self.streams.into_iter().enumerate() {
             let pull = Pull {
+                index,
                 stream,
                 ice: self.ice.clone(),
                 latency_ms: self.latency_ms,
@@ -89,6 +90,8 @@ impl WhepSource {
 
 /// One stream and what pulling it takes.
 struct Pull {
+    /// Its place in the source's list (the status's `source.streams[index]`).
+    index: usize,
     stream: WhepStream,
     ice: IceConfig,
     latency_ms: u32,
@@ -100,6 +103,20 @@ impl Pull {
     /// announce the leave and connect again after a backoff (reset by each pull that got media).
     async fn again_and_again(self, events: mpsc::Sender<CallEvent>, mut stop: watch::Receiver<bool>) {
         let mut backoff = RETRY_START;
+        // What the broadcast was last told of this stream: told again only when it changes.
+        let mut told: Option<(&'static str, Option<String>)> = None;
+        let mut tell = |state: &'static str, error: Option<String>| {
+            let now = Some((state, error.clone()));
+            if told == now {
+                return None;
+            }
+            told = now;
+            Some(CallEvent::Stream {
+                index: self.index,
+                state,
+                error,
+            })
+        };
         loop {
             // Stopped mid-connect: the pull, if made, is dropped (and stopped off the async threads).
             let connected = tokio::select! {
@@ -110,6 +127,9 @@ impl Pull {
                 Ok(mut pull) => {
                     let id = pull.participant.id.clone();
                     tracing::info!(participant_id = %id, name = %self.stream.name, "WHEP stream pulled");
+                    if let Some(event) = tell("pulling", None) {
+                        let _ = events.send(event).await;
+                    }
                     if events.send(CallEvent::Joined(pull.participant.clone())).await.is_err() {
                         pull.leave().await;
                         return;
@@ -120,14 +140,22 @@ impl Pull {
                     pull.leave().await;
                     let Some(why) = ended else { return };
                     tracing::warn!(participant_id = %id, "WHEP stream dropped ({why}): pulling it again");
+                    if let Some(event) = tell("retrying", Some(format!("dropped: {why}"))) {
+                        let _ = events.send(event).await;
+                    }
                     if had_media {
                         backoff = RETRY_START;
                     }
                 }
-                Err(e) => tracing::warn!(
-                    name = %self.stream.name,
-                    "cannot pull a WHEP stream (trying again in {backoff:?}): {e:#}"
-                ),
+                Err(e) => {
+                    tracing::warn!(
+                        name = %self.stream.name,
+                        "cannot pull a WHEP stream (trying again in {backoff:?}): {e:#}"
+                    );
+                    if let Some(event) = tell("retrying", Some(format!("{e:#}"))) {
+                        let _ = events.send(event).await;
+                    }
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}

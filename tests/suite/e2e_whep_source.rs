@@ -53,7 +53,10 @@ fn a_broadcast_pulls_another_over_whep_beside_its_own_room() {
         (names == ["Upstream", "green"]).then_some(())
     });
     // What the API shows of the source: the URL's origin, the token starred.
-    let status = cascade.status();
+    let status = wait_for("the stream pulling", Duration::from_secs(5), || {
+        let s = cascade.status();
+        (s["source"]["streams"][0]["state"] == "pulling").then_some(s)
+    });
     let stream = &status["source"]["streams"][0];
     assert_eq!(
         stream["url"],
@@ -91,6 +94,13 @@ fn a_broadcast_pulls_another_over_whep_beside_its_own_room() {
     wait_for("the pulled participant gone", Duration::from_secs(12), || {
         (participant_names(&cascade.status()) == ["green"]).then_some(())
     });
+    // The status says why: the upstream has no whep output now.
+    let status = wait_for("the stream retrying after a 404", Duration::from_secs(10), || {
+        let s = cascade.status();
+        let stream = &s["source"]["streams"][0];
+        (stream["state"] == "retrying" && stream["error"].as_str()?.contains("404")).then_some(s)
+    });
+    assert!(!status.to_string().contains(TOKEN), "{status}");
     // Back: pulled again, as a new participant.
     let added = http()
         .post(server.url(&format!("/v1/broadcasts/{}/outputs", upstream.id)))
@@ -102,6 +112,12 @@ fn a_broadcast_pulls_another_over_whep_beside_its_own_room() {
         participant_id(&cascade.status(), "Upstream")
     });
     assert_ne!(again, first, "a new participant for the new pull");
+    let stream = cascade.status()["source"]["streams"][0].clone();
+    assert_eq!(
+        (&stream["state"], &stream["error"]),
+        (&json!("pulling"), &Value::Null),
+        "{stream}"
+    );
 
     assert_eq!(
         Broadcast::output(&upstream.status(), "out_1")["viewers"],
