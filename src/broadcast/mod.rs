@@ -4,6 +4,7 @@ pub mod actor;
 pub mod admission;
 mod audio_stage;
 pub mod layout_spec;
+mod name_labels;
 mod outputs;
 pub mod overlays;
 mod program;

@@ -58,6 +58,14 @@ pub trait Program: Send {
     fn set_layout(&mut self, layout: LayoutSpec);
     /// Draws `overlays` over the picture from the next frame, instead of the current ones.
     fn set_overlays(&mut self, overlays: Vec<Overlay>) -> Result<(), SpecError>;
+    /// The broadcast went live at `at` (what a `timer` overlay counts from).
+    fn went_live(&mut self, _at: std::time::SystemTime) {}
+    /// When the text of a `clock` or `timer` overlay may change next after `now`; None: no such overlay.
+    fn next_clock_change(&self, _now: std::time::SystemTime) -> Option<std::time::SystemTime> {
+        None
+    }
+    /// Draws again the `clock` and `timer` overlays whose text changed at `now`.
+    fn tick_clocks(&mut self, _now: std::time::SystemTime) {}
     /// Whether zero-transcode may happen in this broadcast (`video.passthrough`).
     fn passthrough_allowed(&self) -> bool;
     /// True when the participant on air as is stopped sending: the mixer must take over now.

@@ -1,7 +1,9 @@
 //! What is on the canvas: the participants' tiles in the mixer, placed by the layout template, following the
-//! active speaker. Tile properties are only touched when a tile's look changes.
+//! active speaker. Tile properties are only touched when a tile's look changes. Over the tiles: their name labels
+//! and the overlays, each drawn again only when what it shows changes (a clock: when its text does).
 
 use super::layout_spec::LayoutSpec;
+use super::name_labels::{NameLabels, Wanted};
 use super::overlays::{Look, Overlay};
 use super::program::Program;
 use super::speaker::SpeakerTracker;
@@ -14,12 +16,13 @@ use crate::layout::order::visible_order;
 use crate::layout::template::Templates;
 use crate::layout::{Canvas, Rect};
 use crate::mix::overlay_band::{render_band, Band};
+use crate::mix::overlay_clock::Moment;
 use crate::mix::overlay_render::{Assets, Placed};
 use crate::mix::{Layered, Mixer, Tile, TileLook};
 use crate::output::hub::EncodedHub;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// The size of `participant`'s decoded picture: known only once a frame of theirs was decoded.
 pub(super) fn decoded_size(participant: &Participant) -> Option<VideoSize> {
@@ -33,7 +36,7 @@ pub(super) fn decoded_size(participant: &Participant) -> Option<VideoSize> {
 
 /// Runs `work` with the runtime told that it blocks (its other tasks move to other threads), on a multi-thread
 /// runtime; as is elsewhere (a current-thread runtime cannot hand its tasks over, as in unit tests).
-fn blocking<T>(work: impl FnOnce() -> T) -> T {
+pub(super) fn blocking<T>(work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
@@ -71,6 +74,12 @@ pub struct Stage {
     /// Each lower third on air, by overlay id: drawn for this tile rectangle and name, drawn again only when
     /// either changes.
     bands: HashMap<String, (Rect, String, Placed)>,
+    /// The participants' name labels on air.
+    labels: NameLabels,
+    /// The text each `clock` and `timer` shows now, by overlay id.
+    ticking: HashMap<String, String>,
+    /// When the broadcast went live (what a `timer` counts from).
+    live_since: Option<SystemTime>,
 }
 
 impl Stage {
@@ -99,6 +108,9 @@ impl Stage {
             overlay_assets,
             overlays: Vec::new(),
             bands: HashMap::new(),
+            labels: NameLabels::default(),
+            ticking: HashMap::new(),
+            live_since: None,
         };
         stage.apply_background();
         stage
@@ -202,14 +214,44 @@ impl Stage {
                 changed = true;
             }
         }
+        let labels_changed = self.place_labels();
         // A band left over lost its tile.
-        if !changed && previous.is_empty() {
+        if !changed && !labels_changed && previous.is_empty() {
             return;
         }
-        let layered: Vec<Layered> = self
-            .overlays
+        self.send_overlays();
+    }
+
+    /// Draws the name labels of the tiles shown now (all of them when the template has labels, else only those
+    /// showing their placeholder: a colour that only the name tells apart), those whose tile or name changed
+    /// only. True when what is on air changed.
+    fn place_labels(&mut self) -> bool {
+        let canvas = (self.canvas.width as u32, self.canvas.height as u32);
+        let Some(template) = self.templates.get(&self.layout.template) else {
+            return false;
+        };
+        let wanted: Vec<Wanted> = self
+            .tiles
             .iter()
-            .filter_map(|(overlay, picture)| {
+            .filter(|t| template.labels || t.showing_placeholder())
+            .filter_map(|t| {
+                let look = self.shown.get(&t.participant.id)?;
+                Some(Wanted {
+                    participant: &t.participant.id,
+                    name: &t.participant.name,
+                    rect: look.rect?,
+                    z: look.z,
+                })
+            })
+            .collect();
+        self.labels
+            .update(&wanted, &template.label, canvas, self.overlay_assets.font())
+    }
+
+    /// Hands the mixer every picture on air: the name labels beneath, then the overlays in their list's order.
+    fn send_overlays(&self) {
+        let mut layered: Vec<Layered> = self.labels.layered();
+        layered.extend(self.overlays.iter().filter_map(|(overlay, picture)| {
                 let placed = picture
                     .as_ref()
                     .or_else(|| self.bands.get(&overlay.id).map(|(_, _, p)| p))?;
@@ -218,9 +260,16 @@ impl Stage {
                     fade_ms: overlay.fade_ms,
                     placed,
                 })
-            })
-            .collect();
+        }));
         self.mixer.set_overlays(&layered);
+    }
+
+    /// The time `clock` and `timer` overlays are drawn for.
+    fn moment(&self, now: SystemTime) -> Moment {
+        Moment {
+            now,
+            live_since: self.live_since,
+        }
     }
 }
 
@@ -296,7 +345,6 @@ impl Program for Stage {
                 rect: placed.map(|p| p.rect),
                 z: placed.map_or(0, |p| p.z),
                 fit: template.fit,
-                label: template.labels,
             };
             self.looks.insert(id.clone(), look);
             let forwarded = on_air.as_ref() == Some(id) && forward.as_ref().is_some_and(|p| &p.id == id);
@@ -365,13 +413,18 @@ impl Program for Stage {
     fn set_overlays(&mut self, overlays: Vec<Overlay>) -> Result<(), SpecError> {
         let canvas = (self.canvas.width as u32, self.canvas.height as u32);
         let assets = &self.overlay_assets;
+        let at = self.moment(SystemTime::now());
         self.overlays_shown = overlays.iter().map(Overlay::shown).collect();
+        self.ticking = overlays
+            .iter()
+            .filter_map(|o| Some((o.id.clone(), o.ticking_text(at)?)))
+            .collect();
         self.overlays = blocking(|| {
             overlays
                 .into_iter()
                 .map(|o| {
                     let placed = o
-                        .drawing(assets)
+                        .drawing(assets, at)
                         .and_then(|drawing| crate::mix::overlay_render::render(&drawing, canvas, assets.font()));
                     (o, placed)
                 })
@@ -379,6 +432,40 @@ impl Program for Stage {
         });
         self.place_overlays(true);
         Ok(())
+    }
+
+    fn went_live(&mut self, at: SystemTime) {
+        self.live_since = Some(at);
+        self.tick_clocks(at);
+    }
+
+    fn next_clock_change(&self, now: SystemTime) -> Option<SystemTime> {
+        let at = self.moment(now);
+        self.overlays.iter().filter_map(|(o, _)| o.next_tick(at)).min()
+    }
+
+    /// Draws again each `clock` and `timer` whose text changed (once a second for `%S` and a timer), and puts
+    /// them on air with the rest unchanged.
+    fn tick_clocks(&mut self, now: SystemTime) {
+        let canvas = (self.canvas.width as u32, self.canvas.height as u32);
+        let at = self.moment(now);
+        let assets = &self.overlay_assets;
+        let mut changed = false;
+        for (overlay, placed) in &mut self.overlays {
+            let Some(text) = overlay.ticking_text(at) else { continue };
+            if self.ticking.get(&overlay.id) == Some(&text) {
+                continue;
+            }
+            *placed = blocking(|| {
+                let drawing = overlay.drawing(assets, at)?;
+                crate::mix::overlay_render::render(&drawing, canvas, assets.font())
+            });
+            self.ticking.insert(overlay.id.clone(), text);
+            changed = true;
+        }
+        if changed {
+            self.send_overlays();
+        }
     }
 
     /// Whether zero-transcode may happen in this broadcast (`video.passthrough`).
