@@ -30,8 +30,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 const SPEAKER_TICK: Duration = Duration::from_millis(100);
 /// How often tiles are re-placed regardless of events (a fill crop needs the picture size, known later).
 const RELAYOUT_TICK: Duration = Duration::from_secs(1);
-/// How long after a second turns a clock overlay is drawn: the runtime's timer and the wall clock may differ by a
-/// millisecond or so, and drawn early the clock would show the old second.
+/// How late clock overlays are brought up to date: the runtime's timer and the wall clock may differ by a
+/// millisecond or so, and a tick a little early would find nothing due yet.
 const CLOCK_TICK_SLACK: Duration = Duration::from_millis(5);
 /// End reasons of a broadcast that stopped itself.
 pub const LIMIT_REACHED: &str = "limit_reached";
@@ -435,11 +435,11 @@ impl Live {
     }
 }
 
-/// A moment past the wall-clock time at which a `clock` or `timer` overlay's text changes next (a few ms past:
-/// the text is read after the change), as the runtime's time; None when there is none.
+/// When the stage wants its `clock` and `timer` overlays brought up to date, as the runtime's time (a few ms
+/// late: the runtime's timer and the wall clock may differ a little); None when it has none.
 fn clock_due(stage: &dyn Program) -> Option<tokio::time::Instant> {
     let now = std::time::SystemTime::now();
-    let next = stage.next_clock_change(now)?;
+    let next = stage.clock_tick_due()?;
     let wait = next.duration_since(now).unwrap_or_default();
     Some(tokio::time::Instant::now() + wait + CLOCK_TICK_SLACK)
 }

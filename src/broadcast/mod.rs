@@ -19,6 +19,7 @@ mod state;
 pub mod status;
 mod status_events;
 pub mod templates;
+mod ticking;
 mod upload_headers;
 mod uploads;
 

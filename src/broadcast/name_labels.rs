@@ -38,7 +38,13 @@ pub struct NameLabels {
 impl NameLabels {
     /// Keeps the labels of `wanted` on air in `style`, drawing only those new or changed, and drops the rest.
     /// True when what is on air changed.
-    pub fn update(&mut self, wanted: &[Wanted], style: &LabelStyle, canvas: (u32, u32), font: Option<&FontArc>) -> bool {
+    pub fn update(
+        &mut self,
+        wanted: &[Wanted],
+        style: &LabelStyle,
+        canvas: (u32, u32),
+        font: Option<&FontArc>,
+    ) -> bool {
         let before = self.drawn.len();
         self.drawn.retain(|id, _| wanted.iter().any(|w| w.participant == id));
         let mut changed = self.drawn.len() != before;
@@ -47,9 +53,10 @@ impl NameLabels {
             return changed;
         };
         for want in wanted {
-            let same = self.drawn.get(want.participant).is_some_and(|d| {
-                d.rect == want.rect && d.name == want.name && d.style == *style && d.z == want.z
-            });
+            let same = self
+                .drawn
+                .get(want.participant)
+                .is_some_and(|d| d.rect == want.rect && d.name == want.name && d.style == *style && d.z == want.z);
             if same {
                 continue;
             }
@@ -81,6 +88,7 @@ impl NameLabels {
                     id: &d.layer_id,
                     fade_ms: 0,
                     placed: d.placed.as_ref()?,
+                    then: None,
                 })
             })
             .collect()

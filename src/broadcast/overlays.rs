@@ -405,7 +405,8 @@ fn validate_one(
         } => {
             let format = ClockFormat::parse(format.as_deref().unwrap_or(DEFAULT_CLOCK_FORMAT))
                 .map_err(|e| SpecError::new(field("format"), e))?;
-            let zone = Zone::parse(timezone.as_deref().unwrap_or("UTC")).map_err(|e| SpecError::new(field("timezone"), e))?;
+            let zone =
+                Zone::parse(timezone.as_deref().unwrap_or("UTC")).map_err(|e| SpecError::new(field("timezone"), e))?;
             ticking_look(&field, Ticking::Clock { format, zone }, color, background, padding)?
         }
         OverlayRequest::Timer {

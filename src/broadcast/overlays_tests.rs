@@ -232,7 +232,9 @@ fn a_clock_and_a_timer_are_accepted_with_their_defaults_and_draw_their_text() {
     assert_eq!(overlays[1].ticking_text(at).as_deref(), Some("0:03:01"));
     let assets = Assets::new(std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")));
     match overlays[1].drawing(&assets, at).map(|d| d.content) {
-        Some(Content::Text { text, background, .. }) => assert_eq!((text.as_str(), background), ("0:03:01", [0, 0, 0, 204])),
+        Some(Content::Text { text, background, .. }) => {
+            assert_eq!((text.as_str(), background), ("0:03:01", [0, 0, 0, 204]))
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(overlays[0].ticking_text(not_live()).as_deref(), Some("01:00 +01:00"));
@@ -248,11 +250,17 @@ fn a_bad_clock_or_timer_names_its_field() {
     };
     assert_eq!(field_of(clock("format", json!("%H:%M:%k"))), "overlays[1].format");
     assert_eq!(field_of(clock("format", json!(""))), "overlays[1].format");
-    assert_eq!(field_of(clock("timezone", json!("Europe/Paris"))), "overlays[1].timezone");
+    assert_eq!(
+        field_of(clock("timezone", json!("Europe/Paris"))),
+        "overlays[1].timezone"
+    );
     assert_eq!(field_of(clock("x", json!(1.5))), "overlays[1].x");
     assert_eq!(field_of(clock("height", json!(0))), "overlays[1].height");
     assert_eq!(field_of(clock("color", json!("white"))), "overlays[1].color");
     assert_eq!(field_of(clock("fade_ms", json!(9000))), "overlays[1].fade_ms");
-    assert_eq!(field_of(json!([{"kind": "timer", "since": "start"}])), "overlays[0].since");
+    assert_eq!(
+        field_of(json!([{"kind": "timer", "since": "start"}])),
+        "overlays[0].since"
+    );
     assert_eq!(field_of(json!([{"kind": "timer", "id": "a\u{1}b"}])), "overlays[0].id");
 }

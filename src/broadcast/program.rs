@@ -60,11 +60,11 @@ pub trait Program: Send {
     fn set_overlays(&mut self, overlays: Vec<Overlay>) -> Result<(), SpecError>;
     /// The broadcast went live at `at` (what a `timer` overlay counts from).
     fn went_live(&mut self, _at: std::time::SystemTime) {}
-    /// When the text of a `clock` or `timer` overlay may change next after `now`; None: no such overlay.
-    fn next_clock_change(&self, _now: std::time::SystemTime) -> Option<std::time::SystemTime> {
+    /// When to bring `clock` and `timer` overlays up to date next (`tick_clocks`); None: there are none.
+    fn clock_tick_due(&self) -> Option<std::time::SystemTime> {
         None
     }
-    /// Draws again the `clock` and `timer` overlays whose text changed at `now`.
+    /// Brings `clock` and `timer` overlays up to date at `now`: each text drawn once, ahead of its second.
     fn tick_clocks(&mut self, _now: std::time::SystemTime) {}
     /// Whether zero-transcode may happen in this broadcast (`video.passthrough`).
     fn passthrough_allowed(&self) -> bool;

@@ -10,6 +10,7 @@ use super::speaker::SpeakerTracker;
 use super::spec::SpecError;
 use super::state::SceneStatus;
 use super::status::{OverlayShown, ParticipantStatus, VideoSize};
+use super::ticking::Ticked;
 use crate::call::participant::Participant;
 use crate::layout::engine::{place, Scene};
 use crate::layout::order::visible_order;
@@ -47,6 +48,9 @@ pub(super) fn blocking<T>(work: impl FnOnce() -> T) -> T {
 /// A participant whose H.264 has not arrived for this long is not forwarded (the mixer shows them instead).
 const PASSTHROUGH_STALE_MS: u64 = 300;
 
+/// How long after a clock's text changed the stage draws the next one ahead (`clock_tick_due`).
+const CLOCK_CATCH_UP: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub struct Stage {
     mixer: Mixer,
     tiles: Vec<Tile>,
@@ -76,8 +80,8 @@ pub struct Stage {
     bands: HashMap<String, (Rect, String, Placed)>,
     /// The participants' name labels on air.
     labels: NameLabels,
-    /// The text each `clock` and `timer` shows now, by overlay id.
-    ticking: HashMap<String, String>,
+    /// Each `clock` and `timer`'s text on air and the next, drawn ahead, by overlay id.
+    ticking: HashMap<String, Ticked>,
     /// When the broadcast went live (what a `timer` counts from).
     live_since: Option<SystemTime>,
 }
@@ -252,16 +256,41 @@ impl Stage {
     fn send_overlays(&self) {
         let mut layered: Vec<Layered> = self.labels.layered();
         layered.extend(self.overlays.iter().filter_map(|(overlay, picture)| {
-                let placed = picture
-                    .as_ref()
-                    .or_else(|| self.bands.get(&overlay.id).map(|(_, _, p)| p))?;
-                Some(Layered {
-                    id: &overlay.id,
-                    fade_ms: overlay.fade_ms,
-                    placed,
-                })
+            let placed = picture
+                .as_ref()
+                .or_else(|| self.bands.get(&overlay.id).map(|(_, _, p)| p))?;
+            let then = self
+                .ticking
+                .get(&overlay.id)
+                .and_then(Ticked::then)
+                .and_then(|(next, at)| Some((next, self.mixer.running_time_at(at)?)));
+            Some(Layered {
+                id: &overlay.id,
+                fade_ms: overlay.fade_ms,
+                placed,
+                then,
+            })
         }));
         self.mixer.set_overlays(&layered);
+    }
+
+    /// Brings each `clock` and `timer` to `at` (`Ticked::advance`), drawing off the async threads; true when
+    /// any changed.
+    fn advance_clocks(&mut self, at: Moment) -> bool {
+        let canvas = (self.canvas.width as u32, self.canvas.height as u32);
+        let assets = &self.overlay_assets;
+        let mut changed = false;
+        for (overlay, placed) in &mut self.overlays {
+            let Some(ticked) = self.ticking.get_mut(&overlay.id) else {
+                continue;
+            };
+            let draw = |m: Moment| {
+                let drawing = overlay.drawing(assets, m)?;
+                crate::mix::overlay_render::render(&drawing, canvas, assets.font())
+            };
+            changed |= blocking(|| ticked.advance(overlay, placed, at, &draw));
+        }
+        changed
     }
 
     /// The time `clock` and `timer` overlays are drawn for.
@@ -417,7 +446,10 @@ impl Program for Stage {
         self.overlays_shown = overlays.iter().map(Overlay::shown).collect();
         self.ticking = overlays
             .iter()
-            .filter_map(|o| Some((o.id.clone(), o.ticking_text(at)?)))
+            .filter_map(|o| {
+                let text = o.ticking_text(at)?;
+                Some((o.id.clone(), Ticked { text, next: None }))
+            })
             .collect();
         self.overlays = blocking(|| {
             overlays
@@ -430,6 +462,7 @@ impl Program for Stage {
                 })
                 .collect()
         });
+        self.advance_clocks(at);
         self.place_overlays(true);
         Ok(())
     }
@@ -439,31 +472,23 @@ impl Program for Stage {
         self.tick_clocks(at);
     }
 
-    fn next_clock_change(&self, now: SystemTime) -> Option<SystemTime> {
-        let at = self.moment(now);
-        self.overlays.iter().filter_map(|(o, _)| o.next_tick(at)).min()
+    /// Half a second after the next change of a clock's text: the mixer switches to the text drawn ahead on the
+    /// first frame of its second; the stage catches up later, when frames of that second are being composed, so
+    /// that handing the mixer the same text again changes nothing on air.
+    /// Counted from the texts drawn ahead (not from `now`: the time stays put however often it is asked).
+    fn clock_tick_due(&self) -> Option<SystemTime> {
+        let next = self
+            .ticking
+            .values()
+            .filter_map(|t| t.next.as_ref().map(|a| a.at))
+            .min()?;
+        Some(next + CLOCK_CATCH_UP)
     }
 
-    /// Draws again each `clock` and `timer` whose text changed (once a second for `%S` and a timer), and puts
-    /// them on air with the rest unchanged.
+    /// Puts the text due now of each `clock` and `timer` on air (the mixer switched to it already when it was
+    /// drawn ahead) and draws the next one ahead, telling the mixer when anything changed.
     fn tick_clocks(&mut self, now: SystemTime) {
-        let canvas = (self.canvas.width as u32, self.canvas.height as u32);
-        let at = self.moment(now);
-        let assets = &self.overlay_assets;
-        let mut changed = false;
-        for (overlay, placed) in &mut self.overlays {
-            let Some(text) = overlay.ticking_text(at) else { continue };
-            if self.ticking.get(&overlay.id) == Some(&text) {
-                continue;
-            }
-            *placed = blocking(|| {
-                let drawing = overlay.drawing(assets, at)?;
-                crate::mix::overlay_render::render(&drawing, canvas, assets.font())
-            });
-            self.ticking.insert(overlay.id.clone(), text);
-            changed = true;
-        }
-        if changed {
+        if self.advance_clocks(self.moment(now)) {
             self.send_overlays();
         }
     }

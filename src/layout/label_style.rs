@@ -114,7 +114,10 @@ mod tests {
             })
         );
         assert_eq!(file("").style(), Ok(LabelStyle::default()));
-        assert_eq!(file("background = \"#10203040\"").style().unwrap().background, [16, 32, 48, 64]);
+        assert_eq!(
+            file("background = \"#10203040\"").style().unwrap().background,
+            [16, 32, 48, 64]
+        );
     }
 
     #[test]
@@ -122,7 +125,10 @@ mod tests {
         assert!(file("height = 0.0").style().unwrap_err().contains("height"));
         assert!(file("height = 0.6").style().unwrap_err().contains("height"));
         assert!(file("color = \"white\"").style().unwrap_err().contains("color `white`"));
-        assert!(file("background = \"12345\"").style().unwrap_err().contains("background"));
+        assert!(file("background = \"12345\"")
+            .style()
+            .unwrap_err()
+            .contains("background"));
         assert!(toml::from_str::<LabelFile>("position = \"middle\"").is_err());
         assert!(toml::from_str::<LabelFile>("size = 1").is_err());
     }

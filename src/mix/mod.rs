@@ -171,6 +171,17 @@ impl Mixer {
         self.pipeline.current_running_time()
     }
 
+    /// The running time at which the mixer's clock reaches the wall-clock time `at` (frames carry running times);
+    /// None before the mixer runs.
+    pub fn running_time_at(&self, at: std::time::SystemTime) -> Option<gst::ClockTime> {
+        let now = std::time::SystemTime::now();
+        let running = self.running_time()?;
+        Some(match at.duration_since(now) {
+            Ok(ahead) => running + gst::ClockTime::from_nseconds(ahead.as_nanos() as u64),
+            Err(behind) => running.saturating_sub(gst::ClockTime::from_nseconds(behind.duration().as_nanos() as u64)),
+        })
+    }
+
     /// Removes a participant without a glitch: stop its input, release the mixer pads, then remove elements.
     pub fn detach(&self, tile: Tile) {
         tile.detach(self);

@@ -10,7 +10,10 @@ pub const MAX_FORMAT_CHARS: usize = 64;
 /// What a ticking overlay shows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ticking {
-    Clock { format: ClockFormat, zone: Zone },
+    Clock {
+        format: ClockFormat,
+        zone: Zone,
+    },
     /// Time since the broadcast went live; 0:00:00 until then.
     SinceLive,
 }
@@ -76,14 +79,20 @@ impl Zone {
         if text.eq_ignore_ascii_case("utc") || text == "Z" {
             return Ok(Self::default());
         }
-        let bad = || format!("must be `UTC` or a fixed offset like `+02:00` or `-05:30` (named zones are not supported), got `{text}`");
+        let bad = || {
+            format!("must be `UTC` or a fixed offset like `+02:00` or `-05:30` (named zones are not supported), got `{text}`")
+        };
         let (sign, rest) = match text.as_bytes().first() {
             Some(b'+') => (1, &text[1..]),
             Some(b'-') => (-1, &text[1..]),
             _ => return Err(bad()),
         };
         let (h, m) = rest.split_once(':').ok_or_else(bad)?;
-        let two_digits = |s: &str| (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i32>().ok()).flatten();
+        let two_digits = |s: &str| {
+            (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<i32>().ok())
+                .flatten()
+        };
         let (Some(h), Some(m)) = (two_digits(h), two_digits(m)) else {
             return Err(bad());
         };
@@ -248,7 +257,10 @@ mod tests {
         );
         assert_eq!(clock("%H:%M %Z", "-08:00").text(moment(evening)), "11:23 -08:00");
         // The epoch, midnight (12 AM), a leap day, and 100% literal.
-        assert_eq!(clock("%Y-%m-%d %H:%M:%S", "UTC").text(moment(at(0, 0))), "1970-01-01 00:00:00");
+        assert_eq!(
+            clock("%Y-%m-%d %H:%M:%S", "UTC").text(moment(at(0, 0))),
+            "1970-01-01 00:00:00"
+        );
         assert_eq!(clock("%I %p", "UTC").text(moment(at(0, 0))), "12 AM");
         // 2024-02-29 12:00:00 UTC is 1_709_208_000.
         assert_eq!(
@@ -277,7 +289,10 @@ mod tests {
     #[test]
     fn the_next_change_is_the_next_whole_second_of_each() {
         let now = at(1_796_066_581, 250);
-        assert_eq!(clock("%H:%M:%S", "UTC").next_change(moment(now)), Some(at(1_796_066_582, 0)));
+        assert_eq!(
+            clock("%H:%M:%S", "UTC").next_change(moment(now)),
+            Some(at(1_796_066_582, 0))
+        );
         let live = Moment {
             now,
             live_since: Some(at(1_796_066_500, 700)),

@@ -106,19 +106,38 @@ mod tests {
     #[test]
     fn the_box_is_a_fraction_of_the_tile_in_its_bottom_left_corner() {
         // A full 1080p tile: 108 px high, 54 px from the left and bottom edges (y 1080 - 54 - 108 = 918).
-        let full = render_label("Ada", &style(LabelPosition::BottomLeft), tile(0, 0, 1920, 1080), CANVAS, &font())
-            .expect("drawn");
+        let full = render_label(
+            "Ada",
+            &style(LabelPosition::BottomLeft),
+            tile(0, 0, 1920, 1080),
+            CANVAS,
+            &font(),
+        )
+        .expect("drawn");
         assert_eq!((full.x, full.y, full.picture.height()), (54, 918, 108));
         // One of nine on that canvas, 640x360 at (640, 360): 36 px high, 18 px in: (658, 666).
-        let ninth = render_label("Ada", &style(LabelPosition::BottomLeft), tile(640, 360, 640, 360), CANVAS, &font())
-            .expect("drawn");
+        let ninth = render_label(
+            "Ada",
+            &style(LabelPosition::BottomLeft),
+            tile(640, 360, 640, 360),
+            CANVAS,
+            &font(),
+        )
+        .expect("drawn");
         assert_eq!((ninth.x, ninth.y, ninth.picture.height()), (658, 666, 36));
         // The width follows the name: "Ada" is about twice as wide as high at any size.
         for placed in [&full, &ninth] {
             let (w, h) = placed.picture.dimensions();
             assert!(w > h && w < 4 * h, "{w}x{h}");
-            assert_eq!(placed.picture.get_pixel(1, 1).0, [0, 0, 255, 255], "the box colour in its corner");
-            assert!(placed.picture.pixels().any(|p| p.0 == [255, 255, 255, 255]), "text pixels");
+            assert_eq!(
+                placed.picture.get_pixel(1, 1).0,
+                [0, 0, 255, 255],
+                "the box colour in its corner"
+            );
+            assert!(
+                placed.picture.pixels().any(|p| p.0 == [255, 255, 255, 255]),
+                "text pixels"
+            );
         }
     }
 
@@ -130,17 +149,33 @@ mod tests {
         assert_eq!((top_right.y, top_right.picture.height()), (60, 20));
         assert_eq!(top_right.x + top_right.picture.width(), 100 + 400 - 10);
         // A tile 60 px high would get a 6 px label: raised to 12.
-        let small = render_label("Bo", &style(LabelPosition::TopLeft), tile(0, 0, 100, 60), CANVAS, &font()).unwrap();
+        let small = render_label(
+            "Bo",
+            &style(LabelPosition::TopLeft),
+            tile(0, 0, 100, 60),
+            CANVAS,
+            &font(),
+        )
+        .unwrap();
         assert_eq!((small.x, small.y, small.picture.height()), (6, 6, MIN_HEIGHT_PX));
     }
 
     #[test]
     fn a_long_name_stops_inside_the_tile_and_a_tile_off_the_canvas_draws_nothing() {
         let long = "W".repeat(100);
-        let placed = render_label(&long, &style(LabelPosition::BottomLeft), tile(0, 0, 400, 200), CANVAS, &font())
-            .unwrap();
+        let placed = render_label(
+            &long,
+            &style(LabelPosition::BottomLeft),
+            tile(0, 0, 400, 200),
+            CANVAS,
+            &font(),
+        )
+        .unwrap();
         assert_eq!(placed.picture.width(), 400 - 2 * 10);
         let off = tile(2000, 0, 100, 100);
-        assert_eq!(render_label("Ada", &style(LabelPosition::BottomLeft), off, CANVAS, &font()), None);
+        assert_eq!(
+            render_label("Ada", &style(LabelPosition::BottomLeft), off, CANVAS, &font()),
+            None
+        );
     }
 }

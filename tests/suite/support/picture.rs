@@ -135,7 +135,10 @@ pub fn label_shown(frame: &Frame, tile: &Tile, expected: LabelBox) -> Result<(),
     };
     let mut rows = tile.area.y + tile.area.h / 2..tile.area.y + tile.area.h - INSET / 2;
     let Some(top) = rows.by_ref().find(|&y| in_label(y)) else {
-        return Err(format!("{}: no label over the tile's lower half at x {}", tile.name, expected.x));
+        return Err(format!(
+            "{}: no label over the tile's lower half at x {}",
+            tile.name, expected.x
+        ));
     };
     let height = 1 + rows.take_while(|&y| in_label(y)).count() as i32;
     if top.abs_diff(expected.y) > 2 || height.abs_diff(expected.h) > 2 {
