@@ -66,3 +66,86 @@ impl Ticked {
         Some((ahead.placed.as_ref()?, ahead.at))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn clock(format: &str) -> Overlay {
+        let list = serde_json::json!([{"kind": "clock", "format": format}]);
+        super::super::overlays::validate(serde_json::from_value(list).unwrap())
+            .unwrap()
+            .remove(0)
+    }
+
+    fn at(secs: u64, millis: u64) -> Moment {
+        Moment {
+            now: UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis),
+            live_since: None,
+        }
+    }
+
+    /// Draws a 1x1 picture whose x is the moment's second, and notes which seconds were drawn.
+    fn drawing(drawn: &RefCell<Vec<u64>>) -> impl Fn(Moment) -> Option<Placed> + '_ {
+        move |m: Moment| {
+            let secs = m.now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+            drawn.borrow_mut().push(secs);
+            Some(Placed {
+                x: secs as u32,
+                y: 0,
+                picture: image::RgbaImage::new(1, 1),
+            })
+        }
+    }
+
+    #[test]
+    fn each_second_is_drawn_once_a_second_ahead() {
+        let overlay = clock("%H:%M:%S");
+        let drawn = RefCell::new(Vec::new());
+        let draw = drawing(&drawn);
+        let mut placed = draw(at(100, 200));
+        let mut ticked = Ticked {
+            text: "00:01:40".into(),
+            next: None,
+        };
+        assert!(ticked.advance(&overlay, &mut placed, at(100, 200), &draw));
+        assert_eq!(ticked.then().map(|(p, t)| (p.x, t)), Some((101, at(101, 0).now)));
+        // Half a second after 101 began: 101 (drawn ahead) is on, 102 drawn ahead.
+        assert!(ticked.advance(&overlay, &mut placed, at(101, 500), &draw));
+        assert_eq!(
+            (ticked.text.as_str(), placed.as_ref().map(|p| p.x)),
+            ("00:01:41", Some(101))
+        );
+        assert_eq!(ticked.then().map(|(p, _)| p.x), Some(102));
+        // Asked again within the second: nothing to do.
+        assert!(!ticked.advance(&overlay, &mut placed, at(101, 900), &draw));
+        assert_eq!(*drawn.borrow(), [100, 101, 102], "each second drawn once");
+    }
+
+    #[test]
+    fn a_clock_without_seconds_draws_only_when_its_minute_turns() {
+        let overlay = clock("%H:%M");
+        let drawn = RefCell::new(Vec::new());
+        let draw = drawing(&drawn);
+        let mut placed = draw(at(100, 0));
+        let mut ticked = Ticked {
+            text: "00:01".into(),
+            next: None,
+        };
+        for s in 100..119 {
+            ticked.advance(&overlay, &mut placed, at(s, 500), &draw);
+            assert!(ticked.then().is_none(), "nothing to switch to at {s}");
+        }
+        // At 119.5 the next second (120) is 00:02: drawn ahead, once.
+        ticked.advance(&overlay, &mut placed, at(119, 500), &draw);
+        assert_eq!(ticked.then().map(|(p, _)| p.x), Some(120));
+        ticked.advance(&overlay, &mut placed, at(120, 500), &draw);
+        assert_eq!(
+            (ticked.text.as_str(), placed.as_ref().map(|p| p.x)),
+            ("00:02", Some(120))
+        );
+        assert_eq!(*drawn.borrow(), [100, 120]);
+    }
+}
