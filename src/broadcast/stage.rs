@@ -10,7 +10,7 @@ use super::speaker::SpeakerTracker;
 use super::spec::SpecError;
 use super::state::SceneStatus;
 use super::status::{OverlayShown, ParticipantStatus, VideoSize};
-use super::ticking::Ticked;
+use super::ticking::Clocks;
 use crate::call::participant::Participant;
 use crate::layout::engine::{place, Scene};
 use crate::layout::order::visible_order;
@@ -48,9 +48,6 @@ pub(super) fn blocking<T>(work: impl FnOnce() -> T) -> T {
 /// A participant whose H.264 has not arrived for this long is not forwarded (the mixer shows them instead).
 const PASSTHROUGH_STALE_MS: u64 = 300;
 
-/// How long after a clock's text changed the stage draws the next one ahead (`clock_tick_due`).
-const CLOCK_CATCH_UP: std::time::Duration = std::time::Duration::from_millis(500);
-
 pub struct Stage {
     mixer: Mixer,
     tiles: Vec<Tile>,
@@ -80,10 +77,8 @@ pub struct Stage {
     bands: HashMap<String, (Rect, String, Placed)>,
     /// The participants' name labels on air.
     labels: NameLabels,
-    /// Each `clock` and `timer`'s text on air and the next, drawn ahead, by overlay id.
-    ticking: HashMap<String, Ticked>,
-    /// When the broadcast went live (what a `timer` counts from).
-    live_since: Option<SystemTime>,
+    /// Each `clock` and `timer`'s text on air and the next, drawn ahead.
+    clocks: Clocks,
 }
 
 impl Stage {
@@ -113,8 +108,7 @@ impl Stage {
             overlays: Vec::new(),
             bands: HashMap::new(),
             labels: NameLabels::default(),
-            ticking: HashMap::new(),
-            live_since: None,
+            clocks: Clocks::default(),
         };
         stage.apply_background();
         stage
@@ -260,9 +254,8 @@ impl Stage {
                 .as_ref()
                 .or_else(|| self.bands.get(&overlay.id).map(|(_, _, p)| p))?;
             let then = self
-                .ticking
-                .get(&overlay.id)
-                .and_then(Ticked::then)
+                .clocks
+                .then(&overlay.id)
                 .and_then(|(next, at)| Some((next, self.mixer.running_time_at(at)?)));
             Some(Layered {
                 id: &overlay.id,
@@ -274,31 +267,16 @@ impl Stage {
         self.mixer.set_overlays(&layered);
     }
 
-    /// Brings each `clock` and `timer` to `at` (`Ticked::advance`), drawing off the async threads; true when
+    /// Brings each `clock` and `timer` to `at` (`Clocks::advance`), drawing off the async threads; true when
     /// any changed.
     fn advance_clocks(&mut self, at: Moment) -> bool {
         let canvas = (self.canvas.width as u32, self.canvas.height as u32);
         let assets = &self.overlay_assets;
-        let mut changed = false;
-        for (overlay, placed) in &mut self.overlays {
-            let Some(ticked) = self.ticking.get_mut(&overlay.id) else {
-                continue;
-            };
-            let draw = |m: Moment| {
-                let drawing = overlay.drawing(assets, m)?;
-                crate::mix::overlay_render::render(&drawing, canvas, assets.font())
-            };
-            changed |= blocking(|| ticked.advance(overlay, placed, at, &draw));
-        }
-        changed
-    }
-
-    /// The time `clock` and `timer` overlays are drawn for.
-    fn moment(&self, now: SystemTime) -> Moment {
-        Moment {
-            now,
-            live_since: self.live_since,
-        }
+        let draw = |overlay: &Overlay, m: Moment| {
+            let drawing = overlay.drawing(assets, m)?;
+            crate::mix::overlay_render::render(&drawing, canvas, assets.font())
+        };
+        blocking(|| self.clocks.advance(&mut self.overlays, at, &draw))
     }
 }
 
@@ -442,15 +420,9 @@ impl Program for Stage {
     fn set_overlays(&mut self, overlays: Vec<Overlay>) -> Result<(), SpecError> {
         let canvas = (self.canvas.width as u32, self.canvas.height as u32);
         let assets = &self.overlay_assets;
-        let at = self.moment(SystemTime::now());
+        let at = self.clocks.moment(SystemTime::now());
         self.overlays_shown = overlays.iter().map(Overlay::shown).collect();
-        self.ticking = overlays
-            .iter()
-            .filter_map(|o| {
-                let text = o.ticking_text(at)?;
-                Some((o.id.clone(), Ticked { text, next: None }))
-            })
-            .collect();
+        self.clocks.follow(&overlays, at);
         self.overlays = blocking(|| {
             overlays
                 .into_iter()
@@ -468,27 +440,18 @@ impl Program for Stage {
     }
 
     fn went_live(&mut self, at: SystemTime) {
-        self.live_since = Some(at);
+        self.clocks.went_live(at);
         self.tick_clocks(at);
     }
 
-    /// Half a second after the next change of a clock's text: the mixer switches to the text drawn ahead on the
-    /// first frame of its second; the stage catches up later, when frames of that second are being composed, so
-    /// that handing the mixer the same text again changes nothing on air.
-    /// Counted from the texts drawn ahead (not from `now`: the time stays put however often it is asked).
     fn clock_tick_due(&self) -> Option<SystemTime> {
-        let next = self
-            .ticking
-            .values()
-            .filter_map(|t| t.next.as_ref().map(|a| a.at))
-            .min()?;
-        Some(next + CLOCK_CATCH_UP)
+        self.clocks.due()
     }
 
     /// Puts the text due now of each `clock` and `timer` on air (the mixer switched to it already when it was
     /// drawn ahead) and draws the next one ahead, telling the mixer when anything changed.
     fn tick_clocks(&mut self, now: SystemTime) {
-        if self.advance_clocks(self.moment(now)) {
+        if self.advance_clocks(self.clocks.moment(now)) {
             self.send_overlays();
         }
     }

@@ -4,7 +4,79 @@
 use super::overlays::Overlay;
 use crate::mix::overlay_clock::Moment;
 use crate::mix::overlay_render::Placed;
-use std::time::SystemTime;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+/// How long after a text took over the next one is drawn ahead: the mixer switches to the text drawn ahead on the
+/// first frame of its second; catching up later, when frames of that second are being composed, handing the mixer
+/// the same text again changes nothing on air.
+const CATCH_UP: Duration = Duration::from_millis(500);
+
+/// Every `clock` and `timer` of a list, by overlay id, and what a timer counts from.
+#[derive(Default)]
+pub struct Clocks {
+    ticking: HashMap<String, Ticked>,
+    /// When the broadcast went live.
+    live_since: Option<SystemTime>,
+}
+
+impl Clocks {
+    /// The moment overlays are drawn for.
+    pub fn moment(&self, now: SystemTime) -> Moment {
+        Moment {
+            now,
+            live_since: self.live_since,
+        }
+    }
+
+    pub fn went_live(&mut self, at: SystemTime) {
+        self.live_since = Some(at);
+    }
+
+    /// Follows a new list's clocks and timers, as drawn at `at` (their next texts not drawn yet: `advance`).
+    pub fn follow(&mut self, overlays: &[Overlay], at: Moment) {
+        self.ticking = overlays
+            .iter()
+            .filter_map(|o| {
+                let text = o.ticking_text(at)?;
+                Some((o.id.clone(), Ticked { text, next: None }))
+            })
+            .collect();
+    }
+
+    /// Brings every clock and timer of `overlays` (with their pictures) to `at` (`Ticked::advance`); `draw`
+    /// draws an overlay as at a moment. True when any changed.
+    pub fn advance(
+        &mut self,
+        overlays: &mut [(Overlay, Option<Placed>)],
+        at: Moment,
+        draw: &dyn Fn(&Overlay, Moment) -> Option<Placed>,
+    ) -> bool {
+        let mut changed = false;
+        for (overlay, placed) in overlays {
+            if let Some(ticked) = self.ticking.get_mut(&overlay.id) {
+                changed |= ticked.advance(overlay, placed, at, &|m| draw(overlay, m));
+            }
+        }
+        changed
+    }
+
+    /// The next picture of overlay `id` and when it takes over, if it has one.
+    pub fn then(&self, id: &str) -> Option<(&Placed, SystemTime)> {
+        self.ticking.get(id)?.then()
+    }
+
+    /// When to `advance` next: half a second after the earliest text drawn ahead takes over (counted from the
+    /// texts drawn ahead, not from the time asked: it stays put however often it is asked); None without any.
+    pub fn due(&self) -> Option<SystemTime> {
+        let next = self
+            .ticking
+            .values()
+            .filter_map(|t| t.next.as_ref().map(|a| a.at))
+            .min()?;
+        Some(next + CATCH_UP)
+    }
+}
 
 /// A ticking overlay's text on air and the next one.
 pub struct Ticked {
