@@ -77,7 +77,6 @@ const MORE_FACTORIES: &[&str] = &[
     "opusenc",
     "queue",
     "tee",
-    "textoverlay",
     "overlaycomposition",
     "videoconvert",
     "videocrop",
@@ -92,8 +91,7 @@ const MORE_FACTORIES: &[&str] = &[
     "pngdec",
 ];
 
-/// Makes one of every element once, here, on one thread: plugins load and element classes initialise (fonts for
-/// the labels included) before broadcasts run, instead of racing each other in several threads at the first
+/// Makes one of every element once, here, on one thread: plugins load and element classes initialise before broadcasts run, instead of racing each other in several threads at the first
 /// broadcast, which is where a broadcast was seen to stall before going live.
 fn warm_up() {
     for name in REQUIRED_FACTORIES.iter().chain(MORE_FACTORIES) {

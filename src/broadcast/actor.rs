@@ -30,6 +30,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 const SPEAKER_TICK: Duration = Duration::from_millis(100);
 /// How often tiles are re-placed regardless of events (a fill crop needs the picture size, known later).
 const RELAYOUT_TICK: Duration = Duration::from_secs(1);
+/// How late clock overlays are brought up to date: the runtime's timer and the wall clock may differ by a
+/// millisecond or so, and a tick a little early would find nothing due yet.
+const CLOCK_TICK_SLACK: Duration = Duration::from_millis(5);
 /// End reasons of a broadcast that stopped itself.
 pub const LIMIT_REACHED: &str = "limit_reached";
 pub const IDLE: &str = "idle";
@@ -136,6 +139,8 @@ enum Heard {
     Bus(Option<gst::Message>),
     SpeakerTick,
     RelayoutTick,
+    /// A `clock` or `timer` overlay's text may have changed.
+    ClockTick,
     TimeLimit,
     FirstFrame,
 }
@@ -226,8 +231,13 @@ impl Live {
                     Step::Continue(self.stage.track_speaker(Instant::now()) || self.stage.passthrough_stalled())
                 }
                 Heard::RelayoutTick => self.on_tick(),
+                Heard::ClockTick => {
+                    self.stage.tick_clocks(std::time::SystemTime::now());
+                    Step::Continue(false)
+                }
                 Heard::TimeLimit => Step::End(Outcome::Ended(LIMIT_REACHED.into())),
                 Heard::FirstFrame => {
+                    self.stage.went_live(std::time::SystemTime::now());
                     self.status.advance(BroadcastState::Live, None);
                     tracing::info!("broadcast live");
                     Step::Continue(false)
@@ -244,6 +254,7 @@ impl Live {
 
     async fn listen(&mut self, commands: &mut mpsc::Receiver<Command>) -> Heard {
         let starting = self.status.state() == BroadcastState::Starting;
+        let clock_due = clock_due(self.stage.as_ref());
         tokio::select! {
             command = commands.recv() => Heard::Command(command),
             event = self.call.events.recv() => Heard::Call(event),
@@ -252,6 +263,7 @@ impl Live {
             message = self.bus.next() => Heard::Bus(message),
             _ = self.speaker_tick.tick() => Heard::SpeakerTick,
             _ = self.relayout_tick.tick() => Heard::RelayoutTick,
+            _ = tokio::time::sleep_until(clock_due.unwrap_or(self.ends_at)), if clock_due.is_some() => Heard::ClockTick,
             _ = tokio::time::sleep_until(self.ends_at) => Heard::TimeLimit,
             _ = self.on_air.changed(), if starting => Heard::FirstFrame,
         }
@@ -426,6 +438,15 @@ impl Live {
         tracing::info!("broadcast ended");
         self.status
     }
+}
+
+/// When the stage wants its `clock` and `timer` overlays brought up to date, as the runtime's time (a few ms
+/// late: the runtime's timer and the wall clock may differ a little); None when it has none.
+fn clock_due(stage: &dyn Program) -> Option<tokio::time::Instant> {
+    let now = std::time::SystemTime::now();
+    let next = stage.clock_tick_due()?;
+    let wait = next.duration_since(now).unwrap_or_default();
+    Some(tokio::time::Instant::now() + wait + CLOCK_TICK_SLACK)
 }
 
 fn on_bus(message: Option<gst::Message>) -> Step {

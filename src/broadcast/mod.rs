@@ -4,6 +4,7 @@ pub mod actor;
 pub mod admission;
 mod audio_stage;
 pub mod layout_spec;
+mod name_labels;
 mod outputs;
 pub mod overlays;
 mod program;
@@ -20,6 +21,7 @@ mod status_events;
 pub mod template_overlays;
 pub mod template_preview;
 pub mod templates;
+mod ticking;
 mod upload_headers;
 mod uploads;
 

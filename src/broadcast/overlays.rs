@@ -1,8 +1,10 @@
 //! `overlays` of a broadcast: titles and logos over the canvas, in the request and in `PATCH` (the list replaces
 //! the current one). Validated here into `Overlay`s; the mixer draws them (`mix::overlay_render`).
-//! Tagged by `kind`: `text` and `image` at fractions of the canvas, `lower_third` on a participant's tile.
+//! Tagged by `kind`: `text`, `image`, `clock` and `timer` at fractions of the canvas, `lower_third` on a
+//! participant's tile.
 
 use super::spec::SpecError;
+use crate::mix::overlay_clock::{ClockFormat, Moment, Ticking, Zone, DEFAULT_CLOCK_FORMAT};
 use crate::mix::overlay_render::{decode_picture, Assets, Content, Drawing, MAX_TOTAL_PIXELS};
 use base64::Engine;
 use serde::Deserialize;
@@ -25,6 +27,12 @@ pub const DEFAULT_BAND: [u8; 4] = [0, 0, 0, 204];
 /// How long an overlay takes to appear or disappear when a `PATCH` adds or removes it; 0 cuts.
 pub const DEFAULT_FADE_MS: u32 = 300;
 pub const MAX_FADE_MS: u32 = 5000;
+/// Where a `clock` or `timer` goes when its request gives no place: the top-left corner, 6% of the canvas high.
+pub const DEFAULT_CLOCK_X: f64 = 0.03;
+pub const DEFAULT_CLOCK_Y: f64 = 0.03;
+pub const DEFAULT_CLOCK_HEIGHT: f64 = 0.06;
+/// A `clock`'s box when no `background` is given: the lower third's dark band, so the digits read anywhere.
+pub const DEFAULT_CLOCK_BACKGROUND: [u8; 4] = DEFAULT_BAND;
 
 /// One overlay as it arrives. `x`, `y` (top-left corner) and `height` are fractions of the canvas (0..1); the
 /// width follows the content. Colours are hex `RRGGBB` or `RRGGBBAA`.
@@ -65,6 +73,40 @@ pub enum OverlayRequest {
         opacity: Option<f64>,
         fade_ms: Option<u32>,
     },
+    /// The time of day, drawn like a `text` overlay and drawn again each time the text changes (at most once a
+    /// second). `x`, `y`, `height` default to 0.03, 0.03, 0.06.
+    Clock {
+        id: Option<String>,
+        x: Option<f64>,
+        y: Option<f64>,
+        height: Option<f64>,
+        /// Default `%H:%M:%S`; `%Y %m %d %H %I %M %S %p %Z` and `%%` (up to 64 characters).
+        format: Option<String>,
+        /// `UTC` (the default) or a fixed offset `+HH:MM` / `-HH:MM`; named zones (and daylight saving) are not
+        /// supported.
+        timezone: Option<String>,
+        /// Default `ffffff`.
+        color: Option<String>,
+        /// Default `000000cc`.
+        background: Option<String>,
+        padding: Option<f64>,
+        opacity: Option<f64>,
+        fade_ms: Option<u32>,
+    },
+    /// The time since the broadcast went live, `H:MM:SS` (`0:00:00` until it is), drawn like a `clock`.
+    Timer {
+        id: Option<String>,
+        /// `live` (the only one, and the default).
+        since: Option<String>,
+        x: Option<f64>,
+        y: Option<f64>,
+        height: Option<f64>,
+        color: Option<String>,
+        background: Option<String>,
+        padding: Option<f64>,
+        opacity: Option<f64>,
+        fade_ms: Option<u32>,
+    },
     /// The participant's name (as the room knows it) and `title` in a band over the bottom of their tile,
     /// following the tile when the layout changes; not drawn while they have no tile (an unknown participant is
     /// no error: the band appears once they are on screen).
@@ -102,6 +144,14 @@ impl Overlay {
             Look::Text { .. } => "text",
             Look::Image { .. } | Look::File(_) => "image",
             Look::LowerThird { .. } => "lower_third",
+            Look::Ticking {
+                ticking: Ticking::Clock { .. },
+                ..
+            } => "clock",
+            Look::Ticking {
+                ticking: Ticking::SinceLive,
+                ..
+            } => "timer",
         };
         super::status::OverlayShown {
             id: self.id.clone(),
@@ -123,6 +173,13 @@ pub enum Look {
     Image { bytes: Arc<[u8]>, pixels: u64 },
     /// Under the server's assets dir: checked by `check_files`, read when drawn.
     File(String),
+    /// A text that changes with time (`clock`, `timer`): drawn again by the stage when it changes.
+    Ticking {
+        ticking: Ticking,
+        color: [u8; 4],
+        background: [u8; 4],
+        padding: f64,
+    },
     /// Drawn by the stage, which knows the participant's tile and name (`mix::overlay_band`).
     LowerThird {
         participant: String,
@@ -133,11 +190,38 @@ pub enum Look {
 }
 
 impl Overlay {
-    /// What the mixer draws at a place on the canvas; None when its file can no longer be read (logged: the
-    /// show goes on without it), and for a lower third (placed by its tile instead).
-    pub fn drawing(&self, assets: &Assets) -> Option<Drawing> {
+    /// The text a `clock` or `timer` shows at `at`; None for the other kinds.
+    pub fn ticking_text(&self, at: Moment) -> Option<String> {
+        match &self.look {
+            Look::Ticking { ticking, .. } => Some(ticking.text(at)),
+            _ => None,
+        }
+    }
+
+    /// When the text of a `clock` or `timer` may change next after `at`.
+    pub fn next_tick(&self, at: Moment) -> Option<std::time::SystemTime> {
+        match &self.look {
+            Look::Ticking { ticking, .. } => ticking.next_change(at),
+            _ => None,
+        }
+    }
+
+    /// What the mixer draws at a place on the canvas (a `clock` or `timer` as at `at`); None when its file can no
+    /// longer be read (logged: the show goes on without it), and for a lower third (placed by its tile instead).
+    pub fn drawing(&self, assets: &Assets, at: Moment) -> Option<Drawing> {
         let content = match &self.look {
             Look::LowerThird { .. } => return None,
+            Look::Ticking {
+                ticking,
+                color,
+                background,
+                padding,
+            } => Content::Text {
+                text: ticking.text(at),
+                color: *color,
+                background: *background,
+                padding: *padding,
+            },
             Look::Text {
                 text,
                 color,
@@ -226,6 +310,8 @@ fn validate_one(
     let (id, fade_ms) = match &request {
         OverlayRequest::Text { id, fade_ms, .. }
         | OverlayRequest::Image { id, fade_ms, .. }
+        | OverlayRequest::Clock { id, fade_ms, .. }
+        | OverlayRequest::Timer { id, fade_ms, .. }
         | OverlayRequest::LowerThird { id, fade_ms, .. } => (id.clone(), *fade_ms),
     };
     // A lower third has no place of its own on the canvas: its tile places it.
@@ -236,15 +322,27 @@ fn validate_one(
         | OverlayRequest::Image {
             x, y, height, opacity, ..
         } => (*x, *y, *height, *opacity),
+        OverlayRequest::Clock {
+            x, y, height, opacity, ..
+        }
+        | OverlayRequest::Timer {
+            x, y, height, opacity, ..
+        } => (
+            x.unwrap_or(DEFAULT_CLOCK_X),
+            y.unwrap_or(DEFAULT_CLOCK_Y),
+            height.unwrap_or(DEFAULT_CLOCK_HEIGHT),
+            *opacity,
+        ),
         OverlayRequest::LowerThird { .. } => (0.0, 0.0, 1.0, None),
     };
     let id = match id {
         None => format!("overlay-{index}"),
-        Some(id) if !id.is_empty() && id.chars().count() <= MAX_ID_CHARS => id,
+        // No control characters: the stage keys its name labels by ids that start with one.
+        Some(id) if !id.is_empty() && id.chars().count() <= MAX_ID_CHARS && !id.chars().any(char::is_control) => id,
         Some(_) => {
             return Err(SpecError::new(
                 field("id"),
-                format!("must be 1-{MAX_ID_CHARS} characters"),
+                format!("must be 1-{MAX_ID_CHARS} characters, none of them control characters"),
             ))
         }
     };
@@ -297,6 +395,32 @@ fn validate_one(
             (None, Some(file)) => Look::File(file),
             _ => return Err(SpecError::new(field("data"), "give exactly one of `data` and `file`")),
         },
+        OverlayRequest::Clock {
+            format,
+            timezone,
+            color,
+            background,
+            padding,
+            ..
+        } => {
+            let format = ClockFormat::parse(format.as_deref().unwrap_or(DEFAULT_CLOCK_FORMAT))
+                .map_err(|e| SpecError::new(field("format"), e))?;
+            let zone =
+                Zone::parse(timezone.as_deref().unwrap_or("UTC")).map_err(|e| SpecError::new(field("timezone"), e))?;
+            ticking_look(&field, Ticking::Clock { format, zone }, color, background, padding)?
+        }
+        OverlayRequest::Timer {
+            since,
+            color,
+            background,
+            padding,
+            ..
+        } => {
+            if since.as_deref().is_some_and(|s| s != "live") {
+                return Err(SpecError::new(field("since"), "must be `live`"));
+            }
+            ticking_look(&field, Ticking::SinceLive, color, background, padding)?
+        }
         OverlayRequest::LowerThird {
             participant,
             title,
@@ -333,6 +457,22 @@ fn validate_one(
         height,
         opacity,
         look,
+    })
+}
+
+/// A `clock` or `timer`'s look, its colours and padding checked as a `text`'s.
+fn ticking_look(
+    field: &dyn Fn(&str) -> String,
+    ticking: Ticking,
+    color: Option<String>,
+    background: Option<String>,
+    padding: Option<f64>,
+) -> Result<Look, SpecError> {
+    Ok(Look::Ticking {
+        ticking,
+        color: colour(&field("color"), color.as_deref(), DEFAULT_TEXT_COLOR)?,
+        background: colour(&field("background"), background.as_deref(), DEFAULT_CLOCK_BACKGROUND)?,
+        padding: padding.map_or(Ok(DEFAULT_PADDING), |p| fraction(&field("padding"), p, 0.0..=0.4))?,
     })
 }
 

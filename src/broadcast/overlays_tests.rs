@@ -78,7 +78,7 @@ fn a_title_and_a_logo_are_accepted() {
         other => panic!("{other:?}"),
     }
     let assets = Assets::new(std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")));
-    match overlays[1].drawing(&assets).map(|d| d.content) {
+    match overlays[1].drawing(&assets, not_live()).map(|d| d.content) {
         Some(Content::Image(image)) => assert_eq!(image.get_pixel(0, 0).0, [0, 255, 0, 255]),
         other => panic!("{other:?}"),
     }
@@ -206,4 +206,61 @@ fn fade_ms_is_0_to_5000_on_every_kind() {
     assert_eq!(field_of(json!([text])), "overlays[0].fade_ms");
     image["fade_ms"] = json!(9000);
     assert_eq!(field_of(json!([title(), image])), "overlays[1].fade_ms");
+}
+
+fn not_live() -> Moment {
+    Moment {
+        now: std::time::UNIX_EPOCH,
+        live_since: None,
+    }
+}
+
+#[test]
+fn a_clock_and_a_timer_are_accepted_with_their_defaults_and_draw_their_text() {
+    let list = json!([{"kind": "clock", "format": "%H:%M %Z", "timezone": "+01:00", "x": 0.8},
+                      {"kind": "timer", "since": "live"}]);
+    let overlays = validate(parse(list)).unwrap();
+    let kinds: Vec<String> = overlays.iter().map(|o| o.shown().kind).collect();
+    assert_eq!(kinds, ["clock", "timer"]);
+    assert_eq!((overlays[0].x, overlays[0].y, overlays[0].height), (0.8, 0.03, 0.06));
+    // 2026-11-30 19:23:01 UTC, live since 19:20:00.
+    let at = Moment {
+        now: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_066_581),
+        live_since: Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_066_400)),
+    };
+    assert_eq!(overlays[0].ticking_text(at).as_deref(), Some("20:23 +01:00"));
+    assert_eq!(overlays[1].ticking_text(at).as_deref(), Some("0:03:01"));
+    let assets = Assets::new(std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")));
+    match overlays[1].drawing(&assets, at).map(|d| d.content) {
+        Some(Content::Text { text, background, .. }) => {
+            assert_eq!((text.as_str(), background), ("0:03:01", [0, 0, 0, 204]))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(overlays[0].ticking_text(not_live()).as_deref(), Some("01:00 +01:00"));
+    assert_eq!(validate(parse(json!([title()]))).unwrap()[0].ticking_text(at), None);
+}
+
+#[test]
+fn a_bad_clock_or_timer_names_its_field() {
+    let clock = |key: &str, value: serde_json::Value| {
+        let mut c = json!({"kind": "clock"});
+        c[key] = value;
+        json!([title(), c])
+    };
+    assert_eq!(field_of(clock("format", json!("%H:%M:%k"))), "overlays[1].format");
+    assert_eq!(field_of(clock("format", json!(""))), "overlays[1].format");
+    assert_eq!(
+        field_of(clock("timezone", json!("Europe/Paris"))),
+        "overlays[1].timezone"
+    );
+    assert_eq!(field_of(clock("x", json!(1.5))), "overlays[1].x");
+    assert_eq!(field_of(clock("height", json!(0))), "overlays[1].height");
+    assert_eq!(field_of(clock("color", json!("white"))), "overlays[1].color");
+    assert_eq!(field_of(clock("fade_ms", json!(9000))), "overlays[1].fade_ms");
+    assert_eq!(
+        field_of(json!([{"kind": "timer", "since": "start"}])),
+        "overlays[0].since"
+    );
+    assert_eq!(field_of(json!([{"kind": "timer", "id": "a\u{1}b"}])), "overlays[0].id");
 }

@@ -58,6 +58,14 @@ pub trait Program: Send {
     fn set_layout(&mut self, layout: LayoutSpec);
     /// Draws `overlays` over the picture from the next frame, instead of the current ones.
     fn set_overlays(&mut self, overlays: Vec<Overlay>) -> Result<(), SpecError>;
+    /// The broadcast went live at `at` (what a `timer` overlay counts from).
+    fn went_live(&mut self, _at: std::time::SystemTime) {}
+    /// When to bring `clock` and `timer` overlays up to date next (`tick_clocks`); None: there are none.
+    fn clock_tick_due(&self) -> Option<std::time::SystemTime> {
+        None
+    }
+    /// Brings `clock` and `timer` overlays up to date at `now`: each text drawn once, ahead of its second.
+    fn tick_clocks(&mut self, _now: std::time::SystemTime) {}
     /// Whether zero-transcode may happen in this broadcast (`video.passthrough`).
     fn passthrough_allowed(&self) -> bool;
     /// True when the participant on air as is stopped sending: the mixer must take over now.

@@ -1,25 +1,29 @@
 //! What is on the canvas: the participants' tiles in the mixer, placed by the layout template, following the
-//! active speaker. Tile properties are only touched when a tile's look changes.
+//! active speaker. Tile properties are only touched when a tile's look changes. Over the tiles: their name labels
+//! and the overlays, each drawn again only when what it shows changes (a clock: when its text does).
 
 use super::layout_spec::LayoutSpec;
+use super::name_labels::{NameLabels, Wanted};
 use super::overlays::{Look, Overlay};
 use super::program::Program;
 use super::speaker::SpeakerTracker;
 use super::spec::SpecError;
 use super::state::SceneStatus;
 use super::status::{OverlayShown, ParticipantStatus, VideoSize};
+use super::ticking::Clocks;
 use crate::call::participant::Participant;
 use crate::layout::engine::{place, Scene};
 use crate::layout::order::visible_order;
 use crate::layout::template::Templates;
 use crate::layout::{Canvas, Rect};
 use crate::mix::overlay_band::{render_band, Band};
+use crate::mix::overlay_clock::Moment;
 use crate::mix::overlay_render::{Assets, Placed};
 use crate::mix::{Layered, Mixer, Tile, TileLook};
 use crate::output::hub::EncodedHub;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// The size of `participant`'s decoded picture: known only once a frame of theirs was decoded.
 pub(super) fn decoded_size(participant: &Participant) -> Option<VideoSize> {
@@ -33,7 +37,7 @@ pub(super) fn decoded_size(participant: &Participant) -> Option<VideoSize> {
 
 /// Runs `work` with the runtime told that it blocks (its other tasks move to other threads), on a multi-thread
 /// runtime; as is elsewhere (a current-thread runtime cannot hand its tasks over, as in unit tests).
-fn blocking<T>(work: impl FnOnce() -> T) -> T {
+pub(super) fn blocking<T>(work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
@@ -76,6 +80,10 @@ pub struct Stage {
     /// Each lower third on air, by overlay id: drawn for this tile rectangle and name, drawn again only when
     /// either changes.
     bands: HashMap<String, (Rect, String, Placed)>,
+    /// The participants' name labels on air.
+    labels: NameLabels,
+    /// Each `clock` and `timer`'s text on air and the next, drawn ahead.
+    clocks: Clocks,
 }
 
 impl Stage {
@@ -106,6 +114,8 @@ impl Stage {
             overlays: Vec::new(),
             overlays_redrawn: false,
             bands: HashMap::new(),
+            labels: NameLabels::default(),
+            clocks: Clocks::default(),
         };
         stage.apply_background();
         stage
@@ -210,25 +220,71 @@ impl Stage {
                 changed = true;
             }
         }
+        let labels_changed = self.place_labels();
         // A band left over lost its tile.
-        if !changed && previous.is_empty() {
+        if !changed && !labels_changed && previous.is_empty() {
             return;
         }
-        let layered: Vec<Layered> = self
-            .overlays
+        self.send_overlays();
+    }
+
+    /// Draws the name labels of the tiles shown now (all of them when the template has labels, else only those
+    /// showing their placeholder: a colour that only the name tells apart), those whose tile or name changed
+    /// only. True when what is on air changed.
+    fn place_labels(&mut self) -> bool {
+        let canvas = (self.canvas.width as u32, self.canvas.height as u32);
+        let Some(template) = self.templates.get(&self.layout.template) else {
+            return false;
+        };
+        let wanted: Vec<Wanted> = self
+            .tiles
             .iter()
-            .filter_map(|(overlay, picture)| {
-                let placed = picture
-                    .as_ref()
-                    .or_else(|| self.bands.get(&overlay.id).map(|(_, _, p)| p))?;
-                Some(Layered {
-                    id: &overlay.id,
-                    fade_ms: overlay.fade_ms,
-                    placed,
+            .filter(|t| template.labels || t.showing_placeholder())
+            .filter_map(|t| {
+                let look = self.shown.get(&t.participant.id)?;
+                Some(Wanted {
+                    participant: &t.participant.id,
+                    name: &t.participant.name,
+                    rect: look.rect?,
+                    z: look.z,
                 })
             })
             .collect();
+        self.labels
+            .update(&wanted, &template.label, canvas, self.overlay_assets.font())
+    }
+
+    /// Hands the mixer every picture on air: the name labels beneath, then the overlays in their list's order.
+    fn send_overlays(&self) {
+        let mut layered: Vec<Layered> = self.labels.layered();
+        layered.extend(self.overlays.iter().filter_map(|(overlay, picture)| {
+            let placed = picture
+                .as_ref()
+                .or_else(|| self.bands.get(&overlay.id).map(|(_, _, p)| p))?;
+            let then = self
+                .clocks
+                .then(&overlay.id)
+                .and_then(|(next, at)| Some((next, self.mixer.running_time_at(at)?)));
+            Some(Layered {
+                id: &overlay.id,
+                fade_ms: overlay.fade_ms,
+                placed,
+                then,
+            })
+        }));
         self.mixer.set_overlays(&layered);
+    }
+
+    /// Brings each `clock` and `timer` to `at` (`Clocks::advance`), drawing off the async threads; true when
+    /// any changed.
+    fn advance_clocks(&mut self, at: Moment) -> bool {
+        let canvas = (self.canvas.width as u32, self.canvas.height as u32);
+        let assets = &self.overlay_assets;
+        let draw = |overlay: &Overlay, m: Moment| {
+            let drawing = overlay.drawing(assets, m)?;
+            crate::mix::overlay_render::render(&drawing, canvas, assets.font())
+        };
+        blocking(|| self.clocks.advance(&mut self.overlays, at, &draw))
     }
 }
 
@@ -248,18 +304,21 @@ impl Stage {
         let overlays = super::template_overlays::merged(from_template, &self.own_overlays);
         let canvas = (self.canvas.width as u32, self.canvas.height as u32);
         let assets = &self.overlay_assets;
+        let at = self.clocks.moment(SystemTime::now());
         self.overlays_shown = overlays.iter().map(Overlay::shown).collect();
+        self.clocks.follow(&overlays, at);
         self.overlays = blocking(|| {
             overlays
                 .into_iter()
                 .map(|o| {
                     let placed = o
-                        .drawing(assets)
+                        .drawing(assets, at)
                         .and_then(|drawing| crate::mix::overlay_render::render(&drawing, canvas, assets.font()));
                     (o, placed)
                 })
                 .collect()
         });
+        self.advance_clocks(at);
     }
 }
 
@@ -335,7 +394,6 @@ impl Program for Stage {
                 rect: placed.map(|p| p.rect),
                 z: placed.map_or(0, |p| p.z),
                 fit: template.fit,
-                label: template.labels,
             };
             self.looks.insert(id.clone(), look);
             let forwarded = on_air.as_ref() == Some(id) && forward.as_ref().is_some_and(|p| &p.id == id);
@@ -410,6 +468,23 @@ impl Program for Stage {
         self.draw_overlays();
         self.place_overlays(true);
         Ok(())
+    }
+
+    fn went_live(&mut self, at: SystemTime) {
+        self.clocks.went_live(at);
+        self.tick_clocks(at);
+    }
+
+    fn clock_tick_due(&self) -> Option<SystemTime> {
+        self.clocks.due()
+    }
+
+    /// Puts the text due now of each `clock` and `timer` on air (the mixer switched to it already when it was
+    /// drawn ahead) and draws the next one ahead, telling the mixer when anything changed.
+    fn tick_clocks(&mut self, now: SystemTime) {
+        if self.advance_clocks(self.clocks.moment(now)) {
+            self.send_overlays();
+        }
     }
 
     /// Whether zero-transcode may happen in this broadcast (`video.passthrough`).

@@ -33,8 +33,13 @@ pub fn render_png(template: &Template, canvas: Canvas, participants: usize, asse
             )
         } else {
             let size = (image.width as u32, image.height as u32);
+            // A preview's clock shows the time it is drawn; its timer, a broadcast not live yet.
+            let now = crate::mix::overlay_clock::Moment {
+                now: std::time::SystemTime::now(),
+                live_since: None,
+            };
             overlay
-                .drawing(assets)
+                .drawing(assets, now)
                 .and_then(|drawing| crate::mix::overlay_render::render(&drawing, size, assets.font()))
         };
         if let Some(placed) = placed {

@@ -2,6 +2,7 @@
 
 pub mod engine;
 mod grid;
+pub mod label_style;
 pub mod order;
 pub mod preview;
 pub mod template;

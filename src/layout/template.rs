@@ -1,6 +1,7 @@
 //! Layout templates as data (`pipelines/layouts/*.toml` and an operator directory), validated at load.
 
 use super::grid::Flow;
+use super::label_style::{LabelFile, LabelStyle};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,9 @@ struct TemplateFile {
     background_image: Option<toml::Spanned<String>>,
     #[serde(default = "default_true")]
     labels: bool,
+    /// How the labels look (`[label]`); defaults when absent.
+    #[serde(default)]
+    label: Option<toml::Spanned<LabelFile>>,
     #[serde(default)]
     fit: Fit,
     #[serde(default)]
@@ -121,6 +125,8 @@ pub struct Template {
     #[serde(skip)]
     pub background_image: Option<PathBuf>,
     pub labels: bool,
+    /// How name labels look, when drawn.
+    pub label: LabelStyle,
     pub fit: Fit,
     /// Space between tiles as a fraction of the canvas width.
     pub gap: f64,
@@ -200,6 +206,13 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Template, TemplateErr
             Some(path)
         }
     };
+    let label = match &parsed.label {
+        None => LabelStyle::default(),
+        Some(table) => table
+            .get_ref()
+            .style()
+            .map_err(|reason| err(line_of(text, table.span().start), reason))?,
+    };
     if !(0.0..=0.2).contains(&parsed.gap) {
         return Err(err(
             1,
@@ -253,6 +266,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Template, TemplateErr
         background,
         background_image,
         labels: parsed.labels,
+        label,
         fit: parsed.fit,
         gap: parsed.gap,
         canvas: parsed.canvas,
@@ -340,6 +354,7 @@ impl Templates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::label_style::LabelPosition;
 
     #[test]
     fn builtins_load() {
@@ -383,14 +398,28 @@ mod tests {
     #[test]
     fn overlay_tables_are_kept_as_written_with_their_lines() {
         let text = "description = \"x\"\n[[region]]\nrole = \"all\"\nx = 0.0\ny = 0.0\nwidth = 1.0\nheight = 1.0\n\n\
-                    [[overlay]]\nkind = \"text\"\ntext = \"Hi\"\n\n[[overlay]]\nkind = \"clock\"\n";
+                    [[overlay]]\nkind = \"text\"\ntext = \"Hi\"\n\n[[overlay]]\nkind = \"marquee\"\n";
         let t = parse("show", "show.toml", text).unwrap();
         let lines: Vec<usize> = t.overlays.iter().map(|o| o.line).collect();
         assert_eq!(lines, [9, 13]);
         assert_eq!(t.overlays[0].fields["text"].as_str(), Some("Hi"));
         // Not read here: an unknown kind is the broadcast layer's to refuse.
-        assert_eq!(t.overlays[1].fields["kind"].as_str(), Some("clock"));
+        assert_eq!(t.overlays[1].fields["kind"].as_str(), Some("marquee"));
         assert!(Templates::builtin().all().all(|t| t.overlays.is_empty()));
+    }
+
+    #[test]
+    fn a_label_table_styles_labels_and_a_bad_one_names_its_line() {
+        let region = "[[region]]\nrole = \"all\"\nx = 0.0\ny = 0.0\nwidth = 1.0\nheight = 1.0\n";
+        let text = format!("description = \"x\"\n[label]\nheight = 0.1\nposition = \"top-left\"\n{region}");
+        let t = parse("styled", "styled.toml", &text).unwrap();
+        assert_eq!((t.label.height, t.label.position), (0.1, LabelPosition::TopLeft));
+        assert_eq!(t.label.background, [0, 0, 0, 0x99], "the rest defaults");
+        let text = format!("description = \"x\"\n\n[label]\ncolor = \"red\"\n{region}");
+        let e = parse("bad", "bad.toml", &text).unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.reason.contains("color `red`"), "{e}");
+        assert_eq!(Templates::builtin().get("grid").unwrap().label, LabelStyle::default());
     }
 
     #[test]

@@ -6,7 +6,9 @@ pub mod audio_mix;
 mod background_image;
 pub mod encode;
 pub mod overlay_band;
+pub mod overlay_clock;
 mod overlay_fade;
+pub mod overlay_label;
 mod overlay_layer;
 pub mod overlay_render;
 mod overlay_text;
@@ -167,6 +169,17 @@ impl Mixer {
     /// The mixer's running time now: timestamps for pictures we make ourselves.
     pub fn running_time(&self) -> Option<gst::ClockTime> {
         self.pipeline.current_running_time()
+    }
+
+    /// The running time at which the mixer's clock reaches the wall-clock time `at` (frames carry running times);
+    /// None before the mixer runs.
+    pub fn running_time_at(&self, at: std::time::SystemTime) -> Option<gst::ClockTime> {
+        let now = std::time::SystemTime::now();
+        let running = self.running_time()?;
+        Some(match at.duration_since(now) {
+            Ok(ahead) => running + gst::ClockTime::from_nseconds(ahead.as_nanos() as u64),
+            Err(behind) => running.saturating_sub(gst::ClockTime::from_nseconds(behind.duration().as_nanos() as u64)),
+        })
     }
 
     /// Removes a participant without a glitch: stop its input, release the mixer pads, then remove elements.

@@ -8,6 +8,10 @@
 //! Fades: an overlay added fades in and one removed fades out (`overlay_fade`) by the global alpha of its
 //! rectangle, set per frame on a new rectangle over the same pixels: no picture is redrawn or copied. While
 //! nothing fades, every frame gets the same composition (no work beyond a clone of a refcounted object).
+//!
+//! Clocks: an overlay may come with its next picture and the running time it takes over (a clock's next second,
+//! drawn ahead), switched on the first frame of that time: the text changes on the frame it belongs to, however
+//! late or in whatever bursts the frames are composed.
 
 use super::overlay_fade::Fade;
 use super::overlay_render::Placed;
@@ -21,13 +25,12 @@ pub struct Layered<'a> {
     pub id: &'a str,
     pub fade_ms: u32,
     pub placed: &'a Placed,
+    /// The picture that replaces `placed` from the first frame at or after this running time.
+    pub then: Option<(&'a Placed, gst::ClockTime)>,
 }
 
-/// An overlay on air (or fading out).
-struct Entry {
-    id: String,
-    fade_ms: u32,
-    fade: Fade,
+/// A picture as the composition takes it.
+struct Picture {
     /// BGRA pixels with their video meta, shared by every rectangle made of them.
     pixels: gst::Buffer,
     x: i32,
@@ -36,12 +39,37 @@ struct Entry {
     height: u32,
 }
 
+impl Picture {
+    fn of(placed: &Placed) -> Result<Self> {
+        let (width, height) = placed.picture.dimensions();
+        Ok(Self {
+            pixels: pixels(placed)?,
+            x: placed.x as i32,
+            y: placed.y as i32,
+            width,
+            height,
+        })
+    }
+}
+
+/// An overlay on air (or fading out).
+struct Entry {
+    id: String,
+    fade_ms: u32,
+    fade: Fade,
+    picture: Picture,
+    /// The next picture and the running time (ns) from which it shows.
+    then: Option<(Picture, u64)>,
+}
+
 #[derive(Default)]
 struct OnAir {
     entries: Vec<Entry>,
     /// What the next frame gets while nothing fades; None: nothing (the frame goes through untouched).
     composition: Option<gst_video::VideoOverlayComposition>,
     fading: bool,
+    /// The earliest running time (ns) at which an entry's next picture takes over.
+    switch_at: Option<u64>,
 }
 
 pub struct OverlayLayer {
@@ -57,13 +85,21 @@ impl OverlayLayer {
         // On the compositor's streaming thread, every frame.
         element.connect("draw", false, move |args| {
             let mut on_air = drawn.lock().unwrap();
-            if on_air.fading {
-                let pts = args
-                    .get(1)
-                    .and_then(|v| v.get::<gst::Sample>().ok())
-                    .and_then(|s| s.buffer().and_then(|b| b.pts()))
-                    .map(gst::ClockTime::nseconds);
-                on_air.advance(pts);
+            if on_air.fading || on_air.switch_at.is_some() {
+                let sample = args.get(1).and_then(|v| v.get::<gst::Sample>().ok());
+                let pts = sample.as_ref().and_then(|s| s.buffer().and_then(|b| b.pts()));
+                let running = sample
+                    .as_ref()
+                    .zip(pts)
+                    .and_then(|(s, pts)| s.segment()?.downcast_ref::<gst::ClockTime>()?.to_running_time(pts));
+                if on_air.fading
+                    || on_air
+                        .switch_at
+                        .zip(running)
+                        .is_some_and(|(at, rt)| rt.nseconds() >= at)
+                {
+                    on_air.advance(pts.map(gst::ClockTime::nseconds), running.map(gst::ClockTime::nseconds));
+                }
             }
             Some(on_air.composition.clone().to_value())
         });
@@ -81,7 +117,11 @@ impl OverlayLayer {
     pub fn show(&self, overlays: &[Layered]) -> Result<()> {
         let mut made = Vec::with_capacity(overlays.len());
         for o in overlays {
-            made.push((o, pixels(o.placed)?));
+            let then = match o.then {
+                Some((placed, at)) => Some((Picture::of(placed)?, at.nseconds())),
+                None => None,
+            };
+            made.push((o, Picture::of(o.placed)?, then));
         }
         let mut on_air = self.on_air.lock().unwrap();
         let mut before = std::mem::take(&mut on_air.entries);
@@ -93,7 +133,7 @@ impl OverlayLayer {
                 entries.push(entry);
             }
         }
-        for (o, pixels) in made {
+        for (o, picture, then) in made {
             let fade = match before.iter().position(|e| e.id == o.id) {
                 Some(i) => {
                     let mut fade = before.swap_remove(i).fade;
@@ -102,33 +142,35 @@ impl OverlayLayer {
                 }
                 None => Fade::appearing(o.fade_ms),
             };
-            let (width, height) = o.placed.picture.dimensions();
             entries.push(Entry {
                 id: o.id.to_string(),
                 fade_ms: o.fade_ms,
                 fade,
-                pixels,
-                x: o.placed.x as i32,
-                y: o.placed.y as i32,
-                width,
-                height,
+                picture,
+                then,
             });
         }
         on_air.entries = entries;
         on_air.fading = on_air.entries.iter().any(|e| !e.fade.settled());
+        on_air.switch_at = on_air.next_switch();
         on_air.composition = composition(&on_air.entries)?;
         Ok(())
     }
 }
 
 impl OnAir {
-    /// One frame of the fades under way: each fading rectangle's alpha at `pts`, those faded out dropped.
-    fn advance(&mut self, pts: Option<u64>) {
+    /// One frame of the fades under way, and of the switches due: each fading rectangle's alpha at `pts`, those
+    /// faded out dropped; each next picture due by `running` (the frame's running time) in its place.
+    fn advance(&mut self, pts: Option<u64>, running: Option<u64>) {
         for entry in &mut self.entries {
             entry.fade.at(pts);
+            if entry.then.as_ref().zip(running).is_some_and(|((_, at), rt)| rt >= *at) {
+                entry.picture = entry.then.take().expect("checked").0;
+            }
         }
         self.entries.retain(|e| !e.fade.gone());
         self.fading = self.entries.iter().any(|e| !e.fade.settled());
+        self.switch_at = self.next_switch();
         match composition(&self.entries) {
             Ok(c) => self.composition = c,
             Err(e) => {
@@ -140,16 +182,26 @@ impl OnAir {
     }
 }
 
+impl OnAir {
+    fn next_switch(&self) -> Option<u64> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.then.as_ref().map(|(_, at)| *at))
+            .min()
+    }
+}
+
 /// The rectangles of `entries` at their alphas, as one composition; None when nothing shows.
 fn composition(entries: &[Entry]) -> Result<Option<gst_video::VideoOverlayComposition>> {
     let mut rectangles = Vec::with_capacity(entries.len());
     for entry in entries.iter().filter(|e| e.fade.alpha() > 0.0) {
+        let p = &entry.picture;
         let mut rectangle = gst_video::VideoOverlayRectangle::new_raw(
-            &entry.pixels,
-            entry.x,
-            entry.y,
-            entry.width,
-            entry.height,
+            &p.pixels,
+            p.x,
+            p.y,
+            p.width,
+            p.height,
             gst_video::VideoOverlayFormatFlags::empty(),
         );
         if entry.fade.alpha() < 1.0 {

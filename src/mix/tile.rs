@@ -1,5 +1,6 @@
-//! One participant inside the mixer: `appsrc ! videocrop ! textoverlay` into a compositor pad, and their
-//! `Voice` into the audiomixer. Placement, cropping (fill) and the name label are set live.
+//! One participant inside the mixer: `appsrc ! videocrop` into a compositor pad, and their `Voice` into the
+//! audiomixer. Placement and cropping (fill) are set live; the name label is an overlay the stage draws
+//! (`overlay_label`).
 
 use super::voice::{input_src, Voice};
 use super::Mixer;
@@ -18,7 +19,6 @@ pub struct TileLook {
     pub rect: Option<Rect>,
     pub z: u32,
     pub fit: Fit,
-    pub label: bool,
 }
 
 /// A picture's size and the size it is drawn at.
@@ -28,7 +28,6 @@ pub struct Tile {
     pub participant: Arc<Participant>,
     video_src: gst_app::AppSrc,
     crop: gst::Element,
-    label: gst::Element,
     video_pad: gst::Pad,
     video_subscription: Subscription,
     voice: Voice,
@@ -66,22 +65,15 @@ impl Tile {
     pub(super) fn attach(mixer: &Mixer, participant: Arc<Participant>) -> Result<Self> {
         let video_src = input_src(format!("video-{}", participant.id), mixer.input_latency, 3);
         let crop = make("videocrop")?;
-        let label = make("textoverlay")?;
-        label.set_property("text", participant.name.as_str());
-        label.set_property_from_str("valignment", "bottom");
-        label.set_property_from_str("halignment", "left");
-        label.set_property("shaded-background", true);
-        label.set_property("font-desc", "Sans Bold 14");
-        label.set_property("silent", true);
-        let elements: [&gst::Element; 3] = [video_src.upcast_ref(), &crop, &label];
+        let elements: [&gst::Element; 2] = [video_src.upcast_ref(), &crop];
         mixer.pipeline.add_many(elements)?;
-        gst::Element::link_many([video_src.upcast_ref(), &crop, &label])?;
+        video_src.link(&crop)?;
         let video_pad = mixer
             .compositor
             .request_pad_simple("sink_%u")
             .context("compositor pad")?;
         video_pad.set_property("alpha", 0.0f64);
-        label.static_pad("src").expect("textoverlay src").link(&video_pad)?;
+        crop.static_pad("src").expect("videocrop src").link(&video_pad)?;
         for element in elements {
             element.sync_state_with_parent()?;
         }
@@ -90,7 +82,6 @@ impl Tile {
         Ok(Self {
             video_src,
             crop,
-            label,
             video_pad,
             video_subscription,
             voice,
@@ -116,7 +107,6 @@ impl Tile {
         self.video_subscription.set_wanted(look.rect.is_some());
         let Some(rect) = look.rect else {
             self.video_pad.set_property("alpha", 0.0f64);
-            self.label.set_property("silent", true);
             return;
         };
         let crop = match (look.fit, self.source_size()) {
@@ -155,9 +145,11 @@ impl Tile {
         self.video_pad
             .set_property("zorder", look.z + super::background_image::ZORDER + 1);
         self.video_pad.set_property("alpha", 1.0f64);
-        let placeholder = self.showing_placeholder.load(std::sync::atomic::Ordering::Relaxed);
-        // A placeholder is a colour: the name is what tells who it is.
-        self.label.set_property("silent", !(look.label || placeholder));
+    }
+
+    /// True while the placeholder stands in for silent video: a colour, which only the name label tells apart.
+    pub fn showing_placeholder(&self) -> bool {
+        self.showing_placeholder.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Shows the placeholder when the participant's video is silent, refreshing it about once a second
@@ -173,9 +165,6 @@ impl Tile {
         };
         let was = self.showing_placeholder.swap(silent, Ordering::Relaxed);
         if !silent {
-            if was {
-                self.label.set_property("silent", true);
-            }
             return;
         }
         let Some(pts) = running_time else { return };
@@ -184,7 +173,6 @@ impl Tile {
             self.video_src.set_caps(Some(caps));
             // The real video's caps must be set again when it comes back.
             self.video_subscription.resend_caps();
-            self.label.set_property("silent", false);
         }
         let mut frame = buffer.copy();
         frame.make_mut().set_pts(pts);
@@ -193,7 +181,7 @@ impl Tile {
 
     pub(super) fn detach(self, mixer: &Mixer) {
         drop(self.video_subscription);
-        let elements: [&gst::Element; 3] = [self.video_src.upcast_ref(), &self.crop, &self.label];
+        let elements: [&gst::Element; 2] = [self.video_src.upcast_ref(), &self.crop];
         for element in elements {
             let _ = element.set_state(gst::State::Null);
         }

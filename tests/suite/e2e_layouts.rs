@@ -1,11 +1,12 @@
 //! Layout templates end to end: every shipped template and every live switch shows the expected colours at
 //! the expected tiles, switching never gaps the output, bad changes are refused without touching the air,
-//! and the speaker template follows who talks.
+//! and the speaker template follows who talks. Name labels scale with their tiles: on the grid of four, each is
+//! the expected fraction of its tile high.
 
 use crate::support::audio::{mono_samples, tone_level};
 use crate::support::broadcast::{participant_names, patch_broadcast, Broadcast};
 use crate::support::media::{close_to, decode_last_frame, keyframe_pts, max_gap, video_pts, Frame};
-use crate::support::picture::{all, check, Area, ColourAt, Tile};
+use crate::support::picture::{all, check, label_shown, Area, ColourAt, LabelBox, Tile};
 use crate::support::{get_json, http, publish, publish_with, wait_for, KillOnDrop, Server};
 use callcast::layout::engine::{place, Scene};
 use callcast::layout::template::Templates;
@@ -155,6 +156,26 @@ fn by_hand(template: &str, order: &[String], pin: &str) -> Option<(Vec<Tile>, Ve
     }
 }
 
+/// The name labels on the grid of four (tiles 308x174, by_hand): the default style's box is round(0.08 * 174) =
+/// 14 px high, round(14 / 2) = 7 px in from the tile's left and bottom edges. (On the grid of one of e2e_overlays,
+/// 624x352, it is 28 px high.)
+fn grid_labels_shown(status: &Value, frame: &Frame) -> Result<(), String> {
+    let order = participant_names(status);
+    let (tiles, _) = by_hand("grid", &order, "").ok_or("no grid by hand")?;
+    for tile in &tiles {
+        let a = tile.area;
+        let expected = LabelBox {
+            x: a.x + 7,
+            y: a.y + a.h - 7 - 14,
+            h: 14,
+        };
+        label_shown(frame, tile, expected).inspect_err(|_| {
+            frame.save_png(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("labels-grid.png"));
+        })?;
+    }
+    Ok(())
+}
+
 /// Checks `frame` against the picture worked out by hand for the status' template (Ok for templates without one).
 fn by_hand_shown(status: &Value, frame: &Frame, pin: &str) -> Result<(), String> {
     let template = status["layout"]["template"].as_str().unwrap_or("");
@@ -216,7 +237,11 @@ fn every_template_and_live_switches() {
             let status = get_json(&status_url);
             let frame = newest_frame(&playlist)?;
             engine_placement_shown(&status, &frame, &templates)?;
-            by_hand_shown(&status, &frame, "blue")
+            by_hand_shown(&status, &frame, "blue")?;
+            if template == "grid" {
+                grid_labels_shown(&status, &frame)?;
+            }
+            Ok(())
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         while let Err(e) = shown() {

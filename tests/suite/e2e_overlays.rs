@@ -2,10 +2,13 @@
 //! rectangles their fractions give on the canvas; a PATCH taking the title off shows the participant there again
 //! within seconds, without a gap in the output; bad overlays are refused naming the field. On the same broadcast: a
 //! lower third added by that PATCH with a 1 s fade has frames of blended colour, then sits at the bottom of its
-//! participant's tile, and follows the tile when a PATCH switches the template.
+//! participant's tile, and follows the tile when a PATCH switches the template. A clock and a timer sit in their
+//! boxes where asked, their text changing about once a second and never within one; the participant's name label
+//! is the expected fraction of their full-canvas tile high.
 
 use crate::support::broadcast::{patch_broadcast, Broadcast};
 use crate::support::media::{close_to, decode_last_frame, max_gap, try_video_pts, video_pts, Frame};
+use crate::support::picture::{label_shown, Area, LabelBox, Tile};
 use crate::support::{http, publish, wait_for, Server};
 use base64::Engine;
 use serde_json::{json, Value};
@@ -29,6 +32,33 @@ const TITLE_H: i32 = 72;
 const TITLE_PAD: i32 = 11;
 /// The logo: a 2:1 picture at x 0.75, y 0.1, height 0.2 -> (480, 36), 144x72.
 const LOGO: (i32, i32, i32, i32) = (480, 36, 144, 72);
+
+/// The clock: x 0.55, y 0.35, height 0.12 of 640x360 -> (352, 126), 43 px high (round(43.2)); padding 0.2 ->
+/// 9 px (round(8.6)). The timer: the same at y 0.5 -> (352, 180). Both white on blue, clear of every other
+/// point this test looks at.
+const CLOCK: (i32, i32) = (352, 126);
+const TIMER: (i32, i32) = (352, 180);
+const TICKING_H: i32 = 43;
+const TICKING_PAD: i32 = 9;
+/// "HH:MM:SS" in 25 px DejaVu Sans is about 115 px wide, "H:MM:SS" about 100: the text areas compared frame to
+/// frame are the first 90 px of each.
+const TICKING_TEXT_W: i32 = 90;
+
+fn clock() -> Value {
+    json!({"id": "clock", "kind": "clock", "x": 0.55, "y": 0.35, "height": 0.12, "padding": 0.2,
+           "color": "ffffff", "background": "0000ff"})
+}
+
+fn timer() -> Value {
+    json!({"id": "timer", "kind": "timer", "since": "live", "x": 0.55, "y": 0.5, "height": 0.12, "padding": 0.2,
+           "color": "ffffff", "background": "0000ff"})
+}
+
+/// The red participant alone on the grid: by grid.rs' rule, by hand, the cell is 632x352 (4 px gap around), 16:9
+/// inside it 625.8 -> 624 (even) x 352, centred at (8, 4). Its label (default style): round(0.08 * 352) = 28 px
+/// high, 14 px in from the tile's left and bottom edges: top-left (22, 4 + 352 - 14 - 28 = 314).
+const GRID_TILE: Area = Area::new(8, 4, 624, 352);
+const GRID_LABEL: LabelBox = LabelBox { x: 22, y: 314, h: 28 };
 
 fn title() -> Value {
     json!({"id": "title", "kind": "text", "text": "HELLO", "x": 0.1, "y": 0.1, "height": 0.2,
@@ -95,6 +125,60 @@ fn samples(segment: &Path, at: (i32, i32)) -> Vec<(f64, [u8; 3])> {
 /// what encoding drifts, is blended.
 fn blended(c: [u8; 3]) -> bool {
     c[0] > 255 - TOLERANCE && c[1] > TOLERANCE && c[1] < 255 - TOLERANCE
+}
+
+/// The clock or timer box at `at` (its first 100 columns and 42 rows: ffmpeg crops 4:2:0 pictures to even sizes)
+/// on every frame of `segment`, as white-ish (text) or not per pixel, with the frame's presentation time.
+fn text_masks(segment: &Path, at: (i32, i32)) -> Vec<(f64, Vec<bool>)> {
+    let (w, h) = (100, 42);
+    let (x, y) = at;
+    // Each frame's time from `showinfo`, as decoded (a segment's packets and its decodable frames may differ).
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "info", "-nostats", "-copyts", "-i"])
+        .arg(segment)
+        .args(["-vf", &format!("crop={w}:{h}:{x}:{y},showinfo")])
+        .args(["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg");
+    let pts: Vec<f64> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.split("pts_time:").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect();
+    let masks: Vec<Vec<bool>> = out
+        .stdout
+        .chunks_exact((w * h * 3) as usize)
+        .map(|frame| frame.chunks_exact(3).map(|p| p.iter().all(|&c| c > 160)).collect())
+        .collect();
+    assert_eq!(masks.len(), pts.len(), "frames of {}", segment.display());
+    assert!(masks.len() >= 20, "{} frames in {}", masks.len(), segment.display());
+    pts.into_iter().zip(masks).collect()
+}
+
+/// Pixels of a text area that differ between two frames' masks for the text to count as changed: a digit drawn
+/// anew turned 29 to 84 (measured), a text that stays turned none (the encode repeats a still box exactly).
+const TEXT_CHANGED: usize = 12;
+
+/// The text in `frames` (about 3 s) changes 2 to 4 times, each change 0.9 s to 1.1 s after the one before:
+/// once a second, the same text on every frame between. Changes on consecutive frames count as one (the
+/// encoder may settle a change over two frames).
+fn ticks_once_a_second(what: &str, frames: &[(f64, Vec<bool>)]) {
+    let diffs: Vec<(f64, usize)> = frames
+        .windows(2)
+        .map(|w| (w[1].0, w[0].1.iter().zip(&w[1].1).filter(|(a, b)| a != b).count()))
+        .collect();
+    let changed = |i: usize| diffs[i].1 >= TEXT_CHANGED;
+    let changes: Vec<f64> = (0..diffs.len())
+        .filter(|&i| changed(i) && (i == 0 || !changed(i - 1)))
+        .map(|i| diffs[i].0)
+        .collect();
+    let quiet = diffs.iter().filter(|(_, d)| *d < TEXT_CHANGED).map(|(_, d)| *d).max();
+    let shown = || format!("{what}: changes at {changes:?}; differing pixels per frame {diffs:?}");
+    println!("{what}: text changes at {changes:?}, at most {quiet:?} pixels flicker between");
+    assert!((2..=4).contains(&changes.len()), "{}", shown());
+    for pair in changes.windows(2) {
+        let apart = pair[1] - pair[0];
+        assert!((0.9..=1.1).contains(&apart), "{apart:.3} s apart: {}", shown());
+    }
 }
 
 fn listed_segments(playlist: &Path) -> Vec<String> {
@@ -173,8 +257,36 @@ fn colour_at(frame: &Frame, points: &[(i32, i32)], colour: [u8; 3]) -> Result<()
     Ok(())
 }
 
+/// Points in the padding of a clock or timer box at `at` (no glyph there): blue.
+fn ticking_padding_points(at: (i32, i32)) -> Vec<(i32, i32)> {
+    let (x, y, bottom) = (at.0, at.1, at.1 + TICKING_H - 1);
+    vec![
+        (x + 3, y + 3),
+        (x + 3, bottom - 3),
+        (x + 50, y + 3),
+        (x + 80, bottom - 3),
+        (x + 3, y + 21),
+    ]
+}
+
+/// White-ish pixels in the text area of a clock or timer box at `at`.
+fn ticking_text_pixels(frame: &Frame, at: (i32, i32)) -> usize {
+    let (x0, y0) = (at.0 + TICKING_PAD, at.1 + TICKING_PAD);
+    (y0..at.1 + TICKING_H - TICKING_PAD)
+        .flat_map(|y| (x0..x0 + TICKING_TEXT_W).map(move |x| (x, y)))
+        .filter(|&(x, y)| frame.pixel(x, y).iter().all(|&c| c > 200))
+        .count()
+}
+
 fn title_and_logo_shown(frame: &Frame) -> Result<(), String> {
     colour_at(frame, &title_padding_points(), BLUE).map_err(|e| format!("title box: {e}"))?;
+    for (what, at) in [("clock", CLOCK), ("timer", TIMER)] {
+        colour_at(frame, &ticking_padding_points(at), BLUE).map_err(|e| format!("{what} box: {e}"))?;
+        let white = ticking_text_pixels(frame, at);
+        if white < 60 {
+            return Err(format!("only {white} white text pixels in the {what}"));
+        }
+    }
     let white = white_text_pixels(frame);
     if white < 150 {
         return Err(format!("only {white} white text pixels in the title"));
@@ -229,18 +341,21 @@ fn title_and_logo_on_air_and_a_patch_takes_the_title_off_without_a_gap() {
         assert_eq!((status, body["field"].as_str()), (400, Some(field)), "{body}");
     }
 
-    let bc = Broadcast::start(&server, &request(json!([title(), logo()])));
+    let bc = Broadcast::start(&server, &request(json!([title(), logo(), clock(), timer()])));
     poll_frame(
         &bc.playlist,
-        "title and logo",
+        "title, logo, clock and timer",
         Duration::from_secs(15),
         title_and_logo_shown,
     );
+    // The clock and timer are read from the segments cut from now on, at the end.
+    let ticking_from = listed_segments(&bc.playlist).len();
 
     let listed = |status: &Value| status["overlays"].clone();
     assert_eq!(
         listed(&bc.status()),
-        json!([{"id": "title", "kind": "text"}, {"id": "logo", "kind": "image"}]),
+        json!([{"id": "title", "kind": "text"}, {"id": "logo", "kind": "image"},
+               {"id": "clock", "kind": "clock"}, {"id": "timer", "kind": "timer"}]),
         "the status lists what is on air"
     );
     // One PATCH takes the title off and adds a lower third over the red participant, fading in over 1 s.
@@ -253,16 +368,25 @@ fn title_and_logo_on_air_and_a_patch_takes_the_title_off_without_a_gap() {
             .find(|p| p["name"] == "red" && p["on_screen"] == true)?;
         Some(red["id"].as_str()?.to_string())
     });
-    poll_frame(&bc.playlist, "the red participant", Duration::from_secs(10), |f| {
-        colour_at(f, &GRID_ABOVE, RED)
-    });
+    let red_tile = Tile::new("red", RED, GRID_TILE);
+    poll_frame(
+        &bc.playlist,
+        "the red participant and their label",
+        Duration::from_secs(10),
+        |f| colour_at(f, &GRID_ABOVE, RED).and_then(|()| label_shown(f, &red_tile, GRID_LABEL)),
+    );
     let before = listed_segments(&bc.playlist).len();
     assert!(before >= 1, "segments before the PATCH");
-    let (code, body) = patch_broadcast(&server, &bc.id, json!({"overlays": [logo(), lower_third(&red_id)]}));
+    let (code, body) = patch_broadcast(
+        &server,
+        &bc.id,
+        json!({"overlays": [logo(), lower_third(&red_id), clock(), timer()]}),
+    );
     assert_eq!(code, 200, "{body}");
     assert_eq!(
         listed(&body),
-        json!([{"id": "logo", "kind": "image"}, {"id": "who", "kind": "lower_third"}]),
+        json!([{"id": "logo", "kind": "image"}, {"id": "who", "kind": "lower_third"},
+               {"id": "clock", "kind": "clock"}, {"id": "timer", "kind": "timer"}]),
         "the PATCH's reply: {body}"
     );
     // The change is made before the reply. n segments were listed then; the one being cut ends within a segment
@@ -332,6 +456,17 @@ fn title_and_logo_on_air_and_a_patch_takes_the_title_off_without_a_gap() {
                 .and_then(|()| colour_at(f, &SIDE_EMPTY, BLACK))
         },
     );
+
+    // Three segments (about 3 s) cut since the clock and timer showed: each changes about once a second.
+    let listed = listed_segments(&bc.playlist);
+    assert!(listed.len() >= ticking_from + 3, "{} segments", listed.len());
+    for (what, at) in [("clock", CLOCK), ("timer", TIMER)] {
+        let frames: Vec<(f64, Vec<bool>)> = listed[ticking_from..ticking_from + 3]
+            .iter()
+            .flat_map(|s| text_masks(&dir.join(s), at))
+            .collect();
+        ticks_once_a_second(what, &frames);
+    }
 
     assert_eq!(bc.stop()["state"], "ended");
     let pts = video_pts(bc.playlist.to_str().expect("path"));

@@ -108,3 +108,44 @@ pub fn check(frame: &Frame, tiles: &[Tile], points: &[ColourAt]) -> Result<(), S
 pub fn all(points: &[(i32, i32)], colour: [u8; 3]) -> Vec<ColourAt> {
     points.iter().map(|&p| (p, colour)).collect()
 }
+
+/// A name label expected over a tile: its box's top-left corner and height, worked out by hand from the label
+/// style (`[label]` of the template; the defaults: 0.08 of the tile's height, half that from the tile's left and
+/// bottom edges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelBox {
+    pub x: i32,
+    pub y: i32,
+    pub h: i32,
+}
+
+/// Ok when the label box over `tile` starts at `expected.y` and is `expected.h` rows high (each within 2 px:
+/// the encode blurs edges). Read along the 8 columns just inside the box's left edge, from the tile's middle
+/// down: a row belongs to the label where most of them are not the tile's colour (the box darkens it, the name
+/// is white); the label is the first run of such rows (the tile's last rows, blurred into what is around it, are
+/// not looked at).
+pub fn label_shown(frame: &Frame, tile: &Tile, expected: LabelBox) -> Result<(), String> {
+    let columns = expected.x + 1..expected.x + 9;
+    let in_label = |y: i32| {
+        let tile_coloured = columns
+            .clone()
+            .filter(|&x| close_to(frame.pixel(x, y), tile.colour, TOLERANCE))
+            .count();
+        tile_coloured < 4
+    };
+    let mut rows = tile.area.y + tile.area.h / 2..tile.area.y + tile.area.h - INSET / 2;
+    let Some(top) = rows.by_ref().find(|&y| in_label(y)) else {
+        return Err(format!(
+            "{}: no label over the tile's lower half at x {}",
+            tile.name, expected.x
+        ));
+    };
+    let height = 1 + rows.take_while(|&y| in_label(y)).count() as i32;
+    if top.abs_diff(expected.y) > 2 || height.abs_diff(expected.h) > 2 {
+        return Err(format!(
+            "{}: label rows from {top}, {height} high; expected from {} and {} high",
+            tile.name, expected.y, expected.h
+        ));
+    }
+    Ok(())
+}
