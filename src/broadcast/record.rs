@@ -25,6 +25,11 @@ pub fn write(path: &Path, status: &BroadcastStatus) -> std::io::Result<()> {
 /// one becomes VOD).
 fn close_playlist(hls_dir: &Path) {
     crate::output::hls_writer::end_left_open(hls_dir);
+    // An output with renditions: each rendition's media playlist, in its folder.
+    let folders = std::fs::read_dir(hls_dir).into_iter().flatten().flatten();
+    for entry in folders.filter(|e| e.file_name().to_str().is_some_and(crate::output::hls_ladder::is_folder)) {
+        crate::output::hls_writer::end_left_open(&entry.path());
+    }
 }
 
 /// Every recorded broadcast under `broadcasts_dir`; the ones that were running are closed, marked failed and

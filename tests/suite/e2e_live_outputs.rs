@@ -271,14 +271,9 @@ fn outputs_are_added_and_removed_live() {
         );
     }
 
-    // The first output went on through all of it.
-    let seen = frames(&steady);
-    wait_for("the first output going on", Duration::from_secs(10), || {
-        (frames(&steady) >= seen + 30).then_some(())
-    });
-    assert_eq!(bc.stop()["state"], "ended");
-    // Ended, the resumed playlist still starts with the first run and reads whole (ffprobe follows a playlist
+    // Removed, the resumed playlist still starts with the first run and reads whole (ffprobe follows a playlist
     // with no end list for ever, so it is read only now).
+    remove("out_3");
     let ended = std::fs::read_to_string(&bc.playlist).expect("playlist");
     assert!(ended.trim_end().ends_with("#EXT-X-ENDLIST"), "{ended}");
     assert_eq!(listed_segments(&ended)[..listed.len()], listed[..], "{ended}");
@@ -288,6 +283,30 @@ fn outputs_are_added_and_removed_live() {
         "ffprobe read {} video packets",
         resumed_pts.len()
     );
+
+    // An HLS output with renditions joins, writes a few segments and is removed (its encoders go with it).
+    let ladder_output = add(json!({"kind": "hls", "segment_seconds": 1, "window": 120,
+        "renditions": [{"height": 180, "bitrate_kbps": 250}, {"height": 240, "bitrate_kbps": 400}]}));
+    assert_eq!(ladder_output["id"], "out_4");
+    let folders = ["360p", "240p", "180p"];
+    wait_for("three segments in every rendition", Duration::from_secs(20), || {
+        folders
+            .iter()
+            .all(|f| {
+                let text = std::fs::read_to_string(hls_dir.join(f).join("index.m3u8")).unwrap_or_default();
+                listed_segments(&text).len() >= 3
+            })
+            .then_some(())
+    });
+    remove("out_4");
+    crate::support::hls_ladder::assert_ladder(&server, &bc.id, &hls_dir, &folders);
+
+    // The first output went on through all of it.
+    let seen = frames(&steady);
+    wait_for("the first output going on", Duration::from_secs(10), || {
+        (frames(&steady) >= seen + 30).then_some(())
+    });
+    assert_eq!(bc.stop()["state"], "ended");
     let on_air_s = on_air.elapsed().as_secs_f64();
     let steady_pts = video_pts(steady.to_str().expect("path"));
     let gap = window_max_gap("the first output", &steady_pts, on_air_s, 30.0);
