@@ -30,7 +30,10 @@ pub fn validate(
         return Err(SpecError::new(field, format!("at most {MAX_RENDITIONS} renditions")));
     }
     if upload {
-        return Err(SpecError::new(field, "renditions are not uploaded yet: not with upload"));
+        return Err(SpecError::new(
+            field,
+            "renditions are not uploaded yet: not with upload",
+        ));
     }
     let mut checked: Vec<Rendition> = Vec::with_capacity(renditions.len());
     for (j, r) in renditions.into_iter().enumerate() {
@@ -114,10 +117,24 @@ mod tests {
 
     #[test]
     fn each_refusal_names_its_field() {
-        assert_eq!(field(&[(360, 800), (361, 500)], false), "outputs[1].renditions[1].height");
-        assert_eq!(field(&[(720, 800)], false), "outputs[1].renditions[0].height", "not below");
-        assert_eq!(field(&[(80, 800)], false), "outputs[1].renditions[0].height", "too small");
-        assert_eq!(field(&[(360, 800), (360, 400)], false), "outputs[1].renditions[1].height");
+        assert_eq!(
+            field(&[(360, 800), (361, 500)], false),
+            "outputs[1].renditions[1].height"
+        );
+        assert_eq!(
+            field(&[(720, 800)], false),
+            "outputs[1].renditions[0].height",
+            "not below"
+        );
+        assert_eq!(
+            field(&[(80, 800)], false),
+            "outputs[1].renditions[0].height",
+            "too small"
+        );
+        assert_eq!(
+            field(&[(360, 800), (360, 400)], false),
+            "outputs[1].renditions[1].height"
+        );
         assert_eq!(field(&[(360, 99)], false), "outputs[1].renditions[0].bitrate_kbps");
         assert_eq!(field(&[(360, 20_001)], false), "outputs[1].renditions[0].bitrate_kbps");
         assert_eq!(field(&[(100, 200); 5], false), "outputs[1].renditions", "too many");
@@ -137,10 +154,15 @@ mod tests {
             video: Some(&v),
             audio_kbps: 96,
         };
-        let ladder = validate("", asked(&[(240, 400), (480, 1200)]), false, media).unwrap().unwrap();
+        let ladder = validate("", asked(&[(240, 400), (480, 1200)]), false, media)
+            .unwrap()
+            .unwrap();
         let heights: Vec<u32> = ladder.renditions.iter().map(|r| r.height).collect();
         assert_eq!(heights, [480, 240]);
-        assert_eq!((ladder.main.width, ladder.main.height, ladder.audio_kbps), (1280, 720, 96));
+        assert_eq!(
+            (ladder.main.width, ladder.main.height, ladder.audio_kbps),
+            (1280, 720, 96)
+        );
         assert!(validate("", Vec::new(), true, media).unwrap().is_none());
     }
 }

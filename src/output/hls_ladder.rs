@@ -163,7 +163,9 @@ mod tests {
     #[test]
     fn the_codec_comes_from_the_sequence_parameter_set() {
         // An access unit delimiter, then an SPS for High (0x64) with no constraint flags, level 3.1 (0x1f).
-        let au = [0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1f, 0xac, 0, 0, 1, 0x68, 0xee];
+        let au = [
+            0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1f, 0xac, 0, 0, 1, 0x68, 0xee,
+        ];
         assert_eq!(avc1_codec(&au).as_deref(), Some("avc1.64001f"));
         assert_eq!(avc1_codec(&[0, 0, 1, 0x65, 0x88, 0x84, 0x00]), None, "a slice alone");
     }

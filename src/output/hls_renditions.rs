@@ -37,8 +37,11 @@ const MULTIVARIANT_TMP: &str = ".multivariant.m3u8.tmp";
 
 /// The running time of `pts` on `pad` (by its segment).
 pub(super) fn running_time(pad: &gst::Pad, pts: gst::ClockTime) -> Option<gst::ClockTime> {
-    pad.sticky_event::<gst::event::Segment>(0)
-        .and_then(|s| s.segment().downcast_ref::<gst::ClockTime>().and_then(|s| s.to_running_time(pts)))
+    pad.sticky_event::<gst::event::Segment>(0).and_then(|s| {
+        s.segment()
+            .downcast_ref::<gst::ClockTime>()
+            .and_then(|s| s.to_running_time(pts))
+    })
 }
 
 /// The main rendition's keyframes and cuts, by running time (ns), for the other renditions to follow: the
@@ -109,11 +112,16 @@ pub(super) fn add(
     main.audio_parse.link(&audio_tee)?;
     branch(pipeline, &video_tee, &[], main.mux)?;
     branch(pipeline, &audio_tee, &[], main.mux)?;
-    watch_stream(&main.video_parse.static_pad("src").context("h264parse src")?, &multivariant, 0);
+    watch_stream(
+        &main.video_parse.static_pad("src").context("h264parse src")?,
+        &multivariant,
+        0,
+    );
     let listed = multivariant.clone();
-    super::hls::after_each_cut(&main.sink.static_pad("sink").context("multifilesink sink")?, move || {
-        listed.listed(0)
-    });
+    super::hls::after_each_cut(
+        &main.sink.static_pad("sink").context("multifilesink sink")?,
+        move || listed.listed(0),
+    );
 
     let decoder = make("avdec_h264")?;
     let decoded = make("tee")?;
@@ -182,7 +190,11 @@ fn branch(pipeline: &gst::Pipeline, tee: &gst::Element, elements: &[&gst::Elemen
     queue.set_property("max-size-bytes", 0u32);
     queue.set_property("max-size-time", BRANCH_QUEUE_NS);
     pipeline.add(&queue)?;
-    let chain: Vec<&gst::Element> = [tee, &queue].into_iter().chain(elements.iter().copied()).chain([into]).collect();
+    let chain: Vec<&gst::Element> = [tee, &queue]
+        .into_iter()
+        .chain(elements.iter().copied())
+        .chain([into])
+        .collect();
     gst::Element::link_many(chain).context("linking a rendition branch")?;
     Ok(())
 }
@@ -206,7 +218,10 @@ fn force_keyframes(decoder: &gst::Element, cadence: Arc<Cadence>) -> Result<()> 
         .static_pad("src")
         .context("avdec_h264 src")?
         .add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            let at = info.buffer().and_then(|b| b.pts()).and_then(|pts| running_time(pad, pts));
+            let at = info
+                .buffer()
+                .and_then(|b| b.pts())
+                .and_then(|pts| running_time(pad, pts));
             if at.is_some_and(|at| cadence.is_keyframe(at)) {
                 // No running time: the encoder keys the next frame it takes, this one. (Its running time as
                 // the encoder reckons it need not match this pad's, and a request it finds older than its last
@@ -234,7 +249,10 @@ fn cut_with_main(encoder: &gst::Element, parse: &gst::Element, cadence: Arc<Cade
             let Some(buffer) = info.buffer() else {
                 return gst::PadProbeReturn::Ok;
             };
-            let Some(pts) = buffer.pts().filter(|_| !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)) else {
+            let Some(pts) = buffer
+                .pts()
+                .filter(|_| !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT))
+            else {
                 return gst::PadProbeReturn::Ok;
             };
             if running_time(pad, pts).is_some_and(|at| cadence.is_cut(at)) {
@@ -255,7 +273,10 @@ fn watch_stream(parsed: &gst::Pad, multivariant: &Arc<Multivariant>, index: usiz
         if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
             return gst::PadProbeReturn::Ok;
         }
-        let codec = buffer.map_readable().ok().and_then(|m| super::hls_ladder::avc1_codec(&m));
+        let codec = buffer
+            .map_readable()
+            .ok()
+            .and_then(|m| super::hls_ladder::avc1_codec(&m));
         let size = pad.current_caps().and_then(|caps| {
             let s = caps.structure(0)?;
             Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?))

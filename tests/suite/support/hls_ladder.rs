@@ -55,7 +55,10 @@ fn attribute_list(text: &str) -> Result<BTreeMap<String, String>, String> {
     pieces.push(&text[start..]);
     for piece in pieces {
         let (name, value) = piece.split_once('=').ok_or(format!("`{piece}` is no NAME=value"))?;
-        let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+        let name_ok = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
         if !name_ok {
             return Err(format!("attribute name `{name}`"));
         }
@@ -155,7 +158,9 @@ pub fn media_segments(text: &str) -> (f64, Vec<(String, f64)>) {
         if let Some(rest) = line.strip_prefix("#EXTINF:") {
             duration = rest.split(',').next().and_then(|d| d.parse().ok());
         } else if !line.starts_with('#') && !line.trim().is_empty() {
-            let d = duration.take().unwrap_or_else(|| panic!("{line} without EXTINF:\n{text}"));
+            let d = duration
+                .take()
+                .unwrap_or_else(|| panic!("{line} without EXTINF:\n{text}"));
             segments.push((line.trim().to_string(), d));
         }
     }
@@ -169,7 +174,9 @@ pub fn peak_segment_bitrate(dir: &Path, target: f64, segments: &[(String, f64)])
     let sizes: Vec<(f64, f64)> = segments
         .iter()
         .map(|(uri, d)| {
-            let bytes = std::fs::metadata(dir.join(uri)).unwrap_or_else(|e| panic!("{uri}: {e}")).len();
+            let bytes = std::fs::metadata(dir.join(uri))
+                .unwrap_or_else(|e| panic!("{uri}: {e}"))
+                .len();
             (bytes as f64 * 8.0, *d)
         })
         .collect();
@@ -208,12 +215,82 @@ fn video_stream(input: &str) -> (i64, i64, String, i64, String) {
         .output()
         .expect("ffprobe runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.trim().is_empty(), "ffprobe {input}: {stderr}");
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffprobe {input}: {stderr}"
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let s = &json["streams"][0];
     let text = |k: &str| s[k].as_str().unwrap_or_else(|| panic!("{k} in {json}")).to_string();
     let number = |k: &str| s[k].as_i64().unwrap_or_else(|| panic!("{k} in {json}"));
-    (number("width"), number("height"), text("profile"), number("level"), text("r_frame_rate"))
+    (
+        number("width"),
+        number("height"),
+        text("profile"),
+        number("level"),
+        text("r_frame_rate"),
+    )
+}
+
+/// The first decoded video frame of each segment in `dir` as `(pts seconds, key_frame, pict_type)`: one
+/// ffprobe over the segments joined end to end (as a player appends them), each frame placed in its segment by
+/// its packet's byte position; decoded from the very first packet (`+showall`: ffmpeg otherwise hides frames
+/// before the first keyframe, so any stream would seem to start on one).
+fn segment_starts(dir: &Path, segments: &[(String, f64)]) -> Vec<(f64, bool, String)> {
+    let mut offsets = Vec::new();
+    let mut end = 0;
+    for (uri, _) in segments {
+        offsets.push(end);
+        end += std::fs::metadata(dir.join(uri))
+            .unwrap_or_else(|e| panic!("{uri}: {e}"))
+            .len();
+    }
+    let joined: Vec<String> = segments
+        .iter()
+        .map(|(uri, _)| dir.join(uri).to_string_lossy().into_owned())
+        .collect();
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-flags2",
+            "+showall",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+        ])
+        .args(["frame=pts_time,key_frame,pict_type,pkt_pos", "-of", "json"])
+        .arg(format!("concat:{}", joined.join("|")))
+        .output()
+        .expect("ffprobe runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "ffprobe {}: {stderr}",
+        dir.display()
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let frames = json["frames"].as_array().cloned().unwrap_or_default();
+    offsets
+        .iter()
+        .map(|&offset| {
+            let first = frames
+                .iter()
+                .find(|f| {
+                    f["pkt_pos"]
+                        .as_str()
+                        .and_then(|p| p.parse::<u64>().ok())
+                        .is_some_and(|p| p >= offset)
+                })
+                .unwrap_or_else(|| panic!("{}: no frame from byte {offset}", dir.display()));
+            let pts = first["pts_time"]
+                .as_str()
+                .and_then(|t| t.parse().ok())
+                .expect("pts_time");
+            let kind = first["pict_type"].as_str().unwrap_or_default().to_string();
+            (pts, first["key_frame"] == 1, kind)
+        })
+        .collect()
 }
 
 /// Checks the multivariant playlist an ended HLS output with renditions left in `hls_dir` (rendition folders
@@ -230,19 +307,22 @@ pub fn assert_ladder(server: &super::Server, id: &str, hls_dir: &Path, folders: 
         let response = super::http().get(&url).send().expect("GET");
         (response.status().as_u16(), response.bytes().expect("body").to_vec())
     };
-    assert_eq!(served("index.m3u8"), (200, text.clone().into_bytes()), "the served multivariant playlist");
+    assert_eq!(
+        served("index.m3u8"),
+        (200, text.clone().into_bytes()),
+        "the served multivariant playlist"
+    );
 
     let read_media = |folder: &str| {
         let media = std::fs::read_to_string(hls_dir.join(folder).join("index.m3u8")).expect("media playlist");
-        assert!(media.trim_end().ends_with("#EXT-X-ENDLIST"), "{folder}: not ended:\n{media}");
+        assert!(
+            media.trim_end().ends_with("#EXT-X-ENDLIST"),
+            "{folder}: not ended:\n{media}"
+        );
         media
     };
     let (_, main_segments) = media_segments(&read_media(folders[0]));
-    let main_dir = hls_dir.join(folders[0]);
-    let main_starts: Vec<f64> = main_segments
-        .iter()
-        .map(|(uri, _)| super::media::first_video_frame(&main_dir.join(uri).to_string_lossy()).0)
-        .collect();
+    let main_starts = segment_starts(&hls_dir.join(folders[0]), &main_segments);
     for variant in &variants {
         let folder = variant.uri.trim_end_matches("/index.m3u8");
         let media = read_media(folder);
@@ -253,13 +333,19 @@ pub fn assert_ladder(server: &super::Server, id: &str, hls_dir: &Path, folders: 
         let main_durations: Vec<f64> = main_segments.iter().map(|s| s.1).collect();
         assert_eq!(durations.len(), main_durations.len(), "{folder}:\n{media}");
         for (d, m) in durations.iter().zip(&main_durations) {
-            assert!((d - m).abs() < 0.002, "{folder}: durations {durations:?}, main {main_durations:?}");
+            assert!(
+                (d - m).abs() < 0.002,
+                "{folder}: durations {durations:?}, main {main_durations:?}"
+            );
         }
         // Each segment starts with a keyframe at the main one's timestamp: a player switches between segments.
-        for ((uri, _), main_start) in segments.iter().zip(&main_starts) {
-            let (pts, key, kind) = super::media::first_video_frame(&dir.join(uri).to_string_lossy());
-            assert!(key && kind == "I", "{folder}/{uri} starts with a {kind} frame");
-            assert!((pts - main_start).abs() < 0.001, "{folder}/{uri} starts at {pts}, the main one at {main_start}");
+        let starts = segment_starts(&dir, &segments);
+        for (((uri, _), (pts, key, kind)), (main_start, ..)) in segments.iter().zip(&starts).zip(&main_starts) {
+            assert!(*key && kind == "I", "{folder}/{uri} starts with a {kind} frame");
+            assert!(
+                (pts - main_start).abs() < 0.001,
+                "{folder}/{uri} starts at {pts}, the main one at {main_start}"
+            );
         }
         // The tags say what the segments are.
         let first = dir.join(&segments[0].0).to_string_lossy().into_owned();
@@ -271,22 +357,51 @@ pub fn assert_ladder(server: &super::Server, id: &str, hls_dir: &Path, folders: 
             codec.len() == 11 && codec.starts_with(&expected_codec),
             "{folder}: CODECS {codec} for {profile}"
         );
-        assert_eq!(i64::from_str_radix(&codec[9..], 16), Ok(level), "{folder}: the level of {codec}");
-        assert!(variant.attributes["CODECS"].contains("mp4a.40.2"), "{folder}: no AAC-LC in CODECS");
+        assert_eq!(
+            i64::from_str_radix(&codec[9..], 16),
+            Ok(level),
+            "{folder}: the level of {codec}"
+        );
+        assert!(
+            variant.attributes["CODECS"].contains("mp4a.40.2"),
+            "{folder}: no AAC-LC in CODECS"
+        );
         let (num, den) = rate.split_once('/').expect("a rate");
         let fps = num.parse::<f64>().expect("rate") / den.parse::<f64>().expect("rate");
         let listed_fps: f64 = variant.attributes["FRAME-RATE"].parse().expect("checked");
-        assert!((fps - listed_fps).abs() < 0.01, "{folder}: FRAME-RATE {listed_fps}, stream {rate}");
+        assert!(
+            (fps - listed_fps).abs() < 0.01,
+            "{folder}: FRAME-RATE {listed_fps}, stream {rate}"
+        );
         let peak = peak_segment_bitrate(&dir, target, &segments);
-        assert!(variant.bandwidth() as f64 >= peak, "{folder}: BANDWIDTH {} under the peak {peak:.0}", variant.bandwidth());
-        println!("{folder}: {width}x{height} {codec}, BANDWIDTH {}, peak segment bit rate {peak:.0}", variant.bandwidth());
+        assert!(
+            variant.bandwidth() as f64 >= peak,
+            "{folder}: BANDWIDTH {} under the peak {peak:.0}",
+            variant.bandwidth()
+        );
+        println!(
+            "{folder}: {width}x{height} {codec}, BANDWIDTH {}, peak segment bit rate {peak:.0}",
+            variant.bandwidth()
+        );
         // Served over HTTP from its folder.
         let (code, body) = served(&format!("{folder}/index.m3u8"));
-        assert_eq!((code, body), (200, media.into_bytes()), "{folder}: the served media playlist");
-        assert_eq!(served(&format!("{folder}/{}", segments[0].0)).0, 200, "{folder}: a served segment");
+        assert_eq!(
+            (code, body),
+            (200, media.into_bytes()),
+            "{folder}: the served media playlist"
+        );
+        assert_eq!(
+            served(&format!("{folder}/{}", segments[0].0)).0,
+            200,
+            "{folder}: a served segment"
+        );
     }
     assert_eq!(served("1080p/index.m3u8").0, 404, "a rendition that is not there");
-    assert_eq!(served("..%2F..%2Fbroadcast.json/index.m3u8").0, 404, "outside the output's folder");
+    assert_eq!(
+        served("..%2F..%2Fbroadcast.json/index.m3u8").0,
+        404,
+        "outside the output's folder"
+    );
 }
 
 #[cfg(test)]
