@@ -95,7 +95,7 @@ pub struct BenchArgs {
     pub record: bool,
     /// Extra renditions on the broadcasts' `hls` output, `HEIGHT:KBPS` each (e.g. `360:800`): their cost (one
     /// decode of the output's H.264, a scale and an x264 encode each) is the difference from the same run
-    /// without, and the `avdec_h264`/`x264enc` threads of the `hls-output` pipeline in `cores_by_thread`.
+    /// without; they run on the output's branch queues (`queue:src` in `cores_by_thread`).
     #[arg(long, value_delimiter = ',', value_parser = parse_rendition, conflicts_with = "audio_only")]
     pub hls_renditions: Vec<(u32, u32)>,
     /// Measure WHEP viewers instead: one broadcast (grid of the first --participants count at --width/--height/
@@ -135,6 +135,15 @@ pub struct BenchArgs {
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
+}
+
+/// `HEIGHT:KBPS` of `--hls-renditions`.
+fn parse_rendition(text: &str) -> Result<(u32, u32), String> {
+    let (height, kbps) = text.split_once(':').ok_or("HEIGHT:KBPS, e.g. 360:800")?;
+    Ok((
+        height.parse().map_err(|e| format!("height {height}: {e}"))?,
+        kbps.parse().map_err(|e| format!("kbps {kbps}: {e}"))?,
+    ))
 }
 
 /// `90s`, `30m`, `1h` or plain seconds.
@@ -372,13 +381,4 @@ mod tests {
         assert!(super::parse_duration("3d").is_err());
         assert!(super::parse_duration("m").is_err());
     }
-}
-
-/// `HEIGHT:KBPS` of `--hls-renditions`.
-fn parse_rendition(text: &str) -> Result<(u32, u32), String> {
-    let (height, kbps) = text.split_once(':').ok_or("HEIGHT:KBPS, e.g. 360:800")?;
-    Ok((
-        height.parse().map_err(|e| format!("height {height}: {e}"))?,
-        kbps.parse().map_err(|e| format!("kbps {kbps}: {e}"))?,
-    ))
 }
