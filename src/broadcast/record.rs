@@ -71,3 +71,25 @@ pub fn restore(broadcasts_dir: &Path, mut interrupted: impl FnMut(&BroadcastStat
     }
     restored
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_dead_ladder_has_every_rendition_playlist_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n\
+                    #EXTINF:1.000,\nsegment00000.ts\n";
+        for folder in ["720p", "360p"] {
+            std::fs::create_dir(dir.path().join(folder)).unwrap();
+            std::fs::write(dir.path().join(folder).join("index.m3u8"), open).unwrap();
+        }
+        // Not a rendition's folder: left alone.
+        std::fs::create_dir(dir.path().join("other")).unwrap();
+        std::fs::write(dir.path().join("other").join("index.m3u8"), open).unwrap();
+        super::close_playlist(dir.path());
+        let read = |folder: &str| std::fs::read_to_string(dir.path().join(folder).join("index.m3u8")).unwrap();
+        assert!(read("720p").ends_with("#EXT-X-ENDLIST\n"), "{}", read("720p"));
+        assert!(read("360p").ends_with("#EXT-X-ENDLIST\n"), "{}", read("360p"));
+        assert_eq!(read("other"), open);
+    }
+}
