@@ -26,8 +26,22 @@ pub async fn hls(
     State(state): State<AppState>,
     Path((id, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    // Only names we write, under an id we issued: nothing else on disk is reachable.
-    if !crate::ids::is_valid_id("bc", &id) || !crate::output::hls::is_servable(&file) {
+    serve_hls(&state, &id, None, &file).await
+}
+
+/// A file of one rendition of an HLS output with renditions (its folder, `{height}p/`).
+pub async fn hls_rendition(
+    State(state): State<AppState>,
+    Path((id, rendition, file)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    serve_hls(&state, &id, Some(&rendition), &file).await
+}
+
+async fn serve_hls(state: &AppState, id: &str, folder: Option<&str>, file: &str) -> Result<Response, ApiError> {
+    // Only names we write, under an id we issued: nothing else on disk is reachable (path parameters arrive
+    // percent-decoded, so each part is checked whole).
+    let folder_ok = folder.is_none_or(crate::output::hls_ladder::is_folder);
+    if !crate::ids::is_valid_id("bc", id) || !folder_ok || !crate::output::hls::is_servable(file) {
         return Err(ApiError::not_found("file"));
     }
     let (content_type, cache) = if file.ends_with(".m3u8") {
@@ -35,7 +49,9 @@ pub async fn hls(
     } else {
         ("video/mp2t", "max-age=60")
     };
-    send_file(state.broadcasts.hls_dir(&id).join(file), content_type, cache).await
+    let dir = state.broadcasts.hls_dir(id);
+    let dir = folder.map_or_else(|| dir.clone(), |f| dir.join(f));
+    send_file(dir.join(file), content_type, cache).await
 }
 
 pub async fn watch_page(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {

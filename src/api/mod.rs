@@ -213,6 +213,13 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             get(files::hls),
         ),
         r(
+            Method::GET,
+            "/v1/broadcasts/{id}/hls/{rendition}/{file}",
+            Watch,
+            "A rendition's HLS playlist and segments (an hls output with renditions)",
+            get(files::hls_rendition),
+        ),
+        r(
             Method::POST,
             "/v1/broadcasts/{id}/whep",
             Watch,

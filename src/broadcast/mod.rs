@@ -3,6 +3,7 @@
 pub mod actor;
 pub mod admission;
 mod audio_stage;
+pub mod ladder_spec;
 pub mod layout_spec;
 mod name_labels;
 mod outputs;
@@ -392,7 +393,19 @@ impl Broadcasts {
         id: &str,
         request: request::OutputRequest,
     ) -> Result<Option<OutputStatus>, spec::SpecError> {
-        let output = spec::validate_output("", request)?;
+        // Renditions are checked against the broadcast's picture (unknown id: checked against none, then Ok(None)).
+        let (video, audio) = match self.handles.lock().unwrap().get(id) {
+            Some(handle) => {
+                let status = handle.status.borrow();
+                (status.video, status.audio.bitrate_kbps)
+            }
+            None => (None, 0),
+        };
+        let media = ladder_spec::BroadcastMedia {
+            video: video.as_ref(),
+            audio_kbps: audio,
+        };
+        let output = spec::validate_output("", request, media)?;
         self.check_upload("", &output)?;
         let Some(commands) = self.live_commands(id)? else {
             return Ok(None);

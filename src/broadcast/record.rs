@@ -25,6 +25,11 @@ pub fn write(path: &Path, status: &BroadcastStatus) -> std::io::Result<()> {
 /// one becomes VOD).
 fn close_playlist(hls_dir: &Path) {
     crate::output::hls_writer::end_left_open(hls_dir);
+    // An output with renditions: each rendition's media playlist, in its folder.
+    let folders = std::fs::read_dir(hls_dir).into_iter().flatten().flatten();
+    for entry in folders.filter(|e| e.file_name().to_str().is_some_and(crate::output::hls_ladder::is_folder)) {
+        crate::output::hls_writer::end_left_open(&entry.path());
+    }
 }
 
 /// Every recorded broadcast under `broadcasts_dir`; the ones that were running are closed, marked failed and
@@ -65,4 +70,26 @@ pub fn restore(broadcasts_dir: &Path, mut interrupted: impl FnMut(&BroadcastStat
         restored.push(status);
     }
     restored
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_dead_ladder_has_every_rendition_playlist_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n\
+                    #EXTINF:1.000,\nsegment00000.ts\n";
+        for folder in ["720p", "360p"] {
+            std::fs::create_dir(dir.path().join(folder)).unwrap();
+            std::fs::write(dir.path().join(folder).join("index.m3u8"), open).unwrap();
+        }
+        // Not a rendition's folder: left alone.
+        std::fs::create_dir(dir.path().join("other")).unwrap();
+        std::fs::write(dir.path().join("other").join("index.m3u8"), open).unwrap();
+        super::close_playlist(dir.path());
+        let read = |folder: &str| std::fs::read_to_string(dir.path().join(folder).join("index.m3u8")).unwrap();
+        assert!(read("720p").ends_with("#EXT-X-ENDLIST\n"), "{}", read("720p"));
+        assert!(read("360p").ends_with("#EXT-X-ENDLIST\n"), "{}", read("360p"));
+        assert_eq!(read("other"), open);
+    }
 }

@@ -137,6 +137,12 @@ pub enum OutputRequest {
         /// Also upload to the server's object storage (`storage_url`), under `{prefix}/{broadcast id}/hls/`:
         /// each segment as it is cut, the playlist after the segments it lists (default false).
         upload: Option<bool>,
+        /// Extra sizes for players on weak networks (at most 4, not with `upload`): `index.m3u8` becomes a
+        /// multivariant playlist over the broadcast's own encode (`{height}p/index.m3u8`) and one media
+        /// playlist per rendition (`{height}p/index.m3u8`), each scaled from the broadcast's picture and
+        /// encoded once, with keyframes and segments at the same times as the main one.
+        #[serde(default)]
+        renditions: Vec<RenditionRequest>,
     },
     /// The broadcast's own H.264 and AAC (no encode) into a file under the data dir,
     /// `broadcasts/{id}/recordings/{output id}-{UTC start}.mp4` (or `.mkv`): an MP4's index is kept up to date at
@@ -187,4 +193,14 @@ pub enum RecordFormatName {
     Mp4,
     #[schema(rename = "mkv")]
     Mkv,
+}
+
+/// One extra rendition of an HLS output.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenditionRequest {
+    /// Pixels, even, at least 90 and below the broadcast's `video.height`; the width keeps the picture's shape.
+    pub height: u32,
+    /// Video bitrate in kbit/s (100-20000).
+    pub bitrate_kbps: u32,
 }

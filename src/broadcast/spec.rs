@@ -1,5 +1,6 @@
 //! A validated broadcast: once a `BroadcastSpec` exists, every value in it is in range.
 
+use super::ladder_spec::BroadcastMedia;
 use super::layout_spec::LayoutSpec;
 use super::request::{BroadcastRequest, OutputRequest, SourceRequest, VideoRequest};
 use crate::call::janus::JanusTarget;
@@ -239,7 +240,11 @@ impl BroadcastSpec {
         let asked_passthrough = video_request.passthrough;
         let mut video = validate_video(video_request, canvas)?;
         let audio = validate_audio(&req)?;
-        let outputs = validate_outputs(std::mem::take(&mut req.outputs))?;
+        let media = BroadcastMedia {
+            video: Some(&video),
+            audio_kbps: audio.bitrate_kbps,
+        };
+        let outputs = validate_outputs(std::mem::take(&mut req.outputs), media)?;
         let overlays = super::overlays::validate(std::mem::take(&mut req.overlays))?;
         // A recording keeps the codec parameters of its first frame for the whole file; zero-transcode changes
         // the picture's size and parameters at each switch, which would leave the file undecodable after one.
@@ -278,7 +283,11 @@ impl BroadcastSpec {
         }
         let audio = validate_audio(&req)?;
         let (max_duration, idle_timeout, webhook_url) = (max_duration(&req)?, idle_timeout(&req)?, webhook_url(&req)?);
-        let outputs = validate_outputs(std::mem::take(&mut req.outputs))?;
+        let media = BroadcastMedia {
+            video: None,
+            audio_kbps: audio.bitrate_kbps,
+        };
+        let outputs = validate_outputs(std::mem::take(&mut req.outputs), media)?;
         if let Some(i) = outputs.iter().position(|o| !o.carries_audio_only()) {
             return Err(SpecError::new(format!("outputs[{i}].kind"), RTMP_NEEDS_VIDEO));
         }
@@ -451,7 +460,7 @@ fn validate_video(
     Ok(video)
 }
 
-fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputConfig>, SpecError> {
+fn validate_outputs(outputs: Vec<OutputRequest>, media: BroadcastMedia<'_>) -> Result<Vec<OutputConfig>, SpecError> {
     if outputs.is_empty() {
         return Err(SpecError::new("outputs", "at least one output is required"));
     }
@@ -477,13 +486,13 @@ fn validate_outputs(outputs: Vec<OutputRequest>) -> Result<Vec<OutputConfig>, Sp
                     "only one whep output per broadcast",
                 ));
             }
-            validate_output(&prefix, out)
+            validate_output(&prefix, out, media)
         })
         .collect()
 }
 
 /// One output; `prefix` goes before the field names in errors (`outputs[1].`, or nothing for a single one).
-pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig, SpecError> {
+pub fn validate_output(prefix: &str, out: OutputRequest, media: BroadcastMedia<'_>) -> Result<OutputConfig, SpecError> {
     match out {
         OutputRequest::Rtmp {
             url,
@@ -535,7 +544,9 @@ pub fn validate_output(prefix: &str, out: OutputRequest) -> Result<OutputConfig,
             segment_seconds,
             window,
             upload,
+            renditions,
         } => Ok(OutputConfig::Hls {
+            ladder: super::ladder_spec::validate(prefix, renditions, upload.unwrap_or(false), media)?,
             upload: upload.unwrap_or(false),
             segment_seconds: ranged(
                 &format!("{prefix}segment_seconds"),
@@ -655,7 +666,8 @@ mod tests {
             OutputConfig::Hls {
                 segment_seconds: 2,
                 window: 6,
-                upload: false
+                upload: false,
+                ladder: None
             }
         ));
     }

@@ -29,6 +29,8 @@ pub enum OutputConfig {
         window: u32,
         /// Uploaded to object storage as it is written (by the broadcast; this layer only reports cuts).
         upload: bool,
+        /// Extra renditions: the output then writes a multivariant playlist over one folder per rendition.
+        ladder: Option<super::hls_ladder::Ladder>,
     },
     Record {
         format: super::record::Format,

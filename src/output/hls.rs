@@ -7,6 +7,8 @@
 //! starts the next one arrives: a probe marks that keyframe with a downstream force-key-unit event, which
 //! `mpegtsmux` passes to `multifilesink` right before it.
 
+use super::hls_ladder::{folder, Ladder};
+use super::hls_renditions::{Cadence, Main};
 use super::hls_writer::HlsPlaylist;
 use super::{OutputPipeline, Tracks};
 use crate::gst_util::make;
@@ -24,31 +26,59 @@ pub const SEGMENT_PATTERN: &str = "segment%05d.ts";
 const SEGMENT_SLACK: gst::ClockTime = gst::ClockTime::from_mseconds(250);
 
 /// `audio_only`: the broadcast has no video; segments are cut by time instead (`hls_audio_cuts`). The playlist
-/// goes on from what `dir` holds; the runner ends it (`HlsPlaylist::finish`) when the output ends.
-pub fn build(dir: &Path, segment_seconds: u32, window: u32, audio_only: bool) -> Result<(OutputPipeline, HlsPlaylist)> {
-    std::fs::create_dir_all(dir)?;
+/// goes on from what `dir` holds; the runner ends it (`HlsPlaylist::finish`) when the output ends. With a
+/// `ladder` (and video), `dir` gets the multivariant playlist and each rendition a folder with its media
+/// playlist (`hls_renditions`); the main rendition's playlist comes first in what is returned.
+pub fn build(
+    dir: &Path,
+    segment_seconds: u32,
+    window: u32,
+    audio_only: bool,
+    ladder: Option<&Ladder>,
+) -> Result<(OutputPipeline, Vec<HlsPlaylist>)> {
+    let ladder = ladder.filter(|_| !audio_only);
+    let main_dir = ladder.map_or_else(|| dir.to_path_buf(), |l| dir.join(folder(l.main.height)));
+    std::fs::create_dir_all(&main_dir)?;
     let pipeline = gst::Pipeline::with_name("hls-output");
     let tracks = Tracks::add(&pipeline, audio_only)?;
     let mux = make("mpegtsmux")?;
     let sink = make("multifilesink")?;
-    let (playlist, first_index) = HlsPlaylist::open(dir, window, segment_seconds);
-    sink.set_property("location", super::hls_writer::location(dir));
+    let (playlist, first_index) = HlsPlaylist::open(&main_dir, window, segment_seconds);
+    sink.set_property("location", super::hls_writer::location(&main_dir));
     sink.set_property("index", i32::try_from(first_index).context("segment numbers used up")?);
     // A new file at each downstream force-key-unit event (a cut).
     sink.set_property_from_str("next-file", "key-unit-event");
     pipeline.add_many([&mux, &sink])?;
     mux.link(&sink)?;
-    if let Some((_, h264parse)) = &tracks.video {
-        h264parse.link(&mux)?;
-    }
-    tracks.audio.1.link(&mux)?;
+    // First on the sink's pad: whatever acts after a cut finds the playlist listing the segment it closed.
+    playlist.follow(&sink.static_pad("sink").context("multifilesink sink pad")?);
     let segment = gst::ClockTime::from_seconds(u64::from(segment_seconds));
     let mux_src = mux.static_pad("src").context("mpegtsmux src pad")?;
-    match &tracks.video {
-        Some((video, _)) => cut_at_keyframes(&video.static_pad("src").context("appsrc src pad")?, segment),
-        None => super::hls_audio_cuts::cut_by_time(&mux_src, segment),
+    let mut playlists = vec![playlist];
+    match (&tracks.video, ladder) {
+        (Some((video, h264parse)), Some(ladder)) => {
+            let cadence = Arc::new(Cadence::default());
+            let video_src = video.static_pad("src").context("appsrc src pad")?;
+            cut_at_keyframes(&video_src, segment, Some(cadence.clone()));
+            let main = Main {
+                video_parse: h264parse,
+                audio_parse: &tracks.audio.1,
+                mux: &mux,
+                sink: &sink,
+            };
+            let extra = super::hls_renditions::add(&pipeline, main, ladder, dir, window, segment_seconds, cadence)?;
+            playlists.extend(extra);
+        }
+        (Some((video, h264parse)), None) => {
+            h264parse.link(&mux)?;
+            tracks.audio.1.link(&mux)?;
+            cut_at_keyframes(&video.static_pad("src").context("appsrc src pad")?, segment, None);
+        }
+        (None, _) => {
+            tracks.audio.1.link(&mux)?;
+            super::hls_audio_cuts::cut_by_time(&mux_src, segment);
+        }
     }
-    playlist.follow(&sink.static_pad("sink").context("multifilesink sink pad")?);
     let output = OutputPipeline {
         pipeline,
         video: tracks.video_src(),
@@ -56,14 +86,15 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32, audio_only: bool) ->
         sink,
         recording: None,
     };
-    Ok((output, playlist))
+    Ok((output, playlists))
 }
 
 /// Marks the keyframe that starts each segment (the first one at least `segment` after the last cut).
 /// A keyframe whose stream is not the one the segment started with (the zero-transcode switch moving between
 /// the mixer's encode and a participant's H.264: another size and profile) always starts a segment, however
 /// soon: every segment then has one resolution and one set of parameters from its first frame to its last.
-fn cut_at_keyframes(video: &gst::Pad, segment: gst::ClockTime) {
+/// `cadence`: where the output's other renditions learn each keyframe and cut.
+fn cut_at_keyframes(video: &gst::Pad, segment: gst::ClockTime, cadence: Option<Arc<Cadence>>) {
     let last_cut = Arc::new(AtomicU64::new(u64::MAX));
     let count = Arc::new(AtomicU64::new(0));
     let segment_caps = Arc::new(std::sync::Mutex::new(None::<gst::Caps>));
@@ -81,6 +112,9 @@ fn cut_at_keyframes(video: &gst::Pad, segment: gst::ClockTime) {
         // The first keyframe opens the first segment: nothing to cut.
         let due =
             last == u64::MAX || new_stream || pts + SEGMENT_SLACK >= gst::ClockTime::from_nseconds(last) + segment;
+        if let Some((cadence, at)) = cadence.as_ref().zip(super::hls_renditions::running_time(pad, pts)) {
+            cadence.keyframe(at, due && last != u64::MAX);
+        }
         if !due {
             return gst::PadProbeReturn::Ok;
         }

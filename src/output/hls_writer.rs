@@ -225,7 +225,7 @@ pub fn end_left_open(dir: &Path) {
 
 /// Writes `text` to `tmp`, on disk before it is renamed over `path`: after a power cut the playlist is the old one
 /// or the new one, never empty (an empty one would restart the numbering of a rebuilt output).
-fn replace_synced(tmp: &Path, path: &Path, text: &str) -> std::io::Result<()> {
+pub(super) fn replace_synced(tmp: &Path, path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut file = std::fs::File::create(tmp)?;
     file.write_all(text.as_bytes())?;

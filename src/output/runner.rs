@@ -29,7 +29,7 @@ pub struct OutputRunner {
     /// Bytes written over every attempt: a counter that never goes down.
     bytes: Arc<AtomicU64>,
     /// An HLS output's playlist as its latest attempt left it, ended when the output ends.
-    hls_playlist: std::sync::Mutex<Option<HlsPlaylist>>,
+    hls_playlists: std::sync::Mutex<Vec<HlsPlaylist>>,
 }
 
 /// Where a broadcast's outputs write, and how long it may last (a recording reserves index room for that).
@@ -57,7 +57,7 @@ impl OutputRunner {
             hub,
             reporter,
             bytes: Arc::default(),
-            hls_playlist: std::sync::Mutex::default(),
+            hls_playlists: std::sync::Mutex::default(),
         }
     }
 
@@ -80,11 +80,13 @@ impl OutputRunner {
             OutputConfig::Hls {
                 segment_seconds,
                 window,
+                ladder,
                 ..
             } => {
-                let (output, playlist) =
-                    super::hls::build(&self.dirs.hls, *segment_seconds, *window, self.hub.is_audio_only())?;
-                *self.hls_playlist.lock().unwrap_or_else(|e| e.into_inner()) = Some(playlist);
+                let audio_only = self.hub.is_audio_only();
+                let (output, playlists) =
+                    super::hls::build(&self.dirs.hls, *segment_seconds, *window, audio_only, ladder.as_ref())?;
+                *self.hls_playlists.lock().unwrap_or_else(|e| e.into_inner()) = playlists;
                 Ok(output)
             }
             OutputConfig::Record { format, split, .. } => {
@@ -333,8 +335,8 @@ impl OutputRunner {
 
     /// Ends an HLS output's playlist (once: later calls find nothing to end); see `HlsPlaylist::finish`.
     fn finish_hls_playlist(&self, last_complete: bool) {
-        let playlist = self.hls_playlist.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(playlist) = playlist {
+        let playlists = std::mem::take(&mut *self.hls_playlists.lock().unwrap_or_else(|e| e.into_inner()));
+        for playlist in playlists {
             playlist.finish(last_complete);
         }
     }

@@ -80,6 +80,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             segment_seconds: None,
             window: None,
             upload: None,
+            renditions: Vec::new(),
         })
         .chain(args.rtmp.clone().map(|url| OutputRequest::Rtmp {
             url,

@@ -50,6 +50,19 @@ async fn malformed_broadcast_requests_name_the_field() {
             r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls"}],"webhook_url":"ftp://x/y"}"#,
             "webhook_url",
         ),
+        // A rendition as tall as the 720p picture, one with a bitrate out of range, one of no picture.
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"rtmp","url":"rtmp://h/app/k"},{"kind":"hls","renditions":[{"height":720,"bitrate_kbps":800}]}]}"#,
+            "outputs[1].renditions[0].height",
+        ),
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls","renditions":[{"height":360,"bitrate_kbps":800},{"height":240,"bitrate_kbps":50}]}]}"#,
+            "outputs[0].renditions[1].bitrate_kbps",
+        ),
+        (
+            r#"{"source":{"kind":"room","room":"a"},"video":null,"outputs":[{"kind":"hls","renditions":[{"height":360,"bitrate_kbps":800}]}]}"#,
+            "outputs[0].renditions",
+        ),
         (r#"{"source":{"kind":"room","room":"a"},"outputs":[]}"#, "outputs"),
         (r#"{"source":{"kind":"room","room":"a"}}"#, "outputs"),
         (

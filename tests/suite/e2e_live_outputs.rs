@@ -8,7 +8,7 @@ use crate::support::flv;
 use crate::support::media::{
     assert_decodes_cleanly, first_video_frame, streams, try_video_pts, video_pts, window_max_gap,
 };
-use crate::support::{get_json, http, publish, wait_for, KillOnDrop, Server};
+use crate::support::{browser_script, get_json, http, publish, wait_for, KillOnDrop, Server};
 use callcast::tools::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -174,6 +174,11 @@ fn outputs_are_added_and_removed_live() {
         (json!({"kind": "hls"}), "kind"),
         (json!({"kind": "rtmp", "url": "http://x/app/key"}), "url"),
         (json!({"kind": "ndi"}), "kind"),
+        // Checked against the broadcast's 360-pixel picture.
+        (
+            json!({"kind": "hls", "renditions": [{"height": 360, "bitrate_kbps": 300}]}),
+            "renditions[0].height",
+        ),
     ] {
         let response = http().post(&outputs_url).json(&body).send().expect("POST");
         let code = response.status().as_u16();
@@ -271,14 +276,9 @@ fn outputs_are_added_and_removed_live() {
         );
     }
 
-    // The first output went on through all of it.
-    let seen = frames(&steady);
-    wait_for("the first output going on", Duration::from_secs(10), || {
-        (frames(&steady) >= seen + 30).then_some(())
-    });
-    assert_eq!(bc.stop()["state"], "ended");
-    // Ended, the resumed playlist still starts with the first run and reads whole (ffprobe follows a playlist
+    // Removed, the resumed playlist still starts with the first run and reads whole (ffprobe follows a playlist
     // with no end list for ever, so it is read only now).
+    remove("out_3");
     let ended = std::fs::read_to_string(&bc.playlist).expect("playlist");
     assert!(ended.trim_end().ends_with("#EXT-X-ENDLIST"), "{ended}");
     assert_eq!(listed_segments(&ended)[..listed.len()], listed[..], "{ended}");
@@ -288,6 +288,62 @@ fn outputs_are_added_and_removed_live() {
         "ffprobe read {} video packets",
         resumed_pts.len()
     );
+
+    // An HLS output with renditions joins, writes a few segments and is removed (its encoders go with it).
+    let ladder_output = add(json!({"kind": "hls", "segment_seconds": 1, "window": 120,
+        "renditions": [{"height": 180, "bitrate_kbps": 250}, {"height": 240, "bitrate_kbps": 400}]}));
+    assert_eq!(ladder_output["id"], "out_4");
+    // Meanwhile hls.js in Chromium plays it (once its multivariant playlist is there) from its lowest level (it
+    // orders them by BANDWIDTH) and switches to the highest.
+    let browser = std::process::Command::new("node")
+        .arg(browser_script("hls_levels.mjs"))
+        .args([
+            server.url(""),
+            server.url(&format!("/v1/broadcasts/{}/hls/index.m3u8", bc.id)),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (deploy/install-deps.sh installs it)");
+    let mut browser = KillOnDrop(browser);
+    let folders = ["360p", "240p", "180p"];
+    wait_for("three segments in every rendition", Duration::from_secs(20), || {
+        folders
+            .iter()
+            .all(|f| {
+                let text = std::fs::read_to_string(hls_dir.join(f).join("index.m3u8")).unwrap_or_default();
+                listed_segments(&text).len() >= 3
+            })
+            .then_some(())
+    });
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let pipes = (browser.0.stdout.take(), browser.0.stderr.take());
+    let (Some(mut out), Some(mut err)) = pipes else {
+        panic!("no pipes")
+    };
+    std::io::Read::read_to_string(&mut out, &mut stdout).expect("node's output");
+    std::io::Read::read_to_string(&mut err, &mut stderr).expect("node's errors");
+    assert!(browser.0.wait().expect("node").success(), "hls.js: {stderr}");
+    let played: Value = serde_json::from_str(&stdout).expect("JSON from hls_levels.mjs");
+    let heights: Vec<i64> = played["levels"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|l| l["height"].as_i64()).collect())
+        .unwrap_or_default();
+    assert_eq!(heights, [180, 240, 360], "{played}");
+    let (first, switched) = (played["firstHeight"].as_i64(), played["switchedHeight"].as_i64());
+    assert_eq!((first, switched), (Some(180), Some(360)), "{played}");
+    // The switch aborts the old level's fragment load (a non-fatal error); nothing may stop playback.
+    assert!(!played["errors"].to_string().contains("fatal=true"), "{played}");
+    println!("hls.js: {played}");
+    remove("out_4");
+    crate::support::hls_ladder::assert_ladder(&server, &bc.id, &hls_dir, &folders);
+
+    // The first output went on through all of it.
+    let seen = frames(&steady);
+    wait_for("the first output going on", Duration::from_secs(10), || {
+        (frames(&steady) >= seen + 30).then_some(())
+    });
+    assert_eq!(bc.stop()["state"], "ended");
     let on_air_s = on_air.elapsed().as_secs_f64();
     let steady_pts = video_pts(steady.to_str().expect("path"));
     let gap = window_max_gap("the first output", &steady_pts, on_air_s, 30.0);

@@ -127,6 +127,7 @@ mod tests {
             passthrough: true,
             tracks: false,
             record: false,
+            hls_renditions: Vec::new(),
             overlays: false,
             publisher: Default::default(),
             warmup: Duration::from_secs(1),

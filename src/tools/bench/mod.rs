@@ -93,6 +93,11 @@ pub struct BenchArgs {
     /// composite always (`video.passthrough` false).
     #[arg(long, conflicts_with = "zero_transcode")]
     pub record: bool,
+    /// Extra renditions on the broadcasts' `hls` output, `HEIGHT:KBPS` each (e.g. `360:800`): their cost (one
+    /// decode of the output's H.264, a scale and an x264 encode each) is the difference from the same run
+    /// without; they run on the output's branch queues (`queue:src` in `cores_by_thread`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_rendition, conflicts_with = "audio_only")]
+    pub hls_renditions: Vec<(u32, u32)>,
     /// Measure WHEP viewers instead: one broadcast (grid of the first --participants count at --width/--height/
     /// --fps, a `whep` output) with no viewer, then with this many, in one run (prints one JSON line): cores and
     /// memory per viewer, and glass-to-viewer latency read from the first tile's clock stamp.
@@ -130,6 +135,15 @@ pub struct BenchArgs {
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
+}
+
+/// `HEIGHT:KBPS` of `--hls-renditions`.
+fn parse_rendition(text: &str) -> Result<(u32, u32), String> {
+    let (height, kbps) = text.split_once(':').ok_or("HEIGHT:KBPS, e.g. 360:800")?;
+    Ok((
+        height.parse().map_err(|e| format!("height {height}: {e}"))?,
+        kbps.parse().map_err(|e| format!("kbps {kbps}: {e}"))?,
+    ))
 }
 
 /// `90s`, `30m`, `1h` or plain seconds.
@@ -210,6 +224,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 passthrough: !args.no_passthrough,
                 tracks: args.tracks,
                 record: args.record,
+                hls_renditions: args.hls_renditions.clone(),
                 overlays: args.overlays,
                 publisher,
                 warmup: Duration::from_secs(args.warmup_s),
@@ -253,6 +268,7 @@ fn run_capacity(exe: &std::path::Path, args: &BenchArgs) -> Result<()> {
         passthrough: true,
         tracks: args.tracks,
         record: args.record,
+        hls_renditions: args.hls_renditions.clone(),
         overlays: args.overlays,
         publisher: args.publisher.first().copied().unwrap_or(scenario::Publisher::Replay),
         warmup: capacity::warmup_for(step),

@@ -56,6 +56,8 @@ pub struct Scenario {
     pub tracks: bool,
     /// A `record` output too: the composite into an MP4.
     pub record: bool,
+    /// Extra renditions (height, kbps) on the `hls` output.
+    pub hls_renditions: Vec<(u32, u32)>,
     /// A static title and logo over the canvas (`overlays`), drawn the whole run.
     pub overlays: bool,
     /// What the participants send.
@@ -154,8 +156,13 @@ pub fn run(exe: &Path, sc: &Scenario, ingest: &NginxRtmp) -> Result<Figures> {
     let mut ids = Vec::new();
     let mut starts = None;
     for room in &rooms {
+        let renditions: Vec<Value> = sc
+            .hls_renditions
+            .iter()
+            .map(|(height, kbps)| json!({"height": height, "bitrate_kbps": kbps}))
+            .collect();
         let mut outputs = vec![
-            json!({"kind": "hls", "segment_seconds": 1}),
+            json!({"kind": "hls", "segment_seconds": 1, "renditions": renditions}),
             json!({"kind": "rtmp", "url": ingest.url(room)}),
         ];
         if sc.tracks {

@@ -11,6 +11,7 @@ pub mod flv;
 #[path = "../../../src/glib_watch.rs"]
 pub mod glib_watch;
 pub mod gst_objects;
+pub mod hls_ladder;
 pub mod janus;
 pub mod media;
 pub mod offers;
