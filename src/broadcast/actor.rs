@@ -272,13 +272,14 @@ impl Live {
     fn on_command(&mut self, command: Option<Command>) -> Step {
         match command {
             Some(Command::Stop) | None => return Step::End(Outcome::Stopped),
-            Some(Command::UpdateLayout(request, reply)) => {
+            Some(Command::UpdateLayout(mut request, reply)) => {
+                let fade_ms = request.transition.take().map_or(Ok(None), |t| t.fade_ms());
                 let merged = match self.stage.layout() {
-                    Some(current) => current.merged(request, &self.templates),
+                    Some(current) => fade_ms.and_then(|ms| Ok((current.merged(request, &self.templates)?, ms))),
                     None => Err(SpecError::new("layout", super::spec::NO_PICTURE)),
                 };
-                let answer = merged.map(|layout| {
-                    self.stage.set_layout(layout);
+                let answer = merged.map(|(layout, fade_ms)| {
+                    self.stage.set_layout(layout, fade_ms);
                     self.rescene();
                     self.status.publish();
                     self.status.snapshot()

@@ -105,7 +105,7 @@ impl Program for AudioStage {
         None
     }
 
-    fn set_layout(&mut self, _layout: LayoutSpec) {}
+    fn set_layout(&mut self, _layout: LayoutSpec, _fade_ms: Option<u32>) {}
 
     fn set_overlays(&mut self, _overlays: Vec<super::overlays::Overlay>) -> Result<(), super::spec::SpecError> {
         Err(super::spec::SpecError::new("overlays", super::spec::NO_PICTURE))

@@ -20,6 +20,40 @@ pub enum Sort {
     Active,
 }
 
+/// The longest layout cross-fade.
+pub const MAX_TRANSITION_MS: u32 = 5000;
+
+/// How a `PATCH` of the layout goes on air.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Transition {
+    /// At once (the default).
+    Cut,
+    /// The old arrangement fades into the new one over `ms` (default 500, at most 5000; 0 cuts).
+    Fade {
+        #[serde(default = "default_fade_ms")]
+        ms: u32,
+    },
+}
+
+fn default_fade_ms() -> u32 {
+    500
+}
+
+impl Transition {
+    /// The fade's length, or None for a cut; a length out of range is a 400 naming `layout.transition.ms`.
+    pub fn fade_ms(self) -> Result<Option<u32>, SpecError> {
+        match self {
+            Transition::Cut | Transition::Fade { ms: 0 } => Ok(None),
+            Transition::Fade { ms } if ms <= MAX_TRANSITION_MS => Ok(Some(ms)),
+            Transition::Fade { .. } => Err(SpecError::new(
+                "layout.transition.ms",
+                format!("must be 0-{MAX_TRANSITION_MS}"),
+            )),
+        }
+    }
+}
+
 /// `layout` in a request; every field optional (POST fills defaults, PATCH keeps current values).
 #[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +65,8 @@ pub struct LayoutRequest {
     pub sort: Option<Sort>,
     pub hide: Option<Vec<String>>,
     pub max_tiles: Option<usize>,
+    /// In a `PATCH`: how the change goes on air, `{"kind": "cut"}` (the default) or `{"kind": "fade", "ms": 500}`.
+    pub transition: Option<Transition>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +107,12 @@ impl LayoutSpec {
     /// Returns a copy with the request's fields applied, or the first invalid field. `self` is untouched on error.
     pub fn merged(&self, req: LayoutRequest, templates: &Templates) -> Result<Self, SpecError> {
         let mut next = self.clone();
+        if req.transition.is_some() {
+            return Err(SpecError::new(
+                "layout.transition",
+                "a transition is for a PATCH of a live broadcast's layout",
+            ));
+        }
         if let Some(template) = req.template {
             if templates.get(&template).is_none() {
                 return Err(SpecError::new(

@@ -55,7 +55,8 @@ pub trait Program: Send {
     fn tile_widths(&self) -> TileWidths;
     /// The layout as last asked for; None without a picture (audio-only).
     fn layout(&self) -> Option<&LayoutSpec>;
-    fn set_layout(&mut self, layout: LayoutSpec);
+    /// A new layout, on air at once or, with `fade_ms`, cross-faded from the current picture.
+    fn set_layout(&mut self, layout: LayoutSpec, fade_ms: Option<u32>);
     /// Draws `overlays` over the picture from the next frame, instead of the current ones.
     fn set_overlays(&mut self, overlays: Vec<Overlay>) -> Result<(), SpecError>;
     /// The broadcast went live at `at` (what a `timer` overlay counts from).

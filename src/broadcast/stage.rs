@@ -45,6 +45,9 @@ pub(super) fn blocking<T>(work: impl FnOnce() -> T) -> T {
     }
 }
 
+/// How long a layout cross-fade waits for the frame it fades from.
+const CROSS_FADE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// A participant whose H.264 has not arrived for this long is not forwarded (the mixer shows them instead).
 const PASSTHROUGH_STALE_MS: u64 = 300;
 
@@ -452,7 +455,15 @@ impl Program for Stage {
     }
 
     /// A switch of template swaps the template's overlays (with their fades) at the relayout that follows.
-    fn set_layout(&mut self, layout: LayoutSpec) {
+    fn set_layout(&mut self, layout: LayoutSpec, fade_ms: Option<u32>) {
+        if let Some(ms) = fade_ms {
+            // The old arrangement's next frame is taken before anything moves (a frame comes every 33 ms at
+            // 30 fps; with no frame within the wait, the change cuts).
+            let taken = self.mixer.cross_fade(ms);
+            if blocking(|| taken.recv_timeout(CROSS_FADE_WAIT)).is_err() {
+                tracing::warn!("no frame to cross-fade from: the layout cuts");
+            }
+        }
         let switched = layout.template != self.layout.template;
         self.layout = layout;
         self.apply_background();

@@ -10,6 +10,7 @@ pub mod overlay_clock;
 mod overlay_fade;
 pub mod overlay_label;
 mod overlay_layer;
+mod overlay_snapshot;
 pub mod overlay_render;
 mod overlay_text;
 pub mod placeholder;
@@ -159,6 +160,12 @@ impl Mixer {
         if let Err(e) = self.overlays.show(overlays) {
             tracing::warn!("overlays not shown: {e:#}");
         }
+    }
+
+    /// Takes the next frame (before overlays) as a picture beneath every overlay that fades out over `ms`: what
+    /// the next arrangement cross-fades from. The receiver hears once it is taken (change the arrangement then).
+    pub fn cross_fade(&self, ms: u32) -> std::sync::mpsc::Receiver<()> {
+        self.overlays.cross_fade(ms)
     }
 
     /// Adds a participant's video and audio to the mix; the tile stays hidden until `Tile::show`.

@@ -9,6 +9,9 @@
 //! rectangle, set per frame on a new rectangle over the same pixels: no picture is redrawn or copied. While
 //! nothing fades, every frame gets the same composition (no work beyond a clone of a refcounted object).
 //!
+//! Layout cross-fades: one frame of the composite, taken as it passes (`cross_fade`), goes beneath every overlay
+//! fully on and fades out like a removed overlay while the new arrangement shows through it.
+//!
 //! Clocks: an overlay may come with its next picture and the running time it takes over (a clock's next second,
 //! drawn ahead), switched on the first frame of that time: the text changes on the frame it belongs to, however
 //! late or in whatever bursts the frames are composed.
@@ -31,7 +34,7 @@ pub struct Layered<'a> {
 
 /// A picture as the composition takes it.
 struct Picture {
-    /// BGRA pixels with their video meta, shared by every rectangle made of them.
+    /// BGRA (a cross-fade's frame: AYUV) pixels with their video meta, shared by every rectangle made of them.
     pixels: gst::Buffer,
     x: i32,
     y: i32,
@@ -62,8 +65,13 @@ struct Entry {
     then: Option<(Picture, u64)>,
 }
 
+/// The id of the frames layout cross-fades fade from (ids given by callers have no control characters).
+const CROSS_FADE_ID: &str = "\u{0}cross-fade";
+
 #[derive(Default)]
 struct OnAir {
+    /// A cross-fade asked for: its length, and who waits for its frame to be taken.
+    cross_fade: Option<(u32, std::sync::mpsc::SyncSender<()>)>,
     entries: Vec<Entry>,
     /// What the next frame gets while nothing fades; None: nothing (the frame goes through untouched).
     composition: Option<gst_video::VideoOverlayComposition>,
@@ -85,6 +93,16 @@ impl OverlayLayer {
         // On the compositor's streaming thread, every frame.
         element.connect("draw", false, move |args| {
             let mut on_air = drawn.lock().unwrap();
+            // Told first (nobody waiting any more: it cuts), then taken while the layer is locked: the new
+            // arrangement reaches the compositor's next frames, and its overlays wait for this lock.
+            if let Some((ms, taken)) = on_air.cross_fade.take().filter(|(_, taken)| taken.try_send(()).is_ok()) {
+                let sample = args.get(1).and_then(|v| v.get::<gst::Sample>().ok());
+                match sample.as_ref().map(super::overlay_snapshot::ayuv_of) {
+                    Some(Ok((pixels, width, height))) => on_air.fade_from(pixels, width, height, ms),
+                    Some(Err(e)) => tracing::warn!("no cross-fade: {e:#}"),
+                    None => tracing::warn!("no cross-fade: a frame without its sample"),
+                }
+            }
             if on_air.fading || on_air.switch_at.is_some() {
                 let sample = args.get(1).and_then(|v| v.get::<gst::Sample>().ok());
                 let pts = sample.as_ref().and_then(|s| s.buffer().and_then(|b| b.pts()));
@@ -104,6 +122,13 @@ impl OverlayLayer {
             Some(on_air.composition.clone().to_value())
         });
         Ok(Self { element, on_air })
+    }
+
+    /// See `Mixer::cross_fade`. A cross-fade asked for again before its frame was taken replaces it.
+    pub fn cross_fade(&self, ms: u32) -> std::sync::mpsc::Receiver<()> {
+        let (taken, rx) = std::sync::mpsc::sync_channel(1);
+        self.on_air.lock().unwrap().cross_fade = Some((ms, taken));
+        rx
     }
 
     /// The element to link after the compositor's output caps.
@@ -183,6 +208,35 @@ impl OnAir {
 }
 
 impl OnAir {
+    /// Puts the frame `pixels` beneath every overlay, fully on, fading out over `ms` from the next frame. A
+    /// previous cross-fade's frame still fading goes on above it (the new frame was taken without it).
+    fn fade_from(&mut self, pixels: gst::Buffer, width: u32, height: u32, ms: u32) {
+        let mut fade = Fade::appearing(0);
+        fade.towards(0.0, ms);
+        let picture = Picture {
+            pixels,
+            x: 0,
+            y: 0,
+            width,
+            height,
+        };
+        self.entries.insert(
+            0,
+            Entry {
+                id: CROSS_FADE_ID.to_string(),
+                fade_ms: ms,
+                fade,
+                picture,
+                then: None,
+            },
+        );
+        self.fading = true;
+        match composition(&self.entries) {
+            Ok(c) => self.composition = c,
+            Err(e) => tracing::warn!("cross-fade: {e:#}"),
+        }
+    }
+
     fn next_switch(&self) -> Option<u64> {
         self.entries
             .iter()

@@ -102,6 +102,9 @@ const GRID_ABOVE: [(i32, i32); 1] = [(320, 255)];
 const SIDE_BAND: [(i32, i32); 3] = [(200, 240), (290, 240), (290, 262)];
 const SIDE_ABOVE: [(i32, i32); 1] = [(160, 200)];
 const SIDE_EMPTY: [(i32, i32); 3] = [(160, 320), (480, 300), (600, 345)];
+/// Where the layout cross-fade is read: black in side-by-side's empty right half, red picture in the grid, clear
+/// of the logo (ends at y 108), the clock (ends at x 352 + about 133) and the band (from y 277).
+const CROSS_AT: (i32, i32) = (560, 150);
 /// The point where the fade is read: in the grid band, over the red picture.
 const FADE_AT: (i32, i32) = (320, 330);
 
@@ -456,6 +459,38 @@ fn title_and_logo_on_air_and_a_patch_takes_the_title_off_without_a_gap() {
                 .and_then(|()| colour_at(f, &SIDE_EMPTY, BLACK))
         },
     );
+
+    // Back to the grid, cross-fading over 1 s: at a point black before and red after, frames of red between
+    // (read by pts across the segments around the PATCH); a transition out of range is refused first.
+    let (code, body) = patch_broadcast(
+        &server,
+        &bc.id,
+        json!({"layout": {"template": "grid", "transition": {"kind": "fade", "ms": 6000}}}),
+    );
+    assert_eq!((code, body["field"].as_str()), (400, Some("layout.transition.ms")), "{body}");
+    let before = listed_segments(&bc.playlist).len();
+    let (code, body) = patch_broadcast(
+        &server,
+        &bc.id,
+        json!({"layout": {"template": "grid", "transition": {"kind": "fade", "ms": 1000}}}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let listed = wait_for("3 segments after the cross-fade", Duration::from_secs(8), || {
+        let listed = listed_segments(&bc.playlist);
+        (listed.len() >= before + 3).then_some(listed)
+    });
+    let frames: Vec<(f64, [u8; 3])> = listed[before.saturating_sub(1)..before + 3]
+        .iter()
+        .flat_map(|s| samples(&dir.join(s), CROSS_AT))
+        .collect();
+    let dark_red = |c: &[u8; 3]| c[1] < TOLERANCE && c[2] < TOLERANCE;
+    let black = frames.iter().position(|(_, c)| close_to(*c, BLACK, TOLERANCE));
+    let between = frames[black.unwrap_or(frames.len())..]
+        .iter()
+        .filter(|(_, c)| dark_red(c) && c[0] > TOLERANCE && c[0] < 255 - TOLERANCE)
+        .count();
+    assert!(between >= 10, "a cross-fade from black to red: {frames:?}");
+    assert!(close_to(frames.last().expect("frames").1, RED, TOLERANCE), "{frames:?}");
 
     // Three segments (about 3 s) cut since the clock and timer showed: each changes about once a second.
     let listed = listed_segments(&bc.playlist);
