@@ -170,6 +170,13 @@ fn request_for(route: &RouteInfo, fixture: &Fixture, nth: usize) -> (String, &'s
             String::new(),
             StatusCode::OK,
         ),
+        // The live broadcast's HLS has no renditions: past the token check, 404.
+        ("GET", "/v1/broadcasts/{id}/hls/{rendition}/{file}") => (
+            format!("/v1/broadcasts/{live}/hls/360p/index.m3u8"),
+            json,
+            String::new(),
+            StatusCode::NOT_FOUND,
+        ),
         // The live broadcast has no whep output: past the token check, 404.
         ("POST", "/v1/broadcasts/{id}/whep") => (
             format!("/v1/broadcasts/{live}/whep"),

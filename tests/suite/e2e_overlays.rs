@@ -467,7 +467,11 @@ fn title_and_logo_on_air_and_a_patch_takes_the_title_off_without_a_gap() {
         &bc.id,
         json!({"layout": {"template": "grid", "transition": {"kind": "fade", "ms": 6000}}}),
     );
-    assert_eq!((code, body["field"].as_str()), (400, Some("layout.transition.ms")), "{body}");
+    assert_eq!(
+        (code, body["field"].as_str()),
+        (400, Some("layout.transition.ms")),
+        "{body}"
+    );
     let before = listed_segments(&bc.playlist).len();
     let (code, body) = patch_broadcast(
         &server,
