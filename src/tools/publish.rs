@@ -17,6 +17,7 @@ const VIDEO_KBPS: u32 = 500;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Codec {
     Vp8,
+    Vp9,
     H264,
 }
 
@@ -135,6 +136,7 @@ pub(super) const OPUS_RTP_CAPS: &str =
 pub(super) fn video_rtp_caps(codec: Codec) -> gst::Caps {
     let (name, payload) = match codec {
         Codec::Vp8 => ("VP8", 96),
+        Codec::Vp9 => ("VP9", 98),
         Codec::H264 => ("H264", 102),
     };
     let mut caps = gst::Caps::builder("application/x-rtp")
@@ -204,6 +206,12 @@ fn video_branch(
             enc.set_property("keyframe-max-dist", args.keyframe_max_dist as i32);
             enc.set_property("target-bitrate", (args.video_kbps * 1000) as i32);
             vec![enc, make_with("rtpvp8pay", &[("pt", "96")])?]
+        }
+        Codec::Vp9 => {
+            let enc = make_with("vp9enc", &[("deadline", "1"), ("cpu-used", "8")])?;
+            enc.set_property("keyframe-max-dist", args.keyframe_max_dist as i32);
+            enc.set_property("target-bitrate", (args.video_kbps * 1000) as i32);
+            vec![enc, make_with("rtpvp9pay", &[("pt", "98")])?]
         }
         Codec::H264 => {
             let enc = make_with(

@@ -3,11 +3,12 @@
 
 use crate::support::broadcast::participant_names;
 use crate::support::media::{close_to, last_frame, streams, video_pts, window_max_gap};
-use crate::support::{get_json, http, publish, wait_for, Server};
+use crate::support::{get_json, http, publish_with, wait_for, Server};
 use callcast::layout::{grid, Canvas, TILE_GAP};
 use callcast::tools::bench::ingest::NginxRtmp;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::Duration;
 
 const ROOM: &str = "e2e";
@@ -81,10 +82,11 @@ fn three_participants_to_rtmp_and_hls_then_one_vanishes() {
     let mut publishers: Vec<(String, crate::support::KillOnDrop)> = ["red", "green", "blue"]
         .iter()
         .map(|c| {
-            (
-                c.to_string(),
-                publish(&whip, c, &format!("color:{}", hex(colour_of(c)))),
-            )
+            let pattern = format!("color:{}", hex(colour_of(c)));
+            // Blue sends VP9 (the others VP8): a VP9 publisher decodes and composites like the rest.
+            let codec = if *c == "blue" { "vp9" } else { "vp8" };
+            let flags = ["--pattern", pattern.as_str(), "--tone", "0", "--codec", codec];
+            (c.to_string(), publish_with(&whip, c, &flags, Stdio::null()))
         })
         .collect();
     wait_for("3 participants in the room", Duration::from_secs(20), || {
