@@ -95,7 +95,7 @@ impl OverlayLayer {
             let mut on_air = drawn.lock().unwrap();
             // Told first (nobody waiting any more: it cuts), then taken while the layer is locked: the new
             // arrangement reaches the compositor's next frames, and its overlays wait for this lock.
-            if let Some((ms, taken)) = on_air.cross_fade.take().filter(|(_, taken)| taken.try_send(()).is_ok()) {
+            if let Some((ms, _)) = on_air.cross_fade.take().filter(|(_, taken)| taken.try_send(()).is_ok()) {
                 let sample = args.get(1).and_then(|v| v.get::<gst::Sample>().ok());
                 match sample.as_ref().map(super::overlay_snapshot::ayuv_of) {
                     Some(Ok((pixels, width, height))) => on_air.fade_from(pixels, width, height, ms),
