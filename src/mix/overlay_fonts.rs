@@ -3,8 +3,9 @@
 //! installs, found once among known paths. Without a fallback those characters draw the shipped font's
 //! missing-glyph box, as does anything neither font has (most emoji): never a failure.
 
-use ab_glyph::{Font, FontArc, FontVec};
+use ab_glyph::{Font, FontVec};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Where a fallback is looked for, in order: the first that reads as a font is taken. `fonts-droid-fallback`
 /// (deploy/install-deps.sh installs it: Apache-2.0, 1.8 MB download) is the small one with CJK; the others are
@@ -17,11 +18,12 @@ pub const FALLBACK_FONT_FILES: &[&str] = &[
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
 ];
 
-/// The shipped font and, when the machine has one, the fallback for the characters it lacks.
+/// The shipped font and, when the machine has one, the fallback for the characters it lacks. Each keeps its
+/// file's bytes: outlines come from them through ab_glyph, shaping through rustybuzz.
 #[derive(Clone, Debug)]
 pub struct Fonts {
-    pub primary: FontArc,
-    pub fallback: Option<FontArc>,
+    pub primary: Arc<FontVec>,
+    pub fallback: Option<Arc<FontVec>>,
 }
 
 impl Fonts {
@@ -53,7 +55,7 @@ impl Fonts {
         }
     }
 
-    pub fn get(&self, face: Face) -> &FontArc {
+    pub fn get(&self, face: Face) -> &FontVec {
         match (face, &self.fallback) {
             (Face::Fallback, Some(fallback)) => fallback,
             _ => &self.primary,
@@ -68,11 +70,11 @@ pub enum Face {
     Fallback,
 }
 
-fn read_font(path: &Path) -> Result<FontArc, String> {
+fn read_font(path: &Path) -> Result<Arc<FontVec>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     // Index 0: the font itself, or the first of a collection (.ttc).
     let font = FontVec::try_from_vec_and_index(bytes, 0).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(FontArc::new(font))
+    Ok(Arc::new(font))
 }
 
 /// The shipped font and the machine's fallback, for tests: a missing fallback fails the tests that need it.
