@@ -12,6 +12,8 @@ RUNTIME=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-x
   # TLS for rtmps:// (GIO TLS backend)
   glib-networking ca-certificates
+  # CJK for text overlays (the fallback of the shipped DejaVu Sans; Apache-2.0, 1.8 MB)
+  fonts-droid-fallback
 )
 BUILD=(
   build-essential pkg-config curl

@@ -4,10 +4,10 @@
 
 use crate::layout::label_style::LabelStyle;
 use crate::layout::Rect;
+use crate::mix::overlay_fonts::Fonts;
 use crate::mix::overlay_label::render_label;
 use crate::mix::overlay_render::Placed;
 use crate::mix::Layered;
-use ab_glyph::FontArc;
 use std::collections::HashMap;
 
 /// A label the stage wants on air: the participant's, over their tile as placed now.
@@ -38,13 +38,7 @@ pub struct NameLabels {
 impl NameLabels {
     /// Keeps the labels of `wanted` on air in `style`, drawing only those new or changed, and drops the rest.
     /// True when what is on air changed.
-    pub fn update(
-        &mut self,
-        wanted: &[Wanted],
-        style: &LabelStyle,
-        canvas: (u32, u32),
-        font: Option<&FontArc>,
-    ) -> bool {
+    pub fn update(&mut self, wanted: &[Wanted], style: &LabelStyle, canvas: (u32, u32), font: Option<&Fonts>) -> bool {
         let before = self.drawn.len();
         self.drawn.retain(|id, _| wanted.iter().any(|w| w.participant == id));
         let mut changed = self.drawn.len() != before;

@@ -8,6 +8,7 @@ pub mod encode;
 pub mod overlay_band;
 pub mod overlay_clock;
 mod overlay_fade;
+pub mod overlay_fonts;
 pub mod overlay_label;
 mod overlay_layer;
 pub mod overlay_render;

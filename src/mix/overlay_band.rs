@@ -1,10 +1,10 @@
 //! A lower third: a participant's name and title in a band over the bottom of their tile, drawn once per change
 //! (of the tile's rectangle, the name or the overlay) into an RGBA picture. Pure pixels: no GStreamer.
 
+use super::overlay_fonts::Fonts;
 use super::overlay_render::Placed;
 use super::overlay_text::{render_text, TextStyle};
 use crate::layout::Rect;
-use ab_glyph::FontArc;
 use image::{imageops, Rgba, RgbaImage};
 
 /// The band's height, as a fraction of the tile's: it grows and shrinks with the tile.
@@ -24,7 +24,7 @@ pub struct Band {
 }
 
 /// The band over the bottom of `tile` (as the layout placed it), cut to the `canvas` (width, height); None when nothing of it would show.
-pub fn render_band(band: &Band, tile: Rect, canvas: (u32, u32), font: &FontArc) -> Option<Placed> {
+pub fn render_band(band: &Band, tile: Rect, canvas: (u32, u32), font: &Fonts) -> Option<Placed> {
     let (cw, ch) = (i64::from(canvas.0), i64::from(canvas.1));
     let height = ((f64::from(tile.h) * BAND_HEIGHT).round() as i64).max(1);
     let (left, top) = (i64::from(tile.x).max(0), i64::from(tile.y) + i64::from(tile.h) - height);
@@ -72,9 +72,8 @@ pub fn render_band(band: &Band, tile: Rect, canvas: (u32, u32), font: &FontArc) 
 mod tests {
     use super::*;
 
-    fn font() -> FontArc {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/fonts/DejaVuSans.ttf");
-        FontArc::try_from_vec(std::fs::read(path).unwrap()).unwrap()
+    fn font() -> Fonts {
+        crate::mix::overlay_fonts::for_tests()
     }
 
     fn band() -> Band {

@@ -2,11 +2,11 @@
 //! RGBA picture placed over a corner of their tile. Its height is a fraction of the tile's: large on a
 //! full-canvas tile, small on one of nine, never below a readable minimum. Pure pixels: no GStreamer.
 
+use super::overlay_fonts::Fonts;
 use super::overlay_render::Placed;
 use super::overlay_text::{render_text, TextStyle};
 use crate::layout::label_style::{LabelPosition, LabelStyle};
 use crate::layout::Rect;
-use ab_glyph::FontArc;
 
 /// No label is drawn smaller than this many pixels high (unless the tile itself is smaller).
 pub const MIN_HEIGHT_PX: u32 = 12;
@@ -23,7 +23,7 @@ pub fn label_height(style: &LabelStyle, tile_h: u32) -> u32 {
 
 /// The label `name` in `style` over the corner of `tile` the style names, cut to the `canvas` (width, height);
 /// None when nothing of it would show.
-pub fn render_label(name: &str, style: &LabelStyle, tile: Rect, canvas: (u32, u32), font: &FontArc) -> Option<Placed> {
+pub fn render_label(name: &str, style: &LabelStyle, tile: Rect, canvas: (u32, u32), font: &Fonts) -> Option<Placed> {
     if tile.w <= 0 || tile.h <= 0 || name.is_empty() {
         return None;
     }
@@ -83,9 +83,8 @@ pub fn render_label(name: &str, style: &LabelStyle, tile: Rect, canvas: (u32, u3
 mod tests {
     use super::*;
 
-    fn font() -> FontArc {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/fonts/DejaVuSans.ttf");
-        FontArc::try_from_vec(std::fs::read(path).unwrap()).unwrap()
+    fn font() -> Fonts {
+        crate::mix::overlay_fonts::for_tests()
     }
 
     const CANVAS: (u32, u32) = (1920, 1080);

@@ -1,8 +1,8 @@
 //! Overlays (titles, logos) turned into RGBA pictures placed on the canvas, once per change: the mixer only
 //! blends the pictures made here (`overlay_layer`). Pure pixels: no GStreamer.
 
+use super::overlay_fonts::Fonts;
 use super::overlay_text::{render_text, TextStyle};
-use ab_glyph::FontArc;
 use image::{imageops, ImageFormat, RgbaImage};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -89,11 +89,11 @@ pub fn decode_picture(bytes: &[u8], max_pixels: u64) -> Result<RgbaImage, String
     Ok(decoded.to_rgba8())
 }
 
-/// What the server draws with: its assets dir (image `file`s, the font), the font read once.
+/// What the server draws with: its assets dir (image `file`s, the font), the fonts read once.
 #[derive(Debug)]
 pub struct Assets {
     dir: PathBuf,
-    font: OnceLock<Option<FontArc>>,
+    font: OnceLock<Option<Fonts>>,
 }
 
 impl Assets {
@@ -104,15 +104,13 @@ impl Assets {
         }
     }
 
-    /// The shipped font; None (logged once) when it cannot be read: text overlays are then not drawn.
-    pub fn font(&self) -> Option<&FontArc> {
+    /// The shipped font with the machine's fallback (`overlay_fonts`), read at the first text drawn; None
+    /// (logged once) when the shipped font cannot be read: text overlays are then not drawn.
+    pub fn font(&self) -> Option<&Fonts> {
         self.font
             .get_or_init(|| {
-                let path = self.dir.join(FONT_FILE);
-                let font = std::fs::read(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|bytes| FontArc::try_from_vec(bytes).map_err(|e| e.to_string()));
-                font.map_err(|e| tracing::error!("text overlays not drawn: font {}: {e}", path.display()))
+                Fonts::load(&self.dir.join(FONT_FILE))
+                    .map_err(|e| tracing::error!("text overlays not drawn: font {e}"))
                     .ok()
             })
             .as_ref()
@@ -152,7 +150,7 @@ impl Assets {
 }
 
 /// Renders `drawing` on a `canvas` (width, height) in pixels; None when nothing of it would show.
-pub fn render(drawing: &Drawing, canvas: (u32, u32), font: Option<&FontArc>) -> Option<Placed> {
+pub fn render(drawing: &Drawing, canvas: (u32, u32), font: Option<&Fonts>) -> Option<Placed> {
     let (cw, ch) = canvas;
     let x = (drawing.x * f64::from(cw)).round() as u32;
     let y = (drawing.y * f64::from(ch)).round() as u32;
@@ -272,7 +270,7 @@ mod tests {
             let placed = render(&text(sample), (640, 360), assets.font()).expect("drawn");
             assert!(placed.picture.width() > 0, "{sample}");
         }
-        // Characters the font lacks draw its missing-glyph box: pixels of the text colour.
+        // CJK comes from the fallback font: pixels of the text colour.
         let cjk = render(&text("東京"), (640, 360), assets.font()).unwrap();
         assert!(cjk.picture.pixels().any(|p| p.0 == [255, 255, 255, 255]));
     }
