@@ -15,6 +15,14 @@ use axum::response::{IntoResponse, Response};
 /// A full broadcast may have room again once a viewer leaves: worth a retry after this long.
 const FULL_RETRY_AFTER_S: u32 = 10;
 
+/// The running whep output of broadcast `id`, through which viewers join, trickle and leave.
+fn station(state: &AppState, id: &str) -> Result<crate::output::whep::WhepStation, ApiError> {
+    state
+        .broadcasts
+        .whep(id)
+        .ok_or_else(|| ApiError::not_found("whep output"))
+}
+
 pub async fn view(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -22,10 +30,7 @@ pub async fn view(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let station = state
-        .broadcasts
-        .whep(&id)
-        .ok_or_else(|| ApiError::not_found("whep output"))?;
+    let station = station(&state, &id)?;
     // Each viewer costs a pipeline, like a participant's join: the same allowance per client address.
     take_allowance(&state, client)?;
     let offer = super::whip::sdp_body(&headers, &body)?.to_string();
@@ -62,10 +67,7 @@ pub async fn trickle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let station = state
-        .broadcasts
-        .whep(&id)
-        .ok_or_else(|| ApiError::not_found("whep output"))?;
+    let station = station(&state, &id)?;
     let fragment = super::whip::read_fragment(&headers, &body)?;
     let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
     station
@@ -78,10 +80,7 @@ pub async fn stop(
     State(state): State<AppState>,
     Path((id, viewer)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let station = state
-        .broadcasts
-        .whep(&id)
-        .ok_or_else(|| ApiError::not_found("whep output"))?;
+    let station = station(&state, &id)?;
     if station.remove_viewer(&viewer) {
         Ok(StatusCode::OK)
     } else {

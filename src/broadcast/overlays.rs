@@ -190,6 +190,35 @@ pub enum Look {
 }
 
 impl Overlay {
+    /// The participant a lower third follows; None for the other kinds.
+    pub fn lower_third_of(&self) -> Option<&str> {
+        match &self.look {
+            Look::LowerThird { participant, .. } => Some(participant),
+            _ => None,
+        }
+    }
+
+    /// A lower third's band with the name `name` (the participant's, or a stand-in); None for the other kinds.
+    pub fn band(&self, name: &str) -> Option<crate::mix::overlay_band::Band> {
+        let Look::LowerThird {
+            title,
+            color,
+            background,
+            ..
+        } = &self.look
+        else {
+            return None;
+        };
+        Some(crate::mix::overlay_band::Band {
+            name: name.to_string(),
+            title: title.clone(),
+            color: *color,
+            background: *background,
+        })
+    }
+}
+
+impl Overlay {
     /// The text a `clock` or `timer` shows at `at`; None for the other kinds.
     pub fn ticking_text(&self, at: Moment) -> Option<String> {
         match &self.look {

@@ -4,7 +4,7 @@
 
 use super::layout_spec::LayoutSpec;
 use super::name_labels::{NameLabels, Wanted};
-use super::overlays::{Look, Overlay};
+use super::overlays::Overlay;
 use super::program::Program;
 use super::speaker::SpeakerTracker;
 use super::spec::SpecError;
@@ -16,7 +16,7 @@ use crate::layout::engine::{place, Scene};
 use crate::layout::order::visible_order;
 use crate::layout::template::Templates;
 use crate::layout::{Canvas, Rect};
-use crate::mix::overlay_band::{render_band, Band};
+use crate::mix::overlay_band::render_band;
 use crate::mix::overlay_clock::Moment;
 use crate::mix::overlay_render::{Assets, Placed};
 use crate::mix::{Layered, Mixer, Tile, TileLook};
@@ -185,17 +185,11 @@ impl Stage {
         }
         let mut changed = new_list;
         for (overlay, _) in &self.overlays {
-            let Look::LowerThird {
-                participant,
-                title,
-                color,
-                background,
-            } = &overlay.look
-            else {
+            let Some(participant) = overlay.lower_third_of() else {
                 continue;
             };
             let rect = self.looks.get(participant).and_then(|l| l.rect);
-            let tile = self.tiles.iter().find(|t| &t.participant.id == participant);
+            let tile = self.tiles.iter().find(|t| t.participant.id == participant);
             let (Some(rect), Some(tile)) = (rect, tile) else {
                 continue;
             };
@@ -206,11 +200,8 @@ impl Stage {
                 self.bands.insert(overlay.id.clone(), kept);
                 continue;
             }
-            let band = Band {
-                name: name.clone(),
-                title: title.clone(),
-                color: *color,
-                background: *background,
+            let Some(band) = overlay.band(name) else {
+                continue;
             };
             let font = self.overlay_assets.font();
             let drawn = font.and_then(|font| blocking(|| render_band(&band, rect, canvas, font)));

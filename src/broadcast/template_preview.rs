@@ -7,7 +7,7 @@ use super::overlays::{Look, Overlay};
 use crate::layout::preview::{encode_png, render, Preview};
 use crate::layout::template::Template;
 use crate::layout::Canvas;
-use crate::mix::overlay_band::{render_band, Band};
+use crate::mix::overlay_band::render_band;
 use crate::mix::overlay_render::{Assets, Placed};
 
 /// The preview of `template` with `participants` placeholder tiles, as a PNG. Reads image files and the font:
@@ -50,21 +50,8 @@ pub fn render_png(template: &Template, canvas: Canvas, participants: usize, asse
 }
 
 fn band(overlay: &Overlay, tile: Option<crate::layout::Rect>, image: &Preview, assets: &Assets) -> Option<Placed> {
-    let Look::LowerThird {
-        participant,
-        title,
-        color,
-        background,
-    } = &overlay.look
-    else {
-        return None;
-    };
-    let band = Band {
-        name: participant.clone(),
-        title: title.clone(),
-        color: *color,
-        background: *background,
-    };
+    // No call behind a preview: the participant id stands where the name goes.
+    let band = overlay.band(overlay.lower_third_of()?)?;
     render_band(&band, tile?, (image.width as u32, image.height as u32), assets.font()?)
 }
 
