@@ -29,6 +29,23 @@ pub fn add_and_link(bin: &impl IsA<gst::Bin>, elements: &[&gst::Element]) -> Res
     Ok(())
 }
 
+/// Takes elements out of a running `bin` for good: their state locked first, so a state change of the bin under
+/// way on another thread (an async one continuing to PLAYING, say) cannot bring them back up after they are set to
+/// NULL; then NULL, then removed. An element disposed of in PLAYING is a GStreamer CRITICAL.
+pub fn retire(bin: &impl IsA<gst::Bin>, elements: &[&gst::Element]) {
+    for element in elements {
+        element.set_locked_state(true);
+        let _ = element.set_state(gst::State::Null);
+    }
+    let _ = bin.remove_many(elements.iter().copied());
+    // A state change of the bin that took an element before it was locked may still have been under way.
+    for element in elements {
+        if element.current_state() != gst::State::Null {
+            let _ = element.set_state(gst::State::Null);
+        }
+    }
+}
+
 /// Every factory the service needs; checked once at start so a missing plugin fails early with a clear message.
 pub const REQUIRED_FACTORIES: &[&str] = &[
     "webrtcbin",

@@ -181,12 +181,8 @@ impl Tile {
 
     pub(super) fn detach(self, mixer: &Mixer) {
         drop(self.video_subscription);
-        let elements: [&gst::Element; 2] = [self.video_src.upcast_ref(), &self.crop];
-        for element in elements {
-            let _ = element.set_state(gst::State::Null);
-        }
+        crate::gst_util::retire(&mixer.pipeline, &[self.video_src.upcast_ref(), &self.crop]);
         mixer.compositor.release_request_pad(&self.video_pad);
-        let _ = mixer.pipeline.remove_many(elements);
         self.voice.detach(&mixer.pipeline, &mixer.audiomixer);
     }
 }

@@ -49,8 +49,7 @@ impl Voice {
     /// Stops the input (no more buffers from the participant), then releases the mixer pad and removes it.
     pub(super) fn detach(self, pipeline: &gst::Pipeline, audiomixer: &gst::Element) {
         drop(self.subscription);
-        let _ = self.src.set_state(gst::State::Null);
+        crate::gst_util::retire(pipeline, &[self.src.upcast_ref()]);
         audiomixer.release_request_pad(&self.pad);
-        let _ = pipeline.remove(&self.src);
     }
 }

@@ -94,12 +94,15 @@ fn replayed_participants_show_in_the_composite_with_a_moving_clock_stamp() {
             stamps.iter().all(|&s| s < clock_stamp::LOOPED_PERIOD_MS),
             "{name}: {stamps:?}"
         );
-        // Each step forward by a frame or so (modulo the loop), never back; over the window as far as the output.
+        // Each step forward (modulo the loop), never back; over the window as far as the output. A step back shows
+        // as nearly a whole loop. Frames a loaded machine drops (the publisher's encoder, the tile's leaky input)
+        // make a step of a few frames now and then: one of at most a second is load, more are a fault.
         let step = |a: u64, b: u64| (b + clock_stamp::LOOPED_PERIOD_MS - a) % clock_stamp::LOOPED_PERIOD_MS;
         let steps: Vec<u64> = stamps.windows(2).map(|w| step(w[0], w[1])).collect();
+        let jumps = steps.iter().filter(|&&s| s > 200).count();
         assert!(
-            steps.iter().all(|&s| s <= 200),
-            "{name}: a step back or a jump in {steps:?}"
+            steps.iter().all(|&s| s <= 1000) && jumps <= 1,
+            "{name}: a step back or jumps in {steps:?}"
         );
         let moved = steps.iter().sum::<u64>() as f64;
         assert!(
