@@ -117,7 +117,7 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             Method::PATCH,
             "/v1/rooms/{room}/whip/{participant}",
             Publish,
-            "Trickle ICE candidates to a WHIP session (application/trickle-ice-sdpfrag)",
+            "Trickle ICE candidates to a WHIP session, or restart its ICE (application/trickle-ice-sdpfrag)",
             patch(whip::trickle),
         ),
         r(

@@ -5,7 +5,7 @@ use super::extract::{Path, Query};
 use super::room_join::{admit, retry_after_s, room_name, Client};
 use super::AppState;
 use crate::call::decode::SUPPORTED_ENCODINGS;
-use crate::call::room::{JoinError, TrickleRefusal, Via};
+use crate::call::room::{JoinError, Patched, TrickleRefusal, Via};
 use crate::call::sdp_offer;
 use crate::call::trickle::{self, TrickleError};
 use axum::body::Bytes;
@@ -131,21 +131,33 @@ fn ice_server_link(server: &str) -> String {
     format!("<{uri}>; rel=\"ice-server\"")
 }
 
-/// Trickle ICE (RFC 9725 §4.3): candidates the client found after its offer, as an SDP fragment.
+/// Trickle ICE and ICE restarts (RFC 9725 §4.3, §4.4): candidates the client found after its offer, or its new
+/// ICE credentials, as an SDP fragment. A restart is answered `200` with our new credentials and a new `ETag`.
 pub async fn trickle(
     State(state): State<AppState>,
     Path((room, participant)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     room_name(&room)?;
     let fragment = read_fragment(&headers, &body)?;
     let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
-    state
+    let patched = state
         .rooms
-        .trickle(&room, &participant, if_match, &fragment)
+        .patch(&room, &participant, if_match, &fragment)
         .map_err(|e| trickle_refused(e, "participant"))?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(match patched {
+        Patched::Trickled(_) => StatusCode::NO_CONTENT.into_response(),
+        Patched::Restarted { fragment, etag } => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/trickle-ice-sdpfrag".to_string()),
+                (header::ETAG, etag),
+            ],
+            fragment,
+        )
+            .into_response(),
+    })
 }
 
 /// A trickle PATCH's body: an `application/trickle-ice-sdpfrag` fragment (WHIP and WHEP alike).

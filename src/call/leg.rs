@@ -1,6 +1,7 @@
 //! One remote participant: its own pipeline with a webrtcbin receiving their tracks, decoded once into taps.
 
 use super::decode::TrackKind;
+use super::ice_restart;
 use super::participant::Participant;
 use super::peer_wiring;
 use super::trickle::{Fragment, RemoteIce, TrickleError};
@@ -27,8 +28,8 @@ pub struct Leg {
     /// When the participant got our answer (its leg's creation until then): silence counts from here, as
     /// answering can take seconds on a loaded server and the participant cannot send before it has the answer.
     started_ms: std::sync::atomic::AtomicU64,
-    /// The offer's ICE credentials and sections, for candidates trickled later.
-    remote: std::sync::OnceLock<RemoteIce>,
+    /// The offer's ICE credentials (the latest ICE restart's) and sections, for candidates trickled later.
+    remote: std::sync::Mutex<RemoteIce>,
     /// Dropping it ends the bus-watch task.
     _stop_watch: tokio::sync::oneshot::Sender<()>,
 }
@@ -52,7 +53,7 @@ impl Leg {
             pipeline,
             webrtc,
             started_ms: std::sync::atomic::AtomicU64::new(now_ms()),
-            remote: std::sync::OnceLock::new(),
+            remote: std::sync::Mutex::default(),
         };
         leg.connect_pads();
         leg.watch(gone, stop_rx);
@@ -64,16 +65,29 @@ impl Leg {
 
     /// Answers a remote offer; the returned SDP carries every local candidate.
     pub async fn answer(&self, offer: &str) -> Result<String> {
-        let _ = self.remote.set(RemoteIce::of_offer(offer));
+        *self.remote.lock().unwrap() = RemoteIce::of_offer(offer);
         let answer = webrtc::answer(&self.webrtc, offer).await;
         self.started_ms.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
         answer
     }
 
-    /// Adds candidates the participant found after its offer (trickle ICE).
-    pub fn trickle(&self, fragment: &Fragment) -> Result<usize, TrickleError> {
-        let remote = self.remote.get().cloned().unwrap_or_default();
-        super::trickle::add_candidates(&self.webrtc, &remote, fragment)
+    /// A PATCH's fragment: an ICE restart if its `ice-ufrag` is new (returns the sdpfrag answering it), then
+    /// the candidates it carries (trickle ICE).
+    pub fn patch(&self, fragment: &Fragment) -> Result<Option<String>, TrickleError> {
+        let mut remote = self.remote.lock().unwrap();
+        let restarted = match &fragment.ufrag {
+            Some(ufrag) if remote.ufrag.as_ref() != Some(ufrag) => {
+                let (ufrag, pwd) = ice_restart::remote_credentials(ufrag, fragment.pwd.as_deref())?;
+                let local = ice_restart::restart(&self.webrtc, &ufrag, &pwd)?;
+                remote.ufrag = Some(ufrag);
+                let local_sdp = webrtc::local_sdp(&self.webrtc).unwrap_or_default();
+                tracing::info!(participant_id = %self.participant.id, "ICE restarted");
+                Some(ice_restart::answer_fragment(&local, &local_sdp))
+            }
+            _ => None,
+        };
+        super::trickle::add_candidates(&self.webrtc, &remote, fragment)?;
+        Ok(restarted)
     }
 
     /// Milliseconds since media last arrived on any track (or since the participant got its answer, if none yet).

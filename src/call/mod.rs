@@ -4,6 +4,7 @@
 pub mod decode;
 pub mod display_name;
 pub mod encoded_tap;
+pub mod ice_restart;
 pub mod janus;
 pub mod keyframes;
 pub mod leg;

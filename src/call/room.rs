@@ -105,7 +105,12 @@ pub struct Joined {
     pub etag: String,
 }
 
-pub use super::trickle::TrickleRefusal;
+pub use super::trickle::{Patched, TrickleRefusal};
+
+/// A WHIP session's entity tag (a new one after each ICE restart).
+fn new_etag() -> String {
+    format!("\"{}\"", crate::ids::new_id("e"))
+}
 
 struct Room {
     participants: Vec<Member>,
@@ -191,7 +196,7 @@ impl Rooms {
         let leg = Arc::new(leg);
         let mut rooms = self.rooms.lock().unwrap();
         let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
-        let etag = format!("\"{}\"", crate::ids::new_id("e"));
+        let etag = new_etag();
         entry.participants.push(Member {
             connection: Connection::Whip(leg.clone()),
             etag: etag.clone(),
@@ -242,25 +247,35 @@ impl Rooms {
         Ok(joined)
     }
 
-    /// Candidates a participant of `room` trickled after its offer; `if_match` is the request's `If-Match`.
-    /// Returns how many were added.
-    pub fn trickle(
+    /// A PATCH to a participant of `room` (`if_match` is the request's `If-Match`): candidates it trickled after
+    /// its offer, or an ICE restart, after which the session has a new ETag.
+    pub fn patch(
         &self,
         room: &str,
         id: &str,
         if_match: Option<&str>,
         fragment: &Fragment,
-    ) -> Result<usize, TrickleRefusal> {
-        let rooms = self.rooms.lock().unwrap();
+    ) -> Result<Patched, TrickleRefusal> {
+        let mut rooms = self.rooms.lock().unwrap();
         let member = rooms
-            .get(room)
-            .and_then(|r| r.participants.iter().find(|m| m.participant().id == id))
+            .get_mut(room)
+            .and_then(|r| r.participants.iter_mut().find(|m| m.participant().id == id))
             .ok_or(TrickleRefusal::NotFound)?;
         let Connection::Whip(leg) = &member.connection else {
             return Err(TrickleRefusal::NotFound);
         };
         super::trickle::check_if_match(if_match, &member.etag)?;
-        Ok(leg.trickle(fragment)?)
+        let before = fragment.candidates.len();
+        Ok(match leg.patch(fragment)? {
+            None => Patched::Trickled(before),
+            Some(fragment) => {
+                member.etag = new_etag();
+                Patched::Restarted {
+                    fragment,
+                    etag: member.etag.clone(),
+                }
+            }
+        })
     }
 
     /// Removes a participant that joined `via` from `room`; false if it is not there.

@@ -345,6 +345,35 @@ mod tests {
         }
     }
 
+    /// AEAD GCM suites (RFC 7714 §12: 16 or 32 bytes of key, 12 of salt) as SDES offers them; keys computed with
+    /// coreutils `base64` from the bytes 0x00.. (28 and 44 of them).
+    #[test]
+    fn sdes_gcm_keys_are_taken_with_their_own_lengths() {
+        gst::init().unwrap();
+        for (suite, key, expected) in [
+            (
+                "AEAD_AES_128_GCM",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw==",
+                SrtpSuite::AeadAes128Gcm,
+            ),
+            (
+                "AEAD_AES_256_GCM",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKis=",
+                SrtpSuite::AeadAes256Gcm,
+            ),
+        ] {
+            let sections = read_offer(&secure(&format!("a=crypto:7 {suite} inline:{key}|2^31\r\n"))).unwrap();
+            let crypto = sections[0]
+                .taken
+                .as_ref()
+                .and_then(|t| t.crypto.as_ref())
+                .expect("crypto taken");
+            assert_eq!((crypto.tag, crypto.keys.receive.suite), (7, expected));
+            assert_eq!(crypto.keys.receive.expose_base64(), key);
+            assert_eq!(crypto.keys.send.suite, expected, "our key is of the offered suite");
+        }
+    }
+
     #[test]
     fn secure_sections_without_a_usable_key_are_refused() {
         gst::init().unwrap();

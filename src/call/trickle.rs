@@ -69,11 +69,23 @@ pub enum TrickleError {
     #[error("{0}")]
     Fragment(#[from] FragmentError),
     #[error(
-        "the fragment's ice-ufrag differs from the session's: ICE restarts are not supported; start a new session"
+        "the fragment's ice-ufrag differs from the session's: this kind of session cannot restart ICE (WHIP \
+         sessions can); start a new session"
     )]
     IceRestart,
+    #[error(transparent)]
+    Restart(#[from] super::ice_restart::RestartError),
     #[error("the fragment names a=mid:{0}, which the offer has not")]
     UnknownMid(String),
+}
+
+/// What a WHIP session's PATCH did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Patched {
+    /// Candidates added to the session (how many).
+    Trickled(usize),
+    /// An ICE restart (RFC 9725 §4.4): the sdpfrag answering it and the session's new ETag.
+    Restarted { fragment: String, etag: String },
 }
 
 /// Why trickled candidates were not taken (a WHIP session's or a WHEP viewer's).

@@ -123,6 +123,11 @@ pub async fn gathered_local_sdp(webrtc: &gst::Element) -> Result<String> {
     if waited.is_err() {
         tracing::warn!("ICE gathering did not complete in {GATHERING_TIMEOUT:?}; answering with what we have");
     }
+    local_sdp(webrtc)
+}
+
+/// The local description's SDP with the candidates gathered so far.
+pub fn local_sdp(webrtc: &gst::Element) -> Result<String> {
     let desc = webrtc
         .property::<Option<WebRTCSessionDescription>>("local-description")
         .ok_or_else(|| anyhow!("no local description"))?;

@@ -2,8 +2,12 @@
 // WHIPClient from npm, unmodified): a page served by this script on another port of 127.0.0.1, in Debian's
 // headless chromium with a fake camera (a looping Y4M file) and microphone. The client offers before gathering
 // and trickles its candidates with PATCH, so this also exercises trickle ICE.
-// Prints one JSON line once connected: {"location", "origin", "patches": [statuses]}; then, on the line "stop"
-// on standard input, stops the client (its DELETE) and prints {"stopped": true}.
+// Prints one JSON line once connected: {"location", "etag", "origin", "patches": [statuses]}. Then reads lines
+// on standard input: "restart COLOUR" restarts ICE with the client's restart() (RFC 9725 §4.4: a PATCH with new
+// credentials, answered with the server's), waits until the connection runs on a candidate pair of the new
+// credentials, then sends a camera of COLOUR (a canvas) instead, and prints {"restarted": {...}} with the ICE
+// credentials before and after, as the page and chromium's stats see them; "stop" stops the client (its
+// DELETE) and prints {"stopped": true}.
 // Usage: node whip_publish.mjs WHIP_URL TOKEN CAMERA.y4m
 import { launchPublisher } from "./chromium.mjs";
 import { createServer } from "node:http";
@@ -56,7 +60,8 @@ try {
       check();
     });
     window.__client = client;
-    return { location: client.resourceURL.href };
+    window.__pc = pc;
+    return { location: client.resourceURL.href, etag: client.etag };
   }, { whipUrl, token });
   const patches = await tab.evaluate(() => window.__patches);
   console.log(JSON.stringify({ ...published, origin, patches }));
@@ -66,8 +71,62 @@ try {
   process.exit(1);
 }
 
+// The ICE credentials of both descriptions, and those of the candidate pair chromium's transport has selected.
+async function iceInUse() {
+  return tab.evaluate(async () => {
+    const pc = window.__pc;
+    const ufrag = (sdp) => sdp.match(/a=ice-ufrag:(.*)\r\n/)[1];
+    const stats = [...(await pc.getStats()).values()];
+    const transport = stats.find((s) => s.type === "transport");
+    const pair = stats.find((s) => s.id === transport?.selectedCandidatePairId);
+    const remote = stats.find((s) => s.id === pair?.remoteCandidateId);
+    return {
+      local: ufrag(pc.localDescription.sdp),
+      remote: ufrag(pc.remoteDescription.sdp),
+      selectedLocal: transport?.iceLocalUsernameFragment ?? null,
+      selectedRemote: remote?.usernameFragment ?? null,
+      pairChanges: transport?.selectedCandidatePairChanges ?? null,
+      connection: pc.connectionState,
+    };
+  });
+}
+
+async function restart(colour) {
+  const before = await iceInUse();
+  await tab.evaluate(() => window.__client.restart());
+  const deadline = Date.now() + 20000;
+  let after = await iceInUse();
+  while (!(after.selectedLocal === after.local && after.selectedRemote === after.remote
+           && after.remote !== before.remote && after.connection === "connected")) {
+    if (Date.now() > deadline) return { before, after, error: "no pair of the new credentials selected" };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    after = await iceInUse();
+  }
+  // From now on frames of another colour: the broadcast shows them only if media crosses the restarted path.
+  await tab.evaluate(async (colour) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 640;
+    canvas.height = 360;
+    const paint = canvas.getContext("2d");
+    setInterval(() => { paint.fillStyle = colour; paint.fillRect(0, 0, 640, 360); }, 33);
+    const track = canvas.captureStream(30).getVideoTracks()[0];
+    const sender = window.__pc.getSenders().find((s) => s.track?.kind === "video");
+    await sender.replaceTrack(track);
+  }, colour);
+  const patches = await tab.evaluate(() => window.__patches);
+  return { before, after, etag: await tab.evaluate(() => window.__client.etag), patches };
+}
+
 for await (const line of createInterface({ input: process.stdin })) {
-  if (line.trim() === "stop") {
+  const [command, argument] = line.trim().split(/\s+/);
+  if (command === "restart") {
+    try {
+      console.log(JSON.stringify({ restarted: await restart(argument) }));
+    } catch (e) {
+      console.log(JSON.stringify({ restarted: { error: String(e) } }));
+    }
+  }
+  if (command === "stop") {
     await tab.evaluate(() => window.__client.stop());
     console.log(JSON.stringify({ stopped: true }));
     break;

@@ -82,6 +82,11 @@ const AES_CM_128_HMAC_SHA1_80: TestSuite = TestSuite {
     rtp_auth: "hmac-sha1-80",
     rtcp_auth: "hmac-sha1-80",
 };
+const AEAD_AES_128_GCM: TestSuite = TestSuite {
+    cipher: "aes-128-gcm",
+    rtp_auth: "null",
+    rtcp_auth: "null",
+};
 const AEAD_AES_256_GCM: TestSuite = TestSuite {
     cipher: "aes-256-gcm",
     rtp_auth: "null",
@@ -980,6 +985,8 @@ const SENDER_KEY: [u8; 30] = *b"callcast-srtp-test-key-0123456";
 const OTHER_KEY: [u8; 30] = *b"not-the-key-callcast-was-given";
 /// 32 bytes of key and 12 of salt, for AEAD_AES_256_GCM.
 const GCM_KEY: [u8; 44] = *b"callcast-aes-256-gcm-test-key-and-12-of-salt";
+/// 16 bytes of key and 12 of salt, for AEAD_AES_128_GCM.
+const GCM_128_KEY: [u8; 28] = *b"callcast-aes128-gcm-key+salt";
 const BLUE: [u8; 3] = [0, 0, 255];
 
 fn base64(bytes: &[u8]) -> String {
@@ -1126,9 +1133,10 @@ fn srtp_participant_is_composited_and_a_wrong_key_is_not() {
 
 /// rtcp-mux in JSON: RTCP shares the RTP port both ways (the reply's `rtcp_port` is the RTP port) and keyframe
 /// requests reach the sender on its RTP socket. A declared `rtcp_return` gets the keyframe requests of a sender
-/// whose RTCP leaves from elsewhere. Then an SDP offer of `RTP/SAVPF` with `a=crypto` (SDES): the
-/// answer gives callcast's own key, the sender's video is decrypted and composited, and callcast's SRTCP,
-/// encrypted with the answer's key, reaches the sender's encoder as keyframe requests.
+/// whose RTCP leaves from elsewhere. Then an SDP offer of `RTP/SAVPF` with `a=crypto` (SDES) of two suites,
+/// AEAD_AES_128_GCM (RFC 7714) first and AES_CM_128_HMAC_SHA1_80 second: the answer takes the first and gives
+/// callcast's own key of that suite, the sender's GCM-protected video is decrypted and composited, and
+/// callcast's SRTCP, encrypted with the answer's key, reaches the sender's encoder as keyframe requests.
 #[test]
 fn rtcp_mux_rtcp_return_and_sdp_crypto_participants() {
     // The second half of offset 4's eight ports (offset 5 would pass 65535); the SRTP test has the first half.
@@ -1178,11 +1186,13 @@ fn rtcp_mux_rtcp_return_and_sdp_crypto_participants() {
     let sender = Sender::start_with((port, port + 1), None, 0xff00ff00, &options);
     on_air_asked_for_a_keyframe_and_gone(&server, &bc, &location, sender, "the declared RTCP return port");
 
-    let offered = base64(&SENDER_KEY);
+    let offered = base64(&GCM_128_KEY);
+    let offered_cm = base64(&SENDER_KEY);
     let offer = format!(
         "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=sender\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
          m=video 5000 RTP/SAVPF 100\r\na=rtpmap:100 VP8/90000\r\na=rtcp-fb:100 nack pli\r\n\
-         a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{offered}|2^31\r\n"
+         a=crypto:1 AEAD_AES_128_GCM inline:{offered}|2^31\r\n\
+         a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{offered_cm}|2^31\r\n"
     );
     let response = http()
         .post(server.url("/v1/rooms/mux/rtp?name=Described"))
@@ -1193,9 +1203,10 @@ fn rtcp_mux_rtcp_return_and_sdp_crypto_participants() {
     assert_eq!(response.status(), 201);
     let answer = response.text().expect("answer");
     assert!(
-        !answer.contains(&offered),
+        !answer.contains(&offered) && !answer.contains(&offered_cm),
         "the sender's key is in the answer:\n{answer}"
     );
+    assert!(!answer.contains("a=crypto:2"), "one suite answered:\n{answer}");
     let video = answer_port(&answer, "video").expect("a video port");
     assert!(
         answer.lines().any(|l| l == format!("m=video {video} RTP/SAVPF 100")),
@@ -1203,32 +1214,36 @@ fn rtcp_mux_rtcp_return_and_sdp_crypto_participants() {
     );
     let ours = answer
         .lines()
-        .find_map(|l| l.strip_prefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"))
-        .unwrap_or_else(|| panic!("no a=crypto for tag 1 in the answer:\n{answer}"));
-    let ours: [u8; 30] = {
+        .find_map(|l| l.strip_prefix("a=crypto:1 AEAD_AES_128_GCM inline:"))
+        .unwrap_or_else(|| panic!("no AEAD_AES_128_GCM a=crypto for tag 1 in the answer:\n{answer}"));
+    let ours: [u8; 28] = {
         use base64::Engine;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(ours)
             .expect("base64 key");
-        bytes.try_into().expect("a 30-byte key")
+        bytes.try_into().expect("a 28-byte key (16 of key, 12 of salt)")
     };
     let options = SenderOptions {
-        srtp_key: Some(SENDER_KEY.to_vec()),
+        srtp_key: Some(GCM_128_KEY.to_vec()),
+        srtp_suite: AEAD_AES_128_GCM,
         srtcp_in_key: Some(ours.to_vec()),
         ..SenderOptions::default()
     };
     let sender = Sender::start_with((video, video + 1), None, 0xff0000ff, &options);
-    wait_for("the SDES sender's blue on air", Duration::from_secs(20), || {
-        centre_is(&bc.playlist, BLUE)
-    });
+    wait_for(
+        "the SDES (AES-128-GCM) sender's blue on air",
+        Duration::from_secs(20),
+        || centre_is(&bc.playlist, BLUE),
+    );
     assert_eq!(names(&bc), vec!["Described".to_string()]);
     let asked = recovers_on_a_keyframe_request(&bc, &sender);
     println!("SRTCP keyframe requests (answer's key) that reached the SDES sender: {asked}");
     assert!(asked >= 1, "no keyframe request reached the SDES sender");
     bc.stop();
+    let log = server.log_text();
     assert!(
-        !server.log_text().contains(&offered),
-        "the offered key is in the server log"
+        !log.contains(&offered) && !log.contains(&offered_cm),
+        "an offered key is in the server log"
     );
     server.check_log();
 }

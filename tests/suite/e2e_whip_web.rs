@@ -1,6 +1,6 @@
 //! WHIP as web apps use it (RFC 9725): a page on another origin publishes with a third-party client from npm
 //! (whip-whep's WHIPClient, which offers before gathering and trickles its candidates), is composited, and
-//! leaves with its DELETE; CORS preflights follow the configured origins; trickle PATCH and its preconditions;
+//! restarts ICE over PATCH and goes on on the new credentials, leaves with its DELETE; CORS preflights follow the configured origins; trickle PATCH and its preconditions;
 //! ICE servers in `Link`, TURN with credentials a real coturn takes.
 
 use crate::support::broadcast::{participant_names, Broadcast};
@@ -22,6 +22,16 @@ fn header(response: &Response, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// The statuses of the PATCH requests the page reported (`patches`), in order.
+fn patch_statuses(report: &Value) -> Vec<u64> {
+    report["patches"]
+        .as_array()
+        .expect("patches")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect()
 }
 
 /// A 640x360 camera of one colour for chromium's fake capture.
@@ -73,12 +83,7 @@ fn a_page_on_another_origin_publishes_with_a_third_party_whip_client() {
     );
     assert!(location.starts_with(&server.url("/v1/rooms/web/whip/p")), "{location}");
     // Its candidates came by trickle, each PATCH taken.
-    let patches: Vec<u64> = published["patches"]
-        .as_array()
-        .expect("patches")
-        .iter()
-        .filter_map(Value::as_u64)
-        .collect();
+    let patches = patch_statuses(&published);
     assert!(!patches.is_empty() && patches.iter().all(|s| *s == 204), "{published}");
 
     // Composited: the browser's lime camera fills the single tile.
@@ -88,6 +93,49 @@ fn a_page_on_another_origin_publishes_with_a_third_party_whip_client() {
     wait_for("the browser's camera on air", Duration::from_secs(20), || {
         let frame = last_frame(&broadcast.segments().pop()?, 640, 360)?;
         close_to(frame.pixel(320, 180), [0, 255, 0], 60).then_some(())
+    });
+
+    // An ICE restart by the client's restart() (RFC 9725 §4.4: a PATCH with `If-Match: *` and new credentials,
+    // answered 200 with ours): chromium's selected pair runs on both new credentials, and frames sent after it
+    // (a magenta canvas instead of the camera) reach the broadcast; the ETag from before no longer matches.
+    writeln!(stdin, "restart magenta").expect("write to node");
+    let restarted: Value = lines.until(Duration::from_secs(30), |l| {
+        serde_json::from_str::<Value>(l)
+            .ok()
+            .filter(|v| v.get("restarted").is_some())
+    });
+    let restarted = &restarted["restarted"];
+    assert!(restarted["error"].is_null(), "the restart failed: {restarted}");
+    let (before, after) = (&restarted["before"], &restarted["after"]);
+    assert_ne!(
+        after["local"], before["local"],
+        "chromium's new credentials: {restarted}"
+    );
+    assert_ne!(
+        after["remote"], before["remote"],
+        "the server's new credentials: {restarted}"
+    );
+    assert_eq!(after["selectedLocal"], after["local"], "{restarted}");
+    assert_eq!(after["selectedRemote"], after["remote"], "{restarted}");
+    // Every PATCH so far: the trickles (204), one restart (200), then the new candidates trickled (204).
+    let statuses = patch_statuses(restarted);
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{restarted}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 204), "{restarted}");
+    println!("ICE restart as chromium saw it: {restarted}");
+    let old_etag = published["etag"].as_str().expect("etag");
+    assert_ne!(restarted["etag"].as_str(), Some(old_etag), "{restarted}");
+    let stale = http()
+        .patch(&location)
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/trickle-ice-sdpfrag")
+        .header("if-match", old_etag)
+        .body("a=end-of-candidates\r\n")
+        .send()
+        .expect("PATCH");
+    assert_eq!(stale.status().as_u16(), 412, "the ETag from before the restart");
+    wait_for("frames sent after the restart on air", Duration::from_secs(20), || {
+        let frame = last_frame(&broadcast.segments().pop()?, 640, 360)?;
+        close_to(frame.pixel(320, 180), [255, 0, 255], 60).then_some(())
     });
 
     // The client's stop() sends DELETE: the session is gone at once (well before the 5 s media timeout).
@@ -227,13 +275,61 @@ fn trickle_patches_need_the_sessions_etag_and_ice_servers_are_linked() {
     );
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("sdpfrag"), "{body}");
+    let (status, body) = patch(Some(&etag), sdpfrag, "a=ice-ufrag:wxyz\r\n");
+    assert_eq!(status, 400, "an ICE restart without its password: {body}");
+    assert!(body.contains("sdpfrag") && body.contains("ice-pwd"), "{body}");
+
+    // An ICE restart (RFC 9725 §4.4): new credentials answered with ours, and a new ETag the old one no
+    // longer matches.
+    let restart = http()
+        .patch(&location)
+        .header("content-type", sdpfrag)
+        .header("if-match", &etag)
+        .body("a=ice-ufrag:wxyz\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n")
+        .send()
+        .expect("PATCH restart");
+    assert_eq!(restart.status().as_u16(), 200);
+    assert_eq!(header(&restart, "content-type").as_deref(), Some(sdpfrag));
+    let new_etag = header(&restart, "etag").expect("a new ETag");
+    assert_ne!(new_etag, etag);
+    let answer = restart.text().expect("sdpfrag");
+    let ours = |key: &str| {
+        answer
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no {key} in {answer:?}"))
+    };
+    let (ufrag, pwd) = (ours("a=ice-ufrag:"), ours("a=ice-pwd:"));
+    assert!(ufrag.len() >= 4 && pwd.len() >= 22, "{answer:?}");
+    assert!(
+        answer.contains("a=candidate:") && answer.contains(" 127.0.0.1 "),
+        "{answer:?}"
+    );
+    assert!(
+        !answer.contains("wxyz"),
+        "our credentials, not the client's: {answer:?}"
+    );
+    assert_eq!(
+        patch(Some(&etag), sdpfrag, fragment).0,
+        412,
+        "the old ETag after the restart"
+    );
+    let after = "a=ice-ufrag:wxyz\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\nm=video 9 RTP/AVP 0\r\na=mid:0\r\n\
+                 a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host\r\n";
+    assert_eq!(
+        patch(Some(&new_etag), sdpfrag, after).0,
+        204,
+        "trickle on the restarted session"
+    );
+    // `*` asks for a restart too (whip-whep sends it).
     let (status, body) = patch(
         Some("*"),
         sdpfrag,
-        "a=ice-ufrag:wxyz\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n",
+        "a=ice-ufrag:stuv\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n",
     );
-    assert_eq!(status, 501, "an ICE restart is refused clearly: {body}");
-    assert!(body.contains("ICE restart"), "{body}");
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains(&ufrag), "each restart has new credentials: {body}");
 }
 
 /// TURN in `Link` (RFC 9725 §4.6): each configured TURN URI comes with a credential of the client's own, made
