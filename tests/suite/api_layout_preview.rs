@@ -1,8 +1,8 @@
 //! `GET /v1/layouts/{name}/preview.png`: a PNG the size of a 640 px wide canvas of the template's shape, with
 //! numbered tiles in the template's colours where the template puts them, and their name labels when the
-//! template has labels. The PNG is decoded here and pixels are
-//! compared with rectangles worked out by hand from the template files (pipelines/layouts/*.toml, and one written
-//! here with overlays), not with the product's layout engine or overlay rendering.
+//! template has labels. The PNG is decoded here and pixels are compared with rectangles worked out by hand from
+//! the template files (pipelines/layouts/*.toml, and one written here with overlays), not with the product's
+//! layout engine or overlay rendering.
 
 use axum::http::StatusCode;
 
