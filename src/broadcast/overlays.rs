@@ -82,8 +82,8 @@ pub enum OverlayRequest {
         height: Option<f64>,
         /// Default `%H:%M:%S`; `%Y %m %d %H %I %M %S %p %Z` and `%%` (up to 64 characters).
         format: Option<String>,
-        /// `UTC` (the default) or a fixed offset `+HH:MM` / `-HH:MM`; named zones (and daylight saving) are not
-        /// supported.
+        /// `UTC` (the default), a fixed offset `+HH:MM` / `-HH:MM`, or an IANA zone name (`Europe/Paris`), its
+        /// daylight saving applied at each moment.
         timezone: Option<String>,
         /// Default `ffffff`.
         color: Option<String>,

@@ -238,6 +238,10 @@ fn a_clock_and_a_timer_are_accepted_with_their_defaults_and_draw_their_text() {
         other => panic!("{other:?}"),
     }
     assert_eq!(overlays[0].ticking_text(not_live()).as_deref(), Some("01:00 +01:00"));
+    // A named zone: Paris is on CET (UTC+1) on 30 November.
+    let paris = json!([{"kind": "clock", "format": "%H:%M %Z", "timezone": "Europe/Paris"}]);
+    let paris = validate(parse(paris)).unwrap();
+    assert_eq!(paris[0].ticking_text(at).as_deref(), Some("20:23 CET"));
     assert_eq!(validate(parse(json!([title()]))).unwrap()[0].ticking_text(at), None);
 }
 
@@ -251,7 +255,7 @@ fn a_bad_clock_or_timer_names_its_field() {
     assert_eq!(field_of(clock("format", json!("%H:%M:%k"))), "overlays[1].format");
     assert_eq!(field_of(clock("format", json!(""))), "overlays[1].format");
     assert_eq!(
-        field_of(clock("timezone", json!("Europe/Paris"))),
+        field_of(clock("timezone", json!("Europe/Pariss"))),
         "overlays[1].timezone"
     );
     assert_eq!(field_of(clock("x", json!(1.5))), "overlays[1].x");

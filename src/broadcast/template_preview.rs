@@ -1,8 +1,10 @@
-//! `GET /v1/layouts/{name}/preview.png`: a template's placeholder tiles (`layout::preview`) with the template's
-//! overlays over them, drawn by the code that draws them on air (`mix::overlay_render`, `mix::overlay_band`)
-//! and blended as the mixer's `overlaycomposition` blends them: straight alpha, in the list's order (later ones
-//! on top).
+//! `GET /v1/layouts/{name}/preview.png`: a template's placeholder tiles (`layout::preview`) with the name labels
+//! and overlays a broadcast would draw over them, by the code that draws them on air (`broadcast::name_labels`,
+//! `mix::overlay_render`, `mix::overlay_band`), blended as the mixer's `overlaycomposition` blends them:
+//! straight alpha, the labels beneath (lowest tile first), then the overlays in the list's order (later ones on
+//! top).
 
+use super::name_labels::{NameLabels, Wanted};
 use super::overlays::{Look, Overlay};
 use crate::layout::preview::{encode_png, render, Preview};
 use crate::layout::template::Template;
@@ -14,6 +16,7 @@ use crate::mix::overlay_render::{Assets, Placed};
 /// call it off the async threads.
 pub fn render_png(template: &Template, canvas: Canvas, participants: usize, assets: &Assets) -> Vec<u8> {
     let mut image = render(template, canvas, participants);
+    draw_labels(&mut image, template, assets);
     let overlays = super::template_overlays::of(template).unwrap_or_else(|e| {
         // Checked when templates loaded: cannot happen; the tiles still show.
         tracing::warn!("template overlays not previewed: {e}");
@@ -27,7 +30,7 @@ pub fn render_png(template: &Template, canvas: Canvas, participants: usize, asse
             lower_thirds += 1;
             band(
                 overlay,
-                image.tiles.get(lower_thirds - 1).copied().flatten(),
+                image.tiles.get(lower_thirds - 1).and_then(|t| Some(t.as_ref()?.rect)),
                 &image,
                 assets,
             )
@@ -47,6 +50,32 @@ pub fn render_png(template: &Template, canvas: Canvas, participants: usize, asse
         }
     }
     encode_png(&image)
+}
+
+/// The name labels of a template with labels (`labels = true`), as on air over tiles with video: placeholder
+/// k is named `Participant k`.
+fn draw_labels(image: &mut Preview, template: &Template, assets: &Assets) {
+    if !template.labels {
+        return;
+    }
+    let tiles: Vec<_> = image.tiles.iter().flatten().cloned().collect();
+    let names: Vec<String> = tiles.iter().map(|t| format!("Participant {}", t.id)).collect();
+    let wanted: Vec<Wanted> = tiles
+        .iter()
+        .zip(&names)
+        .map(|(tile, name)| Wanted {
+            participant: &tile.id,
+            name,
+            rect: tile.rect,
+            z: tile.z,
+        })
+        .collect();
+    let mut labels = NameLabels::default();
+    let size = (image.width as u32, image.height as u32);
+    labels.update(&wanted, &template.label, size, assets.font());
+    for label in labels.layered() {
+        blend(image, label.placed);
+    }
 }
 
 fn band(overlay: &Overlay, tile: Option<crate::layout::Rect>, image: &Preview, assets: &Assets) -> Option<Placed> {

@@ -1,7 +1,7 @@
 //! A preview of a template with numbered placeholder tiles, drawn through the same placement code that
 //! drives the compositor (its overlays are drawn over them by `broadcast::template_preview`).
 
-use super::engine::{place, Scene};
+use super::engine::{place, Placement, Scene};
 use super::template::Template;
 use super::{Canvas, Rect};
 
@@ -34,8 +34,8 @@ pub struct Preview {
     pub width: i32,
     pub height: i32,
     pub rgb: Vec<u8>,
-    /// Participant k's tile (k from 1) at index k - 1; None when the template shows no tile for them.
-    pub tiles: Vec<Option<Rect>>,
+    /// Participant k's tile (k from 1, its id `k`) at index k - 1; None when the template shows no tile for them.
+    pub tiles: Vec<Option<Placement>>,
 }
 
 impl Preview {
@@ -93,7 +93,7 @@ pub fn render(template: &Template, canvas: Canvas, participants: usize) -> Previ
         image.fill(p.rect, PALETTE[(n + PALETTE.len() - 1) % PALETTE.len()]);
         image.number(n, p.rect.center(), (p.rect.h / 12).clamp(2, 24));
         if let Some(tile) = n.checked_sub(1).and_then(|i| image.tiles.get_mut(i)) {
-            *tile = Some(p.rect);
+            *tile = Some(p);
         }
     }
     image
@@ -146,7 +146,7 @@ mod tests {
         )[0];
         let i = (((tile.y + 2) * 320 + tile.x + 2) * 3) as usize;
         assert_eq!(&buf[i..i + 3], &PALETTE[0]);
-        assert_eq!(preview.tiles[0], Some(tile));
+        assert_eq!(preview.tiles[0].as_ref().map(|p| p.rect), Some(tile));
         assert_eq!(preview.tiles.len(), 4);
     }
 }

@@ -1,5 +1,5 @@
-//! The text of `clock` and `timer` overlays: the time of day in a small strftime-like format (UTC or a fixed
-//! offset), or the time since the broadcast went live as H:MM:SS. Pure: the stage asks for the text at each
+//! The text of `clock` and `timer` overlays: the time of day in a small strftime-like format (UTC, a fixed
+//! offset, or an IANA zone with its daylight saving), or the time since the broadcast went live as H:MM:SS. Pure: the stage asks for the text at each
 //! change of second and draws the overlay again only when the text changed.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -29,7 +29,7 @@ pub struct Moment {
 impl Ticking {
     pub fn text(&self, at: Moment) -> String {
         match self {
-            Self::Clock { format, zone } => format.text(unix_seconds(at.now), *zone),
+            Self::Clock { format, zone } => format.text(unix_seconds(at.now), zone),
             Self::SinceLive => {
                 let elapsed = at.live_since.map_or(0, |since| whole_seconds(at.now, since));
                 timer_text(elapsed)
@@ -67,24 +67,39 @@ pub fn timer_text(elapsed_secs: u64) -> String {
     format!("{h}:{m:02}:{s:02}")
 }
 
-/// A time zone as a fixed offset from UTC: named zones (and their daylight saving) are not supported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Zone {
-    offset_minutes: i32,
+/// A clock's time zone: UTC, a fixed offset, or an IANA zone (`Europe/Paris`) whose offset, daylight saving
+/// included, is looked up at each moment. Names come from the tz database compiled into the binary (`jiff` with
+/// `tzdb-bundle-always`): the container image has no /usr/share/zoneinfo, and a clock must not change with the
+/// machine it runs on. A new rule (a country dropping daylight saving) needs a new build.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Zone {
+    Fixed { offset_minutes: i32 },
+    Named(jiff::tz::TimeZone),
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Self::Fixed { offset_minutes: 0 }
+    }
 }
 
 impl Zone {
-    /// `UTC` (or `Z`), or `+HH:MM` / `-HH:MM` up to 14 hours.
+    /// `UTC` (or `Z`), `+HH:MM` / `-HH:MM` up to 14 hours, or an IANA zone name (any case).
     pub fn parse(text: &str) -> Result<Self, String> {
         if text.eq_ignore_ascii_case("utc") || text == "Z" {
             return Ok(Self::default());
         }
         let bad = || {
-            format!("must be `UTC` or a fixed offset like `+02:00` or `-05:30` (named zones are not supported), got `{text}`")
+            format!(
+                "must be `UTC`, a fixed offset like `+02:00` or `-05:30`, or an IANA zone name like \
+                 `Europe/Paris`, got `{text}`"
+            )
         };
         let (sign, rest) = match text.as_bytes().first() {
             Some(b'+') => (1, &text[1..]),
             Some(b'-') => (-1, &text[1..]),
+            // The longest IANA name has 32 characters: a longer text is not looked up.
+            _ if text.len() <= 64 => return jiff::tz::TimeZone::get(text).map(Self::Named).map_err(|_| bad()),
             _ => return Err(bad()),
         };
         let (h, m) = rest.split_once(':').ok_or_else(bad)?;
@@ -99,19 +114,33 @@ impl Zone {
         if m >= 60 || h * 60 + m > 14 * 60 {
             return Err(bad());
         }
-        Ok(Self {
+        Ok(Self::Fixed {
             offset_minutes: sign * (h * 60 + m),
         })
     }
 
-    /// How `%Z` shows it.
-    fn name(self) -> String {
-        if self.offset_minutes == 0 {
-            return "UTC".into();
+    /// The offset from UTC in seconds at `unix_secs`, and how `%Z` shows the zone then: `UTC` or `+HH:MM` for
+    /// a fixed offset, the zone's abbreviation for a named one (`CET` in January, `CEST` in July).
+    fn at(&self, unix_secs: i64) -> (i64, String) {
+        match self {
+            Self::Fixed { offset_minutes: 0 } => (0, "UTC".into()),
+            Self::Fixed { offset_minutes } => {
+                let sign = if *offset_minutes < 0 { '-' } else { '+' };
+                let m = offset_minutes.abs();
+                (
+                    i64::from(*offset_minutes) * 60,
+                    format!("{sign}{:02}:{:02}", m / 60, m % 60),
+                )
+            }
+            Self::Named(zone) => {
+                // Out of jiff's range (years -9999..=9999): UTC, as the clock cannot be there anyway.
+                let Ok(instant) = jiff::Timestamp::from_second(unix_secs) else {
+                    return (0, "UTC".into());
+                };
+                let info = zone.to_offset_info(instant);
+                (i64::from(info.offset().seconds()), info.abbreviation().to_string())
+            }
         }
-        let sign = if self.offset_minutes < 0 { '-' } else { '+' };
-        let m = self.offset_minutes.abs();
-        format!("{sign}{:02}:{:02}", m / 60, m % 60)
     }
 }
 
@@ -182,8 +211,9 @@ impl ClockFormat {
     }
 
     /// The time `unix_secs` (seconds since 1970-01-01 UTC) in `zone`.
-    pub fn text(&self, unix_secs: i64, zone: Zone) -> String {
-        let local = unix_secs + i64::from(zone.offset_minutes) * 60;
+    pub fn text(&self, unix_secs: i64, zone: &Zone) -> String {
+        let (offset_secs, zone_name) = zone.at(unix_secs);
+        let local = unix_secs + offset_secs;
         let (days, secs) = (local.div_euclid(86_400), local.rem_euclid(86_400));
         let (year, month, day) = civil_from_days(days);
         let (hour, minute, second) = (secs / 3600, secs / 60 % 60, secs % 60);
@@ -199,7 +229,7 @@ impl ClockFormat {
                 Piece::Minute => out.push_str(&format!("{minute:02}")),
                 Piece::Second => out.push_str(&format!("{second:02}")),
                 Piece::AmPm => out.push_str(if hour < 12 { "AM" } else { "PM" }),
-                Piece::Zone => out.push_str(&zone.name()),
+                Piece::Zone => out.push_str(&zone_name),
             }
         }
         out
@@ -302,15 +332,60 @@ mod tests {
     }
 
     #[test]
+    fn named_zones_apply_their_daylight_saving_at_each_moment() {
+        // 2026-01-15 and 2026-07-15 12:00:00 UTC are 1_768_478_400 and 1_784_116_800 (calendar.timegm). Paris is
+        // UTC+1 in winter and +2 in summer (EU rule), New York -5 and -4 (US rule).
+        let (january, july) = (at(1_768_478_400, 0), at(1_784_116_800, 0));
+        for (zone, winter, summer) in [
+            ("Europe/Paris", "13:00 CET", "14:00 CEST"),
+            ("America/New_York", "07:00 EST", "08:00 EDT"),
+            ("america/new_york", "07:00 EST", "08:00 EDT"),
+            ("Asia/Kolkata", "17:30 IST", "17:30 IST"),
+        ] {
+            assert_eq!(
+                clock("%H:%M %Z", zone).text(moment(january)),
+                winter,
+                "{zone} in January"
+            );
+            assert_eq!(clock("%H:%M %Z", zone).text(moment(july)), summer, "{zone} in July");
+        }
+        // The EU moves clocks on the last Sunday of March at 01:00 UTC (2026-03-29, 1_774_746_000): the second
+        // before is 01:59:59 CET, that second 03:00:00 CEST. The US on its second Sunday at 2:00 local (07:00 UTC,
+        // 2026-03-08, 1_772_953_200): 01:59:59 EST, then 03:00:00 EDT.
+        let paris = clock("%d %H:%M:%S %Z", "Europe/Paris");
+        assert_eq!(paris.text(moment(at(1_774_745_999, 0))), "29 01:59:59 CET");
+        assert_eq!(paris.text(moment(at(1_774_746_000, 0))), "29 03:00:00 CEST");
+        let new_york = clock("%d %H:%M:%S %Z", "America/New_York");
+        assert_eq!(new_york.text(moment(at(1_772_953_199, 0))), "08 01:59:59 EST");
+        assert_eq!(new_york.text(moment(at(1_772_953_200, 0))), "08 03:00:00 EDT");
+        // A fixed offset stays fixed across the year.
+        assert_eq!(clock("%H:%M %Z", "+01:00").text(moment(july)), "13:00 +01:00");
+    }
+
+    #[test]
     fn bad_formats_and_zones_say_why() {
         assert!(ClockFormat::parse("%H:%M:%k").unwrap_err().contains("`%k`"));
         assert!(ClockFormat::parse("%H %").unwrap_err().contains("lone"));
         assert!(ClockFormat::parse("").is_err());
         assert!(ClockFormat::parse(&"x".repeat(65)).is_err());
-        for zone in ["Europe/Paris", "+2", "+02:60", "+15:00", "0200", "+02:0"] {
-            assert!(Zone::parse(zone).unwrap_err().contains("fixed offset"), "{zone}");
+        let long = "Europe/".repeat(20);
+        for zone in [
+            "Europe/Pariss",
+            "Mars/Olympus",
+            "",
+            &long,
+            "+2",
+            "+02:60",
+            "+15:00",
+            "0200",
+            "+02:0",
+        ] {
+            assert!(Zone::parse(zone).unwrap_err().contains("IANA zone name"), "{zone}");
         }
         assert_eq!(Zone::parse("Z"), Ok(Zone::default()));
-        assert_eq!(Zone::parse("-14:00").map(Zone::name), Ok("-14:00".to_string()));
+        assert_eq!(
+            Zone::parse("-14:00").map(|z| z.at(0)),
+            Ok((-14 * 3600, "-14:00".to_string()))
+        );
     }
 }

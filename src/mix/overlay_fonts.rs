@@ -1,5 +1,6 @@
 //! The fonts text overlays are drawn with: the shipped one (`assets/fonts/DejaVuSans.ttf`: Latin with its
-//! accents, Greek, Cyrillic, many symbols) and, for what it lacks (CJK above all), a fallback font a Debian package
+//! accents, Greek, Cyrillic, Hebrew, Arabic with its joining forms (OpenType `arab` and `hebr` tables), many
+//! symbols) and, for what it lacks (CJK above all), a fallback font a Debian package
 //! installs, found once among known paths. Without a fallback those characters draw the shipped font's
 //! missing-glyph box, as does anything neither font has (most emoji): never a failure.
 

@@ -82,6 +82,7 @@ pub fn render_label(name: &str, style: &LabelStyle, tile: Rect, canvas: (u32, u3
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ab_glyph::Font;
 
     fn font() -> Fonts {
         crate::mix::overlay_fonts::for_tests()
@@ -175,6 +176,54 @@ mod tests {
         assert_eq!(
             render_label("Ada", &style(LabelPosition::BottomLeft), off, CANVAS, &font()),
             None
+        );
+    }
+
+    #[test]
+    fn a_right_to_left_name_starts_at_the_labels_right_end() {
+        let fonts = font();
+        // לאה (Leah): lamed, the first letter, is the one Hebrew letter that rises above the others. Drawn right
+        // to left it is the box's rightmost letter: the rows above alef's and he's tops have ink only in its cell,
+        // the last advance of lamed before the right padding. Logical order would put it at the left.
+        let placed = render_label(
+            "לאה",
+            &style(LabelPosition::BottomLeft),
+            tile(0, 0, 1920, 1080),
+            CANVAS,
+            &fonts,
+        )
+        .expect("drawn");
+        let picture = &placed.picture;
+        // Numbers from the font's tables (hhea, glyf, hmtx), scaled as ab_glyph scales: the box is 108 px high,
+        // the padding 16 px, the glyphs 76 px from ascent to descent.
+        let (padding, size) = (16.0, 76.0);
+        let primary = &fonts.primary;
+        let px_per_unit = size / primary.height_unscaled();
+        let baseline = padding + primary.ascent_unscaled() * px_per_unit;
+        let top = |c: char| {
+            let outline = primary.outline(primary.glyph_id(c)).expect("an outline");
+            // ab_glyph keeps the glyph box's top (yMax, font units, y up) as `bounds.min.y`.
+            baseline - outline.bounds.min.y * px_per_unit
+        };
+        let (lamed_top, others_top) = (top('ל'), top('א').min(top('ה')));
+        assert!(
+            others_top - lamed_top > 8.0,
+            "lamed rises {lamed_top} above {others_top}"
+        );
+        let rows = (lamed_top.ceil() as u32 + 1)..(others_top.floor() as u32 - 1);
+        let lamed_width = primary.h_advance_unscaled(primary.glyph_id('ל')) * px_per_unit;
+        let cell_left = (picture.width() as f32 - padding - lamed_width).floor() as u32;
+        let background = style(LabelPosition::BottomLeft).background;
+        let inked: Vec<u32> = picture
+            .enumerate_pixels()
+            .filter(|(_, y, p)| rows.contains(y) && p.0 != background)
+            .map(|(x, _, _)| x)
+            .collect();
+        assert!(inked.len() > 20, "lamed's ascender is drawn: {} pixels", inked.len());
+        assert!(
+            inked.iter().all(|&x| x >= cell_left),
+            "ink above the other letters left of lamed's cell ({cell_left}..): {:?}",
+            inked.iter().min()
         );
     }
 }

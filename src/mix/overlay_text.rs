@@ -1,11 +1,14 @@
-//! A line of text drawn once into an RGBA picture: shaped by `rustybuzz` (HarfBuzz's rules, so a combining
-//! accent lands on its letter), outlines by `ab_glyph` from the shipped font or from the fallback font for the
+//! A line of text drawn once into an RGBA picture: put in visual order by the Unicode bidirectional algorithm
+//! (Hebrew and Arabic right to left), shaped by `rustybuzz` (HarfBuzz's rules, so a combining accent lands on its
+//! letter and Arabic letters join), outlines by `ab_glyph` from the shipped font or from the fallback font for the
 //! characters it lacks (CJK), coverage blended over the box colour. Both fonts are drawn at the same pixels per
 //! em on one baseline. A character neither font has (most emoji) draws the shipped font's missing-glyph box.
 
 use super::overlay_fonts::{Face, Fonts};
 use ab_glyph::{point, Font, Glyph, GlyphId, PxScale, ScaleFont};
 use image::{Rgba, RgbaImage};
+use std::ops::Range;
+use unicode_bidi::BidiInfo;
 
 /// What a text box looks like, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,48 +95,90 @@ struct Laid {
     glyph: Glyph,
 }
 
-/// The glyphs of `text` on one line from `left`, and where the caret ends. Each run of characters one font
-/// draws is shaped by rustybuzz (HarfBuzz's rules: a base letter and its combining marks become the precomposed
-/// glyph or a mark placed on the letter's anchor, kerning, ligatures, Arabic joining). Stops at the first glyph
-/// that would start at or past `max_width` (what follows is cut anyway).
+/// The glyphs of `text` on one line from `left`, left to right, and where the caret ends. The Unicode
+/// bidirectional algorithm (`unicode-bidi`, UAX #9) cuts the text into runs of one direction in visual order (a
+/// Hebrew name in a Latin line is reversed, digits in it are not); each run of characters one font draws is
+/// shaped by rustybuzz in its run's direction (HarfBuzz's rules: glyphs of a right-to-left run come out left to
+/// right, mirrored brackets, a base letter and its combining marks become the precomposed glyph or a mark on
+/// the letter's anchor, kerning, ligatures, Arabic joining forms). A line that starts left to right stops at the
+/// first glyph that would start at or past `max_width` (what follows is cut anyway); one that starts right to
+/// left is laid out whole and, when too wide, moved left so that its start (its right end) shows and its end
+/// is cut at the left edge.
 fn lay_out(fonts: &Fonts, scales: &Scales, text: &str, left: f32, baseline: f32, max_width: f32) -> (Vec<Laid>, f32) {
+    let text: String = text.chars().filter(|c| !c.is_control()).collect();
+    let bidi = BidiInfo::new(&text, None);
+    let right_to_left = bidi.paragraphs.first().is_some_and(|p| p.level.is_rtl());
     let mut caret = left;
     let mut glyphs = Vec::new();
-    for (face, run) in runs(fonts, text) {
-        let font = fonts.get(face);
-        let Some(shaper) = rustybuzz::Face::from_slice(font.as_slice(), 0) else {
-            continue; // ab_glyph read the same bytes: not expected
-        };
-        let scale = scales.of(face);
-        // rustybuzz positions in font units; ab_glyph's scale is the font's ascent-to-descent height in pixels.
-        let px_per_unit = scale.y / font.height_unscaled();
-        let mut buffer = rustybuzz::UnicodeBuffer::new();
-        buffer.push_str(&run);
-        buffer.guess_segment_properties();
-        let shaped = rustybuzz::shape(&shaper, &[], buffer);
-        for (info, position) in shaped.glyph_infos().iter().zip(shaped.glyph_positions()) {
-            if caret >= max_width {
-                return (glyphs, caret);
-            }
-            let at = point(
-                caret + position.x_offset as f32 * px_per_unit,
-                baseline - position.y_offset as f32 * px_per_unit,
-            );
-            glyphs.push(Laid {
-                face,
-                glyph: GlyphId(info.glyph_id as u16).with_scale_and_position(scale, at),
-            });
-            caret += position.x_advance as f32 * px_per_unit;
+    for (range, rtl) in visual_runs(&bidi) {
+        let mut pieces = runs(fonts, &text[range]);
+        if rtl {
+            // The font runs of a right-to-left run are laid out from its logical end.
+            pieces.reverse();
         }
+        for (face, piece) in pieces {
+            let font = fonts.get(face);
+            let Some(shaper) = rustybuzz::Face::from_slice(font.as_slice(), 0) else {
+                continue; // ab_glyph read the same bytes: not expected
+            };
+            let scale = scales.of(face);
+            // rustybuzz positions in font units; ab_glyph's scale is the font's ascent-to-descent height in pixels.
+            let px_per_unit = scale.y / font.height_unscaled();
+            let mut buffer = rustybuzz::UnicodeBuffer::new();
+            buffer.push_str(&piece);
+            buffer.set_direction(if rtl {
+                rustybuzz::Direction::RightToLeft
+            } else {
+                rustybuzz::Direction::LeftToRight
+            });
+            buffer.guess_segment_properties();
+            let shaped = rustybuzz::shape(&shaper, &[], buffer);
+            for (info, position) in shaped.glyph_infos().iter().zip(shaped.glyph_positions()) {
+                if !right_to_left && caret >= max_width {
+                    return (glyphs, caret);
+                }
+                let at = point(
+                    caret + position.x_offset as f32 * px_per_unit,
+                    baseline - position.y_offset as f32 * px_per_unit,
+                );
+                glyphs.push(Laid {
+                    face,
+                    glyph: GlyphId(info.glyph_id as u16).with_scale_and_position(scale, at),
+                });
+                caret += position.x_advance as f32 * px_per_unit;
+            }
+        }
+    }
+    // A right-to-left line too wide: its right end `left` inside `max_width`, as its left end would be.
+    let overflow = caret + left - max_width;
+    if right_to_left && overflow > 0.0 {
+        for laid in &mut glyphs {
+            laid.glyph.position.x -= overflow;
+        }
+        caret -= overflow;
     }
     (glyphs, caret)
 }
 
-/// `text` (control characters dropped) cut into runs that one font draws. A combining mark stays in its
-/// letter's run when that font has it, so that it is shaped onto the letter.
+/// The byte ranges of `bidi`'s text in visual order (left to right), each of one direction (true: right to
+/// left), paragraph after paragraph (a U+2029 separator; a label is one line).
+fn visual_runs(bidi: &BidiInfo) -> Vec<(Range<usize>, bool)> {
+    let mut out = Vec::new();
+    for paragraph in &bidi.paragraphs {
+        let (levels, runs) = bidi.visual_runs(paragraph, paragraph.range.clone());
+        out.extend(runs.into_iter().map(|run| {
+            let rtl = levels[run.start].is_rtl();
+            (run, rtl)
+        }));
+    }
+    out
+}
+
+/// `text` cut into runs that one font draws, in logical order. A combining mark stays in its letter's run when
+/// that font has it, so that it is shaped onto the letter.
 fn runs(fonts: &Fonts, text: &str) -> Vec<(Face, String)> {
     let mut runs: Vec<(Face, String)> = Vec::new();
-    for c in text.chars().filter(|c| !c.is_control()) {
+    for c in text.chars() {
         let face = fonts.face_for(c);
         match runs.last_mut() {
             Some((last, run)) if *last == face || (is_combining(c) && fonts.get(*last).glyph_id(c).0 != 0) => {
@@ -169,7 +214,6 @@ pub fn over(src: [u8; 4], coverage: f32, dst: [u8; 4]) -> [u8; 4] {
 mod tests {
     use super::*;
     use crate::mix::overlay_fonts::for_tests;
-    use std::ops::Range;
 
     // Expectations below come from the font files' tables, not from this module. DejaVu Sans: 2048 units per
     // em, ascent 1901 and descent 483 (hhea): a 40 px line spans 2384 units, 0.016779 px a unit, 34.36 px per em,
@@ -320,6 +364,93 @@ mod tests {
             (14.8..=18.8).contains(&middle),
             "the diaeresis is centred at {middle}, not over the m"
         );
+    }
+
+    /// The glyph ids `lay_out` puts on a line, left to right, with their fonts.
+    fn glyph_ids(fonts: &Fonts, text: &str) -> Vec<(Face, u16)> {
+        let (laid, _) = lay_out(fonts, &Scales::new(fonts, 40.0), text, 0.0, 30.0, f32::MAX);
+        laid.iter().map(|l| (l.face, l.glyph.id.0)).collect()
+    }
+
+    /// What the shipped font's cmap maps each of `chars` to, in that order.
+    fn cmap(fonts: &Fonts, chars: &str) -> Vec<(Face, u16)> {
+        chars
+            .chars()
+            .map(|c| {
+                let id = fonts.primary.glyph_id(c).0;
+                assert_ne!(id, 0, "DejaVu Sans has {c:?} (U+{:04X})", c as u32);
+                (Face::Primary, id)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hebrew_is_laid_out_right_to_left() {
+        let fonts = for_tests();
+        // DejaVu Sans has the Hebrew letters (U+05D0..05EA, final forms their own code points) and no
+        // substitution between them: the line is the letters' cmap glyphs in reverse.
+        let reversed: String = "שלום".chars().rev().collect();
+        assert_eq!(glyph_ids(&fonts, "שלום"), cmap(&fonts, &reversed));
+    }
+
+    #[test]
+    fn a_hebrew_name_in_a_latin_line_is_reversed_and_its_number_is_not() {
+        let fonts = for_tests();
+        // UAX #9 by hand for "Dr. כהן 2": the first strong letter (D) makes the paragraph left to right (level
+        // 0). W6: "." becomes ON; W7: the last strong type before "2" is R, so 2 stays EN; N1: the space between
+        // ן and 2 (EN counts as R) becomes R; N2: ". " between L and R takes level 0. I1: the Hebrew letters and
+        // that space go to level 1, the 2 to level 2. L2 reverses the level >= 1 stretch "כהן 2" into "2 ןהכ".
+        assert_eq!(glyph_ids(&fonts, "Dr. כהן 2"), cmap(&fonts, "Dr. 2 ןהכ"));
+        // Opposite paragraph: the first strong letter is Hebrew; the Latin name keeps its order inside it, and
+        // the brackets around it are mirrored glyph for glyph (U+0028 is drawn as U+0029).
+        assert_eq!(glyph_ids(&fonts, "כהן (Dr)"), cmap(&fonts, "(Dr) ןהכ"));
+    }
+
+    #[test]
+    fn arabic_letters_take_their_joining_forms_right_to_left() {
+        let fonts = for_tests();
+        // The shaped glyphs are the font's glyphs for the Arabic Presentation Forms-B code points each letter
+        // becomes by Unicode's joining rules (ArabicShaping.txt), found by cmap: بيت (house) is beh initial
+        // (U+FE91), yeh medial (U+FEF4), teh final (U+FE96), drawn right to left; سلام (peace): seen initial
+        // (U+FEB3), lam and alef as the lam-alef final ligature (U+FEFC, required), then meem alone (alef does
+        // not join to its left): DejaVu Sans has no `isol` substitution for meem, so it stays the nominal glyph
+        // of U+0645 (the presentation form U+FEE1 is a second glyph of the same shape).
+        assert_eq!(glyph_ids(&fonts, "بيت"), cmap(&fonts, "\u{FE96}\u{FEF4}\u{FE91}"));
+        assert_eq!(glyph_ids(&fonts, "سلام"), cmap(&fonts, "\u{0645}\u{FEFC}\u{FEB3}"));
+        // Unshaped, the letters would be their nominal glyphs in logical order.
+        assert_ne!(glyph_ids(&fonts, "بيت"), cmap(&fonts, "بيت"));
+    }
+
+    #[test]
+    fn a_right_to_left_line_too_wide_keeps_its_start_at_the_right() {
+        let fonts = for_tests();
+        let scales = Scales::new(&fonts, 40.0);
+        // א first in logical order, then 99 ב: א is the rightmost glyph, its right edge 5 px (`left`) inside the
+        // 300 px, the line's end cut at the left.
+        let text = format!("א{}", "ב".repeat(99));
+        let (laid, caret) = lay_out(&fonts, &scales, &text, 5.0, 30.0, 300.0);
+        let alef = fonts.primary.glyph_id('א');
+        let last = laid.last().expect("glyphs");
+        assert_eq!(last.glyph.id, alef);
+        let advance = fonts.primary.as_scaled(scales.primary).h_advance(alef);
+        assert!(
+            (last.glyph.position.x + advance - 295.0).abs() < 0.01,
+            "{}",
+            last.glyph.position.x
+        );
+        assert!((caret - 295.0).abs() < 0.01, "{caret}");
+        let picture = render_text(
+            &fonts,
+            &text,
+            &TextStyle {
+                max_width: 300,
+                padding: 5,
+                ..style()
+            },
+        );
+        assert_eq!(picture.width(), 300);
+        assert_eq!(ink(&picture, 296..300, 0..LINE), 0, "the right padding");
+        assert!(ink(&picture, 0..5, 0..LINE) > 0, "letters cut at the left edge");
     }
 
     #[test]

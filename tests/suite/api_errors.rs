@@ -69,6 +69,11 @@ async fn malformed_broadcast_requests_name_the_field() {
             r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls"}],"colour":"red"}"#,
             "colour",
         ),
+        // A clock in a zone the tz database does not know (a fixed offset and `Europe/Paris` are accepted).
+        (
+            r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls"}],"overlays":[{"kind":"clock","timezone":"+01:00"},{"kind":"clock","timezone":"Europe/Paris"},{"kind":"clock","timezone":"Europe/Atlantis"}]}"#,
+            "overlays[2].timezone",
+        ),
     ];
     for (body, field) in cases {
         let (status, json) = post_broadcast(&app, body).await;

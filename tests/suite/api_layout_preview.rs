@@ -1,7 +1,8 @@
 //! `GET /v1/layouts/{name}/preview.png`: a PNG the size of a 640 px wide canvas of the template's shape, with
-//! numbered tiles in the template's colours where the template puts them. The PNG is decoded here and pixels are
-//! compared with rectangles worked out by hand from the template files (pipelines/layouts/*.toml, and one written
-//! here with overlays), not with the product's layout engine or overlay rendering.
+//! numbered tiles in the template's colours where the template puts them, and their name labels when the
+//! template has labels. The PNG is decoded here and pixels are compared with rectangles worked out by hand from
+//! the template files (pipelines/layouts/*.toml, and one written here with overlays), not with the product's
+//! layout engine or overlay rendering.
 
 use axum::http::StatusCode;
 
@@ -123,6 +124,40 @@ async fn grid_preview_has_four_tiles_in_a_2x2_grid() {
         ],
     );
     assert_eq!(picture.at(320, 180), BLACK, "the background between the tiles");
+
+    // grid.toml's name labels, as a broadcast draws them: "Participant 1" over the red tile (308 x 174 at
+    // (10, 4)). The box is 0.08 of the tile high (13.9, 14 px), half its height (7 px) in from the tile's left
+    // and bottom edges: x from 17, rows 157..171; padding 0.15 of 14 (2 px). Its colour is black at 0x99 over
+    // the tile: each channel x (255 - 153) / 255, rounded: d4 3f 3a -> 85 25 23.
+    const LABEL_BOX: [u8; 3] = [85, 25, 23];
+    let (x0, y0, y1) = (17, 157, 171);
+    assert!(
+        picture.filled((x0, y0, x0 + 2, y1), LABEL_BOX),
+        "the label's left padding, rows {y0}..{y1}"
+    );
+    for (x, y) in [(x0 - 1, 164), (x0 + 1, y0 - 1), (x0 + 1, y1)] {
+        assert_eq!(picture.at(x, y), RED, "the tile just around the label at ({x}, {y})");
+    }
+    let box_width = (x0..318).take_while(|&x| picture.at(x, y0) == LABEL_BOX).count() as u32;
+    assert!(
+        (40..150).contains(&box_width),
+        "the box follows the name: {box_width} px"
+    );
+    // White text at 10 px: stems are about a pixel wide, so count light pixels, not only pure white.
+    let text = picture.count((x0 + 2, y0 + 2, x0 + box_width, y1 - 2), |c| c.iter().all(|&v| v > 160));
+    assert!(text > 40, "the name's text pixels: {text}");
+    assert_eq!(picture.at(x0 + box_width, y0), RED, "the tile right of the box");
+    // The same box over the orange tile (participant 4, at (322, 182)): x from 329, rows 335..349.
+    let orange_box = [
+        (0xf3 * 102 + 127) / 255,
+        (0x9c * 102 + 127) / 255,
+        (0x12 * 102 + 127) / 255,
+    ]
+    .map(|c: u32| c as u8);
+    assert!(
+        picture.filled((329, 335, 331, 349), orange_box),
+        "participant 4's label"
+    );
 }
 
 #[tokio::test]
