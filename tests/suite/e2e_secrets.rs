@@ -1,6 +1,6 @@
-//! Secrets never leave: a run that uses an RTMP stream key, an SRT passphrase and stream id, an API token and a
-//! Janus pin, including the errors each can cause, and then every API response and the whole server log are
-//! searched for them.
+//! Secrets never leave: a run that uses an RTMP stream key, an SRT passphrase and stream id, an API token (also as
+//! a WHEP source's bearer token) and a Janus pin, including the errors each can cause, and then every API response
+//! and the whole server log are searched for them.
 
 use crate::support::{publish_with, wait_for, KillOnDrop, Server};
 use callcast::tools::bench::ingest::NginxRtmp;
@@ -59,7 +59,8 @@ fn keys_tokens_and_pins_appear_nowhere() {
                     "outputs": [{"kind": "rtmp", "url": nginx.url(KEY)},
                                 {"kind": "rtmp", "url": format!("rtmp://127.0.0.1:9/live/{KEY}")},
                                 {"kind": "hls"},
-                                {"kind": "srt", "url": format!("srt://127.0.0.1:9?streamid={SRT_ID}&passphrase={KEY}")}]}),
+                                {"kind": "srt", "url": format!("srt://127.0.0.1:9?streamid={SRT_ID}&passphrase={KEY}")},
+                                {"kind": "whep"}]}),
         ),
     );
     assert_eq!(code, 201, "{created}");
@@ -78,6 +79,39 @@ fn keys_tokens_and_pins_appear_nowhere() {
             (s["outputs"][0]["state"] == "live" && retrying(1) && retrying(3)).then_some(())
         },
     );
+
+    // A WHEP source pulling this broadcast's whep output: the stream given the token is let in (so the token is
+    // sent, as a bearer token), the one without it is refused with a 401 and retries.
+    let whep_url = server.url(&format!("/v1/broadcasts/{id}/whep"));
+    let (code, pulling) = call(
+        &mut seen,
+        reqwest::Method::POST,
+        &server.url("/v1/broadcasts"),
+        Some(
+            json!({"source": {"kind": "whep", "streams": [{"url": whep_url, "token": TOKEN, "name": "with"},
+                                                          {"url": whep_url, "name": "without"}]},
+                    "video": {"width": 320, "height": 180}, "outputs": [{"kind": "hls"}]}),
+        ),
+    );
+    assert_eq!(code, 201, "{pulling}");
+    let pulling_url = server.url(&format!(
+        "/v1/broadcasts/{}",
+        serde_json::from_str::<Value>(&pulling).expect("JSON")["id"]
+            .as_str()
+            .expect("id")
+    ));
+    wait_for(
+        "the stream with the token pulling, the other refused",
+        Duration::from_secs(20),
+        || {
+            let (_, text) = call(&mut seen, reqwest::Method::GET, &pulling_url, None);
+            let s: Value = serde_json::from_str(&text).ok()?;
+            let streams = &s["source"]["streams"];
+            let refused = streams[1]["error"].as_str().is_some_and(|e| e.contains("401"));
+            (streams[0]["state"] == "pulling" && refused).then_some(())
+        },
+    );
+    call(&mut seen, reqwest::Method::DELETE, &pulling_url, None);
 
     // A Janus call that cannot be joined, with a pin: the failure reason must not carry it.
     let dead_janus = format!("http://127.0.0.1:{}/janus", crate::support::free_port());
