@@ -143,6 +143,12 @@ pub enum OutputRequest {
         /// encoded once, with keyframes and segments at the same times as the main one.
         #[serde(default)]
         renditions: Vec<RenditionRequest>,
+        /// Low-latency HLS (default false): fMP4 (CMAF) segments made of parts of about a third of a second,
+        /// listed as they are written (`EXT-X-PART`, `EXT-X-PRELOAD-HINT`), and blocking playlist reload
+        /// (`index.m3u8?_HLS_msn=N&_HLS_part=P` waits for that part, up to three target durations). Players
+        /// in low-latency mode play about a second behind. Needs video and `video.passthrough: false` (the
+        /// default with it); not with `renditions` or `upload`.
+        low_latency: Option<bool>,
     },
     /// The broadcast's own H.264 and AAC (no encode) into a file under the data dir,
     /// `broadcasts/{id}/recordings/{output id}-{UTC start}.mp4` (or `.mkv`): an MP4's index is kept up to date at

@@ -1,0 +1,345 @@
+//! Low-latency HLS output (`{"kind":"hls","low_latency":true}`): fMP4 parts of about a third of a second,
+//! whole segments starting on keyframes, and a playlist with parts, a preload hint and blocking reload.
+//!
+//! GStreamer only parses: `appsrc ! h264parse` to length-prefixed access units (`avc`) and `appsrc ! aacparse` to
+//! raw AAC frames, each into an appsink. From there it is plain Rust: `ll_hls_parts` decides where parts and
+//! segments end, `fmp4` writes each part as one `moof`+`mdat` (the whole segment is its parts joined),
+//! `ll_hls_playlist` lists them, and the board (`ll_hls_board`) tells the HTTP server what is listed.
+//!
+//! Files in the output's folder: `init{run}.mp4` (one per attempt), `part{msn}.{n}.m4s`, `segment{msn}.m4s`,
+//! `index.m3u8`. A part's file is complete (written aside, then renamed) before the playlist lists it, and the
+//! playlist before the board says so: whoever the board wakes finds both on disk.
+
+use super::fmp4::{AudioTrack, Run, VideoTrack, AUDIO_TRACK_ID, VIDEO_TRACK_ID};
+use super::ll_hls_board::{LlHlsBoard, Progress};
+use super::ll_hls_parts::{AudioFrame, ClosedPart, Cutter, VideoFrame};
+use super::ll_hls_playlist::LlPlaylist;
+use super::{OutputPipeline, Tracks};
+use anyhow::{Context, Result};
+use gst::prelude::*;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The part target: a third of a second, rounded up so ten frames at 30 fps (333.3 ms) fit under it.
+pub const PART_TARGET_MS: u64 = 334;
+/// A keyframe this much before the segment's length is up still starts the next segment (as in `hls`).
+const SEGMENT_SLACK_NS: u64 = 250_000_000;
+/// Segments kept on disk past the window, for a player that read the playlist a moment ago.
+const EXTRA_SEGMENTS: usize = 3;
+const PLAYLIST_TMP: &str = ".index.m3u8.tmp";
+
+/// The output's pipeline for one attempt; the board keeps the playlist across attempts.
+pub fn build(dir: &Path, segment_seconds: u32, window: u32, board: &LlHlsBoard) -> Result<(OutputPipeline, LlWriter)> {
+    std::fs::create_dir_all(dir)?;
+    let pipeline = gst::Pipeline::with_name("ll-hls-output");
+    let tracks = Tracks::add(&pipeline, false)?;
+    let (video_src, h264parse) = tracks.video.as_ref().context("low-latency HLS needs video")?;
+    let video_sink = appsink("video-parts", "video/x-h264,stream-format=avc,alignment=au")?;
+    let audio_sink = appsink("audio-parts", "audio/mpeg,mpegversion=4,stream-format=raw")?;
+    pipeline.add_many([video_sink.upcast_ref::<gst::Element>(), audio_sink.upcast_ref()])?;
+    h264parse.link(&video_sink)?;
+    tracks.audio.1.link(&audio_sink)?;
+    let run = board.next_run();
+    let map = format!("init{run}.mp4");
+    let removed = {
+        let mut playlist = board.playlist();
+        match playlist.as_mut() {
+            Some(existing) => existing.restart(&map),
+            None => {
+                *playlist = Some(LlPlaylist::new(
+                    window,
+                    u64::from(segment_seconds),
+                    PART_TARGET_MS,
+                    &map,
+                ));
+                Vec::new()
+            }
+        }
+    };
+    let segment_ns = u64::from(segment_seconds) * 1_000_000_000;
+    let writer = LlWriter(Arc::new(Mutex::new(Writer {
+        dir: dir.to_path_buf(),
+        board: board.clone(),
+        map,
+        cutter: Cutter::new(PART_TARGET_MS * 1_000_000, segment_ns, SEGMENT_SLACK_NS, 48_000),
+        video: None,
+        audio: None,
+        init_written: false,
+        waiting: Vec::new(),
+        sequence: 0,
+        segment_bytes: Vec::new(),
+        retired: VecDeque::new(),
+        ended: false,
+    })));
+    writer.lock().retire(removed);
+    writer.lock().publish();
+    writer.follow(&video_sink, &audio_sink);
+    let output = OutputPipeline {
+        pipeline,
+        video: Some(video_src.clone()),
+        audio: tracks.audio.0,
+        sink: video_sink.upcast(),
+        recording: None,
+    };
+    Ok((output, writer))
+}
+
+fn appsink(name: &str, caps: &str) -> Result<gst_app::AppSink> {
+    let caps: gst::Caps = caps.parse().context("appsink caps")?;
+    let sink = gst_app::AppSink::builder().name(name).caps(&caps).sync(false).build();
+    // Not a clock-synchronised sink: it must not hold the pipeline's state change waiting for data either.
+    sink.set_property("async", false);
+    Ok(sink)
+}
+
+/// The writer of one attempt, fed by its appsinks and ended by the runner.
+#[derive(Clone)]
+pub struct LlWriter(Arc<Mutex<Writer>>);
+
+struct Writer {
+    dir: PathBuf,
+    board: LlHlsBoard,
+    map: String,
+    cutter: Cutter,
+    /// Width, height, avcC.
+    video: Option<(u16, u16, Vec<u8>)>,
+    /// Rate, channels, AudioSpecificConfig.
+    audio: Option<(u32, u16, Vec<u8>)>,
+    init_written: bool,
+    /// Parts closed before both tracks' configuration was known (the init segment comes first).
+    waiting: Vec<ClosedPart>,
+    /// The next fragment's sequence number.
+    sequence: u32,
+    /// The open segment's parts so far, joined: its whole file once it closes.
+    segment_bytes: Vec<u8>,
+    /// Files out of the playlist, deleted a few segments later.
+    retired: VecDeque<Vec<String>>,
+    ended: bool,
+}
+
+impl LlWriter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Writer> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn follow(&self, video: &gst_app::AppSink, audio: &gst_app::AppSink) {
+        let this = self.clone();
+        video.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    this.lock().on_video(&sample);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        let this = self.clone();
+        audio.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    this.lock().on_audio(&sample);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+
+    /// The output ends: `complete` (EOS went through) lists what is left as the last part; the playlist gets
+    /// its end list either way.
+    pub fn finish(&self, complete: bool) {
+        let mut writer = self.lock();
+        if writer.ended {
+            return;
+        }
+        if complete {
+            if let Some(last) = writer.cutter.finish() {
+                writer.on_part(last);
+            }
+        }
+        writer.ended = true;
+        if let Some(playlist) = writer.board.playlist().as_mut() {
+            playlist.end();
+        }
+        writer.write_playlist();
+        writer.publish();
+    }
+}
+
+fn buffer_bytes(buffer: &gst::BufferRef) -> Option<Vec<u8>> {
+    buffer.map_readable().ok().map(|m| m.as_slice().to_vec())
+}
+
+fn codec_data(structure: &gst::StructureRef) -> Option<Vec<u8>> {
+    let data = structure.get::<gst::Buffer>("codec_data").ok()?;
+    buffer_bytes(&data)
+}
+
+impl Writer {
+    fn on_video(&mut self, sample: &gst::Sample) {
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+            return;
+        };
+        if self.video.is_none() {
+            let Some(s) = caps.structure(0) else { return };
+            let size = |f: &str| s.get::<i32>(f).ok().and_then(|v| u16::try_from(v).ok());
+            if let (Some(w), Some(h), Some(avcc)) = (size("width"), size("height"), codec_data(s)) {
+                self.video = Some((w, h, avcc));
+            }
+        }
+        let (Some(pts), Some(data)) = (buffer.pts(), buffer_bytes(buffer)) else {
+            return;
+        };
+        let frame = VideoFrame {
+            data,
+            dts_ns: buffer.dts().unwrap_or(pts).nseconds(),
+            pts_ns: pts.nseconds(),
+            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+        };
+        for part in self.cutter.push_video(frame) {
+            self.on_part(part);
+        }
+    }
+
+    fn on_audio(&mut self, sample: &gst::Sample) {
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+            return;
+        };
+        if self.audio.is_none() {
+            let Some(s) = caps.structure(0) else { return };
+            let rate = s.get::<i32>("rate").ok().and_then(|v| u32::try_from(v).ok());
+            let channels = s.get::<i32>("channels").ok().and_then(|v| u16::try_from(v).ok());
+            if let (Some(rate), Some(channels), Some(asc)) = (rate, channels, codec_data(s)) {
+                self.cutter.set_audio_rate(rate);
+                self.audio = Some((rate, channels, asc));
+            }
+        }
+        let rate = self.audio.as_ref().map_or(48_000, |a| a.0);
+        let (Some(pts), Some(data)) = (buffer.pts(), buffer_bytes(buffer)) else {
+            return;
+        };
+        let duration = buffer.duration().map_or(1024, |d| {
+            (u128::from(d.nseconds()) * u128::from(rate) / 1_000_000_000) as u32
+        });
+        // aacparse's durations are whole frames give or take a tick of rounding: 1024 samples for AAC-LC.
+        let duration = if duration.abs_diff(1024) <= 1 { 1024 } else { duration };
+        self.cutter.push_audio(AudioFrame {
+            data,
+            pts_ns: pts.nseconds(),
+            duration,
+        });
+    }
+
+    fn on_part(&mut self, part: ClosedPart) {
+        if !self.init_written {
+            let (Some(video), Some(audio)) = (&self.video, &self.audio) else {
+                self.waiting.push(part);
+                return;
+            };
+            let init = super::fmp4::init_segment(
+                &VideoTrack {
+                    width: video.0,
+                    height: video.1,
+                    avcc: &video.2,
+                },
+                &AudioTrack {
+                    rate: audio.0,
+                    channels: audio.1,
+                    asc: &audio.2,
+                },
+            );
+            if let Err(e) = write_aside(&self.dir, &self.map, &init) {
+                tracing::warn!("cannot write the HLS init segment: {e}");
+            }
+            self.init_written = true;
+            for early in std::mem::take(&mut self.waiting) {
+                self.on_part(early);
+            }
+        }
+        self.sequence += 1;
+        let bytes = super::fmp4::fragment(
+            self.sequence,
+            &[
+                Run {
+                    track_id: VIDEO_TRACK_ID,
+                    base_decode_time: part.video_decode_time,
+                    samples: &part.video,
+                },
+                Run {
+                    track_id: AUDIO_TRACK_ID,
+                    base_decode_time: part.audio_decode_time,
+                    samples: &part.audio,
+                },
+            ],
+        );
+        let Some(name) = self.board.playlist().as_ref().map(LlPlaylist::next_part_name) else {
+            return;
+        };
+        if let Err(e) = write_aside(&self.dir, &name, &bytes) {
+            tracing::warn!("cannot write an HLS part: {e}");
+        }
+        self.segment_bytes.extend_from_slice(&bytes);
+        let dropped = {
+            let mut playlist = self.board.playlist();
+            let Some(playlist) = playlist.as_mut() else { return };
+            playlist.add_part(part.duration_ns / 1_000_000, part.independent);
+            if part.ends_segment {
+                let whole = std::mem::take(&mut self.segment_bytes);
+                if let Err(e) = write_aside(&self.dir, &playlist.open_segment_name(), &whole) {
+                    tracing::warn!("cannot write an HLS segment: {e}");
+                }
+                playlist.close_segment()
+            } else {
+                Vec::new()
+            }
+        };
+        self.retire(dropped);
+        self.write_playlist();
+        self.publish();
+    }
+
+    fn retire(&mut self, files: Vec<String>) {
+        if files.is_empty() {
+            return;
+        }
+        self.retired.push_back(files);
+        while self.retired.len() > EXTRA_SEGMENTS {
+            for name in self.retired.pop_front().unwrap_or_default() {
+                let _ = std::fs::remove_file(self.dir.join(name));
+            }
+        }
+    }
+
+    fn write_playlist(&self) {
+        let Some(text) = self.board.playlist().as_ref().map(LlPlaylist::render) else {
+            return;
+        };
+        // Not synced to disk: a low-latency playlist is rewritten three times a second and never read back
+        // (a rebuilt attempt goes on from the board's model).
+        let written = std::fs::write(self.dir.join(PLAYLIST_TMP), text)
+            .and_then(|()| std::fs::rename(self.dir.join(PLAYLIST_TMP), self.dir.join(super::hls::PLAYLIST)));
+        if let Err(e) = written {
+            tracing::warn!("cannot write the HLS playlist: {e}");
+        }
+    }
+
+    fn publish(&self) {
+        let progress = self.board.playlist().as_ref().map(|p| Progress {
+            next_msn: p.next_msn(),
+            parts: p.open_parts() as u64,
+            ended: p.is_ended(),
+            target_duration_s: p.target_duration(),
+        });
+        if let Some(progress) = progress {
+            self.board.publish(progress);
+        }
+    }
+}
+
+/// Writes `name` in `dir` whole: aside first, then renamed, so a reader never finds it half written.
+fn write_aside(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, dir.join(name))
+}
