@@ -124,22 +124,18 @@ impl LlWriter {
     }
 
     fn follow(&self, video: &gst_app::AppSink, audio: &gst_app::AppSink) {
+        self.on_each_sample(video, Writer::on_video);
+        self.on_each_sample(audio, Writer::on_audio);
+    }
+
+    /// Hands every sample `sink` gets to `take`, on its streaming thread.
+    fn on_each_sample(&self, sink: &gst_app::AppSink, take: fn(&mut Writer, &gst::Sample)) {
         let this = self.clone();
-        video.set_callbacks(
+        sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    this.lock().on_video(&sample);
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-        let this = self.clone();
-        audio.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    this.lock().on_audio(&sample);
+                    take(&mut this.lock(), &sample);
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),

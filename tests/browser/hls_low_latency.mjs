@@ -3,15 +3,12 @@
 // in seconds) sampled every 250 ms for two seconds once it has played for three, and its `targetLatency`.
 // Prints {samples, latency, targetLatency, currentTime, partsLoaded, errors} as JSON.
 // Usage: node hls_low_latency.mjs SERVER PLAYLIST
-import { launchViewer } from "./chromium.mjs";
+import { launchViewer, openHlsPage } from "./chromium.mjs";
 
 const [server, playlist] = process.argv.slice(2);
 const browser = await launchViewer();
 try {
-  const page = await browser.newPage();
-  await page.goto(`${server}/v1/no-such-page`);
-  await page.setContent("<video muted autoplay playsinline></video>");
-  await page.addScriptTag({ url: "/assets/hls.min.js" });
+  const page = await openHlsPage(browser, server);
   const result = await page.evaluate(async (src) => {
     const video = document.querySelector("video");
     const hls = new Hls({ lowLatencyMode: true });
@@ -20,22 +17,12 @@ try {
     hls.on(Hls.Events.ERROR, (_, data) => errors.push(`${data.type} ${data.details} fatal=${data.fatal}`));
     hls.on(Hls.Events.FRAG_LOADED, (_, data) => { if (data.part) partsLoaded += 1; });
     const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-    const until = async (what, check, ms = 15000) => {
-      const end = Date.now() + ms;
-      while (!check()) {
-        if (Date.now() > end) throw new Error(`${what} (errors: ${errors.join("; ")})`);
-        await sleep(100);
-      }
-    };
-    for (const end = Date.now() + 20000; !(await fetch(src)).ok;) {
-      if (Date.now() > end) throw new Error(`no ${src}`);
-      await sleep(200);
-    }
+    await playlistServed(src);
     hls.loadSource(src);
     hls.attachMedia(video);
-    await until("playing", () => video.currentTime > 0 && video.videoHeight > 0);
+    await until("playing", () => video.currentTime > 0 && video.videoHeight > 0, errors);
     const started = video.currentTime;
-    await until("three seconds played", () => video.currentTime > started + 3);
+    await until("three seconds played", () => video.currentTime > started + 3, errors);
     const samples = [];
     for (let i = 0; i < 8; i++) {
       samples.push(hls.latency);

@@ -125,6 +125,31 @@ const OUTPUT_START_S: f64 = 1.5;
 /// the request. This much of a recording may come from before it.
 const ENCODER_LAG_S: f64 = 0.3;
 
+/// Starts the browser script `script` (tests/browser) with `args`, its output piped.
+fn start_browser(script: &str, args: [String; 2]) -> KillOnDrop {
+    let child = std::process::Command::new("node")
+        .arg(browser_script(script))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (deploy/install-deps.sh installs it)");
+    KillOnDrop(child)
+}
+
+/// The JSON a browser script printed, once it ended successfully.
+fn browser_result(mut browser: KillOnDrop, script: &str) -> Value {
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let pipes = (browser.0.stdout.take(), browser.0.stderr.take());
+    let (Some(mut out), Some(mut err)) = pipes else {
+        panic!("no pipes")
+    };
+    std::io::Read::read_to_string(&mut out, &mut stdout).expect("node's output");
+    std::io::Read::read_to_string(&mut err, &mut stderr).expect("node's errors");
+    assert!(browser.0.wait().expect("node").success(), "{script}: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("JSON from {script}: {e}: {stdout}"))
+}
+
 #[test]
 fn outputs_are_added_and_removed_live() {
     let nginx = NginxRtmp::start();
@@ -300,17 +325,13 @@ fn outputs_are_added_and_removed_live() {
     assert_eq!(ladder_output["id"], "out_4");
     // Meanwhile hls.js in Chromium plays it (once its multivariant playlist is there) from its lowest level (it
     // orders them by BANDWIDTH) and switches to the highest.
-    let browser = std::process::Command::new("node")
-        .arg(browser_script("hls_levels.mjs"))
-        .args([
+    let browser = start_browser(
+        "hls_levels.mjs",
+        [
             server.url(""),
             server.url(&format!("/v1/broadcasts/{}/hls/index.m3u8", bc.id)),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("node (deploy/install-deps.sh installs it)");
-    let mut browser = KillOnDrop(browser);
+        ],
+    );
     let folders = ["360p", "240p", "180p"];
     wait_for("three segments in every rendition", Duration::from_secs(20), || {
         folders
@@ -321,15 +342,7 @@ fn outputs_are_added_and_removed_live() {
             })
             .then_some(())
     });
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    let pipes = (browser.0.stdout.take(), browser.0.stderr.take());
-    let (Some(mut out), Some(mut err)) = pipes else {
-        panic!("no pipes")
-    };
-    std::io::Read::read_to_string(&mut out, &mut stdout).expect("node's output");
-    std::io::Read::read_to_string(&mut err, &mut stderr).expect("node's errors");
-    assert!(browser.0.wait().expect("node").success(), "hls.js: {stderr}");
-    let played: Value = serde_json::from_str(&stdout).expect("JSON from hls_levels.mjs");
+    let played = browser_result(browser, "hls_levels.mjs");
     let heights: Vec<i64> = played["levels"]
         .as_array()
         .map(|l| l.iter().filter_map(|l| l["height"].as_i64()).collect())
@@ -513,14 +526,7 @@ fn low_latency_hls_blocks_for_parts_and_plays_close_to_live() {
     );
     let dir = bc.playlist.parent().expect("hls dir").to_path_buf();
     let playlist_url = server.url(&format!("/v1/broadcasts/{}/hls/index.m3u8", bc.id));
-    let browser = std::process::Command::new("node")
-        .arg(browser_script("hls_low_latency.mjs"))
-        .args([server.url(""), playlist_url.clone()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("node (deploy/install-deps.sh installs it)");
-    let mut browser = KillOnDrop(browser);
+    let browser = start_browser("hls_low_latency.mjs", [server.url(""), playlist_url.clone()]);
 
     let listed = wait_for("two whole segments", Duration::from_secs(20), || {
         let text = std::fs::read_to_string(&bc.playlist).ok()?;
@@ -614,15 +620,7 @@ fn low_latency_hls_blocks_for_parts_and_plays_close_to_live() {
     assert_eq!(far.json::<Value>().expect("JSON")["field"], "_HLS_msn");
 
     // hls.js in low-latency mode.
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    let pipes = (browser.0.stdout.take(), browser.0.stderr.take());
-    let (Some(mut out), Some(mut err)) = pipes else {
-        panic!("no pipes")
-    };
-    std::io::Read::read_to_string(&mut out, &mut stdout).expect("node's output");
-    std::io::Read::read_to_string(&mut err, &mut stderr).expect("node's errors");
-    assert!(browser.0.wait().expect("node").success(), "hls.js: {stderr}");
-    let played: Value = serde_json::from_str(&stdout).expect("JSON from hls_low_latency.mjs");
+    let played = browser_result(browser, "hls_low_latency.mjs");
     println!("hls.js low-latency: {played}");
     let latency = played["latency"].as_f64().unwrap_or(f64::MAX);
     assert!(
