@@ -40,19 +40,16 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32, board: &LlHlsBoard) 
     pipeline.add_many([video_sink.upcast_ref::<gst::Element>(), audio_sink.upcast_ref()])?;
     h264parse.link(&video_sink)?;
     tracks.audio.1.link(&audio_sink)?;
-    let run = board.next_run();
-    let map = format!("init{run}.mp4");
+    // An init segment and segment numbers of their own: an earlier output's files there are never written over.
+    let (first_msn, first_init) = numbers_after(dir);
+    let map = format!("init{first_init}.mp4");
     let removed = {
         let mut playlist = board.playlist();
         match playlist.as_mut() {
             Some(existing) => existing.restart(&map),
             None => {
-                *playlist = Some(LlPlaylist::new(
-                    window,
-                    u64::from(segment_seconds),
-                    PART_TARGET_MS,
-                    &map,
-                ));
+                let target = u64::from(segment_seconds);
+                *playlist = Some(LlPlaylist::new(window, target, PART_TARGET_MS, &map, first_msn));
                 Vec::new()
             }
         }
@@ -338,4 +335,78 @@ fn write_aside(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(tmp, dir.join(name))
+}
+
+/// Ends the low-latency playlist `text` (in `dir`) a dead process left open (server restart): the parts of the
+/// segment it was writing and the preload hint go, the end list comes. Anything else is left alone.
+pub fn end_left_open(dir: &Path, text: &str) {
+    if !text.contains("#EXT-X-PART-INF:") || text.contains("#EXT-X-ENDLIST") {
+        return;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    // The last whole segment's URI: what comes after it is the unfinished one's.
+    let Some(last) = lines.iter().rposition(|l| !l.starts_with('#') && !l.trim().is_empty()) else {
+        return;
+    };
+    let mut ended: String = lines[..=last].iter().map(|l| format!("{l}\n")).collect();
+    ended.push_str("#EXT-X-ENDLIST\n");
+    let written = std::fs::write(dir.join(PLAYLIST_TMP), ended)
+        .and_then(|()| std::fs::rename(dir.join(PLAYLIST_TMP), dir.join(super::hls::PLAYLIST)));
+    if let Err(e) = written {
+        tracing::warn!("cannot close {}: {e}", dir.join(super::hls::PLAYLIST).display());
+    }
+}
+
+/// After what `dir` holds from an earlier low-latency output (removed, then one added again, or an attempt
+/// before this one): the first segment number and init number that name no file there.
+fn numbers_after(dir: &Path) -> (u64, u32) {
+    let (mut msn, mut init) = (0, 0);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str().filter(|n| super::hls::is_servable(n)) else {
+            continue;
+        };
+        if let Some((n, _)) = super::ll_hls_playlist::parse_part_name(name) {
+            msn = msn.max(n + 1);
+        } else if let Some(n) = name.strip_prefix("segment").and_then(|n| n.strip_suffix(".m4s")) {
+            msn = msn.max(n.parse::<u64>().map_or(0, |n| n + 1));
+        } else if let Some(n) = name.strip_prefix("init").and_then(|n| n.strip_suffix(".mp4")) {
+            init = init.max(n.parse::<u32>().map_or(0, |n| n + 1));
+        }
+    }
+    (msn, init)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbers_after;
+
+    #[test]
+    fn a_new_output_numbers_after_the_files_there_and_an_open_playlist_left_behind_is_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(numbers_after(dir.path()), (0, 0));
+        for name in [
+            "init0.mp4",
+            "init1.mp4",
+            "segment00004.m4s",
+            "part00005.1.m4s",
+            "segment00009.ts",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(numbers_after(dir.path()), (6, 2));
+        let open = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:1\n\
+                    #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.002\n\
+                    #EXT-X-PART-INF:PART-TARGET=0.334\n#EXT-X-MEDIA-SEQUENCE:4\n#EXT-X-MAP:URI=\"init1.mp4\"\n\
+                    #EXT-X-PART:DURATION=0.333,URI=\"part00004.0.m4s\",INDEPENDENT=YES\n\
+                    #EXTINF:0.333,\nsegment00004.m4s\n\
+                    #EXT-X-PART:DURATION=0.333,URI=\"part00005.0.m4s\",INDEPENDENT=YES\n\
+                    #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part00005.1.m4s\"\n";
+        std::fs::write(dir.path().join("index.m3u8"), open).unwrap();
+        // Through the plain output's cleanup at start, which hands a playlist it cannot read over.
+        crate::output::hls_writer::end_left_open(dir.path());
+        let ended = std::fs::read_to_string(dir.path().join("index.m3u8")).unwrap();
+        let cut = open.find("#EXT-X-PART:DURATION=0.333,URI=\"part00005").unwrap();
+        assert_eq!(ended, format!("{}#EXT-X-ENDLIST\n", &open[..cut]));
+    }
 }

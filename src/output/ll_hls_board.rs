@@ -42,8 +42,6 @@ struct Inner {
     progress: watch::Sender<Progress>,
     /// The playlist model, shared by the output's attempts (None before the first).
     playlist: Mutex<Option<LlPlaylist>>,
-    /// Attempts so far: each writes its own init segment.
-    runs: Mutex<u32>,
 }
 
 impl std::fmt::Debug for LlHlsBoard {
@@ -57,7 +55,6 @@ impl Default for LlHlsBoard {
         Self(Arc::new(Inner {
             progress: watch::channel(Progress::default()).0,
             playlist: Mutex::new(None),
-            runs: Mutex::new(0),
         }))
     }
 }
@@ -69,13 +66,6 @@ impl LlHlsBoard {
 
     pub(super) fn publish(&self, progress: Progress) {
         self.0.progress.send_replace(progress);
-    }
-
-    /// The number of the attempt starting now (0 for the first).
-    pub(super) fn next_run(&self) -> u32 {
-        let mut runs = self.0.runs.lock().unwrap_or_else(|e| e.into_inner());
-        *runs += 1;
-        *runs - 1
     }
 
     pub(super) fn playlist(&self) -> std::sync::MutexGuard<'_, Option<LlPlaylist>> {

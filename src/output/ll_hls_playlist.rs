@@ -75,16 +75,17 @@ fn seconds(ms: u64) -> String {
 }
 
 impl LlPlaylist {
-    pub fn new(window: u32, target_duration: u64, part_target_ms: u64, map: &str) -> Self {
+    /// `first_msn`: the first segment's number (after those an earlier output left in the folder).
+    pub fn new(window: u32, target_duration: u64, part_target_ms: u64, map: &str, first_msn: u64) -> Self {
         Self {
             window,
             target_duration,
             part_target_ms,
-            media_sequence: 0,
+            media_sequence: first_msn,
             discontinuity_sequence: 0,
             closed: VecDeque::new(),
             open: Segment {
-                uri: segment_name(0),
+                uri: segment_name(first_msn),
                 parts: Vec::new(),
                 map: map.to_string(),
                 discontinuity: false,
@@ -264,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_live_playlist_lists_parts_and_hints_the_next_one() {
-        let mut playlist = LlPlaylist::new(6, 1, 334, "init0.mp4");
+        let mut playlist = LlPlaylist::new(6, 1, 334, "init0.mp4", 0);
         add_segment(&mut playlist);
         playlist.add_part(333, true);
         assert_eq!(
@@ -285,7 +286,7 @@ mod tests {
 
     #[test]
     fn old_segments_lose_their_parts_then_slide_out_and_a_restart_is_a_discontinuity_with_a_new_map() {
-        let mut playlist = LlPlaylist::new(3, 1, 334, "init0.mp4");
+        let mut playlist = LlPlaylist::new(3, 1, 334, "init0.mp4", 0);
         assert!(add_segment(&mut playlist).is_empty());
         assert!(add_segment(&mut playlist).is_empty());
         // Three segments counting the open one: the first slides out with its parts.
@@ -321,7 +322,7 @@ mod tests {
              #EXT-X-ENDLIST\n"
         );
         // Five segments of 1 s kept (window 0): the oldest ends 4 s from the end, past 3 target durations.
-        let mut playlist = LlPlaylist::new(0, 1, 334, "init0.mp4");
+        let mut playlist = LlPlaylist::new(0, 1, 334, "init0.mp4", 0);
         for _ in 0..5 {
             add_segment(&mut playlist);
         }
@@ -332,8 +333,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("URI=\"part00001.0.m4s\""), "{text}");
+        // Numbered on after an earlier output's files.
+        let text = LlPlaylist::new(6, 1, 334, "init2.mp4", 7).render();
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:7\n"), "{text}");
+        assert!(
+            text.ends_with("#EXT-X-MAP:URI=\"init2.mp4\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part00007.0.m4s\"\n"),
+            "{text}"
+        );
         // A restart closes the segment a failed run left open, with the parts it had.
-        let mut playlist = LlPlaylist::new(0, 1, 334, "init0.mp4");
+        let mut playlist = LlPlaylist::new(0, 1, 334, "init0.mp4", 0);
         playlist.add_part(333, true);
         playlist.restart("init1.mp4");
         assert_eq!(playlist.next_msn(), 1);
