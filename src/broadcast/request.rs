@@ -43,6 +43,12 @@ fn video_or_null<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Video
     Option::<VideoRequest>::deserialize(de)
 }
 
+/// serde reports a wrong type inside a `kind`-tagged enum at the enum (`outputs[0]`), not at the field: the
+/// message names it instead, and `api::json_body` points at it.
+fn low_latency_flag<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<bool>, D::Error> {
+    Option::<bool>::deserialize(de).map_err(|_| serde::de::Error::custom("`low_latency` must be true or false"))
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceRequest {
@@ -148,6 +154,7 @@ pub enum OutputRequest {
         /// (`index.m3u8?_HLS_msn=N&_HLS_part=P` waits for that part, up to three target durations). Players
         /// in low-latency mode play about a second behind. Needs video and `video.passthrough: false` (the
         /// default with it); not with `renditions` or `upload`.
+        #[serde(default, deserialize_with = "low_latency_flag")]
         low_latency: Option<bool>,
     },
     /// The broadcast's own H.264 and AAC (no encode) into a file under the data dir,

@@ -500,7 +500,7 @@ fn low_latency_hls_blocks_for_parts_and_plays_close_to_live() {
     let _red: KillOnDrop = publish(&server.whip_url("ll-hls"), "red", "color:ff0000");
     // Refused with the field named: low_latency is a boolean, and not with renditions.
     for (output, field) in [
-        (json!({"kind": "hls", "low_latency": "yes"}), "outputs[0]"),
+        (json!({"kind": "hls", "low_latency": "yes"}), "outputs[0].low_latency"),
         (
             json!({"kind": "hls", "low_latency": true, "renditions": [{"height": 180, "bitrate_kbps": 250}]}),
             "outputs[0].low_latency",
