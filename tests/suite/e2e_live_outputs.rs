@@ -565,6 +565,22 @@ fn low_latency_hls_blocks_for_parts_and_plays_close_to_live() {
         video_pts(joined.to_str().expect("path")).len() >= 25,
         "about a second of 30 fps video"
     );
+    // Both tracks' fragments carry the outputs' shared timeline: a segment's audio starts with its video, or a
+    // little before: audio that reaches the output after the part its time belongs to has closed goes into the
+    // next part (here the AAC came about 50 ms behind the H.264 of the same time; 0.2 s leaves room for load).
+    let starts = crate::support::media::stream_starts(joined.to_str().expect("path"));
+    let (video, audio) = (
+        starts.iter().find(|s| s.0 == "video"),
+        starts.iter().find(|s| s.0 == "audio"),
+    );
+    let (Some(video), Some(audio)) = (video, audio) else {
+        panic!("{starts:?}")
+    };
+    assert!(
+        (video.1 - audio.1).abs() < 0.1,
+        "the segment's tracks start apart: {starts:?}"
+    );
+    println!("segment {segment} starts: {starts:?}");
 
     // Blocking reload: the part after the hinted one (not written yet) is waited for, then listed.
     let text = std::fs::read_to_string(&bc.playlist).expect("playlist");
