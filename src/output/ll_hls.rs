@@ -46,7 +46,20 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32, board: &LlHlsBoard) 
     let removed = {
         let mut playlist = board.playlist();
         match playlist.as_mut() {
-            Some(existing) => existing.restart(&map),
+            Some(existing) => {
+                // The segment the last attempt left open ends with the parts it wrote: its whole file from them.
+                let parts = existing.open_part_names();
+                if !parts.is_empty() {
+                    let whole: Vec<u8> = parts
+                        .iter()
+                        .flat_map(|p| std::fs::read(dir.join(p)).unwrap_or_default())
+                        .collect();
+                    if let Err(e) = write_aside(dir, &existing.open_segment_name(), &whole) {
+                        tracing::warn!("cannot write an HLS segment: {e}");
+                    }
+                }
+                existing.restart(&map)
+            }
             None => {
                 let target = u64::from(segment_seconds);
                 *playlist = Some(LlPlaylist::new(window, target, PART_TARGET_MS, &map, first_msn));
@@ -150,6 +163,9 @@ impl LlWriter {
             if let Some(last) = writer.cutter.finish() {
                 writer.on_part(last);
             }
+        } else {
+            // Cut short: the parts written so far make the last segment.
+            writer.close_open_segment();
         }
         writer.ended = true;
         if let Some(playlist) = writer.board.playlist().as_mut() {
@@ -273,23 +289,30 @@ impl Writer {
             tracing::warn!("cannot write an HLS part: {e}");
         }
         self.segment_bytes.extend_from_slice(&bytes);
-        let dropped = {
-            let mut playlist = self.board.playlist();
-            let Some(playlist) = playlist.as_mut() else { return };
+        if let Some(playlist) = self.board.playlist().as_mut() {
             playlist.add_part(part.duration_ns / 1_000_000, part.independent);
-            if part.ends_segment {
-                let whole = std::mem::take(&mut self.segment_bytes);
-                if let Err(e) = write_aside(&self.dir, &playlist.open_segment_name(), &whole) {
-                    tracing::warn!("cannot write an HLS segment: {e}");
-                }
-                playlist.close_segment()
-            } else {
-                Vec::new()
-            }
-        };
-        self.retire(dropped);
+        }
+        if part.ends_segment {
+            self.close_open_segment();
+        }
         self.write_playlist();
         self.publish();
+    }
+
+    /// Writes the open segment's whole file (its parts joined) and lists it, if it has any part.
+    fn close_open_segment(&mut self) {
+        let whole = std::mem::take(&mut self.segment_bytes);
+        let dropped = {
+            let mut playlist = self.board.playlist();
+            let Some(playlist) = playlist.as_mut().filter(|p| p.open_parts() > 0) else {
+                return;
+            };
+            if let Err(e) = write_aside(&self.dir, &playlist.open_segment_name(), &whole) {
+                tracing::warn!("cannot write an HLS segment: {e}");
+            }
+            playlist.close_segment()
+        };
+        self.retire(dropped);
     }
 
     fn retire(&mut self, files: Vec<String>) {
@@ -380,6 +403,85 @@ fn numbers_after(dir: &Path) -> (u64, u32) {
 #[cfg(test)]
 mod tests {
     use super::numbers_after;
+    use crate::output::fmp4::Sample;
+    use crate::output::ll_hls_board::LlHlsBoard;
+    use crate::output::ll_hls_parts::ClosedPart;
+
+    fn part(keyframe: bool, ends_segment: bool) -> ClosedPart {
+        let sample = Sample {
+            data: vec![1, 2, 3],
+            duration: 3000,
+            composition_offset: 0,
+            keyframe,
+        };
+        ClosedPart {
+            video: vec![sample.clone(); 10],
+            video_decode_time: 0,
+            audio: vec![sample; 15],
+            audio_decode_time: 0,
+            duration_ns: 333_333_333,
+            independent: keyframe,
+            ends_segment,
+        }
+    }
+
+    #[test]
+    fn a_rebuilt_attempt_ends_the_open_segment_with_its_parts_and_goes_on_after_a_discontinuity() {
+        gst::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let board = LlHlsBoard::default();
+        let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap_or_default();
+        let (_, first) = super::build(dir.path(), 1, 6, &board).unwrap();
+        {
+            let mut writer = first.lock();
+            writer.video = Some((640, 360, vec![1, 0x64, 0, 0x1e, 0xff, 0xe0, 0]));
+            writer.audio = Some((48_000, 2, vec![0x11, 0x90]));
+            for (keyframe, ends) in [(true, false), (false, false), (false, true), (true, false)] {
+                writer.on_part(part(keyframe, ends));
+            }
+        }
+        assert_eq!(
+            read("segment00000.m4s"),
+            [
+                read("part00000.0.m4s"),
+                read("part00000.1.m4s"),
+                read("part00000.2.m4s")
+            ]
+            .concat()
+        );
+        assert_eq!(board.progress().next_msn, 1);
+        assert_eq!(board.progress().parts, 1);
+        // The attempt fails; the next one ends segment 1 with the part it had, from the file on disk.
+        let (_, second) = super::build(dir.path(), 1, 6, &board).unwrap();
+        assert_eq!(read("segment00001.m4s"), read("part00001.0.m4s"));
+        assert!(!read("part00001.0.m4s").is_empty());
+        {
+            let mut writer = second.lock();
+            writer.video = Some((640, 360, vec![1, 0x64, 0, 0x1e, 0xff, 0xe0, 0]));
+            writer.audio = Some((48_000, 2, vec![0x11, 0x90]));
+            writer.on_part(part(true, false));
+        }
+        let text = String::from_utf8(read("index.m3u8")).unwrap();
+        assert!(
+            text.contains("segment00001.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init1.mp4\"\n#EXT-X-PART:DURATION=0.333,URI=\"part00002.0.m4s\",INDEPENDENT=YES\n"),
+            "{text}"
+        );
+        for init in ["init0.mp4", "init1.mp4"] {
+            assert_eq!(
+                read(init).get(4..8),
+                Some(&b"ftyp"[..]),
+                "{init}: an init segment per attempt"
+            );
+        }
+        // Stopped without EOS: the parts written make the last segment, then the end list.
+        second.finish(false);
+        let text = String::from_utf8(read("index.m3u8")).unwrap();
+        assert!(
+            text.ends_with("#EXTINF:0.333,\nsegment00002.m4s\n#EXT-X-ENDLIST\n"),
+            "{text}"
+        );
+        assert!(board.progress().ended);
+    }
 
     #[test]
     fn a_new_output_numbers_after_the_files_there_and_an_open_playlist_left_behind_is_ended() {
