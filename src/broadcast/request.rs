@@ -152,8 +152,9 @@ pub enum OutputRequest {
         /// Low-latency HLS (default false): fMP4 (CMAF) segments made of parts of about a third of a second,
         /// listed as they are written (`EXT-X-PART`, `EXT-X-PRELOAD-HINT`), and blocking playlist reload
         /// (`index.m3u8?_HLS_msn=N&_HLS_part=P` waits for that part, up to three target durations). Players
-        /// in low-latency mode play about a second behind. Needs video and `video.passthrough: false` (the
-        /// default with it); not with `renditions` or `upload`.
+        /// in low-latency mode play about a second behind. Needs video, `video.passthrough: false` (the
+        /// default with it) and `segment_seconds` a multiple of `video.keyframe_interval_s`; not with
+        /// `renditions` or `upload`.
         #[serde(default, deserialize_with = "low_latency_flag")]
         low_latency: Option<bool>,
     },

@@ -457,6 +457,32 @@ fn validate_low_latency(
     Ok(Some(crate::output::ll_hls_board::LlHlsBoard::default()))
 }
 
+/// A low-latency output's segments start on the encoder's keyframes and its target duration may never change
+/// (RFC 8216bis), so every segment must be the same whole number of keyframe intervals.
+fn check_low_latency_segments(prefix: &str, hls: &OutputConfig, media: BroadcastMedia<'_>) -> Result<(), SpecError> {
+    let (
+        OutputConfig::Hls {
+            low_latency: Some(_),
+            segment_seconds,
+            ..
+        },
+        Some(video),
+    ) = (hls, media.video)
+    else {
+        return Ok(());
+    };
+    if segment_seconds % video.keyframe_interval_s != 0 {
+        return Err(SpecError::new(
+            format!("{prefix}segment_seconds"),
+            format!(
+                "with low_latency, a multiple of video.keyframe_interval_s ({}): segments start on keyframes",
+                video.keyframe_interval_s
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub const RECORD_NEEDS_COMPOSITING: &str = "a record output needs `video.passthrough: false` (the default with one): \
 zero-transcode changes the picture's size and codec parameters at each switch, which a recording cannot follow";
 
@@ -582,22 +608,26 @@ pub fn validate_output(prefix: &str, out: OutputRequest, media: BroadcastMedia<'
             upload,
             renditions,
             low_latency,
-        } => Ok(OutputConfig::Hls {
-            low_latency: validate_low_latency(prefix, low_latency, &renditions, upload, media)?,
-            ladder: super::ladder_spec::validate(prefix, renditions, upload.unwrap_or(false), media)?,
-            upload: upload.unwrap_or(false),
-            segment_seconds: ranged(
-                &format!("{prefix}segment_seconds"),
-                segment_seconds,
-                DEFAULT_SEGMENT_SECONDS,
-                1..=10,
-            )?,
-            window: match window {
-                // Keep every segment (HLS as VOD).
-                Some(0) => 0,
-                w => ranged(&format!("{prefix}window"), w, DEFAULT_HLS_WINDOW, 2..=1000)?,
-            },
-        }),
+        } => {
+            let hls = OutputConfig::Hls {
+                low_latency: validate_low_latency(prefix, low_latency, &renditions, upload, media)?,
+                ladder: super::ladder_spec::validate(prefix, renditions, upload.unwrap_or(false), media)?,
+                upload: upload.unwrap_or(false),
+                segment_seconds: ranged(
+                    &format!("{prefix}segment_seconds"),
+                    segment_seconds,
+                    DEFAULT_SEGMENT_SECONDS,
+                    1..=10,
+                )?,
+                window: match window {
+                    // Keep every segment (HLS as VOD).
+                    Some(0) => 0,
+                    w => ranged(&format!("{prefix}window"), w, DEFAULT_HLS_WINDOW, 2..=1000)?,
+                },
+            };
+            check_low_latency_segments(prefix, &hls, media)?;
+            Ok(hls)
+        }
         OutputRequest::Tracks { upload, keep } => Ok(OutputConfig::Tracks {
             upload: file_upload(prefix, upload, keep)?,
         }),
@@ -747,6 +777,14 @@ mod tests {
             let e = spec(&format!(r#"{{{room},"outputs":[{body}]}}"#)).unwrap_err();
             assert_eq!(e.field, field, "{body}: {e:?}");
         }
+        let e = spec(&format!(
+            r#"{{{room},"video":{{"keyframe_interval_s":2}},"outputs":[{{"kind":"hls","low_latency":true,"segment_seconds":3}}]}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "outputs[0].segment_seconds", "{e:?}");
+        let four =
+            r#""video":{"keyframe_interval_s":2},"outputs":[{"kind":"hls","low_latency":true,"segment_seconds":4}]"#;
+        assert!(spec(&format!("{{{room},{four}}}")).is_ok());
         let e = spec(&format!(
             r#"{{{room},"video":{{"passthrough":true}},"outputs":[{{"kind":"hls","low_latency":true}}]}}"#
         ))
