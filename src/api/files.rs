@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::extract::Path;
 use super::AppState;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
@@ -22,10 +22,19 @@ async fn send_file(
     }
 }
 
+/// A low-latency output's playlist may be asked for with `_HLS_msn`/`_HLS_part` (blocking reload: `ll_hls`).
 pub async fn hls(
     State(state): State<AppState>,
     Path((id, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    if let Some(board) = state
+        .broadcasts
+        .ll_hls(&id)
+        .filter(|_| crate::output::hls::is_servable(&file))
+    {
+        super::ll_hls::hold(&board, &state.broadcasts.hls_dir(&id), &file, query.as_deref()).await?;
+    }
     serve_hls(&state, &id, None, &file).await
 }
 
@@ -46,6 +55,8 @@ async fn serve_hls(state: &AppState, id: &str, folder: Option<&str>, file: &str)
     }
     let (content_type, cache) = if file.ends_with(".m3u8") {
         ("application/vnd.apple.mpegurl", "no-cache")
+    } else if file.ends_with(".mp4") || file.ends_with(".m4s") {
+        ("video/mp4", "max-age=60")
     } else {
         ("video/mp2t", "max-age=60")
     };

@@ -20,7 +20,10 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             && (message.contains("unknown variant") || message.contains("missing field `kind`"))
         {
             join(&path, "kind")
-        } else if let Some(name) = missing_field(&message).or_else(|| unknown_field(&message)) {
+        } else if let Some(name) = missing_field(&message)
+            .or_else(|| unknown_field(&message))
+            .or_else(|| named_field(&message))
+        {
             join(&path, name)
         } else if path.is_empty() || path == "." {
             "body".to_string()
@@ -56,6 +59,11 @@ fn unknown_field(message: &str) -> Option<&str> {
     message.strip_prefix("unknown field `")?.split('`').next()
 }
 
+/// A field's own check that names it first (`` `low_latency` must be ...``): reported at a tagged enum too.
+fn named_field(message: &str) -> Option<&str> {
+    message.strip_prefix('`')?.split('`').next()
+}
+
 fn strip_position(message: &str) -> String {
     match message.find(" at line ") {
         Some(i) => message[..i].to_string(),
@@ -85,6 +93,10 @@ mod tests {
         assert_eq!(
             field_of(r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"ftp"}]}"#),
             "outputs[0].kind"
+        );
+        assert_eq!(
+            field_of(r#"{"source":{"kind":"room","room":"a"},"outputs":[{"kind":"hls","low_latency":"yes"}]}"#),
+            "outputs[0].low_latency"
         );
         let room = r#"{"source":{"kind":"room","room":"a"},"outputs":[],"#;
         assert_eq!(

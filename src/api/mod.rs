@@ -9,6 +9,7 @@ pub mod extract;
 mod files;
 pub mod json_body;
 mod layouts;
+mod ll_hls;
 mod metrics;
 pub mod openapi;
 pub mod rate_limit;
@@ -209,7 +210,7 @@ fn table() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             Method::GET,
             "/v1/broadcasts/{id}/hls/{file}",
             Watch,
-            "HLS playlist and segments",
+            "HLS playlist and segments (a low_latency output's playlist takes `_HLS_msn`/`_HLS_part`: blocking reload)",
             get(files::hls),
         ),
         r(

@@ -318,8 +318,12 @@ impl Live {
     /// Starts one more output, from the next keyframe.
     fn add_output(&mut self, config: OutputConfig) -> Result<OutputStatus, AddError> {
         self.outputs.check_add(&config, MAX_OUTPUTS)?;
-        if config.is_record() && self.stage.passthrough_allowed() {
-            return Err(AddError::RecordWithPassthrough);
+        if config.needs_fixed_parameters() && self.stage.passthrough_allowed() {
+            return Err(if config.is_record() {
+                AddError::RecordWithPassthrough
+            } else {
+                AddError::LowLatencyWithPassthrough
+            });
         }
         if self.spec.is_audio_only() && !config.carries_audio_only() {
             return Err(AddError::NeedsVideo);

@@ -49,6 +49,8 @@ struct Handle {
     cost: f64,
     /// Its latest whep output, through which viewers join.
     whep: Option<crate::output::whep::WhepStation>,
+    /// Its latest low-latency hls output's board, which blocking playlist reloads wait on.
+    ll_hls: Option<crate::output::ll_hls_board::LlHlsBoard>,
 }
 
 impl Handle {
@@ -60,6 +62,7 @@ impl Handle {
             task: None,
             cost: 0.0,
             whep: None,
+            ll_hls: None,
         }
     }
 }
@@ -263,6 +266,7 @@ impl Broadcasts {
                 .collect();
         }
         let whep = spec.outputs.iter().find_map(whep_station);
+        let ll_hls = spec.outputs.iter().find_map(ll_hls_board);
         let (snapshots, status) = watch::channel(first.clone());
         let recorder = {
             let _span = tracing::info_span!("broadcast", broadcast_id = %id).entered();
@@ -290,6 +294,7 @@ impl Broadcasts {
                 task: Some(task),
                 cost,
                 whep,
+                ll_hls,
             },
         );
         Ok(first)
@@ -309,6 +314,11 @@ impl Broadcasts {
     pub fn whep(&self, id: &str) -> Option<crate::output::whep::WhepStation> {
         let handles = self.handles.lock().unwrap();
         handles.get(id)?.whep.clone().filter(|s| s.is_open())
+    }
+
+    /// The low-latency hls output of broadcast `id` (its latest), if it has one.
+    pub fn ll_hls(&self, id: &str) -> Option<crate::output::ll_hls_board::LlHlsBoard> {
+        self.handles.lock().unwrap().get(id)?.ll_hls.clone()
     }
 
     /// True for a broadcast anyone may watch without a token.
@@ -411,12 +421,18 @@ impl Broadcasts {
             return Ok(None);
         };
         let station = whep_station(&output);
+        let board = ll_hls_board(&output);
         let (reply, answer) = tokio::sync::oneshot::channel();
         let _ = commands.send(Command::AddOutput(output, reply)).await;
         match answer.await {
             Ok(Ok(status)) => {
-                if let (Some(station), Some(handle)) = (station, self.handles.lock().unwrap().get_mut(id)) {
-                    handle.whep = Some(station);
+                if let Some(handle) = self.handles.lock().unwrap().get_mut(id) {
+                    if let Some(station) = station {
+                        handle.whep = Some(station);
+                    }
+                    if let Some(board) = board {
+                        handle.ll_hls = Some(board);
+                    }
                 }
                 Ok(Some(status))
             }
@@ -478,6 +494,13 @@ fn running_costs(handles: &HashMap<String, Handle>) -> Vec<f64> {
 fn whep_station(config: &OutputConfig) -> Option<crate::output::whep::WhepStation> {
     match config {
         OutputConfig::Whep { station } => Some(station.clone()),
+        _ => None,
+    }
+}
+
+fn ll_hls_board(config: &OutputConfig) -> Option<crate::output::ll_hls_board::LlHlsBoard> {
+    match config {
+        OutputConfig::Hls { low_latency, .. } => low_latency.clone(),
         _ => None,
     }
 }

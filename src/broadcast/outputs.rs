@@ -43,6 +43,8 @@ pub enum AddError {
     TooMany(usize),
     #[error("{}", super::spec::RECORD_NEEDS_COMPOSITING)]
     RecordWithPassthrough,
+    #[error("{}", super::spec::LOW_LATENCY_NEEDS_COMPOSITING)]
+    LowLatencyWithPassthrough,
     #[error("{}", super::spec::RTMP_NEEDS_VIDEO)]
     NeedsVideo,
 }
@@ -52,7 +54,7 @@ impl AddError {
     pub fn field(&self) -> &'static str {
         match self {
             AddError::SecondHls | AddError::SecondWhep | AddError::TooMany(_) | AddError::NeedsVideo => "kind",
-            AddError::RecordWithPassthrough => "video.passthrough",
+            AddError::RecordWithPassthrough | AddError::LowLatencyWithPassthrough => "video.passthrough",
         }
     }
 }

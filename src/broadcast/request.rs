@@ -43,6 +43,12 @@ fn video_or_null<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Video
     Option::<VideoRequest>::deserialize(de)
 }
 
+/// serde reports a wrong type inside a `kind`-tagged enum at the enum (`outputs[0]`), not at the field: the
+/// message names it instead, and `api::json_body` points at it.
+fn low_latency_flag<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<bool>, D::Error> {
+    Option::<bool>::deserialize(de).map_err(|_| serde::de::Error::custom("`low_latency` must be true or false"))
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceRequest {
@@ -143,6 +149,14 @@ pub enum OutputRequest {
         /// encoded once, with keyframes and segments at the same times as the main one.
         #[serde(default)]
         renditions: Vec<RenditionRequest>,
+        /// Low-latency HLS (default false): fMP4 (CMAF) segments made of parts of about a third of a second,
+        /// listed as they are written (`EXT-X-PART`, `EXT-X-PRELOAD-HINT`), and blocking playlist reload
+        /// (`index.m3u8?_HLS_msn=N&_HLS_part=P` waits for that part, up to three target durations). Players
+        /// in low-latency mode play about a second behind. Needs video, `video.passthrough: false` (the
+        /// default with it) and `segment_seconds` a multiple of `video.keyframe_interval_s`; not with
+        /// `renditions` or `upload`.
+        #[serde(default, deserialize_with = "low_latency_flag")]
+        low_latency: Option<bool>,
     },
     /// The broadcast's own H.264 and AAC (no encode) into a file under the data dir,
     /// `broadcasts/{id}/recordings/{output id}-{UTC start}.mp4` (or `.mkv`): an MP4's index is kept up to date at

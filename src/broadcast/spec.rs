@@ -248,9 +248,14 @@ impl BroadcastSpec {
         let overlays = super::overlays::validate(std::mem::take(&mut req.overlays))?;
         // A recording keeps the codec parameters of its first frame for the whole file; zero-transcode changes
         // the picture's size and parameters at each switch, which would leave the file undecodable after one.
-        if outputs.iter().any(OutputConfig::is_record) {
+        if let Some(output) = outputs.iter().find(|o| o.needs_fixed_parameters()) {
             if asked_passthrough == Some(true) {
-                return Err(SpecError::new("video.passthrough", RECORD_NEEDS_COMPOSITING));
+                let message = if output.is_record() {
+                    RECORD_NEEDS_COMPOSITING
+                } else {
+                    LOW_LATENCY_NEEDS_COMPOSITING
+                };
+                return Err(SpecError::new("video.passthrough", message));
             }
             video.passthrough = false;
         }
@@ -421,6 +426,63 @@ fn validate_source(source: &SourceRequest) -> Result<Source, SpecError> {
 
 /// The video settings; `canvas` is the template's own size, the default when the request names none.
 /// Why a recording and zero-transcode do not go together (errors of a request or of an output added live).
+pub const LOW_LATENCY_NEEDS_COMPOSITING: &str = "a low_latency hls output needs `video.passthrough: false` (the \
+default with one): zero-transcode changes the picture's size and codec parameters at each switch, which one \
+init segment cannot follow";
+
+/// A low-latency HLS output's board, when asked for and possible.
+fn validate_low_latency(
+    prefix: &str,
+    low_latency: Option<bool>,
+    renditions: &[super::request::RenditionRequest],
+    upload: Option<bool>,
+    media: BroadcastMedia<'_>,
+) -> Result<Option<crate::output::ll_hls_board::LlHlsBoard>, SpecError> {
+    if low_latency != Some(true) {
+        return Ok(None);
+    }
+    let field = format!("{prefix}low_latency");
+    if media.video.is_none() {
+        return Err(SpecError::new(
+            field,
+            "needs video: parts are cut on the video's frames",
+        ));
+    }
+    if !renditions.is_empty() {
+        return Err(SpecError::new(field, "not with renditions (not supported yet)"));
+    }
+    if upload == Some(true) {
+        return Err(SpecError::new(field, "not with upload (not supported yet)"));
+    }
+    Ok(Some(crate::output::ll_hls_board::LlHlsBoard::default()))
+}
+
+/// A low-latency output's segments start on the encoder's keyframes and its target duration may never change
+/// (RFC 8216bis), so every segment must be the same whole number of keyframe intervals.
+fn check_low_latency_segments(prefix: &str, hls: &OutputConfig, media: BroadcastMedia<'_>) -> Result<(), SpecError> {
+    let (
+        OutputConfig::Hls {
+            low_latency: Some(_),
+            segment_seconds,
+            ..
+        },
+        Some(video),
+    ) = (hls, media.video)
+    else {
+        return Ok(());
+    };
+    if segment_seconds % video.keyframe_interval_s != 0 {
+        return Err(SpecError::new(
+            format!("{prefix}segment_seconds"),
+            format!(
+                "with low_latency, a multiple of video.keyframe_interval_s ({}): segments start on keyframes",
+                video.keyframe_interval_s
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub const RECORD_NEEDS_COMPOSITING: &str = "a record output needs `video.passthrough: false` (the default with one): \
 zero-transcode changes the picture's size and codec parameters at each switch, which a recording cannot follow";
 
@@ -545,21 +607,27 @@ pub fn validate_output(prefix: &str, out: OutputRequest, media: BroadcastMedia<'
             window,
             upload,
             renditions,
-        } => Ok(OutputConfig::Hls {
-            ladder: super::ladder_spec::validate(prefix, renditions, upload.unwrap_or(false), media)?,
-            upload: upload.unwrap_or(false),
-            segment_seconds: ranged(
-                &format!("{prefix}segment_seconds"),
-                segment_seconds,
-                DEFAULT_SEGMENT_SECONDS,
-                1..=10,
-            )?,
-            window: match window {
-                // Keep every segment (HLS as VOD).
-                Some(0) => 0,
-                w => ranged(&format!("{prefix}window"), w, DEFAULT_HLS_WINDOW, 2..=1000)?,
-            },
-        }),
+            low_latency,
+        } => {
+            let hls = OutputConfig::Hls {
+                low_latency: validate_low_latency(prefix, low_latency, &renditions, upload, media)?,
+                ladder: super::ladder_spec::validate(prefix, renditions, upload.unwrap_or(false), media)?,
+                upload: upload.unwrap_or(false),
+                segment_seconds: ranged(
+                    &format!("{prefix}segment_seconds"),
+                    segment_seconds,
+                    DEFAULT_SEGMENT_SECONDS,
+                    1..=10,
+                )?,
+                window: match window {
+                    // Keep every segment (HLS as VOD).
+                    Some(0) => 0,
+                    w => ranged(&format!("{prefix}window"), w, DEFAULT_HLS_WINDOW, 2..=1000)?,
+                },
+            };
+            check_low_latency_segments(prefix, &hls, media)?;
+            Ok(hls)
+        }
         OutputRequest::Tracks { upload, keep } => Ok(OutputConfig::Tracks {
             upload: file_upload(prefix, upload, keep)?,
         }),
@@ -667,9 +735,69 @@ mod tests {
                 segment_seconds: 2,
                 window: 6,
                 upload: false,
-                ladder: None
+                ladder: None,
+                low_latency: None
             }
         ));
+    }
+
+    #[test]
+    fn low_latency_hls_is_a_boolean_turns_passthrough_off_and_names_what_it_cannot_go_with() {
+        let room = r#""source":{"kind":"room","room":"d"}"#;
+        let s = spec(&format!(
+            r#"{{{room},"outputs":[{{"kind":"hls","low_latency":true}}]}}"#
+        ))
+        .unwrap();
+        assert!(matches!(
+            s.outputs[0],
+            OutputConfig::Hls {
+                low_latency: Some(_),
+                ..
+            }
+        ));
+        assert!(
+            !s.video.unwrap().passthrough,
+            "one init segment: no zero-transcode switching"
+        );
+        let plain = spec(&format!(
+            r#"{{{room},"outputs":[{{"kind":"hls","low_latency":false}}]}}"#
+        ))
+        .unwrap();
+        assert!(matches!(plain.outputs[0], OutputConfig::Hls { low_latency: None, .. }));
+        for (body, field) in [
+            (
+                r#"{"kind":"hls","low_latency":true,"renditions":[{"height":180,"bitrate_kbps":250}]}"#,
+                "outputs[0].low_latency",
+            ),
+            (
+                r#"{"kind":"hls","low_latency":true,"upload":true}"#,
+                "outputs[0].low_latency",
+            ),
+        ] {
+            let e = spec(&format!(r#"{{{room},"outputs":[{body}]}}"#)).unwrap_err();
+            assert_eq!(e.field, field, "{body}: {e:?}");
+        }
+        let e = spec(&format!(
+            r#"{{{room},"video":{{"keyframe_interval_s":2}},"outputs":[{{"kind":"hls","low_latency":true,"segment_seconds":3}}]}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "outputs[0].segment_seconds", "{e:?}");
+        let four =
+            r#""video":{"keyframe_interval_s":2},"outputs":[{"kind":"hls","low_latency":true,"segment_seconds":4}]"#;
+        assert!(spec(&format!("{{{room},{four}}}")).is_ok());
+        let e = spec(&format!(
+            r#"{{{room},"video":{{"passthrough":true}},"outputs":[{{"kind":"hls","low_latency":true}}]}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "video.passthrough", "{e:?}");
+        assert!(e.message.contains("low_latency"), "{e:?}");
+        let e = spec(&format!(
+            r#"{{{room},"video":null,"outputs":[{{"kind":"hls","low_latency":true}}]}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "outputs[0].low_latency", "{e:?}");
+        let not_a_boolean = format!(r#"{{{room},"outputs":[{{"kind":"hls","low_latency":"yes"}}]}}"#);
+        assert!(serde_json::from_str::<BroadcastRequest>(&not_a_boolean).is_err());
     }
 
     #[test]

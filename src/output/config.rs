@@ -31,6 +31,9 @@ pub enum OutputConfig {
         upload: bool,
         /// Extra renditions: the output then writes a multivariant playlist over one folder per rendition.
         ladder: Option<super::hls_ladder::Ladder>,
+        /// Low-latency HLS (`ll_hls`): fMP4 parts and blocking reload; the board is where the HTTP server
+        /// learns what is listed. None: MPEG-TS segments as ever.
+        low_latency: Option<super::ll_hls_board::LlHlsBoard>,
     },
     Record {
         format: super::record::Format,
@@ -86,10 +89,32 @@ impl OutputConfig {
         matches!(self, OutputConfig::Record { .. })
     }
 
+    /// Whether this output needs one set of codec parameters for all its video (a recording's file, a
+    /// low-latency HLS init segment), which zero-transcode switching would change.
+    pub fn needs_fixed_parameters(&self) -> bool {
+        matches!(
+            self,
+            OutputConfig::Record { .. }
+                | OutputConfig::Hls {
+                    low_latency: Some(_),
+                    ..
+                }
+        )
+    }
+
     /// Whether this output can carry a stream with no video (RTMP ingest servers expect video; MPEG-TS over SRT
     /// carries AAC alone; WHEP viewers get the Opus alone). Tracks are refused there for now: a tracks output
     /// places files on the mixer's video timeline.
     pub fn carries_audio_only(&self) -> bool {
-        !matches!(self, OutputConfig::Rtmp { .. } | OutputConfig::Tracks { .. })
+        // Low-latency HLS cuts its parts on the video's frames.
+        !matches!(
+            self,
+            OutputConfig::Rtmp { .. }
+                | OutputConfig::Tracks { .. }
+                | OutputConfig::Hls {
+                    low_latency: Some(_),
+                    ..
+                }
+        )
     }
 }

@@ -169,13 +169,20 @@ pub(super) fn after_each_cut(sink_pad: &gst::Pad, after_cut: impl Fn() + Send + 
 }
 
 /// True for file names this output writes, so the HTTP server never serves anything else.
+/// (A low-latency output's too: `init{n}.mp4`, `segment{n}.m4s`, `part{n}.{i}.m4s`.)
 pub fn is_servable(name: &str) -> bool {
-    if name == PLAYLIST {
-        return true;
-    }
-    name.strip_prefix("segment")
-        .and_then(|rest| rest.strip_suffix(".ts"))
-        .is_some_and(|digits| !digits.is_empty() && digits.len() <= 10 && digits.bytes().all(|b| b.is_ascii_digit()))
+    let numbered = |prefix: &str, suffix: &str| {
+        name.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix))
+            .is_some_and(|digits| {
+                !digits.is_empty() && digits.len() <= 10 && digits.bytes().all(|b| b.is_ascii_digit())
+            })
+    };
+    name == PLAYLIST
+        || numbered("segment", ".ts")
+        || numbered("segment", ".m4s")
+        || numbered("init", ".mp4")
+        || super::ll_hls_playlist::parse_part_name(name).is_some()
 }
 
 #[cfg(test)]
@@ -223,12 +230,19 @@ mod tests {
     fn only_our_files_are_servable() {
         assert!(is_servable("index.m3u8"));
         assert!(is_servable("segment00012.ts"));
+        for low_latency in ["init0.mp4", "segment00003.m4s", "part00003.2.m4s"] {
+            assert!(is_servable(low_latency), "{low_latency}");
+        }
         for bad in [
             "../index.m3u8",
             "segment.ts",
             "segment1.ts/..",
             "/etc/passwd",
             "segment00001.mp4",
+            "part1.m4s",
+            "part1..m4s",
+            "init.mp4",
+            ".part00001.2.m4s.tmp",
             "x.m3u8",
             // The playlist being written, and an earlier version's private playlist.
             ".hlssink-index.m3u8",

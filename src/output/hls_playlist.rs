@@ -144,6 +144,9 @@ impl MediaPlaylist {
                 duration_ms = Some((seconds * 1000.0).round() as u64);
             } else if line == "#EXT-X-ENDLIST" {
                 playlist.ended = true;
+            } else if line.starts_with("#EXT-X-MAP:") {
+                // A low-latency output's fMP4 playlist: MPEG-TS segments cannot go on from it.
+                return None;
             } else if !line.starts_with('#') {
                 playlist.segments.push_back(Segment {
                     uri: line.to_string(),
@@ -280,5 +283,8 @@ mod tests {
                    #EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.000,\nsegment00000.ts\n#EXT-X-ENDLIST\n";
         assert_eq!(MediaPlaylist::parse(vod).expect("vod").render(), vod);
         assert_eq!(MediaPlaylist::parse("not a playlist"), None);
+        let fmp4 = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:1\n#EXT-X-MAP:URI=\"init0.mp4\"\n\
+                    #EXTINF:1.000,\nsegment00000.m4s\n";
+        assert_eq!(MediaPlaylist::parse(fmp4), None, "not one to go on with");
     }
 }

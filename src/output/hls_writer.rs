@@ -207,10 +207,11 @@ impl Writer {
 
 /// Ends the playlist in `dir` a dead process left open (server restart), so players stop waiting for more.
 pub fn end_left_open(dir: &Path) {
-    let Some(mut playlist) = std::fs::read_to_string(dir.join(PLAYLIST))
-        .ok()
-        .and_then(|text| MediaPlaylist::parse(&text))
-    else {
+    let Ok(text) = std::fs::read_to_string(dir.join(PLAYLIST)) else {
+        return;
+    };
+    let Some(mut playlist) = MediaPlaylist::parse(&text) else {
+        super::ll_hls::end_left_open(dir, &text);
         return;
     };
     if playlist.is_ended() {

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod events;
 pub mod feed;
+mod fmp4;
 pub mod hls;
 mod hls_audio_cuts;
 mod hls_cuts;
@@ -11,6 +12,10 @@ pub mod hls_playlist;
 mod hls_renditions;
 pub mod hls_writer;
 pub mod hub;
+pub mod ll_hls;
+pub mod ll_hls_board;
+mod ll_hls_parts;
+pub mod ll_hls_playlist;
 pub mod record;
 pub mod record_parts;
 pub mod rtmp;

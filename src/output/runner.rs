@@ -30,6 +30,8 @@ pub struct OutputRunner {
     bytes: Arc<AtomicU64>,
     /// An HLS output's playlist as its latest attempt left it, ended when the output ends.
     hls_playlists: std::sync::Mutex<Vec<HlsPlaylist>>,
+    /// A low-latency HLS output's writer of its latest attempt, ended likewise.
+    ll_hls: std::sync::Mutex<Option<super::ll_hls::LlWriter>>,
 }
 
 /// Where a broadcast's outputs write, and how long it may last (a recording reserves index room for that).
@@ -58,6 +60,7 @@ impl OutputRunner {
             reporter,
             bytes: Arc::default(),
             hls_playlists: std::sync::Mutex::default(),
+            ll_hls: std::sync::Mutex::default(),
         }
     }
 
@@ -77,6 +80,16 @@ impl OutputRunner {
         match &self.config {
             OutputConfig::Rtmp { url, tls_verify, .. } => super::rtmp::build(url, *tls_verify),
             OutputConfig::Srt { url, .. } => super::srt::build(url, self.hub.is_audio_only()),
+            OutputConfig::Hls {
+                segment_seconds,
+                window,
+                low_latency: Some(board),
+                ..
+            } => {
+                let (output, writer) = super::ll_hls::build(&self.dirs.hls, *segment_seconds, *window, board)?;
+                *self.ll_hls.lock().unwrap_or_else(|e| e.into_inner()) = Some(writer);
+                Ok(output)
+            }
             OutputConfig::Hls {
                 segment_seconds,
                 window,
@@ -338,6 +351,9 @@ impl OutputRunner {
         let playlists = std::mem::take(&mut *self.hls_playlists.lock().unwrap_or_else(|e| e.into_inner()));
         for playlist in playlists {
             playlist.finish(last_complete);
+        }
+        if let Some(writer) = self.ll_hls.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            writer.finish(last_complete);
         }
     }
 

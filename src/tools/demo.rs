@@ -81,6 +81,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             window: None,
             upload: None,
             renditions: Vec::new(),
+            low_latency: None,
         })
         .chain(args.rtmp.clone().map(|url| OutputRequest::Rtmp {
             url,

@@ -30,3 +30,14 @@ export function launchWebRtcViewer() {
            "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns"],
   });
 }
+
+// A page of `server`'s origin (playlists need no CORS) with nothing of its own playing: a muted autoplaying
+// <video>, the server's own hls.js and the page-side helpers of hls_page.js.
+export async function openHlsPage(browser, server) {
+  const page = await browser.newPage();
+  await page.goto(`${server}/v1/no-such-page`);
+  await page.setContent("<video muted autoplay playsinline></video>");
+  await page.addScriptTag({ url: "/assets/hls.min.js" });
+  await page.addScriptTag({ path: new URL("./hls_page.js", import.meta.url).pathname });
+  return page;
+}

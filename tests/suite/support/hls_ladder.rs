@@ -35,7 +35,7 @@ impl StreamInf {
 
 /// An attribute list (4.2) split into names and values; quoted strings keep their quotes (commas inside them
 /// do not split).
-fn attribute_list(text: &str) -> Result<BTreeMap<String, String>, String> {
+pub fn attribute_list(text: &str) -> Result<BTreeMap<String, String>, String> {
     let mut attributes = BTreeMap::new();
     let (mut start, mut quoted) = (0, false);
     let mut pieces = Vec::new();

@@ -27,6 +27,24 @@ fn probe_json(args: &[&str], input: &str) -> serde_json::Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("ffprobe {input}: not JSON ({e}): {out}"))
 }
 
+/// Each stream's `(codec_type, start_time)` as ffprobe reads them (seconds).
+pub fn stream_starts(input: &str) -> Vec<(String, f64)> {
+    let json = probe_json(&["-show_entries", "stream=codec_type,start_time"], input);
+    json["streams"]
+        .as_array()
+        .unwrap_or_else(|| panic!("ffprobe {input}: no streams in {json}"))
+        .iter()
+        .map(|s| {
+            let start = s["start_time"].as_str().and_then(|t| t.parse().ok());
+            let kind = s["codec_type"].as_str().unwrap_or("").to_string();
+            (
+                kind,
+                start.unwrap_or_else(|| panic!("ffprobe {input}: no start time in {s}")),
+            )
+        })
+        .collect()
+}
+
 /// The container's duration in seconds, as ffprobe reads it; panics if the probe fails or reads no duration.
 pub fn duration_s(path: &Path) -> f64 {
     let input = path.to_string_lossy();

@@ -12,6 +12,7 @@ pub mod flv;
 pub mod glib_watch;
 pub mod gst_objects;
 pub mod hls_ladder;
+pub mod hls_low_latency;
 pub mod janus;
 pub mod media;
 pub mod offers;

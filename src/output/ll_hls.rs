@@ -1,0 +1,514 @@
+//! Low-latency HLS output (`{"kind":"hls","low_latency":true}`): fMP4 parts of about a third of a second,
+//! whole segments starting on keyframes, and a playlist with parts, a preload hint and blocking reload.
+//!
+//! GStreamer only parses: `appsrc ! h264parse` to length-prefixed access units (`avc`) and `appsrc ! aacparse` to
+//! raw AAC frames, each into an appsink. From there it is plain Rust: `ll_hls_parts` decides where parts and
+//! segments end, `fmp4` writes each part as one `moof`+`mdat` (the whole segment is its parts joined),
+//! `ll_hls_playlist` lists them, and the board (`ll_hls_board`) tells the HTTP server what is listed.
+//!
+//! Files in the output's folder: `init{run}.mp4` (one per attempt), `part{msn}.{n}.m4s`, `segment{msn}.m4s`,
+//! `index.m3u8`. A part's file is complete (written aside, then renamed) before the playlist lists it, and the
+//! playlist before the board says so: whoever the board wakes finds both on disk.
+
+use super::fmp4::{AudioTrack, Run, VideoTrack, AUDIO_TRACK_ID, VIDEO_TRACK_ID};
+use super::ll_hls_board::{LlHlsBoard, Progress};
+use super::ll_hls_parts::{AudioFrame, ClosedPart, Cutter, VideoFrame};
+use super::ll_hls_playlist::LlPlaylist;
+use super::{OutputPipeline, Tracks};
+use anyhow::{Context, Result};
+use gst::prelude::*;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The part target: a third of a second, rounded up so ten frames at 30 fps (333.3 ms) fit under it.
+pub const PART_TARGET_MS: u64 = 334;
+/// A keyframe this much before the segment's length is up still starts the next segment (as in `hls`).
+const SEGMENT_SLACK_NS: u64 = 250_000_000;
+/// Segments kept on disk past the window, for a player that read the playlist a moment ago.
+const EXTRA_SEGMENTS: usize = 3;
+const PLAYLIST_TMP: &str = ".index.m3u8.tmp";
+
+/// The output's pipeline for one attempt; the board keeps the playlist across attempts.
+pub fn build(dir: &Path, segment_seconds: u32, window: u32, board: &LlHlsBoard) -> Result<(OutputPipeline, LlWriter)> {
+    std::fs::create_dir_all(dir)?;
+    let pipeline = gst::Pipeline::with_name("ll-hls-output");
+    let tracks = Tracks::add(&pipeline, false)?;
+    let (video_src, h264parse) = tracks.video.as_ref().context("low-latency HLS needs video")?;
+    let video_sink = appsink("video-parts", "video/x-h264,stream-format=avc,alignment=au")?;
+    let audio_sink = appsink("audio-parts", "audio/mpeg,mpegversion=4,stream-format=raw")?;
+    pipeline.add_many([video_sink.upcast_ref::<gst::Element>(), audio_sink.upcast_ref()])?;
+    h264parse.link(&video_sink)?;
+    tracks.audio.1.link(&audio_sink)?;
+    // An init segment and segment numbers of their own: an earlier output's files there are never written over.
+    let (first_msn, first_init) = numbers_after(dir);
+    let map = format!("init{first_init}.mp4");
+    let removed = {
+        let mut playlist = board.playlist();
+        match playlist.as_mut() {
+            Some(existing) => {
+                // The segment the last attempt left open ends with the parts it wrote: its whole file from them.
+                let parts = existing.open_part_names();
+                if !parts.is_empty() {
+                    let whole: Vec<u8> = parts
+                        .iter()
+                        .flat_map(|p| std::fs::read(dir.join(p)).unwrap_or_default())
+                        .collect();
+                    if let Err(e) = write_aside(dir, &existing.open_segment_name(), &whole) {
+                        tracing::warn!("cannot write an HLS segment: {e}");
+                    }
+                }
+                existing.restart(&map)
+            }
+            None => {
+                let target = u64::from(segment_seconds);
+                *playlist = Some(LlPlaylist::new(window, target, PART_TARGET_MS, &map, first_msn));
+                Vec::new()
+            }
+        }
+    };
+    let segment_ns = u64::from(segment_seconds) * 1_000_000_000;
+    let writer = LlWriter(Arc::new(Mutex::new(Writer {
+        dir: dir.to_path_buf(),
+        board: board.clone(),
+        map,
+        cutter: Cutter::new(PART_TARGET_MS * 1_000_000, segment_ns, SEGMENT_SLACK_NS, 48_000),
+        video: None,
+        audio: None,
+        init_written: false,
+        waiting: Vec::new(),
+        sequence: 0,
+        segment_bytes: Vec::new(),
+        retired: VecDeque::new(),
+        ended: false,
+    })));
+    writer.lock().retire(removed);
+    writer.lock().publish();
+    writer.follow(&video_sink, &audio_sink);
+    let output = OutputPipeline {
+        pipeline,
+        video: Some(video_src.clone()),
+        audio: tracks.audio.0,
+        sink: video_sink.upcast(),
+        recording: None,
+    };
+    Ok((output, writer))
+}
+
+fn appsink(name: &str, caps: &str) -> Result<gst_app::AppSink> {
+    let caps: gst::Caps = caps.parse().context("appsink caps")?;
+    let sink = gst_app::AppSink::builder().name(name).caps(&caps).sync(false).build();
+    // Not a clock-synchronised sink: it must not hold the pipeline's state change waiting for data either.
+    sink.set_property("async", false);
+    Ok(sink)
+}
+
+/// The writer of one attempt, fed by its appsinks and ended by the runner.
+#[derive(Clone)]
+pub struct LlWriter(Arc<Mutex<Writer>>);
+
+struct Writer {
+    dir: PathBuf,
+    board: LlHlsBoard,
+    map: String,
+    cutter: Cutter,
+    /// Width, height, avcC.
+    video: Option<(u16, u16, Vec<u8>)>,
+    /// Rate, channels, AudioSpecificConfig.
+    audio: Option<(u32, u16, Vec<u8>)>,
+    init_written: bool,
+    /// Parts closed before both tracks' configuration was known (the init segment comes first).
+    waiting: Vec<ClosedPart>,
+    /// The next fragment's sequence number.
+    sequence: u32,
+    /// The open segment's parts so far, joined: its whole file once it closes.
+    segment_bytes: Vec<u8>,
+    /// Files out of the playlist, deleted a few segments later.
+    retired: VecDeque<Vec<String>>,
+    ended: bool,
+}
+
+impl LlWriter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Writer> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn follow(&self, video: &gst_app::AppSink, audio: &gst_app::AppSink) {
+        self.on_each_sample(video, Writer::on_video);
+        self.on_each_sample(audio, Writer::on_audio);
+    }
+
+    /// Hands every sample `sink` gets to `take`, on its streaming thread.
+    fn on_each_sample(&self, sink: &gst_app::AppSink, take: fn(&mut Writer, &gst::Sample)) {
+        let this = self.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    take(&mut this.lock(), &sample);
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+
+    /// The output ends: `complete` (EOS went through) lists what is left as the last part; the playlist gets
+    /// its end list either way.
+    pub fn finish(&self, complete: bool) {
+        let mut writer = self.lock();
+        if writer.ended {
+            return;
+        }
+        if complete {
+            if let Some(last) = writer.cutter.finish() {
+                writer.on_part(last);
+            }
+        } else {
+            // Cut short: the parts written so far make the last segment.
+            writer.close_open_segment();
+        }
+        writer.ended = true;
+        if let Some(playlist) = writer.board.playlist().as_mut() {
+            playlist.end();
+        }
+        writer.write_playlist();
+        writer.publish();
+    }
+}
+
+fn buffer_bytes(buffer: &gst::BufferRef) -> Option<Vec<u8>> {
+    buffer.map_readable().ok().map(|m| m.as_slice().to_vec())
+}
+
+fn codec_data(structure: &gst::StructureRef) -> Option<Vec<u8>> {
+    let data = structure.get::<gst::Buffer>("codec_data").ok()?;
+    buffer_bytes(&data)
+}
+
+impl Writer {
+    fn on_video(&mut self, sample: &gst::Sample) {
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+            return;
+        };
+        if self.video.is_none() {
+            let Some(s) = caps.structure(0) else { return };
+            let size = |f: &str| s.get::<i32>(f).ok().and_then(|v| u16::try_from(v).ok());
+            if let (Some(w), Some(h), Some(avcc)) = (size("width"), size("height"), codec_data(s)) {
+                self.video = Some((w, h, avcc));
+            }
+        }
+        let (Some(pts), Some(data)) = (buffer.pts(), buffer_bytes(buffer)) else {
+            return;
+        };
+        let frame = VideoFrame {
+            data,
+            dts_ns: buffer.dts().unwrap_or(pts).nseconds(),
+            pts_ns: pts.nseconds(),
+            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+        };
+        for part in self.cutter.push_video(frame) {
+            self.on_part(part);
+        }
+    }
+
+    fn on_audio(&mut self, sample: &gst::Sample) {
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+            return;
+        };
+        if self.audio.is_none() {
+            let Some(s) = caps.structure(0) else { return };
+            let rate = s.get::<i32>("rate").ok().and_then(|v| u32::try_from(v).ok());
+            let channels = s.get::<i32>("channels").ok().and_then(|v| u16::try_from(v).ok());
+            if let (Some(rate), Some(channels), Some(asc)) = (rate, channels, codec_data(s)) {
+                self.cutter.set_audio_rate(rate);
+                self.audio = Some((rate, channels, asc));
+            }
+        }
+        let rate = self.audio.as_ref().map_or(48_000, |a| a.0);
+        let (Some(pts), Some(data)) = (buffer.pts(), buffer_bytes(buffer)) else {
+            return;
+        };
+        let duration = buffer.duration().map_or(1024, |d| {
+            (u128::from(d.nseconds()) * u128::from(rate) / 1_000_000_000) as u32
+        });
+        // aacparse's durations are whole frames give or take a tick of rounding: 1024 samples for AAC-LC.
+        let duration = if duration.abs_diff(1024) <= 1 { 1024 } else { duration };
+        self.cutter.push_audio(AudioFrame {
+            data,
+            pts_ns: pts.nseconds(),
+            duration,
+        });
+    }
+
+    fn on_part(&mut self, part: ClosedPart) {
+        if !self.init_written {
+            let (Some(video), Some(audio)) = (&self.video, &self.audio) else {
+                self.waiting.push(part);
+                return;
+            };
+            let init = super::fmp4::init_segment(
+                &VideoTrack {
+                    width: video.0,
+                    height: video.1,
+                    avcc: &video.2,
+                },
+                &AudioTrack {
+                    rate: audio.0,
+                    channels: audio.1,
+                    asc: &audio.2,
+                },
+            );
+            if let Err(e) = write_aside(&self.dir, &self.map, &init) {
+                tracing::warn!("cannot write the HLS init segment: {e}");
+            }
+            self.init_written = true;
+            for early in std::mem::take(&mut self.waiting) {
+                self.on_part(early);
+            }
+        }
+        self.sequence += 1;
+        let bytes = super::fmp4::fragment(
+            self.sequence,
+            &[
+                Run {
+                    track_id: VIDEO_TRACK_ID,
+                    base_decode_time: part.video_decode_time,
+                    samples: &part.video,
+                },
+                Run {
+                    track_id: AUDIO_TRACK_ID,
+                    base_decode_time: part.audio_decode_time,
+                    samples: &part.audio,
+                },
+            ],
+        );
+        let Some(name) = self.board.playlist().as_ref().map(LlPlaylist::next_part_name) else {
+            return;
+        };
+        if let Err(e) = write_aside(&self.dir, &name, &bytes) {
+            tracing::warn!("cannot write an HLS part: {e}");
+        }
+        self.segment_bytes.extend_from_slice(&bytes);
+        if let Some(playlist) = self.board.playlist().as_mut() {
+            playlist.add_part(part.duration_ns / 1_000_000, part.independent);
+        }
+        if part.ends_segment {
+            self.close_open_segment();
+        }
+        self.write_playlist();
+        self.publish();
+    }
+
+    /// Writes the open segment's whole file (its parts joined) and lists it, if it has any part.
+    fn close_open_segment(&mut self) {
+        let whole = std::mem::take(&mut self.segment_bytes);
+        let dropped = {
+            let mut playlist = self.board.playlist();
+            let Some(playlist) = playlist.as_mut().filter(|p| p.open_parts() > 0) else {
+                return;
+            };
+            if let Err(e) = write_aside(&self.dir, &playlist.open_segment_name(), &whole) {
+                tracing::warn!("cannot write an HLS segment: {e}");
+            }
+            playlist.close_segment()
+        };
+        self.retire(dropped);
+    }
+
+    fn retire(&mut self, files: Vec<String>) {
+        if files.is_empty() {
+            return;
+        }
+        self.retired.push_back(files);
+        while self.retired.len() > EXTRA_SEGMENTS {
+            for name in self.retired.pop_front().unwrap_or_default() {
+                let _ = std::fs::remove_file(self.dir.join(name));
+            }
+        }
+    }
+
+    fn write_playlist(&self) {
+        let Some(text) = self.board.playlist().as_ref().map(LlPlaylist::render) else {
+            return;
+        };
+        // Not synced to disk: a low-latency playlist is rewritten three times a second and never read back
+        // (a rebuilt attempt goes on from the board's model).
+        let written = std::fs::write(self.dir.join(PLAYLIST_TMP), text)
+            .and_then(|()| std::fs::rename(self.dir.join(PLAYLIST_TMP), self.dir.join(super::hls::PLAYLIST)));
+        if let Err(e) = written {
+            tracing::warn!("cannot write the HLS playlist: {e}");
+        }
+    }
+
+    fn publish(&self) {
+        let progress = self.board.playlist().as_ref().map(|p| Progress {
+            next_msn: p.next_msn(),
+            parts: p.open_parts() as u64,
+            ended: p.is_ended(),
+            target_duration_s: p.target_duration(),
+        });
+        if let Some(progress) = progress {
+            self.board.publish(progress);
+        }
+    }
+}
+
+/// Writes `name` in `dir` whole: aside first, then renamed, so a reader never finds it half written.
+fn write_aside(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, dir.join(name))
+}
+
+/// Ends the low-latency playlist `text` (in `dir`) a dead process left open (server restart): the parts of the
+/// segment it was writing and the preload hint go, the end list comes. Anything else is left alone.
+pub fn end_left_open(dir: &Path, text: &str) {
+    if !text.contains("#EXT-X-PART-INF:") || text.contains("#EXT-X-ENDLIST") {
+        return;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    // The last whole segment's URI: what comes after it is the unfinished one's.
+    let Some(last) = lines.iter().rposition(|l| !l.starts_with('#') && !l.trim().is_empty()) else {
+        return;
+    };
+    let mut ended: String = lines[..=last].iter().map(|l| format!("{l}\n")).collect();
+    ended.push_str("#EXT-X-ENDLIST\n");
+    let written = std::fs::write(dir.join(PLAYLIST_TMP), ended)
+        .and_then(|()| std::fs::rename(dir.join(PLAYLIST_TMP), dir.join(super::hls::PLAYLIST)));
+    if let Err(e) = written {
+        tracing::warn!("cannot close {}: {e}", dir.join(super::hls::PLAYLIST).display());
+    }
+}
+
+/// After what `dir` holds from an earlier low-latency output (removed, then one added again, or an attempt
+/// before this one): the first segment number and init number that name no file there.
+fn numbers_after(dir: &Path) -> (u64, u32) {
+    let (mut msn, mut init) = (0, 0);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str().filter(|n| super::hls::is_servable(n)) else {
+            continue;
+        };
+        if let Some((n, _)) = super::ll_hls_playlist::parse_part_name(name) {
+            msn = msn.max(n + 1);
+        } else if let Some(n) = name.strip_prefix("segment").and_then(|n| n.strip_suffix(".m4s")) {
+            msn = msn.max(n.parse::<u64>().map_or(0, |n| n + 1));
+        } else if let Some(n) = name.strip_prefix("init").and_then(|n| n.strip_suffix(".mp4")) {
+            init = init.max(n.parse::<u32>().map_or(0, |n| n + 1));
+        }
+    }
+    (msn, init)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbers_after;
+    use crate::output::fmp4::Sample;
+    use crate::output::ll_hls_board::LlHlsBoard;
+    use crate::output::ll_hls_parts::ClosedPart;
+
+    fn part(keyframe: bool, ends_segment: bool) -> ClosedPart {
+        let sample = Sample {
+            data: vec![1, 2, 3],
+            duration: 3000,
+            composition_offset: 0,
+            keyframe,
+        };
+        ClosedPart {
+            video: vec![sample.clone(); 10],
+            video_decode_time: 0,
+            audio: vec![sample; 15],
+            audio_decode_time: 0,
+            duration_ns: 333_333_333,
+            independent: keyframe,
+            ends_segment,
+        }
+    }
+
+    #[test]
+    fn a_rebuilt_attempt_ends_the_open_segment_with_its_parts_and_goes_on_after_a_discontinuity() {
+        gst::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let board = LlHlsBoard::default();
+        let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap_or_default();
+        let (_, first) = super::build(dir.path(), 1, 6, &board).unwrap();
+        {
+            let mut writer = first.lock();
+            writer.video = Some((640, 360, vec![1, 0x64, 0, 0x1e, 0xff, 0xe0, 0]));
+            writer.audio = Some((48_000, 2, vec![0x11, 0x90]));
+            for (keyframe, ends) in [(true, false), (false, false), (false, true), (true, false)] {
+                writer.on_part(part(keyframe, ends));
+            }
+        }
+        assert_eq!(
+            read("segment00000.m4s"),
+            [
+                read("part00000.0.m4s"),
+                read("part00000.1.m4s"),
+                read("part00000.2.m4s")
+            ]
+            .concat()
+        );
+        assert_eq!(board.progress().next_msn, 1);
+        assert_eq!(board.progress().parts, 1);
+        // The attempt fails; the next one ends segment 1 with the part it had, from the file on disk.
+        let (_, second) = super::build(dir.path(), 1, 6, &board).unwrap();
+        assert_eq!(read("segment00001.m4s"), read("part00001.0.m4s"));
+        assert!(!read("part00001.0.m4s").is_empty());
+        {
+            let mut writer = second.lock();
+            writer.video = Some((640, 360, vec![1, 0x64, 0, 0x1e, 0xff, 0xe0, 0]));
+            writer.audio = Some((48_000, 2, vec![0x11, 0x90]));
+            writer.on_part(part(true, false));
+        }
+        let text = String::from_utf8(read("index.m3u8")).unwrap();
+        assert!(
+            text.contains("segment00001.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init1.mp4\"\n#EXT-X-PART:DURATION=0.333,URI=\"part00002.0.m4s\",INDEPENDENT=YES\n"),
+            "{text}"
+        );
+        for init in ["init0.mp4", "init1.mp4"] {
+            assert_eq!(
+                read(init).get(4..8),
+                Some(&b"ftyp"[..]),
+                "{init}: an init segment per attempt"
+            );
+        }
+        // Stopped without EOS: the parts written make the last segment, then the end list.
+        second.finish(false);
+        let text = String::from_utf8(read("index.m3u8")).unwrap();
+        assert!(
+            text.ends_with("#EXTINF:0.333,\nsegment00002.m4s\n#EXT-X-ENDLIST\n"),
+            "{text}"
+        );
+        assert!(board.progress().ended);
+    }
+
+    #[test]
+    fn a_new_output_numbers_after_the_files_there_and_an_open_playlist_left_behind_is_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(numbers_after(dir.path()), (0, 0));
+        for name in [
+            "init0.mp4",
+            "init1.mp4",
+            "segment00004.m4s",
+            "part00005.1.m4s",
+            "segment00009.ts",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(numbers_after(dir.path()), (6, 2));
+        let open = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:1\n\
+                    #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.002\n\
+                    #EXT-X-PART-INF:PART-TARGET=0.334\n#EXT-X-MEDIA-SEQUENCE:4\n#EXT-X-MAP:URI=\"init1.mp4\"\n\
+                    #EXT-X-PART:DURATION=0.333,URI=\"part00004.0.m4s\",INDEPENDENT=YES\n\
+                    #EXTINF:0.333,\nsegment00004.m4s\n\
+                    #EXT-X-PART:DURATION=0.333,URI=\"part00005.0.m4s\",INDEPENDENT=YES\n\
+                    #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part00005.1.m4s\"\n";
+        std::fs::write(dir.path().join("index.m3u8"), open).unwrap();
+        // Through the plain output's cleanup at start, which hands a playlist it cannot read over.
+        crate::output::hls_writer::end_left_open(dir.path());
+        let ended = std::fs::read_to_string(dir.path().join("index.m3u8")).unwrap();
+        let cut = open.find("#EXT-X-PART:DURATION=0.333,URI=\"part00005").unwrap();
+        assert_eq!(ended, format!("{}#EXT-X-ENDLIST\n", &open[..cut]));
+    }
+}

@@ -1,0 +1,19 @@
+// Page-side helpers of the hls.js scripts (hls_levels.mjs, hls_low_latency.mjs), added to the page by
+// `openHlsPage` (chromium.mjs) with hls.js.
+
+// Waits until `check()` holds, polling every 100 ms; throws after `ms`, naming `what` and hls.js' errors so far.
+window.until = async (what, check, errors, ms = 15000) => {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`${what} (errors: ${errors.join("; ")})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+// Waits for `src` to be served: an output's playlist comes with its first segment or part.
+window.playlistServed = async (src) => {
+  for (const end = Date.now() + 20000; !(await fetch(src)).ok;) {
+    if (Date.now() > end) throw new Error(`no ${src}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+};
