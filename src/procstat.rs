@@ -132,7 +132,11 @@ mod tests {
     /// `usage` does not read (it reads `stat`'s clock ticks): an independent measure of the same time.
     fn scheduled_s(pid: &str) -> f64 {
         let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).expect("schedstat");
-        let ns: u64 = text.split_whitespace().next().and_then(|v| v.parse().ok()).expect("run time");
+        let ns: u64 = text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("run time");
         ns as f64 / 1e9
     }
 

@@ -81,6 +81,7 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32, board: &LlHlsBoard) 
         segment_bytes: Vec::new(),
         retired: VecDeque::new(),
         ended: false,
+        failed: None,
     })));
     writer.lock().retire(removed);
     writer.lock().publish();
@@ -126,6 +127,9 @@ struct Writer {
     /// Files out of the playlist, deleted a few segments later.
     retired: VecDeque<Vec<String>>,
     ended: bool,
+    /// The first write that failed since a streaming thread last looked: the output fails with it, as a plain
+    /// HLS output does when multifilesink cannot write, and the runner builds it again.
+    failed: Option<String>,
 }
 
 impl LlWriter {
@@ -145,7 +149,15 @@ impl LlWriter {
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    take(&mut this.lock(), &sample);
+                    let failed = {
+                        let mut writer = this.lock();
+                        take(&mut writer, &sample);
+                        writer.failed.take()
+                    };
+                    if let Some(message) = failed {
+                        gst::element_error!(sink, gst::ResourceError::Write, ("{}", message));
+                        return Err(gst::FlowError::Error);
+                    }
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
@@ -259,7 +271,7 @@ impl Writer {
                 },
             );
             if let Err(e) = write_aside(&self.dir, &self.map, &init) {
-                tracing::warn!("cannot write the HLS init segment: {e}");
+                self.fail("the init segment", e);
             }
             self.init_written = true;
             for early in std::mem::take(&mut self.waiting) {
@@ -286,7 +298,7 @@ impl Writer {
             return;
         };
         if let Err(e) = write_aside(&self.dir, &name, &bytes) {
-            tracing::warn!("cannot write an HLS part: {e}");
+            self.fail("a part", e);
         }
         self.segment_bytes.extend_from_slice(&bytes);
         if let Some(playlist) = self.board.playlist().as_mut() {
@@ -302,16 +314,17 @@ impl Writer {
     /// Writes the open segment's whole file (its parts joined) and lists it, if it has any part.
     fn close_open_segment(&mut self) {
         let whole = std::mem::take(&mut self.segment_bytes);
-        let dropped = {
+        let (dropped, written) = {
             let mut playlist = self.board.playlist();
             let Some(playlist) = playlist.as_mut().filter(|p| p.open_parts() > 0) else {
                 return;
             };
-            if let Err(e) = write_aside(&self.dir, &playlist.open_segment_name(), &whole) {
-                tracing::warn!("cannot write an HLS segment: {e}");
-            }
-            playlist.close_segment()
+            let written = write_aside(&self.dir, &playlist.open_segment_name(), &whole);
+            (playlist.close_segment(), written)
         };
+        if let Err(e) = written {
+            self.fail("a segment", e);
+        }
         self.retire(dropped);
     }
 
@@ -327,7 +340,14 @@ impl Writer {
         }
     }
 
-    fn write_playlist(&self) {
+    /// Remembers the first write that failed, for the streaming thread to fail the output with.
+    fn fail(&mut self, what: &str, e: std::io::Error) {
+        if self.failed.is_none() {
+            self.failed = Some(format!("cannot write {what} of the low-latency HLS output: {e}"));
+        }
+    }
+
+    fn write_playlist(&mut self) {
         let Some(text) = self.board.playlist().as_ref().map(LlPlaylist::render) else {
             return;
         };
@@ -336,7 +356,7 @@ impl Writer {
         let written = std::fs::write(self.dir.join(PLAYLIST_TMP), text)
             .and_then(|()| std::fs::rename(self.dir.join(PLAYLIST_TMP), self.dir.join(super::hls::PLAYLIST)));
         if let Err(e) = written {
-            tracing::warn!("cannot write the HLS playlist: {e}");
+            self.fail("the playlist", e);
         }
     }
 

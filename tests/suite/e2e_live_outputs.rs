@@ -650,6 +650,30 @@ fn low_latency_hls_blocks_for_parts_and_plays_close_to_live() {
     );
     assert!(!played["errors"].to_string().contains("fatal=true"), "{played}");
 
+    // A folder that cannot be written fails the output (it used to log and go on, listing parts that were not
+    // there); the runner builds it again, and once the folder is back, parts are listed again.
+    let aside = dir.with_extension("aside");
+    std::fs::rename(&dir, &aside).expect("move the folder aside");
+    std::fs::write(&dir, b"not a folder").expect("a file in its place");
+    wait_for("the output failed to write", Duration::from_secs(10), || {
+        let output = bc.status()["outputs"][0].clone();
+        let error = output["error"].as_str().unwrap_or_default().to_string();
+        (output["reconnects"].as_u64() >= Some(1) && error.contains("cannot write")).then_some(())
+    });
+    std::fs::remove_file(&dir).expect("remove the file");
+    std::fs::rename(&aside, &dir).expect("the folder back");
+    let last_part = |text: &str| parse(text).ok().and_then(|p| p.parts.last().map(|p| p.uri.clone()));
+    let stale = last_part(&std::fs::read_to_string(&bc.playlist).unwrap_or_default());
+    wait_for(
+        "the output live again, listing new parts",
+        Duration::from_secs(15),
+        || {
+            let newest = last_part(&std::fs::read_to_string(&bc.playlist).ok()?)?;
+            let live = bc.status()["outputs"][0]["state"] == "live";
+            (live && Some(&newest) != stale.as_ref() && dir.join(&newest).is_file()).then_some(())
+        },
+    );
+
     assert_eq!(bc.stop()["state"], "ended");
     let ended = std::fs::read_to_string(&bc.playlist).expect("playlist");
     assert!(
