@@ -565,7 +565,8 @@ async fn bad_record_and_hls_window_requests_name_the_field() {
     )
     .await;
     assert_eq!(code, 201, "{created}");
-    let outputs = format!("/v1/broadcasts/{}/outputs", created["id"].as_str().expect("id"));
+    let first = format!("/v1/broadcasts/{}", created["id"].as_str().expect("id"));
+    let outputs = format!("{first}/outputs");
     let (code, reply) = post(outputs.clone(), r#"{"kind":"record","format":"webm"}"#).await;
     assert_eq!((code, reply["field"].as_str()), (400, Some("format")), "{reply}");
     // Zero-transcode is on by default: a recording cannot join a broadcast that may switch to it.
@@ -584,6 +585,23 @@ async fn bad_record_and_hls_window_requests_name_the_field() {
     let outputs = format!("/v1/broadcasts/{}/outputs", created["id"].as_str().expect("id"));
     let (code, reply) = post(outputs, r#"{"kind":"record"}"#).await;
     assert_eq!((code, reply["kind"].as_str()), (201, Some("record")), "{reply}");
+    // Room for one more broadcast on the CPU budget.
+    let (code, _) = crate::in_process::send(&app, "DELETE", &first, &[], "").await;
+    assert_eq!(code, 200);
+    let (code, created) = post(
+        "/v1/broadcasts".into(),
+        r#"{"source":{"kind":"room","room":"c"},"video":{"width":320,"height":180},"outputs":[{"kind":"whep"}]}"#,
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let outputs = format!("/v1/broadcasts/{}/outputs", created["id"].as_str().expect("id"));
+    // A low-latency HLS output's one init segment cannot follow a switch either.
+    let (code, reply) = post(outputs, r#"{"kind":"hls","low_latency":true}"#).await;
+    assert_eq!(
+        (code, reply["field"].as_str()),
+        (400, Some("video.passthrough")),
+        "{reply}"
+    );
 
     // The OpenAPI document describes the kind and its formats.
     let (_, text) = crate::in_process::send(&app, "GET", "/v1/openapi.json", &[], "").await;
