@@ -264,11 +264,11 @@ fn every_template_and_live_switches() {
     }
     assert_eq!(get_json(&status_url)["layout"]["template"], "portrait");
 
-    // Five switches within ten seconds: the output never gaps.
+    // Five switches within five seconds: the output never gaps.
     for template in ["grid", "speaker", "pip", "single", "grid"] {
         let (code, _) = patch_broadcast(&server, &id, json!({"layout": {"template": template}}));
         assert_eq!(code, 200);
-        std::thread::sleep(Duration::from_millis(1900));
+        std::thread::sleep(Duration::from_millis(1000)); // pacing the switches, not a synchronisation
     }
     let segments_before = std::fs::read_to_string(&playlist)
         .unwrap_or_default()
@@ -284,15 +284,15 @@ fn every_template_and_live_switches() {
         .expect("DELETE");
     assert_eq!(stopped["state"], "ended");
     let pts = video_pts(playlist.to_str().expect("path"));
-    // At least the five switches (about 10 s) and what came before them.
-    assert!(pts.len() > 30 * 15, "only {} frames", pts.len());
+    // At least the five switches (about 5 s) and what came before them.
+    assert!(pts.len() > 30 * 10, "only {} frames", pts.len());
     let gap = max_gap(&pts);
     assert!(gap < 0.1, "video gap of {gap:.3} s while switching layouts");
     // Keyframes come at the interval asked for (1 s), not on every switch: no keyframe storm.
     let keys = keyframe_pts(playlist.to_str().expect("path"));
     let closest = keys.windows(2).map(|w| w[1] - w[0]).fold(f64::MAX, f64::min);
     assert!(
-        keys.len() > 12 && closest > 0.9,
+        keys.len() > 8 && closest > 0.9,
         "keyframes too close ({closest:.3} s) in {keys:?}"
     );
 }
