@@ -140,7 +140,7 @@ mod tests {
         ns as f64 / 1e9
     }
 
-    /// A child that spins for the whole window: the CPU time read is the scheduler's to within 5% (on a busy
+    /// A child that spins for the whole window: the CPU time read is the scheduler's to within 5% (or 30 ms) (on a busy
     /// machine the child gets less than a core, so the figure is checked against the kernel's, not against one).
     #[test]
     fn a_busy_child_measures_its_cpu_time() {
@@ -157,8 +157,9 @@ mod tests {
         drop(guard);
         let (measured, scheduled) = (after.0 - before.0, after.1 - before.1);
         assert!(scheduled > 0.2, "the child ran {scheduled:.3} s of 2 s");
+        // `stat` counts in 10 ms ticks, utime and stime each truncated: 30 ms or 5%, whichever is more.
         assert!(
-            (measured - scheduled).abs() <= 0.05 * scheduled,
+            (measured - scheduled).abs() <= (0.05 * scheduled).max(0.03),
             "measured {measured:.3} s of CPU; the scheduler counted {scheduled:.3} s"
         );
         let idle = super::usage("self").expect("this process");

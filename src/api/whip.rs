@@ -5,6 +5,7 @@ use super::extract::{Path, Query};
 use super::room_join::{admit, retry_after_s, room_name, Client};
 use super::AppState;
 use crate::call::decode::SUPPORTED_ENCODINGS;
+use crate::call::ice_restart::RestartError;
 use crate::call::room::{JoinError, Patched, TrickleRefusal, Via};
 use crate::call::sdp_offer;
 use crate::call::trickle::{self, TrickleError};
@@ -189,6 +190,9 @@ pub fn trickle_refused(refusal: TrickleRefusal, session: &str) -> ApiError {
         }
         TrickleRefusal::Refused(e @ TrickleError::IceRestart) => {
             ApiError::with_status(StatusCode::NOT_IMPLEMENTED, Some("sdpfrag".into()), e.to_string())
+        }
+        TrickleRefusal::Refused(e @ TrickleError::Restart(RestartError::NoTransport)) => {
+            ApiError::internal(e.to_string())
         }
         TrickleRefusal::Refused(e) => ApiError::bad_request("sdpfrag", e.to_string()),
     }

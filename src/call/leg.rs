@@ -28,10 +28,19 @@ pub struct Leg {
     /// When the participant got our answer (its leg's creation until then): silence counts from here, as
     /// answering can take seconds on a loaded server and the participant cannot send before it has the answer.
     started_ms: std::sync::atomic::AtomicU64,
-    /// The offer's ICE credentials (the latest ICE restart's) and sections, for candidates trickled later.
-    remote: std::sync::Mutex<RemoteIce>,
+    /// The offer's ICE credentials (the latest ICE restart's) and sections, for candidates trickled later, and
+    /// the latest restart's answer.
+    ice: std::sync::Mutex<IceState>,
     /// Dropping it ends the bus-watch task.
     _stop_watch: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A session's ICE as the client last described it.
+#[derive(Default)]
+struct IceState {
+    remote: RemoteIce,
+    /// The latest restart: the client's ufrag and pwd, and our answer to them.
+    last_restart: Option<(String, String, String)>,
 }
 
 impl Leg {
@@ -53,7 +62,7 @@ impl Leg {
             pipeline,
             webrtc,
             started_ms: std::sync::atomic::AtomicU64::new(now_ms()),
-            remote: std::sync::Mutex::default(),
+            ice: std::sync::Mutex::default(),
         };
         leg.connect_pads();
         leg.watch(gone, stop_rx);
@@ -65,29 +74,44 @@ impl Leg {
 
     /// Answers a remote offer; the returned SDP carries every local candidate.
     pub async fn answer(&self, offer: &str) -> Result<String> {
-        *self.remote.lock().unwrap() = RemoteIce::of_offer(offer);
+        self.ice.lock().unwrap().remote = RemoteIce::of_offer(offer);
         let answer = webrtc::answer(&self.webrtc, offer).await;
         self.started_ms.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
         answer
     }
 
     /// A PATCH's fragment: an ICE restart if its `ice-ufrag` is new (returns the sdpfrag answering it), then
-    /// the candidates it carries (trickle ICE).
-    pub fn patch(&self, fragment: &Fragment) -> Result<Option<String>, TrickleError> {
-        let mut remote = self.remote.lock().unwrap();
-        let restarted = match &fragment.ufrag {
-            Some(ufrag) if remote.ufrag.as_ref() != Some(ufrag) => {
+    /// the candidates it carries (trickle ICE). `restart_asked` (`If-Match: *`) with the latest restart's
+    /// credentials again is that restart retried (its answer lost on the way): the same answer again.
+    pub fn patch(&self, fragment: &Fragment, restart_asked: bool) -> Result<Option<String>, TrickleError> {
+        let mut ice = self.ice.lock().unwrap();
+        let answer = match &fragment.ufrag {
+            Some(ufrag) if ice.remote.ufrag.as_ref() != Some(ufrag) => {
                 let (ufrag, pwd) = ice_restart::remote_credentials(ufrag, fragment.pwd.as_deref())?;
+                // The candidates are checked before anything changes: a refused fragment leaves the session's
+                // ICE as it was, instead of restarted on credentials the client never got.
+                let restarted = RemoteIce {
+                    ufrag: Some(ufrag.clone()),
+                    mids: ice.remote.mids.clone(),
+                };
+                restarted.place(fragment)?;
                 let local = ice_restart::restart(&self.webrtc, &ufrag, &pwd)?;
-                remote.ufrag = Some(ufrag);
+                ice.remote = restarted;
                 let local_sdp = webrtc::local_sdp(&self.webrtc).unwrap_or_default();
+                let answer = ice_restart::answer_fragment(&local, &local_sdp);
                 tracing::info!(participant_id = %self.participant.id, "ICE restarted");
-                Some(ice_restart::answer_fragment(&local, &local_sdp))
+                ice.last_restart = Some((ufrag, pwd, answer.clone()));
+                Some(answer)
             }
+            Some(ufrag) if restart_asked => ice
+                .last_restart
+                .as_ref()
+                .filter(|(u, p, _)| u == ufrag && Some(p) == fragment.pwd.as_ref())
+                .map(|(_, _, answer)| answer.clone()),
             _ => None,
         };
-        super::trickle::add_candidates(&self.webrtc, &remote, fragment)?;
-        Ok(restarted)
+        super::trickle::add_candidates(&self.webrtc, &ice.remote, fragment)?;
+        Ok(answer)
     }
 
     /// Milliseconds since media last arrived on any track (or since the participant got its answer, if none yet).

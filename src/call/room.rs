@@ -248,7 +248,8 @@ impl Rooms {
     }
 
     /// A PATCH to a participant of `room` (`if_match` is the request's `If-Match`): candidates it trickled after
-    /// its offer, or an ICE restart, after which the session has a new ETag.
+    /// its offer, or an ICE restart, after which the session has a new ETag. The rooms' lock is not held while
+    /// the session's webrtcbin is asked (it takes webrtcbin's own lock): every room's joins would wait on it.
     pub fn patch(
         &self,
         room: &str,
@@ -256,25 +257,31 @@ impl Rooms {
         if_match: Option<&str>,
         fragment: &Fragment,
     ) -> Result<Patched, TrickleRefusal> {
+        let leg = {
+            let rooms = self.rooms.lock().unwrap();
+            let member = rooms
+                .get(room)
+                .and_then(|r| r.participants.iter().find(|m| m.participant().id == id))
+                .ok_or(TrickleRefusal::NotFound)?;
+            let Connection::Whip(leg) = &member.connection else {
+                return Err(TrickleRefusal::NotFound);
+            };
+            super::trickle::check_if_match(if_match, &member.etag)?;
+            leg.clone()
+        };
+        let restart_asked = if_match.map(str::trim) == Some("*");
+        let Some(answer) = leg.patch(fragment, restart_asked)? else {
+            return Ok(Patched::Trickled(fragment.candidates.len()));
+        };
         let mut rooms = self.rooms.lock().unwrap();
         let member = rooms
             .get_mut(room)
             .and_then(|r| r.participants.iter_mut().find(|m| m.participant().id == id))
             .ok_or(TrickleRefusal::NotFound)?;
-        let Connection::Whip(leg) = &member.connection else {
-            return Err(TrickleRefusal::NotFound);
-        };
-        super::trickle::check_if_match(if_match, &member.etag)?;
-        let before = fragment.candidates.len();
-        Ok(match leg.patch(fragment)? {
-            None => Patched::Trickled(before),
-            Some(fragment) => {
-                member.etag = new_etag();
-                Patched::Restarted {
-                    fragment,
-                    etag: member.etag.clone(),
-                }
-            }
+        member.etag = new_etag();
+        Ok(Patched::Restarted {
+            fragment: answer,
+            etag: member.etag.clone(),
         })
     }
 

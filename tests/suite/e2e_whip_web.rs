@@ -330,6 +330,32 @@ fn trickle_patches_need_the_sessions_etag_and_ice_servers_are_linked() {
     );
     assert_eq!(status, 200, "{body}");
     assert!(!body.contains(&ufrag), "each restart has new credentials: {body}");
+    // The same restart again (its answer lost on the way): the same answer, not a second restart.
+    let (again, repeated) = patch(
+        Some("*"),
+        sdpfrag,
+        "a=ice-ufrag:stuv\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n",
+    );
+    assert_eq!((again, &repeated), (200, &body), "a restart retried");
+    // A restart whose candidate names a section the offer has not is refused whole: the session keeps its
+    // credentials (the retried restart still gets the same answer).
+    let (status, refused) = patch(
+        Some("*"),
+        sdpfrag,
+        "a=ice-ufrag:qrst\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=mid:9\r\n\
+         a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n",
+    );
+    assert_eq!(status, 400, "{refused}");
+    let (again, repeated) = patch(
+        Some("*"),
+        sdpfrag,
+        "a=ice-ufrag:stuv\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n",
+    );
+    assert_eq!(
+        (again, &repeated),
+        (200, &body),
+        "the refused restart changed the session"
+    );
 }
 
 /// TURN in `Link` (RFC 9725 §4.6): each configured TURN URI comes with a credential of the client's own, made
