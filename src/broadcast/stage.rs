@@ -223,17 +223,20 @@ impl Stage {
     }
 
     /// Draws the name labels of the tiles shown now (all of them when the template has labels, else only those
-    /// showing their placeholder: a colour that only the name tells apart), those whose tile or name changed
-    /// only. True when what is on air changed.
+    /// showing their placeholder: a colour that only the name tells apart), but not of a tile with a lower third
+    /// (its band names the participant, over the label's corner), those whose tile or name changed only. True
+    /// when what is on air changed.
     fn place_labels(&mut self) -> bool {
         let canvas = (self.canvas.width as u32, self.canvas.height as u32);
         let Some(template) = self.templates.get(&self.layout.template) else {
             return false;
         };
+        let banded: Vec<&str> = self.overlays.iter().filter_map(|(o, _)| o.lower_third_of()).collect();
         let wanted: Vec<Wanted> = self
             .tiles
             .iter()
             .filter(|t| template.labels || t.showing_placeholder())
+            .filter(|t| !banded.contains(&t.participant.id.as_str()))
             .filter_map(|t| {
                 let look = self.shown.get(&t.participant.id)?;
                 Some(Wanted {

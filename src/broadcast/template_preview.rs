@@ -16,12 +16,16 @@ use crate::mix::overlay_render::{Assets, Placed};
 /// call it off the async threads.
 pub fn render_png(template: &Template, canvas: Canvas, participants: usize, assets: &Assets) -> Vec<u8> {
     let mut image = render(template, canvas, participants);
-    draw_labels(&mut image, template, assets);
     let overlays = super::template_overlays::of(template).unwrap_or_else(|e| {
         // Checked when templates loaded: cannot happen; the tiles still show.
         tracing::warn!("template overlays not previewed: {e}");
         Vec::new()
     });
+    let banded = overlays
+        .iter()
+        .filter(|o| matches!(o.look, Look::LowerThird { .. }))
+        .count();
+    draw_labels(&mut image, template, assets, banded);
     let mut lower_thirds = 0;
     for overlay in &overlays {
         let placed = if matches!(overlay.look, Look::LowerThird { .. }) {
@@ -53,12 +57,13 @@ pub fn render_png(template: &Template, canvas: Canvas, participants: usize, asse
 }
 
 /// The name labels of a template with labels (`labels = true`), as on air over tiles with video: placeholder
-/// k is named `Participant k`.
-fn draw_labels(image: &mut Preview, template: &Template, assets: &Assets) {
+/// k is named `Participant k`. The first `banded` placeholders have a lower third (as `render_png` places
+/// them), which names them instead, as on air.
+fn draw_labels(image: &mut Preview, template: &Template, assets: &Assets, banded: usize) {
     if !template.labels {
         return;
     }
-    let tiles: Vec<_> = image.tiles.iter().flatten().cloned().collect();
+    let tiles: Vec<_> = image.tiles.iter().skip(banded).flatten().cloned().collect();
     let names: Vec<String> = tiles.iter().map(|t| format!("Participant {}", t.id)).collect();
     let wanted: Vec<Wanted> = tiles
         .iter()

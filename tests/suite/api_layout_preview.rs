@@ -312,3 +312,47 @@ async fn preview_draws_a_templates_title_logo_and_lower_third_over_the_tiles() {
         "the tile above the band"
     );
 }
+
+/// Two tiles side by side, labels in their top-right corners, a lower third on participant 1.
+const BANDED_TOML: &str = r##"description = "Labels beside a lower third"
+background = "#000000"
+labels = true
+fit = "fit"
+
+[label]
+position = "top-right"
+
+[[region]]
+role = "all"
+x = 0.0
+y = 0.0
+width = 1.0
+height = 1.0
+
+[[overlay]]
+kind = "lower_third"
+participant = "host"
+title = "Presenter"
+"##;
+
+/// A participant with a lower third gets no name label (the band names them, over the label's corner); the
+/// other one keeps theirs.
+#[tokio::test]
+async fn a_tile_with_a_lower_third_has_no_name_label() {
+    let layouts = tempfile::tempdir().expect("tempdir");
+    std::fs::write(layouts.path().join("banded.toml"), BANDED_TOML).expect("banded.toml");
+    let dir = layouts.path().to_str().expect("path");
+    let picture = preview_with(&["--layouts-dir", dir], "banded", 2).await;
+    // Each tile's top rows, found from its colour down the middle of its half of the canvas; pixels there that
+    // are not the tile's colour belong to a label.
+    let label_pixels = |x_mid: u32, colour: [u8; 3]| {
+        let top = (0..picture.height)
+            .find(|&y| picture.at(x_mid, y) == colour)
+            .unwrap_or_else(|| panic!("no tile of {colour:?} down x = {x_mid}"));
+        let (x0, x1) = (x_mid - 150, x_mid + 150);
+        picture.count((x0, top, x1, top + 30), |c| c != colour)
+    };
+    let (first, second) = (label_pixels(160, RED), label_pixels(480, BLUE));
+    assert_eq!(first, 0, "a label on the tile with the lower third");
+    assert!(second > 50, "no label on the other tile: {second} pixels");
+}
