@@ -1,6 +1,8 @@
 //! Blocking playlist reload for a low-latency HLS output (RFC 8216bis §6.2.5.2): a request for the playlist
 //! with `_HLS_msn=N` (and `_HLS_part=P`) is held until the playlist lists that segment (or part), for at most
-//! three target durations, then answered 503. The preload-hinted part may be asked for before it exists: the
+//! three target durations, then answered 503; one too far ahead (`_HLS_msn` past the last segment plus two,
+//! `_HLS_part` past the Advance Part Limit) is answered 400 at once, and one past the output's held requests
+//! (`ll_hls_board::MAX_WAITERS`) 503 with a Retry-After. The preload-hinted part may be asked for before it exists: the
 //! request is held likewise until the part is complete (parts are served only whole, never while written).
 
 use super::error::ApiError;
@@ -27,9 +29,17 @@ pub async fn hold(board: &LlHlsBoard, dir: &std::path::Path, file: &str, query: 
 async fn wait(board: &LlHlsBoard, msn: u64, part: Option<u64>) -> Result<(), ApiError> {
     match board.wait_for(msn, part).await {
         Ok(()) => Ok(()),
-        Err(Refusal::TooFar) => Err(ApiError::bad_request(
+        Err(Refusal::SegmentTooFar) => Err(ApiError::bad_request(
             "_HLS_msn",
             "more than two segments past the last one in the playlist",
+        )),
+        Err(Refusal::PartTooFar) => Err(ApiError::bad_request(
+            "_HLS_part",
+            "further past the last part in the playlist than three seconds of parts (the Advance Part Limit)",
+        )),
+        Err(Refusal::Busy) => Err(ApiError::unavailable(
+            "as many blocking requests held as this output takes",
+            1,
         )),
         Err(Refusal::TimedOut) => Err(ApiError::unavailable(
             "not in the playlist within three target durations",

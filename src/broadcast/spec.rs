@@ -442,19 +442,21 @@ fn validate_low_latency(
         return Ok(None);
     }
     let field = format!("{prefix}low_latency");
-    if media.video.is_none() {
+    let Some(video) = media.video else {
         return Err(SpecError::new(
             field,
             "needs video: parts are cut on the video's frames",
         ));
-    }
+    };
     if !renditions.is_empty() {
         return Err(SpecError::new(field, "not with renditions (not supported yet)"));
     }
     if upload == Some(true) {
         return Err(SpecError::new(field, "not with upload (not supported yet)"));
     }
-    Ok(Some(crate::output::ll_hls_board::LlHlsBoard::default()))
+    Ok(Some(crate::output::ll_hls_board::LlHlsBoard::new(
+        video.keyframe_interval_s,
+    )))
 }
 
 /// A low-latency output's segments start on the encoder's keyframes and its target duration may never change

@@ -1,4 +1,4 @@
-//! Fragmented MP4 (ISO-BMFF, CMAF-style) for low-latency HLS: an init segment (`ftyp` + `moov` with an H.264
+//! Fragmented MP4 (ISO-BMFF) for low-latency HLS: an init segment (`ftyp` + `moov` with an H.264
 //! and an AAC track) and fragments (`moof` + `mdat`), each fragment one HLS part.
 //!
 //! Written here rather than by `mp4mux`'s fragmented mode: its fragments close on duration per track, not where
@@ -70,9 +70,13 @@ fn matrix() -> Vec<u8> {
     MATRIX.iter().flat_map(|v| v.to_be_bytes()).collect()
 }
 
+/// Major brand, minor version, compatible brands.
+const FTYP: &[u8] = b"iso6\0\0\0\0iso6isomavc1mp41";
+
 /// `ftyp` + `moov`: what a player needs before any fragment.
 pub fn init_segment(video: &VideoTrack<'_>, audio: &AudioTrack<'_>) -> Vec<u8> {
-    let ftyp = boxed(b"ftyp", b"iso6\0\0\0\0iso6cmfcisomavc1mp41");
+    // No `cmfc` brand: a CMAF fragment carries one track, and each of these carries both.
+    let ftyp = boxed(b"ftyp", FTYP);
     let mut mvhd = vec![0u8; 8]; // creation, modification
     mvhd.extend_from_slice(&1000u32.to_be_bytes()); // timescale
     mvhd.extend_from_slice(&0u32.to_be_bytes()); // duration: unknown (fragmented)
@@ -175,9 +179,17 @@ fn video_trak(video: &VideoTrack<'_>) -> Vec<u8> {
     )
 }
 
-/// An MPEG-4 descriptor: tag, length (one byte: every one here is under 128 bytes), body.
+/// An MPEG-4 descriptor (ISO/IEC 14496-1 §8.3.3): tag, length in the expandable size encoding (seven bits a
+/// byte, most significant first, the top bit set on every byte but the last), body.
 fn descriptor(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag, body.len().min(127) as u8];
+    let mut size = vec![(body.len() & 0x7f) as u8];
+    let mut rest = body.len() >> 7;
+    while rest > 0 {
+        size.insert(0, 0x80 | (rest & 0x7f) as u8);
+        rest >>= 7;
+    }
+    let mut out = vec![tag];
+    out.extend_from_slice(&size);
     out.extend_from_slice(body);
     out
 }
@@ -264,7 +276,18 @@ pub fn fragment(sequence: u32, runs: &[Run<'_>]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::{fragment, Run, Sample, AUDIO_TRACK_ID, VIDEO_TRACK_ID};
+    use super::{descriptor, fragment, Run, Sample, AUDIO_TRACK_ID, FTYP, VIDEO_TRACK_ID};
+
+    #[test]
+    fn a_descriptor_longer_than_127_bytes_has_a_multi_byte_length_and_the_brands_claim_no_cmaf() {
+        assert_eq!(descriptor(0x05, &[7; 3]), [0x05, 3, 7, 7, 7]);
+        // 200 = 1 * 128 + 72; 20000 = 1 * 16384 + 28 * 128 + 32.
+        assert_eq!(descriptor(0x04, &[0; 200])[..3], [0x04, 0x81, 72]);
+        assert_eq!(descriptor(0x04, &[0; 200]).len(), 3 + 200);
+        assert_eq!(descriptor(0x03, &[0; 20_000])[..4], [0x03, 0x81, 0x80 | 28, 32]);
+        let brands: Vec<&[u8]> = FTYP[8..].chunks(4).collect();
+        assert_eq!(brands, [&b"iso6"[..], b"isom", b"avc1", b"mp41"]);
+    }
 
     /// The boxes at the top level of `bytes`: (type, size).
     fn top_level(bytes: &[u8]) -> Vec<(String, usize)> {

@@ -27,7 +27,6 @@ pub const PART_TARGET_MS: u64 = 334;
 const SEGMENT_SLACK_NS: u64 = 250_000_000;
 /// Segments kept on disk past the window, for a player that read the playlist a moment ago.
 const EXTRA_SEGMENTS: usize = 3;
-const PLAYLIST_TMP: &str = ".index.m3u8.tmp";
 
 /// The output's pipeline for one attempt; the board keeps the playlist across attempts.
 pub fn build(dir: &Path, segment_seconds: u32, window: u32, board: &LlHlsBoard) -> Result<(OutputPipeline, LlWriter)> {
@@ -48,6 +47,8 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32, board: &LlHlsBoard) 
         match playlist.as_mut() {
             Some(existing) => {
                 // The segment the last attempt left open ends with the parts it wrote: its whole file from them.
+                // A part whose file is not there (taken away with the folder) is listed no more.
+                existing.keep_open_parts(|name| dir.join(name).is_file());
                 let parts = existing.open_part_names();
                 if !parts.is_empty() {
                     let whole: Vec<u8> = parts
@@ -72,7 +73,13 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32, board: &LlHlsBoard) 
         dir: dir.to_path_buf(),
         board: board.clone(),
         map,
-        cutter: Cutter::new(PART_TARGET_MS * 1_000_000, segment_ns, SEGMENT_SLACK_NS, 48_000),
+        cutter: Cutter::new(
+            PART_TARGET_MS * 1_000_000,
+            segment_ns,
+            SEGMENT_SLACK_NS,
+            board.keyframe_interval().as_nanos() as u64,
+            48_000,
+        ),
         video: None,
         audio: None,
         init_written: false,
@@ -83,8 +90,13 @@ pub fn build(dir: &Path, segment_seconds: u32, window: u32, board: &LlHlsBoard) 
         ended: false,
         failed: None,
     })));
-    writer.lock().retire(removed);
-    writer.lock().publish();
+    {
+        // The playlist on disk first (the rebuilt one lists the segment closed above), then whoever waits is woken.
+        let mut writer = writer.lock();
+        writer.retire(removed);
+        writer.write_playlist();
+        writer.publish();
+    }
     writer.follow(&video_sink, &audio_sink);
     let output = OutputPipeline {
         pipeline,
@@ -271,7 +283,9 @@ impl Writer {
                 },
             );
             if let Err(e) = write_aside(&self.dir, &self.map, &init) {
+                // No part is listed without it; the output fails and its next attempt writes its own.
                 self.fail("the init segment", e);
+                return;
             }
             self.init_written = true;
             for early in std::mem::take(&mut self.waiting) {
@@ -298,7 +312,9 @@ impl Writer {
             return;
         };
         if let Err(e) = write_aside(&self.dir, &name, &bytes) {
+            // Not listed, not in its segment: the output fails with it and the next attempt goes on.
             self.fail("a part", e);
+            return;
         }
         self.segment_bytes.extend_from_slice(&bytes);
         if let Some(playlist) = self.board.playlist().as_mut() {
@@ -353,9 +369,7 @@ impl Writer {
         };
         // Not synced to disk: a low-latency playlist is rewritten three times a second and never read back
         // (a rebuilt attempt goes on from the board's model).
-        let written = std::fs::write(self.dir.join(PLAYLIST_TMP), text)
-            .and_then(|()| std::fs::rename(self.dir.join(PLAYLIST_TMP), self.dir.join(super::hls::PLAYLIST)));
-        if let Err(e) = written {
+        if let Err(e) = write_aside(&self.dir, super::hls::PLAYLIST, text.as_bytes()) {
             self.fail("the playlist", e);
         }
     }
@@ -387,15 +401,23 @@ pub fn end_left_open(dir: &Path, text: &str) {
         return;
     }
     let lines: Vec<&str> = text.lines().collect();
-    // The last whole segment's URI: what comes after it is the unfinished one's.
-    let Some(last) = lines.iter().rposition(|l| !l.starts_with('#') && !l.trim().is_empty()) else {
-        return;
+    // After the last whole segment's URI comes the unfinished one's; with no whole segment, everything from
+    // the first segment's tags on is the unfinished one's and the header is left.
+    let kept = match lines.iter().rposition(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        Some(last) => last + 1,
+        None => lines
+            .iter()
+            .position(|l| {
+                l.starts_with("#EXT-X-MAP:")
+                    || *l == "#EXT-X-DISCONTINUITY"
+                    || l.starts_with("#EXT-X-PART:")
+                    || l.starts_with("#EXT-X-PRELOAD-HINT:")
+            })
+            .unwrap_or(lines.len()),
     };
-    let mut ended: String = lines[..=last].iter().map(|l| format!("{l}\n")).collect();
+    let mut ended: String = lines[..kept].iter().map(|l| format!("{l}\n")).collect();
     ended.push_str("#EXT-X-ENDLIST\n");
-    let written = std::fs::write(dir.join(PLAYLIST_TMP), ended)
-        .and_then(|()| std::fs::rename(dir.join(PLAYLIST_TMP), dir.join(super::hls::PLAYLIST)));
-    if let Err(e) = written {
+    if let Err(e) = write_aside(dir, super::hls::PLAYLIST, ended.as_bytes()) {
         tracing::warn!("cannot close {}: {e}", dir.join(super::hls::PLAYLIST).display());
     }
 }
@@ -449,7 +471,7 @@ mod tests {
     fn a_rebuilt_attempt_ends_the_open_segment_with_its_parts_and_goes_on_after_a_discontinuity() {
         gst::init().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let board = LlHlsBoard::default();
+        let board = LlHlsBoard::new(1);
         let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap_or_default();
         let (_, first) = super::build(dir.path(), 1, 6, &board).unwrap();
         {
@@ -504,6 +526,54 @@ mod tests {
     }
 
     #[test]
+    fn a_part_not_written_is_not_listed_and_a_rebuild_lists_only_parts_on_disk_before_waking_anyone() {
+        gst::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let board = LlHlsBoard::new(1);
+        let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap_or_default();
+        let playlist = || std::fs::read_to_string(dir.path().join("index.m3u8")).unwrap_or_default();
+        let (_, first) = super::build(dir.path(), 1, 6, &board).unwrap();
+        assert!(
+            playlist().ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part00000.0.m4s\"\n"),
+            "a new output's playlist is written before it is published: {}",
+            playlist()
+        );
+        {
+            let mut writer = first.lock();
+            writer.video = Some((640, 360, vec![1, 0x64, 0, 0x1e, 0xff, 0xe0, 0]));
+            writer.audio = Some((48_000, 2, vec![0x11, 0x90]));
+            writer.on_part(part(true, false));
+            writer.on_part(part(false, false));
+            // The third part cannot be written (a folder where its file goes aside): the output fails with it.
+            std::fs::create_dir(dir.path().join(".part00000.2.m4s.tmp")).unwrap();
+            writer.on_part(part(false, false));
+            assert!(writer.failed.take().is_some_and(|e| e.contains("a part")));
+            assert_eq!(
+                writer.segment_bytes,
+                [read("part00000.0.m4s"), read("part00000.1.m4s")].concat()
+            );
+        }
+        let text = playlist();
+        let listed = |uri: &str| text.lines().any(|l| l.starts_with("#EXT-X-PART:") && l.contains(uri));
+        assert!(listed("part00000.1.m4s") && !listed("part00000.2.m4s"), "{text}");
+        assert_eq!(board.progress().parts, 2);
+        // Part 1 goes missing before the next attempt: the segment the rebuild closes is part 0 alone, and the
+        // playlist on disk lists it by the time the board says so.
+        std::fs::remove_file(dir.path().join("part00000.1.m4s")).unwrap();
+        let published = board.subscribe();
+        let (_, _second) = super::build(dir.path(), 1, 6, &board).unwrap();
+        assert!(published.has_changed().unwrap());
+        assert_eq!(board.progress().next_msn, 1);
+        assert_eq!(read("segment00000.m4s"), read("part00000.0.m4s"));
+        let text = playlist();
+        assert!(
+            text.contains("URI=\"part00000.0.m4s\",INDEPENDENT=YES\n#EXTINF:0.333,\nsegment00000.m4s\n"),
+            "{text}"
+        );
+        assert!(!text.contains("part00000.1.m4s"), "{text}");
+    }
+
+    #[test]
     fn a_new_output_numbers_after_the_files_there_and_an_open_playlist_left_behind_is_ended() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(numbers_after(dir.path()), (0, 0));
@@ -529,6 +599,17 @@ mod tests {
         crate::output::hls_writer::end_left_open(dir.path());
         let ended = std::fs::read_to_string(dir.path().join("index.m3u8")).unwrap();
         let cut = open.find("#EXT-X-PART:DURATION=0.333,URI=\"part00005").unwrap();
+        assert_eq!(ended, format!("{}#EXT-X-ENDLIST\n", &open[..cut]));
+        // Not one whole segment yet: the header is left, with the end list.
+        let cut = open.find("#EXT-X-MAP").unwrap();
+        let no_segment = format!(
+            "{}#EXT-X-PART:DURATION=0.333,URI=\"part00004.0.m4s\",INDEPENDENT=YES\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part00004.1.m4s\"\n",
+            &open[..open.find("#EXT-X-PART:").unwrap()]
+        );
+        std::fs::write(dir.path().join("index.m3u8"), no_segment).unwrap();
+        crate::output::hls_writer::end_left_open(dir.path());
+        let ended = std::fs::read_to_string(dir.path().join("index.m3u8")).unwrap();
         assert_eq!(ended, format!("{}#EXT-X-ENDLIST\n", &open[..cut]));
     }
 }

@@ -24,13 +24,35 @@ impl Progress {
     pub fn has(&self, msn: u64, part: Option<u64>) -> bool {
         self.ended || msn < self.next_msn || part.is_some_and(|p| msn == self.next_msn && p < self.parts)
     }
+
+    /// How many parts past the last one listed part `part` of segment `msn` is (0 or less: listed). Exact in
+    /// the open segment; in later ones each segment is taken as a target duration's worth of parts.
+    fn parts_ahead(&self, msn: u64, part: u64, part_target_ms: u64) -> i128 {
+        let per_segment = (self.target_duration_s.max(1) * 1000).div_ceil(part_target_ms.max(1));
+        let segments = i128::from(msn) - i128::from(self.next_msn);
+        segments * i128::from(per_segment) + i128::from(part) + 1 - i128::from(self.parts)
+    }
+
+    /// RFC 8216bis §6.2.5.2: a request for a part further ahead of the last one listed than the Advance Part
+    /// Limit (three divided by the part target when that is under a second, three otherwise) is refused.
+    fn part_too_far(&self, msn: u64, part: u64, part_target_ms: u64) -> bool {
+        !self.has(msn, Some(part))
+            && self.parts_ahead(msn, part, part_target_ms) * i128::from(part_target_ms.min(1000)) > 3000
+    }
 }
+
+/// Held blocking requests at most per output; a request past them is answered 503 at once.
+pub const MAX_WAITERS: usize = 256;
 
 /// Why a blocking request was not answered with the playlist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// Further ahead than the last segment plus two: a 400 (§6.2.5.2).
-    TooFar,
+    /// `_HLS_msn` further ahead than the last segment plus two: a 400 (§6.2.5.2).
+    SegmentTooFar,
+    /// `_HLS_part` further ahead of the last part than the Advance Part Limit: a 400 (§6.2.5.2).
+    PartTooFar,
+    /// As many requests held as the output takes: a 503.
+    Busy,
     /// Not there within three target durations: a 503.
     TimedOut,
 }
@@ -42,6 +64,10 @@ struct Inner {
     progress: watch::Sender<Progress>,
     /// The playlist model, shared by the output's attempts (None before the first).
     playlist: Mutex<Option<LlPlaylist>>,
+    /// The encoder's keyframe interval, for the cutter to keep segments within the target duration.
+    keyframe_interval: Duration,
+    /// A permit for each request held.
+    waiters: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for LlHlsBoard {
@@ -50,18 +76,28 @@ impl std::fmt::Debug for LlHlsBoard {
     }
 }
 
-impl Default for LlHlsBoard {
-    fn default() -> Self {
+impl LlHlsBoard {
+    /// The board of an output of a broadcast whose encoder makes a keyframe every `keyframe_interval_s`.
+    pub fn new(keyframe_interval_s: u32) -> Self {
         Self(Arc::new(Inner {
             progress: watch::channel(Progress::default()).0,
             playlist: Mutex::new(None),
+            keyframe_interval: Duration::from_secs(u64::from(keyframe_interval_s.max(1))),
+            waiters: tokio::sync::Semaphore::new(MAX_WAITERS),
         }))
     }
-}
 
-impl LlHlsBoard {
+    pub fn keyframe_interval(&self) -> Duration {
+        self.0.keyframe_interval
+    }
+
     pub fn progress(&self) -> Progress {
         *self.0.progress.borrow()
+    }
+
+    #[cfg(test)]
+    pub(super) fn subscribe(&self) -> watch::Receiver<Progress> {
+        self.0.progress.subscribe()
     }
 
     pub(super) fn publish(&self, progress: Progress) {
@@ -76,8 +112,17 @@ impl LlHlsBoard {
     pub async fn wait_for(&self, msn: u64, part: Option<u64>) -> Result<(), Refusal> {
         let now = self.progress();
         if msn > now.next_msn + 2 {
-            return Err(Refusal::TooFar);
+            return Err(Refusal::SegmentTooFar);
         }
+        if part.is_some_and(|p| now.part_too_far(msn, p, super::ll_hls::PART_TARGET_MS)) {
+            return Err(Refusal::PartTooFar);
+        }
+        if now.has(msn, part) {
+            return Ok(());
+        }
+        let Ok(_held) = self.0.waiters.try_acquire() else {
+            return Err(Refusal::Busy);
+        };
         self.wait_within(msn, part, Duration::from_secs(3 * now.target_duration_s.max(1)))
             .await
     }
@@ -95,7 +140,7 @@ impl LlHlsBoard {
 
 #[cfg(test)]
 mod tests {
-    use super::{LlHlsBoard, Progress, Refusal};
+    use super::{LlHlsBoard, Progress, Refusal, MAX_WAITERS};
 
     #[test]
     fn a_part_is_there_once_listed_or_once_its_segment_is_complete() {
@@ -113,18 +158,33 @@ mod tests {
         assert!(!p.has(4, Some(2)), "the hinted part");
         assert!(!p.has(4, None), "segment 4 is not complete");
         assert!(Progress { ended: true, ..p }.has(9, None));
+        // Parts of 334 ms: the Advance Part Limit is 3 / 0.334 = 8.98 parts past the last listed (4.1); segments
+        // of 1 s count three parts each.
+        assert!(!p.part_too_far(4, 9, 334), "8 parts ahead");
+        assert!(p.part_too_far(4, 10, 334), "9 parts ahead");
+        assert!(!p.part_too_far(6, 2, 334), "2 * 3 + 2 + 1 - 2 = 7 parts ahead");
+        assert!(p.part_too_far(6, 4, 334), "9 parts ahead");
+        assert!(!p.part_too_far(3, 50, 334), "in a complete segment");
+        // Parts of a second or more: three parts.
+        assert!(!p.part_too_far(4, 4, 1000) && p.part_too_far(4, 5, 1000));
     }
 
     #[tokio::test]
     async fn a_blocking_wait_ends_when_the_part_is_published_or_after_three_target_durations() {
-        let board = LlHlsBoard::default();
+        let board = LlHlsBoard::new(1);
         board.publish(Progress {
             next_msn: 1,
             parts: 0,
             ended: false,
             target_duration_s: 2,
         });
-        assert_eq!(board.wait_for(4, None).await, Err(Refusal::TooFar));
+        assert_eq!(board.wait_for(4, None).await, Err(Refusal::SegmentTooFar));
+        assert_eq!(board.wait_for(1, Some(9)).await, Err(Refusal::PartTooFar));
+        // Every permit taken: the next request that would be held is refused at once; one listed is answered.
+        let taken = board.0.waiters.try_acquire_many(MAX_WAITERS as u32).unwrap();
+        assert_eq!(board.wait_for(1, Some(0)).await, Err(Refusal::Busy));
+        assert_eq!(board.wait_for(0, None).await, Ok(()));
+        drop(taken);
         let waiting = tokio::spawn({
             let board = board.clone();
             async move { board.wait_for(1, Some(0)).await }

@@ -40,8 +40,10 @@ const VERSION: u32 = 6;
 pub struct LlPlaylist {
     /// Segments listed at most (closed ones plus the open one); 0 keeps every one (an `EVENT` playlist).
     window: u32,
-    /// Seconds; only grows.
+    /// Seconds; never changes (RFC 8216bis §6.2.1): the cutter keeps segments within it.
     target_duration: u64,
+    /// A segment longer than the target was warned of (once).
+    warned_long: bool,
     part_target_ms: u64,
     media_sequence: u64,
     discontinuity_sequence: u64,
@@ -80,6 +82,7 @@ impl LlPlaylist {
         Self {
             window,
             target_duration,
+            warned_long: false,
             part_target_ms,
             media_sequence: first_msn,
             discontinuity_sequence: 0,
@@ -139,7 +142,17 @@ impl LlPlaylist {
             discontinuity: false,
         };
         let done = std::mem::replace(&mut self.open, next);
-        self.target_duration = self.target_duration.max((done.duration_ms() + 500) / 1000);
+        let rounded = (done.duration_ms() + 500) / 1000;
+        if rounded > self.target_duration && !self.warned_long {
+            // Only with no keyframe where the encoder's interval puts one; the tag stays as it is all the same.
+            tracing::warn!(
+                "low-latency HLS segment {} lasts {} ms, over the target duration of {} s",
+                done.uri,
+                done.duration_ms(),
+                self.target_duration
+            );
+            self.warned_long = true;
+        }
         self.closed.push_back(done);
         let mut dropped = Vec::new();
         // The open segment counts against the window too.
@@ -178,6 +191,11 @@ impl LlPlaylist {
     /// The part names of the open segment, for the writer to join into its whole file.
     pub fn open_part_names(&self) -> Vec<String> {
         self.open.parts.iter().map(|p| p.uri.clone()).collect()
+    }
+
+    /// Unlists the open segment's parts `exists` says have no file.
+    pub fn keep_open_parts(&mut self, exists: impl Fn(&str) -> bool) {
+        self.open.parts.retain(|p| exists(&p.uri));
     }
 
     pub fn open_segment_name(&self) -> String {
@@ -282,6 +300,14 @@ mod tests {
              #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part00001.1.m4s\"\n"
         );
         assert_eq!((playlist.next_msn(), playlist.open_parts()), (1, 1));
+        // A segment of 1.933 s (no keyframe where one was due): listed as it is, the target duration unchanged.
+        for _ in 0..4 {
+            playlist.add_part(400, false);
+        }
+        playlist.close_segment();
+        let text = playlist.render();
+        assert!(text.contains("#EXTINF:1.933,\nsegment00001.m4s\n"), "{text}");
+        assert!(text.contains("#EXT-X-TARGETDURATION:1\n"), "{text}");
     }
 
     #[test]

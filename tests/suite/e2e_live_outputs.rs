@@ -614,8 +614,20 @@ fn low_latency_hls_blocks_for_parts_and_plays_close_to_live() {
         "the blocking reload took {blocked_s:.3} s (three target durations: 3 s)"
     );
     println!("blocking reload for {wanted} answered after {blocked_s:.3} s");
-    // The hinted part, asked for before it is written, comes whole once it is.
-    let next_hint = answered_list.preload_hint.clone().expect("a preload hint");
+    // The hinted part, asked for before it is written (its file not there yet when asked), comes whole once it
+    // is. Should the part be written before the check, the check is made on the next hint.
+    let mut next_hint = answered_list.preload_hint.clone().expect("a preload hint");
+    let mut tries = 0;
+    while dir.join(&next_hint).exists() {
+        println!("{next_hint} was written before it was asked for: the check did not run blocked, next hint");
+        tries += 1;
+        assert!(tries < 5, "every hinted part was written before it could be asked for");
+        let stale = next_hint.clone();
+        next_hint = wait_for("the next preload hint", Duration::from_secs(3), || {
+            let text = std::fs::read_to_string(&bc.playlist).ok()?;
+            parse(&text).ok()?.preload_hint.filter(|h| *h != stale)
+        });
+    }
     let hinted = http()
         .get(server.url(&format!("/v1/broadcasts/{}/hls/{next_hint}", bc.id)))
         .send()
@@ -628,13 +640,17 @@ fn low_latency_hls_blocks_for_parts_and_plays_close_to_live() {
         after.contains(&format!("URI=\"{next_hint}\"")),
         "served before it was listed:\n{after}"
     );
-    // Too far ahead: 400 naming the parameter.
-    let far = http()
-        .get(format!("{playlist_url}?_HLS_msn={}", want_msn + 10))
-        .send()
-        .expect("too far");
-    assert_eq!(far.status().as_u16(), 400);
-    assert_eq!(far.json::<Value>().expect("JSON")["field"], "_HLS_msn");
+    // Too far ahead: 400 naming the parameter (a segment more than two past the last; a part more than the
+    // Advance Part Limit, 3 / 0.334 s = 8.98 parts, past the last listed: part 20 of the segment after the one
+    // hinted a moment ago is at least 21 parts ahead).
+    for (query, field) in [
+        (format!("_HLS_msn={}", want_msn + 10), "_HLS_msn"),
+        (format!("_HLS_msn={}&_HLS_part=20", want_msn + 1), "_HLS_part"),
+    ] {
+        let far = http().get(format!("{playlist_url}?{query}")).send().expect("too far");
+        assert_eq!(far.status().as_u16(), 400, "{query}");
+        assert_eq!(far.json::<Value>().expect("JSON")["field"], field, "{query}");
+    }
 
     // hls.js in low-latency mode.
     let played = browser_result(browser, "hls_low_latency.mjs");
