@@ -482,11 +482,12 @@ fn an_rtmp_server_restart_is_ridden_out() {
     }
 }
 
-/// Below this, hls.js plays a low-latency output close to its live edge. It aims at `PART-HOLD-BACK`, 1.002 s
-/// (three parts of 334 ms), and speeds playback up (up to 1.5x here) to get there, but only while it has more than
-/// a second buffered ahead, so it settles about one part above the hold-back: 1.3 s here on loopback. The rest,
-/// 0.6 s, is for a loaded machine (without catching up, three runs gave 1.31 to 1.69 s at a load of 5 on 2 cores).
-const LOW_LATENCY_BOUND_S: f64 = 1.9;
+/// Below this, hls.js plays the output in low-latency mode, off its parts; the figure itself is measured, not
+/// asserted (README). hls.js aims at `PART-HOLD-BACK`, 1.002 s (three parts of 334 ms), and speeds playback up
+/// (up to 1.5x here) while it has more than a second buffered: it settles about one part above, 1.3 s here on a
+/// quiet machine. Playing the same 1 s segments without parts, it holds three segments back (3 s and more), so
+/// 2.5 s still tells the two apart, and leaves room for a loaded machine (2.0 s was seen at a load of 10).
+const LOW_LATENCY_BOUND_S: f64 = 2.5;
 
 /// A low-latency HLS output: its init segment and a segment decode (H.264 + AAC), its playlist passes the
 /// low-latency validator, a blocking reload for a part not written yet waits until it is listed (within the
