@@ -3,8 +3,8 @@
 //! --replay --copies N` over WHIP, without clock stamps); then one participant at a time joins (`callcast publish
 //! --whip` or `--rtp --clock-stamp`), is timed from its join request (the publisher prints the wall clock as it
 //! sends the `POST`) to the first output frame out of the ingest in which its clock stamp reads in a tile of the
-//! grid (nothing else on the canvas carries one: the product's own status is not consulted), and leaves (SIGTERM,
-//! so it sends its `DELETE`). The ways alternate run by run, so both see the same machine load.
+//! grid (nothing else on the canvas carries one: the product's own status is not consulted), and to the first such
+//! frame whose picture was captured after the request (a live one), and leaves (SIGTERM, so it sends its `DELETE`). The ways alternate run by run, so both see the same machine load.
 
 use super::ingest::NginxRtmp;
 use super::latency::{grid_tiles, percentile};
@@ -81,6 +81,9 @@ pub struct Join {
     pub way: Via,
     /// From the join request to the first output frame showing the joiner, out of the ingest.
     pub join_ms: u64,
+    /// From the join request to the first output frame showing a picture the joiner captured after its request:
+    /// a publisher may first send pictures it held while it joined.
+    pub live_ms: u64,
     /// When that frame's picture was captured, from the join request: the rest of `join_ms` is the way from the
     /// publisher's camera to the ingest.
     pub captured_after_request_ms: i64,
@@ -97,12 +100,12 @@ pub struct WaySummary {
     pub max_ms: Option<i64>,
 }
 
-/// Nearest-rank p50 and p95, least and most of the joins of `way` among `joins`.
-pub fn summarize(way: Via, joins: &[Join]) -> WaySummary {
+/// Nearest-rank p50 and p95, least and most of `figure` over the joins of `way` among `joins`.
+pub fn summarize(way: Via, joins: &[Join], figure: impl Fn(&Join) -> u64) -> WaySummary {
     let mut sorted: Vec<i64> = joins
         .iter()
         .filter(|j| j.way == way)
-        .map(|j| j.join_ms as i64)
+        .map(|j| figure(j) as i64)
         .collect();
     sorted.sort_unstable();
     WaySummary {
@@ -161,17 +164,17 @@ pub fn run(exe: &Path, run: &JoinTimeRun) -> Result<serde_json::Value> {
         })?;
         let mut joiner = joining_publisher(exe, &server, ROOM, way, "joiner", &flags)?;
         let requested = requested_at(&mut joiner)?;
-        let (arrived, stamp) = wait_until("the joiner's first frame on air", JOIN_TIMEOUT, || {
+        // The first frame showing the joiner, and the first showing a picture it captured after its request.
+        let ((arrived, stamp), (live, _)) = wait_until("the joiner's first live frame on air", JOIN_TIMEOUT, || {
             let sightings = sightings.lock().unwrap();
-            sightings
-                .stamped
-                .iter()
-                .find(|(arrived, _)| *arrived >= requested)
-                .copied()
+            let mut after = sightings.stamped.iter().filter(|(arrived, _)| *arrived >= requested);
+            let first = *after.clone().next()?;
+            Some((first, *after.find(|(_, stamp)| *stamp >= requested)?))
         })?;
         let join = Join {
             way,
             join_ms: arrived - requested,
+            live_ms: live - requested,
             captured_after_request_ms: stamp as i64 - requested as i64,
         };
         eprintln!("join {} of {total} ({way:?}): {join:?}", i + 1);
@@ -186,9 +189,12 @@ pub fn run(exe: &Path, run: &JoinTimeRun) -> Result<serde_json::Value> {
     let load_after = load_average();
     playback.stop();
     let _ = server.send("DELETE", &format!("/v1/broadcasts/{id}"), None);
-    let summaries: Vec<WaySummary> = run.ways.iter().map(|&way| summarize(way, &joins)).collect();
+    let summaries = |figure: fn(&Join) -> u64| -> Vec<WaySummary> {
+        run.ways.iter().map(|&way| summarize(way, &joins, figure)).collect()
+    };
     Ok(json!({
-        "join_time": summaries,
+        "join_time": summaries(|j| j.join_ms),
+        "live_time": summaries(|j| j.live_ms),
         "joins": joins,
         "participants_present": run.participants,
         "width": run.width,
@@ -245,6 +251,7 @@ mod tests {
         Join {
             way,
             join_ms,
+            live_ms: join_ms + 1000,
             captured_after_request_ms: 0,
         }
     }
@@ -254,7 +261,7 @@ mod tests {
         let mut joins: Vec<Join> = (1..=20).map(|ms| join(Via::Rtp, ms * 10)).collect();
         joins.extend([join(Via::Whip, 900), join(Via::Whip, 700)]);
         assert_eq!(
-            summarize(Via::Rtp, &joins),
+            summarize(Via::Rtp, &joins, |j| j.join_ms),
             WaySummary {
                 way: Via::Rtp,
                 runs: 20,
@@ -264,16 +271,22 @@ mod tests {
                 max_ms: Some(200),
             }
         );
-        let whip = summarize(Via::Whip, &joins);
+        let whip = summarize(Via::Whip, &joins, |j| j.join_ms);
         assert_eq!(
             (whip.runs, whip.p50_ms, whip.min_ms, whip.max_ms),
             (2, Some(700), Some(700), Some(900))
+        );
+        let live = summarize(Via::Whip, &joins, |j| j.live_ms);
+        assert_eq!(
+            (live.min_ms, live.max_ms),
+            (Some(1700), Some(1900)),
+            "the figure asked for"
         );
     }
 
     #[test]
     fn a_way_without_joins_has_no_figures() {
-        let none = summarize(Via::Whip, &[join(Via::Rtp, 5)]);
+        let none = summarize(Via::Whip, &[join(Via::Rtp, 5)], |j| j.join_ms);
         assert_eq!((none.runs, none.p50_ms, none.max_ms), (0, None, None));
     }
 

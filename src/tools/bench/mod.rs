@@ -137,8 +137,9 @@ pub struct BenchArgs {
     /// Time joins instead (comma-separated ways, alternated run by run: `rtp`, `whip`): with a grid broadcast of
     /// a room at --width/--height/--fps already on the local nginx-rtmp (the first --participants count in the
     /// room), one participant at a time joins (its publisher per --publisher, synthetic by default), from its join
-    /// request (the `POST`) to the first frame out of the ingest showing its clock stamp, then leaves;
-    /// --join-runs per way. Prints p50/p95/min/max per way (one JSON line with --json).
+    /// request (the `POST`) to the first frame out of the ingest showing its clock stamp (and to the first showing
+    /// a picture captured after the request), then leaves; --join-runs per way. Prints p50/p95/min/max per way
+    /// (one JSON line with --json).
     #[arg(long, value_enum, value_delimiter = ',', conflicts_with_all = ["capacity", "soak", "audio_only", "janus", "cold_start"])]
     pub join_time: Vec<scenario::Via>,
     #[arg(long, default_value_t = 10)]
