@@ -13,6 +13,14 @@ pub const WIDTH: i32 = 640;
 pub const HEIGHT: i32 = 360;
 pub const FPS: i32 = 30;
 const VIDEO_KBPS: u32 = 500;
+/// What a publisher prints, then the wall clock in ms, as it sends its join request (the WHIP offer's or the RTP
+/// join's `POST`): the bench times a join from it (`bench --join-time`).
+pub const JOIN_REQUEST_LINE: &str = "join request sent at ms ";
+
+/// Prints [`JOIN_REQUEST_LINE`] with the wall clock now (stdout is line-buffered: it leaves at once).
+pub(super) fn note_join_request() {
+    println!("{JOIN_REQUEST_LINE}{}", crate::wall_clock::now_ms());
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Codec {
@@ -493,6 +501,7 @@ async fn whip_publish(
     if let Some(token) = token {
         request = request.bearer_auth(token.expose_secret());
     }
+    note_join_request();
     let response = request.send().await.context("WHIP request failed")?;
     let status = response.status();
     let location = response

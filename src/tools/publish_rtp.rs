@@ -46,6 +46,7 @@ async fn join(
     if let Some(token) = token {
         request = request.bearer_auth(token.expose_secret());
     }
+    super::publish::note_join_request();
     let response = request.send().await.context("RTP join request failed")?;
     let status = response.status();
     let resource = response

@@ -1,32 +1,18 @@
-//! Glass-to-ingest latency: plays the broadcast back from the RTMP ingest and, for each decoded frame, subtracts
-//! the wall clock the publisher painted into it (`publish --clock-stamp`, read inside the first tile) from the
-//! wall clock at which its encoded frame came out of the ingest (a probe on the demuxer, matched by PTS), so the
-//! bench's own decode is not counted.
+//! Glass-to-ingest latency: plays the broadcast back from the RTMP ingest (`playback.rs`) and, for each decoded
+//! frame, subtracts the wall clock the publisher painted into it (`publish --clock-stamp`, read inside the first
+//! tile) from the wall clock at which its encoded frame came out of the ingest, so the bench's own decode is not
+//! counted.
 
+use super::playback::{DecodedFrame, Playback};
 use crate::layout::engine::{place, Scene};
 use crate::layout::template::Templates;
 use crate::layout::{Canvas, Rect};
 use crate::tools::clock_stamp;
 use anyhow::{Context, Result};
-use gst::prelude::*;
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-
-/// Encoded frames waiting for their decoded picture; more than a GOP of backlog means something is lost.
-const MAX_PENDING: usize = 256;
-
-/// The sinks do not preroll: nginx-rtmp sends a new player audio at once but video only from the next keyframe,
-/// and a pipeline waiting in PAUSED for the video sink's first frame would block the demuxer on the audio sink.
-/// The queue keeps decoding off the demuxer's thread, where the arrival time is taken.
-const PLAYBACK: &str = "rtmp2src name=src ! flvdemux name=demux \
-    demux.video ! queue ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=I420 \
-    ! appsink name=frames sync=false async=false \
-    demux.audio ! fakesink sync=false async=false";
 
 #[derive(Default)]
 struct Tally {
-    /// (PTS, wall-clock ms) of each encoded frame the demuxer handed out.
-    arrivals: VecDeque<(gst::ClockTime, u64)>,
     samples: Vec<i64>,
     unread: u64,
     unmatched: u64,
@@ -70,13 +56,22 @@ pub struct Latency {
 }
 
 pub struct LatencyProbe {
-    pipeline: gst::Pipeline,
+    playback: Playback,
     tally: Arc<Mutex<Tally>>,
 }
 
 /// Where the first participant's whole picture is drawn in the built-in grid with `shown` participants on a
 /// `width` x `height` canvas.
 pub fn first_grid_tile(width: u32, height: u32, shown: usize) -> Result<Rect> {
+    grid_tiles(width, height, shown)?
+        .into_iter()
+        .next()
+        .context("nobody on screen")
+}
+
+/// Where each of `shown` participants' whole pictures is drawn in the built-in grid on a `width` x `height`
+/// canvas, in the grid's order.
+pub fn grid_tiles(width: u32, height: u32, shown: usize) -> Result<Vec<Rect>> {
     let templates = Templates::builtin();
     let grid = templates.get("grid").context("the built-in grid template")?;
     let scene = Scene {
@@ -87,8 +82,7 @@ pub fn first_grid_tile(width: u32, height: u32, shown: usize) -> Result<Rect> {
         width: width as i32,
         height: height as i32,
     };
-    let placed = place(grid, canvas, &scene);
-    Ok(drawn_area(placed.first().context("nobody on screen")?.rect))
+    Ok(place(grid, canvas, &scene).iter().map(|p| drawn_area(p.rect)).collect())
 }
 
 /// Where a publisher's whole picture is drawn for a `tile`: the tile itself, or, for a picture trimmed to fit
@@ -109,62 +103,20 @@ pub fn drawn_area(tile: Rect) -> Rect {
 impl LatencyProbe {
     /// Starts playing `url`, reading stamps of a `source`-sized picture shown in `tile`.
     pub fn start(url: &str, tile: Rect, source: (usize, usize)) -> Result<Self> {
-        crate::gst_util::init()?;
-        let pipeline = gst::parse::launch(PLAYBACK)?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| anyhow::anyhow!("the playback is not a pipeline"))?;
-        let by_name = |name: &str| {
-            pipeline
-                .by_name(name)
-                .with_context(|| format!("{name} in the playback"))
-        };
-        by_name("src")?.set_property("location", url);
         let tally = Arc::new(Mutex::new(Tally::default()));
-        let arrivals = tally.clone();
-        by_name("demux")?.connect_pad_added(move |_, pad| {
-            if pad.name().starts_with("video") {
-                note_arrivals(pad, arrivals.clone());
-            }
-        });
-        let sink = by_name("frames")?
-            .downcast::<gst_app::AppSink>()
-            .map_err(|_| anyhow::anyhow!("frames is not an appsink"))?;
         let frames = tally.clone();
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    on_frame(&sample, tile, source, &frames);
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-        pipeline
-            .set_state(gst::State::Playing)
-            .context("starting the playback")?;
-        Ok(Self { pipeline, tally })
+        let playback = Playback::start(url, move |frame| on_frame(&frame, tile, source, &frames))?;
+        Ok(Self { playback, tally })
     }
 
     /// Forgets what was measured so far (the window starts now).
     pub fn reset(&self) {
-        let mut tally = self.tally.lock().unwrap();
-        tally.samples.clear();
-        tally.unread = 0;
-        tally.unmatched = 0;
-        tally.smoothness = Smoothness::default();
+        *self.tally.lock().unwrap() = Tally::default();
     }
 
-    /// Stops playing; the figures since the last reset. A playback error is reported, not fatal: the other
-    /// figures of the run still count.
+    /// Stops playing; the figures since the last reset.
     pub fn finish(self) -> Latency {
-        if let Some(bus) = self.pipeline.bus() {
-            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-                if let gst::MessageView::Error(e) = msg.view() {
-                    eprintln!("latency playback: {}", crate::gst_util::describe_error(e));
-                }
-            }
-        }
-        let _ = self.pipeline.set_state(gst::State::Null);
+        self.playback.stop();
         let tally = self.tally.lock().unwrap();
         let mut sorted = tally.samples.clone();
         sorted.sort_unstable();
@@ -179,47 +131,17 @@ impl LatencyProbe {
     }
 }
 
-/// Notes the wall clock at which each encoded frame leaves the demuxer.
-fn note_arrivals(pad: &gst::Pad, tally: Arc<Mutex<Tally>>) {
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let now = crate::wall_clock::now_ms();
-        if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
-            let mut tally = tally.lock().unwrap();
-            if tally.arrivals.len() == MAX_PENDING {
-                tally.arrivals.pop_front();
-            }
-            tally.arrivals.push_back((pts, now));
-        }
-        gst::PadProbeReturn::Ok
-    });
-}
-
-fn on_frame(sample: &gst::Sample, tile: Rect, source: (usize, usize), tally: &Mutex<Tally>) {
-    let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
-        return;
-    };
-    let Some(width) = caps.structure(0).and_then(|s| s.get::<i32>("width").ok()) else {
-        return;
-    };
-    let Some(pts) = buffer.pts() else { return };
-    let Ok(map) = buffer.map_readable() else { return };
-    // appsink takes no video meta, so the decoder hands over GStreamer's default I420 layout.
-    let stride = (width as usize).next_multiple_of(4);
+fn on_frame(frame: &DecodedFrame, tile: Rect, source: (usize, usize), tally: &Mutex<Tally>) {
     // A replaying publisher's stamp is the send time modulo its clip's length.
-    let stamped = clock_stamp::read(&map, stride, tile, source)
+    let stamped = clock_stamp::read(frame.data, frame.stride, tile, source)
         .map(|stamp| clock_stamp::resolve_looped(stamp, crate::wall_clock::now_ms()));
     let mut tally = tally.lock().unwrap();
-    let arrived = match tally.arrivals.iter().position(|(p, _)| *p == pts) {
-        // Frames before it were never decoded (before a keyframe): they will not be asked for.
-        Some(at) => tally.arrivals.drain(..=at).next_back().map(|(_, ms)| ms),
-        None => None,
-    };
     if let Some(stamp) = stamped {
         tally
             .smoothness
             .note(stamp, 1000.0 / f64::from(crate::tools::publish::FPS));
     }
-    match (stamped, arrived) {
+    match (stamped, frame.arrived_ms) {
         (None, _) => tally.unread += 1,
         (Some(_), None) => tally.unmatched += 1,
         (Some(glass), Some(arrived)) => tally.samples.push(arrived as i64 - glass as i64),

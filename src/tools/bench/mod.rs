@@ -11,9 +11,11 @@ mod cold_start;
 mod floor;
 pub mod ingest;
 pub mod janus;
+mod join_time;
 mod latency;
 pub mod peer;
 mod pictures;
+mod playback;
 mod scenario;
 mod server;
 mod server_window;
@@ -132,6 +134,16 @@ pub struct BenchArgs {
     pub cold_start: bool,
     #[arg(long, default_value_t = 5)]
     pub cold_start_runs: u32,
+    /// Time joins instead (comma-separated ways, alternated run by run: `rtp`, `whip`): with a grid broadcast of
+    /// a room at --width/--height/--fps already on the local nginx-rtmp (the first --participants count in the
+    /// room), one participant at a time joins (its publisher per --publisher, synthetic by default), from its join
+    /// request (the `POST`) to the first frame out of the ingest showing its clock stamp (and to the first showing
+    /// a picture captured after the request), then leaves; --join-runs per way. Prints p50/p95/min/max per way
+    /// (one JSON line with --json).
+    #[arg(long, value_enum, value_delimiter = ',', conflicts_with_all = ["capacity", "soak", "audio_only", "janus", "cold_start"])]
+    pub join_time: Vec<scenario::Via>,
+    #[arg(long, default_value_t = 10)]
+    pub join_runs: u32,
     /// Run a soak instead: e.g. 30m, 90s, 1h.
     #[arg(long, value_parser = parse_duration)]
     pub soak: Option<Duration>,
@@ -191,6 +203,24 @@ pub fn run(args: BenchArgs) -> Result<()> {
             runs: args.cold_start_runs,
         };
         println!("{}", serde_json::to_string(&cold_start::run(&exe, &run)?)?);
+        return Ok(());
+    }
+    if !args.join_time.is_empty() {
+        let run = join_time::JoinTimeRun {
+            participants: args.participants.first().copied().unwrap_or(4),
+            width: args.width,
+            height: args.height,
+            fps: args.fps,
+            ways: args.join_time.clone(),
+            runs: args.join_runs,
+            publisher: args.publisher.first().copied().unwrap_or_default(),
+        };
+        let report = join_time::run(&exe, &run)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print_join_table(&report);
+        }
         return Ok(());
     }
     if args.zero_transcode && args.publisher.contains(&scenario::Publisher::Replay) {
@@ -315,6 +345,29 @@ fn measure_scenario(exe: &std::path::Path, sc: &scenario::Scenario, skip_baselin
     line["encode_only_cores"] = serde_json::json!(encode_only);
     line["cores_per_encode_only"] = serde_json::json!(ratio(encode_only));
     Ok(line)
+}
+
+fn print_join_table(report: &serde_json::Value) {
+    println!(
+        "\n{:>5} {:>5} {:>8} {:>8} {:>8} {:>8}",
+        "way", "runs", "p50", "p95", "min", "max"
+    );
+    let ms = |v: &serde_json::Value| v.as_i64().map_or("-".into(), |m| format!("{m} ms"));
+    for way in report["join_time"].as_array().into_iter().flatten() {
+        println!(
+            "{:>5} {:>5} {:>8} {:>8} {:>8} {:>8}",
+            way["way"].as_str().unwrap_or("?"),
+            way["runs"].to_string(),
+            ms(&way["p50_ms"]),
+            ms(&way["p95_ms"]),
+            ms(&way["min_ms"]),
+            ms(&way["max_ms"]),
+        );
+    }
+    println!(
+        "machine busy {} (load average {})",
+        report["machine_busy"], report["load_average_1m"]
+    );
 }
 
 fn print_table(rows: &[serde_json::Value]) {

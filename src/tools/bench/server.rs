@@ -3,6 +3,7 @@
 
 use super::janus::{JanusServer, ROOM, ROOM_PIN};
 use super::peer::{wait_until, Peer};
+use super::scenario::Via;
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -80,6 +81,22 @@ impl BenchServer {
         Ok(value)
     }
 
+    /// `POST`s a public grid broadcast of the built-in `room` with `video` settings and `outputs`; its id.
+    pub fn start_grid(&self, room: &str, video: Value, outputs: Value) -> Result<String> {
+        let created = self.send(
+            "POST",
+            "/v1/broadcasts",
+            Some(&serde_json::json!({
+                "source": {"kind": "room", "room": room},
+                "layout": {"template": "grid"},
+                "video": video,
+                "public": true,
+                "outputs": outputs,
+            })),
+        )?;
+        Ok(created["id"].as_str().context("broadcast id")?.to_string())
+    }
+
     /// Waits until `room` has `n` participants; returns them.
     pub fn wait_participants(&self, room: &str, n: usize, timeout: Duration) -> Result<Vec<Value>> {
         wait_until(&format!("{n} participants in {room}"), timeout, || {
@@ -106,6 +123,23 @@ pub fn rtp_publisher(exe: &Path, rtp: &str, name: &str, flags: &[&str]) -> Resul
     spawn_publisher(exe, &["--rtp", rtp, "--name", name], flags)
 }
 
+/// `callcast publish` joining `room` of `server` over WHIP or plain RTP as `name` with `flags`, at nice 10, its
+/// standard output piped: it prints there when it sends its join request (`publish::JOIN_REQUEST_LINE`).
+pub fn joining_publisher(
+    exe: &Path,
+    server: &BenchServer,
+    room: &str,
+    via: Via,
+    name: &str,
+    flags: &[&str],
+) -> Result<Peer> {
+    let into = match via {
+        Via::Whip => ["--whip".to_string(), server.whip_url(room)],
+        Via::Rtp => ["--rtp".to_string(), server.rtp_url(room)],
+    };
+    spawn_publisher_to(exe, &[&into[0], &into[1], "--name", name], flags, Stdio::piped())
+}
+
 /// `callcast publish` into the bench's Janus room with `flags`, at nice 10.
 pub fn janus_publisher(exe: &Path, janus: &JanusServer, name: &str, flags: &[&str]) -> Result<Peer> {
     let (url, room) = (janus.url(), ROOM.to_string());
@@ -117,12 +151,16 @@ pub fn janus_publisher(exe: &Path, janus: &JanusServer, name: &str, flags: &[&st
 }
 
 fn spawn_publisher(exe: &Path, into: &[&str], flags: &[&str]) -> Result<Peer> {
+    spawn_publisher_to(exe, into, flags, Stdio::null())
+}
+
+fn spawn_publisher_to(exe: &Path, into: &[&str], flags: &[&str], stdout: Stdio) -> Result<Peer> {
     let mut command = Command::new(exe);
     command
         .arg("publish")
         .args(into)
         .args(flags)
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::null());
     // SAFETY: setpriority is async-signal-safe; it only lowers this child's priority.
     unsafe {

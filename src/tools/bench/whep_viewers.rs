@@ -9,7 +9,7 @@ use super::peer::wait_until;
 use super::server::{publisher, BenchServer};
 use super::server_window::{measure, round3, wait_live, OneBroadcast};
 use super::whep_client::{StampReading, StampTally, WhepViewer};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -33,18 +33,11 @@ pub fn run(exe: &Path, run: &OneBroadcast, viewers: u32) -> Result<Value> {
         &["--clock-stamp", "--tone", "440", "--copies", &copies],
     )?;
     server.wait_participants(ROOM, run.participants as usize, Duration::from_secs(60))?;
-    let created = server.send(
-        "POST",
-        "/v1/broadcasts",
-        Some(&json!({
-            "source": {"kind": "room", "room": ROOM},
-            "layout": {"template": "grid"},
-            "video": {"width": run.width, "height": run.height, "fps": run.fps},
-            "public": true,
-            "outputs": [{"kind": "whep", "max_viewers": viewers + 1}],
-        })),
+    let id = server.start_grid(
+        ROOM,
+        json!({"width": run.width, "height": run.height, "fps": run.fps}),
+        json!([{"kind": "whep", "max_viewers": viewers + 1}]),
     )?;
-    let id = created["id"].as_str().context("broadcast id")?.to_string();
     wait_live(&server, &id)?;
     std::thread::sleep(run.warmup);
     let without = measure(&server.pid(), run.window)?;
