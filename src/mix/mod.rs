@@ -10,7 +10,7 @@ pub mod overlay_clock;
 mod overlay_fade;
 pub mod overlay_fonts;
 pub mod overlay_label;
-mod overlay_layer;
+pub(crate) mod overlay_layer;
 pub mod overlay_render;
 mod overlay_snapshot;
 mod overlay_text;
