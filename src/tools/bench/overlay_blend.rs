@@ -167,7 +167,12 @@ fn frame_costs(run: &BlendRun, pictures: &[Picture], fade: Option<u32>) -> Resul
     })?;
     wait_eos(&pipeline, Duration::from_secs(600))?;
     let costs = std::mem::take(&mut *costs.lock().unwrap());
-    anyhow::ensure!(costs.len() == run.frames as usize, "{} frames of {}", costs.len(), run.frames);
+    anyhow::ensure!(
+        costs.len() == run.frames as usize,
+        "{} frames of {}",
+        costs.len(),
+        run.frames
+    );
     Ok(costs)
 }
 
@@ -212,16 +217,16 @@ fn frames_through(
             start.store(thread_cpu_ns(), std::sync::atomic::Ordering::Relaxed);
             gst::PadProbeReturn::Ok
         });
-    element
-        .static_pad("src")
-        .context("overlaycomposition src")?
-        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+    element.static_pad("src").context("overlaycomposition src")?.add_probe(
+        gst::PadProbeType::BUFFER,
+        move |_, info| {
             let cpu = thread_cpu_ns().saturating_sub(entered.load(std::sync::atomic::Ordering::Relaxed));
             if let Some(buffer) = info.buffer() {
                 each(buffer, cpu);
             }
             gst::PadProbeReturn::Ok
-        });
+        },
+    );
     pipeline.set_state(gst::State::Playing)?;
     Ok(pipeline)
 }
@@ -258,7 +263,10 @@ fn changes_on_air(run: &BlendRun, pictures: &[Picture]) -> Result<Value> {
         let recorded = sums.clone();
         let (w, h) = (run.width as usize, run.height as usize);
         let (x0, y0) = (title.placed.x as usize, title.placed.y as usize);
-        let (tw, th) = (title.placed.picture.width() as usize, title.placed.picture.height() as usize);
+        let (tw, th) = (
+            title.placed.picture.width() as usize,
+            title.placed.picture.height() as usize,
+        );
         let pipeline = frames_through(&layer, &live, true, move |buffer, _| {
             // The Y plane first, its stride the width (even widths).
             let sum = buffer.map_readable().map_or(0, |map| {
