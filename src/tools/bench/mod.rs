@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod janus;
 mod latency;
 mod overlay_blend;
+mod overlay_pairs;
 pub mod peer;
 mod pictures;
 mod scenario;
@@ -115,7 +116,13 @@ pub struct BenchArgs {
     pub overlay_blend: bool,
     #[arg(long, default_value_t = 600)]
     pub blend_frames: u32,
-    /// Rounds of --overlay-blend (each one without and one with).
+    /// Measure the overlays in a broadcast instead, decided on a busy machine: one broadcast of the first
+    /// --participants count (replaying) at --width/--height/--fps, the title and logo of --overlays put on and
+    /// taken off by `PATCH`, --pairs pairs of --window-s windows with and without (alternating order), then
+    /// --pairs pairs of layout switches cut and faded over --fade-ms (prints one JSON line).
+    #[arg(long, conflicts_with_all = ["capacity", "soak", "audio_only", "cold_start", "overlay_blend"])]
+    pub overlay_pairs: bool,
+    /// Rounds of --overlay-blend and pairs of --overlay-pairs (each one without and one with).
     #[arg(long, default_value_t = 6)]
     pub pairs: u32,
     /// The cross-fade --overlay-blend measures.
@@ -204,6 +211,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
             changes: 20,
         };
         println!("{}", serde_json::to_string(&overlay_blend::run(&run)?)?);
+        return Ok(());
+    }
+    if args.overlay_pairs {
+        let run = server_window::OneBroadcast::from_args(&args);
+        println!(
+            "{}",
+            serde_json::to_string(&overlay_pairs::run(&exe, &run, args.pairs.max(1), args.fade_ms)?)?
+        );
         return Ok(());
     }
     if args.capacity {

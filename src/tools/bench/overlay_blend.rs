@@ -1,7 +1,7 @@
 //! `callcast bench --overlay-blend`: what the overlay layer itself costs, with no broadcast around it and so
-//! without the noise of a busy machine: the layer's own element (`OverlayLayer`, an `overlaycomposition`) between
-//! a test source and a fake sink, and the CPU time of the thread running it read as each frame enters the element
-//! and as it leaves (`CLOCK_THREAD_CPUTIME_ID`: other processes' load does not count). Three figures:
+//! without the noise of a busy machine: the layer's own element (`OverlayLayer`: a pass-through whose output pad blends)
+//! between a test source and a fake sink, and the CPU time of the thread running it read as each frame enters the
+//! element and as it leaves (`CLOCK_THREAD_CPUTIME_ID`: other processes' load does not count). Three figures:
 //! - static overlays: the bench's title and logo (`scenario::bench_overlays`, rendered as the server renders
 //!   them) against no overlay, over the same frames, in alternating rounds;
 //! - a layout cross-fade: the frame taken and blended beneath the overlays for the fade's length, against the
@@ -324,7 +324,7 @@ fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len().max(1) as f64
 }
 
-fn median(xs: &[f64]) -> f64 {
+pub(super) fn median(xs: &[f64]) -> f64 {
     let mut sorted = xs.to_vec();
     sorted.sort_by(f64::total_cmp);
     match sorted.len() {
