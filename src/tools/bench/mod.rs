@@ -125,6 +125,9 @@ pub struct BenchArgs {
     /// Rounds of --overlay-blend and pairs of --overlay-pairs (each one without and one with).
     #[arg(long, default_value_t = 6)]
     pub pairs: u32,
+    /// Changes --overlay-blend times on air, each way and for each fade.
+    #[arg(long, default_value_t = 20)]
+    pub blend_changes: u32,
     /// The cross-fade --overlay-blend measures.
     #[arg(long, default_value_t = 1000)]
     pub fade_ms: u32,
@@ -208,7 +211,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             frames: args.blend_frames.max(2),
             rounds: args.pairs.max(1),
             fade_ms: args.fade_ms,
-            changes: 20,
+            changes: args.blend_changes.max(1),
         };
         println!("{}", serde_json::to_string(&overlay_blend::run(&run)?)?);
         return Ok(());
