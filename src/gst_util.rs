@@ -94,7 +94,7 @@ const MORE_FACTORIES: &[&str] = &[
     "opusenc",
     "queue",
     "tee",
-    "overlaycomposition",
+    "identity",
     "videoconvert",
     "videocrop",
     "videotestsrc",

@@ -1,6 +1,6 @@
 //! `GET /v1/layouts/{name}/preview.png`: a template's placeholder tiles (`layout::preview`) with the name labels
 //! and overlays a broadcast would draw over them, by the code that draws them on air (`broadcast::name_labels`,
-//! `mix::overlay_render`, `mix::overlay_band`), blended as the mixer's `overlaycomposition` blends them:
+//! `mix::overlay_render`, `mix::overlay_band`), blended as the mixer's overlay layer blends them:
 //! straight alpha, the labels beneath (lowest tile first), then the overlays in the list's order (later ones on
 //! top).
 

@@ -1,13 +1,13 @@
-//! Overlays on air: an `overlaycomposition` element between the compositor and the encoder, handed the pictures
-//! of `overlay_render` as one composition per change. Each frame it blends that composition's rectangles (only
-//! their area; the pictures are converted once and cached inside the composition) into the canvas.
+//! Overlays on air: a pass-through element between the compositor and the encoder, whose output pad blends the
+//! pictures of `overlay_render` (converted once per change into the canvas's planes, `overlay_planes`) into each
+//! frame, in place, only under each picture.
 //!
 //! Not a compositor pad: the compositor outputs I420, and GStreamer 1.22's compositor then refuses pads with an
-//! alpha channel, so titles and logos could not be anything but opaque rectangles there.
+//! alpha channel, so titles and logos could not be anything but opaque rectangles there. Not `overlaycomposition`
+//! either: its blend costs several times as much per pixel (`overlay_planes`).
 //!
-//! Fades: an overlay added fades in and one removed fades out (`overlay_fade`) by the global alpha of its
-//! rectangle, set per frame on a new rectangle over the same pixels: no picture is redrawn or copied. While
-//! nothing fades, every frame gets the same composition (no work beyond a clone of a refcounted object).
+//! Fades: an overlay added fades in and one removed fades out (`overlay_fade`) by a global alpha applied as it
+//! is blended: no picture is redrawn or copied. While nothing fades, every frame gets the same pictures.
 //!
 //! Layout cross-fades: one frame of the composite, taken as it passes (`cross_fade`), goes beneath every overlay
 //! fully on and fades out like a removed overlay while the new arrangement shows through it.
@@ -17,8 +17,9 @@
 //! late or in whatever bursts the frames are composed.
 
 use super::overlay_fade::Fade;
+use super::overlay_planes::Planes;
 use super::overlay_render::Placed;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use gst::prelude::*;
 use std::sync::{Arc, Mutex};
 
@@ -32,27 +33,11 @@ pub struct Layered<'a> {
     pub then: Option<(&'a Placed, gst::ClockTime)>,
 }
 
-/// A picture as the composition takes it.
-struct Picture {
-    /// BGRA (a cross-fade's frame: AYUV) pixels with their video meta, shared by every rectangle made of them.
-    pixels: gst::Buffer,
-    x: i32,
-    y: i32,
-    width: u32,
-    height: u32,
-}
+/// A picture as the blend takes it.
+type Picture = Planes;
 
-impl Picture {
-    fn of(placed: &Placed) -> Result<Self> {
-        let (width, height) = placed.picture.dimensions();
-        Ok(Self {
-            pixels: pixels(placed)?,
-            x: placed.x as i32,
-            y: placed.y as i32,
-            width,
-            height,
-        })
-    }
+fn picture_of(placed: &Placed) -> Picture {
+    Planes::of_rgba(&placed.picture, placed.x, placed.y)
 }
 
 /// An overlay on air (or fading out).
@@ -73,8 +58,6 @@ struct OnAir {
     /// A cross-fade asked for: its length, and who waits for its frame to be taken.
     cross_fade: Option<(u32, std::sync::mpsc::SyncSender<()>)>,
     entries: Vec<Entry>,
-    /// What the next frame gets while nothing fades; None: nothing (the frame goes through untouched).
-    composition: Option<gst_video::VideoOverlayComposition>,
     fading: bool,
     /// The earliest running time (ns) at which an entry's next picture takes over.
     switch_at: Option<u64>,
@@ -87,29 +70,44 @@ pub struct OverlayLayer {
 
 impl OverlayLayer {
     pub fn new() -> Result<Self> {
-        let element = crate::gst_util::make("overlaycomposition")?;
+        let element = crate::gst_util::make("identity")?;
         let on_air: Arc<Mutex<OnAir>> = Arc::default();
         let drawn = on_air.clone();
+        let src = element.static_pad("src").expect("identity src");
         // On the compositor's streaming thread, every frame.
-        element.connect("draw", false, move |args| {
+        src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() else {
+                return gst::PadProbeReturn::Ok;
+            };
             let mut on_air = drawn.lock().unwrap();
+            if on_air.entries.is_empty() && on_air.cross_fade.is_none() {
+                return gst::PadProbeReturn::Ok;
+            }
+            let Some(video) = pad
+                .current_caps()
+                .and_then(|c| gst_video::VideoInfo::from_caps(&c).ok())
+            else {
+                return gst::PadProbeReturn::Ok;
+            };
             // Told first (nobody waiting any more: it cuts), then taken while the layer is locked: the new
             // arrangement reaches the compositor's next frames, and its overlays wait for this lock.
             if let Some((ms, _)) = on_air.cross_fade.take().filter(|(_, taken)| taken.try_send(()).is_ok()) {
-                let sample = args.get(1).and_then(|v| v.get::<gst::Sample>().ok());
-                match sample.as_ref().map(super::overlay_snapshot::ayuv_of) {
-                    Some(Ok((pixels, width, height))) => on_air.fade_from(pixels, width, height, ms),
-                    Some(Err(e)) => tracing::warn!("no cross-fade: {e:#}"),
-                    None => tracing::warn!("no cross-fade: a frame without its sample"),
+                match gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), &video)
+                    .map_err(|_| anyhow::anyhow!("the frame cannot be read"))
+                    .and_then(|frame| Planes::of_frame(&frame))
+                {
+                    Ok(picture) => on_air.fade_from(picture, ms),
+                    Err(e) => tracing::warn!("no cross-fade: {e:#}"),
                 }
             }
             if on_air.fading || on_air.switch_at.is_some() {
-                let sample = args.get(1).and_then(|v| v.get::<gst::Sample>().ok());
-                let pts = sample.as_ref().and_then(|s| s.buffer().and_then(|b| b.pts()));
-                let running = sample
-                    .as_ref()
+                let pts = buffer.pts();
+                let running = pad
+                    .sticky_event::<gst::event::Segment>(0)
                     .zip(pts)
-                    .and_then(|(s, pts)| s.segment()?.downcast_ref::<gst::ClockTime>()?.to_running_time(pts));
+                    .and_then(|(segment, pts)| {
+                        segment.segment().downcast_ref::<gst::ClockTime>()?.to_running_time(pts)
+                    });
                 if on_air.fading
                     || on_air
                         .switch_at
@@ -119,7 +117,20 @@ impl OverlayLayer {
                     on_air.advance(pts.map(gst::ClockTime::nseconds), running.map(gst::ClockTime::nseconds));
                 }
             }
-            Some(on_air.composition.clone().to_value())
+            let shown: Vec<&Entry> = on_air.entries.iter().filter(|e| e.fade.alpha() > 0.0).collect();
+            if shown.is_empty() {
+                return gst::PadProbeReturn::Ok;
+            }
+            let buffer = buffer.make_mut();
+            match gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &video) {
+                Ok(mut frame) => {
+                    for entry in shown {
+                        entry.picture.blend(&mut frame, entry.fade.alpha());
+                    }
+                }
+                Err(_) => tracing::warn!("overlays: a frame that cannot be written"),
+            }
+            gst::PadProbeReturn::Ok
         });
         Ok(Self { element, on_air })
     }
@@ -142,11 +153,8 @@ impl OverlayLayer {
     pub fn show(&self, overlays: &[Layered]) -> Result<()> {
         let mut made = Vec::with_capacity(overlays.len());
         for o in overlays {
-            let then = match o.then {
-                Some((placed, at)) => Some((Picture::of(placed)?, at.nseconds())),
-                None => None,
-            };
-            made.push((o, Picture::of(o.placed)?, then));
+            let then = o.then.map(|(placed, at)| (picture_of(placed), at.nseconds()));
+            made.push((o, picture_of(o.placed), then));
         }
         let mut on_air = self.on_air.lock().unwrap();
         let mut before = std::mem::take(&mut on_air.entries);
@@ -178,7 +186,6 @@ impl OverlayLayer {
         on_air.entries = entries;
         on_air.fading = on_air.entries.iter().any(|e| !e.fade.settled());
         on_air.switch_at = on_air.next_switch();
-        on_air.composition = composition(&on_air.entries)?;
         Ok(())
     }
 }
@@ -196,30 +203,15 @@ impl OnAir {
         self.entries.retain(|e| !e.fade.gone());
         self.fading = self.entries.iter().any(|e| !e.fade.settled());
         self.switch_at = self.next_switch();
-        match composition(&self.entries) {
-            Ok(c) => self.composition = c,
-            Err(e) => {
-                // Cannot happen with rectangles that were composed before; end the fades rather than log per frame.
-                tracing::warn!("overlay fade: {e:#}");
-                self.fading = false;
-            }
-        }
     }
 }
 
 impl OnAir {
     /// Puts the frame `pixels` beneath every overlay, fully on, fading out over `ms` from the next frame. A
     /// previous cross-fade's frame still fading goes on above it (the new frame was taken without it).
-    fn fade_from(&mut self, pixels: gst::Buffer, width: u32, height: u32, ms: u32) {
+    fn fade_from(&mut self, picture: Picture, ms: u32) {
         let mut fade = Fade::appearing(0);
         fade.towards(0.0, ms);
-        let picture = Picture {
-            pixels,
-            x: 0,
-            y: 0,
-            width,
-            height,
-        };
         self.entries.insert(
             0,
             Entry {
@@ -231,10 +223,6 @@ impl OnAir {
             },
         );
         self.fading = true;
-        match composition(&self.entries) {
-            Ok(c) => self.composition = c,
-            Err(e) => tracing::warn!("cross-fade: {e:#}"),
-        }
     }
 
     fn next_switch(&self) -> Option<u64> {
@@ -243,53 +231,4 @@ impl OnAir {
             .filter_map(|e| e.then.as_ref().map(|(_, at)| *at))
             .min()
     }
-}
-
-/// The rectangles of `entries` at their alphas, as one composition; None when nothing shows.
-fn composition(entries: &[Entry]) -> Result<Option<gst_video::VideoOverlayComposition>> {
-    let mut rectangles = Vec::with_capacity(entries.len());
-    for entry in entries.iter().filter(|e| e.fade.alpha() > 0.0) {
-        let p = &entry.picture;
-        let mut rectangle = gst_video::VideoOverlayRectangle::new_raw(
-            &p.pixels,
-            p.x,
-            p.y,
-            p.width,
-            p.height,
-            gst_video::VideoOverlayFormatFlags::empty(),
-        );
-        if entry.fade.alpha() < 1.0 {
-            rectangle
-                .get_mut()
-                .context("new rectangle")?
-                .set_global_alpha(entry.fade.alpha() as f32);
-        }
-        rectangles.push(rectangle);
-    }
-    if rectangles.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(
-        gst_video::VideoOverlayComposition::new(rectangles.iter()).context("overlay composition")?,
-    ))
-}
-
-/// A picture in the overlay format GStreamer blends from: BGRA bytes (ARGB words on little-endian machines),
-/// straight alpha.
-fn pixels(placed: &Placed) -> Result<gst::Buffer> {
-    let (width, height) = placed.picture.dimensions();
-    let mut bgra = placed.picture.as_raw().clone();
-    for pixel in bgra.chunks_exact_mut(4) {
-        pixel.swap(0, 2);
-    }
-    let mut buffer = gst::Buffer::from_mut_slice(bgra);
-    gst_video::VideoMeta::add(
-        buffer.get_mut().context("new buffer")?,
-        gst_video::VideoFrameFlags::empty(),
-        gst_video::VideoFormat::Bgra,
-        width,
-        height,
-    )
-    .context("video meta")?;
-    Ok(buffer)
 }

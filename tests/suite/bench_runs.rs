@@ -69,3 +69,39 @@ fn participants_can_join_over_plain_rtp() {
     assert!(n("latency_samples") >= 60.0, "{line}");
     assert_eq!(n("latency_unread"), 0.0, "{line}");
 }
+
+/// `--overlay-blend` measures the overlay layer on its own: the title and logo cost the layer's thread more than no
+/// overlay does, a cross-fade's frames more than the overlays alone, and cuts show on the next frame or the one
+/// after (the one in flight). The figures of the notes come from release builds; this is a debug build.
+#[test]
+fn the_overlay_blend_bench_measures_each_figure() {
+    let (_, line) = bench(&[
+        "--overlay-blend",
+        "--blend-frames",
+        "30",
+        "--pairs",
+        "1",
+        "--blend-changes",
+        "3",
+    ]);
+    let n = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let first = |v: &Value| n(&v[0]);
+    let stat = &line["static"];
+    assert!(
+        first(&stat["with_us_per_frame"]) > first(&stat["without_us_per_frame"]),
+        "{line}"
+    );
+    assert!(n(&stat["cores_median"]) > 0.0, "{line}");
+    let fade = &line["cross_fade"];
+    assert_eq!(fade["frames"], 30, "{line}");
+    assert!(
+        first(&fade["fading_us_per_frame"]) > first(&fade["overlays_alone_us_per_frame"]),
+        "{line}"
+    );
+    let cut = &line["on_air"]["fade_ms_0"];
+    assert_eq!(cut["frames_to_show"].as_array().map(Vec::len), Some(3), "{line}");
+    assert!(cut["max"].as_u64().is_some_and(|m| (1..=2).contains(&m)), "{line}");
+    let pictures = line["pictures"].as_array().expect("pictures");
+    assert_eq!(pictures.len(), 2, "{line}");
+    assert!(pictures.iter().all(|p| p["width"].as_u64() > Some(10)), "{line}");
+}

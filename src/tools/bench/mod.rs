@@ -13,6 +13,8 @@ pub mod ingest;
 pub mod janus;
 mod join_time;
 mod latency;
+mod overlay_blend;
+mod overlay_pairs;
 pub mod peer;
 mod pictures;
 mod playback;
@@ -108,6 +110,29 @@ pub struct BenchArgs {
     /// A static title and logo over each broadcast's canvas (compare with the same run without).
     #[arg(long)]
     pub overlays: bool,
+    /// Measure the overlay layer alone instead (no broadcast; prints one JSON line): its CPU time per frame on a
+    /// --width x --height canvas with the title and logo of --overlays and without, in --pairs alternating rounds of
+    /// --blend-frames frames; a --fade-ms layout cross-fade's frames against the same frames without; and on a
+    /// live source at --fps, how many frames a change takes to show.
+    #[arg(long, conflicts_with_all = ["capacity", "soak", "audio_only", "cold_start"])]
+    pub overlay_blend: bool,
+    #[arg(long, default_value_t = 600)]
+    pub blend_frames: u32,
+    /// Measure the overlays in a broadcast instead, decided on a busy machine: one broadcast of the first
+    /// --participants count (replaying) at --width/--height/--fps, the title and logo of --overlays put on and
+    /// taken off by `PATCH`, --pairs pairs of --window-s windows with and without (alternating order), then
+    /// --pairs pairs of layout switches cut and faded over --fade-ms (prints one JSON line).
+    #[arg(long, conflicts_with_all = ["capacity", "soak", "audio_only", "cold_start", "overlay_blend"])]
+    pub overlay_pairs: bool,
+    /// Rounds of --overlay-blend and pairs of --overlay-pairs (each one without and one with).
+    #[arg(long, default_value_t = 6)]
+    pub pairs: u32,
+    /// Changes --overlay-blend times on air, each way and for each fade.
+    #[arg(long, default_value_t = 20)]
+    pub blend_changes: u32,
+    /// The cross-fade --overlay-blend measures.
+    #[arg(long, default_value_t = 1000)]
+    pub fade_ms: u32,
     /// What the participants send (comma-separated: one scenario each, measured in the same run): `synthetic`
     /// (encoded live; the default) or `replay` (a clip encoded once and looped, `callcast publish --replay`).
     /// Each line reports the publishers' CPU apart, as `publisher_cores`.
@@ -188,6 +213,27 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(viewers) = args.whep_viewers {
         let run = server_window::OneBroadcast::from_args(&args);
         println!("{}", serde_json::to_string(&whep_viewers::run(&exe, &run, viewers)?)?);
+        return Ok(());
+    }
+    if args.overlay_blend {
+        let run = overlay_blend::BlendRun {
+            width: args.width,
+            height: args.height,
+            fps: args.fps,
+            frames: args.blend_frames.max(2),
+            rounds: args.pairs.max(1),
+            fade_ms: args.fade_ms,
+            changes: args.blend_changes.max(1),
+        };
+        println!("{}", serde_json::to_string(&overlay_blend::run(&run)?)?);
+        return Ok(());
+    }
+    if args.overlay_pairs {
+        let run = server_window::OneBroadcast::from_args(&args);
+        println!(
+            "{}",
+            serde_json::to_string(&overlay_pairs::run(&exe, &run, args.pairs.max(1), args.fade_ms)?)?
+        );
         return Ok(());
     }
     if args.capacity {

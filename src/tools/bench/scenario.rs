@@ -330,7 +330,7 @@ pub fn has_video_tag(flv: &[u8]) -> bool {
 
 /// A title on a box and a 64x32 logo, as an operator would put on air, clear of the first tile's clock stamp
 /// (top-left) that the latency probe reads.
-fn bench_overlays() -> serde_json::Value {
+pub(super) fn bench_overlays() -> serde_json::Value {
     use base64::Engine;
     let mut png = Vec::new();
     let mut encoder = png::Encoder::new(&mut png, 64, 32);
