@@ -194,20 +194,28 @@ fn note_arrivals(pad: &gst::Pad, tally: Arc<Mutex<Tally>>) {
     });
 }
 
-fn on_frame(sample: &gst::Sample, tile: Rect, source: (usize, usize), tally: &Mutex<Tally>) {
-    let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
-        return;
-    };
-    let Some(width) = caps.structure(0).and_then(|s| s.get::<i32>("width").ok()) else {
-        return;
-    };
-    let Some(pts) = buffer.pts() else { return };
-    let Ok(map) = buffer.map_readable() else { return };
+/// A decoded I420 frame's PTS and the clock stamp read in `tile` (None: it did not read).
+pub(super) fn stamp_of(
+    sample: &gst::Sample,
+    tile: Rect,
+    source: (usize, usize),
+) -> Option<(gst::ClockTime, Option<u64>)> {
+    let (buffer, caps) = (sample.buffer()?, sample.caps()?);
+    let width = caps.structure(0).and_then(|s| s.get::<i32>("width").ok())?;
+    let pts = buffer.pts()?;
+    let map = buffer.map_readable().ok()?;
     // appsink takes no video meta, so the decoder hands over GStreamer's default I420 layout.
     let stride = (width as usize).next_multiple_of(4);
     // A replaying publisher's stamp is the send time modulo its clip's length.
     let stamped = clock_stamp::read(&map, stride, tile, source)
         .map(|stamp| clock_stamp::resolve_looped(stamp, crate::wall_clock::now_ms()));
+    Some((pts, stamped))
+}
+
+fn on_frame(sample: &gst::Sample, tile: Rect, source: (usize, usize), tally: &Mutex<Tally>) {
+    let Some((pts, stamped)) = stamp_of(sample, tile, source) else {
+        return;
+    };
     let mut tally = tally.lock().unwrap();
     let arrived = match tally.arrivals.iter().position(|(p, _)| *p == pts) {
         // Frames before it were never decoded (before a keyframe): they will not be asked for.
