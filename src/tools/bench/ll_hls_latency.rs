@@ -9,7 +9,6 @@
 use super::latency::{first_grid_tile, percentile, stamp_of, Smoothness};
 use super::ll_hls_follow::{first_to_fetch, listing, video_samples, Listing};
 use super::peer::wait_until;
-use super::server::{publisher, BenchServer};
 use super::server_window::{measure, wait_live, OneBroadcast};
 use crate::layout::Rect;
 use crate::wall_clock::now_ms;
@@ -221,15 +220,7 @@ fn follow(base: &str, src: &gst_app::AppSrc, tally: &Mutex<Tally>, stop: &Atomic
 
 pub fn run(exe: &Path, run: &OneBroadcast) -> Result<Value> {
     crate::gst_util::init()?;
-    let server = BenchServer::start(exe)?;
-    let copies = run.participants.to_string();
-    let _publisher = publisher(
-        exe,
-        &server.whip_url(ROOM),
-        "p",
-        &["--clock-stamp", "--tone", "440", "--copies", &copies],
-    )?;
-    server.wait_participants(ROOM, run.participants as usize, Duration::from_secs(60))?;
+    let (server, _publisher) = run.start_room(exe, ROOM, &["--clock-stamp"])?;
     // One-second segments and keyframes, as in the end-to-end test where hls.js' distance from the live edge was
     // measured (segments start on keyframes).
     let created = server.send(
