@@ -28,9 +28,7 @@ impl OneBroadcast {
             window: Duration::from_secs(args.window_s),
         }
     }
-}
 
-impl OneBroadcast {
     /// A server with `participants` synthetic participants in `room` (one publisher process, a 440 Hz tone and
     /// `flags`), all joined.
     pub fn start_room(
