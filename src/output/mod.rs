@@ -3,7 +3,7 @@
 pub mod config;
 pub mod events;
 pub mod feed;
-mod fmp4;
+pub(crate) mod fmp4;
 pub mod hls;
 mod hls_audio_cuts;
 mod hls_cuts;

@@ -18,7 +18,7 @@ try {
     await playlistServed(src);
     hls.loadSource(src);
     hls.attachMedia(video);
-    const manifest = await parsed;
+    const manifest = await within(parsed, "the multivariant playlist parsed", errors);
     const levels = manifest.levels.map((l) => ({ width: l.width, height: l.height, bitrate: l.bitrate,
                                                   codecs: `${l.videoCodec},${l.audioCodec}` }));
     await until("playing the first level", () => video.currentTime > 0.5 && video.videoHeight > 0, errors);
@@ -26,7 +26,7 @@ try {
     const last = levels.length - 1;
     const switched = new Promise((resolve) => hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => d.level === last && resolve()));
     hls.currentLevel = last;
-    await switched;
+    await within(switched, `switched to level ${last}`, errors);
     const at = video.currentTime;
     await until("the last level's picture, playing on",
                 () => video.videoHeight === levels[last].height && video.currentTime > at + 0.5, errors);

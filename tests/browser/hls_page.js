@@ -10,6 +10,15 @@ window.until = async (what, check, errors, ms = 15000) => {
   }
 };
 
+// `promise`, or an error naming `what` and hls.js' errors so far after `ms`: an hls.js event that never comes
+// (a manifest not parsed, a level never switched) fails the script instead of holding the test for ever.
+window.within = (promise, what, errors, ms = 20000) =>
+  Promise.race([
+    promise,
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error(`${what} within ${ms} ms (errors: ${errors.join("; ")})`)), ms)),
+  ]);
+
 // Waits for `src` to be served: an output's playlist comes with its first segment or part.
 window.playlistServed = async (src) => {
   for (const end = Date.now() + 20000; !(await fetch(src)).ok;) {

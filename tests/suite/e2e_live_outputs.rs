@@ -137,16 +137,28 @@ fn start_browser(script: &str, args: [String; 2]) -> KillOnDrop {
     KillOnDrop(child)
 }
 
-/// The JSON a browser script printed, once it ended successfully.
+/// The JSON a browser script printed, once it ended successfully; a script still running after 90 s is killed
+/// and fails the test (its own waits end sooner: a hang is a bug of the script or of the player).
 fn browser_result(mut browser: KillOnDrop, script: &str) -> Value {
     let (mut stdout, mut stderr) = (String::new(), String::new());
     let pipes = (browser.0.stdout.take(), browser.0.stderr.take());
     let (Some(mut out), Some(mut err)) = pipes else {
         panic!("no pipes")
     };
-    std::io::Read::read_to_string(&mut out, &mut stdout).expect("node's output");
-    std::io::Read::read_to_string(&mut err, &mut stderr).expect("node's errors");
-    assert!(browser.0.wait().expect("node").success(), "{script}: {stderr}");
+    // The pipes are read on threads of their own so that the deadline holds whatever the script writes.
+    let reading_out = std::thread::spawn(move || std::io::Read::read_to_string(&mut out, &mut stdout).map(|_| stdout));
+    let reading_err = std::thread::spawn(move || std::io::Read::read_to_string(&mut err, &mut stderr).map(|_| stderr));
+    let exited = browser.exit_within(Duration::from_secs(90));
+    if exited.is_none() {
+        let _ = browser.0.kill();
+        let _ = browser.0.wait();
+    }
+    let stdout = reading_out.join().expect("reader").expect("node's output");
+    let stderr = reading_err.join().expect("reader").expect("node's errors");
+    let Some(status) = exited else {
+        panic!("{script} still running after 90 s: {stderr}")
+    };
+    assert!(status.success(), "{script}: {stderr}");
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("JSON from {script}: {e}: {stdout}"))
 }
 

@@ -4,12 +4,11 @@
 //! audio-only broadcast to HLS, and with a composited one (grid at the bench's canvas) to HLS. An audio-only
 //! broadcast's cost is its figure less the room's.
 
-use super::server::{publisher, BenchServer};
+use super::server::BenchServer;
 use super::server_window::{measure, round3, wait_live, OneBroadcast};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::Duration;
 
 const ROOM: &str = "bench";
 
@@ -25,15 +24,7 @@ fn measure_broadcast(server: &BenchServer, run: &OneBroadcast, request: Value) -
 }
 
 pub fn run(exe: &Path, run: &OneBroadcast) -> Result<Value> {
-    let server = BenchServer::start(exe)?;
-    let copies = run.participants.to_string();
-    let _publisher = publisher(
-        exe,
-        &server.whip_url(ROOM),
-        "p",
-        &["--pattern", "ball", "--tone", "440", "--copies", &copies],
-    )?;
-    server.wait_participants(ROOM, run.participants as usize, Duration::from_secs(60))?;
+    let (server, _publisher) = run.start_room(exe, ROOM, &["--pattern", "ball"])?;
     let source = json!({"kind": "room", "room": ROOM});
     let hls = json!([{"kind": "hls", "segment_seconds": 1}]);
     std::thread::sleep(run.warmup);

@@ -131,10 +131,30 @@ impl LatencyProbe {
     }
 }
 
+/// The clock stamp read in `tile` of an I420 picture (None: it did not read). A replaying publisher's stamp is
+/// the send time modulo its clip's length.
+fn read_stamp(data: &[u8], stride: usize, tile: Rect, source: (usize, usize)) -> Option<u64> {
+    clock_stamp::read(data, stride, tile, source)
+        .map(|stamp| clock_stamp::resolve_looped(stamp, crate::wall_clock::now_ms()))
+}
+
+/// A decoded I420 frame's PTS and the clock stamp read in `tile` (None: it did not read).
+pub(super) fn stamp_of(
+    sample: &gst::Sample,
+    tile: Rect,
+    source: (usize, usize),
+) -> Option<(gst::ClockTime, Option<u64>)> {
+    let (buffer, caps) = (sample.buffer()?, sample.caps()?);
+    let width = caps.structure(0).and_then(|s| s.get::<i32>("width").ok())?;
+    let pts = buffer.pts()?;
+    let map = buffer.map_readable().ok()?;
+    // appsink takes no video meta, so the decoder hands over GStreamer's default I420 layout.
+    let stride = (width as usize).next_multiple_of(4);
+    Some((pts, read_stamp(&map, stride, tile, source)))
+}
+
 fn on_frame(frame: &DecodedFrame, tile: Rect, source: (usize, usize), tally: &Mutex<Tally>) {
-    // A replaying publisher's stamp is the send time modulo its clip's length.
-    let stamped = clock_stamp::read(frame.data, frame.stride, tile, source)
-        .map(|stamp| clock_stamp::resolve_looped(stamp, crate::wall_clock::now_ms()));
+    let stamped = read_stamp(frame.data, frame.stride, tile, source);
     let mut tally = tally.lock().unwrap();
     if let Some(stamp) = stamped {
         tally

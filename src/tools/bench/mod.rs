@@ -13,6 +13,8 @@ pub mod ingest;
 pub mod janus;
 mod join_time;
 mod latency;
+mod ll_hls_follow;
+mod ll_hls_latency;
 mod overlay_blend;
 mod overlay_pairs;
 pub mod peer;
@@ -107,6 +109,12 @@ pub struct BenchArgs {
     /// memory per viewer, and glass-to-viewer latency read from the first tile's clock stamp.
     #[arg(long, conflicts_with_all = ["janus", "zero_transcode", "soak", "audio_only"])]
     pub whep_viewers: Option<u32>,
+    /// Measure glass-to-part latency over low-latency HLS instead: one broadcast (grid of the first
+    /// --participants count at --width/--height/--fps, a low-latency `hls` output) followed like an LL-HLS player
+    /// (blocking reloads, each part fetched once listed, decoded), from the first tile's clock stamp to the part
+    /// fully fetched (prints one JSON line). A player's distance from the live edge comes on top.
+    #[arg(long, conflicts_with_all = ["janus", "zero_transcode", "soak", "audio_only", "whep_viewers"])]
+    pub ll_hls_latency: bool,
     /// A static title and logo over each broadcast's canvas (compare with the same run without).
     #[arg(long)]
     pub overlays: bool,
@@ -234,6 +242,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "{}",
             serde_json::to_string(&overlay_pairs::run(&exe, &run, args.pairs.max(1), args.fade_ms)?)?
         );
+        return Ok(());
+    }
+    if args.ll_hls_latency {
+        let run = server_window::OneBroadcast::from_args(&args);
+        println!("{}", serde_json::to_string(&ll_hls_latency::run(&exe, &run)?)?);
         return Ok(());
     }
     if args.capacity {

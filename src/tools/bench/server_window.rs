@@ -28,6 +28,23 @@ impl OneBroadcast {
             window: Duration::from_secs(args.window_s),
         }
     }
+
+    /// A server with `participants` synthetic participants in `room` (one publisher process, a 440 Hz tone and
+    /// `flags`), all joined.
+    pub fn start_room(
+        &self,
+        exe: &std::path::Path,
+        room: &str,
+        flags: &[&str],
+    ) -> Result<(super::server::BenchServer, super::peer::Peer)> {
+        let server = super::server::BenchServer::start(exe)?;
+        let copies = self.participants.to_string();
+        let mut all = vec!["--tone", "440", "--copies", &copies];
+        all.extend_from_slice(flags);
+        let publisher = super::server::publisher(exe, &server.whip_url(room), "p", &all)?;
+        server.wait_participants(room, self.participants as usize, Duration::from_secs(60))?;
+        Ok((server, publisher))
+    }
 }
 
 pub fn measure(pid: &str, window: Duration) -> Result<Value> {

@@ -6,7 +6,7 @@
 
 use super::latency::first_grid_tile;
 use super::peer::wait_until;
-use super::server::{publisher, BenchServer};
+use super::server::BenchServer;
 use super::server_window::{measure, round3, wait_live, OneBroadcast};
 use super::whep_client::{StampReading, StampTally, WhepViewer};
 use anyhow::Result;
@@ -24,15 +24,7 @@ fn viewers_connected(server: &BenchServer, id: &str) -> Option<u64> {
 
 pub fn run(exe: &Path, run: &OneBroadcast, viewers: u32) -> Result<Value> {
     crate::gst_util::init()?;
-    let server = BenchServer::start(exe)?;
-    let copies = run.participants.to_string();
-    let _publisher = publisher(
-        exe,
-        &server.whip_url(ROOM),
-        "p",
-        &["--clock-stamp", "--tone", "440", "--copies", &copies],
-    )?;
-    server.wait_participants(ROOM, run.participants as usize, Duration::from_secs(60))?;
+    let (server, _publisher) = run.start_room(exe, ROOM, &["--clock-stamp"])?;
     let id = server.start_grid(
         ROOM,
         json!({"width": run.width, "height": run.height, "fps": run.fps}),

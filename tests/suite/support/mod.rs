@@ -47,6 +47,11 @@ impl KillOnDrop {
         let _ = Command::new("kill")
             .args([&format!("-{signal}"), &self.pid().to_string()])
             .status();
+        self.exit_within(timeout)
+    }
+
+    /// Waits for the process to exit, up to `timeout`; None if it still runs.
+    pub fn exit_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.0.try_wait() {
