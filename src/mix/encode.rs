@@ -125,6 +125,15 @@ impl AudioBuffers {
     };
 }
 
+/// The AAC encoder of a mix. Both take the bitrate and give AAC-LC at the mix's rate and channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AacEncoder {
+    /// FFmpeg's encoder with its "fast" coder; it takes F32, so the mix is converted from S16 before it.
+    Libav,
+    /// VisualOn's (gst-plugins-bad): takes the mix's S16 as is.
+    VoAac,
+}
+
 /// Silence (keeps the mixer producing) -> audiomixer -> AAC-LC 48 kHz stereo -> appsink.
 pub fn build_audio(
     pipeline: &gst::Pipeline,
@@ -132,26 +141,55 @@ pub fn build_audio(
     bitrate_kbps: u32,
     buffers: AudioBuffers,
 ) -> Result<gst_app::AppSink> {
+    build_audio_with(pipeline, audiomixer, bitrate_kbps, buffers, AacEncoder::Libav)
+}
+
+/// `build_audio` with a chosen encoder (`benches/audio_path.rs` compares them).
+pub fn build_audio_with(
+    pipeline: &gst::Pipeline,
+    audiomixer: &gst::Element,
+    bitrate_kbps: u32,
+    buffers: AudioBuffers,
+    aac: AacEncoder,
+) -> Result<gst_app::AppSink> {
     let silence = make_with("audiotestsrc", &[("is-live", "true"), ("wave", "silence")])?;
     silence.set_property("samplesperbuffer", samples_at_mix_rate(buffers.silence));
     audiomixer.set_property("output-buffer-duration", buffers.mixed.nseconds());
     let silence_caps = capsfilter(MIX_AUDIO_CAPS.parse()?)?;
     let mixed_caps = capsfilter(MIX_AUDIO_CAPS.parse()?)?;
-    let convert = make("audioconvert")?;
-    let encoder = make("avenc_aac")?;
-    encoder.set_property("bitrate", i32::try_from(bitrate_kbps * 1000)?);
-    // The "fast" coder, not avenc_aac's default "twoloop": half the CPU (0.020 against 0.038 core for 48 kHz
-    // stereo at 128 kb/s here) for 1.2 dB less waveform SNR in our check (docs/benchmarks.md; no listening test).
-    // A libav without the property keeps its default rather than failing the broadcast.
-    if encoder.find_property("aac-coder").is_some() {
-        encoder.set_property_from_str("aac-coder", "fast");
-    }
+    let encode = aac_encoder(aac, bitrate_kbps)?;
     let parse = make("aacparse")?;
     let sink = encoded_sink("audio-out");
     add_and_link(pipeline, &[&silence, &silence_caps, audiomixer])?;
-    add_and_link(pipeline, &[&mixed_caps, &convert, &encoder, &parse, sink.upcast_ref()])?;
+    let mut chain: Vec<&gst::Element> = vec![&mixed_caps];
+    chain.extend(encode.iter());
+    chain.extend([&parse, sink.upcast_ref()]);
+    add_and_link(pipeline, &chain)?;
     audiomixer.link(&mixed_caps)?;
     Ok(sink)
+}
+
+/// The elements from the mix's S16 to AAC: a conversion first when the encoder needs one.
+pub fn aac_encoder(aac: AacEncoder, bitrate_kbps: u32) -> Result<Vec<gst::Element>> {
+    let bitrate = i32::try_from(bitrate_kbps * 1000)?;
+    Ok(match aac {
+        AacEncoder::Libav => {
+            let encoder = make("avenc_aac")?;
+            encoder.set_property("bitrate", bitrate);
+            // The "fast" coder, not avenc_aac's default "twoloop": half the CPU (0.020 against 0.038 core for 48
+            // kHz stereo at 128 kb/s here) for 1.2 dB less waveform SNR in our check (docs/benchmarks.md; no
+            // listening test). A libav without the property keeps its default rather than failing the broadcast.
+            if encoder.find_property("aac-coder").is_some() {
+                encoder.set_property_from_str("aac-coder", "fast");
+            }
+            vec![make("audioconvert")?, encoder]
+        }
+        AacEncoder::VoAac => {
+            let encoder = make("voaacenc")?;
+            encoder.set_property("bitrate", bitrate);
+            vec![encoder]
+        }
+    })
 }
 
 /// Samples per channel in `duration` at the mix's 48 kHz.

@@ -21,6 +21,7 @@ pub mod settings;
 pub mod still;
 mod tile;
 mod voice;
+pub use voice::input_src;
 
 pub use overlay_layer::Layered;
 pub use tile::{Tile, TileLook};
@@ -76,7 +77,7 @@ pub fn end_stream(pipeline: &gst::Pipeline, settle: std::time::Duration) -> bool
 /// hold the mix back) and starts its clock only with its first buffer: with the default start time (zero), a
 /// first deadline passing before the background's first buffer leaves every pad "inactive", which GStreamer 1.22
 /// takes for end-of-stream; the mixer then sends EOS and pauses for good while the pipeline says PLAYING.
-fn live_mixer(factory: &str) -> Result<gst::Element> {
+pub fn live_mixer(factory: &str) -> Result<gst::Element> {
     let mixer = crate::gst_util::make(factory)?;
     mixer.set_property("ignore-inactive-pads", true);
     mixer.set_property_from_str("start-time-selection", "first");

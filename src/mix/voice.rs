@@ -17,7 +17,7 @@ pub struct Voice {
 
 /// A live appsrc for a participant's decoded track: it tells the mixer the latency the media has when it
 /// arrives, and drops its oldest buffers rather than ever block the participant's decoder.
-pub(super) fn input_src(name: String, latency: gst::ClockTime, max_buffers: u64) -> gst_app::AppSrc {
+pub fn input_src(name: String, latency: gst::ClockTime, max_buffers: u64) -> gst_app::AppSrc {
     let src = gst_app::AppSrc::builder()
         .name(name)
         .format(gst::Format::Time)
