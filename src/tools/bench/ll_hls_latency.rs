@@ -223,18 +223,11 @@ pub fn run(exe: &Path, run: &OneBroadcast) -> Result<Value> {
     let (server, _publisher) = run.start_room(exe, ROOM, &["--clock-stamp"])?;
     // One-second segments and keyframes, as in the end-to-end test where hls.js' distance from the live edge was
     // measured (segments start on keyframes).
-    let created = server.send(
-        "POST",
-        "/v1/broadcasts",
-        Some(&json!({
-            "source": {"kind": "room", "room": ROOM},
-            "layout": {"template": "grid"},
-            "video": {"width": run.width, "height": run.height, "fps": run.fps, "keyframe_interval_s": 1},
-            "public": true,
-            "outputs": [{"kind": "hls", "low_latency": true, "segment_seconds": 1}],
-        })),
+    let id = server.start_grid(
+        ROOM,
+        json!({"width": run.width, "height": run.height, "fps": run.fps, "keyframe_interval_s": 1}),
+        json!([{"kind": "hls", "low_latency": true, "segment_seconds": 1}]),
     )?;
-    let id = created["id"].as_str().context("broadcast id")?.to_string();
     wait_live(&server, &id)?;
 
     let tile = first_grid_tile(run.width, run.height, run.participants as usize)?;

@@ -10,7 +10,7 @@ use super::overlay_blend::median;
 use super::peer::wait_until;
 use super::server::{publisher, BenchServer};
 use super::server_window::{measure, round3, wait_live, OneBroadcast};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -31,17 +31,11 @@ pub fn run(exe: &Path, run: &OneBroadcast, pairs: u32, fade_ms: u32) -> Result<V
         &["--pattern", "ball", "--replay", "--copies", &copies],
     )?;
     server.wait_participants(ROOM, run.participants as usize, Duration::from_secs(60))?;
-    let created = server.send(
-        "POST",
-        "/v1/broadcasts",
-        Some(&json!({
-            "source": {"kind": "room", "room": ROOM},
-            "layout": {"template": "grid"},
-            "video": {"width": run.width, "height": run.height, "fps": run.fps},
-            "outputs": [{"kind": "hls", "segment_seconds": 1}],
-        })),
+    let id = server.start_grid(
+        ROOM,
+        json!({"width": run.width, "height": run.height, "fps": run.fps}),
+        json!([{"kind": "hls", "segment_seconds": 1}]),
     )?;
-    let id = created["id"].as_str().context("broadcast id")?.to_string();
     let path = format!("/v1/broadcasts/{id}");
     wait_live(&server, &id)?;
     std::thread::sleep(run.warmup);
