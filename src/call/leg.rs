@@ -4,7 +4,7 @@ use super::decode::TrackKind;
 use super::ice_restart;
 use super::participant::Participant;
 use super::peer_wiring;
-use super::trickle::{Fragment, RemoteIce, TrickleError};
+use super::trickle::{Fragment, Patched, RemoteIce, TrickleError, TrickleRefusal};
 use super::webrtc::{self, IceConfig};
 use crate::wall_clock::now_ms;
 use anyhow::{Context, Result};
@@ -35,12 +35,26 @@ pub struct Leg {
     _stop_watch: tokio::sync::oneshot::Sender<()>,
 }
 
-/// A session's ICE as the client last described it.
-#[derive(Default)]
+/// A session's ICE as the client last described it, and the entity tag that names this state: checked and changed
+/// under one lock, so that a PATCH naming the tag before a restart cannot act on the state after it.
 struct IceState {
     remote: RemoteIce,
-    /// The latest restart: the client's ufrag and pwd, and our answer to them.
-    last_restart: Option<(String, String, String)>,
+    /// The session's entity tag (`If-Match` of a PATCH must name it, or be `*`); a new one after each restart.
+    etag: String,
+    /// The latest restart: the client's ufrag and pwd, our answer to them and the entity tag it gave.
+    last_restart: Option<LastRestart>,
+}
+
+struct LastRestart {
+    ufrag: String,
+    pwd: String,
+    answer: String,
+    etag: String,
+}
+
+/// A WHIP session's entity tag (a new one after each ICE restart).
+fn new_etag() -> String {
+    format!("\"{}\"", crate::ids::new_id("e"))
 }
 
 impl Leg {
@@ -62,7 +76,11 @@ impl Leg {
             pipeline,
             webrtc,
             started_ms: std::sync::atomic::AtomicU64::new(now_ms()),
-            ice: std::sync::Mutex::default(),
+            ice: std::sync::Mutex::new(IceState {
+                remote: RemoteIce::default(),
+                etag: new_etag(),
+                last_restart: None,
+            }),
         };
         leg.connect_pads();
         leg.watch(gone, stop_rx);
@@ -80,38 +98,56 @@ impl Leg {
         answer
     }
 
-    /// A PATCH's fragment: an ICE restart if its `ice-ufrag` is new (returns the sdpfrag answering it), then
-    /// the candidates it carries (trickle ICE). `restart_asked` (`If-Match: *`) with the latest restart's
-    /// credentials again is that restart retried (its answer lost on the way): the same answer again.
-    pub fn patch(&self, fragment: &Fragment, restart_asked: bool) -> Result<Option<String>, TrickleError> {
+    /// The session's entity tag now.
+    pub fn etag(&self) -> String {
+        self.ice.lock().unwrap().etag.clone()
+    }
+
+    /// A PATCH (`if_match`: its `If-Match`) with a fragment: an ICE restart if its `ice-ufrag` is new (answered
+    /// with our credentials and a new entity tag), then the candidates it carries (trickle ICE). `If-Match: *`
+    /// with the latest restart's credentials again is that restart retried (its answer lost on the way): the same
+    /// answer and tag again.
+    pub fn patch(&self, if_match: Option<&str>, fragment: &Fragment) -> Result<Patched, TrickleRefusal> {
         let mut ice = self.ice.lock().unwrap();
-        let answer = match &fragment.ufrag {
+        super::trickle::check_if_match(if_match, &ice.etag)?;
+        let restart_asked = if_match.map(str::trim) == Some("*");
+        let restarted = match &fragment.ufrag {
             Some(ufrag) if ice.remote.ufrag.as_ref() != Some(ufrag) => {
-                let (ufrag, pwd) = ice_restart::remote_credentials(ufrag, fragment.pwd.as_deref())?;
+                let (ufrag, pwd) =
+                    ice_restart::remote_credentials(ufrag, fragment.pwd.as_deref()).map_err(TrickleError::from)?;
                 // The candidates are checked before anything changes: a refused fragment leaves the session's
                 // ICE as it was, instead of restarted on credentials the client never got.
-                let restarted = RemoteIce {
+                let next = RemoteIce {
                     ufrag: Some(ufrag.clone()),
                     mids: ice.remote.mids.clone(),
                 };
-                restarted.place(fragment)?;
-                let local = ice_restart::restart(&self.webrtc, &ufrag, &pwd)?;
-                ice.remote = restarted;
+                next.place(fragment)?;
+                let local = ice_restart::restart(&self.webrtc, &ufrag, &pwd).map_err(TrickleError::from)?;
+                ice.remote = next;
+                ice.etag = new_etag();
                 let local_sdp = webrtc::local_sdp(&self.webrtc).unwrap_or_default();
                 let answer = ice_restart::answer_fragment(&local, &local_sdp);
                 tracing::info!(participant_id = %self.participant.id, "ICE restarted");
-                ice.last_restart = Some((ufrag, pwd, answer.clone()));
-                Some(answer)
+                ice.last_restart = Some(LastRestart {
+                    ufrag,
+                    pwd,
+                    answer: answer.clone(),
+                    etag: ice.etag.clone(),
+                });
+                Some((answer, ice.etag.clone()))
             }
             Some(ufrag) if restart_asked => ice
                 .last_restart
                 .as_ref()
-                .filter(|(u, p, _)| u == ufrag && Some(p) == fragment.pwd.as_ref())
-                .map(|(_, _, answer)| answer.clone()),
+                .filter(|r| &r.ufrag == ufrag && Some(&r.pwd) == fragment.pwd.as_ref() && r.etag == ice.etag)
+                .map(|r| (r.answer.clone(), r.etag.clone())),
             _ => None,
         };
-        super::trickle::add_candidates(&self.webrtc, &ice.remote, fragment)?;
-        Ok(answer)
+        let added = super::trickle::add_candidates(&self.webrtc, &ice.remote, fragment)?;
+        Ok(match restarted {
+            None => Patched::Trickled(added),
+            Some((fragment, etag)) => Patched::Restarted { fragment, etag },
+        })
     }
 
     /// Milliseconds since media last arrived on any track (or since the participant got its answer, if none yet).

@@ -78,8 +78,6 @@ impl Connection {
 /// A participant's connection, with (WHIP) its place among the joins waiting to connect (held until it goes).
 struct Member {
     connection: Connection,
-    /// The WHIP session's entity tag: trickle requests must name it (`If-Match`). Empty for RTP.
-    etag: String,
     _pending: Option<PendingTicket>,
 }
 
@@ -106,11 +104,6 @@ pub struct Joined {
 }
 
 pub use super::trickle::{Patched, TrickleRefusal};
-
-/// A WHIP session's entity tag (a new one after each ICE restart).
-fn new_etag() -> String {
-    format!("\"{}\"", crate::ids::new_id("e"))
-}
 
 struct Room {
     participants: Vec<Member>,
@@ -196,10 +189,9 @@ impl Rooms {
         let leg = Arc::new(leg);
         let mut rooms = self.rooms.lock().unwrap();
         let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
-        let etag = new_etag();
+        let etag = leg.etag();
         entry.participants.push(Member {
             connection: Connection::Whip(leg.clone()),
-            etag: etag.clone(),
             _pending: Some(ticket),
         });
         let _ = entry.events.send(CallEvent::Joined(leg.participant.clone()));
@@ -239,7 +231,6 @@ impl Rooms {
         let entry = rooms.entry(room.to_string()).or_insert_with(Room::new);
         entry.participants.push(Member {
             connection: Connection::Rtp(leg.clone()),
-            etag: String::new(),
             _pending: None,
         });
         let _ = entry.events.send(CallEvent::Joined(leg.participant.clone()));
@@ -248,8 +239,9 @@ impl Rooms {
     }
 
     /// A PATCH to a participant of `room` (`if_match` is the request's `If-Match`): candidates it trickled after
-    /// its offer, or an ICE restart, after which the session has a new ETag. The rooms' lock is not held while
-    /// the session's webrtcbin is asked (it takes webrtcbin's own lock): every room's joins would wait on it.
+    /// its offer, or an ICE restart, after which the session has a new ETag (the session checks both under its own
+    /// lock). The rooms' lock is not held while the session's webrtcbin is asked (it takes webrtcbin's own lock):
+    /// every room's joins would wait on it.
     pub fn patch(
         &self,
         room: &str,
@@ -266,23 +258,9 @@ impl Rooms {
             let Connection::Whip(leg) = &member.connection else {
                 return Err(TrickleRefusal::NotFound);
             };
-            super::trickle::check_if_match(if_match, &member.etag)?;
             leg.clone()
         };
-        let restart_asked = if_match.map(str::trim) == Some("*");
-        let Some(answer) = leg.patch(fragment, restart_asked)? else {
-            return Ok(Patched::Trickled(fragment.candidates.len()));
-        };
-        let mut rooms = self.rooms.lock().unwrap();
-        let member = rooms
-            .get_mut(room)
-            .and_then(|r| r.participants.iter_mut().find(|m| m.participant().id == id))
-            .ok_or(TrickleRefusal::NotFound)?;
-        member.etag = new_etag();
-        Ok(Patched::Restarted {
-            fragment: answer,
-            etag: member.etag.clone(),
-        })
+        leg.patch(if_match, fragment)
     }
 
     /// Removes a participant that joined `via` from `room`; false if it is not there.

@@ -655,10 +655,13 @@ fn low_latency_hls_blocks_for_parts_and_plays_close_to_live() {
     );
     // Too far ahead: 400 naming the parameter (a segment more than two past the last; a part more than the
     // Advance Part Limit, 3 / 0.334 s = 8.98 parts, past the last listed: part 20 of the segment after the one
-    // hinted a moment ago is at least 21 parts ahead).
+    // being written, read from the playlist now, is at least 21 parts ahead).
+    let text = std::fs::read_to_string(&bc.playlist).expect("playlist");
+    let listed = parse(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    let newest_part_msn = listed.parts.iter().map(|p| p.msn).max().expect("parts");
     for (query, field) in [
-        (format!("_HLS_msn={}", want_msn + 10), "_HLS_msn"),
-        (format!("_HLS_msn={}&_HLS_part=20", want_msn + 1), "_HLS_part"),
+        (format!("_HLS_msn={}", newest_part_msn + 10), "_HLS_msn"),
+        (format!("_HLS_msn={}&_HLS_part=20", newest_part_msn + 1), "_HLS_part"),
     ] {
         let far = http().get(format!("{playlist_url}?{query}")).send().expect("too far");
         assert_eq!(far.status().as_u16(), 400, "{query}");

@@ -323,20 +323,30 @@ fn trickle_patches_need_the_sessions_etag_and_ice_servers_are_linked() {
         "trickle on the restarted session"
     );
     // `*` asks for a restart too (whip-whep sends it).
-    let (status, body) = patch(
-        Some("*"),
-        sdpfrag,
-        "a=ice-ufrag:stuv\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n",
-    );
+    let restart_stuv = || {
+        let response = http()
+            .patch(&location)
+            .header("content-type", sdpfrag)
+            .header("if-match", "*")
+            .body("a=ice-ufrag:stuv\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n")
+            .send()
+            .expect("PATCH restart");
+        let etag = header(&response, "etag");
+        (response.status().as_u16(), etag, response.text().unwrap_or_default())
+    };
+    let (status, stuv_etag, body) = restart_stuv();
     assert_eq!(status, 200, "{body}");
     assert!(!body.contains(&ufrag), "each restart has new credentials: {body}");
-    // The same restart again (its answer lost on the way): the same answer, not a second restart.
-    let (again, repeated) = patch(
-        Some("*"),
-        sdpfrag,
-        "a=ice-ufrag:stuv\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n",
+    // A trickle naming the tag from before that restart is refused (it raced the restart: it must not act on the
+    // restarted session, whose credentials it does not know).
+    assert_eq!(
+        patch(Some(&new_etag), sdpfrag, after).0,
+        412,
+        "the tag from before the second restart"
     );
-    assert_eq!((again, &repeated), (200, &body), "a restart retried");
+    // The same restart again (its answer lost on the way): the same answer and tag, not a second restart.
+    let repeated = restart_stuv();
+    assert_eq!(repeated, (200, stuv_etag.clone(), body.clone()), "a restart retried");
     // A restart whose candidate names a section the offer has not is refused whole: the session keeps its
     // credentials (the retried restart still gets the same answer).
     let (status, refused) = patch(
@@ -346,14 +356,9 @@ fn trickle_patches_need_the_sessions_etag_and_ice_servers_are_linked() {
          a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n",
     );
     assert_eq!(status, 400, "{refused}");
-    let (again, repeated) = patch(
-        Some("*"),
-        sdpfrag,
-        "a=ice-ufrag:stuv\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n",
-    );
     assert_eq!(
-        (again, &repeated),
-        (200, &body),
+        restart_stuv(),
+        (200, stuv_etag, body),
         "the refused restart changed the session"
     );
 }
