@@ -168,15 +168,18 @@ pub(super) fn after_each_cut(sink_pad: &gst::Pad, after_cut: impl Fn() + Send + 
     );
 }
 
+/// The number in an output file's name: 1 to 10 ASCII digits (nothing a path could be made of).
+pub fn is_file_number(digits: &str) -> bool {
+    !digits.is_empty() && digits.len() <= 10 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// True for file names this output writes, so the HTTP server never serves anything else.
 /// (A low-latency output's too: `init{n}.mp4`, `segment{n}.m4s`, `part{n}.{i}.m4s`.)
 pub fn is_servable(name: &str) -> bool {
     let numbered = |prefix: &str, suffix: &str| {
         name.strip_prefix(prefix)
             .and_then(|rest| rest.strip_suffix(suffix))
-            .is_some_and(|digits| {
-                !digits.is_empty() && digits.len() <= 10 && digits.bytes().all(|b| b.is_ascii_digit())
-            })
+            .is_some_and(is_file_number)
     };
     name == PLAYLIST
         || numbered("segment", ".ts")

@@ -61,8 +61,7 @@ pub fn part_name(msn: u64, index: usize) -> String {
 /// The segment number and part index in a part's name, if `name` is one.
 pub fn parse_part_name(name: &str) -> Option<(u64, u64)> {
     let (msn, index) = name.strip_prefix("part")?.strip_suffix(".m4s")?.split_once('.')?;
-    let digits = |s: &str| !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit());
-    if !(digits(msn) && digits(index)) {
+    if !(super::hls::is_file_number(msn) && super::hls::is_file_number(index)) {
         return None;
     }
     Some((msn.parse().ok()?, index.parse().ok()?))
