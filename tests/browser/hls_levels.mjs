@@ -1,5 +1,5 @@
 // Plays an HLS multivariant playlist with the server's own hls.js in headless chromium, starting on its first
-// level (hls.js orders levels by bandwidth, lowest first), then switches to its last one and waits until the
+// level (hls.js orders levels by bandwidth, lowest first), held there, then switches to its last one and waits until the
 // picture has that height and playback went on.
 // Prints {levels, firstHeight, switchedHeight, currentTime} as JSON. Usage: node hls_levels.mjs SERVER PLAYLIST
 import { launchViewer, openHlsPage } from "./chromium.mjs";
@@ -13,9 +13,15 @@ try {
     const hls = new Hls({ startLevel: 0, capLevelToPlayerSize: false });
     const errors = [];
     hls.on(Hls.Events.ERROR, (_, data) => errors.push(`${data.type} ${data.details} fatal=${data.fatal}`));
-    const parsed = new Promise((resolve) => hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => resolve(data)));
-    // Started with the output: its multivariant playlist comes once every rendition has a segment.
-    await playlistServed(src);
+    // Held on the first level (a manual level: hls.js' bandwidth estimate would otherwise move it up on its own
+    // before the first height is read), until the switch asked for below.
+    const parsed = new Promise((resolve) => hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
+      hls.loadLevel = 0;
+      resolve(data);
+    }));
+    // Started with the output: its multivariant playlist comes once every rendition has a segment; until then
+    // the address serves the ended media playlist of the HLS output removed before.
+    await playlistServed(src, "#EXT-X-STREAM-INF");
     hls.loadSource(src);
     hls.attachMedia(video);
     const manifest = await within(parsed, "the multivariant playlist parsed", errors);
@@ -24,6 +30,7 @@ try {
     await until("playing the first level", () => video.currentTime > 0.5 && video.videoHeight > 0, errors);
     const firstHeight = video.videoHeight;
     const last = levels.length - 1;
+    if (last < 1) throw new Error(`one level only: ${JSON.stringify(levels)}`);
     const switched = new Promise((resolve) => hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => d.level === last && resolve()));
     hls.currentLevel = last;
     await within(switched, `switched to level ${last}`, errors);

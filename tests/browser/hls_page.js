@@ -19,10 +19,14 @@ window.within = (promise, what, errors, ms = 20000) =>
       setTimeout(() => reject(new Error(`${what} within ${ms} ms (errors: ${errors.join("; ")})`)), ms)),
   ]);
 
-// Waits for `src` to be served: an output's playlist comes with its first segment or part.
-window.playlistServed = async (src) => {
-  for (const end = Date.now() + 20000; !(await fetch(src)).ok;) {
-    if (Date.now() > end) throw new Error(`no ${src}`);
+// Waits for `src` to be served with `marker` in it: an output's playlist comes with its first segment or part,
+// and a multivariant one (marker "#EXT-X-STREAM-INF") replaces the ended playlist a removed output left at the
+// same address only once every rendition has a segment.
+window.playlistServed = async (src, marker = "#EXTM3U") => {
+  for (const end = Date.now() + 20000; ;) {
+    const response = await fetch(src);
+    if (response.ok && (await response.text()).includes(marker)) return;
+    if (Date.now() > end) throw new Error(`no ${src} with ${marker}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 };
