@@ -25,13 +25,44 @@ pub const SEGMENT_PATTERN: &str = "segment%05d.ts";
 /// sender come a little early or late); one earlier does not, so extra keyframes make no tiny segments.
 const SEGMENT_SLACK: gst::ClockTime = gst::ClockTime::from_mseconds(250);
 
+/// How an output's video is cut into segments: a segment ends at the first keyframe `segment_seconds` after it
+/// began, or at an earlier one when waiting for the next would make it longer than that (`ends_segment`).
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentTiming {
+    pub segment_seconds: u32,
+    /// The longest the video goes between keyframes (the broadcast's `video.keyframe_interval_s`).
+    pub keyframe_interval: gst::ClockTime,
+}
+
+impl SegmentTiming {
+    /// The playlist's EXT-X-TARGETDURATION, which RFC 8216bis lets no segment exceed (rounded to the nearest
+    /// second) and never lets change: the segment length asked for, or the keyframe interval when that is longer
+    /// (segments start on keyframes, so none can be shorter than the time between two).
+    pub fn target_seconds(&self) -> u32 {
+        let interval_s = self
+            .keyframe_interval
+            .nseconds()
+            .div_ceil(gst::ClockTime::SECOND.nseconds());
+        self.segment_seconds.max(u32::try_from(interval_s).unwrap_or(u32::MAX))
+    }
+
+    /// Whether a keyframe at `pts` ends the segment that began at `start`. At its length (less the slack), yes.
+    /// Earlier too when the next keyframe, up to a keyframe interval later, would come past the length and the
+    /// slack: a keyframe made out of turn (a WHEP viewer joined, an output started) restarts the encoder's
+    /// interval, and segments would otherwise grow past the target duration after it.
+    fn ends_segment(&self, pts: gst::ClockTime, start: gst::ClockTime) -> bool {
+        let length = start + gst::ClockTime::from_seconds(u64::from(self.segment_seconds));
+        pts + SEGMENT_SLACK >= length || pts + self.keyframe_interval > length + SEGMENT_SLACK
+    }
+}
+
 /// `audio_only`: the broadcast has no video; segments are cut by time instead (`hls_audio_cuts`). The playlist
 /// goes on from what `dir` holds; the runner ends it (`HlsPlaylist::finish`) when the output ends. With a
 /// `ladder` (and video), `dir` gets the multivariant playlist and each rendition a folder with its media
 /// playlist (`hls_renditions`); the main rendition's playlist comes first in what is returned.
 pub fn build(
     dir: &Path,
-    segment_seconds: u32,
+    timing: SegmentTiming,
     window: u32,
     audio_only: bool,
     ladder: Option<&Ladder>,
@@ -43,7 +74,7 @@ pub fn build(
     let tracks = Tracks::add(&pipeline, audio_only)?;
     let mux = make("mpegtsmux")?;
     let sink = make("multifilesink")?;
-    let (playlist, first_index) = HlsPlaylist::open(&main_dir, window, segment_seconds);
+    let (playlist, first_index) = HlsPlaylist::open(&main_dir, window, timing.target_seconds());
     sink.set_property("location", super::hls_writer::location(&main_dir));
     sink.set_property("index", i32::try_from(first_index).context("segment numbers used up")?);
     // A new file at each downstream force-key-unit event (a cut).
@@ -52,27 +83,27 @@ pub fn build(
     mux.link(&sink)?;
     // First on the sink's pad: whatever acts after a cut finds the playlist listing the segment it closed.
     playlist.follow(&sink.static_pad("sink").context("multifilesink sink pad")?);
-    let segment = gst::ClockTime::from_seconds(u64::from(segment_seconds));
+    let segment = gst::ClockTime::from_seconds(u64::from(timing.segment_seconds));
     let mux_src = mux.static_pad("src").context("mpegtsmux src pad")?;
     let mut playlists = vec![playlist];
     match (&tracks.video, ladder) {
         (Some((video, h264parse)), Some(ladder)) => {
             let cadence = Arc::new(Cadence::default());
             let video_src = video.static_pad("src").context("appsrc src pad")?;
-            cut_at_keyframes(&video_src, segment, Some(cadence.clone()));
+            cut_at_keyframes(&video_src, timing, Some(cadence.clone()));
             let main = Main {
                 video_parse: h264parse,
                 audio_parse: &tracks.audio.1,
                 mux: &mux,
                 sink: &sink,
             };
-            let extra = super::hls_renditions::add(&pipeline, main, ladder, dir, window, segment_seconds, cadence)?;
+            let extra = super::hls_renditions::add(&pipeline, main, ladder, dir, window, timing, cadence)?;
             playlists.extend(extra);
         }
         (Some((video, h264parse)), None) => {
             h264parse.link(&mux)?;
             tracks.audio.1.link(&mux)?;
-            cut_at_keyframes(&video.static_pad("src").context("appsrc src pad")?, segment, None);
+            cut_at_keyframes(&video.static_pad("src").context("appsrc src pad")?, timing, None);
         }
         (None, _) => {
             tracks.audio.1.link(&mux)?;
@@ -89,12 +120,12 @@ pub fn build(
     Ok((output, playlists))
 }
 
-/// Marks the keyframe that starts each segment (the first one at least `segment` after the last cut).
+/// Marks the keyframe that starts each segment (`SegmentTiming::ends_segment`).
 /// A keyframe whose stream is not the one the segment started with (the zero-transcode switch moving between
 /// the mixer's encode and a participant's H.264: another size and profile) always starts a segment, however
 /// soon: every segment then has one resolution and one set of parameters from its first frame to its last.
 /// `cadence`: where the output's other renditions learn each keyframe and cut.
-fn cut_at_keyframes(video: &gst::Pad, segment: gst::ClockTime, cadence: Option<Arc<Cadence>>) {
+fn cut_at_keyframes(video: &gst::Pad, timing: SegmentTiming, cadence: Option<Arc<Cadence>>) {
     let last_cut = Arc::new(AtomicU64::new(u64::MAX));
     let count = Arc::new(AtomicU64::new(0));
     let segment_caps = Arc::new(std::sync::Mutex::new(None::<gst::Caps>));
@@ -110,8 +141,7 @@ fn cut_at_keyframes(video: &gst::Pad, segment: gst::ClockTime, cadence: Option<A
         let mut started_with = segment_caps.lock().unwrap_or_else(|e| e.into_inner());
         let new_stream = *started_with != caps;
         // The first keyframe opens the first segment: nothing to cut.
-        let due =
-            last == u64::MAX || new_stream || pts + SEGMENT_SLACK >= gst::ClockTime::from_nseconds(last) + segment;
+        let due = last == u64::MAX || new_stream || timing.ends_segment(pts, gst::ClockTime::from_nseconds(last));
         if let Some((cadence, at)) = cadence.as_ref().zip(super::hls_renditions::running_time(pad, pts)) {
             cadence.keyframe(at, due && last != u64::MAX);
         }
@@ -190,9 +220,53 @@ pub fn is_servable(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{after_each_cut, is_servable, push_cut};
+    use super::{after_each_cut, is_servable, push_cut, SegmentTiming};
     use gst::prelude::*;
+    use gst::ClockTime;
     use std::sync::{Arc, Mutex};
+
+    /// The keyframes (in ms) that end a segment, of a video whose keyframes come at `keyframes_ms`.
+    fn cuts(timing: SegmentTiming, keyframes_ms: &[u64]) -> Vec<u64> {
+        let mut start = ClockTime::from_mseconds(keyframes_ms[0]);
+        let mut cuts = Vec::new();
+        for &ms in &keyframes_ms[1..] {
+            if timing.ends_segment(ClockTime::from_mseconds(ms), start) {
+                start = ClockTime::from_mseconds(ms);
+                cuts.push(ms);
+            }
+        }
+        cuts
+    }
+
+    fn timing(segment_seconds: u32, keyframe_interval_ms: u64) -> SegmentTiming {
+        SegmentTiming {
+            segment_seconds,
+            keyframe_interval: ClockTime::from_mseconds(keyframe_interval_ms),
+        }
+    }
+
+    #[test]
+    fn a_keyframe_out_of_turn_ends_a_segment_that_would_outgrow_the_target() {
+        // Keyframes every 2 s; one asked for at 5.3 s restarts the encoder's interval (7.3, 9.3). Waiting at 5.3
+        // for the segment's 2 s would end it at 7.3: 3.3 s, over a target duration of 2.
+        let every_2s = [0, 2000, 4000, 5300, 7300, 9300];
+        assert_eq!(cuts(timing(2, 2000), &every_2s), [2000, 4000, 5300, 7300, 9300]);
+        // Keyframes every 1 s, 2 s segments, one out of turn at 2.5 s: 3.5 ends the segment begun at 2 (4.5
+        // would make it 2.5 s, which rounds to 3); a keyframe early in a segment ends nothing.
+        let every_1s = [0, 1000, 2000, 2500, 3500, 4500, 5500, 6500, 7500];
+        assert_eq!(cuts(timing(2, 1000), &every_1s), [2000, 3500, 5500, 7500]);
+        // Keyframes on time, a little early or late, end segments at the length asked for.
+        let jittered = [0, 1000, 1900, 3000, 4150, 5000, 6000];
+        assert_eq!(cuts(timing(2, 1000), &jittered), [1900, 4150, 6000]);
+    }
+
+    #[test]
+    fn the_target_duration_is_the_segment_length_or_the_keyframe_interval_if_longer() {
+        assert_eq!(timing(2, 2000).target_seconds(), 2);
+        assert_eq!(timing(4, 2000).target_seconds(), 4);
+        assert_eq!(timing(1, 2000).target_seconds(), 2);
+        assert_eq!(timing(1, 1500).target_seconds(), 2);
+    }
 
     #[test]
     fn after_each_cut_runs_once_on_the_buffer_after_each_cut_in_the_order_added() {

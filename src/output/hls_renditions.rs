@@ -101,10 +101,10 @@ pub(super) fn add(
     ladder: &Ladder,
     dir: &Path,
     window: u32,
-    segment_seconds: u32,
+    timing: super::hls::SegmentTiming,
     cadence: Arc<Cadence>,
 ) -> Result<Vec<HlsPlaylist>> {
-    let multivariant = Arc::new(Multivariant::new(dir, ladder, segment_seconds));
+    let multivariant = Arc::new(Multivariant::new(dir, ladder, timing.segment_seconds));
     let video_tee = make("tee")?;
     let audio_tee = make("tee")?;
     pipeline.add_many([&video_tee, &audio_tee])?;
@@ -161,7 +161,7 @@ pub(super) fn add(
         let parse = make_with("h264parse", &[("config-interval", "-1")])?;
         let mux = make("mpegtsmux")?;
         let sink = make("multifilesink")?;
-        let (playlist, first_index) = HlsPlaylist::open(&rendition_dir, window, segment_seconds);
+        let (playlist, first_index) = HlsPlaylist::open(&rendition_dir, window, timing.target_seconds());
         sink.set_property("location", super::hls_writer::location(&rendition_dir));
         sink.set_property("index", i32::try_from(first_index).context("segment numbers used up")?);
         sink.set_property_from_str("next-file", "key-unit-event");

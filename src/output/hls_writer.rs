@@ -60,8 +60,8 @@ fn segment_name(index: u64) -> String {
 impl HlsPlaylist {
     /// Goes on from what `dir` holds: the playlist there (if any) resumed, segment numbers after the highest
     /// on disk. Returns the playlist and the index `multifilesink` must start from.
-    pub fn open(dir: &Path, window: u32, segment_seconds: u32) -> (Self, u64) {
-        let target = u64::from(segment_seconds);
+    pub fn open(dir: &Path, window: u32, target_seconds: u32) -> (Self, u64) {
+        let target = u64::from(target_seconds);
         let playlist = std::fs::read_to_string(dir.join(PLAYLIST))
             .ok()
             .and_then(|text| MediaPlaylist::parse(&text))

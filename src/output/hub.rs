@@ -303,6 +303,12 @@ impl EncodedHub {
         self.settle(state, actions);
     }
 
+    /// The longest the video on air goes between keyframes: the mixer's encoder makes one this often, and a
+    /// forwarded participant is asked for one as often.
+    pub fn keyframe_interval(&self) -> gst::ClockTime {
+        self.state.lock().unwrap().switch.keyframe_interval()
+    }
+
     /// Asks the video on air for a keyframe now (a WHEP viewer joined or lost a picture): the mixer's encoder, or
     /// the forwarded participant. Callers rate-limit.
     pub fn request_keyframe(&self) {

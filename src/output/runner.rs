@@ -96,9 +96,13 @@ impl OutputRunner {
                 ladder,
                 ..
             } => {
+                let timing = super::hls::SegmentTiming {
+                    segment_seconds: *segment_seconds,
+                    keyframe_interval: self.hub.keyframe_interval(),
+                };
                 let audio_only = self.hub.is_audio_only();
                 let (output, playlists) =
-                    super::hls::build(&self.dirs.hls, *segment_seconds, *window, audio_only, ladder.as_ref())?;
+                    super::hls::build(&self.dirs.hls, timing, *window, audio_only, ladder.as_ref())?;
                 *self.hls_playlists.lock().unwrap_or_else(|e| e.into_inner()) = playlists;
                 Ok(output)
             }

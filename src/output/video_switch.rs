@@ -100,6 +100,10 @@ impl VideoSwitch {
         self.changes
     }
 
+    pub fn keyframe_interval(&self) -> ClockTime {
+        self.keyframe_interval
+    }
+
     pub fn current(&self) -> &Source {
         &self.current
     }

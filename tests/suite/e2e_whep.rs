@@ -46,7 +46,7 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
         &json!({
             "source": {"kind": "room", "room": "stage"},
             "video": {"width": 640, "height": 360, "keyframe_interval_s": 4},
-            "outputs": [{"kind": "whep", "max_viewers": 2}],
+            "outputs": [{"kind": "whep", "max_viewers": 2}, {"kind": "hls", "segment_seconds": 4, "window": 0}],
         }),
     );
     let _blue = publish(&server.whip_url("stage"), "blue", "color:0000ff");
@@ -193,5 +193,19 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
     let again = http().delete(&location).send().expect("DELETE again");
     assert_eq!(again.status().as_u16(), 404, "the viewer outlived the client's DELETE");
     assert_eq!(broadcast.stop()["state"], "ended");
+    // Each joining viewer had a keyframe made out of turn, restarting the encoder's 4 s interval: the HLS beside
+    // them kept its target duration, its segments ending early at such a keyframe rather than running on to
+    // the next one (up to 8 s).
+    let playlist = std::fs::read_to_string(&broadcast.playlist).expect("the HLS playlist");
+    assert!(playlist.contains("#EXT-X-TARGETDURATION:4\n"), "{playlist}");
+    let durations: Vec<f64> = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:")?.split(',').next()?.parse().ok())
+        .collect();
+    assert!(durations.len() >= 2, "{playlist}");
+    assert!(
+        durations.iter().all(|&d| d < 4.5),
+        "a segment past the target: {playlist}"
+    );
     server.check_log();
 }
