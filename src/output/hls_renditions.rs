@@ -1,6 +1,7 @@
 //! An HLS output's extra renditions (`hls_ladder`): the output decodes the broadcast's one H.264 once, and each
 //! rendition scales it (`videoscale`) and encodes it (one `x264enc`), muxed with the broadcast's own AAC into
 //! segments of its own. Nothing is composited again, and the renditions live and die with the output.
+//! The decode, scale and encode part (`scaled_encodes`) also feeds a low-latency output's ladder (`ll_hls`).
 //!
 //! Players switch renditions between segments, so every rendition has its keyframes and its cuts at the same
 //! timestamps as the main one: the main track's probe (`hls::cut_at_keyframes`) notes each keyframe and each cut

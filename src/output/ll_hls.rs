@@ -6,8 +6,12 @@
 //! segments end, `fmp4` writes each part as one `moof`+`mdat` (the whole segment is its parts joined),
 //! `ll_hls_playlist` lists them, and the board (`ll_hls_board`) tells the HTTP server what is listed.
 //!
-//! Files in the output's folder: `init{run}.mp4` (one per attempt), `part{msn}.{n}.m4s`, `segment{msn}.m4s`,
-//! `index.m3u8`. A part's file is complete (written aside, then renamed) before the playlist lists it, and the
+//! With `renditions`, the output decodes its H.264 once and scales and encodes each rendition as plain HLS does
+//! (`hls_renditions::scaled_encodes`), each into an appsink and a writer of its own (in folder `{height}p/`, with
+//! its own board); the one AAC goes into every rendition's parts, and `index.m3u8` is the multivariant playlist.
+//!
+//! Files in the output's folder (or each rendition's): `init{run}.mp4` (one per attempt), `part{msn}.{n}.m4s`,
+//! `segment{msn}.m4s`, `index.m3u8`. A part's file is complete (written aside, then renamed) before the playlist lists it, and the
 //! playlist before the board says so: whoever the board wakes finds both on disk.
 
 use super::fmp4::{AudioTrack, Run, VideoTrack, AUDIO_TRACK_ID, VIDEO_TRACK_ID};
