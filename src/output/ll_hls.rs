@@ -123,6 +123,7 @@ fn add_ladder(
     for f in &folders {
         std::fs::create_dir_all(dir.join(f))?;
     }
+    align_open_segments(&boards);
     // Numbered after what any rendition's folder holds: every rendition starts at the same numbers.
     let numbers = folders
         .iter()
@@ -153,6 +154,26 @@ fn add_ladder(
         writers.push(writer);
     }
     Ok(writers)
+}
+
+/// Before a rebuilt attempt restarts the renditions' playlists (each closes the segment it had open with the parts
+/// it wrote): the renditions' encodes lag the main one by a frame or so, so the last attempt may have left one with
+/// fewer parts of its open segment, or one that had not yet closed the segment another had. The parts past what
+/// the furthest-behind rendition wrote of its open segment are unlisted, so every rendition goes on with the same
+/// segment number (the segment closed at the restart may then be shorter in some renditions than in others).
+fn align_open_segments(boards: &[LlHlsBoard]) {
+    let state = |b: &LlHlsBoard| b.playlist().as_ref().map(|p| (p.next_msn(), p.open_parts()));
+    let Some(behind) = boards.iter().filter_map(state).min() else {
+        return;
+    };
+    for board in boards {
+        let mut playlist = board.playlist();
+        let Some(playlist) = playlist.as_mut() else { continue };
+        // A rendition that closed the segment the one behind has open keeps none of its next one's parts.
+        let keep = if playlist.next_msn() > behind.0 { 0 } else { behind.1 };
+        let kept: Vec<String> = playlist.open_part_names().into_iter().take(keep).collect();
+        playlist.keep_open_parts(|name| kept.iter().any(|k| k == name));
+    }
 }
 
 /// Notes every keyframe of the main rendition (by running time) for the other renditions' encoders to key.
@@ -798,6 +819,50 @@ mod tests {
              #EXT-X-STREAM-INF:BANDWIDTH=607000,RESOLUTION=320x180,CODECS=\"avc1.42c00d,mp4a.40.2\",FRAME-RATE=30.000\n\
              180p/index.m3u8\n"
         );
+    }
+
+    #[test]
+    fn a_rebuilt_ladder_unlists_the_parts_a_rendition_behind_did_not_write_so_numbers_stay_aligned() {
+        use crate::output::ll_hls_playlist::LlPlaylist;
+        let boards: Vec<LlHlsBoard> = (0..3).map(|_| LlHlsBoard::new(1)).collect();
+        let set = |board: &LlHlsBoard, closed: usize, open: usize| {
+            let mut playlist = LlPlaylist::new(6, 1, 334, "init0.mp4", 0);
+            for _ in 0..closed {
+                playlist.add_part(333, true);
+                playlist.close_segment();
+            }
+            for i in 0..open {
+                playlist.add_part(333, i == 0);
+            }
+            *board.playlist() = Some(playlist);
+        };
+        let state = |board: &LlHlsBoard| {
+            let playlist = board.playlist();
+            let p = playlist.as_ref().unwrap();
+            (p.next_msn(), p.open_parts())
+        };
+        // The main one wrote two parts of segment 3, one rendition one part, another none yet.
+        set(&boards[0], 3, 2);
+        set(&boards[1], 3, 1);
+        set(&boards[2], 3, 0);
+        super::align_open_segments(&boards);
+        assert_eq!(boards.iter().map(state).collect::<Vec<_>>(), [(3, 0); 3]);
+        // One rendition had not closed segment 2 yet: the others unlist what they wrote of segment 3; each closes
+        // segment 2 or has it closed, and every one goes on with segment 3.
+        set(&boards[0], 3, 1);
+        set(&boards[1], 2, 2);
+        set(&boards[2], 3, 0);
+        super::align_open_segments(&boards);
+        assert_eq!(boards.iter().map(state).collect::<Vec<_>>(), [(3, 0), (2, 2), (3, 0)]);
+        let mut playlist = boards[1].playlist();
+        playlist.as_mut().unwrap().restart("init1.mp4");
+        assert_eq!(playlist.as_ref().unwrap().next_msn(), 3);
+        drop(playlist);
+        // Alike: nothing changes.
+        set(&boards[0], 3, 2);
+        set(&boards[1], 3, 2);
+        super::align_open_segments(&boards[..2]);
+        assert_eq!(boards[..2].iter().map(state).collect::<Vec<_>>(), [(3, 2); 2]);
     }
 
     #[test]

@@ -740,20 +740,24 @@ fn low_latency_hls_blocks_for_parts_and_plays_close_to_live() {
     }
     assert!(compared.len() >= 2, "no common segments:\n{main_text}\n{small_text}");
     let segment = segment_name(compared[compared.len() - 1]);
-    let start_of = |dir: &std::path::Path, list: &crate::support::hls_low_latency::LowLatencyPlaylist| {
-        let joined = dir.join("probe-start.mp4");
-        let init = list.map.clone().expect("a map");
-        let bytes = [
-            std::fs::read(dir.join(init)).expect("init"),
-            std::fs::read(dir.join(&segment)).expect("segment"),
-        ];
-        std::fs::write(&joined, bytes.concat()).expect("write");
-        let path = joined.to_str().expect("path");
-        let starts = crate::support::media::stream_starts(path);
-        let size = streams(path).into_iter().find(|s| s.0 == "video").map(|s| (s.2, s.3));
-        (starts.into_iter().find(|s| s.0 == "video").map(|s| s.1), size)
-    };
-    let (main_start, small_start) = (start_of(&main_dir, &main), start_of(&small_dir, &small));
+    let start_of =
+        |dir: &std::path::Path, list: &crate::support::hls_low_latency::LowLatencyPlaylist, segment: &str| {
+            let joined = dir.join("probe-start.mp4");
+            let init = list.map.clone().expect("a map");
+            let bytes = [
+                std::fs::read(dir.join(init)).expect("init"),
+                std::fs::read(dir.join(segment)).expect("segment"),
+            ];
+            std::fs::write(&joined, bytes.concat()).expect("write");
+            let path = joined.to_str().expect("path");
+            let starts = crate::support::media::stream_starts(path);
+            let size = streams(path).into_iter().find(|s| s.0 == "video").map(|s| (s.2, s.3));
+            (starts.into_iter().find(|s| s.0 == "video").map(|s| s.1), size)
+        };
+    let (main_start, small_start) = (
+        start_of(&main_dir, &main, &segment),
+        start_of(&small_dir, &small, &segment),
+    );
     assert_eq!((main_start.1, small_start.1), (Some((640, 360)), Some((320, 180))));
     let (Some(a), Some(b)) = (main_start.0, small_start.0) else {
         panic!("{main_start:?} {small_start:?}")
@@ -809,6 +813,28 @@ fn low_latency_hls_blocks_for_parts_and_plays_close_to_live() {
             let live = bc.status()["outputs"][0]["state"] == "live";
             (live && Some(&newest) != stale.as_ref() && main_dir.join(&newest).is_file()).then_some(())
         },
+    );
+    // Rebuilt, the renditions go on aligned: the first whole segment after the rebuild starts at the same media
+    // time in both (the parts the small one had not written when the attempt failed were unlisted in the other).
+    let rebuilt = served(&playlist_url).1.segments.last().map_or(0, |s| s.0) + 1;
+    let (after_main, after_small) = wait_for(
+        "a whole segment after the rebuild in both",
+        Duration::from_secs(10),
+        || {
+            let (main, small) = (served(&playlist_url).1, served(&small_url).1);
+            let whole =
+                |l: &crate::support::hls_low_latency::LowLatencyPlaylist| l.segments.iter().any(|s| s.0 == rebuilt);
+            (whole(&main) && whole(&small)).then_some((main, small))
+        },
+    );
+    let segment = segment_name(rebuilt);
+    let (a, b) = (
+        start_of(&main_dir, &after_main, &segment),
+        start_of(&small_dir, &after_small, &segment),
+    );
+    assert!(
+        a.0.zip(b.0).is_some_and(|(a, b)| (a - b).abs() < 0.001),
+        "{segment} after the rebuild: 360p {a:?}, 180p {b:?}"
     );
 
     assert_eq!(bc.stop()["state"], "ended");
