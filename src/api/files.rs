@@ -28,21 +28,33 @@ pub async fn hls(
     Path((id, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    // With renditions, `index.m3u8` here is the multivariant playlist: nothing to block on.
     if let Some(board) = state
         .broadcasts
         .ll_hls(&id)
-        .filter(|_| crate::output::hls::is_servable(&file))
+        .filter(|b| b.renditions().is_empty() && crate::output::hls::is_servable(&file))
     {
         super::ll_hls::hold(&board, &state.broadcasts.hls_dir(&id), &file, query.as_deref()).await?;
     }
     serve_hls(&state, &id, None, &file).await
 }
 
-/// A file of one rendition of an HLS output with renditions (its folder, `{height}p/`).
+/// A file of one rendition of an HLS output with renditions (its folder, `{height}p/`); a low-latency
+/// rendition's playlist blocks on that rendition's own progress.
 pub async fn hls_rendition(
     State(state): State<AppState>,
     Path((id, rendition, file)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    if let Some(board) = state
+        .broadcasts
+        .ll_hls(&id)
+        .and_then(|b| b.rendition(&rendition))
+        .filter(|_| crate::output::hls::is_servable(&file))
+    {
+        let dir = state.broadcasts.hls_dir(&id).join(&rendition);
+        super::ll_hls::hold(&board, &dir, &file, query.as_deref()).await?;
+    }
     serve_hls(&state, &id, Some(&rendition), &file).await
 }
 

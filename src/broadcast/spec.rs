@@ -434,7 +434,7 @@ init segment cannot follow";
 fn validate_low_latency(
     prefix: &str,
     low_latency: Option<bool>,
-    renditions: &[super::request::RenditionRequest],
+    ladder: Option<&crate::output::hls_ladder::Ladder>,
     upload: Option<bool>,
     media: BroadcastMedia<'_>,
 ) -> Result<Option<crate::output::ll_hls_board::LlHlsBoard>, SpecError> {
@@ -448,14 +448,19 @@ fn validate_low_latency(
             "needs video: parts are cut on the video's frames",
         ));
     };
-    if !renditions.is_empty() {
-        return Err(SpecError::new(field, "not with renditions (not supported yet)"));
-    }
     if upload == Some(true) {
         return Err(SpecError::new(field, "not with upload (not supported yet)"));
     }
-    Ok(Some(crate::output::ll_hls_board::LlHlsBoard::new(
+    // With renditions, a board per rendition's folder (the main one first), each blocking on its own playlist.
+    let folders = ladder.map_or_else(Vec::new, |l| {
+        std::iter::once(l.main.height)
+            .chain(l.renditions.iter().map(|r| r.height))
+            .map(crate::output::hls_ladder::folder)
+            .collect()
+    });
+    Ok(Some(crate::output::ll_hls_board::LlHlsBoard::ladder(
         video.keyframe_interval_s,
+        folders,
     )))
 }
 
@@ -611,9 +616,10 @@ pub fn validate_output(prefix: &str, out: OutputRequest, media: BroadcastMedia<'
             renditions,
             low_latency,
         } => {
+            let ladder = super::ladder_spec::validate(prefix, renditions, upload.unwrap_or(false), media)?;
             let hls = OutputConfig::Hls {
-                low_latency: validate_low_latency(prefix, low_latency, &renditions, upload, media)?,
-                ladder: super::ladder_spec::validate(prefix, renditions, upload.unwrap_or(false), media)?,
+                low_latency: validate_low_latency(prefix, low_latency, ladder.as_ref(), upload, media)?,
+                ladder,
                 upload: upload.unwrap_or(false),
                 segment_seconds: ranged(
                     &format!("{prefix}segment_seconds"),
@@ -744,7 +750,7 @@ mod tests {
     }
 
     #[test]
-    fn low_latency_hls_is_a_boolean_turns_passthrough_off_and_names_what_it_cannot_go_with() {
+    fn low_latency_hls_is_a_boolean_turns_passthrough_off_takes_renditions_and_names_what_it_cannot_go_with() {
         let room = r#""source":{"kind":"room","room":"d"}"#;
         let s = spec(&format!(
             r#"{{{room},"outputs":[{{"kind":"hls","low_latency":true}}]}}"#
@@ -766,14 +772,29 @@ mod tests {
         ))
         .unwrap();
         assert!(matches!(plain.outputs[0], OutputConfig::Hls { low_latency: None, .. }));
+        // With renditions: a board per rendition, by folder, the main one (the broadcast's 720 lines) first.
+        let ladder = spec(&format!(
+            r#"{{{room},"outputs":[{{"kind":"hls","low_latency":true,"renditions":[{{"height":180,"bitrate_kbps":250}},{{"height":360,"bitrate_kbps":600}}]}}]}}"#
+        ))
+        .unwrap();
+        let OutputConfig::Hls {
+            low_latency: Some(board),
+            ladder: Some(_),
+            ..
+        } = &ladder.outputs[0]
+        else {
+            panic!("{:?}", ladder.outputs[0]);
+        };
+        let folders: Vec<&str> = board.renditions().iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(folders, ["720p", "360p", "180p"]);
         for (body, field) in [
-            (
-                r#"{"kind":"hls","low_latency":true,"renditions":[{"height":180,"bitrate_kbps":250}]}"#,
-                "outputs[0].low_latency",
-            ),
             (
                 r#"{"kind":"hls","low_latency":true,"upload":true}"#,
                 "outputs[0].low_latency",
+            ),
+            (
+                r#"{"kind":"hls","low_latency":true,"upload":true,"renditions":[{"height":180,"bitrate_kbps":250}]}"#,
+                "outputs[0].renditions",
             ),
         ] {
             let e = spec(&format!(r#"{{{room},"outputs":[{body}]}}"#)).unwrap_err();

@@ -72,17 +72,7 @@ pub fn build(
     std::fs::create_dir_all(&main_dir)?;
     let pipeline = gst::Pipeline::with_name("hls-output");
     let tracks = Tracks::add(&pipeline, audio_only)?;
-    let mux = make("mpegtsmux")?;
-    let sink = make("multifilesink")?;
-    let (playlist, first_index) = HlsPlaylist::open(&main_dir, window, timing.target_seconds());
-    sink.set_property("location", super::hls_writer::location(&main_dir));
-    sink.set_property("index", i32::try_from(first_index).context("segment numbers used up")?);
-    // A new file at each downstream force-key-unit event (a cut).
-    sink.set_property_from_str("next-file", "key-unit-event");
-    pipeline.add_many([&mux, &sink])?;
-    mux.link(&sink)?;
-    // First on the sink's pad: whatever acts after a cut finds the playlist listing the segment it closed.
-    playlist.follow(&sink.static_pad("sink").context("multifilesink sink pad")?);
+    let (mux, sink, playlist) = segment_writer(&pipeline, &main_dir, window, timing.target_seconds())?;
     let segment = gst::ClockTime::from_seconds(u64::from(timing.segment_seconds));
     let mux_src = mux.static_pad("src").context("mpegtsmux src pad")?;
     let mut playlists = vec![playlist];
@@ -118,6 +108,28 @@ pub fn build(
         recording: None,
     };
     Ok((output, playlists))
+}
+
+/// `mpegtsmux ! multifilesink` writing the segments of the media playlist in `dir` (numbered on from what is
+/// there), added to `pipeline`: a rendition's segment writer (the main one's, and each of a ladder's).
+pub(super) fn segment_writer(
+    pipeline: &gst::Pipeline,
+    dir: &Path,
+    window: u32,
+    target_seconds: u32,
+) -> Result<(gst::Element, gst::Element, HlsPlaylist)> {
+    let mux = make("mpegtsmux")?;
+    let sink = make("multifilesink")?;
+    let (playlist, first_index) = HlsPlaylist::open(dir, window, target_seconds);
+    sink.set_property("location", super::hls_writer::location(dir));
+    sink.set_property("index", i32::try_from(first_index).context("segment numbers used up")?);
+    // A new file at each downstream force-key-unit event (a cut).
+    sink.set_property_from_str("next-file", "key-unit-event");
+    pipeline.add_many([&mux, &sink])?;
+    mux.link(&sink)?;
+    // First on the sink's pad: whatever acts after a cut finds the playlist listing the segment it closed.
+    playlist.follow(&sink.static_pad("sink").context("multifilesink sink pad")?);
+    Ok((mux, sink, playlist))
 }
 
 /// Marks the keyframe that starts each segment (`SegmentTiming::ends_segment`).

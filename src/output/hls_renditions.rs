@@ -1,6 +1,7 @@
 //! An HLS output's extra renditions (`hls_ladder`): the output decodes the broadcast's one H.264 once, and each
 //! rendition scales it (`videoscale`) and encodes it (one `x264enc`), muxed with the broadcast's own AAC into
 //! segments of its own. Nothing is composited again, and the renditions live and die with the output.
+//! The decode, scale and encode part (`scaled_encodes`) also feeds a low-latency output's ladder (`ll_hls`).
 //!
 //! Players switch renditions between segments, so every rendition has its keyframes and its cuts at the same
 //! timestamps as the main one: the main track's probe (`hls::cut_at_keyframes`) notes each keyframe and each cut
@@ -123,17 +124,46 @@ pub(super) fn add(
         move || listed.listed(0),
     );
 
+    let encodes = scaled_encodes(pipeline, &video_tee, ladder, cadence.clone(), true)?;
+    let mut playlists = Vec::new();
+    for (i, (rendition, (encoder, parse))) in ladder.renditions.iter().zip(encodes).enumerate() {
+        let rendition_dir = dir.join(folder(rendition.height));
+        std::fs::create_dir_all(&rendition_dir)?;
+        // Its playlist follows the sink first: the multivariant playlist's probe below sees it written.
+        let (mux, sink, playlist) =
+            super::hls::segment_writer(pipeline, &rendition_dir, window, timing.target_seconds())?;
+        parse.link(&mux)?;
+        branch(pipeline, &audio_tee, &[], &mux)?;
+        cut_with_main(&encoder, &parse, cadence.clone())?;
+        let sink_pad = sink.static_pad("sink").context("multifilesink sink")?;
+        watch_stream(&parse.static_pad("src").context("h264parse src")?, &multivariant, i + 1);
+        let listed = multivariant.clone();
+        super::hls::after_each_cut(&sink_pad, move || listed.listed(i + 1));
+        playlists.push(playlist);
+    }
+    Ok(playlists)
+}
+
+/// The extra renditions' encodes, shared by the plain and the low-latency ladders: `video_tee` (the main
+/// rendition's H.264) decoded once, then per rendition `videoscale ! capsfilter ! x264enc ! h264parse`, each
+/// keyed where the main rendition has a keyframe (`cadence`). Returns each rendition's `x264enc` and
+/// `h264parse`, in the ladder's order, the parser's src pad left for the caller to link. `in_band_headers`: SPS/PPS before every keyframe
+/// (MPEG-TS segments decode on their own with them; an fMP4 rendition has them in its init segment).
+pub(super) fn scaled_encodes(
+    pipeline: &gst::Pipeline,
+    video_tee: &gst::Element,
+    ladder: &Ladder,
+    cadence: Arc<Cadence>,
+    in_band_headers: bool,
+) -> Result<Vec<(gst::Element, gst::Element)>> {
     let decoder = make("avdec_h264")?;
     let decoded = make("tee")?;
     pipeline.add_many([&decoder, &decoded])?;
-    branch(pipeline, &video_tee, &[], &decoder)?;
+    branch(pipeline, video_tee, &[], &decoder)?;
     decoder.link(&decoded)?;
-    force_keyframes(&decoder, cadence.clone())?;
-
-    let mut playlists = Vec::new();
-    for (i, rendition) in ladder.renditions.iter().enumerate() {
-        let rendition_dir = dir.join(folder(rendition.height));
-        std::fs::create_dir_all(&rendition_dir)?;
+    force_keyframes(&decoder, cadence)?;
+    let mut parsers = Vec::new();
+    for rendition in &ladder.renditions {
         let scale = make("videoscale")?;
         let size = make("capsfilter")?;
         size.set_property(
@@ -157,34 +187,27 @@ pub(super) fn add(
             ],
         )?;
         encoder.set_property("bitrate", rendition.bitrate_kbps);
-        // SPS/PPS before every keyframe, as in the main encode: every segment decodes on its own.
-        let parse = make_with("h264parse", &[("config-interval", "-1")])?;
-        let mux = make("mpegtsmux")?;
-        let sink = make("multifilesink")?;
-        let (playlist, first_index) = HlsPlaylist::open(&rendition_dir, window, timing.target_seconds());
-        sink.set_property("location", super::hls_writer::location(&rendition_dir));
-        sink.set_property("index", i32::try_from(first_index).context("segment numbers used up")?);
-        sink.set_property_from_str("next-file", "key-unit-event");
-        pipeline.add_many([&scale, &size, &encoder, &parse, &mux, &sink])?;
-        branch(pipeline, &decoded, &[&scale, &size, &encoder, &parse], &mux)?;
-        mux.link(&sink)?;
-        branch(pipeline, &audio_tee, &[], &mux)?;
-        cut_with_main(&encoder, &parse, cadence.clone())?;
-        let sink_pad = sink.static_pad("sink").context("multifilesink sink")?;
-        // First: the multivariant playlist's probe below must see this rendition's playlist written.
-        playlist.follow(&sink_pad);
-        watch_stream(&parse.static_pad("src").context("h264parse src")?, &multivariant, i + 1);
-        let listed = multivariant.clone();
-        super::hls::after_each_cut(&sink_pad, move || listed.listed(i + 1));
-        playlists.push(playlist);
+        let parse = if in_band_headers {
+            make_with("h264parse", &[("config-interval", "-1")])?
+        } else {
+            make("h264parse")?
+        };
+        pipeline.add_many([&scale, &size, &encoder, &parse])?;
+        branch(pipeline, &decoded, &[&scale, &size, &encoder], &parse)?;
+        parsers.push((encoder, parse));
     }
-    Ok(playlists)
+    Ok(parsers)
 }
 
 /// `tee ! queue ! elements... ! into`: each branch of a tee on its own thread, so a rendition's encode never
 /// holds up the main rendition (and a muxer waiting for one track never blocks the tee feeding the other).
 /// `elements` are already in the pipeline.
-fn branch(pipeline: &gst::Pipeline, tee: &gst::Element, elements: &[&gst::Element], into: &gst::Element) -> Result<()> {
+pub(super) fn branch(
+    pipeline: &gst::Pipeline,
+    tee: &gst::Element,
+    elements: &[&gst::Element],
+    into: &gst::Element,
+) -> Result<()> {
     let queue = make("queue")?;
     queue.set_property("max-size-buffers", 0u32);
     queue.set_property("max-size-bytes", 0u32);
@@ -291,7 +314,7 @@ fn watch_stream(parsed: &gst::Pad, multivariant: &Arc<Multivariant>, index: usiz
 /// The multivariant playlist: written once every rendition's stream was seen and its media playlist lists a
 /// segment (a player finds every playlist it names), and again if a stream changes (the zero-transcode switch
 /// puts a participant's H.264, with its own size and profile, on air).
-struct Multivariant {
+pub(super) struct Multivariant {
     dir: PathBuf,
     /// Per rendition, the main one first: what is listed before the stream is seen, and what was seen.
     slots: Mutex<Vec<Slot>>,
@@ -307,7 +330,7 @@ struct Slot {
 }
 
 impl Multivariant {
-    fn new(dir: &Path, ladder: &Ladder, segment_seconds: u32) -> Self {
+    pub(super) fn new(dir: &Path, ladder: &Ladder, segment_seconds: u32) -> Self {
         let main = (ladder.main.height, ladder.main.bitrate_kbps);
         let slots = std::iter::once(main)
             .chain(ladder.renditions.iter().map(|r| (r.height, r.bitrate_kbps)))
@@ -326,7 +349,7 @@ impl Multivariant {
         }
     }
 
-    fn seen(&self, index: usize, width: u32, height: u32, codec: String) {
+    pub(super) fn seen(&self, index: usize, width: u32, height: u32, codec: String) {
         let mut slots = lock(&self.slots);
         let seen = Some((width, height, codec));
         if slots[index].seen != seen {
@@ -335,7 +358,7 @@ impl Multivariant {
         }
     }
 
-    fn listed(&self, index: usize) {
+    pub(super) fn listed(&self, index: usize) {
         let mut slots = lock(&self.slots);
         if !std::mem::replace(&mut slots[index].listed, true) {
             self.write_if_ready(&slots);

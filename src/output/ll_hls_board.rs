@@ -68,6 +68,9 @@ struct Inner {
     keyframe_interval: Duration,
     /// A permit for each request held.
     waiters: tokio::sync::Semaphore,
+    /// With a rendition ladder: each rendition's board by its folder (`360p`), the main one first; this board
+    /// then lists nothing itself (its `index.m3u8` is the multivariant playlist, which never blocks).
+    renditions: Vec<(String, LlHlsBoard)>,
 }
 
 impl std::fmt::Debug for LlHlsBoard {
@@ -79,12 +82,36 @@ impl std::fmt::Debug for LlHlsBoard {
 impl LlHlsBoard {
     /// The board of an output of a broadcast whose encoder makes a keyframe every `keyframe_interval_s`.
     pub fn new(keyframe_interval_s: u32) -> Self {
+        Self::ladder(keyframe_interval_s, Vec::new())
+    }
+
+    /// The board of an output with a rendition ladder: a board per rendition `folders` names (the main one first).
+    pub fn ladder(keyframe_interval_s: u32, folders: Vec<String>) -> Self {
+        let renditions = folders
+            .into_iter()
+            .map(|folder| (folder, Self::new(keyframe_interval_s)))
+            .collect();
         Self(Arc::new(Inner {
             progress: watch::channel(Progress::default()).0,
             playlist: Mutex::new(None),
             keyframe_interval: Duration::from_secs(u64::from(keyframe_interval_s.max(1))),
             waiters: tokio::sync::Semaphore::new(MAX_WAITERS),
+            renditions,
         }))
+    }
+
+    /// The renditions' boards by folder, the main one first (none without a ladder).
+    pub fn renditions(&self) -> &[(String, LlHlsBoard)] {
+        &self.0.renditions
+    }
+
+    /// The board of the rendition in `folder`.
+    pub fn rendition(&self, folder: &str) -> Option<LlHlsBoard> {
+        self.0
+            .renditions
+            .iter()
+            .find(|(f, _)| f == folder)
+            .map(|(_, b)| b.clone())
     }
 
     pub fn keyframe_interval(&self) -> Duration {

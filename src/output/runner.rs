@@ -31,7 +31,7 @@ pub struct OutputRunner {
     /// An HLS output's playlist as its latest attempt left it, ended when the output ends.
     hls_playlists: std::sync::Mutex<Vec<HlsPlaylist>>,
     /// A low-latency HLS output's writer of its latest attempt, ended likewise.
-    ll_hls: std::sync::Mutex<Option<super::ll_hls::LlWriter>>,
+    ll_hls: std::sync::Mutex<Vec<super::ll_hls::LlWriter>>,
 }
 
 /// Where a broadcast's outputs write, and how long it may last (a recording reserves index room for that).
@@ -84,10 +84,12 @@ impl OutputRunner {
                 segment_seconds,
                 window,
                 low_latency: Some(board),
+                ladder,
                 ..
             } => {
-                let (output, writer) = super::ll_hls::build(&self.dirs.hls, *segment_seconds, *window, board)?;
-                *self.ll_hls.lock().unwrap_or_else(|e| e.into_inner()) = Some(writer);
+                let (output, writers) =
+                    super::ll_hls::build(&self.dirs.hls, *segment_seconds, *window, board, ladder.as_ref())?;
+                *self.ll_hls.lock().unwrap_or_else(|e| e.into_inner()) = writers;
                 Ok(output)
             }
             OutputConfig::Hls {
@@ -356,7 +358,7 @@ impl OutputRunner {
         for playlist in playlists {
             playlist.finish(last_complete);
         }
-        if let Some(writer) = self.ll_hls.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        for writer in std::mem::take(&mut *self.ll_hls.lock().unwrap_or_else(|e| e.into_inner())) {
             writer.finish(last_complete);
         }
     }

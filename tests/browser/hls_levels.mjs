@@ -29,14 +29,7 @@ try {
                                                   codecs: `${l.videoCodec},${l.audioCodec}` }));
     await until("playing the first level", () => video.currentTime > 0.5 && video.videoHeight > 0, errors);
     const firstHeight = video.videoHeight;
-    const last = levels.length - 1;
-    if (last < 1) throw new Error(`one level only: ${JSON.stringify(levels)}`);
-    const switched = new Promise((resolve) => hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => d.level === last && resolve()));
-    hls.currentLevel = last;
-    await within(switched, `switched to level ${last}`, errors);
-    const at = video.currentTime;
-    await until("the last level's picture, playing on",
-                () => video.videoHeight === levels[last].height && video.currentTime > at + 0.5, errors);
+    await switchToLastLevel(hls, video, levels, errors);
     return { levels, firstHeight, switchedHeight: video.videoHeight, currentTime: video.currentTime, errors };
   }, playlist);
   console.log(JSON.stringify(result));

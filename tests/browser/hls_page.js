@@ -30,3 +30,16 @@ window.playlistServed = async (src, marker = "#EXTM3U") => {
     await new Promise((r) => setTimeout(r, 200));
   }
 };
+
+// Switches `hls` to its last level (`levels`: the manifest's, lowest first) and waits until hls.js says so, the
+// picture has that height and playback went on half a second.
+window.switchToLastLevel = async (hls, video, levels, errors) => {
+  const last = levels.length - 1;
+  if (last < 1) throw new Error(`one level only: ${JSON.stringify(levels)}`);
+  const switched = new Promise((resolve) => hls.on(Hls.Events.LEVEL_SWITCHED, (_, d) => d.level === last && resolve()));
+  hls.currentLevel = last;
+  await within(switched, `switched to level ${last}`, errors);
+  const at = video.currentTime;
+  await until("the last level's picture, playing on",
+              () => video.videoHeight === levels[last].height && video.currentTime > at + 0.5, errors);
+};
