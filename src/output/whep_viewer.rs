@@ -10,7 +10,7 @@ use crate::gst_util::make;
 use anyhow::{Context, Result};
 use gst::prelude::*;
 use gst_webrtc::{WebRTCRTPTransceiver, WebRTCRTPTransceiverDirection};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Media a viewer may have queued before its oldest is dropped: a stalled viewer resumes near live.
@@ -20,6 +20,10 @@ const VIEWER_QUEUE_NS: u64 = 1_000_000_000;
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// A viewer disconnected this long (a closed tab, a lost network: ICE stops answering) is gone.
 const DISCONNECTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A connected viewer from which nothing at all came this long (no RTCP report, no DTLS) is gone: it stopped
+/// taking media (a frozen process, a cut path) while ICE, which webrtcbin 1.22 never re-checks once connected,
+/// still says connected. Browsers send RTCP every second or so, webrtcbin's rtpbin every 2.5-7.5 s.
+const SILENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The connection's state as webrtcbin last announced it, and since when it has been disconnected. Kept from
 /// its notifications: reading webrtcbin's property takes webrtcbin's lock, which the station's streaming thread
@@ -28,6 +32,7 @@ const DISCONNECTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 struct Connection {
     state: gst_webrtc::WebRTCPeerConnectionState,
     disconnected_since: Option<std::time::Instant>,
+    connected_since: Option<std::time::Instant>,
 }
 
 pub struct Viewer {
@@ -45,6 +50,9 @@ pub struct Viewer {
     connection: std::sync::Arc<Mutex<Connection>>,
     /// The offer's ICE credentials and sections, for candidates trickled later.
     remote: std::sync::OnceLock<RemoteIce>,
+    /// When the viewer last sent us anything (milliseconds after `created`), 0 before it did: set on the
+    /// receiving thread of its transport.
+    heard: std::sync::Arc<AtomicU64>,
 }
 
 fn viewer_appsrc(name: &str, caps: Option<&gst::Caps>) -> gst_app::AppSrc {
@@ -116,6 +124,7 @@ impl Viewer {
         let connection = std::sync::Arc::new(Mutex::new(Connection {
             state: gst_webrtc::WebRTCPeerConnectionState::New,
             disconnected_since: None,
+            connected_since: None,
         }));
         let follow = connection.clone();
         webrtc.connect_notify(Some("connection-state"), move |webrtc, _| {
@@ -126,6 +135,10 @@ impl Viewer {
                 S::Disconnected => connection
                     .disconnected_since
                     .or_else(|| Some(std::time::Instant::now())),
+                _ => None,
+            };
+            connection.connected_since = match state {
+                S::Connected => connection.connected_since.or_else(|| Some(std::time::Instant::now())),
                 _ => None,
             };
             connection.state = state;
@@ -144,6 +157,7 @@ impl Viewer {
             created: std::time::Instant::now(),
             connection,
             remote: std::sync::OnceLock::new(),
+            heard: std::sync::Arc::default(),
         })
     }
 
@@ -158,7 +172,46 @@ impl Viewer {
             self.send(chosen, src, "rtpopuspay", "audio")?;
         }
         let _ = self.remote.set(RemoteIce::of_offer(offer_sdp));
-        webrtc::answer(&self.webrtc, offer_sdp).await
+        let answer = webrtc::answer(&self.webrtc, offer_sdp).await?;
+        self.listen_to_transport();
+        Ok(answer)
+    }
+
+    /// Notes each packet the viewer sends us (RTCP, DTLS; STUN stays inside libnice) in `heard`: its transport's
+    /// `nicesrc`, made by webrtcbin when it answered.
+    fn listen_to_transport(&self) {
+        let Some(bin) = self.webrtc.downcast_ref::<gst::Bin>() else {
+            return;
+        };
+        let created = self.created;
+        for element in bin.iterate_recurse().into_iter().flatten() {
+            let is_nicesrc = element.factory().is_some_and(|f| f.name() == "nicesrc");
+            let Some(pad) = element.static_pad("src").filter(|_| is_nicesrc) else {
+                continue;
+            };
+            let heard = self.heard.clone();
+            pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                move |_, _| {
+                    heard.store(created.elapsed().as_millis().max(1) as u64, Ordering::Relaxed);
+                    gst::PadProbeReturn::Ok
+                },
+            );
+        }
+    }
+
+    /// Whether a connected viewer sent nothing for `SILENT_TIMEOUT`, counted from its last packet or from when
+    /// it connected, whichever is later.
+    fn silent(&self, connected_since: Option<std::time::Instant>) -> bool {
+        let Some(connected_since) = connected_since else {
+            return false;
+        };
+        let heard = self.heard.load(Ordering::Relaxed);
+        let last = match heard {
+            0 => connected_since,
+            ms => (self.created + std::time::Duration::from_millis(ms)).max(connected_since),
+        };
+        last.elapsed() > SILENT_TIMEOUT
     }
 
     /// The viewer's `ETag`, which its trickle requests give in `If-Match`.
@@ -268,13 +321,14 @@ impl Viewer {
         }
     }
 
-    /// Whether the viewer is gone: its connection failed or closed, stayed disconnected, or never came up.
+    /// Whether the viewer is gone: its connection failed or closed, stayed disconnected, went silent, or never
+    /// came up.
     pub fn gone(&self) -> bool {
         use gst_webrtc::WebRTCPeerConnectionState as S;
         let connection = *self.connection.lock().unwrap();
         match connection.state {
             S::Failed | S::Closed => true,
-            S::Connected => false,
+            S::Connected => self.silent(connection.connected_since),
             S::Disconnected => connection
                 .disconnected_since
                 .is_some_and(|since| since.elapsed() > DISCONNECTED_TIMEOUT),

@@ -1,12 +1,13 @@
 //! WHEP output: a page on another origin watches a broadcast over WebRTC with a third-party client from npm
 //! (whip-whep's WHEPClient) in Chromium, and sees the participant's colour in a decoded frame and an Opus track
 //! decoding, and goes on decoding fresh pictures while another viewer is stuck (answered, never connected:
-//! webrtcbin holds what is sent to it until DTLS is up); one viewer more than `max_viewers` gets 503; the
-//! client's DELETE ends its viewer (status and `/metrics` count it), and a viewer still there at the stop ends
-//! with the broadcast. 404 for a broadcast without a whep output and 401 without a token are in `api_auth`.
+//! webrtcbin holds what is sent to it until DTLS is up) and a third, connected, is frozen (its Chromium stopped
+//! with SIGSTOP: nothing read, no RTCP, while ICE still says connected), the broadcast's frame count growing; the
+//! frozen viewer is dropped once silent; one viewer more than `max_viewers` gets 503; the client's DELETE ends
+//! its viewer (status and `/metrics` count it), and a viewer still there at the stop ends with the broadcast. 404 for a broadcast without a whep output and 401 without a token are in `api_auth`.
 
 use crate::support::broadcast::{participant_names, Broadcast};
-use crate::support::child_lines::node_script;
+use crate::support::child_lines::{node_script, NodeTree};
 use crate::support::media::close_to;
 use crate::support::offers::well_formed_offer;
 use crate::support::{http, publish, wait_for, Server};
@@ -46,7 +47,7 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
         &json!({
             "source": {"kind": "room", "room": "stage"},
             "video": {"width": 640, "height": 360, "keyframe_interval_s": 4},
-            "outputs": [{"kind": "whep", "max_viewers": 2}, {"kind": "hls", "segment_seconds": 4, "window": 0}],
+            "outputs": [{"kind": "whep", "max_viewers": 3}, {"kind": "hls", "segment_seconds": 4, "window": 0}],
         }),
     );
     let _blue = publish(&server.whip_url("stage"), "blue", "color:0000ff");
@@ -102,6 +103,17 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
         "trickle PATCHes: {watched}"
     );
 
+    // A second page, connected and decoding, then frozen with everything it runs (SIGSTOP): its sockets stay
+    // open and unread, it sends no RTCP, and webrtcbin's ICE still says connected.
+    let (frozen_lines, _frozen_stdin, frozen) = NodeTree::start("whep_view.mjs", &[whep_url.as_ref()]);
+    let frozen_watched: Value = frozen_lines.until(Duration::from_secs(40), |l| serde_json::from_str(l).ok());
+    assert!(
+        frozen_watched["error"].is_null(),
+        "the second page could not watch: {frozen_watched}"
+    );
+    frozen.freeze();
+    let frames_out = || broadcast.status()["frames_out"].as_u64().expect("frames_out");
+
     // A viewer of H.264 and Opus that never does ICE: answered, then stuck (what a viewer whose sending would
     // block looks like to the station). The page goes on getting fresh pictures: 60 more (2 s of the broadcast's
     // 30 a second, longer than the 1 s a viewer may queue before its oldest media is dropped) within 5 s; a
@@ -144,16 +156,17 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
             serde_json::from_str::<Value>(l).ok()?.get("frames_decoded")?.as_u64()
         })
     };
-    let before = frames_decoded();
+    let (before, encoded) = (frames_decoded(), frames_out());
     wait_for(
-        "60 more pictures decoded by the page beside the stuck viewer",
-        Duration::from_secs(5),
+        "60 more pictures decoded by the page beside the stuck and the frozen viewers",
+        Duration::from_secs(10),
         || (frames_decoded() >= before + 60).then_some(()),
     );
+    assert!(frames_out() >= encoded + 60, "the broadcast's frames stalled");
 
-    // Counted in the status and in /metrics, the stuck viewer too.
-    assert_eq!(viewers(&broadcast), Some(2));
-    assert_eq!(viewers_metric(&server, &broadcast), Some(2));
+    // Counted in the status and in /metrics, the stuck and frozen viewers too.
+    assert_eq!(viewers(&broadcast), Some(3));
+    assert_eq!(viewers_metric(&server, &broadcast), Some(3));
     // One more than max_viewers: 503, with when to try again.
     let refused = http()
         .post(&whep_url)
@@ -168,9 +181,32 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
         .send()
         .expect("DELETE the stuck viewer");
     assert!(deleted.status().is_success(), "{}", deleted.status());
-    assert_eq!(viewers(&broadcast), Some(1));
+    assert_eq!(viewers(&broadcast), Some(2));
 
-    // The stuck viewer's place is free again, with the page still watching (max_viewers 2): a viewer that only
+    // The frozen viewer is dropped: silent for 15 s (no RTCP, no DTLS), noticed at a keyframe (every 4 s).
+    // Meanwhile the page decodes on and the broadcast encodes on.
+    let (before, encoded, frozen_at) = (frames_decoded(), frames_out(), std::time::Instant::now());
+    wait_for("the frozen viewer dropped", Duration::from_secs(45), || {
+        (viewers(&broadcast) == Some(1)).then_some(())
+    });
+    println!(
+        "frozen viewer dropped {:?} after the stuck one's DELETE",
+        frozen_at.elapsed()
+    );
+    let frozen_location = frozen_watched["location"].as_str().expect("location");
+    let gone = http().delete(frozen_location).send().expect("DELETE the frozen viewer");
+    assert_eq!(gone.status().as_u16(), 404, "the viewer dropped was not the frozen one");
+    assert!(
+        frames_decoded() >= before + 60,
+        "the page's pictures stalled beside the frozen viewer"
+    );
+    assert!(
+        frames_out() >= encoded + 60,
+        "the broadcast's frames stalled beside the frozen viewer"
+    );
+    drop(frozen);
+
+    // The places of the stuck and frozen viewers are free again, with the page still watching: a viewer that only
     // listens (Opus; its VP8-only video section gets nothing) is answered, and is still there when the broadcast
     // stops (its pipeline ends with the output, quietly).
     let listener = http()
