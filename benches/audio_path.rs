@@ -8,11 +8,10 @@
 //! mixed live the way a broadcast runs (`mix::live_mixer`, `mix::input_src` per participant, `encode::build_audio_with`,
 //! its appsink read by the outputs' hub, `output::hub::EncodedHub`, feeding two outputs' `appsrc ! aacparse` as an
 //! HLS and an RTMP output have), decoded buffers pushed every 20 ms by one thread per participant: cores per thread
-//! kind over LIVE_SECONDS, variants alternating ROUNDS times. The variant "before" is the chain as it was until
-//! 2026-12-01 (10 ms mixer buffers, 20 ms silence, an aacparse before the appsink), built here by hand.
+//! kind over LIVE_SECONDS, variants alternating ROUNDS times.
 
 use callcast::call::decode::MIX_AUDIO_CAPS;
-use callcast::mix::encode::{self, AacEncoder, AudioBuffers, AAC_FRAME_SAMPLES};
+use callcast::mix::encode::{self, AacEncoder, AudioBuffers};
 use callcast::output::hub::EncodedHub;
 use callcast::procstat;
 use gst::prelude::*;
@@ -111,53 +110,6 @@ struct Variant {
     name: &'static str,
     buffers: AudioBuffers,
     aac: AacEncoder,
-    /// The chain until 2026-12-01: an aacparse between the encoder and the appsink.
-    parse_before_sink: bool,
-}
-
-/// The mix's audio chain as `encode::build_audio_with` built it until 2026-12-01 (with an aacparse before the
-/// appsink), for the before/after comparison.
-fn build_audio_before(pipeline: &gst::Pipeline, audiomixer: &gst::Element, v: Variant) -> gst_app::AppSink {
-    let silence = gst::ElementFactory::make("audiotestsrc")
-        .property("is-live", true)
-        .property("samplesperbuffer", v.buffers.silence as i32)
-        .build()
-        .unwrap();
-    silence.set_property_from_str("wave", "silence");
-    audiomixer.set_property(
-        "output-buffer-duration-fraction",
-        gst::Fraction::new(v.buffers.mixed as i32, 48_000),
-    );
-    let caps = || {
-        gst::ElementFactory::make("capsfilter")
-            .property("caps", MIX_AUDIO_CAPS.parse::<gst::Caps>().unwrap())
-            .build()
-            .unwrap()
-    };
-    let (silence_caps, mixed_caps) = (caps(), caps());
-    let parse = gst::ElementFactory::make("aacparse").build().unwrap();
-    let sink = gst_app::AppSink::builder()
-        .sync(false)
-        .enable_last_sample(false)
-        .build();
-    let encode = encode::aac_encoder(v.aac, 128).unwrap();
-    pipeline
-        .add_many([
-            &silence,
-            &silence_caps,
-            audiomixer,
-            &mixed_caps,
-            &parse,
-            sink.upcast_ref(),
-        ])
-        .unwrap();
-    pipeline.add_many(&encode).unwrap();
-    gst::Element::link_many([&silence, &silence_caps, audiomixer, &mixed_caps]).unwrap();
-    let mut chain: Vec<&gst::Element> = vec![&mixed_caps];
-    chain.extend(encode.iter());
-    chain.extend([&parse, sink.upcast_ref()]);
-    gst::Element::link_many(chain).unwrap();
-    sink
 }
 
 /// An output's audio input as `output::audio_source` builds it (`appsrc ! aacparse`), ending in an appsink that
@@ -191,11 +143,7 @@ fn output(name: &str, frames: Arc<AtomicU64>) -> (gst::Pipeline, gst_app::AppSrc
 fn live(variant: Variant, decoded: &[Vec<gst::Buffer>], secs: u64) -> (Vec<(String, f64)>, u64) {
     let pipeline = gst::Pipeline::new();
     let audiomixer = callcast::mix::live_mixer("audiomixer").unwrap();
-    let out = if variant.parse_before_sink {
-        build_audio_before(&pipeline, &audiomixer, variant)
-    } else {
-        encode::build_audio_with(&pipeline, &audiomixer, 128, variant.buffers, variant.aac).unwrap()
-    };
+    let out = encode::build_audio_with(&pipeline, &audiomixer, 128, variant.buffers, variant.aac).unwrap();
     // The outputs' hub reads the appsink and feeds two outputs; the first one's frames are counted.
     let frames = Arc::new(AtomicU64::new(0));
     let hub = EncodedHub::new(gst::ClockTime::from_seconds(1));
@@ -289,28 +237,19 @@ fn main() {
     let frames = |silence, mixed| AudioBuffers { silence, mixed };
     let variants = [
         Variant {
-            name: "before: 960/480 + aacparse",
-            buffers: frames(960, 480),
-            aac: AacEncoder::Libav,
-            parse_before_sink: true,
-        },
-        Variant {
-            name: "1024/1024 + aacparse",
-            buffers: frames(AAC_FRAME_SAMPLES, AAC_FRAME_SAMPLES),
-            aac: AacEncoder::Libav,
-            parse_before_sink: true,
-        },
-        Variant {
-            name: "now: 1024/1024",
+            name: "now: 960/480 (20/10 ms)",
             buffers: AudioBuffers::WITH_PICTURE,
             aac: AacEncoder::Libav,
-            parse_before_sink: false,
         },
         Variant {
-            name: "voaacenc, 1024/1024",
+            name: "one AAC frame: 1024/1024",
+            buffers: frames(1024, 1024),
+            aac: AacEncoder::Libav,
+        },
+        Variant {
+            name: "voaacenc, 960/480",
             buffers: AudioBuffers::WITH_PICTURE,
             aac: AacEncoder::VoAac,
-            parse_before_sink: false,
         },
     ];
     println!(

@@ -111,20 +111,17 @@ pub struct AudioBuffers {
     pub mixed: u32,
 }
 
-/// Samples in one AAC-LC frame: what the encoder takes at a time.
-pub const AAC_FRAME_SAMPLES: u32 = 1024;
-
 impl AudioBuffers {
-    /// Beside a picture: one AAC frame (21.3 ms) per mixed buffer, so each mix wakes the encoder once with
-    /// exactly what it encodes (10 ms buffers woke the mixer twice per frame and cost the thread about a fifth
-    /// more, docs/benchmarks.md); the sound still reaches the outputs well before the frames it goes with
-    /// (compositing and x264 take longer).
+    /// Beside a picture: 10 ms mixed buffers (the mixer's default) and 20 ms of silence, so the sound keeps close
+    /// to the frames it goes with. One AAC frame (1024 samples) per mix cost about 0.0035 core less, but
+    /// e2e_av_sync then lost beeps in 3 runs of 5, against none in 3 with this (docs/benchmarks.md, 2026-12-01):
+    /// not taken until that is understood.
     pub const WITH_PICTURE: Self = Self {
-        silence: AAC_FRAME_SAMPLES,
-        mixed: AAC_FRAME_SAMPLES,
+        silence: 960,
+        mixed: 480,
     };
-    /// Sound alone, for outputs that cut seconds-long segments or files: 100 ms buffers, a fifth as many wake-ups
-    /// of the mixer and the encoder for about 80 ms more latency. HLS and recordings do not notice it; an SRT
+    /// Sound alone, for outputs that cut seconds-long segments or files: 100 ms buffers, a tenth as many wake-ups
+    /// of the mixer and the encoder for 90 ms more latency. HLS and recordings do not notice it; an SRT
     /// output carries it on top of its own latency.
     pub const AUDIO_ONLY: Self = Self {
         silence: 4800,
@@ -141,7 +138,7 @@ pub enum AacEncoder {
     VoAac,
 }
 
-/// Silence (keeps the mixer producing) -> audiomixer -> AAC-LC 48 kHz stereo (raw, with its codec_data) -> appsink.
+/// Silence (keeps the mixer producing) -> audiomixer -> AAC-LC 48 kHz stereo -> appsink.
 pub fn build_audio(
     pipeline: &gst::Pipeline,
     audiomixer: &gst::Element,
@@ -169,13 +166,14 @@ pub fn build_audio_with(
     let silence_caps = capsfilter(MIX_AUDIO_CAPS.parse()?)?;
     let mixed_caps = capsfilter(MIX_AUDIO_CAPS.parse()?)?;
     let encode = aac_encoder(aac, bitrate_kbps)?;
-    // No aacparse here: every output parses the AAC after its own appsrc (`output::audio_source`), and a parse
-    // on this thread did the same work once more for every frame.
+    // Kept although every output parses again after its appsrc: without it (avenc_aac's raw frames straight into
+    // the appsink) e2e_av_sync failed once in two runs (docs/benchmarks.md, 2026-12-01).
+    let parse = make("aacparse")?;
     let sink = encoded_sink("audio-out");
     add_and_link(pipeline, &[&silence, &silence_caps, audiomixer])?;
     let mut chain: Vec<&gst::Element> = vec![&mixed_caps];
     chain.extend(encode.iter());
-    chain.push(sink.upcast_ref());
+    chain.extend([&parse, sink.upcast_ref()]);
     add_and_link(pipeline, &chain)?;
     audiomixer.link(&mixed_caps)?;
     Ok(sink)
