@@ -6,11 +6,13 @@
 //! Four participants send Opus (20 ms frames of 440/554/659/880 Hz tones, as `callcast publish` sends a tone),
 //! encoded and decoded once up front (opusdec ! audioconvert ! audioresample, as `call::decode` builds it), then
 //! mixed live the way a broadcast runs (`mix::live_mixer`, `mix::input_src` per participant, `encode::build_audio_with`,
-//! an appsink pulling as the outputs' hub does), decoded buffers pushed every 20 ms by one thread per
-//! participant: cores per thread kind over LIVE_SECONDS, variants alternating ROUNDS times.
+//! its appsink read by the outputs' hub, `output::hub::EncodedHub`, feeding two outputs' `appsrc ! aacparse` as an
+//! HLS and an RTMP output have), decoded buffers pushed every 20 ms by one thread per participant: cores per thread
+//! kind over LIVE_SECONDS, variants alternating ROUNDS times.
 
 use callcast::call::decode::MIX_AUDIO_CAPS;
 use callcast::mix::encode::{self, AacEncoder, AudioBuffers};
+use callcast::output::hub::EncodedHub;
 use callcast::procstat;
 use gst::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -110,22 +112,51 @@ struct Variant {
     aac: AacEncoder,
 }
 
+/// An output's audio input as `output::audio_source` builds it (`appsrc ! aacparse`), ending in an appsink that
+/// counts AAC frames; `name` names its appsrc's thread.
+fn output(name: &str, frames: Arc<AtomicU64>) -> (gst::Pipeline, gst_app::AppSrc) {
+    let pipeline = gst::Pipeline::new();
+    let src = gst_app::AppSrc::builder().name(name).format(gst::Format::Time).build();
+    let parse = gst::ElementFactory::make("aacparse").build().unwrap();
+    let sink = gst_app::AppSink::builder()
+        .sync(false)
+        .enable_last_sample(false)
+        .build();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let _ = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                frames.fetch_add(1, Ordering::Relaxed);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    pipeline
+        .add_many([src.upcast_ref(), &parse, sink.upcast_ref()])
+        .unwrap();
+    gst::Element::link_many([src.upcast_ref(), &parse, sink.upcast_ref()]).unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    (pipeline, src)
+}
+
 /// Cores by thread kind of one live run of `variant` over `secs` (after 2 s of warm-up), and AAC frames out.
 fn live(variant: Variant, decoded: &[Vec<gst::Buffer>], secs: u64) -> (Vec<(String, f64)>, u64) {
     let pipeline = gst::Pipeline::new();
     let audiomixer = callcast::mix::live_mixer("audiomixer").unwrap();
     let out = encode::build_audio_with(&pipeline, &audiomixer, 128, variant.buffers, variant.aac).unwrap();
+    // The outputs' hub reads the appsink and feeds two outputs; the first one's frames are counted.
     let frames = Arc::new(AtomicU64::new(0));
-    let counted = frames.clone();
-    out.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let _ = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                counted.fetch_add(1, Ordering::Relaxed);
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
+    let hub = EncodedHub::new(gst::ClockTime::from_seconds(1));
+    hub.attach_audio_only(&out);
+    let outputs: Vec<_> = ["out-a", "out-b"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let counted = if i == 0 { frames.clone() } else { Arc::default() };
+            let (p, src) = output(name, counted);
+            (p, hub.add_feed(None, src))
+        })
+        .collect();
     let mix_caps: gst::Caps = MIX_AUDIO_CAPS.parse().unwrap();
     let srcs: Vec<gst_app::AppSrc> = (0..decoded.len())
         .map(|i| {
@@ -188,6 +219,10 @@ fn live(variant: Variant, decoded: &[Vec<gst::Buffer>], secs: u64) -> (Vec<(Stri
         panic!("{variant_name}: {}", e.error(), variant_name = variant.name);
     }
     pipeline.set_state(gst::State::Null).unwrap();
+    for (p, feed) in outputs {
+        drop(feed);
+        p.set_state(gst::State::Null).unwrap();
+    }
     let mut cores = procstat::cores_by_thread_name(&before, &after, window);
     cores.retain(|(name, _)| name != "main");
     (cores, (frames_out as f64 / window * 1000.0).round() as u64)
@@ -199,38 +234,28 @@ fn main() {
     let secs = args.first().copied().unwrap_or(20);
     let rounds = args.get(1).copied().unwrap_or(2);
     let decoded = decoded_participants();
-    let ms = |silence, mixed| AudioBuffers {
-        silence: gst::ClockTime::from_mseconds(silence),
-        mixed: gst::ClockTime::from_mseconds(mixed),
-    };
+    let frames = |silence, mixed| AudioBuffers { silence, mixed };
     let variants = [
         Variant {
-            name: "avenc_aac, 20/10 ms (now)",
+            name: "now: 960/480 (20/10 ms)",
             buffers: AudioBuffers::WITH_PICTURE,
             aac: AacEncoder::Libav,
         },
         Variant {
-            name: "avenc_aac, 20/20 ms",
-            buffers: ms(20, 20),
+            name: "one AAC frame: 1024/1024",
+            buffers: frames(1024, 1024),
             aac: AacEncoder::Libav,
         },
         Variant {
-            name: "avenc_aac, 40/40 ms",
-            buffers: ms(40, 40),
-            aac: AacEncoder::Libav,
-        },
-        Variant {
-            name: "voaacenc, 20/10 ms",
+            name: "voaacenc, 960/480",
             buffers: AudioBuffers::WITH_PICTURE,
-            aac: AacEncoder::VoAac,
-        },
-        Variant {
-            name: "voaacenc, 20/20 ms",
-            buffers: ms(20, 20),
             aac: AacEncoder::VoAac,
         },
     ];
-    println!("live, {secs} s windows (cores by thread kind; pusher = this bench's stand-in for the decoders):");
+    println!(
+        "live, {secs} s windows (cores by thread kind; pusher = this bench's stand-in for the decoders; \
+         silence/mixer buffers in samples at 48 kHz; out-a/out-b = the outputs' appsrc threads):"
+    );
     for round in 0..rounds {
         for v in variants {
             let (cores, mframes) = live(v, &decoded, secs);
@@ -241,7 +266,7 @@ fn main() {
                 .sum();
             let listed: Vec<String> = cores.iter().map(|(n, c)| format!("{n} {c:.3}")).collect();
             println!(
-                "  round {round}: {:<28} total {total:.3} [{}] aac frames/s {:.1}",
+                "  round {round}: {:<27} total {total:.3} [{}] aac frames/s {:.1}",
                 v.name,
                 listed.join(", "),
                 mframes as f64 / 1000.0

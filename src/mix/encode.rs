@@ -102,26 +102,30 @@ pub fn x264_settings(video: &VideoSettings) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// How long a mix's audio buffers are: the silence source's and the audiomixer's output. Each buffer wakes the
-/// mixer and the encoder once, and a longer one delays the mix by as much (the mixer waits until it is full).
+/// How long a mix's audio buffers are, in samples at the mix's 48 kHz: the silence source's and the
+/// audiomixer's output. Each buffer wakes the mixer and the encoder once, and a longer one delays the mix by as
+/// much (the mixer waits until it is full).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AudioBuffers {
-    pub silence: gst::ClockTime,
-    pub mixed: gst::ClockTime,
+    pub silence: u32,
+    pub mixed: u32,
 }
 
 impl AudioBuffers {
-    /// Beside a picture: the mixer's default 10 ms output, so the sound keeps close to the frames it goes with.
+    /// Beside a picture: 10 ms mixed buffers (the mixer's default) and 20 ms of silence, so the sound keeps close
+    /// to the frames it goes with. One AAC frame (1024 samples) per mix cost about 0.0035 core less, but
+    /// e2e_av_sync then lost beeps in 3 runs of 5, against none in 3 with this (docs/benchmarks.md, 2026-12-01):
+    /// not taken until that is understood.
     pub const WITH_PICTURE: Self = Self {
-        silence: gst::ClockTime::from_mseconds(20),
-        mixed: gst::ClockTime::from_mseconds(10),
+        silence: 960,
+        mixed: 480,
     };
-    /// Sound alone, for outputs that cut seconds-long segments or files: a tenth as many wake-ups of the mixer
-    /// and the encoder for 90 ms more latency. HLS and recordings do not notice it; an SRT output carries it on
-    /// top of its own latency.
+    /// Sound alone, for outputs that cut seconds-long segments or files: 100 ms buffers, a tenth as many wake-ups
+    /// of the mixer and the encoder for 90 ms more latency. HLS and recordings do not notice it; an SRT
+    /// output carries it on top of its own latency.
     pub const AUDIO_ONLY: Self = Self {
-        silence: gst::ClockTime::from_mseconds(100),
-        mixed: gst::ClockTime::from_mseconds(100),
+        silence: 4800,
+        mixed: 4800,
     };
 }
 
@@ -153,11 +157,17 @@ pub fn build_audio_with(
     aac: AacEncoder,
 ) -> Result<gst_app::AppSink> {
     let silence = make_with("audiotestsrc", &[("is-live", "true"), ("wave", "silence")])?;
-    silence.set_property("samplesperbuffer", samples_at_mix_rate(buffers.silence));
-    audiomixer.set_property("output-buffer-duration", buffers.mixed.nseconds());
+    silence.set_property("samplesperbuffer", i32::try_from(buffers.silence)?);
+    // As a fraction: whole samples, where nanoseconds would round 1024 samples to 1023 or 1025 now and then.
+    audiomixer.set_property(
+        "output-buffer-duration-fraction",
+        gst::Fraction::new(i32::try_from(buffers.mixed)?, MIX_RATE),
+    );
     let silence_caps = capsfilter(MIX_AUDIO_CAPS.parse()?)?;
     let mixed_caps = capsfilter(MIX_AUDIO_CAPS.parse()?)?;
     let encode = aac_encoder(aac, bitrate_kbps)?;
+    // Kept although every output parses again after its appsrc: without it (avenc_aac's raw frames straight into
+    // the appsink) e2e_av_sync failed once in two runs (docs/benchmarks.md, 2026-12-01).
     let parse = make("aacparse")?;
     let sink = encoded_sink("audio-out");
     add_and_link(pipeline, &[&silence, &silence_caps, audiomixer])?;
@@ -192,10 +202,8 @@ pub fn aac_encoder(aac: AacEncoder, bitrate_kbps: u32) -> Result<Vec<gst::Elemen
     })
 }
 
-/// Samples per channel in `duration` at the mix's 48 kHz.
-fn samples_at_mix_rate(duration: gst::ClockTime) -> i32 {
-    i32::try_from(duration.nseconds() * 48_000 / gst::ClockTime::SECOND.nseconds()).unwrap_or(i32::MAX)
-}
+/// The mix's sample rate (`MIX_AUDIO_CAPS`).
+const MIX_RATE: i32 = 48_000;
 
 /// Name of the background source, whose colour follows the layout template.
 pub const BACKGROUND: &str = "background";

@@ -431,7 +431,12 @@ impl EncodedHub {
                 Track::Video => &state.video_caps,
                 Track::Audio => &state.audio_caps,
             };
-            if known.as_ref().map(|c| c.as_ref()) != Some(caps) {
+            // The same caps object frame after frame (the pad's): a pointer check spares the field-by-field
+            // comparison on every frame.
+            let same = known
+                .as_ref()
+                .is_some_and(|k| k.as_ptr() == caps.as_ptr() || k.as_ref() == caps);
+            if !same {
                 let caps = caps.to_owned();
                 for feed in &state.feeds {
                     feed.set_caps(track, &caps);
