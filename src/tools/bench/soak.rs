@@ -26,6 +26,13 @@ const WARMUP: Duration = Duration::from_secs(15);
 const CHURN_EVERY: Duration = Duration::from_secs(5);
 const LAYOUT_EVERY: Duration = Duration::from_secs(7);
 const LEAVE_SETTLE: Duration = Duration::from_secs(7);
+/// No ingest restart this close to the end of the run: the restarted output's old pipeline leaves its streaming
+/// threads idle in GLib's thread pool, where they end after 15 s idle; at the end they would read as threads that
+/// stayed (a third restart at 60 s of a 60 s run left 5 more threads at the end, twice).
+const NO_RESTART_BEFORE_END: Duration = Duration::from_secs(15);
+/// After that, the end is sampled every 250 ms for up to this long, keeping the sample with the fewest threads:
+/// threads still winding down (a leaver's, a reconnect's) go within it, a leaked one stays in every sample.
+const END_SETTLE: Duration = Duration::from_secs(5);
 const TEMPLATES: [&str; 4] = ["grid", "speaker", "pip", "single"];
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
@@ -129,7 +136,7 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
             let template = TEMPLATES[switches as usize % TEMPLATES.len()];
             server.send("PATCH", &path, Some(&json!({"layout": {"template": template}})))?;
         }
-        if t >= next_restart {
+        if t >= next_restart && t + NO_RESTART_BEFORE_END <= duration {
             next_restart += restart_every;
             restarts += 1;
             ingest.try_restart()?;
@@ -143,7 +150,7 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
     drop(churn);
     // The last leaver is removed after the media timeout: the end is measured with the steady two only.
     std::thread::sleep(LEAVE_SETTLE);
-    let end = usage(&pid).context("server usage")?;
+    let end = settled_usage(&pid, start.threads)?;
     let status = server.send("GET", &path, None)?;
     let listed = viewer.finish();
     let elapsed = began.elapsed();
@@ -304,4 +311,19 @@ fn rtmp_reconnects(status: &Value) -> u64 {
         .filter(|o| o["kind"] == "rtmp")
         .filter_map(|o| o["reconnects"].as_u64())
         .sum()
+}
+
+/// The server's usage at the end: the sample with the fewest threads over `END_SETTLE`, or the first with no
+/// more threads than at the start.
+fn settled_usage(pid: &str, start_threads: u64) -> Result<Usage> {
+    let deadline = Instant::now() + END_SETTLE;
+    let mut fewest = usage(pid).context("server usage")?;
+    while fewest.threads > start_threads && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = usage(pid).context("server usage")?;
+        if now.threads < fewest.threads {
+            fewest = now;
+        }
+    }
+    Ok(fewest)
 }
