@@ -27,6 +27,7 @@ pub mod tracks;
 pub mod video_switch;
 pub mod whep;
 mod whep_offer;
+mod whep_send_path;
 mod whep_viewer;
 
 use crate::gst_util::make;

@@ -250,6 +250,7 @@ impl Viewer {
             accept_any_profile(&pay_src);
         }
         pay_src.link(&sink)?;
+        super::whep_send_path::bypass_fec_encoders_at_first_buffer(&sink);
         pay.sync_state_with_parent()?;
         src.sync_state_with_parent()?;
         Ok(())
@@ -334,6 +335,11 @@ impl Viewer {
                 .is_some_and(|since| since.elapsed() > DISCONNECTED_TIMEOUT),
             _ => self.created.elapsed() > CONNECT_TIMEOUT,
         }
+    }
+
+    #[cfg(test)]
+    pub fn webrtcbin(&self) -> &gst::Element {
+        &self.webrtc
     }
 
     /// Stops the pipeline; blocking (call off the async threads and off streaming threads).
