@@ -26,6 +26,8 @@ pub mod tls;
 pub mod tracks;
 pub mod video_switch;
 pub mod whep;
+mod whep_fanout;
+mod whep_feed;
 mod whep_offer;
 mod whep_send_path;
 mod whep_viewer;

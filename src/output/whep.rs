@@ -1,7 +1,9 @@
 //! WHEP output: WebRTC viewers of the broadcast. One shared station per output, fed from the hub like any other
 //! output: the broadcast's own H.264 (parsed, SPS/PPS before every keyframe, never encoded again) and its AAC
-//! decoded once and encoded once to Opus. Each viewer is its own small pipeline (`whep_viewer`) the station
-//! pushes into without ever waiting; viewers join and leave over the API while the output runs.
+//! decoded once and encoded once to Opus. Each viewer is its own small pipeline (`whep_viewer`) the station's
+//! streaming threads push into directly once its keys are set (nothing on its send path waits from then on),
+//! spread over the cores when there are many (`whep_fanout`); viewers join and leave over the API while the
+//! output runs.
 
 use super::whep_offer;
 use super::whep_viewer::Viewer;
@@ -64,8 +66,6 @@ struct StationState {
     keyframe: Option<KeyframeRequest>,
     /// A joining viewer waits for a keyframe.
     keyframe_wanted: bool,
-    /// A viewer asked for one (PLI/FIR).
-    pli_wanted: bool,
     last_keyframe_request: Option<Instant>,
     /// The broadcast has no picture: viewers get the sound alone, from its first packet.
     audio_only: bool,
@@ -77,6 +77,10 @@ struct StationState {
 pub struct WhepStation {
     max_viewers: u32,
     state: Arc<Mutex<StationState>>,
+    /// A viewer asked for a keyframe (PLI/FIR). Outside `state`: the request comes up a viewer's pipeline from
+    /// its RTP session, which may hold its own locks meanwhile, while the station holds `state` pushing into
+    /// that same pipeline.
+    pli_wanted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for WhepStation {
@@ -93,6 +97,7 @@ impl WhepStation {
         Self {
             max_viewers,
             state: Arc::default(),
+            pli_wanted: Arc::default(),
         }
     }
 
@@ -163,8 +168,8 @@ impl WhepStation {
         let (id, etag) = (viewer.id.clone(), viewer.etag());
         // Caps may have changed while it was answered.
         viewer.set_caps(state.video_caps.as_ref(), state.audio_caps.as_ref());
+        // It asks for its keyframe once its keys are set (`waiting_for_keyframe`): one sent before would be lost.
         state.viewers.push(viewer);
-        state.keyframe_wanted = true;
         Ok((id, answer, etag))
     }
 
@@ -240,7 +245,7 @@ impl WhepStation {
     }
 
     fn viewer_asked_for_a_keyframe(&self) {
-        self.state.lock().unwrap().pli_wanted = true;
+        self.pli_wanted.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// One access unit of the broadcast's H.264 to every viewer (called on the output's streaming thread).
@@ -260,23 +265,22 @@ impl WhepStation {
             state.video_caps = Some(caps);
         }
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        for viewer in &state.viewers {
-            viewer.push_video(&buffer);
-        }
+        super::whep_fanout::for_each_spread(&state.viewers, |viewer| viewer.push_video(&buffer));
         if keyframe {
             let_go_of_gone(&mut state);
             state.keyframe_wanted = false;
-            state.pli_wanted = false;
+            self.pli_wanted.store(false, std::sync::atomic::Ordering::Relaxed);
         } else if !state.keyframe_wanted {
             state.keyframe_wanted = state.viewers.iter().any(|v| v.waiting_for_keyframe());
         }
         let since_last = state.last_keyframe_request.map(|at| at.elapsed());
         let due = (state.keyframe_wanted && since_last.is_none_or(|d| d >= KEYFRAME_REQUEST_INTERVAL))
-            || (state.pli_wanted && since_last.is_none_or(|d| d >= VIEWER_PLI_INTERVAL));
+            || (self.pli_wanted.load(std::sync::atomic::Ordering::Relaxed)
+                && since_last.is_none_or(|d| d >= VIEWER_PLI_INTERVAL));
         let request = due.then(|| state.keyframe.clone()).flatten();
         if request.is_some() {
             state.keyframe_wanted = false;
-            state.pli_wanted = false;
+            self.pli_wanted.store(false, std::sync::atomic::Ordering::Relaxed);
             state.last_keyframe_request = Some(Instant::now());
         }
         drop(state);
@@ -302,9 +306,7 @@ impl WhepStation {
             }
             state.audio_caps = Some(caps);
         }
-        for viewer in &state.viewers {
-            viewer.push_audio(&buffer);
-        }
+        super::whep_fanout::for_each_spread(&state.viewers, |viewer| viewer.push_audio(&buffer));
         if state.audio_only {
             // No keyframes to look at them on: every packet (60 ms) will do.
             let_go_of_gone(&mut state);

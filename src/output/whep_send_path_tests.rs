@@ -36,7 +36,7 @@ async fn receiver_offer() -> (gst::Pipeline, gst::Element, String) {
 /// An H.264 access unit of one 6000-byte IDR slice: five packets at rtph264pay's MTU of 1400.
 fn big_keyframe(pts: gst::ClockTime) -> gst::Buffer {
     let mut data = vec![0, 0, 0, 1, 0x65];
-    data.extend(std::iter::repeat(0x5a).take(6000));
+    data.extend(std::iter::repeat_n(0x5a, 6000));
     let mut buffer = gst::Buffer::from_mut_slice(data);
     buffer.get_mut().unwrap().set_pts(pts);
     buffer

@@ -1,8 +1,9 @@
-//! One WHEP viewer: its own small pipeline (appsrc of the broadcast's H.264 and of the shared Opus, each
-//! payloaded with the payload type the viewer's offer chose, into a webrtcbin sending only). The station pushes
-//! into its appsrcs, which are leaky: a viewer that cannot keep up loses its own oldest media, never anyone
-//! else's.
+//! One WHEP viewer: its own small pipeline (the broadcast's H.264 and the shared Opus, each fed through a pad of
+//! ours (`whep_feed`) and payloaded with the payload type the viewer's offer chose, into a webrtcbin sending
+//! only). The station's streaming threads push into it directly once its DTLS keys are set, from when nothing on
+//! its send path waits: a viewer that stops taking media loses its packets in the network, never holds anyone.
 
+use super::whep_feed::Feed;
 use super::whep_offer::{Chosen, ViewerOffer};
 use crate::call::trickle::{Fragment, RemoteIce, TrickleError};
 use crate::call::webrtc::{self, IceConfig};
@@ -13,8 +14,6 @@ use gst_webrtc::{WebRTCRTPTransceiver, WebRTCRTPTransceiverDirection};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Media a viewer may have queued before its oldest is dropped: a stalled viewer resumes near live.
-const VIEWER_QUEUE_NS: u64 = 1_000_000_000;
 /// A viewer not connected this long after its answer never will be (or left without its DELETE): its place
 /// under `max_viewers` is given back.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
@@ -39,8 +38,10 @@ pub struct Viewer {
     pub id: String,
     pipeline: gst::Pipeline,
     webrtc: gst::Element,
-    video: Option<gst_app::AppSrc>,
-    audio: Option<gst_app::AppSrc>,
+    video: Option<Feed>,
+    audio: Option<Feed>,
+    /// Set when its DTLS keys are: webrtcbin holds media until then, so nothing is pushed before.
+    keyed: std::sync::Arc<AtomicBool>,
     /// Set at the first keyframe: nothing is sent before it, so the viewer's decoder starts clean.
     started: AtomicBool,
     /// The broadcast's timestamp of that keyframe and this pipeline's running time when it came: every buffer
@@ -53,22 +54,6 @@ pub struct Viewer {
     /// When the viewer last sent us anything (milliseconds after `created`), 0 before it did: set on the
     /// receiving thread of its transport.
     heard: std::sync::Arc<AtomicU64>,
-}
-
-fn viewer_appsrc(name: &str, caps: Option<&gst::Caps>) -> gst_app::AppSrc {
-    let src = gst_app::AppSrc::builder()
-        .name(name)
-        .format(gst::Format::Time)
-        .is_live(true)
-        .max_time(gst::ClockTime::from_nseconds(VIEWER_QUEUE_NS))
-        .max_bytes(0)
-        .max_buffers(0)
-        .build();
-    src.set_property_from_str("leaky-type", "downstream");
-    if let Some(caps) = caps {
-        src.set_caps(Some(caps));
-    }
-    src
 }
 
 /// rtph264pay only takes the profile and level that downstream's `profile-level-id` allows, which is what the
@@ -109,18 +94,15 @@ impl Viewer {
         let pipeline = gst::Pipeline::with_name(&format!("whep-{id}"));
         let webrtc = webrtc::new_webrtcbin("webrtc", ice, 0)?;
         pipeline.add(&webrtc)?;
-        let video = offer.video.as_ref().map(|_| viewer_appsrc("video", video_caps));
-        let audio = offer.audio.as_ref().map(|_| viewer_appsrc("audio", audio_caps));
-        if let Some(video) = &video {
-            let pad = video.static_pad("src").context("appsrc src pad")?;
-            // rtpsession turns a viewer's PLI/FIR into an upstream force-key-unit event; the appsrc would drop it.
-            pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
-                if info.event().is_some_and(|e| gst_video::ForceKeyUnitEvent::is(e)) {
+        // rtpsession turns a viewer's PLI/FIR into an upstream force-key-unit event.
+        let video = offer.video.as_ref().map(|_| {
+            Feed::new("video", video_caps, move |event| {
+                if gst_video::ForceKeyUnitEvent::is(event) {
                     keyframe();
                 }
-                gst::PadProbeReturn::Ok
-            });
-        }
+            })
+        });
+        let audio = offer.audio.as_ref().map(|_| Feed::new("audio", audio_caps, |_| {}));
         let connection = std::sync::Arc::new(Mutex::new(Connection {
             state: gst_webrtc::WebRTCPeerConnectionState::New,
             disconnected_since: None,
@@ -152,6 +134,7 @@ impl Viewer {
             webrtc,
             video,
             audio,
+            keyed: std::sync::Arc::default(),
             started: AtomicBool::new(false),
             origin: Mutex::new(None),
             created: std::time::Instant::now(),
@@ -165,11 +148,11 @@ impl Viewer {
     /// offer is set (sendonly, with the offer's own description of the codec): webrtcbin 1.22 creates the
     /// offer's transceivers only when it answers, and then takes an unassociated one of the same kind and codec.
     pub async fn answer(&self, offer_sdp: &str, offer: &ViewerOffer) -> Result<String> {
-        if let (Some(chosen), Some(src)) = (&offer.video, &self.video) {
-            self.send(chosen, src, "rtph264pay", "video")?;
+        if let (Some(chosen), Some(feed)) = (&offer.video, &self.video) {
+            self.send(chosen, feed, "rtph264pay", "video")?;
         }
-        if let (Some(chosen), Some(src)) = (&offer.audio, &self.audio) {
-            self.send(chosen, src, "rtpopuspay", "audio")?;
+        if let (Some(chosen), Some(feed)) = (&offer.audio, &self.audio) {
+            self.send(chosen, feed, "rtpopuspay", "audio")?;
         }
         let _ = self.remote.set(RemoteIce::of_offer(offer_sdp));
         let answer = webrtc::answer(&self.webrtc, offer_sdp).await?;
@@ -177,14 +160,23 @@ impl Viewer {
         Ok(answer)
     }
 
-    /// Notes each packet the viewer sends us (RTCP, DTLS; STUN stays inside libnice) in `heard`: its transport's
-    /// `nicesrc`, made by webrtcbin when it answered.
+    /// Notes each packet the viewer sends us (RTCP, DTLS; STUN stays inside libnice) in `heard`, and when its
+    /// DTLS keys are set in `keyed`: its transport's `nicesrc` and `dtlssrtpenc`, made by webrtcbin when it
+    /// answered.
     fn listen_to_transport(&self) {
         let Some(bin) = self.webrtc.downcast_ref::<gst::Bin>() else {
             return;
         };
         let created = self.created;
         for element in bin.iterate_recurse().into_iter().flatten() {
+            if element.factory().is_some_and(|f| f.name() == "dtlssrtpenc") {
+                // Connected after webrtcbin's own handler, which lets the media through.
+                let keyed = self.keyed.clone();
+                element.connect("on-key-set", false, move |_| {
+                    keyed.store(true, Ordering::Release);
+                    None
+                });
+            }
             let is_nicesrc = element.factory().is_some_and(|f| f.name() == "nicesrc");
             let Some(pad) = element.static_pad("src").filter(|_| is_nicesrc) else {
                 continue;
@@ -225,8 +217,8 @@ impl Viewer {
         crate::call::trickle::add_candidates(&self.webrtc, &remote, fragment)
     }
 
-    /// `src ! payloader ! webrtcbin` on a new sendonly transceiver for `chosen`.
-    fn send(&self, chosen: &Chosen, src: &gst_app::AppSrc, payloader: &str, media: &str) -> Result<()> {
+    /// `feed ! payloader ! webrtcbin` on a new sendonly transceiver for `chosen`.
+    fn send(&self, chosen: &Chosen, feed: &Feed, payloader: &str, media: &str) -> Result<()> {
         tracing::debug!(mline = chosen.mline, pt = chosen.pt, "a WHEP viewer gets {media}");
         let pay = make(payloader)?;
         pay.set_property("pt", chosen.pt as u32);
@@ -234,8 +226,8 @@ impl Viewer {
             // Each access unit as soon as it is whole (no waiting to fill an aggregate).
             pay.set_property_from_str("aggregate-mode", "zero-latency");
         }
-        self.pipeline.add_many([src.upcast_ref::<gst::Element>(), &pay])?;
-        src.link(&pay)?;
+        self.pipeline.add(&pay)?;
+        feed.pad().link(&pay.static_pad("sink").context("payloader sink")?)?;
         let sink = self
             .webrtc
             .request_pad_simple("sink_%u")
@@ -252,7 +244,6 @@ impl Viewer {
         pay_src.link(&sink)?;
         super::whep_send_path::bypass_fec_encoders_at_first_buffer(&sink);
         pay.sync_state_with_parent()?;
-        src.sync_state_with_parent()?;
         Ok(())
     }
 
@@ -262,8 +253,12 @@ impl Viewer {
         Some(clock.time().saturating_sub(self.pipeline.base_time()?))
     }
 
-    /// One buffer of the broadcast's; video from a keyframe on, sound once the picture started.
+    /// One buffer of the broadcast's; video from a keyframe on, sound once the picture started, both once the
+    /// viewer's keys are set.
     pub fn push_video(&self, buffer: &gst::Buffer) {
+        if !self.keyed.load(Ordering::Acquire) {
+            return;
+        }
         if !self.started.load(Ordering::Relaxed) {
             if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
                 return;
@@ -274,28 +269,31 @@ impl Viewer {
             *self.origin.lock().unwrap() = Some((pts, now));
             self.started.store(true, Ordering::Relaxed);
         }
-        if let Some(src) = &self.video {
-            self.push(src, buffer);
+        if let Some(feed) = &self.video {
+            self.push(feed, buffer);
         }
     }
 
     pub fn push_audio(&self, buffer: &gst::Buffer) {
-        if let Some(src) = &self.audio {
+        if !self.keyed.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(feed) = &self.audio {
             if self.video.is_none() && !self.started.swap(true, Ordering::Relaxed) {
                 if let (Some(pts), Some(now)) = (buffer.pts(), self.now()) {
                     *self.origin.lock().unwrap() = Some((pts, now));
                 }
             }
-            self.push(src, buffer);
+            self.push(feed, buffer);
         }
     }
 
-    /// Whether a keyframe still has to come before this viewer sees anything.
+    /// Whether a keyframe still has to come before this viewer, keyed, sees anything.
     pub fn waiting_for_keyframe(&self) -> bool {
-        self.video.is_some() && !self.started.load(Ordering::Relaxed)
+        self.video.is_some() && self.keyed.load(Ordering::Acquire) && !self.started.load(Ordering::Relaxed)
     }
 
-    fn push(&self, src: &gst_app::AppSrc, buffer: &gst::Buffer) {
+    fn push(&self, feed: &Feed, buffer: &gst::Buffer) {
         let Some((from, at)) = *self.origin.lock().unwrap() else {
             return;
         };
@@ -309,16 +307,15 @@ impl Viewer {
             b.set_pts(at + (pts - from));
             b.set_dts(gst::ClockTime::NONE);
         }
-        // A full queue drops its oldest (leaky); a stopped pipeline refuses: either way nobody waits.
-        let _ = src.push_buffer(buffer);
+        feed.push(buffer);
     }
 
     pub fn set_caps(&self, video: Option<&gst::Caps>, audio: Option<&gst::Caps>) {
-        if let (Some(src), Some(caps)) = (&self.video, video) {
-            src.set_caps(Some(caps));
+        if let (Some(feed), Some(caps)) = (&self.video, video) {
+            feed.set_caps(caps);
         }
-        if let (Some(src), Some(caps)) = (&self.audio, audio) {
-            src.set_caps(Some(caps));
+        if let (Some(feed), Some(caps)) = (&self.audio, audio) {
+            feed.set_caps(caps);
         }
     }
 
@@ -344,6 +341,9 @@ impl Viewer {
 
     /// Stops the pipeline; blocking (call off the async threads and off streaming threads).
     pub fn close(&self) {
+        for feed in [&self.video, &self.audio].into_iter().flatten() {
+            feed.close();
+        }
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }

@@ -1,0 +1,90 @@
+//! A WHEP viewer's input for one medium: a source pad of our own, linked to the viewer's payloader, into which
+//! the station's streaming thread pushes directly. There is no thread (and no queue) per viewer: a viewer's
+//! cost is mostly fixed per push (waking a thread of its own, on a cold cache, cost more than the packets it
+//! sent), and nothing on a viewer's send path waits once its DTLS keys are set (UDP sends never block), which is
+//! when the viewer starts taking media (`Viewer::keyed`).
+
+use gst::prelude::*;
+use std::sync::Mutex;
+
+pub struct Feed {
+    pad: gst::Pad,
+    /// The caps the next buffer goes with, and whether the pad has sent them (its first events go with its
+    /// first buffer, on the pushing thread, so that events and buffers never cross).
+    caps: Mutex<(Option<gst::Caps>, bool)>,
+    started: std::sync::atomic::AtomicBool,
+}
+
+impl Feed {
+    /// A feed named `name`; `upstream_event` sees each event the viewer's pipeline sends up (a force-key-unit
+    /// for a PLI or FIR) from whatever thread sends it.
+    pub fn new(
+        name: &str,
+        caps: Option<&gst::Caps>,
+        upstream_event: impl Fn(&gst::Event) + Send + Sync + 'static,
+    ) -> Self {
+        let pad = gst::Pad::builder(gst::PadDirection::Src)
+            .name(name)
+            .event_function(move |_, _, event| {
+                upstream_event(&event);
+                true
+            })
+            .query_function(|_, _, query| match query.view_mut() {
+                // Live, pushed as it comes.
+                gst::QueryViewMut::Latency(q) => {
+                    q.set(true, gst::ClockTime::ZERO, gst::ClockTime::NONE);
+                    true
+                }
+                _ => false,
+            })
+            .build();
+        // Active from the start, so that only `close` deactivates it: a push racing a close is refused.
+        let _ = pad.set_active(true);
+        Self {
+            pad,
+            caps: Mutex::new((caps.cloned(), false)),
+            started: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    pub fn pad(&self) -> &gst::Pad {
+        &self.pad
+    }
+
+    /// The caps from the next buffer on.
+    pub fn set_caps(&self, caps: &gst::Caps) {
+        let mut held = self.caps.lock().unwrap();
+        if held.0.as_ref() != Some(caps) {
+            *held = (Some(caps.clone()), false);
+        }
+    }
+
+    /// Pushes `buffer` (after the stream's first events, or new caps); a closed feed refuses it.
+    pub fn push(&self, buffer: gst::Buffer) {
+        let first = !self.started.swap(true, std::sync::atomic::Ordering::Relaxed);
+        if first {
+            self.pad.push_event(gst::event::StreamStart::new(&self.pad.name()));
+        }
+        let caps = {
+            let mut held = self.caps.lock().unwrap();
+            let unsent = (!held.1).then(|| held.0.clone()).flatten();
+            held.1 = true;
+            unsent
+        };
+        if let Some(caps) = caps {
+            self.pad.push_event(gst::event::Caps::new(&caps));
+        }
+        if first {
+            // Running time is the buffers' own timestamps, as the viewer's pipeline counts them.
+            self.pad
+                .push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
+        }
+        let _ = self.pad.push(buffer);
+    }
+
+    /// Refuses every push from now on, once the one under way (if any) is through. Called before the viewer's
+    /// pipeline stops: a push reaching its sink while it changes state could wait there for the change.
+    pub fn close(&self) {
+        let _ = self.pad.set_active(false);
+    }
+}
