@@ -265,11 +265,18 @@ impl WhepStation {
             state.video_caps = Some(caps);
         }
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        super::whep_fanout::for_each_spread(&state.viewers, |viewer| viewer.push_video(&buffer));
+        // Pushed without our lock: the API (joins, trickles, counts) never waits for the viewers' sends.
+        let viewers = state.viewers.clone();
+        drop(state);
+        if keyframe {
+            // Before the pushes: a PLI for a loss in this very keyframe, while it goes out, is kept.
+            self.pli_wanted.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+        super::whep_fanout::for_each_spread(&viewers, |viewer| viewer.push_video(&buffer));
+        let mut state = self.state.lock().unwrap();
         if keyframe {
             let_go_of_gone(&mut state);
             state.keyframe_wanted = false;
-            self.pli_wanted.store(false, std::sync::atomic::Ordering::Relaxed);
         } else if !state.keyframe_wanted {
             state.keyframe_wanted = state.viewers.iter().any(|v| v.waiting_for_keyframe());
         }
@@ -306,7 +313,10 @@ impl WhepStation {
             }
             state.audio_caps = Some(caps);
         }
-        super::whep_fanout::for_each_spread(&state.viewers, |viewer| viewer.push_audio(&buffer));
+        let viewers = state.viewers.clone();
+        drop(state);
+        super::whep_fanout::for_each_spread(&viewers, |viewer| viewer.push_audio(&buffer));
+        let mut state = self.state.lock().unwrap();
         if state.audio_only {
             // No keyframes to look at them on: every packet (60 ms) will do.
             let_go_of_gone(&mut state);

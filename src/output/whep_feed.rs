@@ -13,6 +13,11 @@ pub struct Feed {
     /// first buffer, on the pushing thread, so that events and buffers never cross).
     caps: Mutex<(Option<gst::Caps>, bool)>,
     started: std::sync::atomic::AtomicBool,
+    /// Whether webrtcbin will take what comes: its transceiver was answered sending. webrtcbin opens the input
+    /// behind its sink pad only then (at the caps), and blocks buffers on that pad until it does. In the cases
+    /// tried (a section answered inactive, audio or video) webrtcbin 1.22 refused such buffers at once rather
+    /// than holding them, so this is a guard: the station's thread must never be the one that finds out.
+    sending: std::sync::atomic::AtomicBool,
 }
 
 impl Feed {
@@ -44,7 +49,15 @@ impl Feed {
             pad,
             caps: Mutex::new((caps.cloned(), false)),
             started: std::sync::atomic::AtomicBool::new(false),
+            sending: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Set once the answer is made, from the transceiver's `current-direction`: nothing is pushed before.
+    pub fn set_sending(&self, direction: gst_webrtc::WebRTCRTPTransceiverDirection) {
+        use gst_webrtc::WebRTCRTPTransceiverDirection as D;
+        let sending = matches!(direction, D::Sendonly | D::Sendrecv);
+        self.sending.store(sending, std::sync::atomic::Ordering::Release);
     }
 
     pub fn pad(&self) -> &gst::Pad {
@@ -61,6 +74,9 @@ impl Feed {
 
     /// Pushes `buffer` (after the stream's first events, or new caps); a closed feed refuses it.
     pub fn push(&self, buffer: gst::Buffer) {
+        if !self.sending.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         let first = !self.started.swap(true, std::sync::atomic::Ordering::Relaxed);
         if first {
             self.pad.push_event(gst::event::StreamStart::new(&self.pad.name()));
@@ -82,8 +98,9 @@ impl Feed {
         let _ = self.pad.push(buffer);
     }
 
-    /// Refuses every push from now on, once the one under way (if any) is through. Called before the viewer's
-    /// pipeline stops: a push reaching its sink while it changes state could wait there for the change.
+    /// Refuses every push from now on. A push already under way is not waited for here: the pipeline's stop
+    /// waits for it (at the payloader's sink pad), and it cannot wait in the stopping pipeline for longer than
+    /// the stop (nicesink changes state first and lets go of it).
     pub fn close(&self) {
         let _ = self.pad.set_active(false);
     }

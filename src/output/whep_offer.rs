@@ -50,6 +50,9 @@ pub fn read(offer: &str, profile: Option<&str>) -> Result<ViewerOffer> {
     let (mut video, mut audio) = (None, None);
     for (index, media) in sdp.medias().enumerate() {
         let mline = index as u32;
+        if !receives(media) {
+            continue;
+        }
         let kind = media.media().unwrap_or("");
         let mut codecs = media.formats().filter_map(|f| f.parse::<u8>().ok()).filter_map(|pt| {
             let caps = media.caps_from_media(pt as i32)?;
@@ -94,6 +97,15 @@ pub fn read(offer: &str, profile: Option<&str>) -> Result<ViewerOffer> {
         ));
     }
     Ok(ViewerOffer { video, audio })
+}
+
+/// Whether the offer's section takes media from us: not `sendonly` or `inactive`, and not rejected (port 0
+/// without `bundle-only`). webrtcbin answers the others inactive and never opens their input, so media pushed
+/// for them would wait in webrtcbin for good.
+fn receives(media: &gst_sdp::SDPMediaRef) -> bool {
+    let has = |key: &str| media.attributes().any(|a| a.key() == key);
+    let rejected = media.port() == 0 && !has("bundle-only");
+    !rejected && !has("sendonly") && !has("inactive")
 }
 
 /// The offer's `profile-level-id` for H.264 payload type `pt`.
@@ -153,6 +165,25 @@ m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:2\
         assert_eq!(s.name(), "application/x-rtp");
         assert_eq!(s.get::<&str>("profile-level-id").unwrap(), "42e01f");
         assert!(!s.has_field("profile"), "{s}");
+    }
+
+    #[test]
+    fn sections_that_do_not_receive_are_not_chosen() {
+        gst::init().unwrap();
+        let video_sendonly = OFFER.replacen("a=recvonly", "a=sendonly", 1);
+        let offer = read(&video_sendonly, None).unwrap();
+        assert!(offer.video.is_none());
+        assert_eq!(chosen(&offer.audio), (1, 111));
+        let audio_inactive = OFFER.replace("a=mid:1\r\na=recvonly", "a=mid:1\r\na=inactive");
+        let offer = read(&audio_inactive, None).unwrap();
+        assert_eq!(chosen(&offer.video), (0, 112));
+        assert!(offer.audio.is_none());
+        let video_rejected = OFFER.replace("m=video 9 ", "m=video 0 ");
+        assert!(read(&video_rejected, None).unwrap().video.is_none());
+        let bundle_only = video_rejected.replace("a=mid:0\r\n", "a=mid:0\r\na=bundle-only\r\n");
+        assert_eq!(chosen(&read(&bundle_only, None).unwrap().video), (0, 112));
+        let neither = video_sendonly.replace("a=mid:1\r\na=recvonly", "a=mid:1\r\na=inactive");
+        assert!(read(&neither, None).is_err());
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! A WHEP viewer's send path inside webrtcbin, made to carry a frame's packets as one buffer list.
+//! A WHEP viewer's send path inside webrtcbin, made to carry the packets of each NAL unit too big for one packet
+//! (rtph264pay's FU-A fragments, most of a frame's bytes) as one buffer list.
 //!
 //! webrtcbin 1.22 puts a `clocksync` (syncing to the clock) and a bin of `rtpulpfecenc ! rtpredenc` between each
-//! of its sink pads and the RTP session. Neither encoder takes buffer lists, so the list of a frame's packets that
+//! of its sink pads and the RTP session. Neither encoder takes buffer lists, so the list of fragments that
 //! rtph264pay pushes is split there, and each packet then crosses the RTP session, the retransmission sender,
-//! SRTP and nicesink on its own. Our answers never negotiate ULPFEC or RED (the transceivers' codec preferences
-//! name one codec), so the two encoders only pass packets through: the clocksync is linked straight to what
-//! follows them, and every element from there on takes the list whole. The clocksync stops waiting for the clock
+//! SRTP and nicesink on its own. Our transceivers keep webrtcbin's `fec-type` of none, so ULPFEC and RED are
+//! never negotiated and the encoders have no payload type (255 and 0): they only pass packets through. The
+//! clocksync is then linked straight to what follows them, and every element from there on takes the list
+//! whole; with a payload type set on either, the path is left as it is. The clocksync stops waiting for the clock
 //! too: the station pushes live media as it comes, and a wait per frame would only add a thread wake.
 
 use anyhow::{bail, Context, Result};
@@ -51,6 +53,9 @@ fn bypass_fec_encoders(pad: &gst::Pad) -> Result<()> {
     if !holds_fec {
         bail!("webrtcbin's {} has no FEC encoder after its clocksync", pad.name());
     }
+    if fec_in_use(&fec) {
+        return Ok(());
+    }
     let fec_src = fec.static_pad("src").context("FEC encoder src")?;
     let next = fec_src.peer().context("the FEC encoder is not linked")?;
     out.unlink(&fec_sink)?;
@@ -58,6 +63,18 @@ fn bypass_fec_encoders(pad: &gst::Pad) -> Result<()> {
     out.link(&next).context("linking the clocksync past the FEC encoder")?;
     clocksync.set_property("sync", false);
     Ok(())
+}
+
+/// Whether the encoders of `fec` (webrtcbin's bin) have a payload type: ULPFEC (its `pt` is 255 when not) or
+/// RED (0 when not) was negotiated.
+fn fec_in_use(fec: &gst::Element) -> bool {
+    let Some(bin) = fec.downcast_ref::<gst::Bin>() else {
+        return false;
+    };
+    bin.iterate_elements().into_iter().flatten().any(|e| {
+        (is_factory(&e, "rtpulpfecenc") && e.property::<u32>("pt") != 255)
+            || (is_factory(&e, "rtpredenc") && e.property::<i32>("pt") != 0)
+    })
 }
 
 fn is_factory(element: &gst::Element, name: &str) -> bool {

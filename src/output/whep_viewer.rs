@@ -148,14 +148,18 @@ impl Viewer {
     /// offer is set (sendonly, with the offer's own description of the codec): webrtcbin 1.22 creates the
     /// offer's transceivers only when it answers, and then takes an unassociated one of the same kind and codec.
     pub async fn answer(&self, offer_sdp: &str, offer: &ViewerOffer) -> Result<String> {
+        let mut transceivers = Vec::new();
         if let (Some(chosen), Some(feed)) = (&offer.video, &self.video) {
-            self.send(chosen, feed, "rtph264pay", "video")?;
+            transceivers.push((feed, self.send(chosen, feed, "rtph264pay", "video")?));
         }
         if let (Some(chosen), Some(feed)) = (&offer.audio, &self.audio) {
-            self.send(chosen, feed, "rtpopuspay", "audio")?;
+            transceivers.push((feed, self.send(chosen, feed, "rtpopuspay", "audio")?));
         }
         let _ = self.remote.set(RemoteIce::of_offer(offer_sdp));
         let answer = webrtc::answer(&self.webrtc, offer_sdp).await?;
+        for (feed, transceiver) in transceivers {
+            feed.set_sending(transceiver.property("current-direction"));
+        }
         self.listen_to_transport();
         Ok(answer)
     }
@@ -168,15 +172,25 @@ impl Viewer {
             return;
         };
         let created = self.created;
-        for element in bin.iterate_recurse().into_iter().flatten() {
-            if element.factory().is_some_and(|f| f.name() == "dtlssrtpenc") {
-                // Connected after webrtcbin's own handler, which lets the media through.
-                let keyed = self.keyed.clone();
-                element.connect("on-key-set", false, move |_| {
+        let elements: Vec<gst::Element> = bin.iterate_recurse().into_iter().flatten().collect();
+        // One DTLS transport, bundled, or one per section when the offer did not bundle: keyed once all are,
+        // since each transport holds its own media until its keys are set.
+        let encoders: Vec<&gst::Element> = elements
+            .iter()
+            .filter(|e| e.factory().is_some_and(|f| f.name() == "dtlssrtpenc"))
+            .collect();
+        let unkeyed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(encoders.len()));
+        for encoder in encoders {
+            // Connected after webrtcbin's own handler, which lets the media through.
+            let (keyed, unkeyed, once) = (self.keyed.clone(), unkeyed.clone(), AtomicBool::new(false));
+            encoder.connect("on-key-set", false, move |_| {
+                if !once.swap(true, Ordering::AcqRel) && unkeyed.fetch_sub(1, Ordering::AcqRel) == 1 {
                     keyed.store(true, Ordering::Release);
-                    None
-                });
-            }
+                }
+                None
+            });
+        }
+        for element in elements {
             let is_nicesrc = element.factory().is_some_and(|f| f.name() == "nicesrc");
             let Some(pad) = element.static_pad("src").filter(|_| is_nicesrc) else {
                 continue;
@@ -217,8 +231,8 @@ impl Viewer {
         crate::call::trickle::add_candidates(&self.webrtc, &remote, fragment)
     }
 
-    /// `feed ! payloader ! webrtcbin` on a new sendonly transceiver for `chosen`.
-    fn send(&self, chosen: &Chosen, feed: &Feed, payloader: &str, media: &str) -> Result<()> {
+    /// `feed ! payloader ! webrtcbin` on a new sendonly transceiver for `chosen`; the transceiver.
+    fn send(&self, chosen: &Chosen, feed: &Feed, payloader: &str, media: &str) -> Result<WebRTCRTPTransceiver> {
         tracing::debug!(mline = chosen.mline, pt = chosen.pt, "a WHEP viewer gets {media}");
         let pay = make(payloader)?;
         pay.set_property("pt", chosen.pt as u32);
@@ -244,7 +258,7 @@ impl Viewer {
         pay_src.link(&sink)?;
         super::whep_send_path::bypass_fec_encoders_at_first_buffer(&sink);
         pay.sync_state_with_parent()?;
-        Ok(())
+        Ok(transceiver)
     }
 
     /// This pipeline's running time now.
@@ -337,6 +351,11 @@ impl Viewer {
     #[cfg(test)]
     pub fn webrtcbin(&self) -> &gst::Element {
         &self.webrtc
+    }
+
+    #[cfg(test)]
+    pub fn is_keyed(&self) -> bool {
+        self.keyed.load(Ordering::Acquire)
     }
 
     /// Stops the pipeline; blocking (call off the async threads and off streaming threads).

@@ -114,10 +114,10 @@ fn a_page_on_another_origin_watches_over_whep_with_a_third_party_client() {
     frozen.freeze();
     let frames_out = || broadcast.status()["frames_out"].as_u64().expect("frames_out");
 
-    // A viewer of H.264 and Opus that never does ICE: answered, then stuck (what a viewer whose sending would
-    // block looks like to the station). The page goes on getting fresh pictures: 60 more (2 s of the broadcast's
-    // 30 a second, longer than the 1 s a viewer may queue before its oldest media is dropped) within 5 s; a
-    // station waiting on the stuck viewer once its queue is full would stop the page's pictures after about 1 s.
+    // A viewer of H.264 and Opus that never does ICE: answered, then stuck, its DTLS keys never set (webrtcbin
+    // would hold whatever was pushed into it). The page goes on getting fresh pictures: 60 more (2 s of the
+    // broadcast's 30 a second) within the wait; a station pushing into the stuck viewer would stop them at once
+    // (with the station's check of the viewer's keys removed, this wait timed out).
     let stuck = http()
         .post(&whep_url)
         .header("content-type", "application/sdp")
