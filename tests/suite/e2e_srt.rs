@@ -249,9 +249,11 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
     });
     seen.push(back.to_string());
     assert!(back["bytes"].as_u64().unwrap_or(0) > bytes_before, "{back}");
+    // Two callers again: the third counted, the killed one dropped once SRT found it gone.
     let listening = wait_for("the third SRT caller receiving", Duration::from_secs(20), || {
         let s = bc.status();
-        (output(&s, "out_2")["state"] == "live" && received_red(&received[5])).then_some(s)
+        let listener = output(&s, "out_2");
+        (listener["state"] == "live" && listener["callers"] == 2 && received_red(&received[5])).then_some(s)
     });
     seen.push(listening.to_string());
 
