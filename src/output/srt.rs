@@ -13,6 +13,7 @@ use super::{OutputPipeline, Tracks};
 use crate::gst_util::make;
 use anyhow::Result;
 use gst::prelude::*;
+use secrecy::ExposeSecret;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -43,12 +44,15 @@ pub fn build(url: &SrtUrl, audio_only: bool) -> Result<OutputPipeline> {
             sink.set_property("localaddress", url.local_address());
             sink.set_property("localport", u32::from(url.port()));
             sink.set_property("wait-for-connection", false);
+            if let Some(streamid) = url.streamid() {
+                admit_only(&sink, streamid);
+            }
         }
     }
     if let Some(passphrase) = url.passphrase() {
         sink.set_property("passphrase", passphrase);
     }
-    if let Some(streamid) = url.streamid() {
+    if let (Some(streamid), SrtMode::Caller) = (url.streamid(), url.mode()) {
         sink.set_property("streamid", streamid);
     }
     if let Some(ms) = url.latency_ms() {
@@ -70,6 +74,18 @@ pub fn build(url: &SrtUrl, audio_only: bool) -> Result<OutputPipeline> {
         sink,
         recording: None,
     })
+}
+
+/// A listener admits only callers that send `streamid` (srtsink asks `caller-connecting` at each handshake, and a
+/// `false` refuses the caller before it gets anything).
+fn admit_only(sink: &gst::Element, streamid: &str) {
+    let expected = secrecy::SecretString::from(streamid.to_string());
+    // Its paramspec says true, but srtsink 1.22 starts with it false and then never asks (every caller got in).
+    sink.set_property("authentication", true);
+    sink.connect("caller-connecting", false, move |args| {
+        let offered = args.get(2).and_then(|v| v.get::<Option<String>>().ok()).flatten();
+        Some((offered.as_deref() == Some(expected.expose_secret())).to_value())
+    });
 }
 
 /// Reports a listener's callers as they come and go (srtsink signals each one it accepts, and each one it drops

@@ -128,13 +128,9 @@ impl SrtUrl {
     }
 
     /// A caller needs the receiver's host; a listener binds to an IP address of this machine or to all of them
-    /// (no host): a name would leave unclear which interfaces listen. A listener takes no stream id: srtsink
-    /// accepts a caller whatever stream id it sends, so one here would look like access control and be none.
+    /// (no host): a name would leave unclear which interfaces listen.
     fn check_mode(&self) -> Result<(), String> {
         match self.mode {
-            SrtMode::Listener if self.streamid.is_some() => {
-                Err("with mode=listener takes no streamid (callers are not told apart by it): use a passphrase".into())
-            }
             SrtMode::Caller if self.host.is_empty() => {
                 Err("has no host (srt://host:port; srt://:port takes mode=listener)".into())
             }
@@ -324,6 +320,11 @@ mod tests {
         assert_eq!((v6.local_address(), v6.address().as_str()), ("::1", "srt://[::1]:9002"));
         let all = SrtUrl::parse("srt://0.0.0.0:9003?mode=listener").unwrap();
         assert_eq!(all.local_address(), "0.0.0.0");
+        let gated = SrtUrl::parse("srt://:9004?mode=listener&streamid=sid_abc").unwrap();
+        assert_eq!(
+            (gated.streamid(), gated.redacted()),
+            (Some("sid_abc"), "srt://:9004?mode=listener&streamid=***")
+        );
         assert_eq!(SrtUrl::parse("srt://h:1").unwrap().mode(), SrtMode::Caller);
     }
 
@@ -339,7 +340,6 @@ mod tests {
             ("srt://h:1?passphrase=", "10 to 79"),
             ("srt://h:1?mode=rendezvous", "mode"),
             ("srt://:1", "no host"),
-            ("srt://:1?mode=listener&streamid=secretsecret", "streamid"),
             ("srt://:0?mode=listener", "no port"),
             ("srt://example.com:9000?mode=listener", "local IP address"),
             ("srt://h:1?latency=fast", "latency"),

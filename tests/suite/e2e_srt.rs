@@ -3,8 +3,9 @@
 //! while HLS never gaps; a receiver with another passphrase -> a clear error in that output's status while the
 //! others go on; the passphrase and stream id appear in no response, status or log line. An audio-only broadcast
 //! of the same call sends its AAC alone over SRT. An output in listener mode is live and waits with no caller;
-//! two ffmpeg callers at once get H.264 + AAC that decodes to the call's picture, a caller with another
-//! passphrase is refused while the others go on, and a caller that comes after one was killed gets the stream.
+//! two ffmpeg callers at once get H.264 + AAC that decodes to the call's picture, callers with another
+//! passphrase or stream id are refused while the others go on, and a caller that comes after one was killed gets
+//! the stream.
 
 use crate::support::broadcast::Broadcast;
 use crate::support::media::{close_to, last_frame, streams, video_pts, window_max_gap};
@@ -26,12 +27,11 @@ fn listener(port: u16, passphrase: &str, into: &Path) -> KillOnDrop {
     )
 }
 
-/// `ffmpeg` calling callcast's SRT listener on `port`, copying what it receives into `into` (MPEG-TS).
-fn caller(port: u16, passphrase: &str, into: &Path) -> KillOnDrop {
-    receiver(
-        &format!("srt://127.0.0.1:{port}?mode=caller&passphrase={passphrase}"),
-        into,
-    )
+/// `ffmpeg` calling callcast's SRT listener on `port` with `passphrase` and `streamid`, copying what it receives
+/// into `into` (MPEG-TS).
+fn caller(port: u16, passphrase: &str, streamid: &str, into: &Path) -> KillOnDrop {
+    let url = format!("srt://127.0.0.1:{port}?mode=caller&passphrase={passphrase}&streamid={streamid}");
+    receiver(&url, into)
 }
 
 fn receiver(url: &str, into: &Path) -> KillOnDrop {
@@ -89,7 +89,7 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
             "outputs": [
                 {"kind": "hls", "segment_seconds": 1, "window": 120},
                 {"kind": "srt", "url": srt_url(wrong_port), "reconnect_initial_ms": 200, "reconnect_max_interval_s": 1},
-                {"kind": "srt", "url": format!("srt://:{listen_port}?mode=listener&passphrase={PASSPHRASE}&latency=120")},
+                {"kind": "srt", "url": format!("srt://:{listen_port}?mode=listener&passphrase={PASSPHRASE}&streamid={STREAM_ID}&latency=120")},
             ],
         }),
     );
@@ -109,7 +109,6 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
         format!("srt://127.0.0.1:{port}?passphrase={}", "p".repeat(80)),
         format!("srt://127.0.0.1:{port}?passphrase={PASSPHRASE}&mode=rendezvous"),
         format!("srt://localhost:{port}?passphrase={PASSPHRASE}&mode=listener"),
-        format!("srt://:{port}?mode=listener&streamid={STREAM_ID}"),
     ] {
         let response = http()
             .post(&outputs_url)
@@ -153,11 +152,12 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
     );
     assert_eq!(
         listening["url"],
-        format!("srt://:{listen_port}?mode=listener&passphrase=***&latency=120")
+        format!("srt://:{listen_port}?mode=listener&passphrase=***&streamid=***&latency=120")
     );
-    let mut first_caller = Some(caller(listen_port, PASSPHRASE, &received[3]));
-    let _second_caller = caller(listen_port, PASSPHRASE, &received[4]);
-    let mut refused_caller = caller(listen_port, OTHER_PASSPHRASE, &dir.path().join("refused.ts"));
+    let mut first_caller = Some(caller(listen_port, PASSPHRASE, STREAM_ID, &received[3]));
+    let _second_caller = caller(listen_port, PASSPHRASE, STREAM_ID, &received[4]);
+    let mut refused_caller = caller(listen_port, OTHER_PASSPHRASE, STREAM_ID, &dir.path().join("refused.ts"));
+    let mut unknown_caller = caller(listen_port, PASSPHRASE, "sid_other", &dir.path().join("unknown.ts"));
     // A listener on a port another program holds retries, saying why; removed, it ends.
     let taken = std::net::UdpSocket::bind(("0.0.0.0", free_port())).expect("bind UDP");
     let taken_port = taken.local_addr().expect("address").port();
@@ -211,24 +211,26 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
         "{refused}"
     );
 
-    // Both callers got the call's picture and sound, the listener counts them; the other passphrase was refused
-    // at the handshake (ffmpeg gives up with an error) and the listener went on.
+    // Both callers got the call's picture and sound, the listener counts them; the other passphrase and the other
+    // stream id were refused at the handshake (ffmpeg gives up with an error) and the listener went on.
     let both = wait_for("two SRT callers receiving", Duration::from_secs(20), || {
         let s = bc.status();
         (output(&s, "out_2")["callers"] == 2 && received_red(&received[3]) && received_red(&received[4])).then_some(s)
     });
     seen.push(both.to_string());
-    let refusal = wait_for(
-        "the caller with another passphrase refused",
-        Duration::from_secs(10),
-        || refused_caller.0.try_wait().expect("wait ffmpeg"),
-    );
-    assert!(!refusal.success(), "a caller with another passphrase got in: {refusal}");
+    for (what, refused) in [("passphrase", &mut refused_caller), ("stream id", &mut unknown_caller)] {
+        let refusal = wait_for(
+            &format!("the caller with another {what} refused"),
+            Duration::from_secs(10),
+            || refused.0.try_wait().expect("wait ffmpeg"),
+        );
+        assert!(!refusal.success(), "a caller with another {what} got in: {refusal}");
+    }
     assert_eq!(output(&both, "out_2")["state"], "live", "{both}");
     // The first caller killed mid-stream, a third one calls and gets the stream from a keyframe on (checked
     // below, while the caller-mode output reconnects).
     drop(first_caller.take());
-    let _third_caller = caller(listen_port, PASSPHRASE, &received[5]);
+    let _third_caller = caller(listen_port, PASSPHRASE, STREAM_ID, &received[5]);
 
     // The listener dies and comes back on the same port: the output reconnects and is live again.
     let bytes_before = output(&bc.status(), &id)["bytes"].as_u64().unwrap_or(0);
