@@ -93,10 +93,12 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
             ],
         }),
     );
+    // Its listener is never called: it must not hold the broadcast's stop.
+    let unheard = format!("srt://127.0.0.1:{}?mode=listener", free_port());
     let audio_only = Broadcast::start(
         &server,
         &json!({"source": {"kind": "room", "room": "srt"}, "video": null,
-                "outputs": [{"kind": "srt", "url": srt_url(audio_port)}]}),
+                "outputs": [{"kind": "srt", "url": srt_url(audio_port)}, {"kind": "srt", "url": unheard}]}),
     );
     let outputs_url = server.url(&format!("/v1/broadcasts/{}/outputs", bc.id));
     let mut seen: Vec<String> = Vec::new();
@@ -191,11 +193,24 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
         "the audio-only broadcast's AAC received",
         Duration::from_secs(15),
         || {
-            let live = output(&audio_only.status(), "out_0")["state"] == "live";
+            let s = audio_only.status();
+            let live = output(&s, "out_0")["state"] == "live" && output(&s, "out_1")["state"] == "live";
             (live && codecs(&received[2]) == ["aac"]).then_some(())
         },
     );
-    assert_eq!(audio_only.stop()["state"], "ended");
+    let stopping = Instant::now();
+    let ended = audio_only.stop();
+    assert_eq!(
+        (&ended["state"], &output(&ended, "out_1")["state"]),
+        (&json!("ended"), &json!("ended")),
+        "{ended}"
+    );
+    // An output that does not finish is given 5 s (the runner's FINALIZE_TIMEOUT): well under that, it did.
+    assert!(
+        stopping.elapsed() < Duration::from_secs(4),
+        "stopping took {:?}",
+        stopping.elapsed()
+    );
     let refused = wait_for("the wrong passphrase reported", Duration::from_secs(20), || {
         let s = bc.status();
         let refused = output(&s, "out_1");
