@@ -59,7 +59,11 @@ fn a_minute_of_churn_leaves_nothing_behind() {
     assert!(n("/frames_dropped") <= MAX_HOLES, "{report}");
     assert!(n("/viewer_frames_missing").abs() <= MAX_HOLES, "{report}");
     // Same participants at both ends: threads and open files back where they were, memory close to it.
-    assert!(n("/end/threads") <= n("/start/threads") + 4.0, "{report}");
+    // Besides tokio's threads: its blocking pool keeps idle threads 10 s (see the report's field).
+    assert!(
+        n("/threads_besides_tokio/1") <= n("/threads_besides_tokio/0") + 4.0,
+        "{report}"
+    );
     assert!(n("/end/open_files") <= n("/start/open_files") + 8.0, "{report}");
     assert!(
         n("/end/rss_bytes") <= n("/start/rss_bytes") + 64.0 * 1_048_576.0,

@@ -42,6 +42,13 @@ pub struct SoakReport {
     pub duration_s: f64,
     pub start: Usage,
     pub end: Usage,
+    /// Threads at the start and at the end other than tokio's (`tokio-rt-worker`): its blocking pool keeps a
+    /// thread 10 s after its last use, so API calls near the end (a leaver's teardown) read as up to 3 threads
+    /// more; the pool reuses its threads, so it cannot grow with the show.
+    pub threads_besides_tokio: (usize, usize),
+    /// Thread names more numerous at the end than at the start, and by how many: what a failing thread count
+    /// names.
+    pub threads_added: Vec<(String, usize)>,
     pub rss_mb_max: f64,
     pub joins: u32,
     pub layout_switches: u32,
@@ -110,6 +117,7 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
     std::thread::sleep(WARMUP);
     let pid = server.pid();
     let start = usage(&pid).context("server usage")?;
+    let start_names = thread_names(&pid);
     let viewer = PlaylistWatcher::start(format!("{}{path}/hls/index.m3u8", server.addr));
     let began = Instant::now();
     let mut quarters = Vec::new();
@@ -150,7 +158,7 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
     drop(churn);
     // The last leaver is removed after the media timeout: the end is measured with the steady two only.
     std::thread::sleep(LEAVE_SETTLE);
-    let end = settled_usage(&pid, start.threads)?;
+    let (end, end_names) = settled_usage(&pid, besides_tokio(&start_names))?;
     let status = server.send("GET", &path, None)?;
     let listed = viewer.finish();
     let elapsed = began.elapsed();
@@ -175,6 +183,8 @@ pub fn run(exe: &Path, duration: Duration) -> Result<SoakReport> {
         duration_s: elapsed.as_secs_f64().round(),
         start,
         end,
+        threads_besides_tokio: (besides_tokio(&start_names), besides_tokio(&end_names)),
+        threads_added: added(&start_names, &end_names),
         rss_mb_max: (rss_max as f64 / 1_048_576.0).round(),
         joins,
         layout_switches: switches,
@@ -313,17 +323,47 @@ fn rtmp_reconnects(status: &Value) -> u64 {
         .sum()
 }
 
-/// The server's usage at the end: the sample with the fewest threads over `END_SETTLE`, or the first with no
-/// more threads than at the start.
-fn settled_usage(pid: &str, start_threads: u64) -> Result<Usage> {
+/// The server's usage at the end, with its threads' names: the sample with the fewest threads besides tokio's over
+/// `END_SETTLE`, or the first with no more of them than `start` (the start's).
+fn settled_usage(pid: &str, start: usize) -> Result<(Usage, Vec<String>)> {
     let deadline = Instant::now() + END_SETTLE;
-    let mut fewest = usage(pid).context("server usage")?;
-    while fewest.threads > start_threads && Instant::now() < deadline {
+    let mut fewest = (usage(pid).context("server usage")?, thread_names(pid));
+    while besides_tokio(&fewest.1) > start && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(250));
-        let now = usage(pid).context("server usage")?;
-        if now.threads < fewest.threads {
+        let now = (usage(pid).context("server usage")?, thread_names(pid));
+        if besides_tokio(&now.1) < besides_tokio(&fewest.1) {
             fewest = now;
         }
     }
     Ok(fewest)
+}
+
+fn besides_tokio(names: &[String]) -> usize {
+    names.iter().filter(|n| !n.starts_with("tokio-")).count()
+}
+
+fn thread_names(pid: &str) -> Vec<String> {
+    crate::procstat::threads_cpu(pid)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Names more numerous in `end` than in `start`, with how many more.
+fn added(start: &[String], end: &[String]) -> Vec<(String, usize)> {
+    let count = |names: &[String]| {
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for name in names {
+            *counts.entry(name.clone()).or_default() += 1;
+        }
+        counts
+    };
+    let before = count(start);
+    count(end)
+        .into_iter()
+        .filter_map(|(name, n)| {
+            let more = n.saturating_sub(before.get(&name).copied().unwrap_or(0));
+            (more > 0).then_some((name, more))
+        })
+        .collect()
 }
