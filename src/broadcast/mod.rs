@@ -31,7 +31,6 @@ pub use uploads::key_prefixes as upload_key_prefixes;
 use crate::call::room::Rooms;
 use crate::layout::template::Templates;
 use crate::output::config::OutputConfig;
-use crate::output::srt_url::SrtMode;
 use crate::wall_clock::now_ms;
 use actor::{Actor, Command};
 use spec::BroadcastSpec;
@@ -547,7 +546,6 @@ fn output_status(id: &str, broadcast_id: &str, spec: &OutputConfig) -> OutputSta
         files: matches!(spec, OutputConfig::Tracks { .. }).then_some(0),
         whep: matches!(spec, OutputConfig::Whep { .. }).then(|| format!("/v1/broadcasts/{broadcast_id}/whep")),
         viewers: matches!(spec, OutputConfig::Whep { .. }).then_some(0),
-        callers: matches!(spec, OutputConfig::Srt { url, .. } if url.mode() == SrtMode::Listener).then_some(0),
         state: OutputState::Starting,
         error: None,
         reconnects: 0,

@@ -122,11 +122,9 @@ pub enum OutputRequest {
     },
     /// The broadcast's own H.264 and AAC (no encode) in MPEG-TS over SRT, to
     /// `srt://host:port?streamid=...&passphrase=...&latency=...`: callcast calls the receiver (`mode=caller`, the
-    /// default; reconnects like `rtmp`, with the same options). With `mode=listener` (`srt://:port?mode=listener`,
-    /// or a local IP address as host) callcast listens and receivers call it; each gets the stream from the next
-    /// keyframe, and the output's `callers` counts them; with `streamid` only callers sending it get in.
-    /// `passphrase` (10-79 characters) and `streamid` are secrets, shown as `***`; `latency` is SRT's receive
-    /// buffer in ms (20-60000, default 125).
+    /// default and only mode so far). `passphrase` (10-79 characters) and `streamid` are secrets, shown as `***`;
+    /// `latency` is SRT's receive buffer in ms (20-60000, default 125). Reconnects like `rtmp`, with the same
+    /// options.
     Srt {
         url: String,
         /// Give up (output `failed`) after failing to reconnect for this long. Default: retry while the

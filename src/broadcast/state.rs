@@ -202,7 +202,6 @@ impl StatusKeeper {
                 out.next_retry_at_ms = None;
             }
             OutputEvent::Bytes(bytes) => out.bytes = out.bytes.max(bytes),
-            OutputEvent::Callers(callers) => out.callers = Some(callers),
             OutputEvent::Ended => {
                 out.state = OutputState::Ended;
                 out.next_retry_at_ms = None;
@@ -317,7 +316,6 @@ mod tests {
             files: None,
             whep: None,
             viewers: None,
-            callers: None,
             state: OutputState::Starting,
             error: None,
             reconnects: 0,

@@ -87,10 +87,6 @@ pub struct OutputStatus {
     /// A whep output: viewers connected now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub viewers: Option<u32>,
-    /// An SRT output with `mode=listener`: receivers connected to it now. It is `live` while it listens, with
-    /// or without callers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub callers: Option<u32>,
     pub state: OutputState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

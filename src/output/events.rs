@@ -38,8 +38,6 @@ pub enum OutputEvent {
         file: String,
         error: String,
     },
-    /// An SRT listener: receivers connected to it now (sent as it starts and as they come and go).
-    Callers(u32),
     /// HLS: a segment was cut and the served playlist now lists it (sent from the streaming thread, after the
     /// playlist was written).
     PlaylistWritten,

@@ -7,7 +7,6 @@ use super::hls_writer::HlsPlaylist;
 use super::hub::EncodedHub;
 use super::record::Recording;
 use super::record_parts::NextPart;
-use super::srt_url::SrtMode;
 use super::OutputPipeline;
 use futures::StreamExt;
 use gst::prelude::*;
@@ -130,14 +129,12 @@ impl OutputRunner {
     /// Whether the destination has taken the stream, so the output is `live` and has something to drain at the
     /// end. HLS: data reached the sink (it writes files). RTMP: the sink's connection is up, which rtmp2sink has
     /// only once the handshake, `connect` and `publish` went through; the FLV header alone reaches the sink of a
-    /// server that never answers. SRT caller: srtsink counted bytes sent on a connected socket (after the
-    /// handshake); SRT listener: data reached srtsink, which listens from its start.
+    /// server that never answers. SRT: srtsink counted bytes sent on a connected socket (after the handshake).
     fn accepted(&self, sink: &gst::Element, data_seen: &AtomicBool) -> bool {
         data_seen.load(Ordering::Relaxed)
             && match &self.config {
                 OutputConfig::Rtmp { .. } => super::rtmp::published(sink),
-                // A listener is live once it listens and gets the stream (its callers come and go).
-                OutputConfig::Srt { url, .. } => url.mode() == SrtMode::Listener || super::srt::sent(sink),
+                OutputConfig::Srt { .. } => super::srt::sent(sink),
                 OutputConfig::Hls { .. }
                 | OutputConfig::Record { .. }
                 | OutputConfig::Tracks { .. }
@@ -155,7 +152,7 @@ impl OutputRunner {
                 url.scrub(text)
             ),
             OutputConfig::Rtmp { url, .. } => url.scrub(text),
-            OutputConfig::Srt { url, .. } => match super::srt::explain(text, was_live, url.mode()) {
+            OutputConfig::Srt { url, .. } => match super::srt::explain(text, was_live) {
                 Some(hint) => format!("{}: {hint}", url.scrub(text)),
                 None => url.scrub(text),
             },
@@ -241,11 +238,6 @@ impl OutputRunner {
         self.count_bytes(&sink, data_seen.clone());
         if let OutputConfig::Hls { upload: true, .. } = &self.config {
             super::hls_cuts::report_cuts(&output.sink, self.reporter.clone());
-        }
-        if let OutputConfig::Srt { url, .. } = &self.config {
-            if url.mode() == SrtMode::Listener {
-                super::srt::report_callers(&output.sink, &self.reporter);
-            }
         }
         let mut cur = Current::new(output);
         // Off the async threads: a state change may block (rtmp2sink connects at the first packet, not here, but

@@ -2,13 +2,10 @@
 //! MPEG-TS; the receiver killed and started again on the same port -> the output reconnects and is live again
 //! while HLS never gaps; a receiver with another passphrase -> a clear error in that output's status while the
 //! others go on; the passphrase and stream id appear in no response, status or log line. An audio-only broadcast
-//! of the same call sends its AAC alone over SRT. An output in listener mode is live and waits with no caller;
-//! two ffmpeg callers at once get H.264 + AAC that decodes to the call's picture, callers with another
-//! passphrase or stream id are refused while the others go on, and a caller that comes after one was killed gets
-//! the stream.
+//! of the same call sends its AAC alone over SRT.
 
 use crate::support::broadcast::Broadcast;
-use crate::support::media::{close_to, last_frame, streams, video_pts, window_max_gap};
+use crate::support::media::{streams, video_pts, window_max_gap};
 use crate::support::{free_port, http, publish, wait_for, KillOnDrop, Server};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -21,23 +18,10 @@ const OTHER_PASSPHRASE: &str = "not-the-same-passphrase";
 
 /// `ffmpeg` listening for one SRT caller on `port`, copying what it receives into `into` (MPEG-TS).
 fn listener(port: u16, passphrase: &str, into: &Path) -> KillOnDrop {
-    receiver(
-        &format!("srt://127.0.0.1:{port}?mode=listener&passphrase={passphrase}"),
-        into,
-    )
-}
-
-/// `ffmpeg` calling callcast's SRT listener on `port` with `passphrase` and `streamid`, copying what it receives
-/// into `into` (MPEG-TS).
-fn caller(port: u16, passphrase: &str, streamid: &str, into: &Path) -> KillOnDrop {
-    let url = format!("srt://127.0.0.1:{port}?mode=caller&passphrase={passphrase}&streamid={streamid}");
-    receiver(&url, into)
-}
-
-fn receiver(url: &str, into: &Path) -> KillOnDrop {
+    let url = format!("srt://127.0.0.1:{port}?mode=listener&passphrase={passphrase}");
     KillOnDrop(
         Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", url])
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", &url])
             // Written packet by packet: by default ffmpeg writes a file in 256 KiB blocks, 20 s of this stream.
             .args(["-map", "0", "-c", "copy", "-flush_packets", "1", "-f", "mpegts"])
             .arg(into)
@@ -46,12 +30,6 @@ fn receiver(url: &str, into: &Path) -> KillOnDrop {
             .spawn()
             .expect("start ffmpeg (deploy/install-deps.sh installs it, with libsrt)"),
     )
-}
-
-/// A caller got the stream: H.264 + AAC, and video that decodes to the red participant.
-fn received_red(path: &Path) -> bool {
-    codecs(path) == ["aac", "h264"]
-        && last_frame(path, 320, 180).is_some_and(|f| close_to(f.pixel(160, 90), [255, 0, 0], 60))
 }
 
 /// The codec names ffprobe finds in what a listener wrote so far (none while the file is empty).
@@ -72,8 +50,8 @@ fn output(status: &Value, id: &str) -> Value {
 #[test]
 fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (port, wrong_port, audio_port, listen_port) = (free_port(), free_port(), free_port(), free_port());
-    let received: Vec<PathBuf> = (0..6).map(|i| dir.path().join(format!("received-{i}.ts"))).collect();
+    let (port, wrong_port, audio_port) = (free_port(), free_port(), free_port());
+    let received: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("received-{i}.ts"))).collect();
     let mut receiver = listener(port, PASSPHRASE, &received[0]);
     let _other = listener(wrong_port, OTHER_PASSPHRASE, &dir.path().join("never.ts"));
     let _audio_receiver = listener(audio_port, PASSPHRASE, &received[2]);
@@ -89,16 +67,13 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
             "outputs": [
                 {"kind": "hls", "segment_seconds": 1, "window": 120},
                 {"kind": "srt", "url": srt_url(wrong_port), "reconnect_initial_ms": 200, "reconnect_max_interval_s": 1},
-                {"kind": "srt", "url": format!("srt://:{listen_port}?mode=listener&passphrase={PASSPHRASE}&streamid={STREAM_ID}&latency=120")},
             ],
         }),
     );
-    // Its listener is never called: it must not hold the broadcast's stop.
-    let unheard = format!("srt://127.0.0.1:{}?mode=listener", free_port());
     let audio_only = Broadcast::start(
         &server,
         &json!({"source": {"kind": "room", "room": "srt"}, "video": null,
-                "outputs": [{"kind": "srt", "url": srt_url(audio_port)}, {"kind": "srt", "url": unheard}]}),
+                "outputs": [{"kind": "srt", "url": srt_url(audio_port)}]}),
     );
     let outputs_url = server.url(&format!("/v1/broadcasts/{}/outputs", bc.id));
     let mut seen: Vec<String> = Vec::new();
@@ -110,7 +85,7 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
         format!("srt://127.0.0.1:{port}?passphrase=short_pw9"),
         format!("srt://127.0.0.1:{port}?passphrase={}", "p".repeat(80)),
         format!("srt://127.0.0.1:{port}?passphrase={PASSPHRASE}&mode=rendezvous"),
-        format!("srt://localhost:{port}?passphrase={PASSPHRASE}&mode=listener"),
+        format!("srt://127.0.0.1:{port}?passphrase={PASSPHRASE}&mode=listener"),
     ] {
         let response = http()
             .post(&outputs_url)
@@ -144,73 +119,15 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
     });
     seen.push(status.to_string());
     let on_air = Instant::now();
-
-    // The listener is live with nobody calling; two callers at once and one with another passphrase call it.
-    let listening = output(&status, "out_2");
-    assert_eq!(
-        (&listening["state"], &listening["callers"]),
-        (&json!("live"), &json!(0)),
-        "{listening}"
-    );
-    assert_eq!(
-        listening["url"],
-        format!("srt://:{listen_port}?mode=listener&passphrase=***&streamid=***&latency=120")
-    );
-    let mut first_caller = Some(caller(listen_port, PASSPHRASE, STREAM_ID, &received[3]));
-    let _second_caller = caller(listen_port, PASSPHRASE, STREAM_ID, &received[4]);
-    let mut refused_caller = caller(listen_port, OTHER_PASSPHRASE, STREAM_ID, &dir.path().join("refused.ts"));
-    let mut unknown_caller = caller(listen_port, PASSPHRASE, "sid_other", &dir.path().join("unknown.ts"));
-    // A listener on a port another program holds retries, saying why; removed, it ends.
-    let taken = std::net::UdpSocket::bind(("0.0.0.0", free_port())).expect("bind UDP");
-    let taken_port = taken.local_addr().expect("address").port();
-    let added = http()
-        .post(&outputs_url)
-        .json(&json!({"kind": "srt", "url": format!("srt://:{taken_port}?mode=listener")}))
-        .send()
-        .expect("POST output");
-    assert_eq!(added.status().as_u16(), 201);
-    let blocked_id = added.json::<Value>().expect("JSON")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let blocked = wait_for("the listener on a taken port retrying", Duration::from_secs(10), || {
-        let s = bc.status();
-        (output(&s, &blocked_id)["state"] == "reconnecting").then_some(output(&s, &blocked_id))
-    });
-    assert!(
-        blocked["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("the port is taken"),
-        "{blocked}"
-    );
-    let removed = http()
-        .delete(format!("{outputs_url}/{blocked_id}"))
-        .send()
-        .expect("DELETE output");
-    assert_eq!(removed.status().as_u16(), 200);
     wait_for(
         "the audio-only broadcast's AAC received",
         Duration::from_secs(15),
         || {
-            let s = audio_only.status();
-            let live = output(&s, "out_0")["state"] == "live" && output(&s, "out_1")["state"] == "live";
+            let live = output(&audio_only.status(), "out_0")["state"] == "live";
             (live && codecs(&received[2]) == ["aac"]).then_some(())
         },
     );
-    let stopping = Instant::now();
-    let ended = audio_only.stop();
-    assert_eq!(
-        (&ended["state"], &output(&ended, "out_1")["state"]),
-        (&json!("ended"), &json!("ended")),
-        "{ended}"
-    );
-    // An output that does not finish is given 5 s (the runner's FINALIZE_TIMEOUT): well under that, it did.
-    assert!(
-        stopping.elapsed() < Duration::from_secs(4),
-        "stopping took {:?}",
-        stopping.elapsed()
-    );
+    assert_eq!(audio_only.stop()["state"], "ended");
     let refused = wait_for("the wrong passphrase reported", Duration::from_secs(20), || {
         let s = bc.status();
         let refused = output(&s, "out_1");
@@ -225,27 +142,6 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
             && (error.contains("refused the passphrase") || error.contains("refused the connection: a passphrase")),
         "{refused}"
     );
-
-    // Both callers got the call's picture and sound, the listener counts them; the other passphrase and the other
-    // stream id were refused at the handshake (ffmpeg gives up with an error) and the listener went on.
-    let both = wait_for("two SRT callers receiving", Duration::from_secs(20), || {
-        let s = bc.status();
-        (output(&s, "out_2")["callers"] == 2 && received_red(&received[3]) && received_red(&received[4])).then_some(s)
-    });
-    seen.push(both.to_string());
-    for (what, refused) in [("passphrase", &mut refused_caller), ("stream id", &mut unknown_caller)] {
-        let refusal = wait_for(
-            &format!("the caller with another {what} refused"),
-            Duration::from_secs(10),
-            || refused.0.try_wait().expect("wait ffmpeg"),
-        );
-        assert!(!refusal.success(), "a caller with another {what} got in: {refusal}");
-    }
-    assert_eq!(output(&both, "out_2")["state"], "live", "{both}");
-    // The first caller killed mid-stream, a third one calls and gets the stream from a keyframe on (checked
-    // below, while the caller-mode output reconnects).
-    drop(first_caller.take());
-    let _third_caller = caller(listen_port, PASSPHRASE, STREAM_ID, &received[5]);
 
     // The listener dies and comes back on the same port: the output reconnects and is live again.
     let bytes_before = output(&bc.status(), &id)["bytes"].as_u64().unwrap_or(0);
@@ -266,13 +162,6 @@ fn srt_reaches_a_listener_rides_out_its_restart_and_reports_a_wrong_passphrase()
     });
     seen.push(back.to_string());
     assert!(back["bytes"].as_u64().unwrap_or(0) > bytes_before, "{back}");
-    // Two callers again: the third counted, the killed one dropped once SRT found it gone.
-    let listening = wait_for("the third SRT caller receiving", Duration::from_secs(20), || {
-        let s = bc.status();
-        let listener = output(&s, "out_2");
-        (listener["state"] == "live" && listener["callers"] == 2 && received_red(&received[5])).then_some(s)
-    });
-    seen.push(listening.to_string());
 
     // Removed live: it ends, the broadcast goes on.
     let removed = http()
